@@ -1,0 +1,45 @@
+/**
+ * What it takes to open a connection to one cluster, after a kubeconfig has
+ * been validated: an endpoint and one credential. Nothing in here points at a
+ * file or a command unless the kubeconfig was operator-owned (system), which is
+ * the only place exec credentials may come from.
+ */
+import type { Redacted } from "effect"
+
+export interface ClusterEndpoint {
+  /** `https://host:port`, or `memory://<cluster>` for the in-memory runtime. */
+  readonly server: string
+  /** Base64 PEM, as in kubeconfig's `certificate-authority-data`. */
+  readonly certificateAuthorityData?: string
+  readonly tlsServerName?: string
+  readonly insecureSkipTlsVerify?: boolean
+}
+
+export type ClusterAuth =
+  | { readonly _tag: "Token"; readonly token: Redacted.Redacted<string> }
+  | {
+    readonly _tag: "ClientCertificate"
+    /** Base64 PEM. */
+    readonly certificateData: string
+    readonly keyData: Redacted.Redacted<string>
+  }
+  | {
+    /** Only ever built from the system (operator-owned) kubeconfig. */
+    readonly _tag: "Exec"
+    readonly command: string
+    readonly args: ReadonlyArray<string>
+    readonly env: Readonly<Record<string, string>>
+    readonly apiVersion: string
+  }
+  | { readonly _tag: "Anonymous" }
+
+export interface ConnectionSpec {
+  /** The cluster name (= context name in argo-kubeconfig). */
+  readonly cluster: string
+  /** The context's namespace; undefined means all namespaces. */
+  readonly namespace?: string
+  /** The kubeconfig user entry's name, for logs. Not a secret. */
+  readonly user: string
+  readonly endpoint: ClusterEndpoint
+  readonly auth: ClusterAuth
+}

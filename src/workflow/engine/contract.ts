@@ -1,0 +1,104 @@
+/**
+ * The contract between the pure workflow engine and the controller that
+ * applies its decisions. The engine sees a workflow, what was observed in the
+ * clusters and the time, and answers with the next status and the actions to
+ * take. It never performs I/O and never reads a clock.
+ */
+import type { KubeObject } from "../../kube/Resources.js"
+
+export type PodPhase = "Pending" | "Running" | "Succeeded" | "Failed" | "Unknown"
+
+/** What the controller saw of one workflow pod, in whichever cluster it runs. */
+export interface PodObservation {
+  readonly nodeId: string
+  readonly podName: string
+  readonly cluster: string
+  readonly namespace: string
+  readonly phase: PodPhase
+  readonly message?: string
+  readonly reason?: string
+  readonly startedAt?: string
+  readonly finishedAt?: string
+  /** Exit code of the `main` container once it terminated. */
+  readonly exitCode?: number
+  readonly hostNodeName?: string
+  readonly podIP?: string
+  /** The pod has a deletionTimestamp or was seen deleted before finishing. */
+  readonly deleted?: boolean
+}
+
+export interface OutputParameter {
+  readonly name: string
+  readonly value?: string
+}
+
+/** Outputs reported by the executor through a WorkflowTaskResult (name = node ID). */
+export interface TaskResultObservation {
+  readonly nodeId: string
+  readonly outputs?: {
+    readonly parameters?: ReadonlyArray<OutputParameter>
+    readonly result?: string
+    readonly exitCode?: string
+    readonly artifacts?: ReadonlyArray<unknown>
+  }
+  readonly progress?: string
+  /** Label `workflows.argoproj.io/report-outputs-completed=true`. */
+  readonly completed: boolean
+}
+
+export interface EngineConfig {
+  /** This cluster's unique name (configmap key `cluster`). */
+  readonly localCluster: string
+  /** "v1" | "v2" (POD_NAMES); v2 is Argo's default. */
+  readonly podNameVersion: "v1" | "v2"
+  /** argoexec image for init/wait containers on real clusters. */
+  readonly executorImage: string
+  /** Controller instance id, carried into pod labels when set. */
+  readonly instanceId?: string
+}
+
+export interface EngineInput {
+  /** The Workflow as stored (spec + current status); treated as immutable. */
+  readonly workflow: KubeObject
+  readonly pods: ReadonlyMap<string, PodObservation>
+  readonly taskResults: ReadonlyMap<string, TaskResultObservation>
+  /** Current time, epoch milliseconds. */
+  readonly now: number
+  readonly config: EngineConfig
+}
+
+export type EngineAction =
+  | {
+    readonly _tag: "CreatePod"
+    readonly nodeId: string
+    /** Target cluster name; equals config.localCluster when the template names none. */
+    readonly cluster: string
+    readonly namespace: string
+    /** The complete pod manifest (name set, deterministic). */
+    readonly pod: KubeObject
+  }
+  | {
+    readonly _tag: "DeletePod"
+    readonly nodeId: string
+    readonly cluster: string
+    readonly namespace: string
+    readonly podName: string
+  }
+  | {
+    /** Argo's "labelPodCompleted": mark a finished pod that is kept (not GC'd). */
+    readonly _tag: "LabelPodCompleted"
+    readonly nodeId: string
+    readonly cluster: string
+    readonly namespace: string
+    readonly podName: string
+  }
+
+export interface EngineOutput {
+  /** The full next `status` object of the Workflow (Argo's WorkflowStatus JSON). */
+  readonly status: Readonly<Record<string, unknown>>
+  /** Labels to set on the Workflow (`workflows.argoproj.io/phase`, `completed`). */
+  readonly labels: Readonly<Record<string, string>>
+  readonly actions: ReadonlyArray<EngineAction>
+  /** When the engine next needs to run although nothing is observed (backoff, deadlines, podGC delay). */
+  readonly requeueAfterMs?: number
+}
