@@ -55,6 +55,12 @@ export interface EngineConfig {
   readonly executorImage: string
   /** Controller instance id, carried into pod labels when set. */
   readonly instanceId?: string
+  /**
+   * Configmap key `images`: image -> entrypoint, used when a container has no
+   * `command` (Argo's executor looks the entrypoint up the same way). Keys may
+   * omit the `:latest` tag.
+   */
+  readonly images?: Readonly<Record<string, { readonly cmd?: ReadonlyArray<string>; readonly args?: ReadonlyArray<string> }>>
 }
 
 export interface EngineInput {
