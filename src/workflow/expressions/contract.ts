@@ -10,4 +10,6 @@ export interface ExpressionError {
   readonly _tag: "ExpressionError"
   readonly expression: string
   readonly message: string
+  /** Set when the failure is an unresolved reference (Argo requeues on those rather than failing). */
+  readonly missingVariable?: string
 }

@@ -1,0 +1,533 @@
+/**
+ * The controller: plumbing only, the decisions are the pure engine's
+ * (`workflow/engine`). For each workflow key taken from the work queue:
+ *
+ *   load (informer caches) -> engine(workflow, observations, now) -> apply:
+ *     create pods (user credentials outside the workflow's namespace),
+ *     write the status (one Update, as Argo does),
+ *     then delete / label pods (only after the status that records their
+ *     completion is stored, so a restart never re-creates a finished pod).
+ *
+ * Triggers: workflow changes, pod and task result changes in every cluster
+ * (mapped back to their workflow by labels), the engine's requeueAfter, and a
+ * periodic resync. A workflow that may own pods outside its namespace holds a
+ * finalizer lease (`FinalizerLease`) until those pods are gone. A periodic
+ * orphan sweep deletes pods of this cluster's workflows that no longer exist.
+ *
+ * Never: create a pod outside the workflow's own cluster+namespace with the
+ * controller's identity; reconcile a workflow against a cluster whose cache
+ * has not been filled yet (absence of a pod would be misread as its deletion).
+ */
+import { Clock, Context, Duration, Effect, Layer, Option, Ref, Schedule, Schema, Scope, Stream } from "effect"
+import type { ConnectionSpec } from "../kube/Connection.js"
+import { ClusterNotAvailable, ClusterPool, type ClusterView } from "../kube/ClusterPool.js"
+import { Informer as Informers, type Informer } from "../kube/Informer.js"
+import type { KubeClientShape } from "../kube/KubeClient.js"
+import { KubeConnector } from "../kube/KubeConnector.js"
+import { isTransient, KubeError } from "../kube/KubeError.js"
+import type { KubeObject } from "../kube/Resources.js"
+import { UserClients, userKubeconfigSecretName } from "../kube/UserClients.js"
+import type { EngineAction, EngineConfig, PodObservation, TaskResultObservation } from "../workflow/engine/contract.js"
+import { needsFinalizer, reconcile } from "../workflow/engine/index.js"
+import { decodeWorkflow } from "../workflow/model/decode.js"
+import { type ControllerConfig, parseControllerConfig } from "./ControllerConfig.js"
+import * as FinalizerLease from "./FinalizerLease.js"
+import { observePod, observeTaskResult, ownerOfPod, parseWorkflowKey, workflowKey } from "./observe.js"
+import * as WorkQueue from "./WorkQueue.js"
+
+export const configMapName = "workflow-controller-configmap"
+
+export interface ControllerOptions {
+  /** The controller's own client on its cluster (in-cluster identity). */
+  readonly localClient: KubeClientShape
+  /** Endpoint of the local cluster, lent to users' contexts that name it. */
+  readonly localSpec: ConnectionSpec
+  /** Namespace holding the configmap and argo-kubeconfig (Argo's system namespace). */
+  readonly systemNamespace?: string
+  readonly workers?: number
+  readonly resync?: Duration.Input
+  readonly orphanSweepInterval?: Duration.Input
+  /** How long a pod may wait for an unreachable cluster before its node errors. */
+  readonly createTimeout?: Duration.Input
+  readonly watch?: { readonly openTimeout?: Duration.Input; readonly idleTimeout?: Duration.Input }
+}
+
+export class Controller extends Context.Service<Controller, {
+  readonly config: ControllerConfig
+  readonly pool: ClusterPool["Service"]
+  /** Queues one workflow for reconciliation. */
+  readonly enqueue: (namespace: string, name: string) => Effect.Effect<void>
+  /** Runs one reconcile now (tests and the CLI use it to step deterministically). */
+  readonly reconcileNow: (namespace: string, name: string) => Effect.Effect<void>
+  /** Deletes pods of workflows that no longer exist; returns how many. */
+  readonly sweepOrphans: Effect.Effect<number>
+  readonly workflows: Informer
+}>()("flotilla/controller/Controller") {
+  /** Starts the controller in the current scope; it runs until the scope closes. */
+  static readonly make = (options: ControllerOptions) => make(options)
+  static readonly layer = (options: ControllerOptions) => Layer.effect(Controller, make(options))
+}
+
+class CreateFailure extends Schema.TaggedError<CreateFailure>()("CreateFailure", {
+  transient: Schema.Boolean,
+  detail: Schema.String
+}) {}
+
+const make = Effect.fnUntraced(function*(options: ControllerOptions) {
+  const systemNamespace = options.systemNamespace ?? "argo"
+  const local = options.localClient
+  const scope = yield* Effect.scope
+
+  // Configuration: read once; a changed cluster name needs a restart (pods carry it).
+  const configMap = yield* local.get("configmaps", systemNamespace, configMapName).pipe(
+    Effect.map(Option.some),
+    Effect.catchTag("KubeError", (e) => e.reason === "NotFound" ? Effect.succeed(Option.none()) : Effect.fail(e))
+  )
+  const { config, errors } = parseControllerConfig(Option.getOrUndefined(configMap))
+  for (const error of errors) {
+    yield* Effect.logError("invalid controller configuration").pipe(Effect.annotateLogs({ error: error.message }))
+  }
+  const engineConfig: EngineConfig = {
+    localCluster: config.cluster,
+    podNameVersion: process.env["POD_NAMES"] === "v1" ? "v1" : "v2",
+    executorImage: config.executorImage,
+    images: config.images,
+    ...(config.instanceId ? { instanceId: config.instanceId } : {})
+  }
+
+  const pool = yield* ClusterPool.make({
+    localCluster: config.cluster,
+    localSpec: options.localSpec,
+    localClient: local,
+    systemNamespace,
+    ...(config.namespace ? { managedNamespace: config.namespace } : {}),
+    ...(config.instanceId ? { instanceId: config.instanceId } : {}),
+    ...(options.watch ? { watch: options.watch } : {})
+  })
+  const users = yield* UserClients.make(local)
+  const workflows = yield* Informers.make(local, "workflows", config.namespace, options.watch ?? {})
+  const queue = yield* WorkQueue.make
+
+  // Clusters whose caches have been filled at least once (see the module header).
+  const syncedClusters = yield* Ref.make(new Set<string>())
+  const trackSynced = (view: ClusterView) =>
+    Effect.andThen(Effect.andThen(view.pods.synced, view.taskResults.synced), Ref.update(syncedClusters, (s) => new Set(s).add(view.name)))
+
+  // Nodes whose pod could not be created yet because their cluster is unreachable: first failure time.
+  const waiting = new Map<string, { readonly since: number; readonly message: string }>()
+  // Permanent create failures, fed back to the engine as failed observations.
+  const createFailures = new Map<string, PodObservation>()
+  const createTimeoutMs = Duration.toMillis(Duration.fromInputUnsafe(options.createTimeout ?? "10 minutes"))
+
+  const podsOfWorkflow = (ref: { namespace: string; name: string }) =>
+    Effect.gen(function*() {
+      const views = yield* pool.all
+      const out: Array<{ readonly view: ClusterView; readonly pod: KubeObject }> = []
+      for (const view of views) {
+        const pods = yield* view.pods.list((pod) => {
+          const owner = ownerOfPod(pod, config.cluster)
+          return owner !== undefined && owner.name === ref.name && owner.namespace === ref.namespace
+        })
+        for (const pod of pods) out.push({ view, pod })
+      }
+      return out
+    })
+
+  /** Clusters a workflow's templates name (a superset of where its pods can be). */
+  const clustersNamed = (wf: KubeObject): ReadonlySet<string> => {
+    const spec = (wf["spec"] ?? {}) as { templates?: ReadonlyArray<{ cluster?: unknown }>; templateDefaults?: { cluster?: unknown } }
+    const names = new Set<string>([config.cluster])
+    for (const t of spec.templates ?? []) if (typeof t?.cluster === "string" && t.cluster) names.add(t.cluster)
+    if (typeof spec.templateDefaults?.cluster === "string") names.add(spec.templateDefaults.cluster)
+    return names
+  }
+
+  /** True when every configured cluster the workflow names has a filled cache. */
+  const cachesReady = (wf: KubeObject) =>
+    Effect.gen(function*() {
+      const synced = yield* Ref.get(syncedClusters)
+      for (const name of clustersNamed(wf)) {
+        const view = yield* pool.get(name).pipe(Effect.option)
+        if (Option.isSome(view) && !synced.has(name)) return false
+      }
+      return true
+    })
+
+  const hasFinalizer = (wf: KubeObject) => (wf.metadata.finalizers ?? []).includes(FinalizerLease.finalizerName)
+
+  // Finalizer writes go through replace so a concurrent change is a Conflict, never a lost update.
+  const updateFinalizers = (key: string, change: (finalizers: ReadonlyArray<string>) => ReadonlyArray<string>) =>
+    Effect.gen(function*() {
+      const ref = parseWorkflowKey(key)
+      const current = yield* local.get("workflows", ref.namespace, ref.name)
+      const before = current.metadata.finalizers ?? []
+      const after = change(before)
+      if (after.length === before.length && after.every((f, i) => f === before[i])) return
+      yield* local.replace("workflows", ref.namespace, {
+        ...current,
+        metadata: { ...current.metadata, finalizers: after }
+      })
+    }).pipe(
+      Effect.retry({ while: (e) => e.reason === "Conflict", times: 5 })
+    )
+
+  const leaseRetry = Schedule.min([Schedule.exponential("1 second", 2), Schedule.spaced("30 seconds")]).pipe(Schedule.jittered)
+
+  const deleteRemotePods = (key: string) =>
+    Effect.gen(function*() {
+      const ref = parseWorkflowKey(key)
+      const wf = yield* workflows.get(ref.namespace, ref.name)
+      // Unreachable or never-synced clusters might hold pods we cannot see: do not release yet.
+      if (Option.isSome(wf) && !(yield* cachesReady(wf.value))) {
+        return yield* new CreateFailure({ transient: true, detail: "waiting for cluster caches" })
+      }
+      const pods = yield* podsOfWorkflow(ref)
+      for (const { view, pod } of pods) {
+        yield* view.client.delete("pods", pod.metadata.namespace, pod.metadata.name!, { uid: pod.metadata.uid! }).pipe(
+          Effect.catchTag("KubeError", (e) => e.reason === "NotFound" || e.reason === "Conflict" ? Effect.void : Effect.fail(e))
+        )
+      }
+      const remaining = yield* podsOfWorkflow(ref)
+      if (remaining.length > 0) {
+        return yield* new CreateFailure({ transient: true, detail: `${remaining.length} pod(s) still terminating` })
+      }
+      yield* deleteTaskResults(ref)
+    })
+
+  const deleteTaskResults = (ref: { namespace: string; name: string }) =>
+    Effect.gen(function*() {
+      for (const view of yield* pool.all) {
+        if (view.local) continue // local ones are owned by the Workflow and garbage-collected with it
+        const results = yield* view.taskResults.list((r) => r.metadata.labels?.["workflows.argoproj.io/workflow"] === ref.name)
+        for (const r of results) {
+          if (!(r.metadata.name ?? "").startsWith(ref.name)) continue
+          yield* view.client.delete("workflowtaskresults", r.metadata.namespace, r.metadata.name!).pipe(
+            Effect.catchTag("KubeError", (e) => e.reason === "NotFound" ? Effect.void : Effect.fail(e))
+          )
+        }
+      }
+    })
+
+  const leases = yield* FinalizerLease.make({
+    acquire: (key) => updateFinalizers(key, (f) => f.includes(FinalizerLease.finalizerName) ? f : [...f, FinalizerLease.finalizerName]),
+    release: (key) =>
+      Effect.gen(function*() {
+        yield* deleteRemotePods(key).pipe(
+          Effect.tapError((e) => Effect.logWarning("holding finalizer").pipe(Effect.annotateLogs({ workflow: key, reason: e.message }))),
+          Effect.retry(leaseRetry)
+        )
+        yield* updateFinalizers(key, (f) => f.filter((x) => x !== FinalizerLease.finalizerName)).pipe(
+          Effect.catchTag("KubeError", (e) => e.reason === "NotFound" ? Effect.void : Effect.fail(e)),
+          Effect.retry(leaseRetry)
+        )
+        yield* Effect.logInfo("finalizer released").pipe(Effect.annotateLogs({ workflow: key }))
+      }).pipe(Effect.orDie)
+  })
+
+  const createPod = (wf: KubeObject, action: Extract<EngineAction, { _tag: "CreatePod" }>) =>
+    Effect.gen(function*() {
+      const wfNamespace = wf.metadata.namespace!
+      const sameNamespace = action.cluster === config.cluster && action.namespace === wfNamespace
+      const view = yield* pool.get(action.cluster).pipe(
+        Effect.mapError((e: ClusterNotAvailable) => new CreateFailure({ transient: false, detail: e.message }))
+      )
+      let client: KubeClientShape
+      if (sameNamespace) {
+        client = local
+      } else {
+        const serviceAccountName = ((wf["spec"] as { serviceAccountName?: string } | undefined)?.serviceAccountName) || "default"
+        client = yield* users.clientFor({
+          workflowNamespace: wfNamespace,
+          workflowName: wf.metadata.name!,
+          serviceAccountName,
+          cluster: action.cluster,
+          namespace: action.namespace,
+          system: view.spec,
+          allowInsecureSkipTlsVerify: config.allowInsecureSkipTlsVerify
+        }).pipe(Effect.mapError((e) => new CreateFailure({ transient: false, detail: e.message })))
+      }
+      yield* client.create("pods", action.namespace, action.pod).pipe(
+        Effect.catchTag("KubeError", (e: KubeError) =>
+          e.reason === "AlreadyExists"
+            ? Effect.void // deterministic names: a retried create after a crash lands here, not on a twin
+            : Effect.fail(new CreateFailure({ transient: isTransient(e), detail: e.message })))
+      )
+    })
+
+  const nodeKey = (wf: KubeObject, nodeId: string) => `${wf.metadata.uid ?? ""}/${nodeId}`
+
+  const reconcileKey = (key: string): Effect.Effect<void> =>
+    Effect.gen(function*() {
+      const ref = parseWorkflowKey(key)
+      const found = yield* workflows.get(ref.namespace, ref.name)
+      if (Option.isNone(found)) {
+        yield* leases.end(key)
+        return
+      }
+      const wf = found.value
+
+      if (wf.metadata.deletionTimestamp) {
+        if (hasFinalizer(wf)) {
+          yield* leases.hold(key).pipe(Effect.ignore)
+          yield* leases.end(key)
+        }
+        return
+      }
+
+      if (!(yield* cachesReady(wf))) {
+        yield* queue.addAfter(key, "1 second")
+        return
+      }
+
+      const decoded = decodeWorkflow(wf)
+      if (decoded.ok && (needsFinalizer(decoded.value, config.cluster) || hasFinalizer(wf))) {
+        const held = yield* leases.hold(key).pipe(Effect.result)
+        if (held._tag === "Failure") {
+          yield* Effect.logWarning("cannot add finalizer").pipe(Effect.annotateLogs({ workflow: key, error: String(held.failure) }))
+          yield* queue.addAfter(key, "5 seconds")
+          return
+        }
+        if (!hasFinalizer(wf)) return // the finalizer write triggers the next reconcile
+      }
+
+      const now = yield* Clock.currentTimeMillis
+      const observed = yield* podsOfWorkflow(ref)
+      const pods = new Map<string, PodObservation>()
+      const locations = new Set<string>()
+      for (const { view, pod } of observed) {
+        const obs = observePod(pod, view.name)
+        if (obs) {
+          pods.set(obs.nodeId, obs)
+          locations.add(`${view.name}/${obs.namespace}`)
+        }
+      }
+      for (const [k, failure] of createFailures) {
+        if (k.startsWith(`${wf.metadata.uid ?? ""}/`) && !pods.has(failure.nodeId)) pods.set(failure.nodeId, failure)
+      }
+      const taskResults = new Map<string, TaskResultObservation>()
+      for (const view of yield* pool.all) {
+        const results = yield* view.taskResults.list((r) =>
+          r.metadata.labels?.["workflows.argoproj.io/workflow"] === ref.name &&
+          locations.has(`${view.name}/${r.metadata.namespace}`)
+        )
+        for (const r of results) {
+          const obs = observeTaskResult(r)
+          if (obs && pods.has(obs.nodeId)) taskResults.set(obs.nodeId, obs)
+        }
+      }
+
+      const output = reconcile({ workflow: wf, pods, taskResults, now, config: engineConfig })
+
+      // 1. create pods (in parallel, bounded)
+      let retryCreates: number | undefined
+      let failedNow = false
+      yield* Effect.forEach(
+        output.actions.filter((a): a is Extract<EngineAction, { _tag: "CreatePod" }> => a._tag === "CreatePod"),
+        (action) =>
+          createPod(wf, action).pipe(
+            Effect.tap(() => Effect.sync(() => waiting.delete(nodeKey(wf, action.nodeId)))),
+            Effect.catchTag("CreateFailure", (failure) =>
+              Effect.gen(function*() {
+                const k = nodeKey(wf, action.nodeId)
+                const since = waiting.get(k)?.since ?? now
+                if (failure.transient && now - since < createTimeoutMs) {
+                  waiting.set(k, { since, message: failure.detail })
+                  retryCreates = 5_000
+                  yield* Effect.logWarning("pod creation waiting for cluster").pipe(
+                    Effect.annotateLogs({ workflow: key, cluster: action.cluster, error: failure.detail })
+                  )
+                  return
+                }
+                waiting.delete(k)
+                failedNow = true
+                createFailures.set(k, {
+                  nodeId: action.nodeId,
+                  podName: action.pod.metadata.name ?? "",
+                  cluster: action.cluster,
+                  namespace: action.namespace,
+                  phase: "Failed",
+                  reason: "CreateFailed",
+                  message: failure.detail
+                })
+                yield* Effect.logError("pod creation failed").pipe(
+                  Effect.annotateLogs({ workflow: key, cluster: action.cluster, namespace: action.namespace, error: failure.detail })
+                )
+              }))
+          ),
+        { concurrency: 8, discard: true }
+      )
+      if (failedNow) {
+        // Fold the failures into the status right away.
+        yield* queue.add(key)
+      }
+
+      // 2. write the status when it changed
+      const status = { ...output.status } as Record<string, unknown>
+      if (waiting.size > 0) {
+        const nodes = { ...(status["nodes"] as Record<string, Record<string, unknown>> | undefined) }
+        for (const [k, w] of waiting) {
+          const [uid, nodeId] = [k.slice(0, k.indexOf("/")), k.slice(k.indexOf("/") + 1)]
+          if (uid === (wf.metadata.uid ?? "") && nodes[nodeId]) {
+            nodes[nodeId] = { ...nodes[nodeId], message: `waiting for cluster: ${w.message}` }
+          }
+        }
+        status["nodes"] = nodes
+      }
+      const labels = { ...wf.metadata.labels, ...output.labels }
+      const changed = JSON.stringify(status) !== JSON.stringify(wf["status"] ?? {}) ||
+        JSON.stringify(labels) !== JSON.stringify(wf.metadata.labels ?? {})
+      if (changed) {
+        const written = yield* local.replace("workflows", ref.namespace, {
+          ...wf,
+          metadata: { ...wf.metadata, labels },
+          status
+        }).pipe(Effect.result)
+        if (written._tag === "Failure") {
+          const e = written.failure
+          if (e.reason !== "Conflict" && e.reason !== "NotFound") {
+            yield* Effect.logWarning("status update failed").pipe(Effect.annotateLogs({ workflow: key, error: e.message }))
+          }
+          yield* queue.addAfter(key, e.reason === "Conflict" ? "100 millis" : "2 seconds")
+          return
+        }
+      }
+
+      // 3. only now that the status records their completion: delete / label pods
+      for (const action of output.actions) {
+        if (action._tag === "DeletePod") {
+          const view = yield* pool.get(action.cluster).pipe(Effect.option)
+          if (Option.isNone(view)) continue
+          yield* view.value.client.delete("pods", action.namespace, action.podName).pipe(
+            Effect.catchTag("KubeError", (e) =>
+              e.reason === "NotFound"
+                ? Effect.void
+                : Effect.logWarning("pod deletion failed").pipe(
+                  Effect.annotateLogs({ workflow: key, cluster: action.cluster, error: e.message }),
+                  Effect.andThen(queue.addAfter(key, "5 seconds"))
+                ))
+          )
+        } else if (action._tag === "LabelPodCompleted") {
+          // Remote identities only have list/watch/delete: label only what we own locally.
+          if (action.cluster !== config.cluster) continue
+          yield* local.patch("pods", action.namespace, action.podName, {
+            metadata: { labels: { "workflows.argoproj.io/completed": "true" } }
+          }).pipe(Effect.catchTag("KubeError", () => Effect.void))
+        }
+      }
+
+      // 4. a completed workflow whose remote pods are gone no longer needs its finalizer
+      const phase = (status["phase"] as string | undefined) ?? ""
+      const completed = phase === "Succeeded" || phase === "Failed" || phase === "Error"
+      if (completed) {
+        for (const k of [...createFailures.keys()]) if (k.startsWith(`${wf.metadata.uid ?? ""}/`)) createFailures.delete(k)
+        if (hasFinalizer(wf)) {
+          const remaining = (yield* podsOfWorkflow(ref)).filter(({ view, pod }) =>
+            !(view.local && pod.metadata.namespace === ref.namespace)
+          )
+          if (remaining.length === 0) {
+            yield* deleteTaskResults(ref).pipe(Effect.ignore)
+            yield* leases.end(key)
+          }
+        }
+      }
+
+      const after = retryCreates ?? output.requeueAfterMs
+      if (after !== undefined) yield* queue.addAfter(key, Duration.millis(Math.max(after, 10)))
+    }).pipe(
+      Effect.catchCause((cause) =>
+        Effect.logError("reconcile failed").pipe(
+          Effect.annotateLogs({ workflow: key, error: String(cause) }),
+          Effect.andThen(queue.addAfter(key, "5 seconds"))
+        )
+      ),
+      Effect.withSpan("Controller.reconcile", { attributes: { workflow: key } })
+    )
+
+  const sweepOrphans: Effect.Effect<number> = Effect.gen(function*() {
+    yield* workflows.synced
+    const synced = yield* Ref.get(syncedClusters)
+    let deleted = 0
+    for (const view of yield* pool.all) {
+      if (!synced.has(view.name)) continue
+      const pods = yield* view.pods.list()
+      for (const pod of pods) {
+        const owner = ownerOfPod(pod, config.cluster)
+        if (!owner || pod.metadata.deletionTimestamp) continue
+        const wf = yield* workflows.get(owner.namespace, owner.name)
+        if (Option.isSome(wf)) continue
+        const result = yield* view.client.delete("pods", pod.metadata.namespace, pod.metadata.name!, { uid: pod.metadata.uid! }).pipe(Effect.result)
+        if (result._tag === "Success") {
+          deleted++
+          yield* Effect.logInfo("deleted orphan pod").pipe(
+            Effect.annotateLogs({ cluster: view.name, namespace: pod.metadata.namespace ?? "", pod: pod.metadata.name ?? "", workflow: workflowKey(owner) })
+          )
+        }
+      }
+    }
+    return deleted
+  })
+
+  // Wire the triggers.
+  yield* workflows.changes.pipe(
+    Stream.runForEach((change) => queue.add(workflowKey({ namespace: change.object.metadata.namespace!, name: change.object.metadata.name! }))),
+    Effect.forkIn(scope)
+  )
+  yield* pool.changes.pipe(
+    Stream.runForEach((change) => {
+      if (change.kind === "pods") {
+        const owner = ownerOfPod(change.object, config.cluster)
+        return owner ? queue.add(workflowKey(owner)) : Effect.void
+      }
+      // A task result names its workflow; it lives in the pod's namespace, which may not be the workflow's.
+      const name = change.object.metadata.labels?.["workflows.argoproj.io/workflow"]
+      if (!name) return Effect.void
+      return Effect.gen(function*() {
+        const candidates = yield* workflows.list((wf) => wf.metadata.name === name)
+        for (const wf of candidates) yield* queue.add(workflowKey({ namespace: wf.metadata.namespace!, name }))
+      })
+    }),
+    Effect.forkIn(scope)
+  )
+
+  // Cache readiness per cluster, also for clusters added later.
+  const tracked = new Set<string>()
+  const trackAll = Effect.gen(function*() {
+    for (const view of yield* pool.all) {
+      const id = `${view.name}:${Object.is(view, view) ? view.pods.kind : ""}`
+      if (tracked.has(view.name + id)) continue
+      tracked.add(view.name + id)
+      yield* trackSynced(view).pipe(Effect.forkIn(scope))
+    }
+  })
+  yield* trackAll
+  yield* trackAll.pipe(Effect.repeat(Schedule.spaced("2 seconds")), Effect.forkIn(scope))
+
+  yield* workflows.synced
+  yield* queue.run(options.workers ?? 32, reconcileKey).pipe(Scope.provide(scope))
+
+  const resync = Effect.gen(function*() {
+    for (const wf of yield* workflows.list()) {
+      yield* queue.add(workflowKey({ namespace: wf.metadata.namespace!, name: wf.metadata.name! }))
+    }
+  })
+  yield* resync
+  yield* resync.pipe(Effect.repeat(Schedule.spaced(options.resync ?? "20 minutes")), Effect.forkIn(scope))
+  yield* sweepOrphans.pipe(
+    Effect.delay(Duration.fromInputUnsafe("5 seconds")),
+    Effect.repeat(Schedule.spaced(options.orphanSweepInterval ?? "5 minutes")),
+    Effect.forkIn(scope)
+  )
+
+  return Controller.of({
+    config,
+    pool,
+    enqueue: (namespace, name) => queue.add(workflowKey({ namespace, name })),
+    reconcileNow: (namespace, name) => reconcileKey(workflowKey({ namespace, name })),
+    sweepOrphans,
+    workflows
+  })
+})
+
+/** Layers the controller needs besides its options. */
+export type ControllerRequirements = KubeConnector
+export { KubeError, userKubeconfigSecretName }

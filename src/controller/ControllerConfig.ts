@@ -1,0 +1,176 @@
+/**
+ * `workflow-controller-configmap`, read the way Argo reads it: every key at the
+ * top level holds a YAML string, or everything is nested under the old single
+ * `config` key (both forms are accepted, top-level keys win). Unknown keys are
+ * kept so the configmap of an existing Argo install loads unchanged.
+ *
+ * A malformed key is reported with the configmap and key named, and the
+ * controller falls back to the default for that key rather than refusing to
+ * start: one typo must not take every workflow down.
+ */
+import { Schema } from "effect"
+import * as YAML from "yaml"
+import type { KubeObject } from "../kube/Resources.js"
+
+export interface ImageEntrypoint {
+  readonly cmd?: ReadonlyArray<string>
+  readonly args?: ReadonlyArray<string>
+}
+
+export interface ControllerConfig {
+  /** This cluster's unique name (key `cluster`). Pods carry it as `workflows.argoproj.io/cluster`. */
+  readonly cluster: string
+  /** Key `namespace`: only workflows in this namespace are managed (undefined = all). */
+  readonly namespace?: string
+  readonly instanceId?: string
+  readonly executorImage: string
+  readonly images: Readonly<Record<string, ImageEntrypoint>>
+  /** Key `parallelism`: running workflows at most (0 = unlimited). */
+  readonly parallelism: number
+  /** Opt-in for `insecure-skip-tls-verify` in users' kubeconfig secrets (key `userKubeconfig`). */
+  readonly allowInsecureSkipTlsVerify: boolean
+  /** Key `workflowDefaults`, merged under every workflow's spec. */
+  readonly workflowDefaults?: Readonly<Record<string, unknown>>
+  /** Everything else, as parsed, for keys flotilla passes through. */
+  readonly raw: Readonly<Record<string, unknown>>
+}
+
+export class ConfigMapError extends Schema.TaggedError<ConfigMapError>()("ConfigMapError", {
+  configMap: Schema.String,
+  key: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `configmap ${this.configMap} key "${this.key}": ${this.detail}`
+  }
+}
+
+export const defaultExecutorImage = "quay.io/argoproj/argoexec:v3.6.19"
+/** Argo's own default when `cluster` is unset; the multi-cluster set-up tells operators to set it. */
+export const defaultClusterName = "@in-cluster"
+
+export const defaults: ControllerConfig = {
+  cluster: defaultClusterName,
+  executorImage: defaultExecutorImage,
+  images: {},
+  parallelism: 0,
+  allowInsecureSkipTlsVerify: false,
+  raw: {}
+}
+
+const parseValue = (text: string): unknown => {
+  const doc = YAML.parseDocument(text, { prettyErrors: false })
+  if (doc.errors.length > 0) throw new Error(doc.errors[0]!.message)
+  return doc.toJS()
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/**
+ * Parses the configmap's `data`. Returns the config and every problem found;
+ * problems never throw away the keys that were fine.
+ */
+export const parseControllerConfig = (
+  configMap: KubeObject | undefined
+): { readonly config: ControllerConfig; readonly errors: ReadonlyArray<ConfigMapError> } => {
+  const name = configMap
+    ? `${configMap.metadata.namespace ?? ""}/${configMap.metadata.name ?? ""}`
+    : "workflow-controller-configmap"
+  const data = (configMap?.["data"] ?? {}) as Record<string, unknown>
+  const errors: Array<ConfigMapError> = []
+  const values: Record<string, unknown> = {}
+
+  if (typeof data["config"] === "string") {
+    try {
+      const nested = parseValue(data["config"])
+      if (isRecord(nested)) Object.assign(values, nested)
+      else if (nested !== null && nested !== undefined) {
+        errors.push(new ConfigMapError({ configMap: name, key: "config", detail: "must be a YAML mapping" }))
+      }
+    } catch (e) {
+      errors.push(new ConfigMapError({ configMap: name, key: "config", detail: `invalid YAML: ${(e as Error).message}` }))
+    }
+  }
+  for (const [key, value] of Object.entries(data)) {
+    if (key === "config" || typeof value !== "string") continue
+    try {
+      values[key] = parseValue(value)
+    } catch (e) {
+      errors.push(new ConfigMapError({ configMap: name, key, detail: `invalid YAML: ${(e as Error).message}` }))
+    }
+  }
+
+  const str = (key: string): string | undefined => {
+    const v = values[key]
+    if (v === undefined || v === null || v === "") return undefined
+    if (typeof v === "string" || typeof v === "number") return String(v)
+    errors.push(new ConfigMapError({ configMap: name, key, detail: `must be a string, got ${typeof v}` }))
+    return undefined
+  }
+
+  const images: Record<string, ImageEntrypoint> = {}
+  if (values["images"] !== undefined && values["images"] !== null) {
+    if (!isRecord(values["images"])) {
+      errors.push(new ConfigMapError({ configMap: name, key: "images", detail: "must map image names to {cmd, args}" }))
+    } else {
+      for (const [image, entry] of Object.entries(values["images"])) {
+        const isStrings = (v: unknown) => v === undefined || (Array.isArray(v) && v.every((s) => typeof s === "string"))
+        if (!isRecord(entry) || !isStrings(entry["cmd"]) || !isStrings(entry["args"])) {
+          errors.push(
+            new ConfigMapError({ configMap: name, key: `images.${image}`, detail: "must be {cmd: [strings], args: [strings]}" })
+          )
+          continue
+        }
+        images[image] = {
+          ...(entry["cmd"] ? { cmd: entry["cmd"] as Array<string> } : {}),
+          ...(entry["args"] ? { args: entry["args"] as Array<string> } : {})
+        }
+      }
+    }
+  }
+
+  let parallelism = 0
+  if (values["parallelism"] !== undefined) {
+    const p = Number(values["parallelism"])
+    if (Number.isInteger(p) && p >= 0) parallelism = p
+    else errors.push(new ConfigMapError({ configMap: name, key: "parallelism", detail: "must be a non-negative integer" }))
+  }
+
+  const executor = values["executor"]
+  const executorImage = isRecord(executor) && typeof executor["image"] === "string"
+    ? executor["image"]
+    : defaultExecutorImage
+
+  const userKubeconfig = values["userKubeconfig"]
+  const allowInsecureSkipTlsVerify = isRecord(userKubeconfig) && userKubeconfig["allowInsecureSkipTlsVerify"] === true
+
+  const workflowDefaults = isRecord(values["workflowDefaults"]) ? values["workflowDefaults"] : undefined
+  const namespace = str("namespace")
+  const instanceId = str("instanceID")
+
+  return {
+    config: {
+      cluster: str("cluster") ?? defaultClusterName,
+      ...(namespace ? { namespace } : {}),
+      ...(instanceId ? { instanceId } : {}),
+      executorImage,
+      images,
+      parallelism,
+      allowInsecureSkipTlsVerify,
+      ...(workflowDefaults ? { workflowDefaults } : {}),
+      raw: values
+    },
+    errors
+  }
+}
+
+/** Finds the entrypoint for an image, accepting keys with or without `:latest`. */
+export const lookupImage = (
+  images: Readonly<Record<string, ImageEntrypoint>>,
+  image: string
+): ImageEntrypoint | undefined => {
+  if (images[image]) return images[image]
+  if (image.endsWith(":latest")) return images[image.slice(0, -":latest".length)]
+  return images[`${image}:latest`]
+}

@@ -1,0 +1,113 @@
+/**
+ * Turns what the informers hold (pods and WorkflowTaskResults, in any
+ * cluster) into the engine's observations. Pure: no I/O, no clock.
+ *
+ * A pod belongs to a workflow when it carries the workflow's name label, this
+ * controller's cluster label and the workflow's namespace (annotation for
+ * pods placed elsewhere, else the pod's own namespace). Anything else, such as
+ * a pod of a same-named workflow from another cluster sharing a remote
+ * namespace, is not ours and is never observed.
+ */
+import type { KubeObject } from "../kube/Resources.js"
+import type { PodObservation, PodPhase, TaskResultObservation } from "../workflow/engine/contract.js"
+import {
+  annotationNodeId,
+  annotationWorkflowNamespace,
+  labelCluster,
+  labelWorkflow
+} from "../workflow/engine/pod.js"
+
+export interface WorkflowRef {
+  readonly namespace: string
+  readonly name: string
+}
+
+export const workflowKey = (ref: WorkflowRef): string => `${ref.namespace}/${ref.name}`
+
+export const parseWorkflowKey = (key: string): WorkflowRef => {
+  const slash = key.indexOf("/")
+  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) }
+}
+
+/** The workflow a pod belongs to, if it was made by the controller of `localCluster`. */
+export const ownerOfPod = (pod: KubeObject, localCluster: string): WorkflowRef | undefined => {
+  const labels = pod.metadata.labels ?? {}
+  const name = labels[labelWorkflow]
+  if (!name || labels[labelCluster] !== localCluster) return undefined
+  const namespace = pod.metadata.annotations?.[annotationWorkflowNamespace] ?? pod.metadata.namespace
+  if (!namespace) return undefined
+  return { namespace, name }
+}
+
+/** The workflow a task result belongs to: named by its label, in the pod's namespace. */
+export const workflowNameOfTaskResult = (result: KubeObject): string | undefined =>
+  result.metadata.labels?.[labelWorkflow]
+
+interface ContainerState {
+  readonly running?: { readonly startedAt?: string }
+  readonly terminated?: {
+    readonly exitCode?: number
+    readonly reason?: string
+    readonly message?: string
+    readonly startedAt?: string
+    readonly finishedAt?: string
+  }
+  readonly waiting?: { readonly reason?: string; readonly message?: string }
+}
+
+interface ContainerStatus {
+  readonly name: string
+  readonly state?: ContainerState
+}
+
+const phases: ReadonlySet<string> = new Set(["Pending", "Running", "Succeeded", "Failed", "Unknown"])
+
+export const observePod = (pod: KubeObject, cluster: string): PodObservation | undefined => {
+  const nodeId = pod.metadata.annotations?.[annotationNodeId]
+  if (!nodeId || !pod.metadata.name || !pod.metadata.namespace) return undefined
+  const status = (pod["status"] ?? {}) as {
+    readonly phase?: string
+    readonly message?: string
+    readonly reason?: string
+    readonly startTime?: string
+    readonly hostIP?: string
+    readonly podIP?: string
+    readonly containerStatuses?: ReadonlyArray<ContainerStatus>
+  }
+  const spec = (pod["spec"] ?? {}) as { readonly nodeName?: string }
+  const main = status.containerStatuses?.find((c) => c.name === "main")
+  const terminated = main?.state?.terminated
+  const waiting = main?.state?.waiting
+  const phase = (status.phase && phases.has(status.phase) ? status.phase : "Pending") as PodPhase
+  // A container stuck waiting (image pull, bad config) explains a Pending pod better than nothing.
+  const message = status.message ?? terminated?.message ?? (waiting?.reason ? [waiting.reason, waiting.message].filter(Boolean).join(": ") : undefined)
+  const startedAt = status.startTime ?? main?.state?.running?.startedAt ?? terminated?.startedAt
+  return {
+    nodeId,
+    podName: pod.metadata.name,
+    cluster,
+    namespace: pod.metadata.namespace,
+    phase,
+    ...(message ? { message } : {}),
+    ...(status.reason ? { reason: status.reason } : {}),
+    ...(startedAt ? { startedAt } : {}),
+    ...(terminated?.finishedAt ? { finishedAt: terminated.finishedAt } : {}),
+    ...(terminated?.exitCode !== undefined ? { exitCode: terminated.exitCode } : {}),
+    ...(spec.nodeName ? { hostNodeName: spec.nodeName } : {}),
+    ...(status.podIP ? { podIP: status.podIP } : {}),
+    ...(pod.metadata.deletionTimestamp ? { deleted: true } : {})
+  }
+}
+
+export const observeTaskResult = (result: KubeObject): TaskResultObservation | undefined => {
+  const nodeId = result.metadata.name
+  if (!nodeId) return undefined
+  const outputs = result["outputs"] as TaskResultObservation["outputs"] | undefined
+  const progress = result["progress"]
+  return {
+    nodeId,
+    ...(outputs ? { outputs } : {}),
+    ...(typeof progress === "string" ? { progress } : {}),
+    completed: result.metadata.labels?.["workflows.argoproj.io/report-outputs-completed"] === "true"
+  }
+}

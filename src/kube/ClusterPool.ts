@@ -1,0 +1,399 @@
+/**
+ * The controller's own connections: the local cluster (in-cluster identity)
+ * plus one per context of `argo-kubeconfig` in the system namespace. Each
+ * remote cluster lives in its own scope with its own informers (pods and
+ * WorkflowTaskResults carrying this cluster's label), so a dead, hung or
+ * misconfigured cluster never blocks another: its watch retries on its own
+ * schedule and its state is visible (`states`).
+ *
+ * These connections are only ever used to list/watch/delete (and, locally, to
+ * manage workflows). Pods outside the workflow's own namespace are created
+ * with the workflow owner's credentials (`UserClients`), never with these.
+ *
+ * The pool follows the secret: when `argo-kubeconfig` changes, contexts whose
+ * connection changed are rebuilt, removed ones are closed, untouched ones keep
+ * running. A cluster answering 401 has its credentials reloaded (the secret is
+ * re-read; exec credentials are re-run), at most once per `reloadBackoff`.
+ */
+import { Clock, Context, Duration, Effect, Exit, Option, PubSub, Redacted, Ref, Schema, Scope, Semaphore, Stream, SubscriptionRef } from "effect"
+import type { ConnectionSpec } from "./Connection.js"
+import { type Informer, Informer as Informers } from "./Informer.js"
+import type { KubeClientShape } from "./KubeClient.js"
+import { KubeConnector } from "./KubeConnector.js"
+import type { KubeError } from "./KubeError.js"
+import type { KubeObject, ResourceKind } from "./Resources.js"
+import type { WatchState } from "./Watch.js"
+import { parseKubeconfig } from "../kubeconfig/Kubeconfig.js"
+import { validateSystemKubeconfig } from "../kubeconfig/SystemKubeconfig.js"
+import { secretValue } from "../kubeconfig/UserKubeconfig.js"
+
+export const argoKubeconfigSecret = "argo-kubeconfig"
+/** The name Argo logs for the controller's own cluster. */
+export const inClusterName = "@in-cluster"
+
+export const Labels = {
+  workflow: "workflows.argoproj.io/workflow",
+  cluster: "workflows.argoproj.io/cluster",
+  completed: "workflows.argoproj.io/completed",
+  instanceId: "workflows.argoproj.io/controller-instanceid"
+} as const
+
+export type ClusterState =
+  | { readonly _tag: "Connecting" }
+  | { readonly _tag: "Connected" }
+  | { readonly _tag: "Retrying"; readonly attempt: number; readonly lastError: string; readonly reason: string }
+  | { readonly _tag: "Failed"; readonly error: string }
+
+/** One cluster as the controller sees it. */
+export interface ClusterView {
+  /** Cluster name (`main` for the local one, else the context name). */
+  readonly name: string
+  readonly local: boolean
+  /** undefined = all namespaces. */
+  readonly managedNamespace: string | undefined
+  /** Endpoint + controller credentials; user connections borrow the endpoint. */
+  readonly spec: ConnectionSpec
+  readonly client: KubeClientShape
+  readonly pods: Informer
+  readonly taskResults: Informer
+}
+
+export interface PoolChange {
+  readonly cluster: string
+  readonly kind: ResourceKind
+  readonly type: "upsert" | "delete"
+  readonly object: KubeObject
+}
+
+export class ClusterNotAvailable extends Schema.TaggedError<ClusterNotAvailable>()("ClusterNotAvailable", {
+  cluster: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `cluster "${this.cluster}": ${this.detail}`
+  }
+}
+
+export interface ClusterPoolOptions {
+  /** This cluster's unique name (configmap key `cluster`). */
+  readonly localCluster: string
+  /** Connection of the local cluster (its endpoint is lent to users' contexts naming it). */
+  readonly localSpec: ConnectionSpec
+  /** The controller's own client on the local cluster. */
+  readonly localClient: KubeClientShape
+  /** Namespace of argo-kubeconfig and the configmap. */
+  readonly systemNamespace: string
+  /** Managed namespace on the local cluster (configmap `namespace`); undefined = all. */
+  readonly managedNamespace?: string
+  readonly instanceId?: string
+  /** Minimum time between two credential reloads of one cluster after a 401. */
+  readonly reloadBackoff?: Duration.Input
+  /** Watch tuning, mainly for tests. */
+  readonly watch?: {
+    readonly openTimeout?: Duration.Input
+    readonly idleTimeout?: Duration.Input
+  }
+}
+
+interface Entry {
+  readonly view: ClusterView
+  readonly scope: Scope.Closeable
+  readonly fingerprint: string
+}
+
+export class ClusterPool extends Context.Service<ClusterPool, {
+  readonly localCluster: string
+  readonly local: ClusterView
+  /** A cluster by name; fails when it is not configured or its config is invalid. */
+  readonly get: (cluster: string) => Effect.Effect<ClusterView, ClusterNotAvailable>
+  /** Every connected cluster, the local one first. */
+  readonly all: Effect.Effect<ReadonlyArray<ClusterView>>
+  readonly states: Effect.Effect<ReadonlyMap<string, ClusterState>>
+  /** Pod and task result changes of every cluster. */
+  readonly changes: Stream.Stream<PoolChange>
+  /** Subscribes before returning, so nothing between subscribing and reading caches is missed. */
+  readonly subscribe: Effect.Effect<PubSub.Subscription<PoolChange>, never, Scope.Scope>
+  /** Re-reads argo-kubeconfig and rebuilds what changed. */
+  readonly reload: Effect.Effect<void>
+  /** Waits until every configured cluster's informers delivered a first snapshot. */
+  readonly synced: Effect.Effect<void>
+}>()("flotilla/kube/ClusterPool") {
+  static readonly make = (options: ClusterPoolOptions) => make(options)
+}
+
+/** Label selector for the pods this controller owns in any cluster. */
+export const podSelector = (localCluster: string, instanceId: string | undefined): string =>
+  [
+    Labels.workflow,
+    `${Labels.cluster}=${localCluster}`,
+    instanceId ? `${Labels.instanceId}=${instanceId}` : `!${Labels.instanceId}`
+  ].join(",")
+
+const fingerprintOf = (spec: ConnectionSpec): string =>
+  JSON.stringify(spec, (_key, value) => (Redacted.isRedacted(value) ? `redacted:${Redacted.value(value)}` : value))
+
+const stateFromWatch = (state: WatchState): ClusterState => {
+  switch (state._tag) {
+    case "Connecting":
+      return state
+    case "Connected":
+      return state
+    case "Retrying":
+      return {
+        _tag: "Retrying",
+        attempt: state.attempt,
+        lastError: state.lastError.message,
+        reason: state.lastError.reason
+      }
+  }
+}
+
+const make = Effect.fnUntraced(function*(options: ClusterPoolOptions) {
+  const connector = yield* KubeConnector
+  const poolScope = yield* Effect.scope
+  const changes = yield* PubSub.unbounded<PoolChange>()
+  const entries = yield* Ref.make(new Map<string, Entry>())
+  const failures = yield* Ref.make(new Map<string, string>())
+  const states = yield* Ref.make(new Map<string, ClusterState>())
+  const lastReload = yield* Ref.make(new Map<string, number>())
+  const reloadBackoff = Duration.toMillis(Duration.fromInputUnsafe(options.reloadBackoff ?? "30 seconds"))
+  const selector = podSelector(options.localCluster, options.instanceId)
+  const watchOptions = options.watch ?? {}
+
+  const setState = (cluster: string, state: ClusterState) =>
+    Ref.update(states, (m) => new Map(m).set(cluster, state))
+
+  // Starts the informers of one cluster inside `scope` and forwards their changes.
+  const startCluster = Effect.fnUntraced(function*(
+    name: string,
+    local: boolean,
+    spec: ConnectionSpec,
+    client: KubeClientShape,
+    managedNamespace: string | undefined,
+    scope: Scope.Scope
+  ): Effect.fn.Return<ClusterView> {
+    const onState = (state: WatchState): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        yield* setState(name, stateFromWatch(state))
+        if (state._tag === "Retrying") {
+          yield* Effect.logWarning("cluster unavailable").pipe(
+            Effect.annotateLogs({ cluster: name, attempt: state.attempt, reason: state.lastError.reason, error: state.lastError.message })
+          )
+          if (state.lastError.reason === "Unauthorized" && !local) {
+            // Credentials may have been rotated: reload them, but not in a tight loop.
+            yield* reloadCredentials(name).pipe(Effect.forkIn(poolScope))
+          }
+        } else if (state._tag === "Connected") {
+          yield* Effect.logDebug("cluster connected").pipe(Effect.annotateLogs({ cluster: name }))
+        }
+      })
+    const informerOptions = { ...watchOptions, onState }
+    const pods = yield* Informers.make(client, "pods", managedNamespace, { ...informerOptions, labelSelector: selector })
+      .pipe(Scope.provide(scope))
+    const taskResults = yield* Informers.make(client, "workflowtaskresults", managedNamespace, {
+      ...informerOptions,
+      labelSelector: Labels.workflow
+    }).pipe(Scope.provide(scope))
+    for (const [kind, informer] of [["pods", pods], ["workflowtaskresults", taskResults]] as const) {
+      yield* informer.changes.pipe(
+        Stream.runForEach((change) =>
+          PubSub.publish(changes, { cluster: name, kind, type: change.type, object: change.object })
+        ),
+        Effect.forkIn(scope)
+      )
+    }
+    const view: ClusterView = { name, local, managedNamespace, spec, client, pods, taskResults }
+    return view
+  })
+
+  const closeEntry = (entry: Entry) => Scope.close(entry.scope, Exit.void)
+
+  const connectRemote = Effect.fnUntraced(function*(spec: ConnectionSpec): Effect.fn.Return<Entry, KubeError> {
+    const scope = yield* Scope.make()
+    const built: ClusterView = yield* Effect.gen(function*() {
+      const client = yield* connector.connect(spec).pipe(Scope.provide(scope))
+      return yield* startCluster(spec.cluster, false, spec, client, spec.namespace, scope)
+    }).pipe(Effect.onError(() => Scope.close(scope, Exit.void)))
+    return { view: built, scope, fingerprint: fingerprintOf(spec) } satisfies Entry
+  })
+
+  const readSystemKubeconfig: Effect.Effect<
+    { readonly specs: ReadonlyArray<ConnectionSpec>; readonly errors: ReadonlyArray<{ cluster?: string; message: string }> }
+  > = Effect.gen(function*() {
+    const source = `secret ${options.systemNamespace}/${argoKubeconfigSecret}`
+    const secret = yield* options.localClient.get("secrets", options.systemNamespace, argoKubeconfigSecret).pipe(
+      Effect.map(Option.some),
+      Effect.catchTag("KubeError", (e: KubeError) =>
+        e.reason === "NotFound" ? Effect.succeed(Option.none<KubeObject>()) : Effect.fail(e))
+    )
+    if (Option.isNone(secret)) return { specs: [], errors: [] }
+    const text = yield* secretValue(secret.value, "value", source)
+    const doc = yield* parseKubeconfig(text, source)
+    const result = validateSystemKubeconfig(doc, { source })
+    return {
+      specs: result.clusters,
+      errors: result.errors.map((e) => ({ ...(e.context ? { cluster: e.context } : {}), message: e.message }))
+    }
+  }).pipe(
+    Effect.catch((e: { readonly message: string }) => Effect.succeed({ specs: [], errors: [{ message: e.message }] }))
+  )
+
+  // Applies the secret's current content: builds new/changed clusters, closes removed ones.
+  const apply = Effect.fnUntraced(function*(only?: string): Effect.fn.Return<void> {
+    const { specs, errors } = yield* readSystemKubeconfig
+    const current = yield* Ref.get(entries)
+    const next = new Map(current)
+    const failed = new Map<string, string>()
+    for (const error of errors) {
+      yield* Effect.logError("invalid cluster configuration").pipe(
+        Effect.annotateLogs({ ...(error.cluster ? { cluster: error.cluster } : {}), error: error.message })
+      )
+      if (error.cluster) failed.set(error.cluster, error.message)
+      else failed.set("*", error.message)
+    }
+    const wanted = new Set<string>()
+    for (const spec of specs) {
+      if (spec.cluster === options.localCluster || spec.cluster === inClusterName) {
+        // The local cluster is always reached in-cluster; a context of the same name would be a second identity.
+        yield* Effect.logWarning("ignoring argo-kubeconfig context for the local cluster").pipe(
+          Effect.annotateLogs({ cluster: spec.cluster })
+        )
+        continue
+      }
+      wanted.add(spec.cluster)
+      if (only !== undefined && spec.cluster !== only) continue
+      const existing = current.get(spec.cluster)
+      const fingerprint = fingerprintOf(spec)
+      if (existing && existing.fingerprint === fingerprint && only === undefined) continue
+      if (existing) {
+        yield* closeEntry(existing)
+        next.delete(spec.cluster)
+      }
+      const entry = yield* connectRemote(spec).pipe(Effect.result)
+      if (entry._tag === "Success") {
+        next.set(spec.cluster, entry.success)
+        yield* setState(spec.cluster, { _tag: "Connecting" })
+        yield* Effect.logInfo("cluster").pipe(
+          Effect.annotateLogs({ cluster: spec.cluster, managedNamespace: spec.namespace ?? "" })
+        )
+      } else {
+        const message = entry.failure.message
+        failed.set(spec.cluster, message)
+        yield* Effect.logError("cluster connection failed").pipe(
+          Effect.annotateLogs({ cluster: spec.cluster, error: message })
+        )
+      }
+    }
+    if (only === undefined) {
+      for (const [name, entry] of current) {
+        if (!wanted.has(name)) {
+          yield* closeEntry(entry)
+          next.delete(name)
+          yield* Ref.update(states, (m) => {
+            const copy = new Map(m)
+            copy.delete(name)
+            return copy
+          })
+          yield* Effect.logInfo("cluster removed").pipe(Effect.annotateLogs({ cluster: name }))
+        }
+      }
+      yield* Ref.set(failures, failed)
+    } else {
+      yield* Ref.update(failures, (m) => {
+        const copy = new Map(m)
+        copy.delete(only)
+        for (const [k, v] of failed) copy.set(k, v)
+        return copy
+      })
+    }
+    for (const [name, message] of failed) {
+      if (name !== "*") yield* setState(name, { _tag: "Failed", error: message })
+    }
+    yield* Ref.set(entries, next)
+  })
+
+  // Serialise rebuilds: a 401 storm and a secret change must not race each other.
+  const lock = yield* Semaphore.make(1)
+  const reload = lock.withPermits(1)(apply())
+
+  const reloadCredentials = (cluster: string): Effect.Effect<void> =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const last = (yield* Ref.get(lastReload)).get(cluster) ?? -Infinity
+      if (now - last < reloadBackoff) return
+      yield* Ref.update(lastReload, (m) => new Map(m).set(cluster, now))
+      yield* Effect.logInfo("reloading cluster credentials after 401").pipe(Effect.annotateLogs({ cluster }))
+      yield* lock.withPermits(1)(apply(cluster))
+    })
+
+  // The local cluster: the controller's in-cluster identity.
+  const localScope = yield* Scope.fork(poolScope)
+  const local = yield* startCluster(
+    options.localCluster,
+    true,
+    options.localSpec,
+    options.localClient,
+    options.managedNamespace,
+    localScope
+  )
+  yield* setState(options.localCluster, { _tag: "Connecting" })
+
+  yield* reload
+  yield* Effect.logInfo("cluster").pipe(
+    Effect.annotateLogs({ cluster: inClusterName, managedNamespace: options.managedNamespace ?? "" })
+  )
+
+  // Follow the secret.
+  const secrets = yield* Informers.make(options.localClient, "secrets", options.systemNamespace, {
+    ...watchOptions,
+    fieldSelector: `metadata.name=${argoKubeconfigSecret}`
+  })
+  yield* secrets.synced
+  yield* secrets.changes.pipe(
+    Stream.runForEach(() => reload),
+    Effect.forkIn(poolScope)
+  )
+
+  yield* Effect.addFinalizer(() =>
+    Ref.get(entries).pipe(Effect.flatMap((m) => Effect.forEach(m.values(), closeEntry, { discard: true })))
+  )
+
+  const get = (cluster: string): Effect.Effect<ClusterView, ClusterNotAvailable> =>
+    Effect.gen(function*() {
+      if (cluster === options.localCluster) return local
+      const entry = (yield* Ref.get(entries)).get(cluster)
+      if (entry) return entry.view
+      const failure = (yield* Ref.get(failures)).get(cluster) ?? (yield* Ref.get(failures)).get("*")
+      return yield* new ClusterNotAvailable({
+        cluster,
+        detail: failure
+          ? `its context in secret ${options.systemNamespace}/${argoKubeconfigSecret} is invalid: ${failure}`
+          : `no context named "${cluster}" in secret ${options.systemNamespace}/${argoKubeconfigSecret}`
+      })
+    })
+
+  const all: Effect.Effect<ReadonlyArray<ClusterView>> = Ref.get(entries).pipe(Effect.map((m) => [local, ...[...m.values()].map((e) => e.view)]))
+
+  const synced = Effect.gen(function*() {
+    const views = yield* all
+    yield* Effect.forEach(views, (v) => Effect.andThen(v.pods.synced, v.taskResults.synced), {
+      concurrency: "unbounded",
+      discard: true
+    })
+  })
+
+  return ClusterPool.of({
+    localCluster: options.localCluster,
+    local,
+    get,
+    all,
+    states: Ref.get(states),
+    changes: Stream.fromPubSub(changes),
+    subscribe: PubSub.subscribe(changes),
+    reload,
+    synced
+  })
+})
+
+/** Keeps SubscriptionRef imported for users who read informer states directly. */
+export type { SubscriptionRef }

@@ -1,0 +1,142 @@
+/**
+ * A cache of one resource kind fed by `kube/Watch`. The watch runs in a fibre
+ * tied to the scope `make` is called in; closing that scope stops it.
+ *
+ * `changes` never misses a delete: when the watch has to relist (a 410 Gone,
+ * or a reconnect after a failure), the new snapshot is diffed against the
+ * cache and objects that vanished meanwhile are announced as deletes, new or
+ * changed ones as upserts.
+ */
+import { Deferred, Effect, Option, PubSub, Scope, Stream, SubscriptionRef } from "effect"
+import type { KubeClientShape } from "./KubeClient.js"
+import { type KubeObject, namespacedName, type ResourceKind } from "./Resources.js"
+import { type WatchItem, watchResource, type WatchResourceOptions, type WatchState } from "./Watch.js"
+
+export interface InformerChange {
+  readonly type: "upsert" | "delete"
+  /** For an upsert the new object; for a delete the object's last known state. */
+  readonly object: KubeObject
+  /** What the cache held before this change, if anything. */
+  readonly previous?: KubeObject
+}
+
+export interface Informer {
+  readonly kind: ResourceKind
+  /** The namespace watched; undefined means all namespaces. */
+  readonly namespace: string | undefined
+  /** `namespace` is ignored (use undefined) for cluster-scoped kinds. */
+  readonly get: (namespace: string | undefined, name: string) => Effect.Effect<Option.Option<KubeObject>>
+  readonly list: (predicate?: (object: KubeObject) => boolean) => Effect.Effect<ReadonlyArray<KubeObject>>
+  /** Completes once the first snapshot is in the cache. */
+  readonly synced: Effect.Effect<void>
+  /** Changes from the moment the stream starts running. */
+  readonly changes: Stream.Stream<InformerChange>
+  /**
+   * A subscription to changes that is live as soon as this effect returns, for
+   * consumers that must subscribe before reading the cache (no gap).
+   */
+  readonly subscribe: Effect.Effect<PubSub.Subscription<InformerChange>, never, Scope.Scope>
+  /** The watch's connection state (Connecting / Connected / Retrying). */
+  readonly state: SubscriptionRef.SubscriptionRef<WatchState>
+}
+
+export type InformerOptions = WatchResourceOptions
+
+const keyOf = (namespace: string | undefined, name: string): string => `${namespace ?? ""}/${name}`
+
+const sameVersion = (a: KubeObject, b: KubeObject): boolean => {
+  const va = a.metadata.resourceVersion
+  const vb = b.metadata.resourceVersion
+  if (va && vb) return va === vb
+  return JSON.stringify(a) === JSON.stringify(b)
+}
+
+/**
+ * Starts an informer; its watch lives as long as the surrounding scope.
+ */
+export const make = (
+  client: KubeClientShape,
+  kind: ResourceKind,
+  namespace: string | undefined,
+  options: InformerOptions = {}
+): Effect.Effect<Informer, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const cache = new Map<string, KubeObject>()
+    const pubsub = yield* PubSub.unbounded<InformerChange>()
+    yield* Effect.addFinalizer(() => PubSub.shutdown(pubsub))
+    const state = yield* SubscriptionRef.make<WatchState>({ _tag: "Connecting" })
+    const firstSync = yield* Deferred.make<void>()
+
+    const publish = (changes: ReadonlyArray<InformerChange>) =>
+      changes.length === 0 ? Effect.void : PubSub.publishAll(pubsub, changes)
+
+    const apply = (item: WatchItem): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const changes: Array<InformerChange> = []
+        switch (item._tag) {
+          case "Synced": {
+            const next = new Map<string, KubeObject>()
+            for (const object of item.items) next.set(namespacedName(object), object)
+            for (const [key, old] of cache) {
+              if (!next.has(key)) changes.push({ type: "delete", object: old, previous: old })
+            }
+            for (const [key, object] of next) {
+              const previous = cache.get(key)
+              if (previous === undefined) changes.push({ type: "upsert", object })
+              else if (!sameVersion(previous, object)) changes.push({ type: "upsert", object, previous })
+            }
+            cache.clear()
+            for (const [key, object] of next) cache.set(key, object)
+            return publish(changes).pipe(Effect.andThen(Deferred.succeed(firstSync, undefined)), Effect.asVoid)
+          }
+          case "Upsert": {
+            const key = namespacedName(item.object)
+            const previous = cache.get(key)
+            cache.set(key, item.object)
+            if (previous !== undefined && sameVersion(previous, item.object)) return Effect.void
+            return publish([
+              previous === undefined ? { type: "upsert", object: item.object } : { type: "upsert", object: item.object, previous }
+            ])
+          }
+          case "Delete": {
+            const key = namespacedName(item.object)
+            const previous = cache.get(key)
+            cache.delete(key)
+            return publish([
+              previous === undefined ? { type: "delete", object: item.object } : { type: "delete", object: item.object, previous }
+            ])
+          }
+        }
+      })
+
+    yield* watchResource(client, kind, namespace, {
+      ...options,
+      onState: (next) =>
+        SubscriptionRef.set(state, next).pipe(
+          Effect.andThen(options.onState ? options.onState(next) : Effect.void)
+        )
+    }).pipe(
+      Stream.runForEach(apply),
+      Effect.annotateLogs({ informer: kind, cluster: client.cluster }),
+      Effect.forkScoped
+    )
+
+    const informer: Informer = {
+      kind,
+      namespace,
+      get: (objectNamespace, name) => Effect.sync(() => Option.fromUndefinedOr(cache.get(keyOf(objectNamespace, name)))),
+      list: (predicate) =>
+        Effect.sync(() => {
+          const all = Array.from(cache.values())
+          return predicate ? all.filter(predicate) : all
+        }),
+      synced: Deferred.await(firstSync),
+      changes: Stream.fromPubSub(pubsub),
+      subscribe: PubSub.subscribe(pubsub),
+      state
+    }
+    return informer
+  })
+
+/** `Informer.make(...)` for callers that import `{ Informer }`. */
+export const Informer = { make } as const

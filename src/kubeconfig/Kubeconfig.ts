@@ -1,0 +1,226 @@
+/**
+ * The kubeconfig document (the `value` item of `argo-kubeconfig` and of
+ * `<serviceAccount>-kubeconfig`), as a Schema, and its parser.
+ *
+ * The schema checks shapes only (types of the fields flotilla knows about);
+ * what is *allowed* is decided by SystemKubeconfig (operator-owned, trusted)
+ * and UserKubeconfig (untrusted). Unknown keys are kept at every level so
+ * those validators can see (and reject) fields this schema does not name.
+ * Every optional field also accepts `null`, which is what YAML gives for
+ * `namespace:` with nothing after it and what kubectl writes for empty lists.
+ */
+import { Effect, Schema, SchemaIssue } from "effect"
+import { parseDocument } from "yaml"
+import { formatPath, KubeconfigError } from "./KubeconfigError.js"
+
+export { formatPath, KubeconfigError, secretSource } from "./KubeconfigError.js"
+
+const opt = <S extends Schema.Top>(schema: S) => Schema.optional(Schema.NullOr(schema))
+
+/** Unknown extra keys are kept (not stripped) so validators can reject them. */
+const Rest = [Schema.Record(Schema.String, Schema.Unknown)] as const
+
+export const ExecEnvVar = Schema.StructWithRest(
+  Schema.Struct({
+    name: Schema.String,
+    value: Schema.String
+  }),
+  Rest
+)
+export type ExecEnvVar = typeof ExecEnvVar.Type
+
+export const ExecConfig = Schema.StructWithRest(
+  Schema.Struct({
+    command: opt(Schema.String),
+    args: opt(Schema.Array(Schema.String)),
+    env: opt(Schema.Array(ExecEnvVar)),
+    apiVersion: opt(Schema.String),
+    installHint: opt(Schema.String),
+    provideClusterInfo: opt(Schema.Boolean),
+    interactiveMode: opt(Schema.String)
+  }),
+  Rest
+)
+export type ExecConfig = typeof ExecConfig.Type
+
+export const Cluster = Schema.StructWithRest(
+  Schema.Struct({
+    server: opt(Schema.String),
+    "certificate-authority-data": opt(Schema.String),
+    "certificate-authority": opt(Schema.String),
+    "insecure-skip-tls-verify": opt(Schema.Boolean),
+    "tls-server-name": opt(Schema.String),
+    "proxy-url": opt(Schema.String),
+    "disable-compression": opt(Schema.Boolean),
+    extensions: opt(Schema.Unknown)
+  }),
+  Rest
+)
+export type Cluster = typeof Cluster.Type
+
+export const NamedCluster = Schema.StructWithRest(
+  Schema.Struct({
+    name: opt(Schema.String),
+    cluster: opt(Cluster)
+  }),
+  Rest
+)
+export type NamedCluster = typeof NamedCluster.Type
+
+export const Context = Schema.StructWithRest(
+  Schema.Struct({
+    cluster: opt(Schema.String),
+    user: opt(Schema.String),
+    namespace: opt(Schema.String),
+    extensions: opt(Schema.Unknown)
+  }),
+  Rest
+)
+export type Context = typeof Context.Type
+
+export const NamedContext = Schema.StructWithRest(
+  Schema.Struct({
+    name: opt(Schema.String),
+    context: opt(Context)
+  }),
+  Rest
+)
+export type NamedContext = typeof NamedContext.Type
+
+export const User = Schema.StructWithRest(
+  Schema.Struct({
+    token: opt(Schema.String),
+    tokenFile: opt(Schema.String),
+    "client-certificate": opt(Schema.String),
+    "client-certificate-data": opt(Schema.String),
+    "client-key": opt(Schema.String),
+    "client-key-data": opt(Schema.String),
+    exec: opt(ExecConfig),
+    "auth-provider": opt(Schema.Unknown),
+    username: opt(Schema.String),
+    password: opt(Schema.String),
+    as: opt(Schema.String),
+    "as-uid": opt(Schema.String),
+    "as-groups": opt(Schema.Array(Schema.String)),
+    "as-user-extra": opt(Schema.Unknown),
+    extensions: opt(Schema.Unknown)
+  }),
+  Rest
+)
+export type User = typeof User.Type
+
+export const NamedUser = Schema.StructWithRest(
+  Schema.Struct({
+    name: opt(Schema.String),
+    user: opt(User)
+  }),
+  Rest
+)
+export type NamedUser = typeof NamedUser.Type
+
+export const Kubeconfig = Schema.StructWithRest(
+  Schema.Struct({
+    apiVersion: opt(Schema.String),
+    kind: opt(Schema.String),
+    clusters: opt(Schema.Array(NamedCluster)),
+    contexts: opt(Schema.Array(NamedContext)),
+    users: opt(Schema.Array(NamedUser)),
+    "current-context": opt(Schema.String),
+    preferences: opt(Schema.Unknown),
+    extensions: opt(Schema.Unknown)
+  }),
+  Rest
+)
+export type Kubeconfig = typeof Kubeconfig.Type
+
+const decodeKubeconfig = Schema.decodeUnknownEffect(Kubeconfig)
+
+/**
+ * Renders schema issues without ever echoing the offending input (which could
+ * be a token put where a list was expected).
+ */
+const issueFormatter = SchemaIssue.makeFormatterStandardSchemaV1({
+  leafHook: (issue) => {
+    switch (issue._tag) {
+      case "InvalidType": {
+        const expected = SchemaIssue.defaultLeafHook(issue).split(", got ")[0]
+        const actual = SchemaIssue.hasInput(issue) ? describeType(issue.input) : undefined
+        return actual === undefined ? expected : `${expected}, got ${actual}`
+      }
+      case "MissingKey":
+        return "Missing key"
+      case "UnexpectedKey":
+        return "Unexpected key"
+      default:
+        return "Invalid value"
+    }
+  },
+  checkHook: () => "Invalid value"
+})
+
+const describeType = (value: unknown): string =>
+  value === null ? "null" : Array.isArray(value) ? "a list" : typeof value === "object" ? "a mapping" : `a ${typeof value}`
+
+const yamlProblems: Record<string, string> = {
+  BAD_INDENT: "bad indentation",
+  DUPLICATE_KEY: "duplicate key",
+  MISSING_CHAR: "missing closing character (quote or bracket)",
+  MULTIPLE_DOCS: "contains more than one YAML document",
+  TAB_AS_INDENT: "tab used for indentation",
+  BAD_DQ_ESCAPE: "invalid escape in double-quoted string",
+  BLOCK_AS_IMPLICIT_KEY: "block collection used as a key",
+  MULTILINE_IMPLICIT_KEY: "implicit key spans several lines",
+  NON_STRING_KEY: "non-string key",
+  UNEXPECTED_TOKEN: "unexpected token",
+  BAD_ALIAS: "bad alias",
+  RESOURCE_EXHAUSTION: "too many aliases",
+  KEY_OVER_1024_CHARS: "key longer than 1024 characters"
+}
+
+/**
+ * Parses kubeconfig text. (`prettyErrors` only makes yaml fill in line
+ * positions; its messages, which quote the source, are never used.) Fails with a KubeconfigError naming `source` and, for
+ * YAML syntax errors, the line and column (never the offending text, which may
+ * hold a token); for shape errors, the field path.
+ */
+export const parseKubeconfig = Effect.fnUntraced(function*(
+  text: string,
+  source: string
+): Effect.fn.Return<Kubeconfig, KubeconfigError> {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0]
+    const pos = first.linePos?.[0]
+    const problem = yamlProblems[first.code] ?? first.code.toLowerCase().replace(/_/g, " ")
+    return yield* new KubeconfigError({
+      source,
+      detail: `malformed YAML${pos ? ` at line ${pos.line}, column ${pos.col}` : ""}: ${problem}`
+    })
+  }
+  let value: unknown
+  try {
+    value = doc.toJS({ maxAliasCount: 100 })
+  } catch {
+    return yield* new KubeconfigError({ source, detail: "malformed YAML: could not be converted (too many aliases?)" })
+  }
+  if (value === null || value === undefined) {
+    return yield* new KubeconfigError({ source, detail: "kubeconfig is empty" })
+  }
+  if (typeof value !== "object" || Array.isArray(value)) {
+    return yield* new KubeconfigError({ source, detail: `kubeconfig must be a YAML mapping, got ${describeType(value)}` })
+  }
+  return yield* decodeKubeconfig(value).pipe(
+    Effect.mapError((error) => {
+      const issue = issueFormatter(error.issue).issues[0]
+      const path = (issue?.path ?? []).map((segment) =>
+        typeof segment === "object" && segment !== null && "key" in segment ? segment.key : segment
+      )
+      return new KubeconfigError({
+        source,
+        field: path.length > 0 ? formatPath(path) : undefined,
+        detail: `invalid kubeconfig: ${(issue?.message ?? "invalid document").replace(/ \| null \| undefined$/, "")}`
+      })
+    })
+  )
+})
+

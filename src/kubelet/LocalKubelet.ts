@@ -1,0 +1,536 @@
+/**
+ * The node agent of the embedded runtime: it is both the scheduler (binds
+ * unscheduled pods to its node) and the kubelet + Argo executor (runs the main
+ * container of each pod as a local process, or simulates it, and reports back
+ * exactly what the controller reads from a real cluster: the pod's phase and
+ * container states, and a `WorkflowTaskResult` with the outputs).
+ *
+ * Guarantees:
+ *  - a pod runs at most once: pods already Succeeded/Failed are left alone;
+ *    the pod is marked Running before its process starts, so a Running pod
+ *    this kubelet does not own (it was running when a previous kubelet
+ *    stopped) is failed with a message instead of being started again;
+ *  - the task result is written before the final phase, because the
+ *    controller waits for both and takes a completed pod without a result as
+ *    "no outputs";
+ *  - one fibre per pod (FiberMap keyed by uid): deleting a pod interrupts its
+ *    fibre, which kills its processes and reports nothing; closing the
+ *    kubelet's scope kills every process it started.
+ *
+ * It never creates pods, and never writes a Workflow.
+ */
+import * as os from "node:os"
+import * as path from "node:path"
+import { Clock, Effect, FiberMap, Option, Schedule, Scope, Semaphore, Stream } from "effect"
+import type { KubeClientShape } from "../kube/KubeClient.js"
+import { isTransient, type KubeError } from "../kube/KubeError.js"
+import type { KubeObject, OwnerReference } from "../kube/Resources.js"
+import { watchResource } from "../kube/Watch.js"
+import { defaultImages, type ImageEntrypoint, imagesPath } from "./images.js"
+import { mainContainer, planPod, type PodPlan, podContainers } from "./PodPlan.js"
+import { type Isolation, makeRunner, type ProcessResult, removeDir, type Runner } from "./PodProcess.js"
+
+export type { Isolation } from "./PodProcess.js"
+
+export const annotations = {
+  nodeId: "workflows.argoproj.io/node-id",
+  simulatePhase: "flotilla.dev/simulate-phase",
+  simulateExitCode: "flotilla.dev/simulate-exit-code",
+  simulateDuration: "flotilla.dev/simulate-duration",
+  simulateResult: "flotilla.dev/simulate-result",
+  simulateParameters: "flotilla.dev/simulate-parameters"
+} as const
+
+export const labels = {
+  workflow: "workflows.argoproj.io/workflow",
+  reportOutputsCompleted: "workflows.argoproj.io/report-outputs-completed"
+} as const
+
+/**
+ * Clients that can serve pod logs written by a kubelet (the in-memory
+ * cluster) implement this next to `KubeClientShape.logs`; others get the logs
+ * through `LocalKubelet.logs` only.
+ */
+export interface PodLogSink {
+  readonly writeLogs: (namespace: string, name: string, container: string, text: string) => Effect.Effect<void>
+}
+
+export interface LocalKubeletOptions {
+  readonly client: KubeClientShape
+  readonly nodeName: string
+  /** Watch one namespace; undefined watches all. */
+  readonly namespace?: string | undefined
+  /** "process" runs commands; "simulate" follows the `flotilla.dev/simulate-*` annotations. */
+  readonly mode: "process" | "simulate"
+  /** Image entrypoints, on top of `defaultImages`. */
+  readonly images?: Readonly<Record<string, ImageEntrypoint>> | undefined
+  /** Put first on PATH; `imagesPath` (the stand-in entrypoints) is always appended to it. */
+  readonly pathPrepend?: ReadonlyArray<string> | undefined
+  /** Per-pod scratch directories live here. Default `<os tmpdir>/flotilla-kubelet`. */
+  readonly workDir?: string | undefined
+  /** Default "auto": overlay when the host allows it (see PodProcess). */
+  readonly isolation?: Isolation | "auto" | undefined
+  /** Where pod logs go besides memory; default: the client, when it implements `PodLogSink`. */
+  readonly logSink?: PodLogSink | undefined
+}
+
+export interface LocalKubelet {
+  readonly nodeName: string
+  /** Undefined in simulate mode. */
+  readonly isolation: Isolation | undefined
+  /** The combined stdout/stderr of a pod's main container, once it has finished. */
+  readonly logs: (namespace: string, name: string) => Effect.Effect<Option.Option<string>>
+  /** Pods whose fibre is running now. */
+  readonly running: Effect.Effect<number>
+}
+
+/** What a finished main container amounts to, in process or simulate mode. */
+interface Outcome {
+  readonly exitCode: number
+  readonly stdout: string
+  readonly log: string
+  /** Reason of the main container's terminated state when it never started ("StartError"). */
+  readonly startFailure?: { readonly reason: string; readonly message: string } | undefined
+  readonly files: Readonly<Record<string, string | undefined>>
+  /** Simulate mode: parameters given directly. */
+  readonly parameters?: Readonly<Record<string, string>> | undefined
+}
+
+const isoSeconds = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z")
+const now = Effect.map(Clock.currentTimeMillis, isoSeconds)
+
+/** Go-style durations as used in annotations: "2s", "1m30s", "500ms", or plain seconds. */
+export const parseGoDuration = (s: string): number | undefined => {
+  const trimmed = s.trim()
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 1000
+  const units: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy
+  let total = 0
+  let consumed = 0
+  for (let m = re.exec(trimmed); m !== null; m = re.exec(trimmed)) {
+    total += Number(m[1]) * units[m[2]]
+    consumed = re.lastIndex
+  }
+  return consumed === trimmed.length && consumed > 0 ? total : undefined
+}
+
+const trimOneNewline = (s: string): string => (s.endsWith("\n") ? s.slice(0, -1) : s)
+
+const retryTransient = <A>(effect: Effect.Effect<A, KubeError>): Effect.Effect<A, KubeError> =>
+  effect.pipe(Effect.retry({ while: isTransient, times: 5, schedule: Schedule.exponential("100 millis") }))
+
+/** Starts the kubelet in the current scope and returns a handle on it. */
+export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { client, nodeName } = options
+    const images: Readonly<Record<string, ImageEntrypoint>> = { ...defaultImages, ...options.images }
+    const pathPrepend = [...(options.pathPrepend ?? []), imagesPath]
+    const workDir = options.workDir ?? path.join(os.tmpdir(), "flotilla-kubelet")
+    const runner: Runner | undefined = options.mode === "process"
+      ? yield* makeRunner(workDir, options.isolation ?? "auto")
+      : undefined
+    const sink: PodLogSink | undefined = options.logSink ??
+      (typeof (client as Partial<PodLogSink>).writeLogs === "function" ? (client as unknown as PodLogSink) : undefined)
+    /** Without isolation, pods that read back output files take turns. */
+    const outputsLock = yield* Semaphore.make(1)
+    const logStore = new Map<string, string>()
+    /** Pods this kubelet has taken (uid); never taken twice. */
+    const owned = new Set<string>()
+    const fibers = yield* FiberMap.make<string>()
+
+    const log = (pod: KubeObject) => Effect.annotateLogs({ cluster: client.cluster, node: nodeName, pod: `${pod.metadata.namespace}/${pod.metadata.name}` })
+
+    // ---- reporting -------------------------------------------------------
+
+    const patchStatus = (pod: KubeObject, status: Record<string, unknown>) =>
+      retryTransient(client.patch("pods", pod.metadata.namespace, pod.metadata.name ?? "", { status }))
+
+    const conditions = (ready: boolean, at: string, reason?: string) => [
+      { type: "PodReadyToStartContainers", status: "True", lastTransitionTime: at },
+      { type: "Initialized", status: "True", lastTransitionTime: at },
+      { type: "Ready", status: ready ? "True" : "False", lastTransitionTime: at, ...(reason ? { reason } : {}) },
+      { type: "ContainersReady", status: ready ? "True" : "False", lastTransitionTime: at, ...(reason ? { reason } : {}) },
+      { type: "PodScheduled", status: "True", lastTransitionTime: at }
+    ]
+
+    const containerId = (pod: KubeObject, name: string) => `flotilla://${pod.metadata.uid}/${name}`
+
+    const markRunning = (pod: KubeObject, startedAt: string) =>
+      patchStatus(pod, {
+        phase: "Running",
+        hostIP: "127.0.0.1",
+        hostIPs: [{ ip: "127.0.0.1" }],
+        podIP: "127.0.0.1",
+        podIPs: [{ ip: "127.0.0.1" }],
+        startTime: startedAt,
+        conditions: conditions(true, startedAt),
+        ...initStatuses(pod, startedAt),
+        containerStatuses: podContainers(pod).map((c) => ({
+          name: c.name,
+          image: c.image ?? "",
+          imageID: "",
+          containerID: containerId(pod, c.name ?? ""),
+          ready: true,
+          started: true,
+          restartCount: 0,
+          state: { running: { startedAt } }
+        }))
+      })
+
+    const initStatuses = (pod: KubeObject, at: string) => {
+      const inits = ((pod.spec as { initContainers?: Array<{ name?: string; image?: string }> } | undefined)?.initContainers) ?? []
+      if (inits.length === 0) return {}
+      return {
+        initContainerStatuses: inits.map((c) => ({
+          name: c.name,
+          image: c.image ?? "",
+          imageID: "",
+          containerID: containerId(pod, c.name ?? ""),
+          ready: true,
+          restartCount: 0,
+          state: { terminated: { exitCode: 0, reason: "Completed", startedAt: at, finishedAt: at } }
+        }))
+      }
+    }
+
+    const markFinished = (
+      pod: KubeObject,
+      startedAt: string,
+      finishedAt: string,
+      outcome: Outcome,
+      failure: string | undefined
+    ) => {
+      const failed = outcome.exitCode !== 0 || failure !== undefined
+      const main = mainContainer(pod)
+      const hasWait = podContainers(pod).some((c) => c.name === "wait")
+      const mainMessage = outcome.startFailure?.message ?? (hasWait ? undefined : failure)
+      const message = outcome.startFailure?.message ??
+        (outcome.exitCode !== 0 ? `Error (exit code ${outcome.exitCode})` : failure)
+      const terminated = (name: string | undefined) => {
+        if (name === main?.name || (main === undefined && name === "main")) {
+          return {
+            exitCode: outcome.exitCode,
+            reason: outcome.startFailure?.reason ?? (outcome.exitCode === 0 ? "Completed" : "Error"),
+            ...(mainMessage !== undefined ? { message: mainMessage } : {}),
+            startedAt,
+            finishedAt,
+            containerID: containerId(pod, name ?? "")
+          }
+        }
+        // The wait container is where upstream reports failures to collect outputs.
+        const waitFailed = name === "wait" && failure !== undefined && outcome.startFailure === undefined
+        return {
+          exitCode: waitFailed ? 1 : 0,
+          reason: waitFailed ? "Error" : "Completed",
+          ...(waitFailed ? { message: failure } : {}),
+          startedAt,
+          finishedAt,
+          containerID: containerId(pod, name ?? "")
+        }
+      }
+      return patchStatus(pod, {
+        phase: failed ? "Failed" : "Succeeded",
+        ...(failed && message !== undefined ? { message } : {}),
+        conditions: conditions(false, finishedAt, "PodCompleted"),
+        containerStatuses: podContainers(pod).map((c) => ({
+          name: c.name,
+          image: c.image ?? "",
+          imageID: "",
+          containerID: containerId(pod, c.name ?? ""),
+          ready: false,
+          started: false,
+          restartCount: 0,
+          state: { terminated: terminated(c.name) }
+        }))
+      })
+    }
+
+    const writeTaskResult = (pod: KubeObject, outputs: Record<string, unknown>) =>
+      Effect.gen(function*() {
+        const nodeId = pod.metadata.annotations?.[annotations.nodeId]
+        if (nodeId === undefined) return
+        const workflow = pod.metadata.labels?.[labels.workflow]
+        const ownerReferences: ReadonlyArray<OwnerReference> = (pod.metadata.ownerReferences ?? []).filter((o) =>
+          o.kind === "Workflow" && o.apiVersion.startsWith("argoproj.io/")
+        )
+        const object: KubeObject = {
+          apiVersion: "argoproj.io/v1alpha1",
+          kind: "WorkflowTaskResult",
+          metadata: {
+            name: nodeId,
+            namespace: pod.metadata.namespace,
+            labels: {
+              ...(workflow !== undefined ? { [labels.workflow]: workflow } : {}),
+              [labels.reportOutputsCompleted]: "true"
+            },
+            ...(ownerReferences.length > 0 ? { ownerReferences } : {})
+          },
+          outputs
+        }
+        yield* retryTransient(client.create("workflowtaskresults", pod.metadata.namespace, object)).pipe(
+          Effect.catchTag("KubeError", (e) =>
+            e.reason === "AlreadyExists"
+              // A retried node reuses its ID upstream too: the newest outputs win.
+              ? retryTransient(client.patch("workflowtaskresults", pod.metadata.namespace, nodeId, {
+                metadata: { labels: object.metadata.labels },
+                outputs
+              }))
+              : Effect.fail(e))
+        )
+      })
+
+    const storeLogs = (pod: KubeObject, text: string) =>
+      Effect.gen(function*() {
+        const key = `${pod.metadata.namespace}/${pod.metadata.name}`
+        logStore.set(key, text)
+        if (sink !== undefined) {
+          yield* sink.writeLogs(pod.metadata.namespace ?? "", pod.metadata.name ?? "", mainContainer(pod)?.name ?? "main", text)
+        }
+      })
+
+    // ---- running ---------------------------------------------------------
+
+    const hostEnv = (pod: KubeObject, plan: PodPlan): Record<string, string> => {
+      const env: Record<string, string> = {}
+      for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v
+      Object.assign(env, plan.env)
+      const defaults: Record<string, string | undefined> = {
+        HOSTNAME: pod.metadata.name,
+        ARGO_POD_NAME: pod.metadata.name,
+        ARGO_POD_UID: pod.metadata.uid,
+        ARGO_NODE_ID: pod.metadata.annotations?.[annotations.nodeId],
+        ARGO_WORKFLOW_NAME: pod.metadata.labels?.[labels.workflow],
+        ARGO_CONTAINER_NAME: "main"
+      }
+      for (const [k, v] of Object.entries(defaults)) if (v !== undefined && plan.env[k] === undefined) env[k] = v
+      env.PATH = [...pathPrepend, plan.env.PATH ?? process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin"].join(":")
+      return env
+    }
+
+    const runProcess = (pod: KubeObject, plan: PodPlan): Effect.Effect<Outcome> => {
+      const r = runner!
+      const podDir = path.join(workDir, `${pod.metadata.uid}-${Date.now().toString(36)}`)
+      const exec = r.run({
+        argv: plan.argv,
+        env: hostEnv(pod, plan),
+        workingDir: plan.workingDir,
+        scriptSource: plan.scriptSource,
+        outputPaths: plan.outputParameters.map((p) => p.path),
+        podDir
+      }).pipe(
+        Effect.map((res: ProcessResult): Outcome => ({
+          exitCode: res.exitCode,
+          stdout: res.stdout,
+          log: res.startError !== undefined ? `${res.log}${res.startError}\n` : res.log,
+          startFailure: res.startError !== undefined ? { reason: "StartError", message: res.startError } : undefined,
+          files: res.files
+        })),
+        Effect.ensuring(Effect.sync(() => removeDir(podDir)))
+      )
+      return r.isolation === "none" && plan.outputParameters.length > 0 ? outputsLock.withPermits(1)(exec) : exec
+    }
+
+    const simulate = (pod: KubeObject): Effect.Effect<Outcome> =>
+      Effect.gen(function*() {
+        const a = pod.metadata.annotations ?? {}
+        const duration = a[annotations.simulateDuration] !== undefined ? parseGoDuration(a[annotations.simulateDuration]) : undefined
+        if (duration !== undefined && duration > 0) yield* Effect.sleep(duration)
+        const phase = a[annotations.simulatePhase] === "Failed" ? "Failed" : "Succeeded"
+        const code = Number.parseInt(a[annotations.simulateExitCode] ?? "", 10)
+        const exitCode = Number.isNaN(code) ? (phase === "Failed" ? 1 : 0) : code
+        const stdout = a[annotations.simulateResult] ?? ""
+        let parameters: Record<string, string> | undefined
+        try {
+          const raw: unknown = a[annotations.simulateParameters] !== undefined ? JSON.parse(a[annotations.simulateParameters]) : undefined
+          if (raw !== null && typeof raw === "object" && !Array.isArray(raw)) {
+            parameters = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]))
+          }
+        } catch {
+          yield* Effect.logWarning(`ignoring malformed ${annotations.simulateParameters}`).pipe(log(pod))
+        }
+        return {
+          // A phase of Failed with exit code 0 still fails the pod.
+          exitCode: phase === "Failed" && exitCode === 0 ? 1 : exitCode,
+          stdout,
+          log: stdout,
+          files: {},
+          parameters
+        }
+      })
+
+    /** Turns what the process left into Argo outputs, or the reason the pod fails. */
+    const collectOutputs = (plan: PodPlan | undefined, outcome: Outcome, simulated: boolean) => {
+      const outputs: Record<string, unknown> = {}
+      let failure: string | undefined
+      const parameters: Array<{ name: string; value: string }> = []
+      for (const p of plan?.outputParameters ?? []) {
+        const given = outcome.parameters?.[p.name]
+        const content = given ?? outcome.files[p.path]
+        if (content !== undefined) parameters.push({ name: p.name, value: given ?? trimOneNewline(content) })
+        else if (p.default !== undefined) parameters.push({ name: p.name, value: p.default })
+        else if (!simulated && outcome.startFailure === undefined && failure === undefined) {
+          failure = `failed to save outputs: output parameter "${p.name}": open ${p.path}: no such file or directory`
+        }
+      }
+      for (const [name, value] of Object.entries(outcome.parameters ?? {})) {
+        if (!parameters.some((p) => p.name === name)) parameters.push({ name, value })
+      }
+      if (parameters.length > 0) outputs.parameters = parameters
+      const captureResult = simulated ? outcome.stdout !== "" || plan?.captureResult === true : plan?.captureResult === true
+      if (captureResult && outcome.startFailure === undefined) outputs.result = trimOneNewline(outcome.stdout)
+      outputs.exitCode = String(outcome.exitCode)
+      return { outputs, failure }
+    }
+
+    const runPod = (pod: KubeObject) =>
+      Effect.gen(function*() {
+        const startedAt = yield* now
+        const running = yield* markRunning(pod, startedAt)
+        const simulated = options.mode === "simulate"
+        const plan = planPod(running, images)
+        let outcome: Outcome
+        let planOk: PodPlan | undefined
+        if (plan._tag === "PlanError") {
+          outcome = {
+            exitCode: 128,
+            stdout: "",
+            log: `${plan.message}\n`,
+            startFailure: { reason: plan.reason, message: plan.message },
+            files: {}
+          }
+          if (simulated) outcome = yield* simulate(running)
+        } else {
+          planOk = plan
+          outcome = simulated ? yield* simulate(running) : yield* runProcess(running, plan)
+        }
+        const finishedAt = yield* now
+        const { failure, outputs } = collectOutputs(planOk, outcome, simulated)
+        yield* storeLogs(running, outcome.log)
+        yield* writeTaskResult(running, outputs)
+        yield* markFinished(running, startedAt, finishedAt, outcome, failure)
+      }).pipe(
+        Effect.catchTag("KubeError", (e) =>
+          e.reason === "NotFound"
+            ? Effect.logDebug("pod vanished while running").pipe(log(pod))
+            : Effect.logError(`reporting pod status failed: ${e.message}`).pipe(log(pod))),
+        Effect.catchDefect((d) => Effect.logError("local kubelet: pod run crashed", d).pipe(log(pod)))
+      )
+
+    // ---- scheduling ------------------------------------------------------
+
+    const failLost = (pod: KubeObject) =>
+      Effect.gen(function*() {
+        const at = yield* now
+        yield* Effect.logWarning("failing a pod that was running when the kubelet restarted").pipe(log(pod))
+        const message = `pod was running on node ${nodeName} when its kubelet stopped; its process is lost and is not started twice`
+        yield* patchStatus(pod, {
+          phase: "Failed",
+          message,
+          reason: "NodeLost",
+          conditions: conditions(false, at, "PodCompleted"),
+          containerStatuses: podContainers(pod).map((c) => ({
+            name: c.name,
+            image: c.image ?? "",
+            imageID: "",
+            containerID: containerId(pod, c.name ?? ""),
+            ready: false,
+            started: false,
+            restartCount: 0,
+            state: {
+              terminated: { exitCode: 137, reason: "Error", message, finishedAt: at, containerID: containerId(pod, c.name ?? "") }
+            }
+          }))
+        })
+      })
+
+    const bind = (pod: KubeObject) =>
+      client.replace("pods", pod.metadata.namespace, {
+        ...pod,
+        spec: { ...(pod.spec as Record<string, unknown> | undefined), nodeName }
+      }).pipe(
+        Effect.map(Option.some),
+        // Conflict: the pod changed or another scheduler bound it; the watch brings it back.
+        Effect.catchTag("KubeError", (e) =>
+          e.reason === "Conflict" || e.reason === "NotFound" ? Effect.succeed(Option.none()) : Effect.fail(e))
+      )
+
+    const forget = (uid: string) => FiberMap.remove(fibers, uid)
+
+    const consider = (pod: KubeObject) =>
+      Effect.gen(function*() {
+        const uid = pod.metadata.uid
+        if (uid === undefined) return
+        const spec = pod.spec as { nodeName?: string } | undefined
+        const status = pod.status as { phase?: string } | undefined
+        if (spec?.nodeName !== undefined && spec.nodeName !== "" && spec.nodeName !== nodeName) return
+        if (pod.metadata.deletionTimestamp !== undefined) {
+          // Being deleted: stop its process; nothing more is reported.
+          yield* forget(uid)
+          return
+        }
+        if (owned.has(uid)) return
+        const phase = status?.phase
+        if (phase === "Succeeded" || phase === "Failed") return
+        if (phase === "Running") {
+          if (spec?.nodeName === nodeName) {
+            owned.add(uid)
+            yield* failLost(pod)
+          }
+          return
+        }
+        let bound = pod
+        if (spec?.nodeName === undefined || spec.nodeName === "") {
+          const result = yield* bind(pod)
+          if (Option.isNone(result)) return
+          bound = result.value
+        }
+        owned.add(uid)
+        yield* FiberMap.run(fibers, uid, runPod(bound), { onlyIfMissing: true })
+      }).pipe(
+        Effect.catchTag("KubeError", (e) => Effect.logWarning(`local kubelet: ${e.message}`).pipe(log(pod)))
+      )
+
+    const loop = watchResource(client, "pods", options.namespace).pipe(
+      Stream.runForEach((item) =>
+        Effect.gen(function*() {
+          switch (item._tag) {
+            case "Synced": {
+              const present = new Set(item.items.map((p) => p.metadata.uid))
+              // Deleted while we were not watching.
+              for (const uid of [...owned]) {
+                if (!present.has(uid)) {
+                  owned.delete(uid)
+                  yield* forget(uid)
+                }
+              }
+              for (const pod of item.items) yield* consider(pod)
+              return
+            }
+            case "Upsert":
+              return yield* consider(item.object)
+            case "Delete": {
+              const uid = item.object.metadata.uid
+              if (uid !== undefined) {
+                owned.delete(uid)
+                yield* forget(uid)
+              }
+              return
+            }
+          }
+        })
+      )
+    )
+    yield* Effect.forkScoped(loop)
+
+    return {
+      nodeName,
+      isolation: runner?.isolation,
+      logs: (namespace, name) => Effect.sync(() => Option.fromNullishOr(logStore.get(`${namespace}/${name}`))),
+      running: FiberMap.size(fibers)
+    } satisfies LocalKubelet
+  })
+
+/** Runs the kubelet until interrupted; see the module comment. */
+export const run = (options: LocalKubeletOptions): Effect.Effect<never, never, Scope.Scope> =>
+  Effect.flatMap(start(options), () => Effect.never)
+

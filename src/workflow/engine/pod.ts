@@ -1,0 +1,260 @@
+/**
+ * The pod manifest for a container or script template, laid out the way
+ * Argo's controller builds it (`workflowpod.go`): init + wait + main with the
+ * emissary wrapper, so a real cluster runs it with upstream's argoexec image.
+ * The user's container and template-level pod fields pass through unchanged.
+ */
+import type { KubeObject } from "../../kube/Resources.js"
+import type { Container, Template, Workflow } from "../model/Workflow.js"
+import type { EngineConfig } from "./contract.js"
+import { isLocalTarget, type Target } from "./targeting.js"
+
+export const labelWorkflow = "workflows.argoproj.io/workflow"
+export const labelCompleted = "workflows.argoproj.io/completed"
+export const labelCluster = "workflows.argoproj.io/cluster"
+export const labelInstanceId = "workflows.argoproj.io/controller-instanceid"
+export const labelOnExit = "workflows.argoproj.io/on-exit"
+export const annotationNodeId = "workflows.argoproj.io/node-id"
+export const annotationNodeName = "workflows.argoproj.io/node-name"
+export const annotationWorkflowNamespace = "workflows.argoproj.io/workflow-namespace"
+export const annotationDefaultContainer = "kubectl.kubernetes.io/default-container"
+export const annotationPodGC = "workflows.argoproj.io/pod-gc-strategy"
+
+const varRunArgo = "/var/run/argo"
+const scriptSourcePath = "/argo/staging/script"
+const volumeMountVarArgo = { name: "var-run-argo", mountPath: varRunArgo }
+
+export interface PodRequest {
+  readonly workflow: Workflow
+  readonly config: EngineConfig
+  readonly nodeId: string
+  readonly nodeName: string
+  readonly podName: string
+  /** The template after argument and variable substitution. */
+  readonly template: Template
+  readonly target: Target
+  readonly onExit: boolean
+  readonly includeScriptOutput: boolean
+  readonly activeDeadlineSeconds?: number
+  /** `workflows.argoproj.io/pod-gc-strategy` value, when spec.podGC is set. */
+  readonly podGCAnnotation?: string
+  readonly deadline?: string
+}
+
+/** Look an image's entrypoint up in config.images, with or without `:latest`. */
+export const lookupImage = (
+  config: EngineConfig,
+  image: string | undefined
+): { readonly cmd?: ReadonlyArray<string>; readonly args?: ReadonlyArray<string> } | undefined => {
+  if (image === undefined || config.images === undefined) return undefined
+  const candidates = [image]
+  if (image.endsWith(":latest")) candidates.push(image.slice(0, -":latest".length))
+  else if (!/:[^/]+$/.test(image) && !image.includes("@")) candidates.push(`${image}:latest`)
+  for (const c of candidates) {
+    const hit = config.images[c]
+    if (hit !== undefined) return hit
+  }
+  return undefined
+}
+
+/** The labels every pod of this node carries (also used by podGC label selectors). */
+export const podLabels = (workflow: Workflow, config: EngineConfig, template: Template, onExit: boolean): Record<string, string> => {
+  const labels: Record<string, string> = {
+    [labelWorkflow]: workflow.metadata.name,
+    [labelCompleted]: "false",
+    [labelCluster]: config.localCluster
+  }
+  if (onExit) labels[labelOnExit] = "true"
+  if (config.instanceId !== undefined && config.instanceId !== "") labels[labelInstanceId] = config.instanceId
+  const podMetadata = workflow.spec.podMetadata as { labels?: Record<string, string> } | undefined
+  Object.assign(labels, podMetadata?.labels ?? {}, template.metadata?.labels ?? {})
+  return labels
+}
+
+type Env = { readonly name: string; readonly value?: string; readonly valueFrom?: unknown }
+
+const pick = (template: Template, workflow: Workflow, tKey: string, wKey: string = tKey): unknown => {
+  const t = template[tKey]
+  if (t !== undefined && t !== null && !(Array.isArray(t) && t.length === 0)) return t
+  const w = workflow.spec[wKey]
+  if (w !== undefined && w !== null && !(Array.isArray(w) && w.length === 0)) return w
+  return undefined
+}
+
+export const buildPod = (req: PodRequest): KubeObject => {
+  const { config, template, workflow } = req
+  const isScript = template.script !== undefined
+  const source: Container = (template.script ?? template.container ?? {}) as Container
+
+  // The template the executor reads: inputs.parameters are already substituted.
+  const simplified: Record<string, unknown> = { ...template }
+  simplified.inputs = template.inputs?.artifacts !== undefined ? { artifacts: template.inputs.artifacts } : {}
+  const templateJson = JSON.stringify(simplified)
+
+  const execEnv: ReadonlyArray<Env> = [
+    { name: "ARGO_POD_NAME", valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "metadata.name" } } },
+    { name: "ARGO_POD_UID", valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "metadata.uid" } } },
+    { name: "ARGO_WORKFLOW_NAME", value: workflow.metadata.name },
+    { name: "ARGO_WORKFLOW_UID", value: workflow.metadata.uid ?? "" },
+    ...(config.instanceId ? [{ name: "ARGO_INSTANCE_ID", value: config.instanceId }] : [])
+  ]
+  const commonEnv = (containerName: string): ReadonlyArray<Env> => [
+    { name: "ARGO_CONTAINER_NAME", value: containerName },
+    { name: "ARGO_TEMPLATE", value: templateJson },
+    { name: "ARGO_NODE_ID", value: req.nodeId },
+    { name: "ARGO_INCLUDE_SCRIPT_OUTPUT", value: String(req.includeScriptOutput) },
+    ...(req.deadline !== undefined ? [{ name: "ARGO_DEADLINE", value: req.deadline }] : [])
+  ]
+
+  const execContainer = (name: "init" | "wait") => ({
+    name,
+    image: config.executorImage,
+    command: ["argoexec", name],
+    env: [...execEnv, ...commonEnv(name)],
+    resources: {},
+    volumeMounts: [
+      ...(name === "wait" ? [{ name: "tmp-dir-argo", mountPath: "/tmp", subPath: "0" }] : []),
+      volumeMountVarArgo,
+      ...(name === "init" && isScript ? [{ name: "argo-staging", mountPath: "/argo/staging" }] : [])
+    ]
+  })
+
+  // main: every user field passes through; only name, command and env are extended.
+  const { source: _source, ...userContainer } = source as Container & { source?: string }
+  let command = source.command
+  let args = source.args
+  if (command === undefined || command.length === 0) {
+    const found = lookupImage(config, source.image)
+    if (found !== undefined) {
+      command = found.cmd ?? []
+      if (args === undefined) args = found.args
+    }
+  }
+  if (isScript) args = [...(args ?? []), scriptSourcePath]
+  const main: Record<string, unknown> = {
+    ...userContainer,
+    name: "main",
+    command: [`${varRunArgo}/argoexec`, "emissary", "--", ...(command ?? [])],
+    env: [
+      ...((source.env as ReadonlyArray<Env> | undefined) ?? []),
+      ...execEnv.filter((e) => e.name === "ARGO_POD_NAME" || e.name === "ARGO_WORKFLOW_NAME"),
+      ...commonEnv("main")
+    ],
+    volumeMounts: [
+      ...((source.volumeMounts as ReadonlyArray<unknown> | undefined) ?? []),
+      volumeMountVarArgo,
+      ...(isScript ? [{ name: "argo-staging", mountPath: "/argo/staging" }] : [])
+    ]
+  }
+  if (args !== undefined) main.args = args
+  else delete main.args
+
+  const annotations: Record<string, string> = {
+    [annotationNodeName]: req.nodeName,
+    [annotationNodeId]: req.nodeId,
+    [annotationWorkflowNamespace]: workflow.metadata.namespace,
+    [annotationDefaultContainer]: "main"
+  }
+  if (req.podGCAnnotation !== undefined) annotations[annotationPodGC] = req.podGCAnnotation
+  const podMetadata = workflow.spec.podMetadata as { annotations?: Record<string, string> } | undefined
+  Object.assign(annotations, podMetadata?.annotations ?? {}, template.metadata?.annotations ?? {})
+
+  const local = isLocalTarget(req.target, workflow, config.localCluster)
+  const metadata: Record<string, unknown> = {
+    name: req.podName,
+    namespace: req.target.namespace,
+    labels: podLabels(workflow, config, template, req.onExit),
+    annotations
+  }
+  if (local) {
+    metadata.ownerReferences = [{
+      apiVersion: workflow.apiVersion ?? "argoproj.io/v1alpha1",
+      kind: workflow.kind ?? "Workflow",
+      name: workflow.metadata.name,
+      uid: workflow.metadata.uid ?? "",
+      controller: true,
+      blockOwnerDeletion: true
+    }]
+  }
+
+  const spec: Record<string, unknown> = {
+    restartPolicy: "Never",
+    initContainers: [execContainer("init")],
+    containers: [execContainer("wait"), main],
+    volumes: [
+      { name: "var-run-argo", emptyDir: {} },
+      { name: "tmp-dir-argo", emptyDir: {} },
+      ...((template.volumes as ReadonlyArray<unknown> | undefined) ?? []),
+      ...(isScript ? [{ name: "argo-staging", emptyDir: {} }] : [])
+    ]
+  }
+  const set = (key: string, value: unknown) => {
+    if (value !== undefined) spec[key] = value
+  }
+  set("serviceAccountName", pick(template, workflow, "serviceAccountName"))
+  set("automountServiceAccountToken", pick(template, workflow, "automountServiceAccountToken"))
+  set("nodeSelector", pick(template, workflow, "nodeSelector"))
+  set("affinity", pick(template, workflow, "affinity"))
+  set("tolerations", pick(template, workflow, "tolerations"))
+  set("schedulerName", pick(template, workflow, "schedulerName"))
+  set("priorityClassName", pick(template, workflow, "priorityClassName", "podPriorityClassName"))
+  set("priority", pick(template, workflow, "priority", "podPriority"))
+  set("securityContext", pick(template, workflow, "securityContext"))
+  set("imagePullSecrets", workflow.spec.imagePullSecrets)
+  set("hostNetwork", workflow.spec.hostNetwork)
+  set("dnsPolicy", workflow.spec.dnsPolicy)
+  set("dnsConfig", workflow.spec.dnsConfig)
+  set("activeDeadlineSeconds", req.activeDeadlineSeconds)
+  set("resources", pick(template, workflow, "podResources"))
+  const hostAliases = [
+    ...((workflow.spec.hostAliases as ReadonlyArray<unknown> | undefined) ?? []),
+    ...((template.hostAliases as ReadonlyArray<unknown> | undefined) ?? [])
+  ]
+  if (hostAliases.length > 0) spec.hostAliases = hostAliases
+  const userInit = template.initContainers as ReadonlyArray<Record<string, unknown>> | undefined
+  if (userInit !== undefined) (spec.initContainers as Array<unknown>).push(...userInit)
+  const sidecars = template.sidecars as ReadonlyArray<Record<string, unknown>> | undefined
+  if (sidecars !== undefined) (spec.containers as Array<unknown>).push(...sidecars)
+
+  const patched = applyPodSpecPatch(spec, [workflow.spec.podSpecPatch, template.podSpecPatch])
+  return { apiVersion: "v1", kind: "Pod", metadata, spec: patched } as KubeObject
+}
+
+/**
+ * podSpecPatch as a JSON merge patch, except that `containers` entries merge
+ * by name (the strategic-merge key Argo relies on). YAML patches are not parsed.
+ */
+const applyPodSpecPatch = (spec: Record<string, unknown>, patches: ReadonlyArray<unknown>): Record<string, unknown> => {
+  let out = spec
+  for (const p of patches) {
+    if (typeof p !== "string" || p.trim() === "") continue
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(p)
+    } catch {
+      continue
+    }
+    if (typeof parsed === "object" && parsed !== null) out = mergeSpec(out, parsed as Record<string, unknown>)
+  }
+  return out
+}
+
+const isObj = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+const mergeSpec = (base: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> => {
+  const out: Record<string, unknown> = { ...base }
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k]
+    else if ((k === "containers" || k === "initContainers") && Array.isArray(v) && Array.isArray(out[k])) {
+      const list = [...(out[k] as Array<Record<string, unknown>>)]
+      for (const pc of v as Array<Record<string, unknown>>) {
+        const i = list.findIndex((c) => c.name === pc.name)
+        if (i >= 0) list[i] = mergeSpec(list[i], pc)
+        else list.push(pc)
+      }
+      out[k] = list
+    } else if (isObj(v) && isObj(out[k])) out[k] = mergeSpec(out[k] as Record<string, unknown>, v)
+    else out[k] = v
+  }
+  return out
+}

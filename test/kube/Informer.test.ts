@@ -1,0 +1,164 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Cause, Effect, Exit, Fiber, Option, PubSub, Queue, Schedule, Scope, Stream, SubscriptionRef } from "effect"
+import { TestClock } from "effect/testing"
+import { Informer, type InformerChange } from "../../src/kube/Informer.js"
+import type { KubeClientShape } from "../../src/kube/KubeClient.js"
+import { KubeError } from "../../src/kube/KubeError.js"
+import type { KubeObject, ObjectList, WatchEvent } from "../../src/kube/Resources.js"
+
+// --- a small scripted fake client --------------------------------------------
+// Lists come from a script; each watch reads events pushed by the test into a queue.
+
+const makeFake = (lists: Array<Effect.Effect<ObjectList, KubeError>>) =>
+  Effect.gen(function*() {
+    const watches: Array<Queue.Queue<WatchEvent, KubeError | Cause.Done>> = []
+    let listCalls = 0
+    const unexpected = (verb: string) => () => Effect.die(new Error(`fake client: unexpected call to ${verb}`))
+    const client: KubeClientShape = {
+      cluster: "east",
+      identity: "test",
+      get: unexpected("get"),
+      create: unexpected("create"),
+      replace: unexpected("replace"),
+      patch: unexpected("patch"),
+      delete: unexpected("delete"),
+      logs: unexpected("logs"),
+      list: () =>
+        Effect.suspend(() => {
+          listCalls += 1
+          return lists.shift() ?? Effect.never
+        }),
+      watch: () =>
+        Stream.unwrap(Effect.gen(function*() {
+          const queue = yield* Queue.make<WatchEvent, KubeError | Cause.Done>()
+          watches.push(queue)
+          return Stream.fromQueue(queue)
+        }))
+    }
+    return {
+      client,
+      listCalls: () => listCalls,
+      watchCount: () => watches.length,
+      /** The most recent watch's queue. */
+      current: () => watches[watches.length - 1]
+    }
+  })
+
+const pod = (name: string, resourceVersion: string, extra: Record<string, unknown> = {}): KubeObject => ({
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { name, namespace: "ns", resourceVersion },
+  ...extra
+})
+
+const waitUntil = (label: string, predicate: () => boolean) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 500; i++) {
+      if (predicate()) return
+      yield* Effect.yieldNow
+    }
+    return yield* Effect.die(new Error(`condition never held: ${label}`))
+  })
+
+const summary = (changes: ReadonlyArray<InformerChange>) =>
+  changes.map((c) => `${c.type}:${c.object.metadata.name}@${c.object.metadata.resourceVersion}` + (c.previous ? `<-${c.previous.metadata.resourceVersion}` : ""))
+
+describe("Informer", () => {
+  it.effect("fills the cache from the snapshot and keeps it current from watch events", () =>
+    Effect.gen(function*() {
+      const fake = yield* makeFake([Effect.succeed({ items: [pod("a", "1"), pod("b", "2")], resourceVersion: "10" })])
+      const informer = yield* Informer.make(fake.client, "pods", "ns")
+      const subscription = yield* informer.subscribe
+      yield* informer.synced
+      assert.deepStrictEqual((yield* informer.list()).map((o) => o.metadata.name).sort(), ["a", "b"])
+      assert.deepStrictEqual(yield* informer.get("ns", "a"), Option.some(pod("a", "1")))
+      assert.isTrue(Option.isNone(yield* informer.get("other", "a")))
+
+      yield* waitUntil("watch open", () => fake.watchCount() === 1)
+      yield* Queue.offerAll(fake.current(), [
+        { type: "MODIFIED", object: pod("a", "11") },
+        { type: "ADDED", object: pod("c", "12") },
+        { type: "DELETED", object: pod("b", "13") }
+      ])
+      const all: Array<InformerChange> = []
+      while (all.length < 5) all.push(yield* PubSub.take(subscription))
+      assert.deepStrictEqual(summary(all), [
+        "upsert:a@1",
+        "upsert:b@2",
+        "upsert:a@11<-1",
+        "upsert:c@12",
+        "delete:b@13<-2"
+      ])
+      assert.deepStrictEqual((yield* informer.list()).map((o) => o.metadata.name).sort(), ["a", "c"])
+      const filtered = yield* informer.list((o) => o.metadata.name === "c")
+      assert.deepStrictEqual(filtered, [pod("c", "12")])
+    }))
+
+  it.effect("on a relist after Gone, announces deletes for vanished objects and upserts for new or changed ones", () =>
+    Effect.gen(function*() {
+      const fake = yield* makeFake([
+        Effect.succeed({ items: [pod("a", "1"), pod("b", "2"), pod("keep", "3")], resourceVersion: "10" }),
+        Effect.succeed({ items: [pod("a", "20"), pod("keep", "3"), pod("new", "21")], resourceVersion: "30" })
+      ])
+      const informer = yield* Informer.make(fake.client, "pods", "ns")
+      yield* informer.synced
+      const subscription = yield* informer.subscribe
+      yield* waitUntil("watch open", () => fake.watchCount() === 1)
+      yield* Queue.fail(fake.current(), new KubeError({ reason: "Gone", cluster: "east", verb: "watch", resource: "pods", detail: "too old" }))
+      const changes: Array<InformerChange> = []
+      for (let i = 0; i < 3; i++) changes.push(yield* PubSub.take(subscription))
+      assert.deepStrictEqual(summary(changes), ["delete:b@2<-2", "upsert:a@20<-1", "upsert:new@21"])
+      assert.strictEqual(fake.listCalls(), 2)
+      assert.deepStrictEqual((yield* informer.list()).map((o) => o.metadata.name).sort(), ["a", "keep", "new"])
+      assert.isTrue(Option.isNone(yield* informer.get("ns", "b")))
+    }))
+
+  it.effect("changes is a stream of the same events", () =>
+    Effect.gen(function*() {
+      const fake = yield* makeFake([Effect.succeed({ items: [], resourceVersion: "10" })])
+      const informer = yield* Informer.make(fake.client, "pods", "ns")
+      yield* informer.synced
+      const fiber = yield* informer.changes.pipe(Stream.take(2), Stream.runCollect, Effect.forkScoped)
+      yield* waitUntil("watch open", () => fake.watchCount() === 1)
+      // give the stream time to subscribe
+      for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+      yield* Queue.offerAll(fake.current(), [
+        { type: "ADDED", object: pod("x", "11") },
+        { type: "BOOKMARK", resourceVersion: "12" },
+        { type: "MODIFIED", object: pod("x", "13") }
+      ])
+      const got = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(summary(got), ["upsert:x@11", "upsert:x@13<-11"])
+    }))
+
+  it.effect("reports the watch's connection state", () =>
+    Effect.gen(function*() {
+      const fake = yield* makeFake([
+        Effect.fail(new KubeError({ reason: "Unavailable", cluster: "east", verb: "list", resource: "pods", detail: "refused" })),
+        Effect.succeed({ items: [], resourceVersion: "10" })
+      ])
+      const informer = yield* Informer.make(fake.client, "pods", "ns", { schedule: Schedule.exponential("1 second") })
+      yield* waitUntil("retrying", () => SubscriptionRef.getUnsafe(informer.state)._tag === "Retrying")
+      const state = SubscriptionRef.getUnsafe(informer.state)
+      assert.deepInclude(state, { _tag: "Retrying", attempt: 1, nextRetryMs: 1000 })
+      const syncedFiber = yield* Effect.forkScoped(informer.synced)
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(syncedFiber)
+      assert.strictEqual(SubscriptionRef.getUnsafe(informer.state)._tag, "Connected")
+    }))
+
+  it.effect("stops watching when its scope closes", () =>
+    Effect.gen(function*() {
+      const fake = yield* makeFake([Effect.succeed({ items: [], resourceVersion: "10" })])
+      const scope = yield* Scope.make()
+      const informer = yield* Informer.make(fake.client, "pods", "ns").pipe(Scope.provide(scope))
+      yield* informer.synced
+      yield* waitUntil("watch open", () => fake.watchCount() === 1)
+      const queue = fake.current()
+      yield* Scope.close(scope, Exit.void)
+      // the watch stream's consumer is gone: nothing reads what the fake offers
+      yield* Queue.offer(queue, { type: "ADDED", object: pod("late", "11") })
+      for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+      assert.isTrue(Option.isNone(yield* informer.get("ns", "late")))
+    }))
+})
