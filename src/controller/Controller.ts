@@ -71,7 +71,11 @@ export class Controller extends Context.Service<Controller, {
 class CreateFailure extends Schema.TaggedError<CreateFailure>()("CreateFailure", {
   transient: Schema.Boolean,
   detail: Schema.String
-}) {}
+}) {
+  override get message(): string {
+    return this.detail
+  }
+}
 
 const make = Effect.fnUntraced(function*(options: ControllerOptions) {
   const systemNamespace = options.systemNamespace ?? "argo"
@@ -409,6 +413,8 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
         } else if (action._tag === "LabelPodCompleted") {
           // Remote identities only have list/watch/delete: label only what we own locally.
           if (action.cluster !== config.cluster) continue
+          const pod = yield* pool.local.pods.get(action.namespace, action.podName)
+          if (Option.isNone(pod) || pod.value.metadata.labels?.["workflows.argoproj.io/completed"] === "true") continue
           yield* local.patch("pods", action.namespace, action.podName, {
             metadata: { labels: { "workflows.argoproj.io/completed": "true" } }
           }).pipe(Effect.catchTag("KubeError", () => Effect.void))

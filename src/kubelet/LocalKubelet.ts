@@ -330,11 +330,15 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
       return r.isolation === "none" && plan.outputParameters.length > 0 ? outputsLock.withPermits(1)(exec) : exec
     }
 
-    const simulate = (pod: KubeObject): Effect.Effect<Outcome> =>
+    /** The duration counts from `startMs`, so when the clock is read does not stretch it. */
+    const simulate = (pod: KubeObject, startMs: number): Effect.Effect<Outcome> =>
       Effect.gen(function*() {
         const a = pod.metadata.annotations ?? {}
         const duration = a[annotations.simulateDuration] !== undefined ? parseGoDuration(a[annotations.simulateDuration]) : undefined
-        if (duration !== undefined && duration > 0) yield* Effect.sleep(duration)
+        if (duration !== undefined && duration > 0) {
+          const remaining = startMs + duration - (yield* Clock.currentTimeMillis)
+          if (remaining > 0) yield* Effect.sleep(remaining)
+        }
         const phase = a[annotations.simulatePhase] === "Failed" ? "Failed" : "Succeeded"
         const code = Number.parseInt(a[annotations.simulateExitCode] ?? "", 10)
         const exitCode = Number.isNaN(code) ? (phase === "Failed" ? 1 : 0) : code
@@ -384,7 +388,8 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
 
     const runPod = (pod: KubeObject) =>
       Effect.gen(function*() {
-        const startedAt = yield* now
+        const startMs = yield* Clock.currentTimeMillis
+        const startedAt = isoSeconds(startMs)
         const running = yield* markRunning(pod, startedAt)
         const simulated = options.mode === "simulate"
         const plan = planPod(running, images)
@@ -398,10 +403,10 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
             startFailure: { reason: plan.reason, message: plan.message },
             files: {}
           }
-          if (simulated) outcome = yield* simulate(running)
+          if (simulated) outcome = yield* simulate(running, startMs)
         } else {
           planOk = plan
-          outcome = simulated ? yield* simulate(running) : yield* runProcess(running, plan)
+          outcome = simulated ? yield* simulate(running, startMs) : yield* runProcess(running, plan)
         }
         const finishedAt = yield* now
         const { failure, outputs } = collectOutputs(planOk, outcome, simulated)

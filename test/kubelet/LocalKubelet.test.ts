@@ -19,6 +19,11 @@ import {
 } from "./helpers.js"
 
 const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "flotilla-kubelet-test-"))
+/**
+ * Pods see a private /tmp and a private copy of the root file system; a host
+ * mount (here /dev/shm) is what they share with the test, like a hostPath volume.
+ */
+const sharedDir = fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir()
 
 const startKubelet = (client: Parameters<typeof LocalKubelet.start>[0]["client"], nodeName = "node-1") =>
   LocalKubelet.start({ client, nodeName, namespace: ns, mode: "process", workDir })
@@ -222,7 +227,7 @@ describe("LocalKubelet (process mode)", () => {
       const kubelet = yield* startKubelet(client)
       // Each pod writes its name, waits until the other has written too (both
       // files exist in the shared scratch dir), then reads its own file back.
-      const rendezvous = fs.mkdtempSync(path.join(os.tmpdir(), "flotilla-rendezvous-"))
+      const rendezvous = fs.mkdtempSync(path.join(sharedDir, "flotilla-rendezvous-"))
       const script = (me: string, other: string) =>
         `echo ${me} > /tmp/out.txt; echo ${me} > /output; touch ${rendezvous}/${me}; ` +
         `while [ ! -e ${rendezvous}/${other} ]; do sleep 0.01; done; cat /tmp/out.txt /output`
@@ -253,8 +258,8 @@ describe("LocalKubelet (process mode)", () => {
   it.effect("runs a pod once across a kubelet restart; a pod left Running is failed, not rerun", () =>
     Effect.gen(function*() {
       const { client } = yield* setup
-      const counter = fs.mkdtempSync(path.join(os.tmpdir(), "flotilla-once-"))
-      const appendRun = (name: string) => `echo run >> ${counter}/${name}`
+      const counter = fs.mkdtempSync(path.join(sharedDir, "flotilla-once-"))
+      const appendRun = (name: string) => `echo run >> ${counter}/${name}.log && touch ${counter}/${name}`
       // First kubelet: runs "done" to completion, and leaves "stuck" running when it stops.
       yield* Effect.scoped(Effect.gen(function*() {
         yield* startKubelet(client)
@@ -278,8 +283,8 @@ describe("LocalKubelet (process mode)", () => {
       // A new pod proves the second kubelet is working before we count runs.
       yield* client.create("pods", ns, podFor("after", { container: { image: "busybox", command: ["true"] } }))
       yield* awaitFinished(client, "after")
-      assert.strictEqual(fs.readFileSync(`${counter}/done`, "utf8"), "run\n")
-      assert.strictEqual(fs.readFileSync(`${counter}/stuck`, "utf8"), "run\n")
+      assert.strictEqual(fs.readFileSync(`${counter}/done.log`, "utf8"), "run\n")
+      assert.strictEqual(fs.readFileSync(`${counter}/stuck.log`, "utf8"), "run\n")
       fs.rmSync(counter, { recursive: true, force: true })
     }).pipe(Effect.provide(InMemoryKube.layer)))
 
@@ -287,7 +292,7 @@ describe("LocalKubelet (process mode)", () => {
     Effect.gen(function*() {
       const { client } = yield* setup
       const kubelet = yield* startKubelet(client)
-      const marker = fs.mkdtempSync(path.join(os.tmpdir(), "flotilla-kill-"))
+      const marker = fs.mkdtempSync(path.join(sharedDir, "flotilla-kill-"))
       // The pod writes its pid and sleeps; once deleted, that pid must be gone.
       yield* client.create(
         "pods",
@@ -311,7 +316,7 @@ describe("LocalKubelet (process mode)", () => {
   it.effect("stops every process when the kubelet's scope closes", () =>
     Effect.gen(function*() {
       const { client } = yield* setup
-      const marker = fs.mkdtempSync(path.join(os.tmpdir(), "flotilla-scope-"))
+      const marker = fs.mkdtempSync(path.join(sharedDir, "flotilla-scope-"))
       const fiber = yield* Effect.forkChild(Effect.scoped(Effect.gen(function*() {
         yield* startKubelet(client)
         yield* client.create("pods", ns, podFor("long", { container: { image: "busybox", command: ["sh", "-c", `touch ${marker}/started; exec sleep 61`] } }))
@@ -321,5 +326,32 @@ describe("LocalKubelet (process mode)", () => {
       yield* Fiber.join(fiber)
       assert.isFalse(processExists((c) => c === "sleep\u000061\u0000"))
       fs.rmSync(marker, { recursive: true, force: true })
+    }).pipe(Effect.provide(InMemoryKube.layer)))
+})
+
+describe("LocalKubelet (fallback isolation: none)", () => {
+  it.effect("runs scripts with a per-pod TMPDIR and serialises pods that read back fixed output paths", () =>
+    Effect.gen(function*() {
+      const { client } = yield* setup
+      const kubelet = yield* LocalKubelet.start({ client, nodeName: "plain", namespace: ns, mode: "process", workDir, isolation: "none" })
+      assert.strictEqual(kubelet.isolation, "none")
+      const fixed = path.join(os.tmpdir(), `flotilla-none-${process.pid}.txt`)
+      for (const me of ["p", "q"]) {
+        yield* client.create(
+          "pods",
+          ns,
+          podFor(me, {
+            script: { image: "alpine", command: ["sh"], source: `echo ${me} > ${fixed}; echo "$TMPDIR" | grep -q ${workDir} && echo ${me}-tmp` },
+            outputs: { parameters: [{ name: "v", valueFrom: { path: fixed } }] }
+          })
+        )
+      }
+      const p = yield* awaitFinished(client, "p")
+      const q = yield* awaitFinished(client, "q")
+      assert.strictEqual(phaseOf(p), "Succeeded")
+      assert.strictEqual(phaseOf(q), "Succeeded")
+      assert.deepStrictEqual(yield* taskResult(client, "p"), { parameters: [{ name: "v", value: "p" }], result: "p-tmp", exitCode: "0" })
+      assert.deepStrictEqual(yield* taskResult(client, "q"), { parameters: [{ name: "v", value: "q" }], result: "q-tmp", exitCode: "0" })
+      fs.rmSync(fixed, { force: true })
     }).pipe(Effect.provide(InMemoryKube.layer)))
 })

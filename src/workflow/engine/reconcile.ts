@@ -237,6 +237,8 @@ class Operation {
       params.push({ name: p.name, value })
     }
     g.set("workflow.parameters", JSON.stringify(params))
+    // Argo also exposes the whole list as `workflow.parameters.json` (used with jsonpath()).
+    if (!g.has("workflow.parameters.json")) g.set("workflow.parameters.json", JSON.stringify(params))
     for (const p of this.globalOutputs) g.set(`workflow.outputs.parameters.${p.name}`, p.value ?? "")
     return undefined
   }

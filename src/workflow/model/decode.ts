@@ -34,7 +34,7 @@ const optional = <A>(o: Record<string, unknown>, key: string, path: string, f: (
   o[key] === undefined || o[key] === null ? undefined : f(o[key], `${path}.${key}`)
 
 const describe = (u: unknown): string =>
-  u === null ? "null" : Array.isArray(u) ? "a list" : typeof u === "object" ? "an object" : `${typeof u} ${JSON.stringify(u)}`
+  u === undefined ? "nothing" : u === null ? "null" : Array.isArray(u) ? "a list" : typeof u === "object" ? "an object" : `${typeof u} ${JSON.stringify(u)}`
 
 const stringish = (u: unknown, path: string): string =>
   typeof u === "string" ? u : typeof u === "number" || typeof u === "boolean" ? String(u) : fail(path, `expected a string, got ${describe(u)}`)

@@ -112,7 +112,7 @@ describe("container entrypoint", () => {
     sim.tick()
     assert.strictEqual(sim.node("wf")!.phase, "Running")
     assert.strictEqual(sim.node("wf")!.hostNodeName, "node-1")
-    assert.strictEqual(sim.wf.status!.phase, "Running")
+    assert.strictEqual((sim.wf.status as any).phase, "Running")
     sim.now += 1000
     sim.setPod("wf", "Succeeded", { exitCode: 0, finishedAt: "2025-01-01T00:00:02Z" })
     const out = sim.tick()

@@ -1,0 +1,278 @@
+/**
+ * The embedded runtime: in-memory clusters set up exactly as the multi-cluster
+ * set-up of upstream Argo asks an operator to (argo-kubeconfig with one
+ * context per cluster, the configmap's `cluster` key, a workflow user allowed
+ * only to create pods remotely, the user's `<sa>-kubeconfig` secret), plus a
+ * local kubelet per cluster and the controller. Nothing takes a shortcut: the
+ * controller only gets list/watch/delete in remote clusters, so every remote
+ * pod really is created with the user's credentials.
+ *
+ * Used by `flotilla run` when no kubeconfig is given, by the conformance suite
+ * and by in-memory tests.
+ */
+import { Effect, Layer, PubSub, Redacted, Scope } from "effect"
+import * as YAML from "yaml"
+import { Controller } from "../controller/Controller.js"
+import type { ConnectionSpec } from "../kube/Connection.js"
+import type { KubeClientShape } from "../kube/KubeClient.js"
+import type { KubeObject } from "../kube/Resources.js"
+import * as LocalKubelet from "../kubelet/LocalKubelet.js"
+import { defaultImages, type Images } from "../kubelet/images.js"
+import { InMemoryKube, type PolicyRule, serverUrl } from "../testing/InMemoryKube.js"
+
+export const localClusterName = "main"
+export const systemNamespace = "argo"
+
+export const tokens = {
+  controller: "controller-token",
+  workflowUser: "workflow-user-token",
+  kubelet: "kubelet-token"
+} as const
+
+export interface Placement {
+  readonly clusters: ReadonlySet<string>
+  /** Namespaces per cluster that pods may be created in. */
+  readonly namespaces: ReadonlyMap<string, ReadonlySet<string>>
+  /** Workflow namespaces (where the user kubeconfig secrets go), with the service accounts used. */
+  readonly workflowNamespaces: ReadonlyMap<string, ReadonlySet<string>>
+}
+
+const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined)
+
+/** Every cluster and namespace the workflows name, and where their owners live. */
+export const placementOf = (workflows: ReadonlyArray<KubeObject>, defaultNamespace = "default"): Placement => {
+  const clusters = new Set<string>([localClusterName])
+  const namespaces = new Map<string, Set<string>>()
+  const workflowNamespaces = new Map<string, Set<string>>()
+  const add = (cluster: string, ns: string) => {
+    clusters.add(cluster)
+    const set = namespaces.get(cluster) ?? new Set<string>()
+    set.add(ns)
+    namespaces.set(cluster, set)
+  }
+  for (const wf of workflows) {
+    const wfNs = wf.metadata.namespace ?? defaultNamespace
+    const spec = (wf["spec"] ?? {}) as {
+      templates?: ReadonlyArray<Record<string, unknown>>
+      templateDefaults?: Record<string, unknown>
+      serviceAccountName?: string
+    }
+    const sas = workflowNamespaces.get(wfNs) ?? new Set<string>()
+    sas.add(spec.serviceAccountName || "default")
+    workflowNamespaces.set(wfNs, sas)
+    add(localClusterName, wfNs)
+    const templates = [...(spec.templates ?? []), ...(spec.templateDefaults ? [spec.templateDefaults] : [])]
+    const clusterNames = new Set<string>()
+    const named = new Set<string>()
+    let unnamedNamespace = false
+    for (const t of templates) {
+      const c = str(t["cluster"])
+      const n = str(t["namespace"])
+      if (c) clusterNames.add(c)
+      if (n) named.add(n)
+      else if (t["container"] !== undefined || t["script"] !== undefined) unnamedNamespace = true
+    }
+    // Inheritance can combine any named cluster with any named namespace; a
+    // template naming no namespace runs in the workflow's.
+    const remoteNamespaces = named.size > 0 ? new Set(named) : new Set([wfNs])
+    if (unnamedNamespace) remoteNamespaces.add(wfNs)
+    for (const n of named) add(localClusterName, n)
+    for (const c of clusterNames) for (const n of remoteNamespaces) add(c, n)
+  }
+  return { clusters, namespaces, workflowNamespaces }
+}
+
+const controllerLocalRules: ReadonlyArray<PolicyRule> = [{ verbs: ["*"], resources: ["*"] }]
+/** What the seed grants the controller in a remote cluster: list/watch/delete, nothing else. */
+const controllerRemoteRules = (namespace: string | undefined): ReadonlyArray<PolicyRule> => [
+  {
+    verbs: ["list", "watch", "delete"],
+    resources: ["pods", "workflowtaskresults"],
+    ...(namespace ? { namespaces: [namespace] } : {})
+  }
+]
+const kubeletRules: ReadonlyArray<PolicyRule> = [
+  { verbs: ["get", "list", "watch", "patch", "update"], resources: ["pods"] },
+  { verbs: ["get", "create", "update", "patch"], resources: ["workflowtaskresults"] }
+]
+
+export const kubeconfigYaml = (
+  contexts: ReadonlyArray<{ readonly name: string; readonly namespace?: string | undefined; readonly token: string; readonly server?: string }>,
+  withClusters: boolean
+): string =>
+  YAML.stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    preferences: {},
+    ...(withClusters
+      ? { clusters: contexts.map((c) => ({ name: c.name, cluster: { server: c.server ?? serverUrl(c.name) } })) }
+      : {}),
+    contexts: contexts.map((c) => ({
+      name: c.name,
+      context: { cluster: c.name, user: c.name, ...(c.namespace ? { namespace: c.namespace } : {}) }
+    })),
+    ...(contexts[0] ? { "current-context": contexts[0].name } : {}),
+    users: contexts.map((c) => ({ name: c.name, user: { token: c.token } }))
+  })
+
+const secret = (namespace: string, name: string, value: string): KubeObject => ({
+  apiVersion: "v1",
+  kind: "Secret",
+  metadata: { namespace, name },
+  type: "Opaque",
+  data: { value: Buffer.from(value, "utf8").toString("base64") }
+})
+
+const upsert = (client: KubeClientShape, kind: "secrets" | "configmaps", object: KubeObject) =>
+  client.create(kind, object.metadata.namespace, object).pipe(
+    Effect.catchTag("KubeError", (e) =>
+      e.reason === "AlreadyExists"
+        ? client.get(kind, object.metadata.namespace, object.metadata.name!).pipe(
+          Effect.flatMap((current) => client.replace(kind, object.metadata.namespace, { ...object, metadata: { ...object.metadata, resourceVersion: current.metadata.resourceVersion! } }))
+        )
+        : Effect.fail(e))
+  )
+
+export interface ProvisionOptions {
+  readonly images?: Images
+  /** Extra configmap data (YAML strings). */
+  readonly configData?: Readonly<Record<string, string>>
+}
+
+/** Creates clusters, identities, namespaces, secrets and the configmap for `placement`. */
+export const provision = Effect.fnUntraced(function*(placement: Placement, options: ProvisionOptions = {}) {
+  const kube = yield* InMemoryKube
+  for (const cluster of placement.clusters) {
+    yield* kube.addCluster(cluster)
+    const namespaces = placement.namespaces.get(cluster) ?? new Set<string>()
+    for (const ns of namespaces) yield* kube.ensureNamespace(cluster, ns)
+    const local = cluster === localClusterName
+    const scoped = !local && namespaces.size === 1 ? [...namespaces][0] : undefined
+    yield* kube.addIdentity(cluster, {
+      name: "controller",
+      token: tokens.controller,
+      rules: local ? controllerLocalRules : controllerRemoteRules(scoped)
+    })
+    yield* kube.addIdentity(cluster, {
+      name: "workflow",
+      token: tokens.workflowUser,
+      rules: [{ verbs: ["create"], resources: ["pods"], namespaces: [...namespaces] }]
+    })
+    yield* kube.addIdentity(cluster, { name: "kubelet", token: tokens.kubelet, rules: kubeletRules })
+  }
+  const admin = kube.adminClient(localClusterName)
+  yield* kube.ensureNamespace(localClusterName, systemNamespace)
+
+  // (1) argo-kubeconfig: one context per remote cluster, named after it.
+  const remote = [...placement.clusters].filter((c) => c !== localClusterName).sort()
+  yield* upsert(admin, "secrets", secret(systemNamespace, "argo-kubeconfig", kubeconfigYaml(
+    remote.map((name) => {
+      const namespaces = placement.namespaces.get(name) ?? new Set<string>()
+      return { name, namespace: namespaces.size === 1 ? [...namespaces][0] : undefined, token: tokens.controller }
+    }),
+    true
+  )))
+  // (2) the configmap names this cluster.
+  yield* upsert(admin, "configmaps", {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { namespace: systemNamespace, name: "workflow-controller-configmap" },
+    data: {
+      cluster: localClusterName,
+      images: YAML.stringify(options.images ?? defaultImages),
+      ...options.configData
+    }
+  })
+  // (6) the user's kubeconfig, users and contexts only, in each workflow namespace.
+  for (const [ns, serviceAccounts] of placement.workflowNamespaces) {
+    const contexts: Array<{ name: string; namespace?: string; token: string }> = []
+    for (const cluster of placement.clusters) {
+      // One context per cluster with no namespace: the remote cluster's RBAC decides where pods may go.
+      contexts.push({ name: cluster, token: tokens.workflowUser })
+    }
+    for (const sa of serviceAccounts) {
+      yield* upsert(admin, "secrets", secret(ns, `${sa}-kubeconfig`, kubeconfigYaml(contexts, false)))
+    }
+  }
+})
+
+export const controllerSpec = (cluster: string): ConnectionSpec => ({
+  cluster,
+  user: "controller",
+  endpoint: { server: serverUrl(cluster) },
+  auth: { _tag: "Token", token: Redacted.make(tokens.controller) }
+})
+
+export interface StartOptions extends ProvisionOptions {
+  readonly mode?: "process" | "simulate"
+  readonly workers?: number
+}
+
+/**
+ * Provisions, starts a kubelet per cluster and the controller, in the current
+ * scope. Requires InMemoryKube and KubeConnector (InMemoryKube.layer).
+ */
+export const start = Effect.fnUntraced(function*(placement: Placement, options: StartOptions = {}) {
+  const kube = yield* InMemoryKube
+  yield* provision(placement, options)
+  const images = { ...defaultImages, ...options.images }
+  for (const cluster of placement.clusters) {
+    yield* LocalKubelet.start({
+      client: kube.clientFor(cluster, tokens.kubelet),
+      nodeName: `${cluster}-node`,
+      mode: options.mode ?? "process",
+      images,
+      pathPrepend: ["/usr/games"]
+    })
+  }
+  const localClient = kube.clientFor(localClusterName, tokens.controller)
+  const controller = yield* Controller.make({
+    localClient,
+    localSpec: controllerSpec(localClusterName),
+    systemNamespace,
+    ...(options.workers ? { workers: options.workers } : {})
+  })
+  const result: StartResult = { kube, controller, admin: kube.adminClient(localClusterName) }
+  return result
+})
+
+export interface StartResult {
+  readonly kube: InMemoryKube["Service"]
+  readonly controller: Controller["Service"]
+  /** Admin of the local cluster: plays the user submitting workflows. */
+  readonly admin: KubeClientShape
+}
+
+/** InMemoryKube + KubeConnector, for callers that build their own runtime. */
+export const layer: Layer.Layer<InMemoryKube | import("../kube/KubeConnector.js").KubeConnector> = InMemoryKube.layer
+
+export type { Scope }
+
+/**
+ * Waits until the workflow satisfies `predicate` (or is gone, when
+ * `predicate(undefined)` is true), driven by the informer's changes: no polling.
+ */
+export const awaitWorkflow = (
+  controller: Controller["Service"],
+  namespace: string,
+  name: string,
+  predicate: (wf: KubeObject | undefined) => boolean
+): Effect.Effect<KubeObject | undefined> =>
+  Effect.scoped(Effect.gen(function*() {
+    const subscription = yield* controller.workflows.subscribe
+    const current = yield* controller.workflows.get(namespace, name)
+    const now = current._tag === "Some" ? current.value : undefined
+    if (predicate(now)) return now
+    while (true) {
+      const change = yield* PubSub.take(subscription)
+      if (change.object.metadata.namespace !== namespace || change.object.metadata.name !== name) continue
+      const wf = change.type === "delete" ? undefined : change.object
+      if (predicate(wf)) return wf
+    }
+  }))
+
+export const phaseOf = (wf: KubeObject | undefined): string =>
+  ((wf?.["status"] as { phase?: string } | undefined)?.phase) ?? ""
+
+export const isCompleted = (wf: KubeObject | undefined): boolean =>
+  ["Succeeded", "Failed", "Error"].includes(phaseOf(wf))
