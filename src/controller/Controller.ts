@@ -49,7 +49,30 @@ export interface ControllerOptions {
   readonly orphanSweepInterval?: Duration.Input
   /** How long a pod may wait for an unreachable cluster before its node errors. */
   readonly createTimeout?: Duration.Input
-  readonly watch?: { readonly openTimeout?: Duration.Input; readonly idleTimeout?: Duration.Input }
+  readonly watch?: {
+    readonly openTimeout?: Duration.Input
+    readonly idleTimeout?: Duration.Input
+    /** Backoff between failed watch attempts (default: ~1s doubling up to 5 min, jittered). */
+    readonly schedule?: Schedule.Schedule<unknown, KubeError>
+  }
+  /** Intervals and timeouts; the defaults suit production, tests pass small ones. */
+  readonly timing?: ControllerTiming
+}
+
+export interface ControllerTiming {
+  /** Requeue delay while a cluster's cache is being filled. Default 1s. */
+  readonly cacheWait?: Duration.Input
+  /** Requeue delay after a transient failure (create waiting for a cluster, failed reconcile, finalizer write). Default 5s. */
+  readonly retry?: Duration.Input
+  /** Finalizer release backoff: first delay (doubling) and cap. Default 1s and 30s. */
+  readonly leaseBackoff?: Duration.Input
+  readonly leaseBackoffMax?: Duration.Input
+  /** Bound on one API call made while reconciling; a hung cluster turns into a (transient) Timeout. Default 30s. */
+  readonly requestTimeout?: Duration.Input
+  /** How often clusters added at runtime are checked for a filled cache. Default 2s. */
+  readonly clusterCheck?: Duration.Input
+  /** Delay before the first orphan sweep. Default 5s. */
+  readonly firstOrphanSweep?: Duration.Input
 }
 
 export class Controller extends Context.Service<Controller, {
@@ -79,6 +102,10 @@ class CreateFailure extends Schema.TaggedError<CreateFailure>()("CreateFailure",
 
 const make = Effect.fnUntraced(function*(options: ControllerOptions) {
   const systemNamespace = options.systemNamespace ?? "argo"
+  const timing = options.timing ?? {}
+  const cacheWait = Duration.fromInputUnsafe(timing.cacheWait ?? "1 second")
+  const retryDelay = Duration.fromInputUnsafe(timing.retry ?? "5 seconds")
+  const requestTimeout = Duration.fromInputUnsafe(timing.requestTimeout ?? "30 seconds")
   const local = options.localClient
   const scope = yield* Effect.scope
 
@@ -175,7 +202,10 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       Effect.retry({ while: (e) => e.reason === "Conflict", times: 5 })
     )
 
-  const leaseRetry = Schedule.min([Schedule.exponential("1 second", 2), Schedule.spaced("30 seconds")]).pipe(Schedule.jittered)
+  const leaseRetry = Schedule.min([
+    Schedule.exponential(timing.leaseBackoff ?? "1 second", 2),
+    Schedule.spaced(timing.leaseBackoffMax ?? "30 seconds")
+  ]).pipe(Schedule.jittered)
 
   const deleteRemotePods = (key: string) =>
     Effect.gen(function*() {
@@ -279,7 +309,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       }
 
       if (!(yield* cachesReady(wf))) {
-        yield* queue.addAfter(key, "1 second")
+        yield* queue.addAfter(key, cacheWait)
         return
       }
 
@@ -288,7 +318,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
         const held = yield* leases.hold(key).pipe(Effect.result)
         if (held._tag === "Failure") {
           yield* Effect.logWarning("cannot add finalizer").pipe(Effect.annotateLogs({ workflow: key, error: String(held.failure) }))
-          yield* queue.addAfter(key, "5 seconds")
+          yield* queue.addAfter(key, retryDelay)
           return
         }
         if (!hasFinalizer(wf)) return // the finalizer write triggers the next reconcile
@@ -336,7 +366,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
                 const since = waiting.get(k)?.since ?? now
                 if (failure.transient && now - since < createTimeoutMs) {
                   waiting.set(k, { since, message: failure.detail })
-                  retryCreates = 5_000
+                  retryCreates = Duration.toMillis(retryDelay)
                   yield* Effect.logWarning("pod creation waiting for cluster").pipe(
                     Effect.annotateLogs({ workflow: key, cluster: action.cluster, error: failure.detail })
                   )
@@ -391,7 +421,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
           if (e.reason !== "Conflict" && e.reason !== "NotFound") {
             yield* Effect.logWarning("status update failed").pipe(Effect.annotateLogs({ workflow: key, error: e.message }))
           }
-          yield* queue.addAfter(key, e.reason === "Conflict" ? "100 millis" : "2 seconds")
+          yield* queue.addAfter(key, e.reason === "Conflict" ? "100 millis" : retryDelay)
           return
         }
       }
@@ -407,7 +437,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
                 ? Effect.void
                 : Effect.logWarning("pod deletion failed").pipe(
                   Effect.annotateLogs({ workflow: key, cluster: action.cluster, error: e.message }),
-                  Effect.andThen(queue.addAfter(key, "5 seconds"))
+                  Effect.andThen(queue.addAfter(key, retryDelay))
                 ))
           )
         } else if (action._tag === "LabelPodCompleted") {
@@ -443,7 +473,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       Effect.catchCause((cause) =>
         Effect.logError("reconcile failed").pipe(
           Effect.annotateLogs({ workflow: key, error: String(cause) }),
-          Effect.andThen(queue.addAfter(key, "5 seconds"))
+          Effect.andThen(queue.addAfter(key, retryDelay))
         )
       ),
       Effect.withSpan("Controller.reconcile", { attributes: { workflow: key } })
@@ -506,7 +536,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
     }
   })
   yield* trackAll
-  yield* trackAll.pipe(Effect.repeat(Schedule.spaced("2 seconds")), Effect.forkIn(scope))
+  yield* trackAll.pipe(Effect.repeat(Schedule.spaced(timing.clusterCheck ?? "2 seconds")), Effect.forkIn(scope))
 
   yield* workflows.synced
   yield* queue.run(options.workers ?? 32, reconcileKey).pipe(Scope.provide(scope))
@@ -519,7 +549,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
   yield* resync
   yield* resync.pipe(Effect.repeat(Schedule.spaced(options.resync ?? "20 minutes")), Effect.forkIn(scope))
   yield* sweepOrphans.pipe(
-    Effect.delay(Duration.fromInputUnsafe("5 seconds")),
+    Effect.delay(Duration.fromInputUnsafe(timing.firstOrphanSweep ?? "5 seconds")),
     Effect.repeat(Schedule.spaced(options.orphanSweepInterval ?? "5 minutes")),
     Effect.forkIn(scope)
   )

@@ -12,7 +12,7 @@
  */
 import { Effect, Layer, PubSub, Redacted, Scope } from "effect"
 import * as YAML from "yaml"
-import { Controller } from "../controller/Controller.js"
+import { Controller, type ControllerOptions } from "../controller/Controller.js"
 import type { ConnectionSpec } from "../kube/Connection.js"
 import type { KubeClientShape } from "../kube/KubeClient.js"
 import type { KubeObject } from "../kube/Resources.js"
@@ -206,15 +206,16 @@ export const controllerSpec = (cluster: string): ConnectionSpec => ({
 export interface StartOptions extends ProvisionOptions {
   readonly mode?: "process" | "simulate"
   readonly workers?: number
+  /** Controller tuning (intervals, timeouts), mainly for tests. */
+  readonly controller?: ControllerTuning
 }
 
-/**
- * Provisions, starts a kubelet per cluster and the controller, in the current
- * scope. Requires InMemoryKube and KubeConnector (InMemoryKube.layer).
- */
-export const start = Effect.fnUntraced(function*(placement: Placement, options: StartOptions = {}) {
+/** Everything in `ControllerOptions` except the connection, which the embedded runtime provides. */
+export type ControllerTuning = Partial<Omit<ControllerOptions, "localClient" | "localSpec" | "systemNamespace">>
+
+/** Starts a local kubelet per cluster of `placement` in the current scope. */
+export const startKubelets = Effect.fnUntraced(function*(placement: Placement, options: StartOptions = {}) {
   const kube = yield* InMemoryKube
-  yield* provision(placement, options)
   const images = { ...defaultImages, ...options.images }
   for (const cluster of placement.clusters) {
     yield* LocalKubelet.start({
@@ -225,8 +226,17 @@ export const start = Effect.fnUntraced(function*(placement: Placement, options: 
       pathPrepend: ["/usr/games"]
     })
   }
+})
+
+/**
+ * Starts the controller on the provisioned clusters, in the current scope
+ * (closing it stops the controller, as a crash or restart would).
+ */
+export const startController = Effect.fnUntraced(function*(options: Pick<StartOptions, "workers" | "controller"> = {}) {
+  const kube = yield* InMemoryKube
   const localClient = kube.clientFor(localClusterName, tokens.controller)
   const controller = yield* Controller.make({
+    ...options.controller,
     localClient,
     localSpec: controllerSpec(localClusterName),
     systemNamespace,
@@ -234,6 +244,16 @@ export const start = Effect.fnUntraced(function*(placement: Placement, options: 
   })
   const result: StartResult = { kube, controller, admin: kube.adminClient(localClusterName) }
   return result
+})
+
+/**
+ * Provisions, starts a kubelet per cluster and the controller, in the current
+ * scope. Requires InMemoryKube and KubeConnector (InMemoryKube.layer).
+ */
+export const start = Effect.fnUntraced(function*(placement: Placement, options: StartOptions = {}) {
+  yield* provision(placement, options)
+  yield* startKubelets(placement, options)
+  return yield* startController(options)
 })
 
 export interface StartResult {

@@ -22,7 +22,7 @@ import type { KubeClientShape } from "./KubeClient.js"
 import { KubeConnector } from "./KubeConnector.js"
 import type { KubeError } from "./KubeError.js"
 import type { KubeObject, ResourceKind } from "./Resources.js"
-import type { WatchState } from "./Watch.js"
+import type { WatchResourceOptions, WatchState } from "./Watch.js"
 import { parseKubeconfig } from "../kubeconfig/Kubeconfig.js"
 import { validateSystemKubeconfig } from "../kubeconfig/SystemKubeconfig.js"
 import { secretValue } from "../kubeconfig/UserKubeconfig.js"
@@ -89,10 +89,7 @@ export interface ClusterPoolOptions {
   /** Minimum time between two credential reloads of one cluster after a 401. */
   readonly reloadBackoff?: Duration.Input
   /** Watch tuning, mainly for tests. */
-  readonly watch?: {
-    readonly openTimeout?: Duration.Input
-    readonly idleTimeout?: Duration.Input
-  }
+  readonly watch?: Pick<WatchResourceOptions, "openTimeout" | "idleTimeout" | "schedule">
 }
 
 interface Entry {

@@ -45,6 +45,7 @@ export type ResourceKind =
   | "events"
   | "leases"
   | "namespaces"
+  | "nodes"
 
 export interface ResourceInfo {
   readonly group: string
@@ -59,6 +60,7 @@ export const resources: Record<ResourceKind, ResourceInfo> = {
   configmaps: { group: "", version: "v1", kind: "ConfigMap", namespaced: true },
   events: { group: "", version: "v1", kind: "Event", namespaced: true },
   namespaces: { group: "", version: "v1", kind: "Namespace", namespaced: false },
+  nodes: { group: "", version: "v1", kind: "Node", namespaced: false },
   leases: { group: "coordination.k8s.io", version: "v1", kind: "Lease", namespaced: true },
   workflows: { group: "argoproj.io", version: "v1alpha1", kind: "Workflow", namespaced: true },
   workflowtaskresults: { group: "argoproj.io", version: "v1alpha1", kind: "WorkflowTaskResult", namespaced: true }

@@ -134,6 +134,8 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
     /** Without isolation, pods that read back output files take turns. */
     const outputsLock = yield* Semaphore.make(1)
     const logStore = new Map<string, string>()
+    /** Names per-pod scratch directories uniquely, also across kubelets sharing a workDir. */
+    let runs = 0
     /** Pods this kubelet has taken (uid); never taken twice. */
     const owned = new Set<string>()
     const fibers = yield* FiberMap.make<string>()
@@ -309,7 +311,8 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
 
     const runProcess = (pod: KubeObject, plan: PodPlan): Effect.Effect<Outcome> => {
       const r = runner!
-      const podDir = path.join(workDir, `${pod.metadata.uid}-${Date.now().toString(36)}`)
+      runs += 1
+      const podDir = path.join(workDir, `${pod.metadata.uid}-${process.pid}-${runs}`)
       const exec = r.run({
         argv: plan.argv,
         env: hostEnv(pod, plan),

@@ -9,7 +9,8 @@ import { Cause, Logger, References } from "effect"
 
 const bare = /^[^\s"=]+$/
 
-const quote = (value: string): string => (bare.test(value) ? value : JSON.stringify(value))
+// logrus' text formatter: empty values stay bare (`key=`), anything with spaces, quotes or `=` is quoted.
+const quote = (value: string): string => (value === "" || bare.test(value) ? value : JSON.stringify(value))
 
 const text = (value: unknown): string => {
   if (typeof value === "string") return value
@@ -41,7 +42,7 @@ export const formatArgoLine = (options: {
   readonly cause?: string | undefined
 }): string => {
   const messages = Array.isArray(options.message) ? options.message : [options.message]
-  let out = `time=${quote(options.date.toISOString())} level=${levelName(options.level)} msg=${quote(messages.map(text).join(" "))}`
+  let out = `time="${options.date.toISOString()}" level=${levelName(options.level)} msg=${quote(messages.map(text).join(" "))}`
   for (const [key, value] of Object.entries(options.annotations)) {
     out += ` ${key}=${quote(text(value))}`
   }

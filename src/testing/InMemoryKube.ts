@@ -1195,7 +1195,7 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
       } else {
         if (!/^\d+$/.test(rvText)) throw fail(ctx, "Invalid", `invalid resource version: ${JSON.stringify(rvText)}`)
         const from = Number(rvText)
-        if (false) {
+        if (from < kindStore.compactedRv) {
           throw fail(ctx, "Gone", `too old resource version: ${from} (${kindStore.compactedRv + 1})`)
         }
         const history = kindStore.history

@@ -1,0 +1,359 @@
+#!/usr/bin/env bash
+# Starts real Kubernetes clusters for the end-to-end tests, all on 127.0.0.1:
+# each has its own etcd, kube-apiserver (RBAC, static bearer tokens, audit
+# log), kube-controller-manager, kube-scheduler and kwok (fake nodes).
+# Binaries come from scripts/clusters/build.sh (built if missing).
+#
+#   scripts/clusters/up.sh            # clusters main, cluster-1, cluster-2
+#   FLOTILLA_CLUSTERS="main cluster-1" scripts/clusters/up.sh
+#
+# State (pki, tokens, kubeconfigs, logs, etcd data, pids) goes to
+# ${FLOTILLA_CLUSTERS_DIR:-<repo>/.clusters}; see the README written there.
+# Ports: cluster i (0-based) uses ${FLOTILLA_CLUSTERS_PORT_BASE:-26400} + 10*i + {0..5}.
+# Stop everything with scripts/clusters/down.sh.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+STATE="${FLOTILLA_CLUSTERS_DIR:-$REPO/.clusters}"
+CLUSTERS=(${FLOTILLA_CLUSTERS:-main cluster-1 cluster-2})
+PORT_BASE="${FLOTILLA_CLUSTERS_PORT_BASE:-26400}"
+KWOK_NODES="${FLOTILLA_KWOK_NODES:-1}"
+READY_TIMEOUT="${FLOTILLA_CLUSTERS_TIMEOUT:-180}"
+
+log() { printf '[clusters %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+t_start=$SECONDS
+
+# ------------------------------------------------------------------ binaries
+bash "$HERE/build.sh" >&2
+eval "$(bash "$HERE/build.sh" --print-env)"
+command -v openssl >/dev/null || die "openssl is needed (Debian: apt-get install openssl)"
+command -v curl >/dev/null || die "curl is needed (Debian: apt-get install curl)"
+
+if [ -f "$STATE/clusters.env" ] && [ -d "$STATE/run" ] && ls "$STATE"/run/*.pid >/dev/null 2>&1; then
+  die "clusters seem to be running already (pids in $STATE/run); run scripts/clusters/down.sh first"
+fi
+mkdir -p "$STATE/run" "$STATE/pki"
+on_exit() {
+  local rc=$?
+  if [ $rc -ne 0 ] && [ -z "${FLOTILLA_KEEP_ON_FAILURE:-}" ]; then
+    log "up failed (exit $rc): stopping what was started (FLOTILLA_KEEP_ON_FAILURE=1 keeps it running)"
+    bash "$HERE/down.sh" || true
+  fi
+}
+trap on_exit EXIT
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# ------------------------------------------------------------------ PKI (shared CA)
+PKI="$STATE/pki"
+if [ ! -f "$PKI/ca.crt" ]; then
+  log "generating CA"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -sha256 \
+    -keyout "$PKI/ca.key" -out "$PKI/ca.crt" -subj "/CN=flotilla-e2e-ca" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+fi
+CA_DATA="$(base64 -w0 < "$PKI/ca.crt")"
+
+# identity name -> "user,uid,groups" (token-auth-file columns 2-4)
+declare -A IDENTITY=(
+  [admin]='flotilla-e2e-admin,uid-admin,system:masters'
+  [controller]='flotilla-controller,uid-controller,'
+  [workflow]='workflow-user,uid-workflow,'
+  [tenant]='tenant-b,uid-tenant,'
+  [node-agent]='flotilla-node-agent,uid-node-agent,flotilla:node-agents'
+  [kube-controller-manager]='system:kube-controller-manager,uid-kcm,system:masters'
+  [kube-scheduler]='system:kube-scheduler,uid-scheduler,system:masters'
+  [kwok]='kwok-controller,uid-kwok,system:masters'
+)
+IDENTITIES=(admin controller workflow tenant node-agent kube-controller-manager kube-scheduler kwok)
+
+write_kubeconfig() { # file cluster port user token [namespace]
+  local ns=""
+  [ -n "${6:-}" ] && ns="
+    namespace: $6"
+  cat > "$1" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: $2
+  cluster:
+    server: https://127.0.0.1:$3
+    certificate-authority-data: $CA_DATA
+users:
+- name: $4
+  user:
+    token: $5
+contexts:
+- name: $2
+  context:
+    cluster: $2
+    user: $4$ns
+current-context: $2
+EOF
+  chmod 600 "$1"
+}
+
+start() { # name logfile cmd...  (detached; pid in $STATE/run/<name>.pid)
+  local name="$1" logf="$2"; shift 2
+  setsid nohup "$@" >"$logf" 2>&1 </dev/null &
+  echo $! > "$STATE/run/$name.pid"
+}
+
+wait_http() { # what url timeout [token]
+  local what="$1" url="$2" timeout="$3" token="${4:-}" t0=$SECONDS
+  local auth=()
+  [ -n "$token" ] && auth=(-H "Authorization: Bearer $token")
+  until curl -fsS --max-time 2 --cacert "$PKI/ca.crt" "${auth[@]}" "$url" >/dev/null 2>&1; do
+    [ $((SECONDS - t0)) -lt "$timeout" ] || return 1
+    sleep 0.3
+  done
+  log "$what ready after $((SECONDS - t0))s"
+}
+
+check_alive() { # cluster component
+  local pid
+  pid="$(cat "$STATE/run/$1-$2.pid")"
+  kill -0 "$pid" 2>/dev/null || { tail -20 "$STATE/$1/logs/$2.log" >&2; die "$1/$2 exited; see $STATE/$1/logs/$2.log"; }
+}
+
+# ------------------------------------------------------------------ per-cluster files
+i=0
+for c in "${CLUSTERS[@]}"; do
+  base=$((PORT_BASE + 10 * i)); i=$((i + 1))
+  d="$STATE/$c"
+  mkdir -p "$d/logs" "$d/pki" "$d/kubeconfig"
+  for p in $base $((base + 1)) $((base + 2)) $((base + 3)) $((base + 4)) $((base + 5)); do
+    port_free "$p" || die "port $p (cluster $c) is in use; set FLOTILLA_CLUSTERS_PORT_BASE"
+  done
+  cat > "$d/ports.env" <<EOF
+APISERVER_PORT=$base
+ETCD_CLIENT_PORT=$((base + 1))
+ETCD_PEER_PORT=$((base + 2))
+KCM_PORT=$((base + 3))
+SCHEDULER_PORT=$((base + 4))
+KWOK_PORT=$((base + 5))
+EOF
+  if [ ! -f "$d/pki/apiserver.crt" ]; then
+    openssl req -newkey rsa:2048 -nodes -keyout "$d/pki/apiserver.key" -out "$d/pki/apiserver.csr" \
+      -subj "/CN=kube-apiserver-$c" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.0.0.1\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' > "$d/pki/apiserver.ext"
+    openssl x509 -req -in "$d/pki/apiserver.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+      -days 3650 -sha256 -extfile "$d/pki/apiserver.ext" -out "$d/pki/apiserver.crt" 2>/dev/null
+    openssl genrsa -out "$d/pki/sa.key" 2048 2>/dev/null
+    openssl rsa -in "$d/pki/sa.key" -pubout -out "$d/pki/sa.pub" 2>/dev/null
+  fi
+  if [ ! -f "$d/tokens.csv" ]; then
+    : > "$d/tokens.csv"
+    for id in "${IDENTITIES[@]}"; do
+      IFS=, read -r user uid groups <<<"${IDENTITY[$id]}"
+      tok="$(openssl rand -hex 24)"
+      if [ -n "$groups" ]; then echo "$tok,$user,$uid-$c,\"$groups\"" >> "$d/tokens.csv"
+      else echo "$tok,$user,$uid-$c" >> "$d/tokens.csv"; fi
+    done
+    chmod 600 "$d/tokens.csv"
+  fi
+  # kubeconfig/<identity>.yaml, one context named after the cluster
+  n=0
+  for id in "${IDENTITIES[@]}"; do
+    n=$((n + 1))
+    line="$(sed -n "${n}p" "$d/tokens.csv")"
+    tok="${line%%,*}"; rest="${line#*,}"; user="${rest%%,*}"
+    write_kubeconfig "$d/kubeconfig/$id.yaml" "$c" "$base" "$user" "$tok"
+  done
+  cp "$HERE/audit-policy.yaml" "$d/audit-policy.yaml"
+  cat "$KWOK_STAGES_DIR/node/fast/node-initialize.yaml" > "$d/kwok.yaml"
+  printf '\n---\n' >> "$d/kwok.yaml"
+  cat "$KWOK_STAGES_DIR/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" >> "$d/kwok.yaml"
+  printf '\n---\n' >> "$d/kwok.yaml"
+  cat "$KWOK_STAGES_DIR/pod/fast/pod-ready.yaml" >> "$d/kwok.yaml"
+  printf '\n---\n' >> "$d/kwok.yaml"
+  cat "$KWOK_STAGES_DIR/pod/fast/pod-delete.yaml" >> "$d/kwok.yaml"
+  printf '\n---\n' >> "$d/kwok.yaml"
+  cat "$HERE/kwok-pod-stages.yaml" >> "$d/kwok.yaml"
+done
+
+# combined admin kubeconfig: one context per cluster
+{
+  echo "apiVersion: v1"; echo "kind: Config"; echo "clusters:"
+  for c in "${CLUSTERS[@]}"; do
+    . "$STATE/$c/ports.env"
+    printf -- '- name: %s\n  cluster:\n    server: https://127.0.0.1:%s\n    certificate-authority-data: %s\n' "$c" "$APISERVER_PORT" "$CA_DATA"
+  done
+  echo "users:"
+  for c in "${CLUSTERS[@]}"; do
+    printf -- '- name: admin@%s\n  user:\n    token: %s\n' "$c" "$(sed -n 1p "$STATE/$c/tokens.csv" | cut -d, -f1)"
+  done
+  echo "contexts:"
+  for c in "${CLUSTERS[@]}"; do
+    printf -- '- name: %s\n  context:\n    cluster: %s\n    user: admin@%s\n' "$c" "$c" "$c"
+  done
+  echo "current-context: ${CLUSTERS[0]}"
+} > "$STATE/kubeconfig"
+chmod 600 "$STATE/kubeconfig"
+
+# ------------------------------------------------------------------ etcd
+for c in "${CLUSTERS[@]}"; do
+  d="$STATE/$c"; . "$d/ports.env"
+  mkdir -p "$d/etcd"
+  start "$c-etcd" "$d/logs/etcd.log" "$ETCD" \
+    --name=etcd-"$c" --data-dir="$d/etcd" \
+    --listen-client-urls="http://127.0.0.1:$ETCD_CLIENT_PORT" --advertise-client-urls="http://127.0.0.1:$ETCD_CLIENT_PORT" \
+    --listen-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster="etcd-$c=http://127.0.0.1:$ETCD_PEER_PORT" \
+    --listen-metrics-urls="" \
+    --quota-backend-bytes=$((512 * 1024 * 1024)) --auto-compaction-mode=periodic --auto-compaction-retention=5m \
+    --snapshot-count=5000 --unsafe-no-fsync=true --log-level=warn
+done
+for c in "${CLUSTERS[@]}"; do
+  . "$STATE/$c/ports.env"
+  wait_http "$c/etcd" "http://127.0.0.1:$ETCD_CLIENT_PORT/health" 30 || { check_alive "$c" etcd; die "$c/etcd not healthy"; }
+done
+
+# ------------------------------------------------------------------ kube-apiserver
+# Admission: keep NamespaceLifecycle and ServiceAccount (a pod needs its SA, as
+# on a real cluster); switch the other default-on plugins off.
+DISABLED_ADMISSION=LimitRanger,ResourceQuota,PodSecurity,Priority,DefaultTolerationSeconds,TaintNodesByCondition
+DISABLED_ADMISSION+=,DefaultStorageClass,DefaultIngressClass,StorageObjectInUseProtection,PersistentVolumeClaimResize
+DISABLED_ADMISSION+=,RuntimeClass,CertificateApproval,CertificateSigning,CertificateSubjectRestriction,ClusterTrustBundleAttest
+DISABLED_ADMISSION+=,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy,MutatingAdmissionPolicy
+for c in "${CLUSTERS[@]}"; do
+  d="$STATE/$c"; . "$d/ports.env"
+  start "$c-kube-apiserver" "$d/logs/kube-apiserver.log" "$KUBE_APISERVER" \
+    --etcd-servers="http://127.0.0.1:$ETCD_CLIENT_PORT" --etcd-prefix=/registry \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
+    --tls-cert-file="$d/pki/apiserver.crt" --tls-private-key-file="$d/pki/apiserver.key" \
+    --service-cluster-ip-range=10.0.0.0/24 \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$d/pki/sa.pub" --service-account-signing-key-file="$d/pki/sa.key" \
+    --authorization-mode=RBAC --token-auth-file="$d/tokens.csv" --anonymous-auth=false \
+    --allow-privileged=true --endpoint-reconciler-type=none \
+    --enable-admission-plugins=NamespaceLifecycle,ServiceAccount \
+    --disable-admission-plugins="$DISABLED_ADMISSION" \
+    --audit-policy-file="$d/audit-policy.yaml" --audit-log-path="$d/logs/audit.log" \
+    --audit-log-maxsize=50 --audit-log-maxbackup=1 \
+    --enable-priority-and-fairness=false --max-requests-inflight=0 --max-mutating-requests-inflight=0 \
+    --profiling=false --enable-logs-handler=false \
+    --event-ttl=10m --v=1
+done
+for c in "${CLUSTERS[@]}"; do
+  . "$STATE/$c/ports.env"
+  admin_token="$(sed -n 1p "$STATE/$c/tokens.csv" | cut -d, -f1)"
+  wait_http "$c/kube-apiserver" "https://127.0.0.1:$APISERVER_PORT/readyz" "$READY_TIMEOUT" "$admin_token" \
+    || { check_alive "$c" kube-apiserver; die "$c/kube-apiserver not ready after ${READY_TIMEOUT}s; see $STATE/$c/logs/kube-apiserver.log"; }
+done
+t_apiservers=$((SECONDS - t_start))
+
+# ------------------------------------------------------------------ kcm, scheduler, kwok
+# All default controllers but node lifecycle / taint eviction: flotilla's local
+# kubelet keeps no node lease, and its node must not be tainted unreachable.
+KCM_CONTROLLERS="${FLOTILLA_KCM_CONTROLLERS:-*,-node-lifecycle-controller,-taint-eviction-controller}"
+for c in "${CLUSTERS[@]}"; do
+  d="$STATE/$c"; . "$d/ports.env"
+  # Disabled: node lifecycle/taint eviction (the local kubelet keeps no lease),
+  # and what needs a cloud or real storage.
+  start "$c-kube-controller-manager" "$d/logs/kube-controller-manager.log" "$KUBE_CONTROLLER_MANAGER" \
+    --kubeconfig="$d/kubeconfig/kube-controller-manager.yaml" \
+    --leader-elect=false --bind-address=127.0.0.1 --secure-port="$KCM_PORT" \
+    --service-account-private-key-file="$d/pki/sa.key" --root-ca-file="$PKI/ca.crt" \
+    --use-service-account-credentials=false \
+    --controllers="$KCM_CONTROLLERS" \
+    --kube-api-qps=200 --kube-api-burst=400 \
+    --authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics --profiling=false --v=1
+  start "$c-kube-scheduler" "$d/logs/kube-scheduler.log" "$KUBE_SCHEDULER" \
+    --kubeconfig="$d/kubeconfig/kube-scheduler.yaml" \
+    --leader-elect=false --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" \
+    --kube-api-qps=200 --kube-api-burst=400 \
+    --authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics --profiling=false --v=1
+  # kwok: manages only nodes annotated kwok.x-k8s.io/node=fake; node address 127.0.0.1.
+  start "$c-kwok" "$d/logs/kwok.log" "$KWOK" \
+    --kubeconfig="$d/kubeconfig/kwok.yaml" --config="$d/kwok.yaml" \
+    --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+    --node-ip=127.0.0.1 --node-lease-duration-seconds=40 --cidr=10.0.0.0/24
+done
+
+for c in "${CLUSTERS[@]}"; do
+  d="$STATE/$c"
+  sleep 0.5
+  for comp in kube-controller-manager kube-scheduler kwok; do check_alive "$c" "$comp"; done
+  k=("$KUBECTL" --kubeconfig="$d/kubeconfig/admin.yaml")
+  "${k[@]}" apply -f "$HERE/node-agent-rbac.yaml" >/dev/null
+  # fake nodes, tainted so that only pods that tolerate it land there
+  for n in $(seq 0 $((KWOK_NODES - 1))); do
+    "${k[@]}" apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-$c-$n
+  annotations:
+    kwok.x-k8s.io/node: fake
+    node.alpha.kubernetes.io/ttl: "0"
+  labels:
+    kubernetes.io/hostname: kwok-$c-$n
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    type: kwok
+spec:
+  taints:
+  - key: kwok.x-k8s.io/node
+    value: fake
+    effect: NoSchedule
+status:
+  allocatable: {cpu: "32", memory: 256Gi, pods: "110"}
+  capacity: {cpu: "32", memory: 256Gi, pods: "110"}
+EOF
+  done
+  # CRDs (argoproj.io) in every cluster: workflows on main, task results next to remote pods.
+  if ls "$REPO"/k8s/crd/*.yaml >/dev/null 2>&1; then
+    for f in "$REPO"/k8s/crd/*.yaml; do
+      [ "$(basename "$f")" = kustomization.yaml ] && continue
+      "${k[@]}" apply --server-side --force-conflicts -f "$f" >/dev/null
+    done
+  else
+    log "WARNING: no CRDs in $REPO/k8s/crd"
+  fi
+done
+for c in "${CLUSTERS[@]}"; do
+  d="$STATE/$c"
+  k=("$KUBECTL" --kubeconfig="$d/kubeconfig/admin.yaml")
+  "${k[@]}" wait --for=condition=Established crd --all --timeout=60s >/dev/null
+  # the service-account controller (kcm) creates "default"; proves kcm works
+  t0=$SECONDS
+  until "${k[@]}" -n default get serviceaccount default >/dev/null 2>&1; do
+    [ $((SECONDS - t0)) -lt 60 ] || die "$c: no default service account after 60s (kube-controller-manager?)"
+    sleep 0.5
+  done
+  for n in $(seq 0 $((KWOK_NODES - 1))); do
+    "${k[@]}" wait --for=condition=Ready "node/kwok-$c-$n" --timeout=60s >/dev/null \
+      || die "$c: kwok node kwok-$c-$n not Ready (see $d/logs/kwok.log)"
+  done
+done
+
+# ------------------------------------------------------------------ summary for tests
+{
+  echo "# written by scripts/clusters/up.sh"
+  echo "FLOTILLA_CLUSTERS_DIR=$STATE"
+  echo "FLOTILLA_CLUSTERS=\"${CLUSTERS[*]}\""
+  echo "KUBECTL=$KUBECTL"
+  echo "KUBECONFIG_ALL=$STATE/kubeconfig"
+  for c in "${CLUSTERS[@]}"; do
+    . "$STATE/$c/ports.env"
+    v="$(echo "$c" | tr 'a-z-' 'A-Z_')"
+    echo "${v}_SERVER=https://127.0.0.1:$APISERVER_PORT"
+  done
+} > "$STATE/clusters.env"
+cat > "$STATE/README" <<EOF
+Written by scripts/clusters/up.sh; removed state is recreated on the next run.
+kubeconfig                     admin of every cluster, one context per cluster (${CLUSTERS[*]})
+<cluster>/kubeconfig/<id>.yaml one identity (static bearer token), context named after the cluster:
+                               admin (system:masters), controller (flotilla-controller),
+                               workflow (workflow-user), tenant (tenant-b),
+                               node-agent (flotilla-node-agent, group flotilla:node-agents)
+<cluster>/tokens.csv           --token-auth-file (token,user,uid,groups)
+<cluster>/logs/*.log           component logs; logs/audit.log: who created/deleted pods
+pki/ca.crt                     CA of every apiserver's serving certificate
+run/*.pid                      processes, stopped by scripts/clusters/down.sh
+EOF
+log "clusters ${CLUSTERS[*]} up in $((SECONDS - t_start))s (apiservers ready after ${t_apiservers}s)"
+log "kubectl --kubeconfig $STATE/kubeconfig --context ${CLUSTERS[0]} get nodes"

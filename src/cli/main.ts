@@ -1,0 +1,257 @@
+/**
+ * `flotilla`: run workflows on embedded clusters, run the controller against
+ * real clusters, or act as a node agent (the local kubelet) for test clusters.
+ */
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Console, Effect, Layer, Option, PubSub, Scope } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import * as fs from "node:fs"
+import * as YAML from "yaml"
+import { Controller } from "../controller/Controller.js"
+import * as Embedded from "../embedded/EmbeddedRuntime.js"
+import type { KubeClientShape } from "../kube/KubeClient.js"
+import { KubeConnector } from "../kube/KubeConnector.js"
+import { LiveKubeConnector } from "../kube/LiveKubeConnector.js"
+import { loadLocalConnection } from "../kube/LocalConnection.js"
+import type { KubeObject } from "../kube/Resources.js"
+import * as LocalKubelet from "../kubelet/LocalKubelet.js"
+import * as ArgoLogger from "../observability/ArgoLogger.js"
+import { InMemoryKube } from "../testing/InMemoryKube.js"
+import { decodeWorkflow } from "../workflow/model/decode.js"
+import { renderWorkflow } from "./Tree.js"
+
+const readWorkflows = (files: ReadonlyArray<string>, namespace: string): ReadonlyArray<KubeObject> => {
+  const out: Array<KubeObject> = []
+  for (const file of files) {
+    const docs = YAML.parseAllDocuments(fs.readFileSync(file, "utf8"))
+    for (const doc of docs) {
+      if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors[0]!.message}`)
+      const value = doc.toJS() as KubeObject | null
+      if (!value) continue
+      if (value.kind !== "Workflow") throw new Error(`${file}: kind ${String(value.kind)} is not a Workflow`)
+      const metadata = { ...value.metadata }
+      if (!metadata.namespace) metadata.namespace = namespace
+      if (!metadata.name) {
+        if (!metadata.generateName) throw new Error(`${file}: metadata.name or metadata.generateName is required`)
+        metadata.name = metadata.generateName + Math.random().toString(36).slice(2, 7)
+      }
+      out.push({ ...value, metadata })
+    }
+  }
+  return out
+}
+
+const podIndex = (pods: ReadonlyArray<{ cluster: string; pod: KubeObject }>) => {
+  const map = new Map<string, { name: string; cluster: string; namespace: string }>()
+  for (const { cluster, pod } of pods) {
+    const id = pod.metadata.annotations?.["workflows.argoproj.io/node-id"]
+    if (id) map.set(id, { name: pod.metadata.name ?? "", cluster, namespace: pod.metadata.namespace ?? "" })
+  }
+  return map
+}
+
+/** Prints node phase changes as they happen (a redrawn tree on a terminal). */
+const follow = (
+  controller: Controller["Service"],
+  workflows: ReadonlyArray<KubeObject>,
+  output: string
+) =>
+  Effect.gen(function*() {
+    const keys = new Set(workflows.map((w) => `${w.metadata.namespace}/${w.metadata.name}`))
+    const tty = process.stdout.isTTY === true && output !== "json"
+    const seen = new Map<string, string>()
+    const subscription = yield* controller.workflows.subscribe
+    const latest = new Map<string, KubeObject>()
+    const pending = new Set(keys)
+    const allPods = Effect.gen(function*() {
+      const out: Array<{ cluster: string; pod: KubeObject }> = []
+      for (const view of yield* controller.pool.all) for (const pod of yield* view.pods.list()) out.push({ cluster: view.name, pod })
+      return out
+    })
+    const show = (wf: KubeObject) =>
+      Effect.gen(function*() {
+        const key = `${wf.metadata.namespace}/${wf.metadata.name}`
+        latest.set(key, wf)
+        if (output === "json") return
+        if (tty) {
+          const pods = podIndex(yield* allPods)
+          const text = [...latest.values()].map((w) => renderWorkflow(w, { now: Date.now(), pods })).join("\n\n")
+          process.stdout.write("\x1b[H\x1b[2J" + text + "\n")
+          return
+        }
+        const nodes = ((wf["status"] as { nodes?: Record<string, { name: string; phase?: string; type: string; message?: string }> } | undefined)?.nodes) ?? {}
+        for (const [id, node] of Object.entries(nodes)) {
+          const line = `${node.phase ?? "Pending"}${node.message ? ` ${node.message}` : ""}`
+          if (seen.get(`${key}/${id}`) === line) continue
+          seen.set(`${key}/${id}`, line)
+          yield* Console.log(`${wf.metadata.name}  ${node.name}  ${node.type}  ${line}`)
+        }
+      })
+    for (const key of keys) {
+      const [ns, name] = key.split("/") as [string, string]
+      const wf = yield* controller.workflows.get(ns, name)
+      if (Option.isSome(wf)) {
+        yield* show(wf.value)
+        if (Embedded.isCompleted(wf.value)) pending.delete(key)
+      }
+    }
+    while (pending.size > 0) {
+      const change = yield* PubSub.take(subscription)
+      const key = `${change.object.metadata.namespace}/${change.object.metadata.name}`
+      if (!keys.has(key) || change.type === "delete") continue
+      yield* show(change.object)
+      if (Embedded.isCompleted(change.object)) pending.delete(key)
+    }
+    const finals = [...keys].map((k) => latest.get(k)!).filter(Boolean)
+    if (output === "json") {
+      yield* Console.log(JSON.stringify(finals.length === 1 ? finals[0] : finals, null, 2))
+    } else {
+      const pods = podIndex(yield* allPods)
+      yield* Console.log("\n" + finals.map((w) => renderWorkflow(w, { now: Date.now(), pods })).join("\n\n"))
+    }
+    return finals
+  })
+
+const files = Argument.String("file").pipe(Argument.withDescription("Workflow YAML files"), Argument.variadic({ min: 1 }))
+const outputFlag = Flag.Literals("output", ["tree", "json"]).pipe(
+  Flag.withAlias("o"),
+  Flag.withDescription("tree: live node tree; json: the final Workflow object(s)"),
+  Flag.withDefault("tree")
+)
+const namespaceFlag = Flag.String("namespace").pipe(
+  Flag.withAlias("n"),
+  Flag.withDescription("Namespace for workflows that name none"),
+  Flag.withDefault("default")
+)
+const simulateFlag = Flag.Boolean("simulate").pipe(
+  Flag.withDescription("Do not run commands: pods follow their flotilla.dev/simulate-* annotations"),
+  Flag.withDefault(false)
+)
+
+const run = Command.make(
+  "run",
+  { files, output: outputFlag, namespace: namespaceFlag, simulate: simulateFlag },
+  Effect.fn(function*({ files, output, namespace, simulate }) {
+    const workflows = yield* Effect.try({ try: () => readWorkflows(files, namespace), catch: (e) => e as Error })
+    for (const wf of workflows) {
+      const decoded = decodeWorkflow(wf)
+      if (!decoded.ok) return yield* Effect.fail(new Error(`workflow ${wf.metadata.namespace}/${wf.metadata.name}: ${decoded.error}`))
+    }
+    const finals = yield* Effect.scoped(Effect.gen(function*() {
+      const { admin, controller } = yield* Embedded.start(Embedded.placementOf(workflows, namespace), {
+        mode: simulate ? "simulate" : "process"
+      })
+      for (const wf of workflows) {
+        yield* admin.create("workflows", wf.metadata.namespace, { apiVersion: "argoproj.io/v1alpha1", kind: "Workflow", ...wf })
+      }
+      return yield* follow(controller, workflows, output)
+    })).pipe(Effect.provide(InMemoryKube.layer))
+    const ok = finals.length === workflows.length && finals.every((w) => Embedded.phaseOf(w) === "Succeeded")
+    if (!ok) process.exitCode = 1
+  })
+).pipe(Command.withDescription("Run workflows on embedded in-memory clusters (the pods' commands run on this machine)"))
+
+const kubeconfigFlag = Flag.String("kubeconfig").pipe(
+  Flag.withDescription("Kubeconfig of the controller's identity on its own cluster (default: in-cluster)"),
+  Flag.optional
+)
+const contextFlag = Flag.String("context").pipe(Flag.withDescription("Context in --kubeconfig"), Flag.optional)
+
+const controller = Command.make(
+  "controller",
+  {
+    kubeconfig: kubeconfigFlag,
+    context: contextFlag,
+    namespace: Flag.String("namespace").pipe(
+      Flag.withDescription("System namespace holding workflow-controller-configmap and argo-kubeconfig"),
+      Flag.withDefault(process.env["ARGO_NAMESPACE"] ?? "argo")
+    ),
+    workers: Flag.Int("workflow-workers").pipe(Flag.withDefault(32))
+  },
+  Effect.fn(function*({ kubeconfig, context, namespace, workers }) {
+    const spec = yield* loadLocalConnection({
+      kubeconfig: Option.getOrUndefined(kubeconfig),
+      context: Option.getOrUndefined(context)
+    })
+    yield* Effect.gen(function*() {
+      const connector = yield* KubeConnector
+      const localClient = yield* connector.connect(spec)
+      yield* Controller.make({ localClient, localSpec: spec, systemNamespace: namespace, workers })
+      yield* Effect.never
+    }).pipe(Effect.scoped, Effect.provide(LiveKubeConnector.layer))
+  })
+).pipe(Command.withDescription("Run the controller against real clusters"))
+
+const registerNode = (client: KubeClientShape, nodeName: string) =>
+  client.create("nodes", undefined, {
+    apiVersion: "v1",
+    kind: "Node",
+    metadata: { name: nodeName, labels: { "kubernetes.io/hostname": nodeName, type: "flotilla-local-kubelet" } },
+    spec: {},
+    status: {
+      conditions: [{ type: "Ready", status: "True", reason: "KubeletReady", message: "flotilla local kubelet" }],
+      addresses: [{ type: "InternalIP", address: "127.0.0.1" }],
+      allocatable: { cpu: "32", memory: "256Gi", pods: "110" },
+      capacity: { cpu: "32", memory: "256Gi", pods: "110" }
+    }
+  }).pipe(Effect.catchTag("KubeError", (e) => e.reason === "AlreadyExists" ? Effect.void : Effect.fail(e)))
+
+const kubelet = Command.make(
+  "kubelet",
+  {
+    kubeconfig: kubeconfigFlag,
+    context: contextFlag,
+    nodeName: Flag.String("node-name").pipe(Flag.withDescription("The node this agent runs pods for")),
+    register: Flag.Boolean("register-node").pipe(Flag.withDescription("Create the Node object"), Flag.withDefault(true)),
+    simulate: simulateFlag
+  },
+  Effect.fn(function*({ kubeconfig, context, nodeName, register, simulate }) {
+    const spec = yield* loadLocalConnection({
+      kubeconfig: Option.getOrUndefined(kubeconfig),
+      context: Option.getOrUndefined(context)
+    })
+    yield* Effect.gen(function*() {
+      const connector = yield* KubeConnector
+      const client = yield* connector.connect(spec)
+      if (register) yield* registerNode(client, nodeName)
+      yield* LocalKubelet.start({ client, nodeName, mode: simulate ? "simulate" : "process", pathPrepend: ["/usr/games"] })
+      yield* Effect.logInfo("kubelet started").pipe(Effect.annotateLogs({ node: nodeName, cluster: spec.cluster }))
+      yield* Effect.never
+    }).pipe(Effect.scoped, Effect.provide(LiveKubeConnector.layer))
+  })
+).pipe(Command.withDescription("Node agent: run pods bound to a node as local processes (test clusters)"))
+
+const lint = Command.make(
+  "lint",
+  { files },
+  Effect.fn(function*({ files }) {
+    let bad = 0
+    for (const file of files) {
+      const workflows = yield* Effect.try({ try: () => readWorkflows([file], "default"), catch: (e) => e as Error }).pipe(
+        Effect.catch((e) => Console.error(`${file}: ${e.message}`).pipe(Effect.andThen(Effect.sync(() => { bad++ })), Effect.as([] as ReadonlyArray<KubeObject>)))
+      )
+      for (const wf of workflows) {
+        const decoded = decodeWorkflow(wf)
+        if (decoded.ok) yield* Console.log(`${file}: ok`)
+        else {
+          bad++
+          yield* Console.error(`${file}: ${decoded.error}`)
+        }
+      }
+    }
+    if (bad > 0) process.exitCode = 1
+  })
+).pipe(Command.withDescription("Check workflows without running them"))
+
+const flotilla = Command.make("flotilla").pipe(
+  Command.withDescription("Argo Workflows compatible controller whose templates may run in other clusters and namespaces"),
+  Command.withSubcommands([run, controller, kubelet, lint])
+)
+
+flotilla.pipe(
+  Command.run({ version: "0.1.0" }),
+  Effect.provide(Layer.mergeAll(NodeServices.layer, ArgoLogger.layer)),
+  NodeRuntime.runMain
+)
+
+export type { Scope }
