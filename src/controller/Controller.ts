@@ -185,14 +185,21 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
     })
 
   const hasFinalizer = (wf: KubeObject) => (wf.metadata.finalizers ?? []).includes(FinalizerLease.finalizerName)
+  const isCompleted = (wf: KubeObject) => {
+    const phase = (wf["status"] as { phase?: unknown } | undefined)?.phase
+    return phase === "Succeeded" || phase === "Failed" || phase === "Error"
+  }
 
   // Finalizer writes go through replace so a concurrent change is a Conflict, never a lost update.
-  const updateFinalizers = (key: string, change: (finalizers: ReadonlyArray<string>) => ReadonlyArray<string>) =>
+  const updateFinalizers = (
+    key: string,
+    change: (finalizers: ReadonlyArray<string>, current: KubeObject) => ReadonlyArray<string>
+  ) =>
     Effect.gen(function*() {
       const ref = parseWorkflowKey(key)
       const current = yield* local.get("workflows", ref.namespace, ref.name)
       const before = current.metadata.finalizers ?? []
-      const after = change(before)
+      const after = change(before, current)
       if (after.length === before.length && after.every((f, i) => f === before[i])) return
       yield* local.replace("workflows", ref.namespace, {
         ...current,
@@ -243,7 +250,13 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
     })
 
   const leases = yield* FinalizerLease.make({
-    acquire: (key) => updateFinalizers(key, (f) => f.includes(FinalizerLease.finalizerName) ? f : [...f, FinalizerLease.finalizerName]),
+    // A completed workflow never gets the finalizer (back): its pods are no longer created, and a
+    // lease taken from a stale cache after the release must not undo the release.
+    acquire: (key) =>
+      updateFinalizers(key, (f, current) =>
+        f.includes(FinalizerLease.finalizerName) || isCompleted(current) || current.metadata.deletionTimestamp
+          ? f
+          : [...f, FinalizerLease.finalizerName]),
     release: (key) =>
       Effect.gen(function*() {
         yield* deleteRemotePods(key).pipe(
@@ -314,7 +327,9 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       }
 
       const decoded = decodeWorkflow(wf)
-      if (decoded.ok && (needsFinalizer(decoded.value, config.cluster) || hasFinalizer(wf))) {
+      // Once completed (and released) a workflow needs no finalizer any more: holding one again would
+      // add and remove it on every reconcile.
+      if (decoded.ok && ((needsFinalizer(decoded.value, config.cluster) && !isCompleted(wf)) || hasFinalizer(wf))) {
         const held = yield* leases.hold(key).pipe(Effect.result)
         if (held._tag === "Failure") {
           yield* Effect.logWarning("cannot add finalizer").pipe(Effect.annotateLogs({ workflow: key, error: String(held.failure) }))

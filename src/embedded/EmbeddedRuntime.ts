@@ -223,7 +223,8 @@ export const startKubelets = Effect.fnUntraced(function*(placement: Placement, o
       nodeName: `${cluster}-node`,
       mode: options.mode ?? "process",
       images,
-      pathPrepend: ["/usr/games"]
+      pathPrepend: ["/usr/games"],
+      logSink: { writeLogs: (ns, pod, container, text) => kube.setPodLog(cluster, ns, pod, container, text) }
     })
   }
 })

@@ -118,6 +118,9 @@ export const nodesOf = (wf: KubeObject | undefined): ReadonlyArray<NodeView> =>
 
 export const podNodes = (wf: KubeObject | undefined) => nodesOf(wf).filter((n) => n.type === "Pod")
 
+/** Some pod node is Running (its pod has started). */
+export const podRunning = (wf: KubeObject | undefined): boolean => podNodes(wf).some((n) => n.phase === "Running")
+
 export const messageOf = (wf: KubeObject | undefined): string =>
   ((wf?.["status"] as { message?: string } | undefined)?.message) ?? ""
 

@@ -640,7 +640,7 @@ class Operation {
         inputs: tmpl.inputs?.parameters !== undefined ? { parameters: tmpl.inputs.parameters } : undefined
       })
       this.activePods++
-      if (this.expectsTaskResult(tmpl, opts)) this.taskResultsCompletion[id] = false
+      if (this.expectsTaskResult(nodeName, tmpl, opts)) this.taskResultsCompletion[id] = false
       const obs = this.input.pods.get(id)
       if (obs !== undefined) this.assessPod(node, obs)
     }
@@ -662,18 +662,25 @@ class Operation {
     return node
   }
 
-  private expectsTaskResult(tmpl: Template, opts: ExecOpts): boolean {
-    return (tmpl.outputs?.parameters ?? []).length > 0 || tmpl.script !== undefined || this.includeScriptOutput(tmpl, opts)
+  private expectsTaskResult(nodeName: string, tmpl: Template, opts: ExecOpts): boolean {
+    return (tmpl.outputs?.parameters ?? []).length > 0 || tmpl.script !== undefined || this.includeScriptOutput(nodeName, opts)
   }
 
-  /** Argo includes the script output when the enclosing template references `<name>.outputs.result`. */
-  private includeScriptOutput(tmpl: Template, opts: ExecOpts): boolean {
-    if (tmpl.script !== undefined) return true
-    if (tmpl.outputs?.result !== undefined) return true
-    if (opts.parentTemplate === undefined || opts.callName === undefined) return false
-    const text = JSON.stringify(opts.parentTemplate)
-    const n = escapeRegex(opts.callName.replace(/\(.*$/, ""))
-    return new RegExp(`(steps|tasks)(\\.${n}|\\[['"]${n}['"]\\])\\.outputs\\.result`).test(text)
+  /**
+   * `woc.includeScriptOutput`: stdout becomes `outputs.result` only when the
+   * template of the enclosing boundary (the steps/DAG that called this node)
+   * references `steps.<name>.outputs.result` / `tasks.<name>.outputs.result`
+   * (or the `['<name>']` form) — for script and container templates alike. A
+   * node with no boundary (the entrypoint itself) never includes it.
+   */
+  private includeScriptOutput(nodeName: string, opts: ExecOpts): boolean {
+    if (opts.boundaryId === undefined || opts.parentTemplate === undefined) return false
+    const parent = opts.parentTemplate
+    const prefix = parent.dag !== undefined ? "tasks" : parent.steps !== undefined ? "steps" : ""
+    const name = escapeRegex(stepOrTaskName(nodeName))
+    const text = JSON.stringify(parent)
+    return new RegExp(`${prefix}\\.${name}\\.outputs\\.result`).test(text) ||
+      new RegExp(`${prefix}\\[['"]${name}['"]\\]\\.outputs.result`).test(text)
   }
 
   private createPod(node: Node, tmpl: Template, opts: ExecOpts): void {
@@ -698,7 +705,7 @@ class Operation {
       template: tmpl,
       target,
       onExit: opts.onExit,
-      includeScriptOutput: this.includeScriptOutput(tmpl, opts),
+      includeScriptOutput: this.includeScriptOutput(node.name, opts),
       activeDeadlineSeconds,
       podGCAnnotation: podGC === undefined ? undefined : `${podGC.strategy || "OnPodNone"}/${podGC.deleteDelayDuration ?? "0s"}`,
       deadline: this.workflowDeadline === undefined ? undefined : isoSeconds(this.workflowDeadline)
@@ -1499,6 +1506,32 @@ const parseJsonOr = (s: string): unknown => {
 }
 
 const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
+/**
+ * `getStepOrDAGTaskName`: the step or task a node stands for, without the
+ * trailing loop/retry/step-group suffixes (`(0:1)`, `(0)`, `[0]`) and the
+ * parent's name: `wf[1].fanout(0:1)(0)` -> `fanout`.
+ */
+export const stepOrTaskName = (nodeName: string): string => {
+  let end = nodeName.length
+  let opener = ""
+  for (let i = nodeName.length - 1; i >= 0; i--) {
+    const c = nodeName[i]
+    if (opener !== "") {
+      if (c === opener) opener = ""
+      continue
+    }
+    if (c === ")") opener = "("
+    else if (c === "]") opener = "["
+    else {
+      end = i + 1
+      break
+    }
+  }
+  const base = nodeName.slice(0, end)
+  const dot = base.lastIndexOf(".")
+  return dot >= 0 ? base.slice(dot + 1) : base
+}
 
 const transientPatterns = [/connection refused/i, /connection reset/i, /i\/o timeout/i, /TLS handshake timeout/i, /\bEOF\b/, /etcdserver: leader changed/i, /too many requests/i, /transient/i]
 const isTransient = (message: string): boolean => transientPatterns.some((p) => p.test(message))

@@ -172,7 +172,8 @@ describe("container entrypoint", () => {
     assert.deepStrictEqual(main.command, ["/var/run/argo/argoexec", "emissary", "--", "python"])
     assert.deepStrictEqual(main.args, ["/argo/staging/script"])
     assert.strictEqual(main.source, undefined)
-    assert.strictEqual(envOf(main, "ARGO_INCLUDE_SCRIPT_OUTPUT"), "true")
+    // Upstream's includeScriptOutput: an entrypoint has no boundary, so nothing references its result.
+    assert.strictEqual(envOf(main, "ARGO_INCLUDE_SCRIPT_OUTPUT"), "false")
     assert.strictEqual(JSON.parse(envOf(main, "ARGO_TEMPLATE")!).script.source, "print(1)")
     sim.setPod("wf", "Succeeded", { exitCode: 0 })
     sim.tick()

@@ -1,0 +1,98 @@
+/**
+ * Engine behaviours found to differ from upstream Argo while running the
+ * conformance suite (test/conformance/run.ts) on upstream's examples.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { stepOrTaskName } from "../../../src/workflow/engine/reconcile.js"
+import { container, envOf, Sim, workflow } from "./harness.js"
+
+const script = (name: string) => ({ name, script: { image: "python", command: ["python"], source: "print(1)" } })
+const includeOf = (sim: Sim, podNamePart: string): string | undefined => {
+  const c = sim.creates().find((c) => c.pod.metadata.name!.includes(podNamePart))
+  return c === undefined ? undefined : envOf(container(c.pod, "main"), "ARGO_INCLUDE_SCRIPT_OUTPUT")
+}
+
+describe("includeScriptOutput (operator.go includeScriptOutput / hasOutputResultRef)", () => {
+  it("getStepOrDAGTaskName strips loop, retry and group suffixes and the parent", () => {
+    assert.strictEqual(stepOrTaskName("wf[1].fanout(0:1)(0)[0]"), "fanout")
+    assert.strictEqual(stepOrTaskName("wf.hello-c(2:3)"), "hello-c")
+    assert.strictEqual(stepOrTaskName("wf[0].flip(0)"), "flip")
+    assert.strictEqual(stepOrTaskName("wf"), "wf")
+  })
+
+  it("a script whose result nobody references does not capture it (withsequence-nested-result's hello-c)", () => {
+    const sim = new Sim(workflow({
+      entrypoint: "main",
+      templates: [
+        {
+          name: "main",
+          steps: [
+            [{ name: "a", template: "s" }],
+            [{ name: "b", template: "s", arguments: { parameters: [] }, withSequence: { count: "{{steps.a.outputs.result}}" } }]
+          ]
+        },
+        script("s")
+      ]
+    }))
+    sim.tick()
+    assert.strictEqual(includeOf(sim, "wf-s-"), "true", "steps.a.outputs.result is referenced")
+    sim.apply(sim.last, "Running")
+    sim.finish(sim.creates()[0]!.nodeId, true, { result: "2" })
+    sim.tick()
+    const bs = sim.creates()
+    assert.strictEqual(bs.length, 2)
+    for (const b of bs) assert.strictEqual(envOf(container(b.pod, "main"), "ARGO_INCLUDE_SCRIPT_OUTPUT"), "false")
+  })
+
+  it("the entrypoint has no boundary, so never includes its output", () => {
+    const sim = new Sim(workflow({ entrypoint: "s", templates: [script("s")] }))
+    sim.tick()
+    assert.strictEqual(includeOf(sim, "wf"), "false")
+  })
+
+  it("a referenced container template does include it; DAGs look for tasks.<name>, expressions for ['<name>']", () => {
+    const sim = new Sim(workflow({
+      entrypoint: "main",
+      templates: [
+        {
+          name: "main",
+          dag: {
+            tasks: [
+              { name: "c", template: "c" },
+              { name: "d", template: "c" },
+              { name: "e", template: "c" },
+              {
+                name: "use",
+                template: "c",
+                depends: "c && d && e",
+                when: "{{tasks.c.outputs.result}} == x && {{=tasks['d'].outputs.result}} == x && {{steps.e.outputs.result}} == x"
+              }
+            ]
+          }
+        },
+        { name: "c", container: { image: "busybox", command: ["echo"] } }
+      ]
+    }))
+    sim.tick()
+    assert.strictEqual(includeOf(sim, "wf-c-"), "true")
+    const byNode = new Map(sim.creates().map((c) => [c.pod.metadata.annotations?.["workflows.argoproj.io/node-name"], envOf(container(c.pod, "main"), "ARGO_INCLUDE_SCRIPT_OUTPUT")]))
+    assert.strictEqual(byNode.get("wf.c"), "true")
+    assert.strictEqual(byNode.get("wf.d"), "true")
+    assert.strictEqual(byNode.get("wf.e"), "false", "a DAG's tasks are referenced as tasks.<name>, not steps.<name>")
+  })
+
+  it("a retried step keeps its step name (retry children `name(n)`)", () => {
+    const sim = new Sim(workflow({
+      entrypoint: "main",
+      templates: [
+        {
+          name: "main",
+          steps: [[{ name: "flip", template: "s" }], [{ name: "p", template: "s", when: "{{steps.flip.outputs.result}} == 1" }]]
+        },
+        { ...script("s"), retryStrategy: { limit: "1" } }
+      ]
+    }))
+    sim.tick()
+    assert.strictEqual(includeOf(sim, "wf-s-"), "true")
+  })
+})
