@@ -10,7 +10,7 @@
  * Used by `flotilla run` when no kubeconfig is given, by the conformance suite
  * and by in-memory tests.
  */
-import { Effect, Layer, PubSub, Redacted, Scope } from "effect"
+import { Effect, Layer, PubSub, Redacted, References, Scope } from "effect"
 import * as YAML from "yaml"
 import { Controller, type ControllerOptions } from "../controller/Controller.js"
 import type { ConnectionSpec } from "../kube/Connection.js"
@@ -297,3 +297,6 @@ export const phaseOf = (wf: KubeObject | undefined): string =>
 
 export const isCompleted = (wf: KubeObject | undefined): boolean =>
   ["Succeeded", "Failed", "Error"].includes(phaseOf(wf))
+
+/** Drops info/debug logs (benchmarks and batch runs). */
+export const quietLogs = Layer.succeed(References.MinimumLogLevel, "Warn")

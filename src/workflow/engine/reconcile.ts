@@ -100,6 +100,8 @@ class Operation {
   private activePods = 0
   private globalOutputs: Array<Parameter>
   private depth = 0
+  /** `spec.workflowMetadata` labels set on the first operation (`updateWorkflowMetadata`). */
+  private metadataLabels: Record<string, string> = {}
 
   constructor(private readonly wf: Workflow, private readonly input: EngineInput) {
     this.config = input.config
@@ -135,6 +137,10 @@ class Operation {
     }
     const argsError = this.setGlobals(startedMs)
     if (argsError !== undefined) return this.finish("Error", argsError)
+    if (phase === "") {
+      const metadataError = this.updateWorkflowMetadata()
+      if (metadataError !== undefined) return this.finish("Error", metadataError)
+    }
 
     this.reconcilePods()
     if (this.workflowDeadline !== undefined && this.now >= this.workflowDeadline) this.failAfterDeadline()
@@ -194,7 +200,11 @@ class Operation {
     const completed = isWorkflowCompleted(phase)
     const out: Mutable<EngineOutput> = {
       status: this.status,
-      labels: { [labelPhase]: phase === "" ? "Running" : phase, [labelWorkflowCompleted]: completed ? "true" : "false" },
+      labels: {
+        ...this.metadataLabels,
+        [labelPhase]: phase === "" ? "Running" : phase,
+        [labelWorkflowCompleted]: completed ? "true" : "false"
+      },
       actions: this.actions
     }
     if (this.requeueAt !== undefined) out.requeueAfterMs = Math.max(0, this.requeueAt - this.now)
@@ -240,6 +250,42 @@ class Operation {
     // Argo also exposes the whole list as `workflow.parameters.json` (used with jsonpath()).
     if (!g.has("workflow.parameters.json")) g.set("workflow.parameters.json", JSON.stringify(params))
     for (const p of this.globalOutputs) g.set(`workflow.outputs.parameters.${p.name}`, p.value ?? "")
+    return undefined
+  }
+
+  /**
+   * `updateWorkflowMetadata`, run once while the workflow's phase is still
+   * unknown: `spec.workflowMetadata.labels` and the string results of the
+   * `labelsFrom` expressions (evaluated over the global parameters) become
+   * labels of the Workflow and `workflow.labels.<name>` variables.
+   * (`workflowMetadata.annotations` would need the controller to write
+   * annotations; the engine contract carries labels only.)
+   */
+  private updateWorkflowMetadata(): string | undefined {
+    const md = this.wf.spec["workflowMetadata"] as
+      | { labels?: Record<string, unknown>; labelsFrom?: Record<string, { expression?: unknown }> }
+      | undefined
+    if (md === undefined || md === null) return undefined
+    const set = (name: string, value: string, what: string): string | undefined => {
+      if (!isValidLabelValue(value)) return `invalid label value "${value}" for label "${name}"${what}`
+      this.metadataLabels[name] = value
+      this.globals.set(`workflow.labels.${name}`, value)
+      return undefined
+    }
+    for (const [name, value] of Object.entries(md.labels ?? {})) {
+      const e = set(name, String(value), "")
+      if (e !== undefined) return e
+    }
+    for (const [name, from] of Object.entries(md.labelsFrom ?? {})) {
+      const expression = String(from?.expression ?? "")
+      const r = evaluate(expression, this.globals)
+      if (!r.ok) return `failed to evaluate label "${name}" expression "${expression}": ${r.error.message}`
+      if (typeof r.value !== "string") {
+        return `failed to evaluate label "${name}" expression "${expression}" evaluted to ${typeof r.value} but must be a string`
+      }
+      const e = set(name, r.value, ` and expression "${expression}"`)
+      if (e !== undefined) return e
+    }
     return undefined
   }
 
@@ -1504,6 +1550,10 @@ const parseJsonOr = (s: string): unknown => {
     return s
   }
 }
+
+/** Kubernetes' IsValidLabelValue. */
+const isValidLabelValue = (v: string): boolean =>
+  v.length <= 63 && /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(v)
 
 const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 

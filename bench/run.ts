@@ -1,0 +1,118 @@
+/**
+ * Benchmarks (never timed unit tests): throughput and memory of the
+ * controller on the embedded runtime in simulate mode, and the pure engine.
+ *
+ *   npm run bench                    # defaults
+ *   BENCH_WORKFLOWS=500 npm run bench
+ *
+ * Prints one JSON line per benchmark and checks the targets below; exits 1
+ * when a target is missed so a regression is visible.
+ */
+import { Effect } from "effect"
+import * as Embedded from "../src/embedded/EmbeddedRuntime.js"
+import type { KubeObject } from "../src/kube/Resources.js"
+import { InMemoryKube } from "../src/testing/InMemoryKube.js"
+import { reconcile } from "../src/workflow/engine/index.js"
+
+const workflowsN = Number(process.env["BENCH_WORKFLOWS"] ?? 200)
+const fanout = Number(process.env["BENCH_FANOUT"] ?? 5)
+
+/** Targets on the reference machine (2 cores). */
+const targets = {
+  /** Completed pods per second, end to end through the controller, two clusters. */
+  minPodsPerSecond: 40,
+  /** Resident memory after the run, MiB. */
+  maxRssMiB: 1024,
+  /** Pure engine reconciles per second on a 50-node DAG. */
+  minEngineReconcilesPerSecond: 200
+}
+
+const workflow = (i: number): KubeObject => ({
+  apiVersion: "argoproj.io/v1alpha1",
+  kind: "Workflow",
+  metadata: { name: `bench-${i}`, namespace: "bench" },
+  spec: {
+    entrypoint: "main",
+    serviceAccountName: "workflow",
+    templates: [
+      {
+        name: "main",
+        steps: [[...Array.from({ length: fanout }, (_, j) => ({ name: `s${j}`, template: j % 2 === 0 ? "local" : "remote" }))]]
+      },
+      { name: "local", metadata: { annotations: { "flotilla.dev/simulate-duration": "10ms" } }, container: { image: "busybox", command: ["true"] } },
+      {
+        name: "remote",
+        cluster: "cluster-1",
+        namespace: "remote",
+        metadata: { annotations: { "flotilla.dev/simulate-duration": "10ms" } },
+        container: { image: "busybox", command: ["true"] }
+      }
+    ]
+  }
+})
+
+const endToEnd = Effect.gen(function*() {
+  const workflows = Array.from({ length: workflowsN }, (_, i) => workflow(i))
+  const { admin, controller } = yield* Embedded.start(Embedded.placementOf(workflows), { mode: "simulate" })
+  const started = Date.now()
+  yield* Effect.forEach(workflows, (wf) => admin.create("workflows", "bench", wf), { concurrency: 16, discard: true })
+  const finals = yield* Effect.forEach(
+    workflows,
+    (wf) => Embedded.awaitWorkflow(controller, "bench", wf.metadata.name!, Embedded.isCompleted),
+    { concurrency: "unbounded" }
+  )
+  const seconds = (Date.now() - started) / 1000
+  const succeeded = finals.filter((w) => Embedded.phaseOf(w) === "Succeeded").length
+  const pods = workflowsN * fanout
+  const rssMiB = process.memoryUsage().rss / 2 ** 20
+  return { name: "controller.endToEnd", workflows: workflowsN, pods, succeeded, seconds, podsPerSecond: pods / seconds, rssMiB }
+}).pipe(Effect.scoped, Effect.provide(InMemoryKube.layer))
+
+const engine = () => {
+  const dag: KubeObject = {
+    apiVersion: "argoproj.io/v1alpha1",
+    kind: "Workflow",
+    metadata: { name: "dag", namespace: "bench", uid: "u" },
+    spec: {
+      entrypoint: "main",
+      templates: [
+        {
+          name: "main",
+          dag: { tasks: Array.from({ length: 50 }, (_, i) => ({ name: `t${i}`, template: "c", ...(i > 0 ? { dependencies: [`t${i - 1}`] } : {}) })) }
+        },
+        { name: "c", container: { image: "busybox", command: ["true"] } }
+      ]
+    }
+  }
+  const config = { localCluster: "main", podNameVersion: "v2" as const, executorImage: "argoexec" }
+  let wf = dag
+  const n = 500
+  const started = performance.now()
+  for (let i = 0; i < n; i++) {
+    const out = reconcile({ workflow: wf, pods: new Map(), taskResults: new Map(), now: 1_700_000_000_000 + i, config })
+    wf = { ...wf, status: out.status }
+  }
+  const seconds = (performance.now() - started) / 1000
+  return { name: "engine.reconcile", reconciles: n, seconds, reconcilesPerSecond: n / seconds }
+}
+
+const main = Effect.gen(function*() {
+  const e2e = yield* endToEnd
+  console.log(JSON.stringify(e2e))
+  const eng = engine()
+  console.log(JSON.stringify(eng))
+  const misses: Array<string> = []
+  if (e2e.succeeded !== workflowsN) misses.push(`${workflowsN - e2e.succeeded} workflows did not succeed`)
+  if (e2e.podsPerSecond < targets.minPodsPerSecond) misses.push(`podsPerSecond ${e2e.podsPerSecond.toFixed(1)} < ${targets.minPodsPerSecond}`)
+  if (e2e.rssMiB > targets.maxRssMiB) misses.push(`rss ${e2e.rssMiB.toFixed(0)} MiB > ${targets.maxRssMiB}`)
+  if (eng.reconcilesPerSecond < targets.minEngineReconcilesPerSecond) misses.push(`engine ${eng.reconcilesPerSecond.toFixed(0)}/s < ${targets.minEngineReconcilesPerSecond}`)
+  if (misses.length > 0) {
+    console.error("targets missed: " + misses.join("; "))
+    process.exitCode = 1
+  } else console.log("all targets met")
+})
+
+Effect.runPromise(main.pipe(Effect.provide(Embedded.quietLogs))).catch((e) => {
+  console.error(e)
+  process.exit(1)
+})

@@ -1,0 +1,111 @@
+/**
+ * The controller under trouble: watches that hit 410 Gone, a restart in the
+ * middle of a run, and a hung cluster. Nothing may be lost or duplicated:
+ * every pod is created exactly once (deterministic names + AlreadyExists),
+ * and a pod that already finished is never created again.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Scope } from "effect"
+import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
+import { InMemoryKube } from "../../src/testing/InMemoryKube.js"
+import { completed, countBy, eventually, fast, inMemory, podCreates, podNodes, waitFor, workflow } from "./harness.js"
+import { submit } from "./fixtures.js"
+
+const remote = { cluster: "cluster-1", namespace: "remote" } as const
+const slow = (duration: string) => ({ ...remote, annotations: { "flotilla.dev/simulate-duration": duration } })
+
+describe("controller resilience", () => {
+  it.live("watch 410 Gone (compaction) mid-run: the workflow completes, one pod created per node", () =>
+    inMemory(() =>
+      Effect.gen(function*() {
+        const wf = workflow({ name: "compacted", steps: [slow("300ms"), slow("300ms"), slow("300ms")] })
+        const { admin, controller, kube } = yield* Embedded.start(Embedded.placementOf([wf]), fast())
+        yield* submit(admin, wf)
+
+        const podLists = Effect.map(kube.requests("cluster-1"), (rs) =>
+          rs.filter((r) => r.identity === "controller" && r.verb === "list" && r.resource === "pods").length)
+        const listsBefore = yield* podLists
+        const remoteAdmin = kube.adminClient("cluster-1")
+        // For each of the three pods: a change immediately followed by a compaction, before any
+        // watcher could read it, so every pod watch on cluster-1 fails with 410 Gone and relists.
+        for (let i = 0; i < 3; i++) {
+          const pod = yield* eventually(
+            `pod s${i}`,
+            kube.objects("cluster-1", "pods", "remote").pipe(
+              Effect.map((pods) => pods.find((p) => p.metadata.annotations?.["workflows.argoproj.io/node-name"]?.endsWith(`.s${i}`)))
+            )
+          )
+          yield* remoteAdmin.patch("pods", "remote", pod.metadata.name!, { metadata: { annotations: { poke: String(i) } } })
+          yield* kube.compact("cluster-1")
+        }
+        const done = yield* completed(controller, wf)
+        assert.strictEqual(Embedded.phaseOf(done), "Succeeded", JSON.stringify(done?.["status"]))
+        assert.isAbove(yield* podLists, listsBefore, "the controller relisted after Gone")
+
+        const creates = yield* podCreates(kube, "cluster-1")
+        const perName = countBy(creates, (r) => r.name ?? "")
+        assert.lengthOf(Object.keys(perName), 3)
+        assert.deepStrictEqual(Object.values(perName), [1, 1, 1], JSON.stringify(perName))
+        assert.deepStrictEqual(podNodes(done).map((n) => n.phase), ["Succeeded", "Succeeded", "Succeeded"])
+      })
+    ), 30_000)
+
+  it.live("controller restarted mid-run: completes, one create per pod, a finished pod is never re-created", () =>
+    inMemory(() =>
+      Effect.gen(function*() {
+        const kube = yield* InMemoryKube
+        // Step 0 finishes and is garbage-collected (OnPodCompletion); step 1 runs across the restart.
+        const wf = workflow({ name: "restart", podGC: "OnPodCompletion", steps: [slow("0s"), slow("2s"), slow("0s")] })
+        const placement = Embedded.placementOf([wf])
+        yield* Embedded.provision(placement)
+        yield* Embedded.startKubelets(placement, fast())
+        const admin = kube.adminClient("main")
+
+        const first = yield* Scope.make()
+        const { controller: c1 } = yield* Embedded.startController(fast()).pipe(Scope.provide(first))
+        yield* submit(admin, wf)
+        yield* waitFor(c1, wf, (w) => {
+          const nodes = podNodes(w)
+          return nodes.some((n) => n.phase === "Succeeded") && nodes.some((n) => n.phase === "Running")
+        }, "step 0 done and step 1 running")
+        // Step 0's pod is gone (podGC) before the controller stops.
+        yield* eventually("step 0 pod collected", kube.objects("cluster-1", "pods", "remote").pipe(Effect.map((p) => p.length === 1 ? true : undefined)))
+        yield* Scope.close(first, Effect.void as never)
+
+        const { controller: c2 } = yield* Embedded.startController(fast())
+        const done = yield* completed(c2, wf)
+        assert.strictEqual(Embedded.phaseOf(done), "Succeeded", JSON.stringify(done?.["status"]))
+        const perName = countBy(yield* podCreates(kube, "cluster-1"), (r) => r.name ?? "")
+        assert.lengthOf(Object.keys(perName), 3, JSON.stringify(perName))
+        assert.deepStrictEqual(Object.values(perName), [1, 1, 1], JSON.stringify(perName))
+        assert.deepStrictEqual(podNodes(done).map((n) => n.phase), ["Succeeded", "Succeeded", "Succeeded"])
+        yield* eventually("pods collected", kube.objects("cluster-1", "pods", "remote").pipe(Effect.map((p) => p.length === 0 ? true : undefined)))
+      })
+    ), 30_000)
+
+  it.live("a hung cluster does not stall workflows on another cluster", () =>
+    inMemory(() =>
+      Effect.gen(function*() {
+        const onHung = [0, 1, 2, 3].map((i) => workflow({ name: `on-hung-${i}`, cluster: "cluster-2", namespace: "remote" }))
+        const onGood = workflow({ name: "on-good", cluster: "cluster-1", namespace: "remote" })
+        const { admin, controller, kube } = yield* Embedded.start(Embedded.placementOf([...onHung, onGood]), fast({ workers: 2 }))
+        yield* controller.pool.synced
+        yield* kube.setHung("cluster-2", true)
+        for (const wf of onHung) yield* submit(admin, wf)
+        yield* Effect.sleep("100 millis")
+        yield* submit(admin, onGood)
+        const done = yield* completed(controller, onGood, "8 seconds")
+        assert.strictEqual(Embedded.phaseOf(done), "Succeeded")
+
+        // The hung cluster's nodes wait (they do not fail), and say why.
+        const waiting = yield* controller.workflows.get("local", "on-hung-0")
+        assert.isFalse(Embedded.isCompleted(waiting._tag === "Some" ? waiting.value : undefined))
+
+        // Once it answers again, its workflows complete too, each pod created once.
+        yield* kube.setHung("cluster-2", false)
+        for (const wf of onHung) assert.strictEqual(Embedded.phaseOf(yield* completed(controller, wf)), "Succeeded")
+        const perName = countBy((yield* podCreates(kube, "cluster-2")).filter((r) => r.outcome === "Success"), (r) => r.name ?? "")
+        assert.deepStrictEqual(Object.values(perName), [1, 1, 1, 1], JSON.stringify(perName))
+      })
+    ), 30_000)
+})
