@@ -15,7 +15,7 @@
  * running. A cluster answering 401 has its credentials reloaded (the secret is
  * re-read; exec credentials are re-run), at most once per `reloadBackoff`.
  */
-import { Clock, Context, Duration, Effect, Exit, Option, PubSub, Redacted, Ref, Schema, Scope, Semaphore, Stream, SubscriptionRef } from "effect"
+import { Clock, Context, Duration, Effect, Exit, Layer, Option, PubSub, Redacted, Ref, Schema, Scope, Semaphore, Stream, SubscriptionRef } from "effect"
 import type { ConnectionSpec } from "./Connection.js"
 import { type Informer, Informer as Informers } from "./Informer.js"
 import type { KubeClientShape } from "./KubeClient.js"
@@ -116,6 +116,8 @@ export class ClusterPool extends Context.Service<ClusterPool, {
   readonly synced: Effect.Effect<void>
 }>()("flotilla/kube/ClusterPool") {
   static readonly make = (options: ClusterPoolOptions) => make(options)
+  /** The pool as a scoped layer (needs a KubeConnector). */
+  static readonly layer = (options: ClusterPoolOptions) => Layer.effect(ClusterPool, make(options))
 }
 
 /** Label selector for the pods this controller owns in any cluster. */

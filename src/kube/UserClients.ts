@@ -10,7 +10,7 @@
  * endpoint); a new version of the secret evicts and closes the old clients, so
  * a rotated token takes effect on the next pod.
  */
-import { Context, Effect, Exit, Ref, Schema, Scope } from "effect"
+import { Context, Effect, Exit, Layer, Ref, Schema, Scope } from "effect"
 import { parseKubeconfig } from "../kubeconfig/Kubeconfig.js"
 import { secretValue, userConnection } from "../kubeconfig/UserKubeconfig.js"
 import type { ConnectionSpec } from "./Connection.js"
@@ -58,6 +58,7 @@ export class UserClients extends Context.Service<UserClients, {
 }>()("flotilla/kube/UserClients") {
   /** `localClient` reads the secrets (the controller needs `get secrets` in workflow namespaces). */
   static readonly make = (localClient: KubeClientShape) => make(localClient)
+  static readonly layer = (localClient: KubeClientShape) => Layer.effect(UserClients, make(localClient))
 }
 
 const make = Effect.fnUntraced(function*(localClient: KubeClientShape) {

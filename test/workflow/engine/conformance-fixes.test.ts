@@ -96,3 +96,37 @@ describe("includeScriptOutput (operator.go includeScriptOutput / hasOutputResult
     assert.strictEqual(includeOf(sim, "wf-s-"), "true")
   })
 })
+
+describe("spec.workflowMetadata (operator.go updateWorkflowMetadata)", () => {
+  it("labels and labelsFrom expressions become Workflow labels and workflow.labels.* (label-value-from-workflow)", () => {
+    const sim = new Sim(workflow({
+      entrypoint: "main",
+      arguments: { parameters: [{ name: "foo", value: "bar" }] },
+      workflowMetadata: { labels: { team: "a" }, labelsFrom: { foo: { expression: "workflow.parameters.foo" } } },
+      templates: [{ name: "main", container: { image: "busybox", command: ["echo", "{{workflow.labels.foo}}"] } }]
+    }))
+    const out = sim.tick()
+    assert.strictEqual(out.labels["foo"], "bar")
+    assert.strictEqual(out.labels["team"], "a")
+    assert.strictEqual(out.labels["workflows.argoproj.io/phase"], "Running")
+    assert.deepStrictEqual(container(sim.creates(out)[0]!.pod, "main").command.slice(-2), ["echo", "bar"])
+    assert.strictEqual(sim.wf.metadata.labels?.["foo"], "bar")
+  })
+
+  it("an expression that is not a string or not a valid label value errors the workflow", () => {
+    const sim = new Sim(workflow({
+      entrypoint: "main",
+      workflowMetadata: { labelsFrom: { n: { expression: "1 + 1" } } },
+      templates: [{ name: "main", container: { image: "busybox" } }]
+    }))
+    const out = sim.tick()
+    assert.strictEqual(out.status["phase"], "Error")
+    assert.include(String(out.status["message"]), "must be a string")
+    const sim2 = new Sim(workflow({
+      entrypoint: "main",
+      workflowMetadata: { labels: { n: "not valid!" } },
+      templates: [{ name: "main", container: { image: "busybox" } }]
+    }))
+    assert.strictEqual(sim2.tick().status["phase"], "Error")
+  })
+})
