@@ -8,6 +8,7 @@ import { Argument, Command, Flag } from "effect/cli"
 import * as fs from "node:fs"
 import * as YAML from "yaml"
 import { Controller } from "../controller/Controller.js"
+import * as Health from "../controller/Health.js"
 import * as Embedded from "../embedded/EmbeddedRuntime.js"
 import type { KubeClientShape } from "../kube/KubeClient.js"
 import { KubeConnector } from "../kube/KubeConnector.js"
@@ -166,9 +167,10 @@ const controller = Command.make(
       Flag.withDescription("System namespace holding workflow-controller-configmap and argo-kubeconfig"),
       Flag.withDefault(process.env["ARGO_NAMESPACE"] ?? "argo")
     ),
-    workers: Flag.Int("workflow-workers").pipe(Flag.withDefault(32))
+    workers: Flag.Int("workflow-workers").pipe(Flag.withDefault(32)),
+    healthPort: Flag.Int("health-port").pipe(Flag.withDescription("/healthz port (0 disables)"), Flag.withDefault(6060))
   },
-  Effect.fn(function*({ kubeconfig, context, namespace, workers }) {
+  Effect.fn(function*({ kubeconfig, context, namespace, workers, healthPort }) {
     const spec = yield* loadLocalConnection({
       kubeconfig: Option.getOrUndefined(kubeconfig),
       context: Option.getOrUndefined(context)
@@ -176,7 +178,8 @@ const controller = Command.make(
     yield* Effect.gen(function*() {
       const connector = yield* KubeConnector
       const localClient = yield* connector.connect(spec)
-      yield* Controller.make({ localClient, localSpec: spec, systemNamespace: namespace, workers })
+      const controller = yield* Controller.make({ localClient, localSpec: spec, systemNamespace: namespace, workers })
+      if (healthPort > 0) yield* Health.serve(controller.pool, healthPort)
       yield* Effect.never
     }).pipe(Effect.scoped, Effect.provide(LiveKubeConnector.layer))
   })

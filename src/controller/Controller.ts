@@ -184,6 +184,32 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       return true
     })
 
+  /**
+   * Bounds one call to a (possibly remote) cluster: a hung API server must not hold a worker, a
+   * lease or the orphan sweep forever. The timeout is a transient KubeError like any other.
+   */
+  const bounded = <A>(
+    call: Effect.Effect<A, KubeError>,
+    where: { readonly cluster: string; readonly verb: string; readonly resource: string; readonly namespace?: string | undefined; readonly name?: string | undefined }
+  ): Effect.Effect<A, KubeError> =>
+    call.pipe(
+      Effect.timeoutOrElse({
+        duration: requestTimeout,
+        orElse: () =>
+          Effect.fail(
+            new KubeError({
+              reason: "Timeout",
+              cluster: where.cluster,
+              verb: where.verb,
+              resource: where.resource,
+              namespace: where.namespace,
+              name: where.name,
+              detail: `no answer within ${Duration.format(requestTimeout)}`
+            })
+          )
+      })
+    )
+
   const hasFinalizer = (wf: KubeObject) => (wf.metadata.finalizers ?? []).includes(FinalizerLease.finalizerName)
   const isCompleted = (wf: KubeObject) => {
     const phase = (wf["status"] as { phase?: unknown } | undefined)?.phase
@@ -224,7 +250,10 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       }
       const pods = yield* podsOfWorkflow(ref)
       for (const { view, pod } of pods) {
-        yield* view.client.delete("pods", pod.metadata.namespace, pod.metadata.name!, { uid: pod.metadata.uid! }).pipe(
+        yield* bounded(
+          view.client.delete("pods", pod.metadata.namespace, pod.metadata.name!, { uid: pod.metadata.uid! }),
+          { cluster: view.name, verb: "delete", resource: "pods", namespace: pod.metadata.namespace, name: pod.metadata.name }
+        ).pipe(
           Effect.catchTag("KubeError", (e) => e.reason === "NotFound" || e.reason === "Conflict" ? Effect.void : Effect.fail(e))
         )
       }
@@ -242,7 +271,10 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
         const results = yield* view.taskResults.list((r) => r.metadata.labels?.["workflows.argoproj.io/workflow"] === ref.name)
         for (const r of results) {
           if (!(r.metadata.name ?? "").startsWith(ref.name)) continue
-          yield* view.client.delete("workflowtaskresults", r.metadata.namespace, r.metadata.name!).pipe(
+          yield* bounded(
+            view.client.delete("workflowtaskresults", r.metadata.namespace, r.metadata.name!),
+            { cluster: view.name, verb: "delete", resource: "workflowtaskresults", namespace: r.metadata.namespace, name: r.metadata.name }
+          ).pipe(
             Effect.catchTag("KubeError", (e) => e.reason === "NotFound" ? Effect.void : Effect.fail(e))
           )
         }
@@ -293,7 +325,10 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
           allowInsecureSkipTlsVerify: config.allowInsecureSkipTlsVerify
         }).pipe(Effect.mapError((e) => new CreateFailure({ transient: false, detail: e.message })))
       }
-      yield* client.create("pods", action.namespace, action.pod).pipe(
+      yield* bounded(
+        client.create("pods", action.namespace, action.pod),
+        { cluster: action.cluster, verb: "create", resource: "pods", namespace: action.namespace, name: action.pod.metadata.name }
+      ).pipe(
         Effect.catchTag("KubeError", (e: KubeError) =>
           e.reason === "AlreadyExists"
             ? Effect.void // deterministic names: a retried create after a crash lands here, not on a twin
@@ -446,7 +481,10 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
         if (action._tag === "DeletePod") {
           const view = yield* pool.get(action.cluster).pipe(Effect.option)
           if (Option.isNone(view)) continue
-          yield* view.value.client.delete("pods", action.namespace, action.podName).pipe(
+          yield* bounded(
+            view.value.client.delete("pods", action.namespace, action.podName),
+            { cluster: action.cluster, verb: "delete", resource: "pods", namespace: action.namespace, name: action.podName }
+          ).pipe(
             Effect.catchTag("KubeError", (e) =>
               e.reason === "NotFound"
                 ? Effect.void
@@ -506,7 +544,10 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
         if (!owner || pod.metadata.deletionTimestamp) continue
         const wf = yield* workflows.get(owner.namespace, owner.name)
         if (Option.isSome(wf)) continue
-        const result = yield* view.client.delete("pods", pod.metadata.namespace, pod.metadata.name!, { uid: pod.metadata.uid! }).pipe(Effect.result)
+        const result = yield* bounded(
+          view.client.delete("pods", pod.metadata.namespace, pod.metadata.name!, { uid: pod.metadata.uid! }),
+          { cluster: view.name, verb: "delete", resource: "pods", namespace: pod.metadata.namespace, name: pod.metadata.name }
+        ).pipe(Effect.result)
         if (result._tag === "Success") {
           deleted++
           yield* Effect.logInfo("deleted orphan pod").pipe(

@@ -190,7 +190,7 @@ export const planPod = (pod: KubeObject, images: Images): PodPlan | PlanError =>
       workingDir: script.workingDir ?? main?.workingDir,
       scriptSource: script.source ?? "",
       outputParameters,
-      captureResult: true
+      captureResult: includeScriptOutput
     }
   }
 

@@ -31,14 +31,18 @@ describe("planPod", () => {
     assert.deepStrictEqual(unwrapEmissary(["a", "b"]), ["a", "b"])
   })
 
-  it("runs script templates as command + staged source, and captures their result", () => {
-    const plan = planPod(podFor("s", { script: { image: "python:alpine3.23", command: ["python"], source: "print(1)" } }), defaultImages)
+  it("runs script templates as command + staged source, and captures their result when asked to", () => {
+    const tmpl = { script: { image: "python:alpine3.23", command: ["python"], source: "print(1)" } }
+    const plan = planPod(podFor("s", tmpl, { includeScriptOutput: true }), defaultImages)
     assert.strictEqual(plan._tag, "PodPlan")
     if (plan._tag === "PodPlan") {
       assert.deepStrictEqual(plan.argv, ["python", scriptPath])
       assert.strictEqual(plan.scriptSource, "print(1)")
       assert.isTrue(plan.captureResult)
     }
+    // argoexec's CaptureScriptResult: nothing referenced the result (ARGO_INCLUDE_SCRIPT_OUTPUT=false).
+    const unreferenced = planPod(podFor("s", tmpl), defaultImages)
+    if (unreferenced._tag === "PodPlan") assert.isFalse(unreferenced.captureResult)
     const sh = planPod(podFor("s", { script: { image: "alpine", source: "echo" } }), defaultImages)
     if (sh._tag === "PodPlan") assert.deepStrictEqual(sh.argv, ["sh", scriptPath])
   })
