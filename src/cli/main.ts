@@ -3,12 +3,14 @@
  * real clusters, or act as a node agent (the local kubelet) for test clusters.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Console, Effect, Layer, Option, PubSub, Scope } from "effect"
+import { Console, type Duration, Effect, Layer, Option, PubSub, Scope } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as YAML from "yaml"
 import { Controller } from "../controller/Controller.js"
 import * as Health from "../controller/Health.js"
+import * as LeaderElection from "../controller/LeaderElection.js"
 import * as Embedded from "../embedded/EmbeddedRuntime.js"
 import type { KubeClientShape } from "../kube/KubeClient.js"
 import { KubeConnector } from "../kube/KubeConnector.js"
@@ -178,9 +180,24 @@ const controller = Command.make(
     yield* Effect.gen(function*() {
       const connector = yield* KubeConnector
       const localClient = yield* connector.connect(spec)
-      const controller = yield* Controller.make({ localClient, localSpec: spec, systemNamespace: namespace, workers })
-      if (healthPort > 0) yield* Health.serve(controller.pool, healthPort)
-      yield* Effect.never
+      const lead = Effect.gen(function*() {
+        const controller = yield* Controller.make({ localClient, localSpec: spec, systemNamespace: namespace, workers })
+        if (healthPort > 0) yield* Health.serve(controller.pool, healthPort)
+      })
+      if (process.env["LEADER_ELECTION_DISABLE"] === "true") {
+        yield* lead
+        return yield* Effect.never
+      }
+      yield* LeaderElection.run(localClient, {
+        namespace,
+        name: LeaderElection.leaseName(process.env["INSTANCE_ID"] || undefined),
+        identity: process.env["LEADER_ELECTION_IDENTITY"] || `${os.hostname()}-${process.pid}`,
+        ...(process.env["LEADER_ELECTION_LEASE_DURATION"] ? { leaseDuration: process.env["LEADER_ELECTION_LEASE_DURATION"] as Duration.Input } : {}),
+        ...(process.env["LEADER_ELECTION_RENEW_DEADLINE"] ? { renewDeadline: process.env["LEADER_ELECTION_RENEW_DEADLINE"] as Duration.Input } : {}),
+        ...(process.env["LEADER_ELECTION_RETRY_PERIOD"] ? { retryPeriod: process.env["LEADER_ELECTION_RETRY_PERIOD"] as Duration.Input } : {})
+      }, lead)
+      // Like Argo: a replica that lost the lease exits and is restarted fresh.
+      process.exitCode = 1
     }).pipe(Effect.scoped, Effect.provide(LiveKubeConnector.layer))
   })
 ).pipe(Command.withDescription("Run the controller against real clusters"))

@@ -16,8 +16,10 @@ import {
   podCreates,
   podNodes,
   podsOfWorkflow,
+  podRunning,
   putSystemKubeconfig,
   systemKubeconfig,
+  waitFor,
   workflow,
   yaml
 } from "./harness.js"
@@ -153,6 +155,41 @@ describe("argo-kubeconfig problems", () => {
         assert.deepStrictEqual(creates.map((r) => [r.identity, r.outcome]), [["workflow", "Success"]])
         // cluster-1 was left alone by the reload (not rebuilt: one cluster line for it).
         assert.lengthOf(logs.lines.filter((l) => l.includes("msg=cluster cluster=cluster-1 ")), 1)
+      })
+    ), 30_000)
+
+  it.live("a cluster rebuilt after a credential change is not reconciled against its empty new cache", () =>
+    inMemory(() =>
+      Effect.gen(function*() {
+        const wf = workflow({
+          name: "rotated",
+          cluster: "cluster-1",
+          namespace: "remote",
+          annotations: { "flotilla.dev/simulate-duration": "1500ms" }
+        })
+        const { admin, controller, kube } = yield* Embedded.start(Embedded.placementOf([wf]), fast())
+        yield* submit(admin, wf)
+        yield* waitFor(controller, wf, podRunning, "pod running")
+
+        // Rotate the controller's token for cluster-1; the rebuilt cluster's first lists fail for a while.
+        yield* kube.addIdentity("cluster-1", {
+          name: "controller-rotated",
+          token: "controller-token-2",
+          rules: [{ verbs: ["list", "watch", "delete"], resources: ["pods", "workflowtaskresults"], namespaces: ["remote"] }]
+        })
+        yield* kube.failNext("cluster-1", "list", "*", "Unavailable", 6)
+        yield* putSystemKubeconfig(admin, systemKubeconfig([{ name: "cluster-1", namespace: "remote", token: "controller-token-2" }]))
+        yield* eventually(
+          "rebuilt informers listing",
+          kube.requests("cluster-1").pipe(Effect.map((rs) => rs.some((r) => r.identity === "controller-rotated") ? true : undefined))
+        )
+        for (let i = 0; i < 5; i++) {
+          yield* controller.enqueue("local", "rotated")
+          yield* Effect.sleep("40 millis")
+        }
+        const done = yield* completed(controller, wf)
+        assert.strictEqual(Embedded.phaseOf(done), "Succeeded", JSON.stringify(done?.["status"]))
+        assert.lengthOf(yield* podCreates(kube, "cluster-1"), 1)
       })
     ), 30_000)
 })

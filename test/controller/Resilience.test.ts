@@ -101,8 +101,16 @@ describe("controller resilience", () => {
         assert.strictEqual(Embedded.phaseOf(done), "Succeeded")
 
         // The hung cluster's nodes wait (they do not fail), and say why.
-        const waiting = yield* controller.workflows.get("local", "on-hung-0")
-        assert.isFalse(Embedded.isCompleted(waiting._tag === "Some" ? waiting.value : undefined))
+        const waiting = yield* waitFor(
+          controller,
+          onHung[0]!,
+          (w) => podNodes(w).some((n) => (n.message ?? "").includes("waiting for cluster")),
+          "waiting message"
+        )
+        assert.isFalse(Embedded.isCompleted(waiting))
+        const [node] = podNodes(waiting)
+        assert.include(node?.message, "cluster=cluster-2")
+        assert.include(node?.message, "Timeout")
 
         // Once it answers again, its workflows complete too, each pod created once.
         yield* kube.setHung("cluster-2", false)

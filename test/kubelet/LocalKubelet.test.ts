@@ -93,7 +93,8 @@ describe("LocalKubelet (process mode)", () => {
       const script = python !== undefined
         ? { image: "python:alpine3.23", command: [python], source: "import sys\nprint(6 * 7)\nprint('to stderr', file=sys.stderr)\n" }
         : { image: "alpine:3.23", command: ["sh"], source: "echo $((6 * 7))\necho to stderr >&2\n" }
-      yield* client.create("pods", ns, podFor("script", { script }))
+      // ARGO_INCLUDE_SCRIPT_OUTPUT=true: what the controller sets when the result is referenced.
+      yield* client.create("pods", ns, podFor("script", { script }, { includeScriptOutput: true }))
       const pod = yield* awaitFinished(client, "script")
       assert.strictEqual(phaseOf(pod), "Succeeded")
       const outputs = yield* taskResult(client, "script")
@@ -345,7 +346,7 @@ describe("LocalKubelet (fallback isolation: none)", () => {
           podFor(me, {
             script: { image: "alpine", command: ["sh"], source: `echo ${me} > ${fixed}; echo "$TMPDIR" | grep -q ${workDir} && echo ${me}-tmp` },
             outputs: { parameters: [{ name: "v", valueFrom: { path: fixed } }] }
-          })
+          }, { includeScriptOutput: true })
         )
       }
       const p = yield* awaitFinished(client, "p")

@@ -246,9 +246,11 @@ class Operation {
       g.set(`workflow.parameters.${p.name}`, value)
       params.push({ name: p.name, value })
     }
-    g.set("workflow.parameters", JSON.stringify(params))
-    // Argo also exposes the whole list as `workflow.parameters.json` (used with jsonpath()).
-    if (!g.has("workflow.parameters.json")) g.set("workflow.parameters.json", JSON.stringify(params))
+    // Both are `json.Marshal(spec.arguments.parameters)`: the parameters as written (Go field order, empty
+    // fields omitted, values as strings). A parameter named `json` takes precedence over the second.
+    const all = JSON.stringify((this.wf.spec.arguments?.parameters ?? []).map(marshalParameter))
+    g.set("workflow.parameters", all)
+    if (!g.has("workflow.parameters.json")) g.set("workflow.parameters.json", all)
     for (const p of this.globalOutputs) g.set(`workflow.outputs.parameters.${p.name}`, p.value ?? "")
     return undefined
   }
@@ -1549,6 +1551,18 @@ const parseJsonOr = (s: string): unknown => {
   } catch {
     return s
   }
+}
+
+/** A Parameter as Go's json.Marshal writes it (wfv1.Parameter field order, omitempty). */
+const marshalParameter = (p: Parameter): Record<string, unknown> => {
+  const out: Record<string, unknown> = { name: p.name }
+  if (p.default !== undefined && p.default !== null) out.default = String(p.default)
+  if (p.value !== undefined && p.value !== null) out.value = String(p.value)
+  if (p.valueFrom !== undefined && p.valueFrom !== null) out.valueFrom = p.valueFrom
+  if (p.globalName) out.globalName = p.globalName
+  if (p.enum !== undefined && p.enum.length > 0) out.enum = p.enum.map(String)
+  if (p.description) out.description = p.description
+  return out
 }
 
 /** Kubernetes' IsValidLabelValue. */
