@@ -3,7 +3,7 @@
  * real clusters, or act as a node agent (the local kubelet) for test clusters.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Console, type Duration, Effect, Layer, Option, PubSub, Scope } from "effect"
+import { Console, Duration, Effect, Layer, Option, PubSub, Scope } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -192,15 +192,22 @@ const controller = Command.make(
         namespace,
         name: LeaderElection.leaseName(process.env["INSTANCE_ID"] || undefined),
         identity: process.env["LEADER_ELECTION_IDENTITY"] || `${os.hostname()}-${process.pid}`,
-        ...(process.env["LEADER_ELECTION_LEASE_DURATION"] ? { leaseDuration: process.env["LEADER_ELECTION_LEASE_DURATION"] as Duration.Input } : {}),
-        ...(process.env["LEADER_ELECTION_RENEW_DEADLINE"] ? { renewDeadline: process.env["LEADER_ELECTION_RENEW_DEADLINE"] as Duration.Input } : {}),
-        ...(process.env["LEADER_ELECTION_RETRY_PERIOD"] ? { retryPeriod: process.env["LEADER_ELECTION_RETRY_PERIOD"] as Duration.Input } : {})
+        ...envDuration("LEADER_ELECTION_LEASE_DURATION", "leaseDuration"),
+        ...envDuration("LEADER_ELECTION_RENEW_DEADLINE", "renewDeadline"),
+        ...envDuration("LEADER_ELECTION_RETRY_PERIOD", "retryPeriod")
       }, lead)
       // Like Argo: a replica that lost the lease exits and is restarted fresh.
       process.exitCode = 1
     }).pipe(Effect.scoped, Effect.provide(LiveKubeConnector.layer))
   })
 ).pipe(Command.withDescription("Run the controller against real clusters"))
+
+/** Argo's LEADER_ELECTION_* variables hold Go durations ("15s"). */
+const envDuration = (variable: string, key: string): Record<string, Duration.Duration> => {
+  const value = process.env[variable]
+  const ms = value ? LocalKubelet.parseGoDuration(value) : undefined
+  return ms === undefined ? {} : { [key]: Duration.millis(ms) }
+}
 
 const registerNode = (client: KubeClientShape, nodeName: string) =>
   client.create("nodes", undefined, {

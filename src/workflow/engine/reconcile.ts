@@ -231,7 +231,6 @@ class Operation {
     g.set("workflow.status", String(this.status.phase ?? "Running"))
     for (const [k, v] of Object.entries(meta.labels ?? {})) g.set(`workflow.labels.${k}`, v)
     for (const [k, v] of Object.entries(meta.annotations ?? {})) g.set(`workflow.annotations.${k}`, v)
-    const params: Array<{ name: string; value: string }> = []
     for (const p of this.wf.spec.arguments?.parameters ?? []) {
       const raw = p.value ?? p.default ?? p.valueFrom?.default
       if (raw === undefined) {
@@ -244,7 +243,6 @@ class Operation {
         return `spec.arguments.parameters.${p.name}: value '${value}' is not in the enum [${p.enum.join(" ")}]`
       }
       g.set(`workflow.parameters.${p.name}`, value)
-      params.push({ name: p.name, value })
     }
     // Both are `json.Marshal(spec.arguments.parameters)`: the parameters as written (Go field order, empty
     // fields omitted, values as strings). A parameter named `json` takes precedence over the second.

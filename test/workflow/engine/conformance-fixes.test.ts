@@ -130,3 +130,26 @@ describe("spec.workflowMetadata (operator.go updateWorkflowMetadata)", () => {
     assert.strictEqual(sim2.tick().status["phase"], "Error")
   })
 })
+
+describe("workflow.parameters / workflow.parameters.json (setGlobalParameters)", () => {
+  it("is json.Marshal(spec.arguments.parameters): conditionals' print-hello-expr-json runs", () => {
+    const sim = new Sim(workflow({
+      entrypoint: "main",
+      arguments: { parameters: [{ name: "should-print", value: "true", description: "d", enum: ["true", "false"] }] },
+      templates: [
+        {
+          name: "main",
+          steps: [[{ name: "json", template: "c", when: "{{=jsonpath(workflow.parameters.json, '$[0].value') == 'true'}}" }]]
+        },
+        { name: "c", container: { image: "busybox", command: ["echo", "{{workflow.parameters}}"] } }
+      ]
+    }))
+    const out = sim.tick()
+    const [create] = sim.creates(out)
+    assert.isDefined(create, "the `when` held")
+    assert.strictEqual(
+      container(create!.pod, "main").command.at(-1),
+      '[{"name":"should-print","value":"true","enum":["true","false"],"description":"d"}]'
+    )
+  })
+})
