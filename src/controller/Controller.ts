@@ -36,6 +36,8 @@ import { observePod, observeTaskResult, ownerOfPod, parseWorkflowKey, workflowKe
 import * as WorkQueue from "./WorkQueue.js"
 
 export const configMapName = "workflow-controller-configmap"
+/** Start of the workflow message set while a cluster it needs cannot be watched. */
+export const cacheWaitPrefix = "waiting for cluster cache:"
 
 export interface ControllerOptions {
   /** The controller's own client on its cluster (in-cluster identity). */
@@ -140,9 +142,20 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
   const queue = yield* WorkQueue.make
 
   // Clusters whose caches have been filled at least once (see the module header).
-  const syncedClusters = yield* Ref.make(new Set<string>())
-  const trackSynced = (view: ClusterView) =>
-    Effect.andThen(Effect.andThen(view.pods.synced, view.taskResults.synced), Ref.update(syncedClusters, (s) => new Set(s).add(view.name)))
+  // Tracked per view, not per name: a cluster rebuilt after an argo-kubeconfig change gets a new
+  // view whose caches start empty, and must not pass for synced because its predecessor was.
+  const syncedViews = new WeakSet<ClusterView>()
+  const trackedViews = new WeakSet<ClusterView>()
+  const trackView = (view: ClusterView): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (trackedViews.has(view)) return Effect.void
+      trackedViews.add(view)
+      return Effect.andThen(view.pods.synced, view.taskResults.synced).pipe(
+        Effect.andThen(Effect.sync(() => void syncedViews.add(view))),
+        Effect.forkIn(scope),
+        Effect.asVoid
+      )
+    })
 
   // Nodes whose pod could not be created yet because their cluster is unreachable: first failure time.
   const waiting = new Map<string, { readonly since: number; readonly message: string }>()
@@ -176,12 +189,15 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
   /** True when every configured cluster the workflow names has a filled cache. */
   const cachesReady = (wf: KubeObject) =>
     Effect.gen(function*() {
-      const synced = yield* Ref.get(syncedClusters)
+      let ready = true
       for (const name of clustersNamed(wf)) {
         const view = yield* pool.get(name).pipe(Effect.option)
-        if (Option.isSome(view) && !synced.has(name)) return false
+        if (Option.isSome(view) && !syncedViews.has(view.value)) {
+          yield* trackView(view.value)
+          ready = false
+        }
       }
-      return true
+      return ready
     })
 
   /**
@@ -209,6 +225,19 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
           )
       })
     )
+
+  /** Why a cluster the workflow needs has no usable cache, when it failed (not merely connecting). */
+  const cacheProblem = (wf: KubeObject) =>
+    Effect.gen(function*() {
+      const states = yield* pool.states
+      const problems: Array<string> = []
+      for (const name of clustersNamed(wf)) {
+        const state = states.get(name)
+        if (state?._tag === "Retrying") problems.push(`cluster "${name}": ${state.lastError}`)
+        else if (state?._tag === "Failed") problems.push(`cluster "${name}": ${state.error}`)
+      }
+      return problems.length === 0 ? undefined : `${cacheWaitPrefix} ${problems.join("; ")}`
+    })
 
   const hasFinalizer = (wf: KubeObject) => (wf.metadata.finalizers ?? []).includes(FinalizerLease.finalizerName)
   const isCompleted = (wf: KubeObject) => {
@@ -323,7 +352,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
           namespace: action.namespace,
           system: view.spec,
           allowInsecureSkipTlsVerify: config.allowInsecureSkipTlsVerify
-        }).pipe(Effect.mapError((e) => new CreateFailure({ transient: false, detail: e.message })))
+        }).pipe(Effect.mapError((e) => new CreateFailure({ transient: e.transient === true, detail: e.message })))
       }
       yield* bounded(
         client.create("pods", action.namespace, action.pod),
@@ -350,13 +379,29 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
 
       if (wf.metadata.deletionTimestamp) {
         if (hasFinalizer(wf)) {
-          yield* leases.hold(key).pipe(Effect.ignore)
+          // The lease may not be held (e.g. deleted while no controller ran): take it up, then end it.
+          // If that fails, nothing else would bring this workflow back until the resync: retry.
+          const held = yield* leases.hold(key).pipe(Effect.result)
+          if (held._tag === "Failure") {
+            yield* Effect.logWarning("cannot take up finalizer of deleted workflow").pipe(
+              Effect.annotateLogs({ workflow: key, error: String(held.failure) })
+            )
+            yield* queue.addAfter(key, retryDelay)
+            return
+          }
           yield* leases.end(key)
         }
         return
       }
 
       if (!(yield* cachesReady(wf))) {
+        // Say why in the workflow's message (it would otherwise sit there with no status at all),
+        // once a cluster it needs has actually failed rather than just being slow to list.
+        const why = yield* cacheProblem(wf)
+        const status = (wf["status"] ?? {}) as Record<string, unknown>
+        if (why !== undefined && status["message"] !== why) {
+          yield* local.replace("workflows", ref.namespace, { ...wf, status: { ...status, message: why } }).pipe(Effect.ignore)
+        }
         yield* queue.addAfter(key, cacheWait)
         return
       }
@@ -400,7 +445,12 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
         }
       }
 
-      const output = reconcile({ workflow: wf, pods, taskResults, now, config: engineConfig })
+      // A message left by the cache wait above is not the engine's: drop it before it carries it over.
+      const previous = wf["status"] as Record<string, unknown> | undefined
+      const engineInput = typeof previous?.["message"] === "string" && previous["message"].startsWith(cacheWaitPrefix)
+        ? { ...wf, status: Object.fromEntries(Object.entries(previous).filter(([k]) => k !== "message")) }
+        : wf
+      const output = reconcile({ workflow: engineInput, pods, taskResults, now, config: engineConfig })
 
       // 1. create pods (in parallel, bounded)
       let retryCreates: number | undefined
@@ -534,14 +584,15 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
 
   const sweepOrphans: Effect.Effect<number> = Effect.gen(function*() {
     yield* workflows.synced
-    const synced = yield* Ref.get(syncedClusters)
     let deleted = 0
     for (const view of yield* pool.all) {
-      if (!synced.has(view.name)) continue
+      if (!syncedViews.has(view)) continue
       const pods = yield* view.pods.list()
       for (const pod of pods) {
         const owner = ownerOfPod(pod, config.cluster)
         if (!owner || pod.metadata.deletionTimestamp) continue
+        // A namespaced controller only sees its namespace's workflows: others' pods are not orphans.
+        if (config.namespace !== undefined && owner.namespace !== config.namespace) continue
         const wf = yield* workflows.get(owner.namespace, owner.name)
         if (Option.isSome(wf)) continue
         const result = yield* bounded(
@@ -582,14 +633,8 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
   )
 
   // Cache readiness per cluster, also for clusters added later.
-  const tracked = new Set<string>()
   const trackAll = Effect.gen(function*() {
-    for (const view of yield* pool.all) {
-      const id = `${view.name}:${Object.is(view, view) ? view.pods.kind : ""}`
-      if (tracked.has(view.name + id)) continue
-      tracked.add(view.name + id)
-      yield* trackSynced(view).pipe(Effect.forkIn(scope))
-    }
+    for (const view of yield* pool.all) yield* trackView(view)
   })
   yield* trackAll
   yield* trackAll.pipe(Effect.repeat(Schedule.spaced(timing.clusterCheck ?? "2 seconds")), Effect.forkIn(scope))

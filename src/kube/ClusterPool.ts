@@ -15,6 +15,7 @@
  * running. A cluster answering 401 has its credentials reloaded (the secret is
  * re-read; exec credentials are re-run), at most once per `reloadBackoff`.
  */
+import { createHash } from "node:crypto"
 import { Clock, Context, Duration, Effect, Exit, Layer, Option, PubSub, Redacted, Ref, Schema, Scope, Semaphore, Stream, SubscriptionRef } from "effect"
 import type { ConnectionSpec } from "./Connection.js"
 import { type Informer, Informer as Informers } from "./Informer.js"
@@ -128,8 +129,22 @@ export const podSelector = (localCluster: string, instanceId: string | undefined
     instanceId ? `${Labels.instanceId}=${instanceId}` : `!${Labels.instanceId}`
   ].join(",")
 
-const fingerprintOf = (spec: ConnectionSpec): string =>
-  JSON.stringify(spec, (_key, value) => (Redacted.isRedacted(value) ? `redacted:${Redacted.value(value)}` : value))
+/**
+ * What identifies a connection, credentials included, so a rotated token rebuilds the cluster.
+ * Redacted values must be unwrapped before JSON.stringify (their toJSON hides them, which made
+ * every token look the same); the result is hashed so no plaintext copy of a credential is kept.
+ */
+const fingerprintOf = (spec: ConnectionSpec): string => {
+  const reveal = (value: unknown): unknown => {
+    if (Redacted.isRedacted(value)) return { redacted: Redacted.value(value) }
+    if (Array.isArray(value)) return value.map(reveal)
+    if (value !== null && typeof value === "object") {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, reveal(v)]))
+    }
+    return value
+  }
+  return createHash("sha256").update(JSON.stringify(reveal(spec))).digest("hex")
+}
 
 const stateFromWatch = (state: WatchState): ClusterState => {
   switch (state._tag) {

@@ -16,13 +16,19 @@ import { secretValue, userConnection } from "../kubeconfig/UserKubeconfig.js"
 import type { ConnectionSpec } from "./Connection.js"
 import type { KubeClientShape } from "./KubeClient.js"
 import { KubeConnector } from "./KubeConnector.js"
+import { isTransient } from "./KubeError.js"
 
 export class UserCredentialsError extends Schema.TaggedError<UserCredentialsError>()("UserCredentialsError", {
   workflow: Schema.String,
   secret: Schema.String,
   cluster: Schema.String,
   namespace: Schema.String,
-  detail: Schema.String
+  detail: Schema.String,
+  /**
+   * The secret could not be read or the connection not opened for a reason that may go away
+   * (API server unavailable, timeout): worth retrying, unlike a missing or invalid secret.
+   */
+  transient: Schema.optionalKey(Schema.Boolean)
 }) {
   override get message(): string {
     return `workflow ${this.workflow}: cannot create pods in cluster "${this.cluster}" namespace "${this.namespace}" with secret ${this.secret}: ${this.detail}`
@@ -86,13 +92,14 @@ const make = Effect.fnUntraced(function*(localClient: KubeClientShape) {
   const clientFor = Effect.fnUntraced(function*(request: UserClientRequest): Effect.fn.Return<KubeClientShape, UserCredentialsError> {
     const secretName = userKubeconfigSecretName(request.serviceAccountName)
     const secretKey = `${request.workflowNamespace}/${secretName}`
-    const fail = (detail: string) =>
+    const fail = (detail: string, transient = false) =>
       new UserCredentialsError({
         workflow: `${request.workflowNamespace}/${request.workflowName}`,
         secret: secretKey,
         cluster: request.cluster,
         namespace: request.namespace,
-        detail
+        detail,
+        transient
       })
 
     const secret = yield* localClient.get("secrets", request.workflowNamespace, secretName).pipe(
@@ -100,7 +107,8 @@ const make = Effect.fnUntraced(function*(localClient: KubeClientShape) {
         fail(
           e.reason === "NotFound"
             ? `secret not found: create it in namespace "${request.workflowNamespace}" with item "value" holding a kubeconfig that has a context for cluster "${request.cluster}" and namespace "${request.namespace}"`
-            : e.message
+            : e.message,
+          isTransient(e)
         )
       )
     )
@@ -130,7 +138,7 @@ const make = Effect.fnUntraced(function*(localClient: KubeClientShape) {
     const client = yield* connector.connect(spec).pipe(
       Scope.provide(scope),
       Effect.tapError(() => Scope.close(scope, Exit.void)),
-      Effect.mapError((e) => fail(e.message))
+      Effect.mapError((e) => fail(e.message, isTransient(e)))
     )
     yield* Ref.update(cache, (m) => new Map(m).set(key, { secretKey, version, client, scope }))
     return client

@@ -11,7 +11,8 @@
  *
  * Each run must end `Succeeded`; then both runs must agree on every node's
  * (name, type, phase) and outputs (parameters, result, exitCode), except for
- * the examples listed in `randomOutcome` whose outcome is random by design.
+ * the examples listed in `randomOutcome` whose outcome is random by design
+ * (compared loosely, and given one more attempt when a run does not succeed).
  *
  * Prints `PASS <run>` / `FAIL <run>: <reason>` per workflow run, then
  * `N passed, N failed`, and exits non-zero when anything failed.
@@ -45,16 +46,19 @@ export const remoteCluster = "cluster-2"
 export const remoteNamespace = "remote"
 
 /**
- * Examples whose outcome is random by design: which branch runs (coinflip),
- * how often it recurses (coinflip-recursive) or how many retries are needed
- * (retry-*: `random.randint` / `$RANDOM` exit codes). For these, both runs
+ * Examples whose outcome is random by design (`random.randint` /
+ * `random.choice` in their scripts): which branch runs (coinflip,
+ * conditional-parameters, conditionals-complex, dag-conditional-parameters),
+ * how often it recurses (coinflip-recursive), how many loop items there are
+ * (withsequence-nested-result) or how many retries are needed and whether the
+ * limit suffices (retry-container, retry-script). For these, both runs
  * must still Succeed, and nodes that ran in both runs (present and not
  * Skipped in either) must have the same type, and the same phase unless they
  * are pods (a retry child that failed in one run may have succeeded in the
  * other, but the Retry, Steps, StepGroup and DAG nodes above it must agree);
  * outputs are not compared.
- * Outputs only (structure compared, output values not): examples printing random
- * numbers.
+ * `randomOutputs`: examples printing a random number (nodes, types and phases
+ * compared, output values not).
  */
 const randomOutcome = new Set([
   "coinflip",
@@ -194,7 +198,30 @@ const main = Effect.gen(function*() {
   ])
   const { admin, controller } = yield* Embedded.start(Embedded.placementOf(variants.map((v) => v.wf)), { mode: "process" })
 
-  const runOne = (v: (typeof variants)[number]) =>
+  /**
+   * Runs one variant; an example in `randomOutcome` that did not succeed gets
+   * one more attempt under the same name (after its Workflow is gone), because
+   * failing is within its intended outcomes: retry-container/-script fail with
+   * probability (2/3)^11 ≈ 1.2% per run, upstream's CI included.
+   */
+  const runOne = (v: (typeof variants)[number]): Effect.Effect<RunOutcome> =>
+    runAttempt(v).pipe(Effect.flatMap((outcome) =>
+      outcome.ok || !randomOutcome.has(v.ex.name)
+        ? Effect.succeed(outcome)
+        : Effect.gen(function*() {
+          const ns = v.wf.metadata.namespace!
+          const name = v.wf.metadata.name!
+          if (verbose) console.error(`  ${v.label}: random outcome ${outcome.reason}; one more attempt`)
+          yield* admin.delete("workflows", ns, name).pipe(Effect.ignore)
+          yield* Embedded.awaitWorkflow(controller, ns, name, (wf) => wf === undefined).pipe(
+            Effect.timeoutOrElse({ duration: "60 seconds", orElse: () => Effect.void })
+          )
+          const again = yield* runAttempt(v)
+          return again.ok ? again : { ...again, reason: `${again.reason} (second attempt; first: ${outcome.reason})` }
+        })
+    ))
+
+  const runAttempt = (v: (typeof variants)[number]) =>
     Effect.gen(function*() {
       const ns = v.wf.metadata.namespace!
       const name = v.wf.metadata.name!

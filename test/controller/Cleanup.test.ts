@@ -4,7 +4,7 @@
  * is unreachable, and the orphan sweep.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Option } from "effect"
+import { Effect, Exit, Option, Scope } from "effect"
 import { finalizerName } from "../../src/controller/FinalizerLease.js"
 import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
 import { InMemoryKube } from "../../src/testing/InMemoryKube.js"
@@ -106,6 +106,62 @@ describe("remote pod clean-up", () => {
         // A second sweep finds nothing more (the live workflow's pod is kept).
         yield* eventually("cache updated", view.pods.get("remote", "ghost-1").pipe(Effect.map((o) => Option.isNone(o) ? true : undefined)))
         assert.strictEqual(yield* controller.sweepOrphans, 0)
+      })
+    ), 30_000)
+
+  it.live("a transient error while taking up a deleted workflow's finalizer is retried (no stuck finalizer)", () =>
+    inMemory(() =>
+      Effect.gen(function*() {
+        const kube = yield* InMemoryKube
+        const wf = workflow({ name: "deleted-while-down", ...remote })
+        const placement = Embedded.placementOf([wf])
+        yield* Embedded.provision(placement)
+        yield* Embedded.startKubelets(placement, fast())
+        const admin = kube.adminClient("main")
+
+        const first = yield* Scope.make()
+        const { controller: c1 } = yield* Embedded.startController(fast()).pipe(Scope.provide(first))
+        yield* submit(admin, wf)
+        yield* waitFor(c1, wf, (w) => Embedded.isCompleted(w) && hasFinalizer(w), "completion with the finalizer held")
+        yield* Scope.close(first, Exit.void)
+
+        // Deleted while no controller runs; the next one's first finalizer reads fail.
+        yield* admin.delete("workflows", "local", "deleted-while-down")
+        yield* kube.failNext("main", "get", "workflows", "Unavailable", 4)
+        const { controller: c2 } = yield* Embedded.startController(fast())
+        yield* waitFor(c2, wf, (w) => w === undefined, "finalizer release", "10 seconds")
+        assert.lengthOf(yield* kube.objects("cluster-1", "pods", "remote"), 0)
+      })
+    ), 30_000)
+
+  it.live("a namespaced controller's orphan sweep leaves pods of other namespaces' workflows alone", () =>
+    inMemory(() =>
+      Effect.gen(function*() {
+        const wf = workflow({ name: "mine", ...remote })
+        const { controller, kube } = yield* Embedded.start(
+          Embedded.placementOf([wf]),
+          fast({ configData: { namespace: "local" } })
+        )
+        assert.strictEqual(controller.config.namespace, "local")
+        const remoteAdmin = kube.adminClient("cluster-1")
+        const pod = (name: string, workflowNamespace: string) => ({
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: {
+            name,
+            namespace: "remote",
+            labels: { "workflows.argoproj.io/workflow": "gone", "workflows.argoproj.io/cluster": "main" },
+            annotations: { "workflows.argoproj.io/workflow-namespace": workflowNamespace, "flotilla.dev/simulate-duration": "60s" }
+          },
+          spec: { containers: [{ name: "main", image: "busybox" }] }
+        })
+        yield* remoteAdmin.create("pods", "remote", pod("ours", "local"))
+        // Belongs to a workflow in a namespace this controller does not manage (nor see).
+        yield* remoteAdmin.create("pods", "remote", pod("theirs", "elsewhere"))
+        const view = yield* controller.pool.get("cluster-1")
+        yield* eventually("pods cached", view.pods.list().pipe(Effect.map((ps) => ps.length === 2 ? true : undefined)))
+        assert.strictEqual(yield* controller.sweepOrphans, 1)
+        assert.deepStrictEqual((yield* kube.objects("cluster-1", "pods", "remote")).map((p) => p.metadata.name), ["theirs"])
       })
     ), 30_000)
 })

@@ -192,4 +192,31 @@ describe("argo-kubeconfig problems", () => {
         assert.lengthOf(yield* podCreates(kube, "cluster-1"), 1)
       })
     ), 30_000)
+
+  it.live("controller not allowed to watch pods in a cluster: the workflow says so, and runs once RBAC is fixed", () =>
+    inMemory((logs) =>
+      Effect.gen(function*() {
+        const wf = workflow({ name: "rbac", cluster: "cluster-1", namespace: "remote" })
+        const placement = Embedded.placementOf([wf])
+        yield* Embedded.provision(placement)
+        const kube = yield* InMemoryKube
+        const rules = [{ verbs: ["list", "watch", "delete"] as const, resources: ["pods", "workflowtaskresults"] as const, namespaces: ["remote"] }]
+        yield* kube.revoke("cluster-1", "controller")
+        yield* kube.grant("cluster-1", "controller", [{ verbs: ["list", "watch", "delete"], resources: ["workflowtaskresults"], namespaces: ["remote"] }])
+        yield* Embedded.startKubelets(placement, fast())
+        const { admin, controller } = yield* Embedded.startController(fast())
+        yield* submit(admin, wf)
+
+        const stuck = yield* waitFor(controller, wf, (w) => messageOf(w).includes("Forbidden"), "a message about the cluster")
+        assert.include(messageOf(stuck), `cluster "cluster-1"`)
+        assert.include(messageOf(stuck), `cannot list resource "pods"`)
+        assert.lengthOf(podNodes(stuck), 0, "nothing is decided against a cache that was never filled")
+        assert.isTrue(logs.lines.some((l) => l.includes(`msg="cluster unavailable"`) && l.includes("cluster=cluster-1") && l.includes("reason=Forbidden")))
+
+        yield* kube.grant("cluster-1", "controller", rules.map((r) => ({ ...r, verbs: [...r.verbs], resources: [...r.resources] })))
+        const done = yield* completed(controller, wf)
+        assert.strictEqual(Embedded.phaseOf(done), "Succeeded", JSON.stringify(done?.["status"]))
+        assert.strictEqual(messageOf(done), "")
+      })
+    ), 30_000)
 })

@@ -119,4 +119,52 @@ describe("controller resilience", () => {
         assert.deepStrictEqual(Object.values(perName), [1, 1, 1, 1], JSON.stringify(perName))
       })
     ), 30_000)
+
+  it.live("an unreachable cluster at create time: the node waits and says why, then runs once the cluster is back", () =>
+    inMemory(() =>
+      Effect.gen(function*() {
+        const wf = workflow({ name: "waits", ...remote })
+        const { admin, controller, kube } = yield* Embedded.start(Embedded.placementOf([wf]), fast())
+        yield* controller.pool.synced
+        yield* kube.setReachable("cluster-1", false)
+        yield* submit(admin, wf)
+        const waiting = yield* waitFor(
+          controller,
+          wf,
+          (w) => podNodes(w).some((n) => (n.message ?? "").includes("waiting for cluster")),
+          "waiting message"
+        )
+        const [node] = podNodes(waiting)
+        assert.include(node?.message, "cluster=cluster-1")
+        assert.include(node?.message, "Unavailable")
+        assert.isFalse(Embedded.isCompleted(waiting))
+
+        yield* kube.setReachable("cluster-1", true)
+        const done = yield* completed(controller, wf)
+        assert.strictEqual(Embedded.phaseOf(done), "Succeeded")
+        assert.isUndefined(podNodes(done)[0]?.message, "the waiting message is gone")
+        const creates = yield* podCreates(kube, "cluster-1")
+        assert.deepStrictEqual(creates.filter((r) => r.outcome === "Success").map((r) => r.name), ["waits"])
+      })
+    ), 30_000)
+
+  it.live("an unreachable cluster for longer than createTimeout: the node errors naming the cluster", () =>
+    inMemory((logs) =>
+      Effect.gen(function*() {
+        const wf = workflow({ name: "gives-up", ...remote })
+        const { admin, controller, kube } = yield* Embedded.start(
+          Embedded.placementOf([wf]),
+          fast({ controller: { createTimeout: "600 millis" } })
+        )
+        yield* controller.pool.synced
+        yield* kube.setReachable("cluster-1", false)
+        yield* submit(admin, wf)
+        const done = yield* completed(controller, wf)
+        const [node] = podNodes(done)
+        assert.strictEqual(node?.phase, "Error")
+        assert.include(node?.message, "cluster=cluster-1")
+        assert.include(node?.message, "Unavailable")
+        assert.isTrue(logs.lines.some((l) => l.includes(`msg="pod creation failed"`) && l.includes("cluster=cluster-1")))
+      })
+    ), 30_000)
 })

@@ -165,4 +165,19 @@ describe("user kubeconfig problems", () => {
         assert.isTrue(logs.lines.some((l) => l.includes("pod creation failed") && l.includes("workflow=team-x/denied")))
       })
     ), 30_000)
+
+  it.live("a transient failure reading the user's secret is retried, not turned into a node error", () =>
+    inMemory(() =>
+      Effect.gen(function*() {
+        const wf = workflow({ name: "flaky-secret", ...remote })
+        const { admin, controller, kube } = yield* Embedded.start(Embedded.placementOf([wf]), fast())
+        yield* kube.failNext("main", "get", "secrets", "Unavailable", 2)
+        yield* submit(admin, wf)
+        const done = yield* completed(controller, wf)
+        assert.strictEqual(Embedded.phaseOf(done), "Succeeded", JSON.stringify(done?.["status"]))
+        const gets = (yield* kube.requests("main")).filter((r) => r.verb === "get" && r.resource === "secrets" && r.namespace === "local")
+        assert.deepStrictEqual(gets.map((r) => r.outcome), ["Unavailable", "Unavailable", "Success"])
+        assert.lengthOf(yield* podCreates(kube, "cluster-1"), 1)
+      })
+    ), 30_000)
 })

@@ -192,8 +192,7 @@ class Operation {
 
   private output(phase: WorkflowPhase): EngineOutput {
     const nodes = this.nodes
-    const podNodes = Object.values(nodes).filter((n) => n.type === "Pod")
-    this.status.progress = `${podNodes.filter((n) => n.phase === "Succeeded").length}/${podNodes.length}`
+    this.status.progress = updateProgress(nodes)
     this.status.nodes = nodes
     if (Object.keys(this.taskResultsCompletion).length > 0) this.status.taskResultsCompletionStatus = this.taskResultsCompletion
     if (this.globalOutputs.length > 0) this.status.outputs = { parameters: this.globalOutputs }
@@ -1549,6 +1548,62 @@ const parseJsonOr = (s: string): unknown => {
   } catch {
     return s
   }
+}
+
+type Progress = readonly [number, number]
+const parseProgress = (p: unknown): Progress | undefined => {
+  const m = typeof p === "string" ? /^(\d+)\/(\d+)$/.exec(p) : null
+  if (m === null) return undefined
+  const [n, d] = [Number(m[1]), Number(m[2])]
+  // Progress.IsValid: 0 <= N <= M and M > 0.
+  return d > 0 && n <= d ? [n, d] : undefined
+}
+const executableTypes = new Set<string>(["Pod", "HTTP", "Plugin", "Container", "Suspend"])
+
+/**
+ * `progress.UpdateProgress`: every executable node (Pod, Container, Suspend,
+ * ...) has a progress, "0/1" by default (or what its task result reported),
+ * complete once Succeeded/Skipped/Omitted; other nodes sum their executable
+ * descendants; the workflow's progress is the sum over executable nodes.
+ */
+const updateProgress = (nodes: Record<string, Node>): string => {
+  let total: [number, number] = [0, 0]
+  for (const node of Object.values(nodes)) {
+    if (!executableTypes.has(node.type)) continue
+    let p = parseProgress(node.progress)
+    if (node.progress === undefined || node.progress === "") {
+      p = [0, 1]
+      node.progress = "0/1"
+    }
+    if (p === undefined) continue
+    if (node.phase === "Succeeded" || node.phase === "Skipped" || node.phase === "Omitted") {
+      p = [p[1], p[1]]
+      node.progress = `${p[1]}/${p[1]}`
+    }
+    total = [total[0] + p[0], total[1] + p[1]]
+  }
+  const sum = (node: Node, visited: Set<string>): [number, number] => {
+    let acc: [number, number] = [0, 0]
+    for (const id of node.children ?? []) {
+      if (visited.has(id)) continue
+      visited.add(id)
+      const child = nodes[id]
+      if (child === undefined) continue
+      const below = sum(child, visited)
+      acc = [acc[0] + below[0], acc[1] + below[1]]
+      if (executableTypes.has(child.type)) {
+        const v = parseProgress(child.progress)
+        if (v !== undefined) acc = [acc[0] + v[0], acc[1] + v[1]]
+      }
+    }
+    return acc
+  }
+  for (const node of Object.values(nodes)) {
+    if (executableTypes.has(node.type)) continue
+    const p = sum(node, new Set())
+    if (p[1] > 0) node.progress = `${p[0]}/${p[1]}`
+  }
+  return `${total[0]}/${total[1]}`
 }
 
 /** A Parameter as Go's json.Marshal writes it (wfv1.Parameter field order, omitempty). */

@@ -153,3 +153,30 @@ describe("workflow.parameters / workflow.parameters.json (setGlobalParameters)",
     )
   })
 })
+
+describe("progress (progress.UpdateProgress)", () => {
+  it("pods default to 0/1 and complete on success; parents sum their pods; failed retries count", () => {
+    const sim = new Sim(workflow({
+      entrypoint: "main",
+      templates: [
+        { name: "main", steps: [[{ name: "a", template: "r" }], [{ name: "b", template: "c" }]] },
+        { name: "r", retryStrategy: { limit: "2" }, container: { image: "busybox", command: ["true"] } },
+        { name: "c", container: { image: "busybox", command: ["true"] } }
+      ]
+    }))
+    let first = true
+    const out = sim.runAll(() => {
+      const ok = !first
+      first = false
+      return { ok }
+    })
+    assert.strictEqual(out.status["phase"], "Succeeded")
+    assert.strictEqual(out.status["progress"], "2/3")
+    assert.strictEqual(sim.node("wf[0].a(0)")!.progress, "0/1")
+    assert.strictEqual(sim.node("wf[0].a(1)")!.progress, "1/1")
+    // sumProgress follows children, and the next step group hangs off the last attempt, as upstream.
+    assert.strictEqual(sim.node("wf[0].a")!.progress, "2/3")
+    assert.strictEqual(sim.node("wf")!.progress, "2/3")
+    assert.strictEqual(sim.node("wf[1]")!.progress, "1/1")
+  })
+})
