@@ -18,7 +18,7 @@
  * controller's identity; reconcile a workflow against a cluster whose cache
  * has not been filled yet (absence of a pod would be misread as its deletion).
  */
-import { Clock, Context, Duration, Effect, Layer, Option, Ref, Schedule, Schema, Scope, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Schedule, Schema, Scope, Stream } from "effect"
 import type { ConnectionSpec } from "../kube/Connection.js"
 import { ClusterNotAvailable, ClusterPool, type ClusterView } from "../kube/ClusterPool.js"
 import { Informer as Informers, type Informer } from "../kube/Informer.js"

@@ -9,5 +9,7 @@ export {
   substituteObject,
   type SubstituteOptions
 } from "./substitute.js"
-export { evaluateWhen, evaluateGovaluate, type WhenOptions } from "./when.js"
+export { evaluateWhen, evaluateGovaluate, parseGovaluate, type WhenOptions } from "./when.js"
 export { formatGoDate } from "./godate.js"
+export { parseExpr } from "./expr-parser.js"
+export { referencedVariables } from "./expr.js"

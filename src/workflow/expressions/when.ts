@@ -352,6 +352,21 @@ export const evaluateGovaluate = (condition: string): Result<boolean> => {
   }
 }
 
+/**
+ * Parses a `when` condition (after substitution) without evaluating it: `undefined` when it is
+ * well-formed govaluate, otherwise the parse error (for linting).
+ */
+export const parseGovaluate = (condition: string): string | undefined => {
+  if (condition === "") return undefined
+  try {
+    new GovalParser(lex(condition), condition.length).parse()
+    return undefined
+  } catch (e) {
+    if (e instanceof GovalError) return e.pos === undefined ? e.message : `${e.message} at position ${e.pos + 1}`
+    throw e
+  }
+}
+
 export type WhenOptions = SubstituteOptions
 
 /**
