@@ -93,6 +93,15 @@ export class Controller extends Context.Service<Controller, {
   static readonly layer = (options: ControllerOptions) => Layer.effect(Controller, make(options))
 }
 
+/** Argo's ttlStrategy: success/failure-specific seconds win over secondsAfterCompletion. */
+export const ttlSecondsFor = (wf: KubeObject, phase: string): number | undefined => {
+  const ttl = ((wf["spec"] ?? {}) as { ttlStrategy?: Record<string, unknown> }).ttlStrategy
+  if (!ttl) return undefined
+  const num = (v: unknown) => (typeof v === "number" && v >= 0 ? v : undefined)
+  const specific = phase === "Succeeded" ? num(ttl["secondsAfterSuccess"]) : num(ttl["secondsAfterFailure"])
+  return specific ?? num(ttl["secondsAfterCompletion"])
+}
+
 class CreateFailure extends Schema.TaggedError<CreateFailure>()("CreateFailure", {
   transient: Schema.Boolean,
   detail: Schema.String
@@ -366,6 +375,14 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
     })
 
   const nodeKey = (wf: KubeObject, nodeId: string) => `${wf.metadata.uid ?? ""}/${nodeId}`
+  // Which uid a key last had, so the per-node tables can be cleared when the workflow is gone.
+  const uidByKey = new Map<string, string>()
+  const forgetNodes = (uid: string | undefined) => {
+    if (uid === undefined) return
+    for (const table of [waiting, createFailures] as const) {
+      for (const k of [...table.keys()]) if (k.startsWith(`${uid}/`)) table.delete(k)
+    }
+  }
 
   const reconcileKey = (key: string): Effect.Effect<void> =>
     Effect.gen(function*() {
@@ -373,9 +390,12 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       const found = yield* workflows.get(ref.namespace, ref.name)
       if (Option.isNone(found)) {
         yield* leases.end(key)
+        forgetNodes(uidByKey.get(key))
+        uidByKey.delete(key)
         return
       }
       const wf = found.value
+      if (wf.metadata.uid) uidByKey.set(key, wf.metadata.uid)
 
       if (wf.metadata.deletionTimestamp) {
         if (hasFinalizer(wf)) {
@@ -570,7 +590,21 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
         }
       }
 
-      const after = retryCreates ?? output.requeueAfterMs
+      // 5. spec.ttlStrategy: a completed workflow is deleted once its time is up.
+      let after = retryCreates ?? output.requeueAfterMs
+      const ttl = completed ? ttlSecondsFor(wf, phase) : undefined
+      const finishedAt = Date.parse(String(status["finishedAt"] ?? ""))
+      if (ttl !== undefined && Number.isFinite(finishedAt)) {
+        const due = finishedAt + ttl * 1000
+        if (now >= due) {
+          yield* local.delete("workflows", ref.namespace, ref.name, { ...(wf.metadata.uid ? { uid: wf.metadata.uid } : {}) }).pipe(
+            Effect.tap(() => Effect.logInfo("deleting workflow: TTL expired").pipe(Effect.annotateLogs({ workflow: key, ttlSeconds: ttl }))),
+            Effect.catchTag("KubeError", (e) => e.reason === "NotFound" || e.reason === "Conflict" ? Effect.void : Effect.fail(e))
+          )
+        } else {
+          after = after === undefined ? due - now : Math.min(after, due - now)
+        }
+      }
       if (after !== undefined) yield* queue.addAfter(key, Duration.millis(Math.max(after, 10)))
     }).pipe(
       Effect.catchCause((cause) =>

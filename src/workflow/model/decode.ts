@@ -96,7 +96,12 @@ const checkHooks = (hooks: Record<string, unknown>, path: string, names: Readonl
   }
 }
 
-const checkTemplate = (t: Record<string, unknown>, path: string, names: ReadonlySet<string>): void => {
+const checkTemplate = (
+  t: Record<string, unknown>,
+  path: string,
+  names: ReadonlySet<string>,
+  defaults?: Record<string, unknown>
+): void => {
   const present = templateKinds.filter((k) => t[k] !== undefined && t[k] !== null)
   if (present.length === 0) {
     fail(path, `template "${String(t.name)}" must define one of ${templateKinds.join(", ")}`)
@@ -109,7 +114,9 @@ const checkTemplate = (t: Record<string, unknown>, path: string, names: Readonly
   for (const k of ["container", "script"] as const) {
     const c = optional(t, k, path, expectRecord)
     if (c !== undefined) {
-      expectString(c.image, `${path}.${k}.image`)
+      // spec.templateDefaults.<kind>.image is merged under the template (as upstream's validator allows).
+      const d = defaults?.[k]
+      if (!(c.image === undefined && isRecord(d) && typeof d.image === "string")) expectString(c.image, `${path}.${k}.image`)
       optional(c, "command", `${path}.${k}`, (u, p) => expectArray(u, p).forEach((x, i) => expectString(x, `${p}[${i}]`)))
       optional(c, "args", `${path}.${k}`, (u, p) => expectArray(u, p).forEach((x, i) => stringish(x, `${p}[${i}]`)))
       if (k === "script") expectString(c.source, `${path}.script.source`)
@@ -195,7 +202,8 @@ export const decodeWorkflow = (obj: KubeObject): DecodeResult => {
       if (names.has(n)) fail(`spec.templates[${i}].name`, `duplicate template name "${n}"`)
       names.add(n)
     })
-    templates.forEach((t, i) => checkTemplate(t as Record<string, unknown>, `spec.templates[${i}]`, names))
+    const templateDefaults = isRecord(spec.templateDefaults) ? spec.templateDefaults : undefined
+    templates.forEach((t, i) => checkTemplate(t as Record<string, unknown>, `spec.templates[${i}]`, names, templateDefaults))
     const entrypoint = optional(spec, "entrypoint", "spec", expectString)
     if (entrypoint === undefined || entrypoint === "") fail("spec.entrypoint", "an entrypoint is required")
     else if (!names.has(entrypoint)) fail("spec.entrypoint", `unknown template "${entrypoint}"`)
