@@ -20,6 +20,7 @@ import type { KubeObject } from "../kube/Resources.js"
 import * as LocalKubelet from "../kubelet/LocalKubelet.js"
 import * as ArgoLogger from "../observability/ArgoLogger.js"
 import { InMemoryKube } from "../testing/InMemoryKube.js"
+import { lintWorkflow } from "../workflow/lint/lint.js"
 import { decodeWorkflow } from "../workflow/model/decode.js"
 import { renderWorkflow } from "./Tree.js"
 
@@ -258,11 +259,11 @@ const lint = Command.make(
         Effect.catch((e) => Console.error(`${file}: ${e.message}`).pipe(Effect.andThen(Effect.sync(() => { bad++ })), Effect.as([] as ReadonlyArray<KubeObject>)))
       )
       for (const wf of workflows) {
-        const decoded = decodeWorkflow(wf)
-        if (decoded.ok) yield* Console.log(`${file}: ok`)
+        const issues = lintWorkflow(wf)
+        if (issues.length === 0) yield* Console.log(`${file}: ok`)
         else {
           bad++
-          yield* Console.error(`${file}: ${decoded.error}`)
+          for (const issue of issues) yield* Console.error(`${file}: ${issue.path === "" ? "" : `${issue.path}: `}${issue.message}`)
         }
       }
     }

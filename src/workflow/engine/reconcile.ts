@@ -157,13 +157,23 @@ class Operation {
     this.globals.set("workflow.status", wfStatus)
     this.globals.set("workflow.failures", JSON.stringify(this.failures()))
 
+    // `spec.GetExitHook(spec.arguments)`: spec.onExit gets the workflow's arguments; a `hooks.exit`
+    // hook gets its own arguments, or the workflow's when it has none.
     let onExitNode: Node | undefined
-    if (this.wf.spec.onExit !== undefined) {
-      onExitNode = this.executeTemplate(
-        `${this.wf.metadata.name}.onExit`,
-        { template: this.wf.spec.onExit, args: new Map() },
-        { onExit: true, hooked: true }
-      )
+    const exitHook = this.wf.spec.onExit !== undefined && this.wf.spec.onExit !== ""
+      ? { template: this.wf.spec.onExit, arguments: this.wf.spec.arguments }
+      : this.wf.spec.hooks?.exit?.template !== undefined
+      ? {
+        template: this.wf.spec.hooks.exit.template,
+        arguments: (this.wf.spec.hooks.exit.arguments?.parameters ?? []).length > 0 ? this.wf.spec.hooks.exit.arguments : this.wf.spec.arguments
+      }
+      : undefined
+    if (exitHook !== undefined) {
+      const exitName = `${this.wf.metadata.name}.onExit`
+      const args = this.resolveArgs({ name: exitName, template: exitHook.template, arguments: exitHook.arguments }, this.globals)
+      onExitNode = isFailure(args)
+        ? this.errorNode(exitName, args.error, { onExit: true, hooked: true }, exitHook.template)
+        : this.executeTemplate(exitName, { template: exitHook.template, args }, { onExit: true, hooked: true })
       if (onExitNode === undefined || !isFulfilled(onExitNode.phase)) return this.output("Running")
     }
     if (wfStatus === "Succeeded" && onExitNode !== undefined && isFailedOrError(onExitNode.phase)) {
@@ -191,6 +201,9 @@ class Operation {
   }
 
   private output(phase: WorkflowPhase): EngineOutput {
+    // Like upstream's pod cleanup queue, OnPodCompletion/OnPodSuccess (and labelling) act on pods as
+    // soon as their node is complete, not only once the workflow is (completed phases GC in `finish`/`run`).
+    if (!isWorkflowCompleted(phase)) this.podGC(phase === "" ? "Running" : phase)
     const nodes = this.nodes
     this.status.progress = updateProgress(nodes)
     this.status.nodes = nodes
