@@ -11,6 +11,7 @@ import * as YAML from "yaml"
 import { Controller } from "../controller/Controller.js"
 import * as Health from "../controller/Health.js"
 import * as LeaderElection from "../controller/LeaderElection.js"
+import * as Metrics from "../controller/Metrics.js"
 import * as Embedded from "../embedded/EmbeddedRuntime.js"
 import type { KubeClientShape } from "../kube/KubeClient.js"
 import { KubeConnector } from "../kube/KubeConnector.js"
@@ -171,9 +172,10 @@ const controller = Command.make(
       Flag.withDefault(process.env["ARGO_NAMESPACE"] ?? "argo")
     ),
     workers: Flag.Int("workflow-workers").pipe(Flag.withDefault(32)),
-    healthPort: Flag.Int("health-port").pipe(Flag.withDescription("/healthz port (0 disables)"), Flag.withDefault(6060))
+    healthPort: Flag.Int("health-port").pipe(Flag.withDescription("/healthz port (0 disables)"), Flag.withDefault(6060)),
+    metricsPort: Flag.Int("metrics-port").pipe(Flag.withDescription("/metrics port (0 disables)"), Flag.withDefault(9090))
   },
-  Effect.fn(function*({ kubeconfig, context, namespace, workers, healthPort }) {
+  Effect.fn(function*({ kubeconfig, context, namespace, workers, healthPort, metricsPort }) {
     const spec = yield* loadLocalConnection({
       kubeconfig: Option.getOrUndefined(kubeconfig),
       context: Option.getOrUndefined(context)
@@ -184,6 +186,7 @@ const controller = Command.make(
       const lead = Effect.gen(function*() {
         const controller = yield* Controller.make({ localClient, localSpec: spec, systemNamespace: namespace, workers })
         if (healthPort > 0) yield* Health.serve(controller.pool, healthPort)
+        if (metricsPort > 0) yield* Metrics.serve(controller, metricsPort)
       })
       if (process.env["LEADER_ELECTION_DISABLE"] === "true") {
         yield* lead

@@ -87,6 +87,8 @@ export class Controller extends Context.Service<Controller, {
   /** Deletes pods of workflows that no longer exist; returns how many. */
   readonly sweepOrphans: Effect.Effect<number>
   readonly workflows: Informer
+  /** Keys waiting in the work queue (metric `argo_workflows_queue_depth_gauge`). */
+  readonly queueDepth: Effect.Effect<number>
 }>()("flotilla/controller/Controller") {
   /** Starts the controller in the current scope; it runs until the scope closes. */
   static readonly make = (options: ControllerOptions) => make(options)
@@ -695,7 +697,8 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
     enqueue: (namespace, name) => queue.add(workflowKey({ namespace, name })),
     reconcileNow: (namespace, name) => reconcileKey(workflowKey({ namespace, name })),
     sweepOrphans,
-    workflows
+    workflows,
+    queueDepth: queue.depth
   })
 })
 

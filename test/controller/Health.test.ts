@@ -2,7 +2,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import type { AddressInfo } from "node:net"
 import * as Health from "../../src/controller/Health.js"
+import * as Metrics from "../../src/controller/Metrics.js"
 import { InMemoryKube } from "../../src/testing/InMemoryKube.js"
+import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
 import { seedWorkflow, startFor } from "./fixtures.js"
 
 describe("/healthz", () => {
@@ -31,5 +33,21 @@ describe("/healthz", () => {
       assert.strictEqual(down.body.clusters["cluster-1"]._tag, "Retrying")
       assert.strictEqual(down.body.clusters["cluster-1"].reason, "Unavailable")
       assert.strictEqual(down.body.clusters["main"]._tag, "Connected")
+    }).pipe(Effect.scoped, Effect.provide(InMemoryKube.layer)), 30_000)
+})
+
+describe("/metrics", () => {
+  it.live("exposes Argo's workflow gauge and each cluster's connection", () =>
+    Effect.gen(function*() {
+      const wf = seedWorkflow()
+      const { admin, controller } = yield* startFor([wf])
+      yield* admin.create("workflows", "local", { apiVersion: "argoproj.io/v1alpha1", kind: "Workflow", ...wf })
+      yield* Embedded.awaitWorkflow(controller, "local", "multi-cluster", Embedded.isCompleted)
+      yield* controller.pool.synced
+      const text = yield* Metrics.render(controller)
+      assert.include(text, `argo_workflows_gauge{phase="Succeeded"} 1`)
+      assert.include(text, `argo_workflows_gauge{phase="Running"} 0`)
+      assert.match(text, /flotilla_cluster_connected\{cluster="cluster-1",state="Connected"\} 1/)
+      assert.match(text, /argo_workflows_queue_depth_gauge\{queue_name="workflow_queue"\} \d+/)
     }).pipe(Effect.scoped, Effect.provide(InMemoryKube.layer)), 30_000)
 })

@@ -1,0 +1,65 @@
+/**
+ * Prometheus metrics on :9090/metrics with Argo's names (`argo_workflows_`
+ * prefix, argo-compat.md §2.8) for what flotilla tracks, plus the per-cluster
+ * connection state that is flotilla's own (`flotilla_cluster_*`), so an
+ * unreachable remote cluster shows in dashboards as well as in logs and node
+ * messages. Text exposition format; no client library needed.
+ */
+import { Effect, Scope } from "effect"
+import * as http from "node:http"
+import type { Controller } from "./Controller.js"
+
+const phases = ["Pending", "Running", "Succeeded", "Failed", "Error"] as const
+
+const escape = (v: string): string => v.replace(/\\/g, "\\\\").replace(/"/g, "\\\"").replace(/\n/g, "\\n")
+
+/** Renders the metrics text; exported for tests. */
+export const render = (controller: Controller["Service"]): Effect.Effect<string> =>
+  Effect.gen(function*() {
+    const lines: Array<string> = []
+    const workflows = yield* controller.workflows.list()
+    const byPhase = new Map<string, number>(phases.map((p) => [p, 0]))
+    for (const wf of workflows) {
+      const phase = ((wf["status"] as { phase?: string } | undefined)?.phase) || "Pending"
+      byPhase.set(phase, (byPhase.get(phase) ?? 0) + 1)
+    }
+    lines.push("# HELP argo_workflows_gauge Number of workflows currently accessible by the controller by status")
+    lines.push("# TYPE argo_workflows_gauge gauge")
+    for (const [phase, n] of byPhase) lines.push(`argo_workflows_gauge{phase="${escape(phase)}"} ${n}`)
+    lines.push("# HELP argo_workflows_queue_depth_gauge Depth of the queue")
+    lines.push("# TYPE argo_workflows_queue_depth_gauge gauge")
+    lines.push(`argo_workflows_queue_depth_gauge{queue_name="workflow_queue"} ${yield* controller.queueDepth}`)
+    const views = yield* controller.pool.all
+    let pods = 0
+    for (const view of views) pods += (yield* view.pods.list()).length
+    lines.push("# HELP argo_workflows_pods_gauge Number of workflow pods watched, in every cluster")
+    lines.push("# TYPE argo_workflows_pods_gauge gauge")
+    lines.push(`argo_workflows_pods_gauge ${pods}`)
+    const states = yield* controller.pool.states
+    lines.push("# HELP flotilla_cluster_connected 1 when the cluster's watches are connected")
+    lines.push("# TYPE flotilla_cluster_connected gauge")
+    for (const [cluster, state] of states) lines.push(`flotilla_cluster_connected{cluster="${escape(cluster)}",state="${state._tag}"} ${state._tag === "Connected" ? 1 : 0}`)
+    return lines.join("\n") + "\n"
+  })
+
+export const serve = (controller: Controller["Service"], port: number): Effect.Effect<http.Server, Error, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.callback<http.Server, Error>((resume) => {
+      const server = http.createServer((req, res) => {
+        if (req.url !== "/metrics") {
+          res.writeHead(404).end()
+          return
+        }
+        Effect.runPromise(render(controller)).then((text) => {
+          res.writeHead(200, { "content-type": "text/plain; version=0.0.4" })
+          res.end(text)
+        }, () => res.writeHead(500).end())
+      })
+      server.once("error", (e) => resume(Effect.fail(e)))
+      server.listen(port, "0.0.0.0", () => resume(Effect.succeed(server)))
+    }),
+    (server) => Effect.callback<void>((resume) => {
+      server.close(() => resume(Effect.void))
+      server.closeAllConnections()
+    })
+  )
