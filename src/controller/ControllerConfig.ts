@@ -10,12 +10,10 @@
  */
 import { Schema } from "effect"
 import * as YAML from "yaml"
+import type { ImageEntrypoint } from "../images/ImageEntrypoints.js"
 import type { KubeObject } from "../kube/Resources.js"
 
-export interface ImageEntrypoint {
-  readonly cmd?: ReadonlyArray<string>
-  readonly args?: ReadonlyArray<string>
-}
+export { type ImageEntrypoint, lookupImage } from "../images/ImageEntrypoints.js"
 
 export interface ControllerConfig {
   /** This cluster's unique name (key `cluster`). Pods carry it as `workflows.argoproj.io/cluster`. */
@@ -163,14 +161,4 @@ export const parseControllerConfig = (
     },
     errors
   }
-}
-
-/** Finds the entrypoint for an image, accepting keys with or without `:latest`. */
-export const lookupImage = (
-  images: Readonly<Record<string, ImageEntrypoint>>,
-  image: string
-): ImageEntrypoint | undefined => {
-  if (images[image]) return images[image]
-  if (image.endsWith(":latest")) return images[image.slice(0, -":latest".length)]
-  return images[`${image}:latest`]
 }

@@ -6,8 +6,9 @@
  * messages. Text exposition format; no client library needed.
  */
 import { Effect, Scope } from "effect"
-import * as http from "node:http"
+import type * as http from "node:http"
 import type { Controller } from "./Controller.js"
+import * as HttpEndpoint from "./HttpEndpoint.js"
 
 const phases = ["Pending", "Running", "Succeeded", "Failed", "Error"] as const
 
@@ -43,23 +44,8 @@ export const render = (controller: Controller["Service"]): Effect.Effect<string>
   })
 
 export const serve = (controller: Controller["Service"], port: number): Effect.Effect<http.Server, Error, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.callback<http.Server, Error>((resume) => {
-      const server = http.createServer((req, res) => {
-        if (req.url !== "/metrics") {
-          res.writeHead(404).end()
-          return
-        }
-        Effect.runPromise(render(controller)).then((text) => {
-          res.writeHead(200, { "content-type": "text/plain; version=0.0.4" })
-          res.end(text)
-        }, () => res.writeHead(500).end())
-      })
-      server.once("error", (e) => resume(Effect.fail(e)))
-      server.listen(port, "0.0.0.0", () => resume(Effect.succeed(server)))
-    }),
-    (server) => Effect.callback<void>((resume) => {
-      server.close(() => resume(Effect.void))
-      server.closeAllConnections()
-    })
+  HttpEndpoint.serve(
+    port,
+    "/metrics",
+    Effect.map(render(controller), (body) => ({ status: 200, contentType: "text/plain; version=0.0.4", body }))
   )

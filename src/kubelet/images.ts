@@ -12,14 +12,9 @@
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 
-export interface ImageEntrypoint {
-  /** The image's ENTRYPOINT. */
-  readonly cmd?: ReadonlyArray<string> | undefined
-  /** The image's CMD: default arguments, replaced by the template's `args`. */
-  readonly args?: ReadonlyArray<string> | undefined
-}
+import type { Images } from "../images/ImageEntrypoints.js"
 
-export type Images = Readonly<Record<string, ImageEntrypoint>>
+export { type ImageEntrypoint, type Images, lookupImage } from "../images/ImageEntrypoints.js"
 
 export const defaultImages: Images = {
   // The seed's multi-cluster sample runs whalesay with no command. The real
@@ -38,19 +33,3 @@ export const defaultImages: Images = {
  * the PATH of pods run by the local kubelet.
  */
 export const imagesPath: string = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "images")
-
-/** `name`, `name:latest` and `docker.io/[library/]name` all find the same entry. */
-export const lookupImage = (images: Images, image: string): ImageEntrypoint | undefined => {
-  const candidates = new Set<string>([image])
-  const stripped = image.replace(/^docker\.io\//, "").replace(/^library\//, "")
-  candidates.add(stripped)
-  for (const c of [...candidates]) {
-    if (c.endsWith(":latest")) candidates.add(c.slice(0, -":latest".length))
-    else if (!/:[^/]+$/.test(c) && !c.includes("@")) candidates.add(`${c}:latest`)
-  }
-  for (const c of candidates) {
-    const hit = images[c]
-    if (hit !== undefined) return hit
-  }
-  return undefined
-}

@@ -6,6 +6,7 @@
  */
 import type { KubeObject } from "../../kube/Resources.js"
 import type { Container, Template, Workflow } from "../model/Workflow.js"
+import { lookupImage as lookupEntrypoint } from "../../images/ImageEntrypoints.js"
 import type { EngineConfig } from "./contract.js"
 import { isLocalTarget, type Target } from "./targeting.js"
 
@@ -41,21 +42,8 @@ export interface PodRequest {
   readonly deadline?: string
 }
 
-/** Look an image's entrypoint up in config.images, with or without `:latest`. */
-export const lookupImage = (
-  config: EngineConfig,
-  image: string | undefined
-): { readonly cmd?: ReadonlyArray<string>; readonly args?: ReadonlyArray<string> } | undefined => {
-  if (image === undefined || config.images === undefined) return undefined
-  const candidates = [image]
-  if (image.endsWith(":latest")) candidates.push(image.slice(0, -":latest".length))
-  else if (!/:[^/]+$/.test(image) && !image.includes("@")) candidates.push(`${image}:latest`)
-  for (const c of candidates) {
-    const hit = config.images[c]
-    if (hit !== undefined) return hit
-  }
-  return undefined
-}
+/** The entrypoint of an image per config.images (the configmap's `images` key). */
+export const lookupImage = (config: EngineConfig, image: string | undefined) => lookupEntrypoint(config.images, image)
 
 /** The labels every pod of this node carries (also used by podGC label selectors). */
 export const podLabels = (workflow: Workflow, config: EngineConfig, template: Template, onExit: boolean): Record<string, string> => {
