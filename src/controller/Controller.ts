@@ -23,10 +23,9 @@ import type { ConnectionSpec } from "../kube/Connection.js"
 import { ClusterNotAvailable, ClusterPool, type ClusterView } from "../kube/ClusterPool.js"
 import { Informer as Informers, type Informer } from "../kube/Informer.js"
 import type { KubeClientShape } from "../kube/KubeClient.js"
-import { KubeConnector } from "../kube/KubeConnector.js"
 import { isTransient, KubeError } from "../kube/KubeError.js"
 import type { KubeObject } from "../kube/Resources.js"
-import { UserClients, userKubeconfigSecretName } from "../kube/UserClients.js"
+import { UserClients } from "../kube/UserClients.js"
 import type { EngineAction, EngineConfig, PodObservation, TaskResultObservation } from "../workflow/engine/contract.js"
 import { needsFinalizer, reconcile } from "../workflow/engine/index.js"
 import { decodeWorkflow } from "../workflow/model/decode.js"
@@ -251,10 +250,8 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
     })
 
   const hasFinalizer = (wf: KubeObject) => (wf.metadata.finalizers ?? []).includes(FinalizerLease.finalizerName)
-  const isCompleted = (wf: KubeObject) => {
-    const phase = (wf["status"] as { phase?: unknown } | undefined)?.phase
-    return phase === "Succeeded" || phase === "Failed" || phase === "Error"
-  }
+  const isCompletedPhase = (phase: unknown) => phase === "Succeeded" || phase === "Failed" || phase === "Error"
+  const isCompleted = (wf: KubeObject) => isCompletedPhase((wf["status"] as { phase?: unknown } | undefined)?.phase)
 
   // Finalizer writes go through replace so a concurrent change is a Conflict, never a lost update.
   const updateFinalizers = (
@@ -578,7 +575,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
 
       // 4. a completed workflow whose remote pods are gone no longer needs its finalizer
       const phase = (status["phase"] as string | undefined) ?? ""
-      const completed = phase === "Succeeded" || phase === "Failed" || phase === "Error"
+      const completed = isCompletedPhase(phase)
       if (completed) {
         for (const k of [...createFailures.keys()]) if (k.startsWith(`${wf.metadata.uid ?? ""}/`)) createFailures.delete(k)
         if (hasFinalizer(wf)) {
@@ -701,7 +698,3 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
     queueDepth: queue.depth
   })
 })
-
-/** Layers the controller needs besides its options. */
-export type ControllerRequirements = KubeConnector
-export { KubeError, userKubeconfigSecretName }

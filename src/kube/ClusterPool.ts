@@ -16,7 +16,7 @@
  * re-read; exec credentials are re-run), at most once per `reloadBackoff`.
  */
 import { createHash } from "node:crypto"
-import { Clock, Context, Duration, Effect, Exit, Layer, Option, PubSub, Redacted, Ref, Schema, Scope, Semaphore, Stream, SubscriptionRef } from "effect"
+import { Clock, Context, Duration, Effect, Exit, Layer, Option, PubSub, Redacted, Ref, Schema, Scope, Semaphore, Stream } from "effect"
 import type { ConnectionSpec } from "./Connection.js"
 import { type Informer, Informer as Informers } from "./Informer.js"
 import type { KubeClientShape } from "./KubeClient.js"
@@ -96,7 +96,6 @@ export interface ClusterPoolOptions {
 interface Entry {
   readonly view: ClusterView
   readonly scope: Scope.Closeable
-  readonly fingerprint: string
 }
 
 export class ClusterPool extends Context.Service<ClusterPool, {
@@ -228,7 +227,7 @@ const make = Effect.fnUntraced(function*(options: ClusterPoolOptions) {
       const client = yield* connector.connect(spec).pipe(Scope.provide(scope))
       return yield* startCluster(spec.cluster, false, spec, client, spec.namespace, scope)
     }).pipe(Effect.onError(() => Scope.close(scope, Exit.void)))
-    return { view: built, scope, fingerprint: fingerprintOf(spec) } satisfies Entry
+    return { view: built, scope } satisfies Entry
   })
 
   const readSystemKubeconfig: Effect.Effect<
@@ -277,8 +276,7 @@ const make = Effect.fnUntraced(function*(options: ClusterPoolOptions) {
       wanted.add(spec.cluster)
       if (only !== undefined && spec.cluster !== only) continue
       const existing = current.get(spec.cluster)
-      const fingerprint = fingerprintOf(spec)
-      if (existing && existing.fingerprint === fingerprint && only === undefined) continue
+      if (existing && fingerprintOf(existing.view.spec) === fingerprintOf(spec) && only === undefined) continue
       if (existing) {
         yield* closeEntry(existing)
         next.delete(spec.cluster)
@@ -408,6 +406,3 @@ const make = Effect.fnUntraced(function*(options: ClusterPoolOptions) {
     synced
   })
 })
-
-/** Keeps SubscriptionRef imported for users who read informer states directly. */
-export type { SubscriptionRef }

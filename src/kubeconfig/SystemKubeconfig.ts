@@ -14,16 +14,7 @@
  */
 import { Effect, Redacted } from "effect"
 import type { ClusterAuth, ClusterEndpoint, ConnectionSpec } from "../kube/Connection.js"
-import {
-  errorsFor,
-  indexList,
-  isSet,
-  lookupCluster,
-  lookupUser,
-  normalizeBase64,
-  toBase64,
-  toUtf8
-} from "./internal.js"
+import { errorsFor, findEntry, indexList, isSet, normalizeBase64, setString, toBase64, toUtf8 } from "./internal.js"
 import { type Kubeconfig, type NamedCluster, type NamedUser, parseKubeconfig } from "./Kubeconfig.js"
 import { KubeconfigError } from "./KubeconfigError.js"
 
@@ -71,13 +62,13 @@ export const validateSystemKubeconfig = (doc: Kubeconfig, options: SystemKubecon
   const errors: Array<KubeconfigError> = []
   contexts.forEach((named, index) => {
     const at = `contexts[${index}]`
-    const name = isSet(named.name) ? (named.name as string) : undefined
+    const name = setString(named.name)
     const fail = errorsFor(options.source, name)
     const result = ((): ConnectionSpec | KubeconfigError => {
       if (name === undefined) return fail(`${at}.name`, "context has no name")
       const context = named.context
       if (!context) return fail(`${at}.context`, "context has no body (cluster, user, namespace)")
-      const cluster = isSet(context.cluster) ? (context.cluster as string) : undefined
+      const cluster = setString(context.cluster)
       if (cluster === undefined) return fail(`${at}.context.cluster`, "context names no cluster")
       if (cluster !== name) {
         return fail(
@@ -98,26 +89,20 @@ export const validateSystemKubeconfig = (doc: Kubeconfig, options: SystemKubecon
       if (sameName.length > 1) {
         return fail(at, `context name "${name}" is used by ${indexList("contexts", sameName)}`)
       }
-      const userName = isSet(context.user) ? (context.user as string) : undefined
+      const userName = setString(context.user)
       if (userName === undefined) return fail(`${at}.context.user`, "context names no user")
 
-      const clusterEntry = lookupCluster(doc.clusters, cluster)
-      if (clusterEntry._tag === "Missing") return fail("clusters", `no clusters entry named "${cluster}"`)
-      if (clusterEntry._tag === "Ambiguous") {
-        return fail("clusters", `several clusters entries named "${cluster}": ${indexList("clusters", clusterEntry.indexes)}`)
-      }
-      const userEntry = lookupUser(doc.users, userName)
-      if (userEntry._tag === "Missing") return fail("users", `no users entry named "${userName}"`)
-      if (userEntry._tag === "Ambiguous") {
-        return fail("users", `several users entries named "${userName}": ${indexList("users", userEntry.indexes)}`)
-      }
+      const clusterEntry = findEntry("clusters", doc.clusters, cluster, fail)
+      if (clusterEntry instanceof KubeconfigError) return clusterEntry
+      const userEntry = findEntry("users", doc.users, userName, fail)
+      if (userEntry instanceof KubeconfigError) return userEntry
 
       const endpoint = systemEndpoint(clusterEntry.entry, `clusters[${clusterEntry.index}].cluster`, fail, options)
       if (endpoint instanceof KubeconfigError) return endpoint
       const auth = systemAuth(userEntry.entry, `users[${userEntry.index}].user`, fail, options)
       if (auth instanceof KubeconfigError) return auth
 
-      const namespace = isSet(context.namespace) ? (context.namespace as string) : undefined
+      const namespace = setString(context.namespace)
       return { cluster, namespace, user: userName, endpoint, auth }
     })()
     if (result instanceof KubeconfigError) errors.push(result)
@@ -155,7 +140,7 @@ const systemEndpoint = (
 ): ClusterEndpoint | KubeconfigError => {
   const cluster = named.cluster
   if (!cluster) return fail(at, "cluster entry has no body")
-  const server = isSet(cluster.server) ? (cluster.server as string) : undefined
+  const server = setString(cluster.server)
   if (server === undefined) return fail(`${at}.server`, "cluster has no server")
   let url: URL
   try {

@@ -16,7 +16,7 @@
  */
 import { Effect, Redacted } from "effect"
 import type { ClusterAuth, ClusterEndpoint, ConnectionSpec } from "../kube/Connection.js"
-import { errorsFor, indexList, isSet, lookupUser, normalizeBase64, sameServer } from "./internal.js"
+import { errorsFor, findEntry, isSet, normalizeBase64, sameServer, setString } from "./internal.js"
 import { type Kubeconfig, type NamedContext, parseKubeconfig } from "./Kubeconfig.js"
 import { KubeconfigError, secretSource } from "./KubeconfigError.js"
 
@@ -127,13 +127,10 @@ const check = (doc: Kubeconfig, options: UserConnectionOptions): ConnectionSpec 
   }
 
   // The user entry: allowlisted credentials only.
-  const userName = isSet(chosen.named.context?.user) ? (chosen.named.context?.user as string) : undefined
+  const userName = setString(chosen.named.context?.user)
   if (userName === undefined) return fail(`${at}.context.user`, "context names no user")
-  const userEntry = lookupUser(doc.users, userName)
-  if (userEntry._tag === "Missing") return fail("users", `no users entry named "${userName}"`)
-  if (userEntry._tag === "Ambiguous") {
-    return fail("users", `several users entries named "${userName}": ${indexList("users", userEntry.indexes)}`)
-  }
+  const userEntry = findEntry("users", doc.users, userName, fail)
+  if (userEntry instanceof KubeconfigError) return userEntry
   const userAt = `users[${userEntry.index}].user`
   const user = userEntry.entry.user
   const noCredential = `no usable credential: set token, or client-certificate-data and client-key-data`

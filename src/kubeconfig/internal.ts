@@ -1,10 +1,12 @@
 /** Helpers shared by the system and user kubeconfig validators. Not exported from the package. */
 import { KubeconfigError } from "./KubeconfigError.js"
-import type { NamedCluster, NamedUser } from "./Kubeconfig.js"
 
 /** `null`, `undefined`, `""` and `[]` all mean "not set" in a kubeconfig. */
 export const isSet = (value: unknown): boolean =>
   value !== null && value !== undefined && value !== "" && !(Array.isArray(value) && value.length === 0)
+
+/** The value when it is set (see {@link isSet}), else undefined. */
+export const setString = (value: string | null | undefined): string | undefined => (isSet(value) ? (value as string) : undefined)
 
 /** Strips whitespace and checks the text is standard base64; returns undefined when it is not. */
 export const normalizeBase64 = (text: string): string | undefined => {
@@ -24,31 +26,24 @@ export const errorsFor = (source: string, context?: string) =>
 (field: string | undefined, detail: string): KubeconfigError =>
   new KubeconfigError({ source, context, field, detail })
 
-export type Lookup<A> =
-  | { readonly _tag: "Found"; readonly index: number; readonly entry: A }
-  | { readonly _tag: "Missing" }
-  | { readonly _tag: "Ambiguous"; readonly indexes: ReadonlyArray<number> }
+export const indexList = (prefix: string, indexes: ReadonlyArray<number>): string =>
+  indexes.map((index) => `${prefix}[${index}]`).join(", ")
 
-const lookup = <A extends { readonly name?: string | null | undefined }>(
+/** The one entry of `clusters` or `users` named `name`, with its index; or the error saying there is none or several. */
+export const findEntry = <A extends { readonly name?: string | null | undefined }>(
+  list: "clusters" | "users",
   entries: ReadonlyArray<A> | null | undefined,
-  name: string
-): Lookup<A> => {
+  name: string,
+  fail: (field: string, detail: string) => KubeconfigError
+): { readonly index: number; readonly entry: A } | KubeconfigError => {
   const indexes: Array<number> = []
   ;(entries ?? []).forEach((entry, index) => {
     if (entry.name === name) indexes.push(index)
   })
-  if (indexes.length === 0) return { _tag: "Missing" }
-  if (indexes.length > 1) return { _tag: "Ambiguous", indexes }
-  return { _tag: "Found", index: indexes[0], entry: (entries ?? [])[indexes[0]] }
+  if (indexes.length === 0) return fail(list, `no ${list} entry named "${name}"`)
+  if (indexes.length > 1) return fail(list, `several ${list} entries named "${name}": ${indexList(list, indexes)}`)
+  return { index: indexes[0], entry: (entries ?? [])[indexes[0]] }
 }
-
-export const lookupCluster = (entries: ReadonlyArray<NamedCluster> | null | undefined, name: string) =>
-  lookup(entries, name)
-
-export const lookupUser = (entries: ReadonlyArray<NamedUser> | null | undefined, name: string) => lookup(entries, name)
-
-export const indexList = (prefix: string, indexes: ReadonlyArray<number>): string =>
-  indexes.map((index) => `${prefix}[${index}]`).join(", ")
 
 /** Servers compare equal when they differ only by a trailing slash or letter case of scheme/host. */
 export const sameServer = (a: string, b: string): boolean => {

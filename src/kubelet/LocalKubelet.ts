@@ -157,6 +157,19 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
 
     const containerId = (pod: KubeObject, name: string) => `flotilla://${pod.metadata.uid}/${name}`
 
+    /** One status per container of the pod: ready and started, or neither; `state` by container name. */
+    const containerStatuses = (pod: KubeObject, ready: boolean, state: (name: string | undefined) => unknown) =>
+      podContainers(pod).map((c) => ({
+        name: c.name,
+        image: c.image ?? "",
+        imageID: "",
+        containerID: containerId(pod, c.name ?? ""),
+        ready,
+        started: ready,
+        restartCount: 0,
+        state: state(c.name)
+      }))
+
     const markRunning = (pod: KubeObject, startedAt: string) =>
       patchStatus(pod, {
         phase: "Running",
@@ -167,16 +180,7 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
         startTime: startedAt,
         conditions: conditions(true, startedAt),
         ...initStatuses(pod, startedAt),
-        containerStatuses: podContainers(pod).map((c) => ({
-          name: c.name,
-          image: c.image ?? "",
-          imageID: "",
-          containerID: containerId(pod, c.name ?? ""),
-          ready: true,
-          started: true,
-          restartCount: 0,
-          state: { running: { startedAt } }
-        }))
+        containerStatuses: containerStatuses(pod, true, () => ({ running: { startedAt } }))
       })
 
     const initStatuses = (pod: KubeObject, at: string) => {
@@ -234,16 +238,7 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
         phase: failed ? "Failed" : "Succeeded",
         ...(failed && message !== undefined ? { message } : {}),
         conditions: conditions(false, finishedAt, "PodCompleted"),
-        containerStatuses: podContainers(pod).map((c) => ({
-          name: c.name,
-          image: c.image ?? "",
-          imageID: "",
-          containerID: containerId(pod, c.name ?? ""),
-          ready: false,
-          started: false,
-          restartCount: 0,
-          state: { terminated: terminated(c.name) }
-        }))
+        containerStatuses: containerStatuses(pod, false, (name) => ({ terminated: terminated(name) }))
       })
     }
 
@@ -436,17 +431,8 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
           message,
           reason: "NodeLost",
           conditions: conditions(false, at, "PodCompleted"),
-          containerStatuses: podContainers(pod).map((c) => ({
-            name: c.name,
-            image: c.image ?? "",
-            imageID: "",
-            containerID: containerId(pod, c.name ?? ""),
-            ready: false,
-            started: false,
-            restartCount: 0,
-            state: {
-              terminated: { exitCode: 137, reason: "Error", message, finishedAt: at, containerID: containerId(pod, c.name ?? "") }
-            }
+          containerStatuses: containerStatuses(pod, false, (name) => ({
+            terminated: { exitCode: 137, reason: "Error", message, finishedAt: at, containerID: containerId(pod, name ?? "") }
           }))
         })
       })
@@ -463,6 +449,13 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
       )
 
     const forget = (uid: string) => FiberMap.remove(fibers, uid)
+
+    /** The pod is gone: no longer owned, and its process (if any) stopped. */
+    const drop = (uid: string) =>
+      Effect.suspend(() => {
+        owned.delete(uid)
+        return forget(uid)
+      })
 
     const consider = (pod: KubeObject) =>
       Effect.gen(function*() {
@@ -506,10 +499,7 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
               const present = new Set(item.items.map((p) => p.metadata.uid))
               // Deleted while we were not watching.
               for (const uid of [...owned]) {
-                if (!present.has(uid)) {
-                  owned.delete(uid)
-                  yield* forget(uid)
-                }
+                if (!present.has(uid)) yield* drop(uid)
               }
               for (const pod of item.items) yield* consider(pod)
               return
@@ -518,10 +508,7 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
               return yield* consider(item.object)
             case "Delete": {
               const uid = item.object.metadata.uid
-              if (uid !== undefined) {
-                owned.delete(uid)
-                yield* forget(uid)
-              }
+              if (uid !== undefined) yield* drop(uid)
               return
             }
           }

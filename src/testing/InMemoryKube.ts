@@ -402,6 +402,14 @@ const conflictMessage = (kind: ResourceKind, name: string, why: string) =>
 
 const staleMessage = "the object has been modified; please apply your changes to the latest version and try again"
 
+/** A uid precondition (`metadata.uid` of an update or patch, `uid` of a delete) the stored object does not meet. */
+const uidConflict = (ctx: Ctx, kind: ResourceKind, name: string, uid: string, existing: KubeObject) =>
+  fail(
+    ctx,
+    "Conflict",
+    conflictMessage(kind, name, `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${existing.metadata.uid}`)
+  )
+
 const invalid = (ctx: Ctx, kind: ResourceKind, name: string, detail: string) =>
   fail(ctx, "Invalid", `${resources[kind].kind} "${name}" is invalid: ${detail}`)
 
@@ -558,9 +566,11 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
       Queue.offerUnsafe(watcher.queue, item)
     }
 
-    const failWatcher = (store: KindStore, watcher: Watcher, error: KubeError): void => {
+    /** Ends a watch of `kind` with a `reason` error, as a real server's broken watch does. */
+    const failWatcher = (store: KindStore, watcher: Watcher, kind: ResourceKind, reason: KubeErrorReason, detail: string): void => {
       store.watchers.delete(watcher)
       if (watcher.failure !== undefined) return
+      const error = new KubeError({ reason, cluster: watcher.label, verb: "watch", resource: kind, namespace: watcher.ns, detail })
       watcher.failure = error
       Queue.failCauseUnsafe(watcher.queue, Cause.fail(error))
     }
@@ -885,14 +895,19 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
       }
     }
 
-    const createObject = (ctx: Ctx, kind: ResourceKind, namespace: string | undefined, input: KubeObject): KubeObject => {
-      const c = ctx.c
+    /** A copy of a create or update body, checked for metadata and type, with the namespace it goes to. */
+    const requestBody = (ctx: Ctx, kind: ResourceKind, namespace: string | undefined, input: KubeObject) => {
       const object = cloneJson(input)
       if (!isPlainObject(object as unknown) || !isPlainObject(object.metadata as unknown)) {
         throw fail(ctx, "Invalid", "metadata is required")
       }
       checkTypeMeta(ctx, kind, object)
-      const ns = requestNamespace(ctx, kind, namespace, object)
+      return { object, ns: requestNamespace(ctx, kind, namespace, object) }
+    }
+
+    const createObject = (ctx: Ctx, kind: ResourceKind, namespace: string | undefined, input: KubeObject): KubeObject => {
+      const c = ctx.c
+      const { ns, object } = requestBody(ctx, kind, namespace, input)
       if (resources[kind].namespaced) requireNamespaceExists(ctx, ns, true)
       if (object.metadata.resourceVersion !== undefined && object.metadata.resourceVersion !== "") {
         throw fail(ctx, "Invalid", "resourceVersion should not be set on objects to be created")
@@ -949,15 +964,7 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
       if (!isPlainObject(meta)) return
       const uid = meta.uid
       if (typeof uid === "string" && uid !== "" && uid !== existing.metadata.uid) {
-        throw fail(
-          ctx,
-          "Conflict",
-          conflictMessage(
-            kind,
-            existing.metadata.name!,
-            `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${existing.metadata.uid}`
-          )
-        )
+        throw uidConflict(ctx, kind, existing.metadata.name!, uid, existing)
       }
       const rv = meta.resourceVersion
       if (typeof rv === "string" && rv !== "" && rv !== existing.metadata.resourceVersion) {
@@ -966,12 +973,7 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
     }
 
     const replaceObject = (ctx: Ctx, kind: ResourceKind, namespace: string | undefined, input: KubeObject): KubeObject => {
-      const object = cloneJson(input)
-      if (!isPlainObject(object as unknown) || !isPlainObject(object.metadata as unknown)) {
-        throw fail(ctx, "Invalid", "metadata is required")
-      }
-      checkTypeMeta(ctx, kind, object)
-      const ns = requestNamespace(ctx, kind, namespace, object)
+      const { ns, object } = requestBody(ctx, kind, namespace, input)
       const name = object.metadata.name
       if (name === undefined || name === "") throw invalid(ctx, kind, "", "metadata.name: Required value: name is required")
       const existing = getExisting(ctx, kind, ns, name)
@@ -1012,15 +1014,7 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
       const ns = requestNamespace(ctx, kind, namespace)
       const existing = getExisting(ctx, kind, ns, name)
       if (options?.uid !== undefined && options.uid !== existing.metadata.uid) {
-        throw fail(
-          ctx,
-          "Conflict",
-          conflictMessage(
-            kind,
-            name,
-            `Precondition failed: UID in precondition: ${options.uid}, UID in object meta: ${existing.metadata.uid}`
-          )
-        )
+        throw uidConflict(ctx, kind, name, options.uid, existing)
       }
       if (kind === "namespaces" && (name === "default" || name === "kube-system" || name === "kube-public")) {
         throw fail(ctx, "Forbidden", `namespace ${name} is a system namespace and may not be deleted`)
@@ -1076,35 +1070,24 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
     ): A => {
       if (client.session?.closed === true) throw unavailable(client, req, `the client for cluster ${client.label} has been closed`)
       if (!c.reachable) throw unavailable(client, req, `cluster ${client.label} (memory://${c.name}) is unreachable`)
+      const target = {
+        verb: req.verb,
+        resource: req.kind,
+        subresource: req.subresource,
+        namespace: req.namespace,
+        name: req.name
+      }
       let identity: Identity | undefined
       let identityName = adminIdentity
       if (client.auth._tag === "Token") {
         identity = c.tokens.get(client.auth.token)
         if (identity === undefined) {
-          audit(c, {
-            identity: "system:anonymous",
-            verb: req.verb,
-            resource: req.kind,
-            subresource: req.subresource,
-            namespace: req.namespace,
-            name: req.name,
-            allowed: false,
-            outcome: "Unauthorized"
-          })
+          audit(c, { identity: "system:anonymous", ...target, allowed: false, outcome: "Unauthorized" })
           throw fail({ label: client.label, req }, "Unauthorized", "Unauthorized")
         }
         identityName = identity.name
       }
-      const entry = audit(c, {
-        identity: identityName,
-        verb: req.verb,
-        resource: req.kind,
-        subresource: req.subresource,
-        namespace: req.namespace,
-        name: req.name,
-        allowed: true,
-        outcome: "Success"
-      }) as { -readonly [K in keyof AuditEntry]: AuditEntry[K] }
+      const entry = audit(c, { identity: identityName, ...target, allowed: true, outcome: "Success" }) as { -readonly [K in keyof AuditEntry]: AuditEntry[K] }
       if (identity !== undefined) {
         const rbacNs = rbacNamespaceOf(req)
         if (!identity.rules.some((rule) => ruleAllows(rule, req, rbacNs))) {
@@ -1231,12 +1214,10 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
         const req: Request = { verb: "watch", kind, namespace: resources[kind].namespaced ? namespace : undefined, name: undefined }
         return Stream.callback<Item, KubeError>((queue) =>
           Effect.gen(function*() {
-            const c = yield* clusterFor(client, req)
-            yield* awaitRunning(c)
-            const now = yield* Clock.currentTimeMillis
-            const random = yield* Random.Random
-            const opened = yield* toEffect(() =>
-              runSync(client, c, req, now, random, (ctx) => openWatch(ctx, kind, namespace, options, queue))
+            const [c, opened] = yield* call(
+              client,
+              req,
+              (ctx) => [ctx.c, openWatch(ctx, kind, namespace, options, queue)] as const
             )
             watcher = opened
             const end = () => {
@@ -1288,6 +1269,18 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
     const makeClient = (client: ClientRef, identity: string): KubeClientShape => {
       const nsOf = (kind: ResourceKind, namespace: string | undefined) =>
         resources[kind].namespaced ? namespace : undefined
+      /** A create or update: the object names itself and, unless the path does, its namespace. */
+      const bodyRequest = (
+        verb: "create" | "update",
+        kind: ResourceKind,
+        namespace: string | undefined,
+        object: KubeObject
+      ): Request => ({
+        verb,
+        kind,
+        namespace: nsOf(kind, namespace ?? object.metadata?.namespace),
+        name: object.metadata?.name || undefined
+      })
       return {
         cluster: client.label,
         identity,
@@ -1304,24 +1297,14 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
         create: (kind, namespace, object) =>
           call(
             client,
-            {
-              verb: "create",
-              kind,
-              namespace: nsOf(kind, namespace ?? object.metadata?.namespace),
-              name: object.metadata?.name || undefined
-            },
+            bodyRequest("create", kind, namespace, object),
             (ctx) => cloneJson(createObject(ctx, kind, namespace, object)),
             (created) => created.metadata.name
           ),
         replace: (kind, namespace, object) =>
           call(
             client,
-            {
-              verb: "update",
-              kind,
-              namespace: nsOf(kind, namespace ?? object.metadata?.namespace),
-              name: object.metadata?.name || undefined
-            },
+            bodyRequest("update", kind, namespace, object),
             (ctx) => cloneJson(replaceObject(ctx, kind, namespace, object))
           ),
         patch: (kind, namespace, name, patch) =>
@@ -1467,18 +1450,8 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
             kindStore.compactedRv = c.rv
             for (const watcher of [...kindStore.watchers]) {
               if (watcher.queued > watcher.delivered) {
-                failWatcher(
-                  kindStore,
-                  watcher,
-                  new KubeError({
-                    reason: "Gone",
-                    cluster: watcher.label,
-                    verb: "watch",
-                    resource: kind,
-                    namespace: watcher.ns,
-                    detail: `too old resource version: the watch fell behind compaction at ${c.rv}`
-                  })
-                )
+                const detail = `too old resource version: the watch fell behind compaction at ${c.rv}`
+                failWatcher(kindStore, watcher, kind, "Gone", detail)
               }
             }
           }
@@ -1490,18 +1463,7 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
           for (const kind of allKinds) {
             const kindStore = c.kinds[kind]
             for (const watcher of [...kindStore.watchers]) {
-              failWatcher(
-                kindStore,
-                watcher,
-                new KubeError({
-                  reason: "Unavailable",
-                  cluster: watcher.label,
-                  verb: "watch",
-                  resource: kind,
-                  namespace: watcher.ns,
-                  detail: `connection to ${serverUrl(c.name)} lost`
-                })
-              )
+              failWatcher(kindStore, watcher, kind, "Unavailable", `connection to ${serverUrl(c.name)} lost`)
             }
           }
         }),

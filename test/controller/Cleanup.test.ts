@@ -4,11 +4,20 @@
  * is unreachable, and the orphan sweep.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Option, Scope } from "effect"
+import { Effect, Option } from "effect"
 import { finalizerName } from "../../src/controller/FinalizerLease.js"
 import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
-import { InMemoryKube } from "../../src/testing/InMemoryKube.js"
-import { eventually, fast, inMemory, podCreates, podRunning, waitFor, workflow } from "./harness.js"
+import {
+  eventually,
+  fast,
+  inMemory,
+  podCreates,
+  podRunning,
+  provisioned,
+  stoppableController,
+  waitFor,
+  workflow
+} from "./harness.js"
 import { submit } from "./fixtures.js"
 
 const remote = { cluster: "cluster-1", namespace: "remote" } as const
@@ -112,18 +121,13 @@ describe("remote pod clean-up", () => {
   it.live("a transient error while taking up a deleted workflow's finalizer is retried (no stuck finalizer)", () =>
     inMemory(() =>
       Effect.gen(function*() {
-        const kube = yield* InMemoryKube
         const wf = workflow({ name: "deleted-while-down", ...remote })
-        const placement = Embedded.placementOf([wf])
-        yield* Embedded.provision(placement)
-        yield* Embedded.startKubelets(placement, fast())
-        const admin = kube.adminClient("main")
+        const { admin, kube } = yield* provisioned([wf])
 
-        const first = yield* Scope.make()
-        const { controller: c1 } = yield* Embedded.startController(fast()).pipe(Scope.provide(first))
+        const { controller: c1, stop } = yield* stoppableController
         yield* submit(admin, wf)
         yield* waitFor(c1, wf, (w) => Embedded.isCompleted(w) && hasFinalizer(w), "completion with the finalizer held")
-        yield* Scope.close(first, Exit.void)
+        yield* stop
 
         // Deleted while no controller runs; the next one's first finalizer reads fail.
         yield* admin.delete("workflows", "local", "deleted-while-down")

@@ -17,6 +17,7 @@ import {
   podNodes,
   podsOfWorkflow,
   podRunning,
+  provisioned,
   putSystemKubeconfig,
   systemKubeconfig,
   waitFor,
@@ -53,11 +54,9 @@ describe("argo-kubeconfig problems", () => {
       Effect.gen(function*() {
         const local = workflow({ name: "local-only" })
         const remote = workflow({ name: "remote", cluster: "cluster-1", namespace: "remote" })
-        const placement = Embedded.placementOf([local, remote])
-        yield* Embedded.provision(placement)
-        const admin = (yield* InMemoryKube).adminClient("main")
-        yield* putSystemKubeconfig(admin, "apiVersion: v1\ncontexts: [\n  - name: cluster-1\n    token: s3cr3t-do-not-log\n")
-        yield* Embedded.startKubelets(placement, fast())
+        const { admin } = yield* provisioned([local, remote], {
+          systemKubeconfig: "apiVersion: v1\ncontexts: [\n  - name: cluster-1\n    token: s3cr3t-do-not-log\n"
+        })
         const { controller } = yield* Embedded.startController(fast())
 
         yield* submit(admin, local)
@@ -84,9 +83,6 @@ describe("argo-kubeconfig problems", () => {
         const local = workflow({ name: "local-only" })
         const onGood = workflow({ name: "on-good", cluster: "cluster-1", namespace: "remote" })
         const onBad = workflow({ name: "on-bad", cluster: "cluster-2", namespace: "remote" })
-        const placement = Embedded.placementOf([local, onGood, onBad])
-        yield* Embedded.provision(placement)
-        const admin = (yield* InMemoryKube).adminClient("main")
         // cluster-2's context points at a user entry that does not exist.
         const doc = {
           apiVersion: "v1",
@@ -101,8 +97,7 @@ describe("argo-kubeconfig problems", () => {
           ],
           users: [{ name: "cluster-1", user: { token: Embedded.tokens.controller } }]
         }
-        yield* putSystemKubeconfig(admin, yaml(doc))
-        yield* Embedded.startKubelets(placement, fast())
+        const { admin } = yield* provisioned([local, onGood, onBad], { systemKubeconfig: yaml(doc) })
         const { controller, kube } = yield* Embedded.startController(fast())
 
         for (const wf of [local, onGood, onBad]) yield* submit(admin, wf)
@@ -125,11 +120,9 @@ describe("argo-kubeconfig problems", () => {
       Effect.gen(function*() {
         const first = workflow({ name: "first", cluster: "cluster-1", namespace: "remote" })
         const later = workflow({ name: "later", cluster: "cluster-2", namespace: "remote" })
-        const placement = Embedded.placementOf([first, later])
-        yield* Embedded.provision(placement)
-        const admin = (yield* InMemoryKube).adminClient("main")
-        yield* putSystemKubeconfig(admin, systemKubeconfig([{ name: "cluster-1", namespace: "remote" }]))
-        yield* Embedded.startKubelets(placement, fast())
+        const { admin } = yield* provisioned([first, later], {
+          systemKubeconfig: systemKubeconfig([{ name: "cluster-1", namespace: "remote" }])
+        })
         const { controller } = yield* Embedded.startController(fast())
 
         // The start-up lines operators grep for.

@@ -5,10 +5,21 @@
  * and a pod that already finished is never created again.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
+import { Effect } from "effect"
 import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
-import { InMemoryKube } from "../../src/testing/InMemoryKube.js"
-import { completed, countBy, eventually, fast, inMemory, podCreates, podNodes, waitFor, workflow } from "./harness.js"
+import {
+  completed,
+  countBy,
+  eventually,
+  fast,
+  inMemory,
+  podCreates,
+  podNodes,
+  provisioned,
+  stoppableController,
+  waitFor,
+  workflow
+} from "./harness.js"
 import { submit } from "./fixtures.js"
 
 const remote = { cluster: "cluster-1", namespace: "remote" } as const
@@ -53,22 +64,17 @@ describe("controller resilience", () => {
   it.live("controller restarted mid-run: completes, one create per pod, a finished pod is never re-created", () =>
     inMemory(() =>
       Effect.gen(function*() {
-        const kube = yield* InMemoryKube
         // Step 1 runs across the restart; podGC cleans everything up at the end.
         const wf = workflow({ name: "restart", podGC: "OnPodCompletion", steps: [slow("0s"), slow("2s"), slow("0s")] })
-        const placement = Embedded.placementOf([wf])
-        yield* Embedded.provision(placement)
-        yield* Embedded.startKubelets(placement, fast())
-        const admin = kube.adminClient("main")
+        const { admin, kube } = yield* provisioned([wf])
 
-        const first = yield* Scope.make()
-        const { controller: c1 } = yield* Embedded.startController(fast()).pipe(Scope.provide(first))
+        const { controller: c1, stop } = yield* stoppableController
         yield* submit(admin, wf)
         yield* waitFor(c1, wf, (w) => {
           const nodes = podNodes(w)
           return nodes.some((n) => n.phase === "Succeeded") && nodes.some((n) => n.phase === "Running")
         }, "step 0 done and step 1 running")
-        yield* Scope.close(first, Exit.void)
+        yield* stop
         // Step 0's finished pod is gone by now (podGC OnPodCompletion), or goes while no controller
         // runs: the new controller must take the node's status for it, not create the pod again.
         const s0 = (yield* kube.objects("cluster-1", "pods", "remote")).find((p) => p.metadata.name?.startsWith("restart-s0-"))

@@ -1,9 +1,10 @@
 /**
  * Helpers for the controller's failure-mode tests: small intervals so the
- * controller's own backoffs take milliseconds, workflow builders, secret
- * writers, a log capture in Argo's line format, and audit-log queries.
+ * controller's own backoffs take milliseconds, set-up with the controller
+ * started separately, workflow builders, secret writers, a log capture in
+ * Argo's line format, and audit-log queries.
  */
-import { Duration, Effect, Layer, Logger, Option, Schedule } from "effect"
+import { Duration, Effect, Exit, Layer, Logger, Option, Schedule, Scope } from "effect"
 import * as YAML from "yaml"
 import type { KubeClientShape } from "../../src/kube/KubeClient.js"
 import type { KubeObject } from "../../src/kube/Resources.js"
@@ -53,6 +54,34 @@ export const inMemory = <A, E>(body: (logs: LogCapture) => Effect.Effect<A, E, a
     Effect.provide(logs.layer)
   ) as Effect.Effect<A, E>
 }
+
+// --- set-up with the controller started separately ----------------------------
+
+/**
+ * The seed's clusters, secrets and kubelets for `workflows`, but no
+ * controller yet. A given `systemKubeconfig` replaces argo-kubeconfig before
+ * the kubelets start.
+ */
+export const provisioned = (
+  workflows: ReadonlyArray<KubeObject>,
+  options: { readonly systemKubeconfig?: string } = {}
+) =>
+  Effect.gen(function*() {
+    const kube = yield* InMemoryKube
+    const placement = Embedded.placementOf(workflows)
+    yield* Embedded.provision(placement)
+    const admin = kube.adminClient("main")
+    if (options.systemKubeconfig !== undefined) yield* putSystemKubeconfig(admin, options.systemKubeconfig)
+    yield* Embedded.startKubelets(placement, fast())
+    return { kube, admin }
+  })
+
+/** A controller in a scope of its own, and the effect that stops it (as a crash or restart would). */
+export const stoppableController = Effect.gen(function*() {
+  const scope = yield* Scope.make()
+  const { controller } = yield* Embedded.startController(fast()).pipe(Scope.provide(scope))
+  return { controller, stop: Scope.close(scope, Exit.void) }
+})
 
 // --- workflows --------------------------------------------------------------
 

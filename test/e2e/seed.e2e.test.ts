@@ -86,6 +86,7 @@ const cleanUp = async () => {
   }
   for (const c of remotes()) {
     await kubectlRaw(c, ["delete", "pods", "-n", REMOTE_NS, "--all", "--grace-period=0", "--force", "--ignore-not-found"])
+    await kubectlRaw(c, ["delete", "workflowtaskresults.argoproj.io", "-n", REMOTE_NS, "--all", "--ignore-not-found"])
   }
   for (const c of clusterNames()) {
     await kubectlRaw(c, ["delete", "node", nodeName(c), "--ignore-not-found"])
@@ -199,10 +200,15 @@ describe("seed: upstream multi-cluster set-up on real clusters", () => {
     expect(creates.map((e) => e.user.username)).toEqual([userName.workflow])
     console.log(`e2e: pod ${pod.metadata.name} created by ${creates[0].user.username} (user agent ${creates[0].userAgent}); managedFields managers: ${(pod.metadata.managedFields ?? []).map((f: any) => `${f.manager}/${f.operation}`).join(", ")}`)
     // it ran on the node agent's node (kwok nodes are tainted)
+    let lastStatus: unknown
     const ran = await waitFor("the pod to finish", async () => {
       const p = (await remotePods())[0]
+      lastStatus = p?.status
       return p?.status?.phase === "Succeeded" || p?.status?.phase === "Failed" ? p : undefined
-    }, 180_000, 500, diagnostics)
+    }, 120_000, 500, () =>
+      `pod status: ${JSON.stringify(lastStatus)}\n` +
+      "(a node agent must write pod status through the pods/status subresource: a real apiserver ignores status in a PATCH of the pod itself)\n" +
+      diagnostics())
     expect(ran.spec.nodeName).toBe(nodeName(REMOTE))
     expect(ran.status.phase).toBe("Succeeded")
   })
@@ -211,7 +217,7 @@ describe("seed: upstream multi-cluster set-up on real clusters", () => {
     const wf = await waitFor("workflow phase Succeeded or Failed", async () => {
       const w = await getJson<any>(MAIN, ["workflows.argoproj.io", WORKFLOW, "-n", WF_NS])
       return w?.status?.phase === "Succeeded" || w?.status?.phase === "Failed" || w?.status?.phase === "Error" ? w : undefined
-    }, 180_000, 500, diagnostics)
+    }, 120_000, 500, diagnostics)
     expect(wf.status.phase, JSON.stringify(wf.status, null, 2)).toBe("Succeeded")
   })
 
@@ -221,7 +227,8 @@ describe("seed: upstream multi-cluster set-up on real clusters", () => {
     const wf = await getJson<any>(MAIN, ["workflows.argoproj.io", WORKFLOW, "-n", WF_NS])
     expect(wf.metadata.finalizers ?? []).not.toHaveLength(0)
     await kubectl(MAIN, ["delete", "workflows.argoproj.io", WORKFLOW, "-n", WF_NS, "--wait=false"])
-    await waitFor("the remote pod to be deleted", async () => ((await remotePods()).length === 0 ? true : undefined), 120_000, 500, diagnostics)
+    await waitFor("the remote pod to be deleted", async () => ((await remotePods()).length === 0 ? true : undefined), 90_000, 500, () =>
+      "(a pod bound to a node and not yet Succeeded/Failed is only removed once its node agent confirms the deletion)\n" + diagnostics())
     await waitFor("the workflow to be gone (finalizer released)", async () =>
       (await getJson(MAIN, ["workflows.argoproj.io", WORKFLOW, "-n", WF_NS])) === undefined ? true : undefined, 120_000, 500, diagnostics)
     const deletes = auditEvents(REMOTE).filter((e) =>

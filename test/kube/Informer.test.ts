@@ -2,9 +2,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Option, PubSub, Queue, Schedule, Scope, Stream, SubscriptionRef } from "effect"
 import { TestClock } from "effect/testing"
 import { Informer, type InformerChange } from "../../src/kube/Informer.js"
-import type { KubeClientShape } from "../../src/kube/KubeClient.js"
 import { KubeError } from "../../src/kube/KubeError.js"
-import type { KubeObject, ObjectList, WatchEvent } from "../../src/kube/Resources.js"
+import type { ObjectList, WatchEvent } from "../../src/kube/Resources.js"
+import { pod, scriptedClient, waitUntil } from "./fakeClient.js"
 
 // --- a small scripted fake client --------------------------------------------
 // Lists come from a script; each watch reads events pushed by the test into a queue.
@@ -13,28 +13,19 @@ const makeFake = (lists: Array<Effect.Effect<ObjectList, KubeError>>) =>
   Effect.gen(function*() {
     const watches: Array<Queue.Queue<WatchEvent, KubeError | Cause.Done>> = []
     let listCalls = 0
-    const unexpected = (verb: string) => () => Effect.die(new Error(`fake client: unexpected call to ${verb}`))
-    const client: KubeClientShape = {
-      cluster: "east",
-      identity: "test",
-      get: unexpected("get"),
-      create: unexpected("create"),
-      replace: unexpected("replace"),
-      patch: unexpected("patch"),
-      delete: unexpected("delete"),
-      logs: unexpected("logs"),
-      list: () =>
+    const client = scriptedClient(
+      () =>
         Effect.suspend(() => {
           listCalls += 1
           return lists.shift() ?? Effect.never
         }),
-      watch: () =>
+      () =>
         Stream.unwrap(Effect.gen(function*() {
           const queue = yield* Queue.make<WatchEvent, KubeError | Cause.Done>()
           watches.push(queue)
           return Stream.fromQueue(queue)
         }))
-    }
+    )
     return {
       client,
       listCalls: () => listCalls,
@@ -42,22 +33,6 @@ const makeFake = (lists: Array<Effect.Effect<ObjectList, KubeError>>) =>
       /** The most recent watch's queue. */
       current: () => watches[watches.length - 1]
     }
-  })
-
-const pod = (name: string, resourceVersion: string, extra: Record<string, unknown> = {}): KubeObject => ({
-  apiVersion: "v1",
-  kind: "Pod",
-  metadata: { name, namespace: "ns", resourceVersion },
-  ...extra
-})
-
-const waitUntil = (label: string, predicate: () => boolean) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 500; i++) {
-      if (predicate()) return
-      yield* Effect.yieldNow
-    }
-    return yield* Effect.die(new Error(`condition never held: ${label}`))
   })
 
 const summary = (changes: ReadonlyArray<InformerChange>) =>

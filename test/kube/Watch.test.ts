@@ -3,8 +3,9 @@ import { Effect, Schedule, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import type { KubeClientShape } from "../../src/kube/KubeClient.js"
 import { KubeError, type KubeErrorReason } from "../../src/kube/KubeError.js"
-import type { KubeObject, ListOptions, ObjectList, WatchEvent, WatchOptions } from "../../src/kube/Resources.js"
+import type { ListOptions, ObjectList, WatchEvent, WatchOptions } from "../../src/kube/Resources.js"
 import { type WatchItem, watchResource, type WatchState } from "../../src/kube/Watch.js"
+import { pod, scriptedClient, waitUntil } from "./fakeClient.js"
 
 // --- a small scripted fake client --------------------------------------------
 
@@ -16,36 +17,21 @@ interface Script {
 const makeFake = (script: Script) => {
   const listCalls: Array<ListOptions | undefined> = []
   const watchCalls: Array<WatchOptions> = []
-  const unexpected = (verb: string) => () => Effect.die(new Error(`fake client: unexpected call to ${verb}`))
-  const client: KubeClientShape = {
-    cluster: "east",
-    identity: "test",
-    get: unexpected("get"),
-    create: unexpected("create"),
-    replace: unexpected("replace"),
-    patch: unexpected("patch"),
-    delete: unexpected("delete"),
-    logs: unexpected("logs"),
+  const client = scriptedClient(
     // An unscripted call hangs, so the loop waits where the test can see it.
-    list: (_kind, _namespace, options) =>
+    (_kind, _namespace, options) =>
       Effect.suspend(() => {
         listCalls.push(options)
         return script.lists.shift() ?? Effect.never
       }),
-    watch: (_kind, _namespace, options) =>
+    (_kind, _namespace, options) =>
       Stream.suspend(() => {
         watchCalls.push(options)
         return script.watches.shift() ?? Stream.never
       })
-  }
+  )
   return { client, listCalls, watchCalls }
 }
-
-const pod = (name: string, resourceVersion: string): KubeObject => ({
-  apiVersion: "v1",
-  kind: "Pod",
-  metadata: { name, namespace: "ns", resourceVersion }
-})
 
 const kubeError = (reason: KubeErrorReason) =>
   new KubeError({ reason, cluster: "east", verb: "watch", resource: "pods", detail: `scripted ${reason}` })
@@ -53,15 +39,6 @@ const kubeError = (reason: KubeErrorReason) =>
 const settle = Effect.gen(function*() {
   for (let i = 0; i < 50; i++) yield* Effect.yieldNow
 })
-
-const waitUntil = (label: string, predicate: () => boolean) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 500; i++) {
-      if (predicate()) return
-      yield* Effect.yieldNow
-    }
-    return yield* Effect.die(new Error(`condition never held: ${label}`))
-  })
 
 /** Runs the watch in the background, recording items and states. */
 const start = (client: KubeClientShape, options: Parameters<typeof watchResource>[3] = {}) =>

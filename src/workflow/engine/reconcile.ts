@@ -357,6 +357,25 @@ class Operation {
     return node
   }
 
+  /** The node of a template call, as first created: its boundary, flags and declared inputs. */
+  private initCallNode(nodeName: string, type: NodeType, phase: NodePhase, tmpl: Template, opts: ExecOpts, retried: boolean): Node {
+    return this.initNode(nodeName, type, phase, {
+      boundaryId: opts.boundaryId,
+      templateName: tmpl.name,
+      hooked: opts.hooked,
+      retried,
+      inputs: tmpl.inputs?.parameters !== undefined ? { parameters: tmpl.inputs.parameters } : undefined
+    })
+  }
+
+  /** The Steps or DAG node `nodeName`, created Running on first visit; undefined while parallelism holds it back. */
+  private compositeNode(nodeName: string, type: "Steps" | "DAG", tmpl: Template, opts: ExecOpts, retried: boolean): Node | undefined {
+    const existing = this.byName(nodeName)
+    if (existing !== undefined) return existing
+    if (!retried && this.parallelismBlocked(opts)) return undefined
+    return this.initCallNode(nodeName, type, "Running", tmpl, opts, retried)
+  }
+
   private markPhase(node: Node, phase: NodePhase, message?: string): Node {
     node.phase = phase
     if (message !== undefined) {
@@ -690,13 +709,7 @@ class Operation {
       const wfLimit = this.wf.spec.parallelism
       if (typeof wfLimit === "number" && this.activePods >= wfLimit) return undefined
       if (!retried && this.parallelismBlocked(opts)) return undefined
-      node = this.initNode(nodeName, "Pod", "Pending", {
-        boundaryId: opts.boundaryId,
-        templateName: tmpl.name,
-        hooked: opts.hooked,
-        retried,
-        inputs: tmpl.inputs?.parameters !== undefined ? { parameters: tmpl.inputs.parameters } : undefined
-      })
+      node = this.initCallNode(nodeName, "Pod", "Pending", tmpl, opts, retried)
       this.activePods++
       if (this.expectsTaskResult(nodeName, tmpl, opts)) this.taskResultsCompletion[id] = false
       const obs = this.input.pods.get(id)
@@ -968,6 +981,17 @@ class Operation {
     return { parameters: out }
   }
 
+  /** A Steps/DAG node whose children all succeeded: Succeeded with the template's outputs, or Error when they cannot be resolved. */
+  private succeedWithOutputs(node: Node, tmpl: Template, scope: Scope): Node {
+    const outputs = this.templateOutputs(tmpl, scope)
+    if (isFailure(outputs)) return this.markPhase(node, "Error", outputs.error)
+    if (outputs !== undefined) {
+      node.outputs = outputs
+      this.exportGlobals(outputs)
+    }
+    return this.markPhase(node, "Succeeded")
+  }
+
   private exportGlobals(outputs: NodeOutputs | undefined): void {
     for (const p of outputs?.parameters ?? []) {
       if (p.globalName === undefined || p.value === undefined) continue
@@ -1003,17 +1027,8 @@ class Operation {
   // ---------------------------------------------------------------- steps
 
   private executeSteps(nodeName: string, tmpl: Template, opts: ExecOpts, retried: boolean): Node | undefined {
-    let node = this.byName(nodeName)
-    if (node === undefined) {
-      if (!retried && this.parallelismBlocked(opts)) return undefined
-      node = this.initNode(nodeName, "Steps", "Running", {
-        boundaryId: opts.boundaryId,
-        templateName: tmpl.name,
-        hooked: opts.hooked,
-        retried,
-        inputs: tmpl.inputs?.parameters !== undefined ? { parameters: tmpl.inputs.parameters } : undefined
-      })
-    }
+    const node = this.compositeNode(nodeName, "Steps", tmpl, opts, retried)
+    if (node === undefined) return undefined
     const placement = inheritPlacement(tmpl, opts.placement)
     const scope = this.stepScope()
     const groups = tmpl.steps ?? []
@@ -1052,7 +1067,7 @@ class Operation {
           this.addNodeToScope(scope, "steps", step.name, child)
         } else {
           const expanded = Object.values(this.nodes).filter((n) =>
-            n.boundaryID === node!.id && n.name.startsWith(`${childName}(`) && n.type !== "Skipped"
+            n.boundaryID === node.id && n.name.startsWith(`${childName}(`) && n.type !== "Skipped"
           )
           if (expanded.length > 0) this.addAggregateToScope(scope, "steps", step.name, expanded)
           this.addNodeToScope(scope, "steps", step.name, group)
@@ -1060,13 +1075,7 @@ class Operation {
       }
     }
     this.updateStepsOutbound(node, groups.length)
-    const outputs = this.templateOutputs(tmpl, scope)
-    if (isFailure(outputs)) return this.markPhase(node, "Error", outputs.error)
-    if (outputs !== undefined) {
-      node.outputs = outputs
-      this.exportGlobals(outputs)
-    }
-    return this.markPhase(node, "Succeeded")
+    return this.succeedWithOutputs(node, tmpl, scope)
   }
 
   private updateStepsOutbound(node: Node, groupCount: number): void {
@@ -1172,17 +1181,8 @@ class Operation {
   // ---------------------------------------------------------------- DAG
 
   private executeDag(nodeName: string, tmpl: Template, opts: ExecOpts, retried: boolean): Node | undefined {
-    let node = this.byName(nodeName)
-    if (node === undefined) {
-      if (!retried && this.parallelismBlocked(opts)) return undefined
-      node = this.initNode(nodeName, "DAG", "Running", {
-        boundaryId: opts.boundaryId,
-        templateName: tmpl.name,
-        hooked: opts.hooked,
-        retried,
-        inputs: tmpl.inputs?.parameters !== undefined ? { parameters: tmpl.inputs.parameters } : undefined
-      })
-    }
+    const node = this.compositeNode(nodeName, "DAG", tmpl, opts, retried)
+    if (node === undefined) return undefined
     const dag = tmpl.dag!
     const tasks = new Map(dag.tasks.map((t) => [t.name, t] as const))
     const ctx: DagCtx = {
@@ -1221,13 +1221,7 @@ class Operation {
       }
       this.addNodeToScope(scope, "tasks", task.name, tn)
     }
-    const outputs = this.templateOutputs(tmpl, scope)
-    if (isFailure(outputs)) return this.markPhase(node, "Error", outputs.error)
-    if (outputs !== undefined) {
-      node.outputs = outputs
-      this.exportGlobals(outputs)
-    }
-    return this.markPhase(node, "Succeeded")
+    return this.succeedWithOutputs(node, tmpl, scope)
   }
 
   private taskNode(ctx: DagCtx, name: string): Node | undefined {

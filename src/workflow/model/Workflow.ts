@@ -183,12 +183,8 @@ export type NodePhase = "Pending" | "Running" | "Succeeded" | "Skipped" | "Faile
 export type NodeType = "Pod" | "Container" | "Steps" | "StepGroup" | "DAG" | "TaskGroup" | "Retry" | "Skipped" | "Suspend" | "HTTP" | "Plugin"
 export type WorkflowPhase = "" | "Pending" | "Running" | "Succeeded" | "Failed" | "Error"
 
-export interface NodeOutputs {
-  readonly parameters?: ReadonlyArray<Parameter>
-  readonly artifacts?: ReadonlyArray<unknown>
-  readonly result?: string
-  readonly exitCode?: string
-}
+/** A node's outputs have the template's shape (upstream's NodeStatus.Outputs is an Outputs too). */
+export type NodeOutputs = Outputs
 
 /** Argo's NodeStatus JSON (the fields flotilla writes). */
 export interface NodeStatus {

@@ -182,7 +182,13 @@ export interface Proc {
 export const startProcess = (name: string, command: string, args: ReadonlyArray<string>, logFile: string): Proc => {
   fs.mkdirSync(path.dirname(logFile), { recursive: true })
   const fd = fs.openSync(logFile, "w")
-  const child = spawn(command, args, { cwd: repoRoot, stdio: ["ignore", fd, fd], env: { ...process.env, NO_COLOR: "1" } })
+  const child = spawn(command, args, { cwd: repoRoot, stdio: ["ignore", fd, fd], env: {
+      ...process.env,
+      // tsx's shebang runs `node` from PATH: use the project's (devDependency "node"), not the machine's
+      PATH: `${path.join(repoRoot, "node_modules/.bin")}${path.delimiter}${process.env["PATH"] ?? ""}`,
+      NO_COLOR: "1"
+    }
+  })
   fs.closeSync(fd)
   // recorded so that scripts/clusters/down.sh stops it if the test run dies
   const pidFile = path.join(stateDir, "run", `e2e-${name}.pid`)

@@ -1,0 +1,45 @@
+/**
+ * Shared by the Watch and Informer tests: a small scripted fake client and
+ * helpers. Each test file scripts `list` and `watch` its own way; every other
+ * verb dies as an unexpected call.
+ */
+import { Effect } from "effect"
+import type { KubeClientShape } from "../../src/kube/KubeClient.js"
+import type { KubeObject } from "../../src/kube/Resources.js"
+
+/** A client of cluster "east" that answers only `list` and `watch`. */
+export const scriptedClient = (
+  list: KubeClientShape["list"],
+  watch: KubeClientShape["watch"]
+): KubeClientShape => {
+  const unexpected = (verb: string) => () => Effect.die(new Error(`fake client: unexpected call to ${verb}`))
+  return {
+    cluster: "east",
+    identity: "test",
+    get: unexpected("get"),
+    create: unexpected("create"),
+    replace: unexpected("replace"),
+    patch: unexpected("patch"),
+    delete: unexpected("delete"),
+    logs: unexpected("logs"),
+    list,
+    watch
+  }
+}
+
+export const pod = (name: string, resourceVersion: string, extra: Record<string, unknown> = {}): KubeObject => ({
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { name, namespace: "ns", resourceVersion },
+  ...extra
+})
+
+/** Yields until `predicate` holds; dies after 500 tries. */
+export const waitUntil = (label: string, predicate: () => boolean) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 500; i++) {
+      if (predicate()) return
+      yield* Effect.yieldNow
+    }
+    return yield* Effect.die(new Error(`condition never held: ${label}`))
+  })
