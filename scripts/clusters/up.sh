@@ -196,7 +196,9 @@ chmod 600 "$STATE/kubeconfig"
 # ------------------------------------------------------------------ etcd
 for c in "${CLUSTERS[@]}"; do
   d="$STATE/$c"; . "$d/ports.env"
-  mkdir -p "$d/etcd"
+  # fresh clusters on every start (FLOTILLA_CLUSTERS_KEEP_DATA=1 keeps etcd's data)
+  [ -n "${FLOTILLA_CLUSTERS_KEEP_DATA:-}" ] || rm -rf "$d/etcd" "$d/logs"/*.log
+  mkdir -p "$d/etcd" && chmod 700 "$d/etcd"
   start "$c-etcd" "$d/logs/etcd.log" "$ETCD" \
     --name=etcd-"$c" --data-dir="$d/etcd" \
     --listen-client-urls="http://127.0.0.1:$ETCD_CLIENT_PORT" --advertise-client-urls="http://127.0.0.1:$ETCD_CLIENT_PORT" \

@@ -19,7 +19,6 @@
  * .clusters/e2e/*.log.
  */
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import {
@@ -57,8 +56,8 @@ let controller: Proc
 const remotes = () => clusterNames().filter((c) => c !== MAIN)
 
 const tmpFile = (name: string, text: string): string => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "flotilla-e2e-"))
-  const file = path.join(dir, name)
+  // next to the logs in the (gitignored) state dir, not in /tmp: they hold tokens
+  const file = path.join(logDir, name)
   fs.writeFileSync(file, text, { mode: 0o600 })
   return file
 }
@@ -72,7 +71,8 @@ const remotePods = async () => {
     "-n",
     REMOTE_NS,
     "-l",
-    `workflows.argoproj.io/workflow=${WORKFLOW}`
+    `workflows.argoproj.io/workflow=${WORKFLOW}`,
+    "--show-managed-fields"
   ])
   return list?.items ?? []
 }
