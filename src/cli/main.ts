@@ -245,7 +245,8 @@ const kubelet = Command.make(
       const connector = yield* KubeConnector
       const client = yield* connector.connect(spec)
       if (register) yield* registerNode(client, nodeName)
-      yield* LocalKubelet.start({ client, nodeName, mode: simulate ? "simulate" : "process", pathPrepend: ["/usr/games"] })
+      // On a real cluster kube-scheduler binds pods; this agent only runs what lands on its node.
+      yield* LocalKubelet.start({ client, nodeName, mode: simulate ? "simulate" : "process", pathPrepend: ["/usr/games"], bind: false })
       yield* Effect.logInfo("kubelet started").pipe(Effect.annotateLogs({ node: nodeName, cluster: spec.cluster }))
       yield* Effect.never
     }).pipe(Effect.scoped, Effect.provide(LiveKubeConnector.layer))

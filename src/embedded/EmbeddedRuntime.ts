@@ -92,7 +92,7 @@ const controllerRemoteRules = (namespace: string | undefined): ReadonlyArray<Pol
   }
 ]
 const kubeletRules: ReadonlyArray<PolicyRule> = [
-  { verbs: ["get", "list", "watch", "patch", "update"], resources: ["pods"] },
+  { verbs: ["get", "list", "watch", "patch", "update", "delete"], resources: ["pods"] },
   { verbs: ["get", "create", "update", "patch"], resources: ["workflowtaskresults"] }
 ]
 

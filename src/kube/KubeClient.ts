@@ -46,11 +46,17 @@ export interface KubeClientShape {
   readonly create: (kind: ResourceKind, namespace: string | undefined, object: KubeObject) => Effect.Effect<KubeObject, KubeError>
   /** Full update guarded by `metadata.resourceVersion` (Conflict when stale). */
   readonly replace: (kind: ResourceKind, namespace: string | undefined, object: KubeObject) => Effect.Effect<KubeObject, KubeError>
+  /**
+   * JSON merge patch. `subresource: "status"` writes the status subresource
+   * (a real API server ignores `status` in a patch of the object itself for
+   * pods; kubelets write status this way).
+   */
   readonly patch: (
     kind: ResourceKind,
     namespace: string | undefined,
     name: string,
-    patch: MergePatch
+    patch: MergePatch,
+    options?: { readonly subresource?: "status" }
   ) => Effect.Effect<KubeObject, KubeError>
   readonly delete: (
     kind: ResourceKind,

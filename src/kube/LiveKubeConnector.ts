@@ -515,12 +515,18 @@ export const connect = (
       )
     }
 
-    const patch: KubeClientShape["patch"] = (kind, namespace, name, mergePatch: MergePatch) => {
+    const patch: KubeClientShape["patch"] = (kind, namespace, name, mergePatch: MergePatch, patchOptions) => {
       const ns = namespaceFor(kind, namespace)
-      const ctx: ErrorContext = { ...base, verb: "patch", resource: kind, namespace: ns, name }
+      const sub = patchOptions?.subresource
+      const ctx: ErrorContext = { ...base, verb: "patch", resource: sub ? `${kind}/${sub}` : kind, namespace: ns, name }
       return objectPath(ctx, kind, ns, name).pipe(
         Effect.flatMap((path) =>
-          requestJson(ctx, { method: "PATCH", path, body: mergePatch, contentType: "application/merge-patch+json" })
+          requestJson(ctx, {
+            method: "PATCH",
+            path: sub ? `${path}/${sub}` : path,
+            body: mergePatch,
+            contentType: "application/merge-patch+json"
+          })
         ),
         Effect.map((patched) => withTypeMeta(kind, patched as KubeObject))
       )

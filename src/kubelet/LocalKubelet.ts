@@ -72,6 +72,11 @@ export interface LocalKubeletOptions {
   readonly isolation?: Isolation | "auto" | undefined
   /** Where pod logs go besides memory; default: the client, when it implements `PodLogSink`. */
   readonly logSink?: PodLogSink | undefined
+  /**
+   * Bind unscheduled pods to this node (the embedded runtime has no scheduler).
+   * Default true; false on a real cluster, where kube-scheduler binds.
+   */
+  readonly bind?: boolean | undefined
 }
 
 export interface LocalKubelet {
@@ -145,7 +150,7 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
     // ---- reporting -------------------------------------------------------
 
     const patchStatus = (pod: KubeObject, status: Record<string, unknown>) =>
-      retryTransient(client.patch("pods", pod.metadata.namespace, pod.metadata.name ?? "", { status }))
+      retryTransient(client.patch("pods", pod.metadata.namespace, pod.metadata.name ?? "", { status }, { subresource: "status" }))
 
     const conditions = (ready: boolean, at: string, reason?: string) => [
       { type: "PodReadyToStartContainers", status: "True", lastTransitionTime: at },
@@ -465,8 +470,17 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
         const status = pod.status as { phase?: string } | undefined
         if (spec?.nodeName !== undefined && spec.nodeName !== "" && spec.nodeName !== nodeName) return
         if (pod.metadata.deletionTimestamp !== undefined) {
-          // Being deleted: stop its process; nothing more is reported.
+          // Being deleted: stop its process, then finish the graceful deletion as a kubelet does
+          // (grace period 0), or the pod would stay Terminating forever on a real cluster.
           yield* forget(uid)
+          if (spec?.nodeName === nodeName) {
+            yield* client.delete("pods", pod.metadata.namespace, pod.metadata.name ?? "", { gracePeriodSeconds: 0, uid }).pipe(
+              Effect.catchTag("KubeError", (e) =>
+                e.reason === "NotFound" || e.reason === "Conflict"
+                  ? Effect.void
+                  : Effect.logWarning(`local kubelet: cannot finish deleting pod: ${e.message}`).pipe(log(pod)))
+            )
+          }
           return
         }
         if (owned.has(uid)) return
@@ -481,6 +495,7 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
         }
         let bound = pod
         if (spec?.nodeName === undefined || spec.nodeName === "") {
+          if (options.bind === false) return
           const result = yield* bind(pod)
           if (Option.isNone(result)) return
           bound = result.value
