@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the host programs that workflow steps call on the embedded runtime
 # (it runs each pod's command on this machine instead of pulling its image):
-# sh, python as `python`, node, cowsay (docker/whalesay's entrypoint), unshare.
+# sh, python as `python`, node, cowsay (docker/whalesay's entrypoint), unshare;
+# and openssl + curl for the real test clusters.
 # Idempotent and quick when everything is present; needs root + apt-get
 # otherwise, and says exactly what is missing when it cannot install.
 set -euo pipefail
@@ -13,6 +14,9 @@ have python3 || missing+=(python3)
 have python || missing+=(python-is-python3)
 have unshare || missing+=(util-linux)
 have bash || missing+=(bash)
+# The end-to-end clusters (scripts/clusters/up.sh) make their own CA and poll /readyz.
+have openssl || missing+=(openssl)
+have curl || missing+=(curl)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
