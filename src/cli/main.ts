@@ -143,13 +143,26 @@ const run = Command.make(
       if (!decoded.ok) return yield* Effect.fail(new Error(`workflow ${wf.metadata.namespace}/${wf.metadata.name}: ${decoded.error}`))
     }
     const finals = yield* Effect.scoped(Effect.gen(function*() {
-      const { admin, controller } = yield* Embedded.start(Embedded.placementOf(workflows, namespace), {
+      const { admin, controller, kube } = yield* Embedded.start(Embedded.placementOf(workflows, namespace), {
         mode: simulate ? "simulate" : "process"
       })
       for (const wf of workflows) {
         yield* admin.create("workflows", wf.metadata.namespace, { apiVersion: "argoproj.io/v1alpha1", kind: "Workflow", ...wf })
       }
-      return yield* follow(controller, workflows, output)
+      const finals = yield* follow(controller, workflows, output)
+      if (output !== "json") {
+        // What each pod printed, from whichever cluster it ran in (like `argo logs`).
+        for (const view of yield* controller.pool.all) {
+          for (const pod of yield* view.pods.list()) {
+            const text = yield* kube.adminClient(view.name).logs(pod.metadata.namespace!, pod.metadata.name!, "main").pipe(
+              Effect.orElseSucceed(() => "")
+            )
+            if (text.trim() === "") continue
+            yield* Console.log(`\n--- ${pod.metadata.name} (${view.name}/${pod.metadata.namespace}) ---\n${text.trimEnd()}`)
+          }
+        }
+      }
+      return finals
     })).pipe(Effect.provide(InMemoryKube.layer))
     const ok = finals.length === workflows.length && finals.every((w) => Embedded.phaseOf(w) === "Succeeded")
     if (!ok) process.exitCode = 1

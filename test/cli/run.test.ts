@@ -27,6 +27,8 @@ describe("flotilla run", () => {
       assert.strictEqual(r.code, 0, r.stderr)
       assert.match(r.stdout, /Status:\s+Succeeded/)
       assert.match(r.stdout, /cluster-1\/remote/)
+      // The pod's output, fetched from the cluster it ran in.
+      assert.match(r.stdout, /--- multi-cluster \(cluster-1\/remote\) ---\n[\s\S]*\(oo\)/)
       assert.match(r.stderr, /level=info msg=cluster cluster=cluster-1 managedNamespace=remote/)
       assert.match(r.stderr, /level=info msg=cluster cluster=@in-cluster managedNamespace=/)
     }), 120_000)
