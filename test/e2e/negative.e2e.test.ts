@@ -17,7 +17,6 @@
  * start, and a stale one left by the seed is deleted here before use) and
  * stops both in afterAll.
  */
-import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import {
@@ -34,8 +33,10 @@ import {
   repoRoot,
   server,
   sleep,
-  startProcess,
-  stateDir,
+  startFlotilla,
+  tailLogs,
+  writePrivateFile,
+  nodeName,
   token,
   userName,
   waitFor
@@ -51,23 +52,11 @@ const DENIED = "cluster-2"
 const WF_DENIED = "neg-denied"
 const WF_TENANT = "neg-tenant"
 const WF_OK = "neg-user-creates"
-const logDir = path.join(stateDir, "e2e")
-const tsx = path.join(repoRoot, "node_modules/.bin/tsx")
-const cli = path.join(repoRoot, "src/cli/main.ts")
-const nodeName = (cluster: string) => `flotilla-${cluster}`
 
 const procs: Array<Proc> = []
 const remotes = () => clusterNames().filter((c) => c !== MAIN)
 
-const tmpFile = (name: string, text: string): string => {
-  // next to the logs in the (gitignored) state dir, not in /tmp: they hold tokens
-  const file = path.join(logDir, name)
-  fs.writeFileSync(file, text, { mode: 0o600 })
-  return file
-}
-
-const diagnostics = (): string =>
-  procs.map((p) => `--- ${p.name} (${p.logFile}), last lines:\n${p.log().split("\n").slice(-25).join("\n")}`).join("\n")
+const diagnostics = (): string => tailLogs(procs)
 
 const workflowManifest = (name: string, namespace: string, cluster: string): string =>
   JSON.stringify({
@@ -137,7 +126,6 @@ const cleanUp = async () => {
 
 describe("negative cases on real clusters", () => {
   beforeAll(async () => {
-    fs.mkdirSync(logDir, { recursive: true })
     await cleanUp()
 
     // ---------------------------------------------------------------- main
@@ -153,7 +141,7 @@ describe("negative cases on real clusters", () => {
       users: remotes().map((c) => ({ name: `flotilla-controller@${c}`, token: token(c, "controller") })),
       contexts: remotes().map((c) => ({ name: c, cluster: c, user: `flotilla-controller@${c}`, namespace: REMOTE_NS }))
     })
-    await kubectlEnsure(MAIN, ["-n", SYSTEM_NS, "create", "secret", "generic", "argo-kubeconfig", `--from-file=value=${tmpFile("neg-argo-kubeconfig", systemKubeconfig)}`])
+    await kubectlEnsure(MAIN, ["-n", SYSTEM_NS, "create", "secret", "generic", "argo-kubeconfig", `--from-file=value=${writePrivateFile("neg-argo-kubeconfig", systemKubeconfig)}`])
     await kubectlEnsure(MAIN, ["-n", SYSTEM_NS, "create", "configmap", "workflow-controller-configmap", "--from-literal=cluster=main"])
 
     // ---------------------------------------------------------------- remote clusters
@@ -177,11 +165,11 @@ describe("negative cases on real clusters", () => {
       users: remotes().map((c) => ({ name: `workflow@${c}`, token: token(c, "workflow") })),
       contexts: remotes().map((c) => ({ name: c, cluster: c, user: `workflow@${c}`, namespace: REMOTE_NS }))
     })
-    await kubectlEnsure(MAIN, ["-n", WF_NS, "create", "secret", "generic", "workflow-kubeconfig", `--from-file=value=${tmpFile("neg-workflow-kubeconfig", userKubeconfig)}`])
+    await kubectlEnsure(MAIN, ["-n", WF_NS, "create", "secret", "generic", "workflow-kubeconfig", `--from-file=value=${writePrivateFile("neg-workflow-kubeconfig", userKubeconfig)}`])
 
     // ---------------------------------------------------------------- processes
-    procs.push(startProcess(`neg-kubelet-${REMOTE}`, tsx, [cli, "kubelet", "--kubeconfig", kubeconfigPath(REMOTE, "node-agent"), "--node-name", nodeName(REMOTE)], path.join(logDir, `neg-kubelet-${REMOTE}.log`)))
-    procs.push(startProcess("neg-controller", tsx, [cli, "controller", "--kubeconfig", kubeconfigPath(MAIN, "controller"), "--namespace", SYSTEM_NS], path.join(logDir, "neg-controller.log")))
+    procs.push(startFlotilla(`neg-kubelet-${REMOTE}`, ["kubelet", "--kubeconfig", kubeconfigPath(REMOTE, "node-agent"), "--node-name", nodeName(REMOTE)]))
+    procs.push(startFlotilla("neg-controller", ["controller", "--kubeconfig", kubeconfigPath(MAIN, "controller"), "--namespace", SYSTEM_NS]))
     await waitFor(`node ${nodeName(REMOTE)} registered in ${REMOTE}`, async () => (await getJson(REMOTE, ["node", nodeName(REMOTE)])) ?? undefined, 60_000, 500, diagnostics)
   })
 

@@ -18,7 +18,6 @@
  * processes (`tsx src/cli/main.ts controller|kubelet`), their output in
  * .clusters/e2e/*.log.
  */
-import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import {
@@ -34,8 +33,10 @@ import {
   type Proc,
   repoRoot,
   server,
-  startProcess,
-  stateDir,
+  startFlotilla,
+  tailLogs,
+  writePrivateFile,
+  nodeName,
   token,
   userName,
   waitFor
@@ -46,24 +47,12 @@ const REMOTE = "cluster-1"
 const WORKFLOW = "multi-cluster"
 const WF_NS = "local"
 const REMOTE_NS = "remote"
-const logDir = path.join(stateDir, "e2e")
-const tsx = path.join(repoRoot, "node_modules/.bin/tsx")
-const cli = path.join(repoRoot, "src/cli/main.ts")
-const nodeName = (cluster: string) => `flotilla-${cluster}`
 
 const procs: Array<Proc> = []
 let controller: Proc
 const remotes = () => clusterNames().filter((c) => c !== MAIN)
 
-const tmpFile = (name: string, text: string): string => {
-  // next to the logs in the (gitignored) state dir, not in /tmp: they hold tokens
-  const file = path.join(logDir, name)
-  fs.writeFileSync(file, text, { mode: 0o600 })
-  return file
-}
-
-const diagnostics = (): string =>
-  procs.map((p) => `--- ${p.name} (${p.logFile}), last lines:\n${p.log().split("\n").slice(-25).join("\n")}`).join("\n")
+const diagnostics = (): string => tailLogs(procs)
 
 const remotePods = async () => {
   const list = await getJson<{ items: Array<any> }>(REMOTE, [
@@ -95,7 +84,6 @@ const cleanUp = async () => {
 
 describe("seed: upstream multi-cluster set-up on real clusters", () => {
   beforeAll(async () => {
-    fs.mkdirSync(logDir, { recursive: true })
     await cleanUp()
 
     // ---------------------------------------------------------------- main
@@ -115,7 +103,7 @@ describe("seed: upstream multi-cluster set-up on real clusters", () => {
       users: remotes().map((c) => ({ name: `flotilla-controller@${c}`, token: token(c, "controller") })),
       contexts: remotes().map((c) => ({ name: c, cluster: c, user: `flotilla-controller@${c}`, namespace: REMOTE_NS }))
     })
-    await kubectlEnsure(MAIN, ["-n", "argo", "create", "secret", "generic", "argo-kubeconfig", `--from-file=value=${tmpFile("argo-kubeconfig", systemKubeconfig)}`])
+    await kubectlEnsure(MAIN, ["-n", "argo", "create", "secret", "generic", "argo-kubeconfig", `--from-file=value=${writePrivateFile("argo-kubeconfig", systemKubeconfig)}`])
 
     // (2) the controller configmap, then the seed's patch.
     await kubectlEnsure(MAIN, ["-n", "argo", "create", "configmap", "workflow-controller-configmap"])
@@ -142,13 +130,13 @@ describe("seed: upstream multi-cluster set-up on real clusters", () => {
       users: [{ name: "workflow", token: token(REMOTE, "workflow") }],
       contexts: [{ name: REMOTE, cluster: REMOTE, user: "workflow", namespace: REMOTE_NS }]
     })
-    await kubectlEnsure(MAIN, ["-n", WF_NS, "create", "secret", "generic", "workflow-kubeconfig", `--from-file=value=${tmpFile("workflow-kubeconfig", userKubeconfig)}`])
+    await kubectlEnsure(MAIN, ["-n", WF_NS, "create", "secret", "generic", "workflow-kubeconfig", `--from-file=value=${writePrivateFile("workflow-kubeconfig", userKubeconfig)}`])
 
     // ---------------------------------------------------------------- processes
     for (const c of clusterNames()) {
-      procs.push(startProcess(`kubelet-${c}`, tsx, [cli, "kubelet", "--kubeconfig", kubeconfigPath(c, "node-agent"), "--node-name", nodeName(c)], path.join(logDir, `kubelet-${c}.log`)))
+      procs.push(startFlotilla(`kubelet-${c}`, ["kubelet", "--kubeconfig", kubeconfigPath(c, "node-agent"), "--node-name", nodeName(c)]))
     }
-    controller = startProcess("controller", tsx, [cli, "controller", "--kubeconfig", kubeconfigPath(MAIN, "controller"), "--namespace", "argo"], path.join(logDir, "controller.log"))
+    controller = startFlotilla("controller", ["controller", "--kubeconfig", kubeconfigPath(MAIN, "controller"), "--namespace", "argo"])
     procs.push(controller)
     for (const c of clusterNames()) {
       await waitFor(`node ${nodeName(c)} registered in ${c}`, async () => (await getJson(c, ["node", nodeName(c)])) ?? undefined, 60_000, 500, diagnostics)

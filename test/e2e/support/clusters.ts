@@ -215,6 +215,28 @@ export const startProcess = (name: string, command: string, args: ReadonlyArray<
   }
 }
 
+/** Where the e2e tests put process logs and token-bearing files (the gitignored state dir, not /tmp). */
+export const e2eLogDir = path.join(stateDir, "e2e")
+
+/** The Node a `flotilla kubelet` registers in a cluster. */
+export const nodeName = (cluster: string): string => `flotilla-${cluster}`
+
+/** Writes a file that may hold tokens, readable by its owner only, beside the e2e logs. */
+export const writePrivateFile = (name: string, text: string): string => {
+  fs.mkdirSync(e2eLogDir, { recursive: true })
+  const file = path.join(e2eLogDir, name)
+  fs.writeFileSync(file, text, { mode: 0o600 })
+  return file
+}
+
+/** Runs `flotilla <args>` (src/cli/main.ts through tsx) with its output in `<e2eLogDir>/<name>.log`. */
+export const startFlotilla = (name: string, args: ReadonlyArray<string>): Proc =>
+  startProcess(name, path.join(repoRoot, "node_modules/.bin/tsx"), [path.join(repoRoot, "src/cli/main.ts"), ...args], path.join(e2eLogDir, `${name}.log`))
+
+/** The last lines of each process's log, for failure messages. */
+export const tailLogs = (procs: ReadonlyArray<Proc>): string =>
+  procs.map((p) => `--- ${p.name} (${p.logFile}), last lines:\n${p.log().split("\n").slice(-25).join("\n")}`).join("\n")
+
 /** Audit events (scripts/clusters/audit-policy.yaml) of a cluster. */
 export interface AuditEvent {
   readonly verb: string
