@@ -34,9 +34,10 @@ export interface KubeClientShape {
     options?: ListOptions
   ) => Effect.Effect<ObjectList, KubeError>
   /**
-   * Raw watch from a resourceVersion. Ends when the server closes it; fails
-   * with reason `Gone` when the version was compacted. Use `kube/Watch` for a
-   * resilient list+watch stream.
+   * Raw watch from a resourceVersion. Starts with `OPENED` once the server
+   * accepted it; ends when the server closes it; fails with reason `Gone`
+   * when the version was compacted. Use `kube/Watch` for a resilient
+   * list+watch stream.
    */
   readonly watch: (
     kind: ResourceKind,

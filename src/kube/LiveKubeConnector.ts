@@ -636,7 +636,10 @@ export const connect = (
               opened = true
               controller = abort
               if (stopped || closed) abort.abort()
-              else watchControllers.add(abort)
+              else {
+                watchControllers.add(abort)
+                Queue.offerUnsafe(queue, { type: "OPENED" })
+              }
             },
             (error) => {
               if (!stopped) {

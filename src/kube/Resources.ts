@@ -92,6 +92,12 @@ export interface ObjectList {
 export type WatchEvent =
   | { readonly type: "ADDED" | "MODIFIED" | "DELETED"; readonly object: KubeObject }
   | { readonly type: "BOOKMARK"; readonly resourceVersion: string }
+  /**
+   * The server accepted the watch (HTTP 200): it is reachable and we may
+   * watch. Emitted once, first; carries no data, so it does not prove the
+   * resourceVersion is still available (a `Gone` may follow).
+   */
+  | { readonly type: "OPENED" }
 
 export interface DeleteOptions {
   readonly propagationPolicy?: "Foreground" | "Background" | "Orphan"

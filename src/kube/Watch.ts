@@ -1,7 +1,13 @@
 /**
  * The one place watch semantics live: list, then watch from the list's
  * resourceVersion, resume after a normal end, relist after `Gone`, back off
- * (capped, jittered, exponential) after any other failure and then relist.
+ * (capped, jittered, exponential) after any other failure. After a failure of
+ * the connection or an overloaded server (`Unavailable`, `Timeout`: an API
+ * server restarting, a network blip, 429/5xx) the watch resumes from the last
+ * resourceVersion it saw, as client-go's reflector does, so that an API
+ * server's rolling restart does not make every client relist at once; the
+ * server answers `Gone` when that version was compacted meanwhile, and we
+ * relist then. After any other failure (auth, unexpected) it relists.
  *
  * The stream never fails and never ends on its own; interrupt it (close the
  * scope running it) to stop. Consumers get a full snapshot (`Synced`) on every
@@ -73,6 +79,9 @@ const toKubeError = (
     })
   )
 
+/** Failures after which the watch resumes from its resourceVersion rather than relisting. */
+const resumable = (error: KubeError): boolean => error.reason === "Unavailable" || error.reason === "Timeout"
+
 /**
  * A resilient list+watch of one resource kind (in one namespace, or all when
  * `namespace` is undefined). Runs forever; see the module comment.
@@ -122,14 +131,15 @@ const runWatchLoop = (
     /** Watches in a row that ended normally without delivering anything. */
     let emptyEndsInARow = 0
 
+    /** The server is reachable again: the next failure starts the schedule over. */
     const resetBackoff = Effect.gen(function*() {
-      gonesInARow = 0
       if (attempt === 0) return
       attempt = 0
       step = yield* Schedule.toStep(schedule)
     })
 
-    const backOff = (error: KubeError) =>
+    /** Waits the schedule's next delay; `relist` drops the resourceVersion to list again after it. */
+    const backOff = (error: KubeError, relist: boolean) =>
       Effect.gen(function*() {
         attempt += 1
         const now = yield* Clock.currentTimeMillis
@@ -143,7 +153,7 @@ const runWatchLoop = (
           Effect.annotateLogs({ cluster: client.cluster, namespace: namespace ?? "*", reason: error.reason, detail: error.detail })
         )
         yield* Effect.sleep(Duration.millis(delayMs))
-        resourceVersion = undefined
+        if (relist) resourceVersion = undefined
       })
 
     const listOnce = client.list(kind, namespace, selectors).pipe(
@@ -171,7 +181,7 @@ const runWatchLoop = (
       if (resourceVersion === undefined) {
         const listed = yield* listOnce
         if (Result.isFailure(listed)) {
-          yield* backOff(listed.failure)
+          yield* backOff(listed.failure, true)
           continue
         }
         yield* emit({ _tag: "Synced", items: listed.success.items, resourceVersion: listed.success.resourceVersion })
@@ -183,9 +193,17 @@ const runWatchLoop = (
       let delivered = 0
       const onEvent = (event: WatchEvent): Effect.Effect<void> =>
         Effect.gen(function*() {
+          if (event.type === "OPENED") {
+            // Reachable again (a resumed watch may stay quiet for long), but
+            // not progress: a Gone may follow.
+            yield* resetBackoff
+            yield* setState({ _tag: "Connected" })
+            return
+          }
           delivered += 1
           if (delivered === 1) {
             emptyEndsInARow = 0
+            gonesInARow = 0
             yield* resetBackoff
             yield* setState({ _tag: "Connected" })
           }
@@ -222,12 +240,12 @@ const runWatchLoop = (
       const error = watched.failure
       if (error.reason === "Gone" && gonesInARow === 0) {
         gonesInARow += 1
-        yield* Effect.logDebug(`watch ${kind} resourceVersion ${resourceVersion} is gone, relisting`).pipe(
-          Effect.annotateLogs({ cluster: client.cluster, namespace: namespace ?? "*" })
+        yield* Effect.logInfo(`watch ${kind} resourceVersion ${resourceVersion} is gone, relisting`).pipe(
+          Effect.annotateLogs({ cluster: client.cluster, namespace: namespace ?? "*", detail: error.detail })
         )
         resourceVersion = undefined
         continue
       }
-      yield* backOff(error)
+      yield* backOff(error, !resumable(error))
     }
   }) as Effect.Effect<never>

@@ -179,6 +179,11 @@ interface HistoryEntry {
 type Item =
   | { readonly type: ChangeType; readonly object: KubeObject }
   | { readonly type: "BOOKMARK"; readonly resourceVersion: string }
+  | { readonly type: "OPENED" }
+
+/** Bookmarks and the opening marker carry no object: not counted as delivered changes. */
+const isChange = (item: Item): item is Extract<Item, { object: KubeObject }> =>
+  item.type !== "BOOKMARK" && item.type !== "OPENED"
 
 interface Watcher {
   /** The cluster name the watching client reports, for errors. */
@@ -562,7 +567,7 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
 
     const offer = (watcher: Watcher, item: Item): void => {
       if (watcher.failure !== undefined) return
-      if (item.type !== "BOOKMARK") watcher.queued++
+      if (isChange(item)) watcher.queued++
       Queue.offerUnsafe(watcher.queue, item)
     }
 
@@ -1170,6 +1175,7 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
       const watcher: Watcher = { label: ctx.label, ns, match, queue, queued: 0, delivered: 0, failure: undefined }
       const rvText = options.resourceVersion ?? ""
       if (rvText === "" || rvText === "0") {
+        offer(watcher, { type: "OPENED" })
         // "Any" version: synthetic ADDED for the current state, then live.
         const buckets = ns !== undefined ? [kindStore.byNs.get(ns)] : [...kindStore.byNs.values()]
         for (const bucket of buckets) {
@@ -1181,6 +1187,7 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
         if (from < kindStore.compactedRv) {
           throw fail(ctx, "Gone", `too old resource version: ${from} (${kindStore.compactedRv + 1})`)
         }
+        offer(watcher, { type: "OPENED" })
         const history = kindStore.history
         let lo = 0
         let hi = history.length
@@ -1201,7 +1208,7 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
     }
 
     const toWatchEvent = (item: Item): WatchEvent =>
-      item.type === "BOOKMARK" ? item : { type: item.type, object: cloneJson(item.object) }
+      isChange(item) ? { type: item.type, object: cloneJson(item.object) } : item
 
     const watch = (
       client: ClientRef,
@@ -1256,7 +1263,7 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
             Effect.suspend(() => {
               if (watcher?.failure !== undefined) return Effect.fail(watcher.failure)
               if (watcher !== undefined) {
-                for (const item of items) if (item.type !== "BOOKMARK") watcher.delivered++
+                for (const item of items) if (isChange(item)) watcher.delivered++
               }
               return Effect.succeed(Arr.map(items, toWatchEvent))
             })

@@ -232,6 +232,7 @@ describe("LiveKubeConnector", () => {
       assert.strictEqual(error.verb, "watch")
       assert.include(error.detail, "too old resource version")
       assert.deepStrictEqual(events, [
+        { type: "OPENED" },
         { type: "ADDED", object: pod("a", "11") },
         { type: "BOOKMARK", resourceVersion: "12" },
         { type: "MODIFIED", object: pod("a", "13") }

@@ -150,7 +150,11 @@ describe("watchResource", () => {
           Effect.succeed({ items: [], resourceVersion: "11" }),
           Effect.succeed({ items: [], resourceVersion: "12" })
         ],
-        watches: [Stream.fail(kubeError("Gone")), Stream.fail(kubeError("Gone"))]
+        // OPENED proves the server reachable, not progress: still a Gone in a row
+        watches: [
+          Stream.make<Array<WatchEvent>>({ type: "OPENED" }).pipe(Stream.concat(Stream.fail(kubeError("Gone")))),
+          Stream.make<Array<WatchEvent>>({ type: "OPENED" }).pipe(Stream.concat(Stream.fail(kubeError("Gone"))))
+        ]
       })
       const { states } = yield* start(fake.client, { schedule: noJitter })
       yield* waitUntil("retrying", () => states.some((s) => s._tag === "Retrying"))
@@ -165,13 +169,13 @@ describe("watchResource", () => {
         lists: [
           Effect.fail(kubeError("Unavailable")),
           Effect.fail(kubeError("Unavailable")),
-          Effect.succeed({ items: [], resourceVersion: "10" }),
-          Effect.succeed({ items: [], resourceVersion: "20" })
+          Effect.succeed({ items: [], resourceVersion: "10" })
         ],
         watches: [
           Stream.make<Array<WatchEvent>>({ type: "ADDED", object: pod("a", "11") }).pipe(
             Stream.concat(Stream.fail(kubeError("Unavailable")))
-          )
+          ),
+          Stream.make<Array<WatchEvent>>({ type: "OPENED" }).pipe(Stream.concat(Stream.never))
         ]
       })
       const { states } = yield* start(fake.client, { schedule: noJitter })
@@ -199,10 +203,69 @@ describe("watchResource", () => {
       const last = states[4] as Extract<WatchState, { _tag: "Retrying" }>
       assert.strictEqual(last.lastError.reason, "Unavailable")
       yield* TestClock.adjust(1000)
-      // retries relist after a non-Gone failure
-      yield* waitUntil("relist", () => fake.listCalls.length === 4)
+      // an Unavailable watch resumes from the last version seen, without relisting
+      yield* waitUntil("resumed watch", () => fake.watchCalls.length === 2)
+      assert.strictEqual(fake.watchCalls[1].resourceVersion, "11")
       yield* waitUntil("connected", () => states.length === 6)
       assert.strictEqual(states[5]._tag, "Connected")
+      assert.strictEqual(fake.listCalls.length, 3)
+    }))
+
+  it.effect("after a lost connection it resumes from the last version; a Gone then (compacted meanwhile) relists", () =>
+    Effect.gen(function*() {
+      const fake = makeFake({
+        lists: [
+          Effect.succeed({ items: [pod("a", "5")], resourceVersion: "10" }),
+          Effect.succeed({ items: [pod("a", "40")], resourceVersion: "41" })
+        ],
+        watches: [
+          // the API server goes away mid-watch
+          Stream.make<Array<WatchEvent>>({ type: "OPENED" }, { type: "MODIFIED", object: pod("a", "12") }).pipe(
+            Stream.concat(Stream.fail(kubeError("Unavailable")))
+          ),
+          // still down
+          Stream.fail(kubeError("Timeout")),
+          // back, but version 12 was compacted while it was down
+          Stream.make<Array<WatchEvent>>({ type: "OPENED" }).pipe(Stream.concat(Stream.fail(kubeError("Gone"))))
+        ]
+      })
+      const { items, states } = yield* start(fake.client, { schedule: noJitter })
+      yield* waitUntil("first failure", () => states.length === 3)
+      assert.deepStrictEqual(states.map((s) => s._tag), ["Connecting", "Connected", "Retrying"])
+      yield* TestClock.adjust(1000)
+      yield* waitUntil("second failure", () => states.length === 4)
+      assert.deepInclude(states[3], { _tag: "Retrying", attempt: 2, nextRetryMs: 2000 })
+      assert.deepStrictEqual(fake.watchCalls.map((w) => w.resourceVersion), ["10", "12"])
+      assert.strictEqual(fake.listCalls.length, 1, "no relist while the server is unreachable")
+      yield* TestClock.adjust(2000)
+      yield* waitUntil("relist after Gone", () => fake.watchCalls.length === 4)
+      assert.deepStrictEqual(fake.watchCalls.map((w) => w.resourceVersion), ["10", "12", "12", "41"])
+      assert.strictEqual(fake.listCalls.length, 2)
+      assert.deepStrictEqual(items, [
+        { _tag: "Synced", items: [pod("a", "5")], resourceVersion: "10" },
+        { _tag: "Upsert", object: pod("a", "12") },
+        { _tag: "Synced", items: [pod("a", "40")], resourceVersion: "41" }
+      ])
+      assert.deepStrictEqual(states.map((s) => s._tag), ["Connecting", "Connected", "Retrying", "Retrying", "Connected"])
+    }))
+
+  it.effect("after a Forbidden or unexpected watch failure it relists rather than resuming", () =>
+    Effect.gen(function*() {
+      const fake = makeFake({
+        lists: [
+          Effect.succeed({ items: [], resourceVersion: "10" }),
+          Effect.succeed({ items: [], resourceVersion: "20" }),
+          Effect.succeed({ items: [], resourceVersion: "30" })
+        ],
+        watches: [Stream.fail(kubeError("Forbidden")), Stream.fail(kubeError("Unknown"))]
+      })
+      yield* start(fake.client, { schedule: noJitter })
+      yield* settle
+      yield* TestClock.adjust(1000)
+      yield* waitUntil("second list", () => fake.listCalls.length === 2)
+      yield* TestClock.adjust(2000)
+      yield* waitUntil("third list", () => fake.listCalls.length === 3)
+      assert.deepStrictEqual(fake.watchCalls.map((w) => w.resourceVersion), ["10", "20", "30"])
     }))
 
   it.effect("the default schedule starts near 1s with jitter and is capped near 5 minutes", () =>

@@ -54,15 +54,24 @@ const startWatch = (
   options: WatchOptions
 ) =>
   Effect.gen(function*() {
-    const events: Array<WatchEvent> = []
+    const events: Array<DataEvent> = []
+    /** How many events came before the OPENED marker (must be 0), or undefined before it. */
+    const opened: { before: number | undefined } = { before: undefined }
     const fiber = yield* client.watch(kind, namespace, options).pipe(
-      Stream.runForEach((event) => Effect.sync(() => events.push(event))),
+      Stream.runForEach((event) =>
+        Effect.sync(() => {
+          if (event.type === "OPENED") opened.before = events.length
+          else events.push(event)
+        })
+      ),
       Effect.forkScoped
     )
-    return { events, fiber }
+    return { events, fiber, opened }
   })
 
-const summary = (events: ReadonlyArray<WatchEvent>) =>
+type DataEvent = Exclude<WatchEvent, { readonly type: "OPENED" }>
+
+const summary = (events: ReadonlyArray<DataEvent>) =>
   events.map((e) => (e.type === "BOOKMARK" ? `BOOKMARK ${e.resourceVersion}` : `${e.type} ${e.object.metadata.name}`))
 
 // --- objects -------------------------------------------------------------------
@@ -513,8 +522,9 @@ describe("InMemoryKube watch", () => {
       yield* admin.create("pods", "other", pod("elsewhere"))
       yield* admin.patch("pods", "default", "a", { metadata: { labels: { x: "1" } } })
 
-      const { events } = yield* startWatch(admin, "pods", "default", { resourceVersion: from })
+      const { events, opened } = yield* startWatch(admin, "pods", "default", { resourceVersion: from })
       yield* waitUntil("replay", () => events.length === 2)
+      assert.strictEqual(opened.before, 0, "OPENED comes first, before the replayed events")
       yield* admin.delete("pods", "default", "a")
       yield* admin.create("pods", "other", pod("elsewhere-2"))
       yield* admin.create("pods", "default", pod("b"))
@@ -681,10 +691,11 @@ describe("InMemoryKube watch", () => {
         assert.strictEqual(gone.reason, "Gone")
         const recent = (yield* admin.get("configmaps", "default", "c8")).metadata.resourceVersion!
         const events = yield* admin.watch("configmaps", "default", { resourceVersion: recent, timeoutSeconds: 1 }).pipe(
-          Stream.take(1),
+          Stream.take(2),
           Stream.runCollect
         )
-        assert.deepStrictEqual(summary(events), ["ADDED c9"])
+        assert.deepStrictEqual(events[0], { type: "OPENED" })
+        assert.deepStrictEqual(summary(events.slice(1) as Array<DataEvent>), ["ADDED c9"])
       }),
       { maxHistoryPerResource: 4 }
     ))
