@@ -171,6 +171,16 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
   const waiting = new Map<string, { readonly since: number; readonly message: string }>()
   // Permanent create failures, fed back to the engine as failed observations.
   const createFailures = new Map<string, PodObservation>()
+  /**
+   * Pods created (or found already there) but not yet seen by the informer of
+   * their cluster, by node key: the engine sees them as Pending meanwhile, so
+   * a reconcile that runs before the watch delivers the pod (the status write
+   * itself triggers one) does not ask for it again. Dropped when the pod is
+   * observed, or after `expectationTtlMs` (then a create may be tried again:
+   * AlreadyExists if the pod is there, a new pod if it was deleted unseen).
+   */
+  const expectedPods = new Map<string, PodObservation & { readonly at: number }>()
+  const expectationTtlMs = 60_000
   const createTimeoutMs = Duration.toMillis(Duration.fromInputUnsafe(options.createTimeout ?? "10 minutes"))
 
   const podsOfWorkflow = (ref: { namespace: string; name: string }) =>
@@ -378,7 +388,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
   const uidByKey = new Map<string, string>()
   const forgetNodes = (uid: string | undefined) => {
     if (uid === undefined) return
-    for (const table of [waiting, createFailures] as const) {
+    for (const table of [waiting, createFailures, expectedPods] as const) {
       for (const k of [...table.keys()]) if (k.startsWith(`${uid}/`)) table.delete(k)
     }
   }
@@ -452,6 +462,11 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       for (const [k, failure] of createFailures) {
         if (k.startsWith(`${wf.metadata.uid ?? ""}/`) && !pods.has(failure.nodeId)) pods.set(failure.nodeId, failure)
       }
+      for (const [k, { at, ...expected }] of expectedPods) {
+        if (!k.startsWith(`${wf.metadata.uid ?? ""}/`)) continue
+        if (pods.has(expected.nodeId) || now - at > expectationTtlMs) expectedPods.delete(k)
+        else pods.set(expected.nodeId, expected)
+      }
       const taskResults = new Map<string, TaskResultObservation>()
       for (const view of yield* pool.all) {
         const results = yield* view.taskResults.list((r) =>
@@ -478,7 +493,22 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
         output.actions.filter((a): a is Extract<EngineAction, { _tag: "CreatePod" }> => a._tag === "CreatePod"),
         (action) =>
           createPod(wf, action).pipe(
-            Effect.tap(() => Effect.sync(() => waiting.delete(nodeKey(wf, action.nodeId)))),
+            Effect.tap(() =>
+              Effect.gen(function*() {
+                const k = nodeKey(wf, action.nodeId)
+                waiting.delete(k)
+                expectedPods.set(k, {
+                  nodeId: action.nodeId,
+                  podName: action.pod.metadata.name ?? "",
+                  cluster: action.cluster,
+                  namespace: action.namespace,
+                  phase: "Pending",
+                  at: now
+                })
+                // if the pod never shows up (deleted before it was seen), look again once the expectation lapsed
+                yield* queue.addAfter(key, Duration.millis(expectationTtlMs + 1000))
+              })
+            ),
             Effect.catchTag("CreateFailure", (failure) =>
               Effect.gen(function*() {
                 const k = nodeKey(wf, action.nodeId)

@@ -7,7 +7,8 @@
  * resourceVersion it saw, as client-go's reflector does, so that an API
  * server's rolling restart does not make every client relist at once; the
  * server answers `Gone` when that version was compacted meanwhile, and we
- * relist then. After any other failure (auth, unexpected) it relists.
+ * relist then. The same after 401/403 (a restarting server refuses requests
+ * until its RBAC caches are synced). After any other failure it relists.
  *
  * The stream never fails and never ends on its own; interrupt it (close the
  * scope running it) to stop. Consumers get a full snapshot (`Synced`) on every
@@ -79,8 +80,16 @@ const toKubeError = (
     })
   )
 
-/** Failures after which the watch resumes from its resourceVersion rather than relisting. */
-const resumable = (error: KubeError): boolean => error.reason === "Unavailable" || error.reason === "Timeout"
+/**
+ * Failures after which the watch resumes from its resourceVersion rather than
+ * relisting: the server was unreachable or overloaded, or refused us for a
+ * while (a restarted API server answers 403 until its RBAC caches have
+ * synced; credentials may be rotated). Nothing about the version we hold is
+ * wrong then; if it was compacted meanwhile the server says Gone.
+ */
+const resumable = (error: KubeError): boolean =>
+  error.reason === "Unavailable" || error.reason === "Timeout" || error.reason === "Forbidden" ||
+  error.reason === "Unauthorized"
 
 /**
  * A resilient list+watch of one resource kind (in one namespace, or all when

@@ -121,8 +121,26 @@ export const parseGoDuration = (s: string): number | undefined => {
 
 const trimOneNewline = (s: string): string => (s.endsWith("\n") ? s.slice(0, -1) : s)
 
-const retryTransient = <A>(effect: Effect.Effect<A, KubeError>): Effect.Effect<A, KubeError> =>
-  effect.pipe(Effect.retry({ while: isTransient, times: 5, schedule: Schedule.exponential("100 millis") }))
+/** Doubling from 200ms up to 10s between attempts to report a pod's state. */
+const reportSchedule = Schedule.min([Schedule.exponential("200 millis"), Schedule.spaced("10 seconds")])
+/** How long a refusal (401/403) is retried: a restarted API server refuses until its RBAC caches are synced. */
+const refusalRetryMillis = 120_000
+
+/**
+ * Reports a pod's state (status, task result) the way a kubelet's status sync
+ * does: for as long as the API server is unreachable or overloaded (an outage
+ * or a restart must not leave a finished pod Running forever), and for
+ * `refusalRetryMillis` when it refuses us; anything else fails at once.
+ */
+const retryReport = <A>(effect: Effect.Effect<A, KubeError>): Effect.Effect<A, KubeError> =>
+  Effect.flatMap(Clock.currentTimeMillis, (started) =>
+    effect.pipe(Effect.retry({
+      schedule: reportSchedule,
+      while: (error: KubeError) =>
+        Effect.map(Clock.currentTimeMillis, (now) =>
+          isTransient(error) ||
+          ((error.reason === "Forbidden" || error.reason === "Unauthorized") && now - started < refusalRetryMillis))
+    })))
 
 /** Starts the kubelet in the current scope and returns a handle on it. */
 export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet, never, Scope.Scope> =>
@@ -150,7 +168,7 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
     // ---- reporting -------------------------------------------------------
 
     const patchStatus = (pod: KubeObject, status: Record<string, unknown>) =>
-      retryTransient(client.patch("pods", pod.metadata.namespace, pod.metadata.name ?? "", { status }, { subresource: "status" }))
+      retryReport(client.patch("pods", pod.metadata.namespace, pod.metadata.name ?? "", { status }, { subresource: "status" }))
 
     const conditions = (ready: boolean, at: string, reason?: string) => [
       { type: "PodReadyToStartContainers", status: "True", lastTransitionTime: at },
@@ -269,11 +287,11 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
           },
           outputs
         }
-        yield* retryTransient(client.create("workflowtaskresults", pod.metadata.namespace, object)).pipe(
+        yield* retryReport(client.create("workflowtaskresults", pod.metadata.namespace, object)).pipe(
           Effect.catchTag("KubeError", (e) =>
             e.reason === "AlreadyExists"
               // A retried node reuses its ID upstream too: the newest outputs win.
-              ? retryTransient(client.patch("workflowtaskresults", pod.metadata.namespace, nodeId, {
+              ? retryReport(client.patch("workflowtaskresults", pod.metadata.namespace, nodeId, {
                 metadata: { labels: object.metadata.labels },
                 outputs
               }))

@@ -127,6 +127,12 @@ export interface InMemoryKubeShape {
   readonly setReachable: (cluster: string, reachable: boolean) => Effect.Effect<void>
   /** Hung: calls and watch opening do not complete until unhung. */
   readonly setHung: (cluster: string, hung: boolean) => Effect.Effect<void>
+  /**
+   * Lagging watches: while held, changes are applied (gets and lists see them)
+   * but open watches receive none; releasing delivers them in order. Models
+   * an informer that has not caught up with a write yet.
+   */
+  readonly holdWatchEvents: (cluster: string, held: boolean) => Effect.Effect<void>
   /** The next `count` (default 1) authorized calls matching verb and resource fail with `reason`. */
   readonly failNext: (
     cluster: string,
@@ -238,6 +244,8 @@ interface ClusterState {
   requests: Array<AuditEntry>
   changes: Array<ChangeRecord>
   seq: number
+  /** Watch deliveries held back by `holdWatchEvents`, in order; undefined when not held. */
+  heldEvents: Array<{ readonly watcher: Watcher; readonly item: Item }> | undefined
   /** "ns/pod" -> container -> text */
   readonly logs: Map<string, Map<string, string>>
 }
@@ -263,6 +271,7 @@ const makeClusterState = (name: string): ClusterState => {
     requests: [],
     changes: [],
     seq: 0,
+    heldEvents: undefined,
     logs: new Map()
   }
 }
@@ -604,7 +613,9 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
       for (const watcher of store.watchers) {
         if (watcher.ns !== undefined && watcher.ns !== ns) continue
         const item = toItem(entry, watcher.match)
-        if (item !== undefined) offer(watcher, item)
+        if (item === undefined) continue
+        if (c.heldEvents !== undefined) c.heldEvents.push({ watcher, item })
+        else offer(watcher, item)
       }
     }
 
@@ -1473,6 +1484,16 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
               failWatcher(kindStore, watcher, kind, "Unavailable", `connection to ${serverUrl(c.name)} lost`)
             }
           }
+        }),
+      holdWatchEvents: (cluster, held) =>
+        withCluster(cluster, (c) => {
+          if (held) {
+            c.heldEvents ??= []
+            return
+          }
+          const pending = c.heldEvents ?? []
+          c.heldEvents = undefined
+          for (const { watcher, item } of pending) offer(watcher, item)
         }),
       setHung: (cluster, hung) =>
         withCluster(cluster, (c) => {

@@ -5,7 +5,7 @@
  * and a pod that already finished is never created again.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Tracer } from "effect"
 import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
 import {
   completed,
@@ -25,7 +25,48 @@ import { submit } from "./fixtures.js"
 const remote = { cluster: "cluster-1", namespace: "remote" } as const
 const slow = (duration: string) => ({ ...remote, annotations: { "flotilla.dev/simulate-duration": duration } })
 
+/** A tracer that counts finished `Controller.reconcile` spans per workflow key. */
+const reconcileCounter = () => {
+  const ended = new Map<string, number>()
+  class CountingSpan extends Tracer.NativeSpan {
+    override end(endTime: bigint, exit: Parameters<Tracer.NativeSpan["end"]>[1]): void {
+      super.end(endTime, exit)
+      if (this.name !== "Controller.reconcile") return
+      const key = String(this.attributes.get("workflow"))
+      ended.set(key, (ended.get(key) ?? 0) + 1)
+    }
+  }
+  const tracer = Tracer.make({ span: (options) => new CountingSpan(options) })
+  return { tracer, count: (key: string) => Effect.sync(() => ended.get(key) ?? 0) }
+}
+
 describe("controller resilience", () => {
+  it.live("reconciles that run before the pod's watch event arrives do not create it again", () => {
+    const reconciles = reconcileCounter()
+    return inMemory(() =>
+      Effect.gen(function*() {
+        const wf = workflow({ name: "lagging", ...remote })
+        const key = "local/lagging"
+        const { admin, controller, kube } = yield* Embedded.start(Embedded.placementOf([wf]), fast())
+        // cluster-1's watches lag: the controller's informer will not see the pod it creates
+        yield* kube.holdWatchEvents("cluster-1", true)
+        yield* submit(admin, wf)
+        yield* eventually("the pod's creation", Effect.map(podCreates(kube, "cluster-1"), (c) => (c.length > 0 ? c : undefined)))
+        // reconcile it again and again while the pod is still unseen
+        for (let i = 0; i < 3; i++) {
+          const before = yield* reconciles.count(key)
+          yield* admin.patch("workflows", "local", "lagging", { metadata: { labels: { poke: String(i) } } })
+          yield* eventually(`reconcile after poke ${i}`, Effect.map(reconciles.count(key), (n) => (n > before ? n : undefined)))
+        }
+        assert.lengthOf(yield* podCreates(kube, "cluster-1"), 1, "one create while the watch lags")
+        yield* kube.holdWatchEvents("cluster-1", false)
+        const done = yield* completed(controller, wf)
+        assert.strictEqual(Embedded.phaseOf(done), "Succeeded", JSON.stringify(done?.["status"]))
+        assert.lengthOf(yield* podCreates(kube, "cluster-1"), 1)
+      }).pipe(Effect.withTracer(reconciles.tracer))
+    )
+  })
+
   it.live("watch 410 Gone (compaction) mid-run: the workflow completes, one pod created per node", () =>
     inMemory(() =>
       Effect.gen(function*() {

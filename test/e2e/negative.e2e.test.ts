@@ -17,32 +17,31 @@
  * start, and a stale one left by the seed is deleted here before use) and
  * stops both in afterAll.
  */
-import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import {
   auditEvents,
-  caData,
-  clusterNames,
   getJson,
-  kubeconfigDoc,
   kubeconfigPath,
   kubectl,
-  kubectlEnsure,
   kubectlRaw,
   type Proc,
-  repoRoot,
-  server,
   sleep,
   startFlotilla,
   tailLogs,
-  writePrivateFile,
   nodeName,
-  token,
   userName,
   waitFor
 } from "./support/clusters.js"
+import {
+  applyIsolatedSetup,
+  cleanUpIsolatedSetup,
+  finishedWorkflow,
+  type IsolatedSetup,
+  MAIN,
+  podCreates,
+  podsOfWorkflow
+} from "./support/isolatedSetup.js"
 
-const MAIN = "main"
 const REMOTE = "cluster-1"
 const SYSTEM_NS = "neg-argo"
 const WF_NS = "neg-local"
@@ -53,8 +52,18 @@ const WF_DENIED = "neg-denied"
 const WF_TENANT = "neg-tenant"
 const WF_OK = "neg-user-creates"
 
+const SETUP: IsolatedSetup = {
+  prefix: "neg",
+  systemNamespace: SYSTEM_NS,
+  workflowNamespaces: [WF_NS, TENANT_NS],
+  // neg-local only: tenant-b has no user kubeconfig at all
+  userSecretIn: [WF_NS],
+  remoteNamespace: REMOTE_NS,
+  // the workflow user may create pods in cluster-1/neg-remote, and not in cluster-2/neg-remote
+  userMayCreateIn: [REMOTE]
+}
+
 const procs: Array<Proc> = []
-const remotes = () => clusterNames().filter((c) => c !== MAIN)
 
 const diagnostics = (): string => tailLogs(procs)
 
@@ -70,102 +79,20 @@ const workflowManifest = (name: string, namespace: string, cluster: string): str
     }
   })
 
-const getWorkflow = (name: string, namespace: string) => getJson<any>(MAIN, ["workflows.argoproj.io", name, "-n", namespace])
-
-/** Waits for the workflow to end and returns it with its (single) pod node. */
-const finished = async (name: string, namespace: string) => {
-  let last: unknown
-  const wf = await waitFor(`workflow ${namespace}/${name} to end`, async () => {
-    const w = await getWorkflow(name, namespace)
-    last = w?.status
-    return ["Succeeded", "Failed", "Error"].includes(w?.status?.phase) ? w : undefined
-  }, 120_000, 500, () => `status: ${JSON.stringify(last, null, 2)}\n${diagnostics()}`)
-  const nodes = Object.values<any>(wf.status.nodes ?? {})
-  const podNode = nodes.find((n) => n.type === "Pod")
-  return { wf, podNode, nodes }
-}
-
-/** Pods of a workflow in a remote cluster, any namespace. */
-const remotePodsOf = async (workflow: string, cluster = REMOTE) =>
-  (await getJson<{ items: Array<any> }>(cluster, ["pods", "-A", "-l", `workflows.argoproj.io/workflow=${workflow}`]))?.items ?? []
-
-/** Audit events of pod creations (not subresources) in `namespace` of a remote cluster. */
-const podCreates = (namespace: string, cluster = REMOTE) =>
-  auditEvents(cluster).filter((e) =>
-    e.stage === "ResponseComplete" && e.verb === "create" && e.objectRef?.resource === "pods" &&
-    e.objectRef.subresource === undefined && e.objectRef.namespace === namespace
-  )
-
-const deleteWorkflow = async (name: string, namespace: string) => {
-  if ((await getWorkflow(name, namespace)) === undefined) return
-  await kubectlRaw(MAIN, ["patch", "workflows.argoproj.io", name, "-n", namespace, "--type=merge", "-p", '{"metadata":{"finalizers":null}}'])
-  await kubectlRaw(MAIN, ["delete", "workflows.argoproj.io", name, "-n", namespace, "--wait=true", "--ignore-not-found"])
-}
+const finished = (name: string, namespace: string) => finishedWorkflow(name, namespace, diagnostics)
+const remotePodsOf = (workflow: string, cluster = REMOTE) => podsOfWorkflow(workflow, cluster)
 
 /** Removes everything this file creates (also what an interrupted earlier run left behind). */
 const cleanUp = async () => {
-  for (const [name, ns] of [[WF_DENIED, WF_NS], [WF_OK, WF_NS], [WF_TENANT, TENANT_NS]] as const) await deleteWorkflow(name, ns)
-  for (const ns of [SYSTEM_NS, WF_NS, TENANT_NS]) {
-    await kubectlRaw(MAIN, ["delete", "namespace", ns, "--ignore-not-found", "--wait=false"])
-  }
-  await kubectlRaw(MAIN, ["delete", "clusterrolebinding", "neg-flotilla-controller", "--ignore-not-found"])
-  for (const c of remotes()) {
-    await kubectlRaw(c, ["delete", "pods", "-n", REMOTE_NS, "--all", "--grace-period=0", "--force", "--ignore-not-found"])
-    await kubectlRaw(c, ["delete", "namespace", REMOTE_NS, "--ignore-not-found", "--wait=false"])
-    await kubectlRaw(c, ["delete", "clusterrolebinding", "neg-flotilla-remote", "--ignore-not-found"])
-    await kubectlRaw(c, ["delete", "clusterrole", "neg-flotilla-remote", "--ignore-not-found"])
-  }
+  await cleanUpIsolatedSetup(SETUP, [[WF_DENIED, WF_NS], [WF_OK, WF_NS], [WF_TENANT, TENANT_NS]])
   await kubectlRaw(REMOTE, ["delete", "node", nodeName(REMOTE), "--ignore-not-found"])
-  // namespaces being deleted cannot be re-created: wait until they are gone
-  const gone = async (c: string, ns: string) => ((await getJson(c, ["namespace", ns])) === undefined ? true : undefined)
-  for (const ns of [SYSTEM_NS, WF_NS, TENANT_NS]) await waitFor(`namespace ${ns} gone on ${MAIN}`, () => gone(MAIN, ns), 90_000, 500)
-  for (const c of remotes()) {
-    await waitFor(`namespace ${REMOTE_NS} gone on ${c}`, () => gone(c, REMOTE_NS), 90_000, 500)
-  }
 }
 
 describe("negative cases on real clusters", () => {
   beforeAll(async () => {
     await cleanUp()
 
-    // ---------------------------------------------------------------- main
-    for (const ns of [SYSTEM_NS, WF_NS, TENANT_NS]) await kubectlEnsure(MAIN, ["create", "namespace", ns])
-    await kubectl(MAIN, ["apply", "-f", path.join(repoRoot, "k8s/rbac/role.yaml")])
-    await kubectlEnsure(MAIN, ["create", "clusterrolebinding", "neg-flotilla-controller", "--clusterrole=flotilla-controller", `--user=${userName.controller}`])
-    await kubectlEnsure(MAIN, ["-n", SYSTEM_NS, "create", "role", "neg-leader-election", "--verb=create,get,list,watch,update,patch,delete", "--resource=leases.coordination.k8s.io"])
-    await kubectlEnsure(MAIN, ["-n", SYSTEM_NS, "create", "rolebinding", "neg-leader-election", "--role=neg-leader-election", `--user=${userName.controller}`])
-    for (const ns of [WF_NS, TENANT_NS]) await kubectlEnsure(MAIN, ["-n", ns, "create", "serviceaccount", "workflow"])
-
-    const systemKubeconfig = kubeconfigDoc({
-      clusters: remotes().map((c) => ({ name: c, server: server(c), caData: caData(c) })),
-      users: remotes().map((c) => ({ name: `flotilla-controller@${c}`, token: token(c, "controller") })),
-      contexts: remotes().map((c) => ({ name: c, cluster: c, user: `flotilla-controller@${c}`, namespace: REMOTE_NS }))
-    })
-    await kubectlEnsure(MAIN, ["-n", SYSTEM_NS, "create", "secret", "generic", "argo-kubeconfig", `--from-file=value=${writePrivateFile("neg-argo-kubeconfig", systemKubeconfig)}`])
-    await kubectlEnsure(MAIN, ["-n", SYSTEM_NS, "create", "configmap", "workflow-controller-configmap", "--from-literal=cluster=main"])
-
-    // ---------------------------------------------------------------- remote clusters
-    for (const c of remotes()) {
-      await kubectlEnsure(c, ["create", "namespace", REMOTE_NS])
-      await kubectlEnsure(c, ["-n", REMOTE_NS, "create", "serviceaccount", "workflow"])
-      await kubectlEnsure(c, ["-n", REMOTE_NS, "create", "role", "executor", "--verb=create,patch", "--resource=workflowtaskresults.argoproj.io"])
-      await kubectlEnsure(c, ["-n", REMOTE_NS, "create", "rolebinding", "executor", "--role=executor", `--serviceaccount=${REMOTE_NS}:workflow`])
-      // the workflow user may create pods in cluster-1/neg-remote, and not in cluster-2/neg-remote (no binding there)
-      if (c !== DENIED) {
-        await kubectlEnsure(c, ["-n", REMOTE_NS, "create", "role", "remote", "--verb=create", "--resource=pods"])
-        await kubectlEnsure(c, ["-n", REMOTE_NS, "create", "rolebinding", "remote", "--role=remote", `--user=${userName.workflow}`])
-      }
-      // the controller: list/watch/delete only
-      await kubectlEnsure(c, ["create", "clusterrole", "neg-flotilla-remote", "--verb=list,watch,delete", "--resource=pods,workflowtaskresults.argoproj.io"])
-      await kubectlEnsure(c, ["create", "clusterrolebinding", "neg-flotilla-remote", "--clusterrole=neg-flotilla-remote", `--user=${userName.controller}`])
-    }
-
-    // The user's kubeconfig, in neg-local only (tenant-b has none): the user's token for every remote cluster.
-    const userKubeconfig = kubeconfigDoc({
-      users: remotes().map((c) => ({ name: `workflow@${c}`, token: token(c, "workflow") })),
-      contexts: remotes().map((c) => ({ name: c, cluster: c, user: `workflow@${c}`, namespace: REMOTE_NS }))
-    })
-    await kubectlEnsure(MAIN, ["-n", WF_NS, "create", "secret", "generic", "workflow-kubeconfig", `--from-file=value=${writePrivateFile("neg-workflow-kubeconfig", userKubeconfig)}`])
+    await applyIsolatedSetup(SETUP)
 
     // ---------------------------------------------------------------- processes
     procs.push(startFlotilla(`neg-kubelet-${REMOTE}`, ["kubelet", "--kubeconfig", kubeconfigPath(REMOTE, "node-agent"), "--node-name", nodeName(REMOTE)]))
@@ -211,7 +138,7 @@ describe("negative cases on real clusters", () => {
     // neg-local's secret exists; tenant-b has none
     expect(await getJson(MAIN, ["secret", "workflow-kubeconfig", "-n", WF_NS])).toBeDefined()
     expect(await getJson(MAIN, ["secret", "workflow-kubeconfig", "-n", TENANT_NS])).toBeUndefined()
-    const createsBefore = podCreates(REMOTE_NS).length
+    const createsBefore = podCreates(REMOTE_NS, REMOTE).length
     await kubectl(MAIN, ["create", "-f", "-"], { input: workflowManifest(WF_TENANT, TENANT_NS, REMOTE) })
     const { wf, podNode } = await finished(WF_TENANT, TENANT_NS)
     expect(["Failed", "Error"]).toContain(wf.status.phase)
@@ -221,7 +148,7 @@ describe("negative cases on real clusters", () => {
     expect(podNode.message).not.toContain(`${WF_NS}/workflow-kubeconfig`)
     await sleep(5_000)
     expect(await remotePodsOf(WF_TENANT)).toHaveLength(0)
-    expect(podCreates(REMOTE_NS).slice(createsBefore)).toHaveLength(0)
+    expect(podCreates(REMOTE_NS, REMOTE).slice(createsBefore)).toHaveLength(0)
     console.log(`e2e: tenant node message: ${podNode.message}`)
   })
 
@@ -231,7 +158,7 @@ describe("negative cases on real clusters", () => {
     expect(await can("controller", "create", "pods", "-n", REMOTE_NS)).toBe("no")
     expect(await can("controller", "create", "pods", "-A")).toBe("no")
     expect(await can("workflow", "create", "pods", "-n", REMOTE_NS)).toBe("yes")
-    const baseline = podCreates(REMOTE_NS).length
+    const baseline = podCreates(REMOTE_NS, REMOTE).length
     await kubectl(MAIN, ["create", "-f", "-"], { input: workflowManifest(WF_OK, WF_NS, REMOTE) })
     const { wf } = await finished(WF_OK, WF_NS)
     expect(wf.status.phase, JSON.stringify(wf.status, null, 2)).toBe("Succeeded")
@@ -239,7 +166,7 @@ describe("negative cases on real clusters", () => {
     expect(pods).toHaveLength(1)
     expect(pods[0].metadata.namespace).toBe(REMOTE_NS)
     const creates = await waitFor("the audit event of the pod's creation", () => {
-      const e = podCreates(REMOTE_NS).slice(baseline).filter((x) => x.objectRef?.name === pods[0].metadata.name && x.responseStatus?.code === 201)
+      const e = podCreates(REMOTE_NS, REMOTE).slice(baseline).filter((x) => x.objectRef?.name === pods[0].metadata.name && x.responseStatus?.code === 201)
       return e.length > 0 ? e : undefined
     }, 30_000)
     expect(creates.map((e) => e.user.username)).toEqual([userName.workflow])

@@ -225,6 +225,8 @@ describe("watchResource", () => {
           ),
           // still down
           Stream.fail(kubeError("Timeout")),
+          // up, but its RBAC caches not synced yet
+          Stream.fail(kubeError("Forbidden")),
           // back, but version 12 was compacted while it was down
           Stream.make<Array<WatchEvent>>({ type: "OPENED" }).pipe(Stream.concat(Stream.fail(kubeError("Gone"))))
         ]
@@ -238,18 +240,22 @@ describe("watchResource", () => {
       assert.deepStrictEqual(fake.watchCalls.map((w) => w.resourceVersion), ["10", "12"])
       assert.strictEqual(fake.listCalls.length, 1, "no relist while the server is unreachable")
       yield* TestClock.adjust(2000)
-      yield* waitUntil("relist after Gone", () => fake.watchCalls.length === 4)
-      assert.deepStrictEqual(fake.watchCalls.map((w) => w.resourceVersion), ["10", "12", "12", "41"])
+      yield* waitUntil("third failure", () => states.length === 5)
+      assert.deepInclude(states[4], { _tag: "Retrying", attempt: 3, nextRetryMs: 4000 })
+      assert.strictEqual(fake.listCalls.length, 1, "no relist after a Forbidden either")
+      yield* TestClock.adjust(4000)
+      yield* waitUntil("relist after Gone", () => fake.watchCalls.length === 5)
+      assert.deepStrictEqual(fake.watchCalls.map((w) => w.resourceVersion), ["10", "12", "12", "12", "41"])
       assert.strictEqual(fake.listCalls.length, 2)
       assert.deepStrictEqual(items, [
         { _tag: "Synced", items: [pod("a", "5")], resourceVersion: "10" },
         { _tag: "Upsert", object: pod("a", "12") },
         { _tag: "Synced", items: [pod("a", "40")], resourceVersion: "41" }
       ])
-      assert.deepStrictEqual(states.map((s) => s._tag), ["Connecting", "Connected", "Retrying", "Retrying", "Connected"])
+      assert.deepStrictEqual(states.map((s) => s._tag), ["Connecting", "Connected", "Retrying", "Retrying", "Retrying", "Connected"])
     }))
 
-  it.effect("after a Forbidden or unexpected watch failure it relists rather than resuming", () =>
+  it.effect("after an Invalid or unexpected watch failure it relists rather than resuming", () =>
     Effect.gen(function*() {
       const fake = makeFake({
         lists: [
@@ -257,7 +263,7 @@ describe("watchResource", () => {
           Effect.succeed({ items: [], resourceVersion: "20" }),
           Effect.succeed({ items: [], resourceVersion: "30" })
         ],
-        watches: [Stream.fail(kubeError("Forbidden")), Stream.fail(kubeError("Unknown"))]
+        watches: [Stream.fail(kubeError("Invalid")), Stream.fail(kubeError("Unknown"))]
       })
       yield* start(fake.client, { schedule: noJitter })
       yield* settle

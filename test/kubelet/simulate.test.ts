@@ -3,7 +3,7 @@ import { Effect, Option } from "effect"
 import { TestClock } from "effect/testing"
 import * as LocalKubelet from "../../src/kubelet/LocalKubelet.js"
 import { InMemoryKube } from "../../src/testing/InMemoryKube.js"
-import { awaitFinished, awaitRunning, mainTerminated, ns, phaseOf, podFor, setup, taskResult } from "./helpers.js"
+import { awaitFinished, awaitRunning, cluster, mainTerminated, ns, phaseOf, podFor, setup, taskResult } from "./helpers.js"
 
 const start = (client: Parameters<typeof LocalKubelet.start>[0]["client"]) =>
   LocalKubelet.start({ client, nodeName: "sim", namespace: ns, mode: "simulate" })
@@ -59,6 +59,29 @@ describe("LocalKubelet (simulate mode)", () => {
       assert.strictEqual(mainTerminated(pod)!.exitCode, 5)
       assert.strictEqual((pod.status as { message?: string }).message, "Error (exit code 5)")
       assert.strictEqual((yield* taskResult(client, "simfail")).exitCode, "5")
+    }).pipe(Effect.provide(InMemoryKube.layer)))
+
+  it.effect("an API server outage while a pod runs delays its report and never loses it", () =>
+    Effect.gen(function*() {
+      const { client, kube } = yield* setup
+      yield* start(client)
+      yield* client.create(
+        "pods",
+        ns,
+        podFor("outage", { container: { image: "busybox", command: ["true"] } }, {
+          annotations: { "flotilla.dev/simulate-duration": "2s", "flotilla.dev/simulate-result": "done\n" }
+        })
+      )
+      yield* awaitRunning(client, "outage")
+      yield* kube.setReachable(cluster, false)
+      // the pod ends 2s in; the API server stays away for 3 minutes
+      yield* TestClock.adjust("3 minutes")
+      yield* kube.setReachable(cluster, true)
+      yield* TestClock.adjust("10 seconds")
+      const pod = yield* awaitFinished(client, "outage")
+      assert.strictEqual(phaseOf(pod), "Succeeded")
+      assert.strictEqual(mainTerminated(pod)!.finishedAt, "1970-01-01T00:00:02Z")
+      assert.strictEqual((yield* taskResult(client, "outage")).result, "done")
     }).pipe(Effect.provide(InMemoryKube.layer)))
 
   it.effect("leaves finished pods and pods of other nodes alone", () =>
