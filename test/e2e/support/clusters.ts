@@ -272,3 +272,89 @@ export const kubeconfigDoc = (doc: {
     })),
     ...(doc.currentContext ? { "current-context": doc.currentContext } : {})
   }, null, 2)
+
+/** A watch on a cluster's apiserver (see `watchEvents`). */
+export interface WatchHandle {
+  readonly stop: () => void
+}
+
+/**
+ * Watches `urlPath` (a collection, e.g. /apis/argoproj.io/v1alpha1/workflows)
+ * on a cluster's apiserver as admin, calling `onEvent` for every event
+ * (ADDED, MODIFIED, DELETED; the first events of each connection are ADDED
+ * for what exists). When the connection ends it reconnects after a second
+ * (a fresh list: a deletion in between is not reported) until stopped.
+ */
+export const watchEvents = (
+  cluster: string,
+  urlPath: string,
+  onEvent: (type: string, object: any) => void
+): WatchHandle => {
+  let stopped = false
+  let current: ReturnType<typeof https.get> | undefined
+  const connect = () => {
+    if (stopped) return
+    let ended = false
+    const reconnect = () => {
+      if (ended) return
+      ended = true
+      current = undefined
+      if (!stopped) setTimeout(connect, 1000)
+    }
+    const url = new URL(urlPath, server(cluster))
+    url.searchParams.set("watch", "1")
+    const req = https.get(url, {
+      ca: fs.readFileSync(caFile()),
+      headers: { authorization: `Bearer ${token(cluster, "admin")}` }
+    }, (res) => {
+      res.on("close", reconnect)
+      res.on("error", reconnect)
+      if (res.statusCode !== 200) {
+        res.resume()
+        return
+      }
+      res.setEncoding("utf8")
+      let buffer = ""
+      res.on("data", (chunk: string) => {
+        buffer += chunk
+        for (let nl = buffer.indexOf("\n"); nl >= 0; nl = buffer.indexOf("\n")) {
+          const line = buffer.slice(0, nl).trim()
+          buffer = buffer.slice(nl + 1)
+          if (line === "") continue
+          try {
+            const event = JSON.parse(line) as { type: string; object: any }
+            if (event.type !== "ERROR" && event.type !== "BOOKMARK") onEvent(event.type, event.object)
+          } catch {
+            // a malformed line: skip it
+          }
+        }
+      })
+    })
+    req.on("error", reconnect)
+    current = req
+  }
+  connect()
+  return {
+    stop: () => {
+      stopped = true
+      current?.destroy()
+    }
+  }
+}
+
+/**
+ * Creates namespace `ns` in `cluster` if needed and waits for its `default`
+ * service account (kube-controller-manager creates it; pods need it).
+ */
+export const ensureNamespace = async (cluster: string, ns: string): Promise<void> => {
+  await kubectlEnsure(cluster, ["create", "namespace", ns])
+  await waitFor(`service account default in ${cluster}/${ns}`, async () =>
+    (await getJson(cluster, ["serviceaccount", "default", "-n", ns])) ?? undefined, 60_000, 500)
+}
+
+/** Ensures service account `name` in `cluster`/`ns` (`default` is created by kcm: waited for). */
+export const ensureServiceAccount = async (cluster: string, ns: string, name: string): Promise<void> => {
+  if (name !== "default") await kubectlEnsure(cluster, ["-n", ns, "create", "serviceaccount", name])
+  await waitFor(`service account ${name} in ${cluster}/${ns}`, async () =>
+    (await getJson(cluster, ["serviceaccount", name, "-n", ns])) ?? undefined, 60_000, 500)
+}

@@ -1,0 +1,316 @@
+/**
+ * Conformance suite (see suite.ts) on the REAL clusters started by
+ * scripts/clusters/up.sh (main, cluster-1, cluster-2; state dir
+ * FLOTILLA_CLUSTERS_DIR, default <repo>/.clusters), the same runs and checks
+ * as the embedded driver (run.ts):
+ *
+ *  - set-up with kubectl, idempotent (a second run on the same clusters
+ *    works), as the embedded runtime provisions its clusters and as upstream's
+ *    multi-cluster set-up asks an operator to: namespaces (and their `default`
+ *    service account), the controller's RBAC on main, argo-kubeconfig (one
+ *    context per remote cluster with the controller identity's token),
+ *    workflow-controller-configmap (`cluster: main`, image entrypoints), in
+ *    each workflow namespace the `<serviceAccount>-kubeconfig` secret (the
+ *    workflow user's token), in cluster-2/remote a role letting the workflow
+ *    user create pods, and list/watch/delete for the controller there;
+ *  - the controller (`flotilla controller`) and one node agent
+ *    (`flotilla kubelet`) per cluster as processes, their output in
+ *    <state>/e2e/conformance-*.log;
+ *  - every run submitted with kubectl as admin (FLOTILLA_CONFORMANCE_CONCURRENCY
+ *    at a time), followed through a watch of the Workflows on main;
+ *  - at the end every Workflow is deleted: they must all be gone (finalizers
+ *    released), with no pod or task result of theirs left in the remote
+ *    cluster; otherwise a `FAIL cleanup ...` line (counted as a failure).
+ *
+ * Prints `PASS <run>` / `FAIL <run>: <reason>` per workflow run, then
+ * `N passed, N failed`, and exits non-zero when anything failed. Progress goes
+ * to stderr. Env: see suite.ts (FLOTILLA_CONFORMANCE_TIMEOUT defaults to 300
+ * seconds here).
+ */
+import { Effect } from "effect"
+import * as YAML from "yaml"
+import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
+import type { KubeObject } from "../../src/kube/Resources.js"
+import { defaultImages } from "../../src/kubelet/images.js"
+import { caData, clusterNames, clustersUp, ensureNamespace, ensureServiceAccount, getJson } from "../e2e/support/clusters.js"
+import { kubeconfigDoc, kubeconfigPath, kubectl, kubectlEnsure, kubectlRaw, nodeName } from "../e2e/support/clusters.js"
+import { type Proc, repoRoot, server, startFlotilla, stateDir, tailLogs, token, userName, waitFor, watchEvents, writePrivateFile } from "../e2e/support/clusters.js"
+import { exitWith, judge, loadExamples, manifestOf, report, runVariants, timedOut, timeoutSeconds, type Variant, variantsOf } from "./suite.js"
+
+const MAIN = Embedded.localClusterName
+const SYSTEM_NS = Embedded.systemNamespace
+const WORKFLOWS = "workflows.argoproj.io"
+const TASK_RESULTS = "workflowtaskresults.argoproj.io"
+const timeout = timeoutSeconds(300)
+
+const progress = (line: string) => console.error(`[conformance ${new Date().toISOString().slice(11, 19)}] ${line}`)
+
+type Placement = ReturnType<typeof Embedded.placementOf>
+
+const namespacesIn = (placement: Placement, cluster: string): ReadonlyArray<string> => [...(placement.namespaces.get(cluster) ?? [])].sort()
+const remoteClustersOf = (placement: Placement): ReadonlyArray<string> => [...placement.clusters].filter((c) => c !== MAIN).sort()
+
+/** Everything the runs need, created or updated in place (the same objects, names and contents as seed.e2e where they overlap). */
+const setUp = async (placement: Placement): Promise<void> => {
+  const remotes = remoteClustersOf(placement)
+  for (const c of remotes) {
+    if (!clusterNames().includes(c)) throw new Error(`the suite needs cluster ${c}; the clusters up are ${clusterNames().join(", ")}`)
+  }
+  // ---------------------------------------------------------------- main
+  for (const ns of new Set([SYSTEM_NS, ...namespacesIn(placement, MAIN)])) await ensureNamespace(MAIN, ns)
+  // The controller's identity: upstream's workflow-controller role (it creates the pods of as-written runs) + leader election.
+  await kubectl(MAIN, ["apply", "-f", `${repoRoot}/k8s/rbac/role.yaml`, "-f", `${repoRoot}/k8s/rbac/leader_election_role.yaml`])
+  await kubectlEnsure(MAIN, ["create", "clusterrolebinding", "flotilla-controller-user", "--clusterrole=flotilla-controller", `--user=${userName.controller}`])
+  await kubectlEnsure(MAIN, ["-n", SYSTEM_NS, "create", "rolebinding", "flotilla-leader-election-user", "--role=flotilla-leader-election", `--user=${userName.controller}`])
+  // argo-kubeconfig: one context per remote cluster, named after it, the controller identity's token.
+  const systemKubeconfig = kubeconfigDoc({
+    clusters: remotes.map((c) => ({ name: c, server: server(c), caData: caData(c) })),
+    users: remotes.map((c) => ({ name: `flotilla-controller@${c}`, token: token(c, "controller") })),
+    contexts: remotes.map((c) => {
+      const namespaces = namespacesIn(placement, c)
+      return { name: c, cluster: c, user: `flotilla-controller@${c}`, ...(namespaces.length === 1 ? { namespace: namespaces[0]! } : {}) }
+    })
+  })
+  await kubectlEnsure(MAIN, ["-n", SYSTEM_NS, "create", "secret", "generic", "argo-kubeconfig", `--from-file=value=${writePrivateFile("conformance-argo-kubeconfig", systemKubeconfig)}`])
+  // The configmap: this cluster's name, and the image entrypoints the embedded runtime configures too.
+  await kubectlEnsure(MAIN, [
+    "-n", SYSTEM_NS, "create", "configmap", "workflow-controller-configmap",
+    `--from-literal=cluster=${MAIN}`, `--from-literal=images=${YAML.stringify(defaultImages)}`
+  ])
+  // The user's kubeconfig per workflow namespace and service account: contexts + users only, the workflow user's token.
+  const userKubeconfig = kubeconfigDoc({
+    users: remotes.map((c) => ({ name: `workflow@${c}`, token: token(c, "workflow") })),
+    contexts: remotes.map((c) => ({ name: c, cluster: c, user: `workflow@${c}` }))
+  })
+  const userKubeconfigFile = writePrivateFile("conformance-workflow-kubeconfig", userKubeconfig)
+  const serviceAccounts = new Set<string>()
+  for (const [ns, sas] of placement.workflowNamespaces) {
+    for (const sa of sas) {
+      serviceAccounts.add(sa)
+      await ensureServiceAccount(MAIN, ns, sa)
+      await kubectlEnsure(MAIN, ["-n", ns, "create", "secret", "generic", `${sa}-kubeconfig`, `--from-file=value=${userKubeconfigFile}`])
+    }
+  }
+  // ---------------------------------------------------------------- remote clusters
+  for (const c of remotes) {
+    for (const ns of namespacesIn(placement, c)) {
+      await ensureNamespace(c, ns)
+      // the pods run as the workflow's service account
+      for (const sa of serviceAccounts) await ensureServiceAccount(c, ns, sa)
+      // the workflow user may only create pods there ...
+      await kubectlEnsure(c, ["-n", ns, "create", "role", "remote", "--verb=create", "--resource=pods"])
+      await kubectlEnsure(c, ["-n", ns, "create", "rolebinding", "remote", "--role=remote", `--user=${userName.workflow}`])
+    }
+    // ... and the controller may only list/watch/delete pods and task results.
+    await kubectlEnsure(c, ["create", "clusterrole", "flotilla-remote", "--verb=list,watch,delete", `--resource=pods,${TASK_RESULTS}`])
+    await kubectlEnsure(c, ["create", "clusterrolebinding", "flotilla-remote", "--clusterrole=flotilla-remote", `--user=${userName.controller}`])
+  }
+}
+
+const selectorOf = (names: ReadonlyArray<string>) => `workflows.argoproj.io/workflow in (${names.join(",")})`
+
+/** The suite's pods (or task results) still in each cluster/namespace where pods may run. */
+const leftovers = async (
+  placement: Placement,
+  resource: "pods" | typeof TASK_RESULTS,
+  names: ReadonlyArray<string>,
+  clusters: ReadonlyArray<string>
+): Promise<Array<string>> => {
+  const out: Array<string> = []
+  for (const c of clusters) {
+    for (const ns of namespacesIn(placement, c)) {
+      const list = await getJson<{ items: Array<KubeObject> }>(c, [resource, "-n", ns, "-l", selectorOf(names)])
+      for (const item of list?.items ?? []) out.push(`${c}/${ns}/${item.metadata.name}`)
+    }
+  }
+  return out
+}
+
+/** The suite's Workflows that exist. */
+const existingWorkflows = async (variants: ReadonlyArray<Variant>): Promise<Array<KubeObject>> => {
+  const out: Array<KubeObject> = []
+  for (const ns of new Set(variants.map((v) => v.wf.metadata.namespace!))) {
+    const list = await getJson<{ items: Array<KubeObject> }>(MAIN, [WORKFLOWS, "-n", ns])
+    const names = new Set(variants.filter((v) => v.wf.metadata.namespace === ns).map((v) => v.wf.metadata.name!))
+    out.push(...(list?.items ?? []).filter((wf) => names.has(wf.metadata.name!)))
+  }
+  return out
+}
+
+const describeWorkflow = (wf: KubeObject): string =>
+  `${wf.metadata.namespace}/${wf.metadata.name} [finalizers: ${(wf.metadata.finalizers ?? []).join(",") || "none"}]`
+
+const deleteWorkflows = async (variants: ReadonlyArray<Variant>): Promise<void> => {
+  for (const ns of new Set(variants.map((v) => v.wf.metadata.namespace!))) {
+    const names = variants.filter((v) => v.wf.metadata.namespace === ns).map((v) => v.wf.metadata.name!)
+    await kubectl(MAIN, ["delete", WORKFLOWS, "-n", ns, "--ignore-not-found", "--wait=false", ...names])
+  }
+}
+
+/** Removes what an earlier (interrupted) run left behind, before any flotilla process runs. */
+const clearLeftovers = async (placement: Placement, variants: ReadonlyArray<Variant>): Promise<void> => {
+  for (const wf of await existingWorkflows(variants)) {
+    const ns = wf.metadata.namespace!
+    const name = wf.metadata.name!
+    await kubectlRaw(MAIN, ["patch", WORKFLOWS, name, "-n", ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}'])
+    await kubectlRaw(MAIN, ["delete", WORKFLOWS, name, "-n", ns, "--ignore-not-found", "--wait=false"])
+  }
+  await waitFor("workflows of an earlier run to be gone", async () => ((await existingWorkflows(variants)).length === 0 ? true : undefined), 120_000, 500)
+  const names = [...new Set(variants.map((v) => v.wf.metadata.name!))]
+  for (const c of placement.clusters) {
+    for (const ns of namespacesIn(placement, c)) {
+      await kubectlRaw(c, ["delete", "pods", "-n", ns, "-l", selectorOf(names), "--force", "--grace-period=0", "--ignore-not-found"])
+      await kubectlRaw(c, ["delete", TASK_RESULTS, "-n", ns, "-l", selectorOf(names), "--ignore-not-found"])
+    }
+  }
+  for (const c of clusterNames()) await kubectlRaw(c, ["delete", "node", nodeName(c), "--ignore-not-found"])
+}
+
+/** Follows the Workflows on main through one watch; runs wait on it. */
+const workflowWatcher = () => {
+  interface Waiter {
+    readonly uid: string
+    readonly done: (wf: KubeObject | undefined) => boolean
+  }
+  const waiters = new Set<Waiter>()
+  // The last state seen of each Workflow (by uid; null once deleted): a run may complete before its waiter is added.
+  const latest = new Map<string, KubeObject | null>()
+  const handle = watchEvents(MAIN, `/apis/argoproj.io/v1alpha1/workflows`, (type, object: KubeObject) => {
+    const uid = object.metadata.uid ?? ""
+    latest.set(uid, type === "DELETED" ? null : object)
+    for (const w of waiters) {
+      if (uid !== w.uid) continue
+      if (w.done(type === "DELETED" ? undefined : object)) waiters.delete(w)
+    }
+  })
+  /**
+   * Resolves with the Workflow `uid` once completed (undefined if it is gone
+   * first), or "timeout". Besides the watch, polls every 10s (an event between
+   * two watch connections is not seen again).
+   */
+  const completion = (ns: string, name: string, uid: string, timeoutMs: number): Promise<KubeObject | undefined | "timeout"> =>
+    new Promise((resolve) => {
+      let settled = false
+      const settle = (result: KubeObject | undefined | "timeout") => {
+        if (settled) return true
+        settled = true
+        clearTimeout(timer)
+        clearInterval(poll)
+        waiters.delete(waiter)
+        resolve(result)
+        return true
+      }
+      const waiter: Waiter = {
+        uid,
+        done: (wf) => (wf === undefined || Embedded.isCompleted(wf) ? settle(wf) : false)
+      }
+      waiters.add(waiter)
+      const timer = setTimeout(() => settle("timeout"), timeoutMs)
+      const poll = setInterval(() => {
+        getJson<KubeObject>(MAIN, [WORKFLOWS, name, "-n", ns]).then(
+          (wf) => {
+            if (wf === undefined || wf.metadata.uid !== uid) settle(undefined)
+            else waiter.done(wf)
+          },
+          () => undefined
+        )
+      }, 10_000)
+      const seen = latest.get(uid)
+      if (seen !== undefined) waiter.done(seen ?? undefined)
+    })
+  return { completion, stop: handle.stop }
+}
+
+/** The flotilla processes this run started (stopped at the end, or when this process is told to stop). */
+const procs: Array<Proc> = []
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    progress(`${signal}: stopping the controller and node agents`)
+    void Promise.all(procs.map((p) => p.stop())).finally(() => process.exit(1))
+  })
+}
+
+const main = async (): Promise<number> => {
+  if (!(await clustersUp())) throw new Error(`no clusters up in ${stateDir} (run scripts/clusters/up.sh)`)
+  const examples = loadExamples()
+  const variants = variantsOf(examples)
+  const placement = Embedded.placementOf(variants.map((v) => v.wf))
+  const remotes = remoteClustersOf(placement)
+  const t0 = Date.now()
+
+  await clearLeftovers(placement, variants)
+  await setUp(placement)
+  progress(`set up in ${((Date.now() - t0) / 1000).toFixed(1)}s; ${variants.length} runs, timeout ${timeout}s each`)
+
+  const watcher = workflowWatcher()
+  try {
+    for (const c of clusterNames()) {
+      procs.push(startFlotilla(`conformance-kubelet-${c}`, ["kubelet", "--kubeconfig", kubeconfigPath(c, "node-agent"), "--node-name", nodeName(c)]))
+    }
+    const controller = startFlotilla("conformance-controller", [
+      "controller", "--kubeconfig", kubeconfigPath(MAIN, "controller"), "--namespace", SYSTEM_NS,
+      // no listeners: nothing to collide with another controller on this machine
+      "--health-port", "0", "--metrics-port", "0"
+    ])
+    procs.push(controller)
+    const diagnostics = () => tailLogs(procs)
+    // generous: four tsx processes start at once, and the machine may be busy
+    for (const c of clusterNames()) {
+      await waitFor(`node ${nodeName(c)} registered in ${c}`, async () => (await getJson(c, ["node", nodeName(c)])) ?? undefined, 180_000, 500, diagnostics)
+    }
+    for (const c of remotes) {
+      await waitFor(`controller log "msg=cluster cluster=${c}"`, () =>
+        controller.log().split("\n").some((l) => new RegExp(`msg=cluster cluster=${c}(\\s|$)`).test(l)) ? true : undefined, 180_000, 250, diagnostics)
+    }
+    progress(`controller and ${clusterNames().length} node agents started (logs: ${procs.map((p) => p.logFile).join(", ")})`)
+
+    let finished = 0
+    const attempt = (v: Variant) =>
+      Effect.promise(async () => {
+        const ns = v.wf.metadata.namespace!
+        const name = v.wf.metadata.name!
+        const started = Date.now()
+        const created = JSON.parse(await kubectl(MAIN, ["create", "-f", "-", "-o", "json"], { input: JSON.stringify(manifestOf(v)) })) as KubeObject
+        const result = await watcher.completion(ns, name, created.metadata.uid!, timeout * 1000)
+        const outcome = result === "timeout"
+          ? timedOut(v, await getJson<KubeObject>(MAIN, [WORKFLOWS, name, "-n", ns]), timeout)
+          : judge(v, result, started)
+        progress(`[${++finished}] ${v.label}: ${outcome.ok ? "Succeeded" : "not Succeeded"} in ${((Date.now() - started) / 1000).toFixed(1)}s`)
+        return outcome
+      })
+    const remove = (v: Variant) =>
+      Effect.promise(async () => {
+        const ns = v.wf.metadata.namespace!
+        const name = v.wf.metadata.name!
+        await kubectlRaw(MAIN, ["delete", WORKFLOWS, name, "-n", ns, "--ignore-not-found", "--wait=false"])
+        await waitFor(`workflow ${ns}/${name} to be gone`, async () =>
+          (await getJson(MAIN, [WORKFLOWS, name, "-n", ns])) === undefined ? true : undefined, 60_000, 500).catch(() => undefined)
+      })
+    const outcomes = await Effect.runPromise(runVariants(variants, { attempt, remove }))
+    progress(`all runs done in ${((Date.now() - t0) / 1000).toFixed(1)}s; deleting the workflows`)
+
+    // Nothing may be left behind once the workflows are deleted: finalizers released, remote pods and task results gone.
+    const cleanupFailures: Array<string> = []
+    await deleteWorkflows(variants)
+    let remaining: Array<KubeObject> = []
+    const gone = await waitFor("the workflows to be gone", async () => {
+      remaining = await existingWorkflows(variants)
+      return remaining.length === 0 ? true : undefined
+    }, 180_000, 1000).then(() => true, () => false)
+    if (!gone) cleanupFailures.push(`cleanup: workflows still present 180s after their deletion: ${remaining.map(describeWorkflow).join("; ")}`)
+    const names = [...new Set(variants.map((v) => v.wf.metadata.name!))]
+    const pods = await leftovers(placement, "pods", names, remotes)
+    if (pods.length > 0) cleanupFailures.push(`cleanup: pods left in remote clusters after their workflows were deleted: ${pods.join(", ")}`)
+    const results = await leftovers(placement, TASK_RESULTS, names, remotes)
+    if (results.length > 0) cleanupFailures.push(`cleanup: task results left in remote clusters after their workflows were deleted: ${results.join(", ")}`)
+    if (cleanupFailures.length === 0) progress(`cleanup: every workflow gone, nothing of theirs left in ${remotes.join(", ")}`)
+    for (const p of procs) if (p.exited()) cleanupFailures.push(`process ${p.name} exited during the run (see ${p.logFile})`)
+
+    return report(examples, outcomes, cleanupFailures)
+  } finally {
+    watcher.stop()
+    await Promise.all(procs.map((p) => p.stop()))
+  }
+}
+
+exitWith(main())
