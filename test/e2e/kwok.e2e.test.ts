@@ -14,32 +14,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { getJson, kubeconfigPath, kubectl, type Proc, startFlotilla, tailLogs, userName, waitFor } from "./support/clusters.js"
-import {
-  applyIsolatedSetup,
-  cleanUpIsolatedSetup,
-  finishedWorkflow,
-  getWorkflow,
-  type IsolatedSetup,
-  MAIN,
-  podCreates,
-  podsOfWorkflow
-} from "./support/isolatedSetup.js"
+import * as Isolated from "./support/isolatedSetup.js"
 
-const SYSTEM_NS = "kwok-argo"
-const WF_NS = "kwok-local"
-const REMOTE_NS = "kwok-remote"
-const WF_SCALE = "kwok-scale"
-const WF_RETRY = "kwok-retry"
-const WF_DELETE = "kwok-delete-running"
+const SETUP = Isolated.standardSetup("kwok")
+const WF_NS = SETUP.workflowNamespaces[0]!
+const REMOTE_NS = SETUP.remoteNamespace
+const MAIN = Isolated.MAIN
+const [WF_SCALE, WF_RETRY, WF_DELETE] = ["kwok-scale", "kwok-retry", "kwok-delete-running"] as const
 const PER_CLUSTER = 100
-
-const SETUP: IsolatedSetup = {
-  prefix: "kwok",
-  systemNamespace: SYSTEM_NS,
-  workflowNamespaces: [WF_NS],
-  userSecretIn: [WF_NS],
-  remoteNamespace: REMOTE_NS
-}
 
 const procs: Array<Proc> = []
 const diagnostics = (): string => tailLogs(procs)
@@ -75,12 +57,12 @@ const manifest = (name: string, templates: ReadonlyArray<Record<string, unknown>
     spec: { entrypoint: "main", serviceAccountName: "workflow", templates }
   })
 
-const cleanUp = () => cleanUpIsolatedSetup(SETUP, [[WF_SCALE, WF_NS], [WF_RETRY, WF_NS], [WF_DELETE, WF_NS]])
+const cleanUp = () => Isolated.cleanUpIsolatedSetup(SETUP, [[WF_SCALE, WF_NS], [WF_RETRY, WF_NS], [WF_DELETE, WF_NS]])
 
 /** Creates of the given pods after `baseline` in the audit log, as "user code" per pod name. */
 const createsByPod = (cluster: string, baseline: number, names: ReadonlyArray<string>) => {
   const byPod = new Map<string, Array<string>>(names.map((n) => [n, []]))
-  for (const e of podCreates(REMOTE_NS, cluster).slice(baseline)) {
+  for (const e of Isolated.podCreates(REMOTE_NS, cluster).slice(baseline)) {
     byPod.get(e.objectRef?.name ?? "")?.push(`${e.user.username} ${e.responseStatus?.code}`)
   }
   return byPod
@@ -89,8 +71,8 @@ const createsByPod = (cluster: string, baseline: number, names: ReadonlyArray<st
 describe("pod lifecycle and scale on kwok nodes", () => {
   beforeAll(async () => {
     await cleanUp()
-    await applyIsolatedSetup(SETUP)
-    procs.push(startFlotilla("kwok-controller", ["controller", "--kubeconfig", kubeconfigPath(MAIN, "controller"), "--namespace", SYSTEM_NS]))
+    await Isolated.applyIsolatedSetup(SETUP)
+    procs.push(startFlotilla("kwok-controller", ["controller", "--kubeconfig", kubeconfigPath(MAIN, "controller"), "--namespace", SETUP.systemNamespace]))
   })
 
   afterAll(async () => {
@@ -100,7 +82,7 @@ describe("pod lifecycle and scale on kwok nodes", () => {
   })
 
   it(`${PER_CLUSTER} pods in each remote cluster at once: all Succeeded on the kwok nodes, each created once by the user`, async () => {
-    const baselines = { "cluster-1": podCreates(REMOTE_NS, "cluster-1").length, "cluster-2": podCreates(REMOTE_NS, "cluster-2").length }
+    const baselines = { "cluster-1": Isolated.podCreates(REMOTE_NS, "cluster-1").length, "cluster-2": Isolated.podCreates(REMOTE_NS, "cluster-2").length }
     const started = Date.now()
     await kubectl(MAIN, ["create", "-f", "-"], {
       input: manifest(WF_SCALE, [
@@ -115,14 +97,14 @@ describe("pod lifecycle and scale on kwok nodes", () => {
         kwokTemplate("on-cluster-2", "cluster-2", { outcome: "succeed", runFor: "2s" })
       ])
     })
-    const { wf, nodes } = await finishedWorkflow(WF_SCALE, WF_NS, diagnostics, 300_000)
+    const { wf, nodes } = await Isolated.finishedWorkflow(WF_SCALE, WF_NS, diagnostics, 300_000)
     const seconds = (Date.now() - started) / 1000
     expect(wf.status.phase, JSON.stringify(wf.status.message)).toBe("Succeeded")
     const podNodes = nodes.filter((n) => n.type === "Pod")
     expect(podNodes).toHaveLength(2 * PER_CLUSTER)
     expect(podNodes.every((n) => n.phase === "Succeeded")).toBe(true)
     for (const cluster of ["cluster-1", "cluster-2"] as const) {
-      const pods = await podsOfWorkflow(WF_SCALE, cluster)
+      const pods = await Isolated.podsOfWorkflow(WF_SCALE, cluster)
       expect(pods).toHaveLength(PER_CLUSTER)
       expect(new Set(pods.map((p) => p.spec.nodeName))).toEqual(new Set([`kwok-${cluster}-0`]))
       expect(pods.every((p) => p.status.phase === "Succeeded")).toBe(true)
@@ -133,26 +115,26 @@ describe("pod lifecycle and scale on kwok nodes", () => {
     await kubectl(MAIN, ["delete", "workflows.argoproj.io", WF_SCALE, "-n", WF_NS, "--wait=false"])
     for (const cluster of ["cluster-1", "cluster-2"]) {
       await waitFor(`the pods of ${WF_SCALE} deleted in ${cluster}`, async () =>
-        (await podsOfWorkflow(WF_SCALE, cluster)).length === 0 ? true : undefined, 120_000, 1000, diagnostics)
+        (await Isolated.podsOfWorkflow(WF_SCALE, cluster)).length === 0 ? true : undefined, 120_000, 1000, diagnostics)
     }
     await waitFor(`${WF_SCALE} gone (finalizer released)`, async () =>
-      (await getWorkflow(WF_SCALE, WF_NS)) === undefined ? true : undefined, 120_000, 500, diagnostics)
+      (await Isolated.getWorkflow(WF_SCALE, WF_NS)) === undefined ? true : undefined, 120_000, 500, diagnostics)
   })
 
   it("a pod failing with exit code 3 is retried twice, then the workflow fails saying so", async () => {
-    const baseline = podCreates(REMOTE_NS, "cluster-1").length
+    const baseline = Isolated.podCreates(REMOTE_NS, "cluster-1").length
     await kubectl(MAIN, ["create", "-f", "-"], {
       input: manifest(WF_RETRY, [
         kwokTemplate("main", "cluster-1", { outcome: "fail", runFor: "1s", exitCode: 3 }, { retryStrategy: { limit: 2 } })
       ])
     })
-    const { wf, nodes } = await finishedWorkflow(WF_RETRY, WF_NS, diagnostics, 180_000)
+    const { wf, nodes } = await Isolated.finishedWorkflow(WF_RETRY, WF_NS, diagnostics, 180_000)
     expect(wf.status.phase).toBe("Failed")
     const attempts = nodes.filter((n) => n.type === "Pod")
     expect(attempts.map((n) => n.phase)).toEqual(["Failed", "Failed", "Failed"])
     for (const n of attempts) expect(n.message).toBe("Error (exit code 3)")
     expect(nodes.find((n) => n.type === "Retry")?.phase).toBe("Failed")
-    const pods = await podsOfWorkflow(WF_RETRY, "cluster-1")
+    const pods = await Isolated.podsOfWorkflow(WF_RETRY, "cluster-1")
     expect(pods).toHaveLength(3)
     expect(pods.every((p) => p.status.phase === "Failed")).toBe(true)
     const creates = createsByPod("cluster-1", baseline, pods.map((p) => p.metadata.name))
@@ -164,17 +146,17 @@ describe("pod lifecycle and scale on kwok nodes", () => {
       input: manifest(WF_DELETE, [kwokTemplate("main", "cluster-2", { outcome: "succeed", runFor: "10m" })])
     })
     await waitFor("the pod running on cluster-2's kwok node", async () =>
-      (await podsOfWorkflow(WF_DELETE, "cluster-2")).find((p) => p.status?.phase === "Running"), 120_000, 500, diagnostics)
+      (await Isolated.podsOfWorkflow(WF_DELETE, "cluster-2")).find((p) => p.status?.phase === "Running"), 120_000, 500, diagnostics)
     await waitFor("the workflow's node Running", async () => {
-      const wf = await getWorkflow(WF_DELETE, WF_NS)
+      const wf = await Isolated.getWorkflow(WF_DELETE, WF_NS)
       return Object.values<any>(wf?.status?.nodes ?? {}).some((n) => n.type === "Pod" && n.phase === "Running") ? true : undefined
     }, 60_000, 500, diagnostics)
-    expect((await getWorkflow(WF_DELETE, WF_NS)).metadata.finalizers ?? []).not.toHaveLength(0)
+    expect((await Isolated.getWorkflow(WF_DELETE, WF_NS)).metadata.finalizers ?? []).not.toHaveLength(0)
     await kubectl(MAIN, ["delete", "workflows.argoproj.io", WF_DELETE, "-n", WF_NS, "--wait=false"])
     await waitFor("the running pod deleted in cluster-2", async () =>
-      (await podsOfWorkflow(WF_DELETE, "cluster-2")).length === 0 ? true : undefined, 90_000, 500, diagnostics)
+      (await Isolated.podsOfWorkflow(WF_DELETE, "cluster-2")).length === 0 ? true : undefined, 90_000, 500, diagnostics)
     await waitFor(`${WF_DELETE} gone (finalizer released)`, async () =>
-      (await getWorkflow(WF_DELETE, WF_NS)) === undefined ? true : undefined, 90_000, 500, diagnostics)
+      (await Isolated.getWorkflow(WF_DELETE, WF_NS)) === undefined ? true : undefined, 90_000, 500, diagnostics)
     expect(await getJson(MAIN, ["workflows.argoproj.io", WF_DELETE, "-n", WF_NS])).toBeUndefined()
   })
 })

@@ -26,11 +26,11 @@ import {
   cleanUpIsolatedSetup,
   finishedWorkflow,
   getWorkflow,
-  type IsolatedSetup,
   MAIN,
   podCreates,
   podsOfWorkflow,
-  sequentialWorkflow
+  sequentialWorkflow,
+  standardSetup
 } from "./support/isolatedSetup.js"
 
 const SYSTEM_NS = "res-argo"
@@ -40,13 +40,7 @@ const WF_RESTART = "res-restart"
 const WF_DURING = "res-local-during-outage"
 const WF_COMPACT = "res-compaction"
 
-const SETUP: IsolatedSetup = {
-  prefix: "res",
-  systemNamespace: SYSTEM_NS,
-  workflowNamespaces: [WF_NS],
-  userSecretIn: [WF_NS],
-  remoteNamespace: REMOTE_NS
-}
+const SETUP = standardSetup("res")
 
 const procs: Array<Proc> = []
 let controller: Proc

@@ -44,6 +44,15 @@ export interface IsolatedSetup {
   readonly userMayCreateIn?: ReadonlyArray<string>
 }
 
+/** The usual shape: `<prefix>-argo` (system), `<prefix>-local` (workflows, with the user's secret), `<prefix>-remote`. */
+export const standardSetup = (prefix: string): IsolatedSetup => ({
+  prefix,
+  systemNamespace: `${prefix}-argo`,
+  workflowNamespaces: [`${prefix}-local`],
+  userSecretIn: [`${prefix}-local`],
+  remoteNamespace: `${prefix}-remote`
+})
+
 /** Creates (idempotently) everything `setup` describes. */
 export const applyIsolatedSetup = async (setup: IsolatedSetup): Promise<void> => {
   const { prefix, systemNamespace, remoteNamespace } = setup
