@@ -17,120 +17,94 @@ export { formatPath, KubeconfigError, secretSource } from "./KubeconfigError.js"
 
 const opt = <S extends Schema.Top>(schema: S) => Schema.optional(Schema.NullOr(schema))
 
-/** Unknown extra keys are kept (not stripped) so validators can reject them. */
-const Rest = [Schema.Record(Schema.String, Schema.Unknown)] as const
+/** A struct whose unknown extra keys are kept (not stripped) so validators can reject them. */
+const openStruct = <const Fields extends Schema.Struct.Fields>(fields: Fields) =>
+  Schema.StructWithRest(Schema.Struct(fields), [Schema.Record(Schema.String, Schema.Unknown)])
 
-export const ExecEnvVar = Schema.StructWithRest(
-  Schema.Struct({
-    name: Schema.String,
-    value: Schema.String
-  }),
-  Rest
-)
+export const ExecEnvVar = openStruct({
+  name: Schema.String,
+  value: Schema.String
+})
 export type ExecEnvVar = typeof ExecEnvVar.Type
 
-export const ExecConfig = Schema.StructWithRest(
-  Schema.Struct({
-    command: opt(Schema.String),
-    args: opt(Schema.Array(Schema.String)),
-    env: opt(Schema.Array(ExecEnvVar)),
-    apiVersion: opt(Schema.String),
-    installHint: opt(Schema.String),
-    provideClusterInfo: opt(Schema.Boolean),
-    interactiveMode: opt(Schema.String)
-  }),
-  Rest
-)
+export const ExecConfig = openStruct({
+  command: opt(Schema.String),
+  args: opt(Schema.Array(Schema.String)),
+  env: opt(Schema.Array(ExecEnvVar)),
+  apiVersion: opt(Schema.String),
+  installHint: opt(Schema.String),
+  provideClusterInfo: opt(Schema.Boolean),
+  interactiveMode: opt(Schema.String)
+})
 export type ExecConfig = typeof ExecConfig.Type
 
-export const Cluster = Schema.StructWithRest(
-  Schema.Struct({
-    server: opt(Schema.String),
-    "certificate-authority-data": opt(Schema.String),
-    "certificate-authority": opt(Schema.String),
-    "insecure-skip-tls-verify": opt(Schema.Boolean),
-    "tls-server-name": opt(Schema.String),
-    "proxy-url": opt(Schema.String),
-    "disable-compression": opt(Schema.Boolean),
-    extensions: opt(Schema.Unknown)
-  }),
-  Rest
-)
+export const Cluster = openStruct({
+  server: opt(Schema.String),
+  "certificate-authority-data": opt(Schema.String),
+  "certificate-authority": opt(Schema.String),
+  "insecure-skip-tls-verify": opt(Schema.Boolean),
+  "tls-server-name": opt(Schema.String),
+  "proxy-url": opt(Schema.String),
+  "disable-compression": opt(Schema.Boolean),
+  extensions: opt(Schema.Unknown)
+})
 export type Cluster = typeof Cluster.Type
 
-export const NamedCluster = Schema.StructWithRest(
-  Schema.Struct({
-    name: opt(Schema.String),
-    cluster: opt(Cluster)
-  }),
-  Rest
-)
+export const NamedCluster = openStruct({
+  name: opt(Schema.String),
+  cluster: opt(Cluster)
+})
 export type NamedCluster = typeof NamedCluster.Type
 
-export const Context = Schema.StructWithRest(
-  Schema.Struct({
-    cluster: opt(Schema.String),
-    user: opt(Schema.String),
-    namespace: opt(Schema.String),
-    extensions: opt(Schema.Unknown)
-  }),
-  Rest
-)
+export const Context = openStruct({
+  cluster: opt(Schema.String),
+  user: opt(Schema.String),
+  namespace: opt(Schema.String),
+  extensions: opt(Schema.Unknown)
+})
 export type Context = typeof Context.Type
 
-export const NamedContext = Schema.StructWithRest(
-  Schema.Struct({
-    name: opt(Schema.String),
-    context: opt(Context)
-  }),
-  Rest
-)
+export const NamedContext = openStruct({
+  name: opt(Schema.String),
+  context: opt(Context)
+})
 export type NamedContext = typeof NamedContext.Type
 
-export const User = Schema.StructWithRest(
-  Schema.Struct({
-    token: opt(Schema.String),
-    tokenFile: opt(Schema.String),
-    "client-certificate": opt(Schema.String),
-    "client-certificate-data": opt(Schema.String),
-    "client-key": opt(Schema.String),
-    "client-key-data": opt(Schema.String),
-    exec: opt(ExecConfig),
-    "auth-provider": opt(Schema.Unknown),
-    username: opt(Schema.String),
-    password: opt(Schema.String),
-    as: opt(Schema.String),
-    "as-uid": opt(Schema.String),
-    "as-groups": opt(Schema.Array(Schema.String)),
-    "as-user-extra": opt(Schema.Unknown),
-    extensions: opt(Schema.Unknown)
-  }),
-  Rest
-)
+export const User = openStruct({
+  token: opt(Schema.String),
+  tokenFile: opt(Schema.String),
+  "client-certificate": opt(Schema.String),
+  "client-certificate-data": opt(Schema.String),
+  "client-key": opt(Schema.String),
+  "client-key-data": opt(Schema.String),
+  exec: opt(ExecConfig),
+  "auth-provider": opt(Schema.Unknown),
+  username: opt(Schema.String),
+  password: opt(Schema.String),
+  as: opt(Schema.String),
+  "as-uid": opt(Schema.String),
+  "as-groups": opt(Schema.Array(Schema.String)),
+  "as-user-extra": opt(Schema.Unknown),
+  extensions: opt(Schema.Unknown)
+})
 export type User = typeof User.Type
 
-export const NamedUser = Schema.StructWithRest(
-  Schema.Struct({
-    name: opt(Schema.String),
-    user: opt(User)
-  }),
-  Rest
-)
+export const NamedUser = openStruct({
+  name: opt(Schema.String),
+  user: opt(User)
+})
 export type NamedUser = typeof NamedUser.Type
 
-export const Kubeconfig = Schema.StructWithRest(
-  Schema.Struct({
-    apiVersion: opt(Schema.String),
-    kind: opt(Schema.String),
-    clusters: opt(Schema.Array(NamedCluster)),
-    contexts: opt(Schema.Array(NamedContext)),
-    users: opt(Schema.Array(NamedUser)),
-    "current-context": opt(Schema.String),
-    preferences: opt(Schema.Unknown),
-    extensions: opt(Schema.Unknown)
-  }),
-  Rest
-)
+export const Kubeconfig = openStruct({
+  apiVersion: opt(Schema.String),
+  kind: opt(Schema.String),
+  clusters: opt(Schema.Array(NamedCluster)),
+  contexts: opt(Schema.Array(NamedContext)),
+  users: opt(Schema.Array(NamedUser)),
+  "current-context": opt(Schema.String),
+  preferences: opt(Schema.Unknown),
+  extensions: opt(Schema.Unknown)
+})
 export type Kubeconfig = typeof Kubeconfig.Type
 
 const decodeKubeconfig = Schema.decodeUnknownEffect(Kubeconfig)
