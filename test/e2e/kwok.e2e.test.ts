@@ -50,12 +50,7 @@ const kwokTemplate = (
 })
 
 const manifest = (name: string, templates: ReadonlyArray<Record<string, unknown>>) =>
-  JSON.stringify({
-    apiVersion: "argoproj.io/v1alpha1",
-    kind: "Workflow",
-    metadata: { name, namespace: WF_NS },
-    spec: { entrypoint: "main", serviceAccountName: "workflow", templates }
-  })
+  Isolated.workflowManifest(name, WF_NS, templates)
 
 const cleanUp = () => Isolated.cleanUpIsolatedSetup(SETUP, [[WF_SCALE, WF_NS], [WF_RETRY, WF_NS], [WF_DELETE, WF_NS]])
 

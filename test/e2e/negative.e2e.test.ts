@@ -39,7 +39,8 @@ import {
   type IsolatedSetup,
   MAIN,
   podCreates,
-  podsOfWorkflow
+  podsOfWorkflow,
+  workflowManifest
 } from "./support/isolatedSetup.js"
 
 const REMOTE = "cluster-1"
@@ -67,17 +68,8 @@ const procs: Array<Proc> = []
 
 const diagnostics = (): string => tailLogs(procs)
 
-const workflowManifest = (name: string, namespace: string, cluster: string): string =>
-  JSON.stringify({
-    apiVersion: "argoproj.io/v1alpha1",
-    kind: "Workflow",
-    metadata: { name, namespace },
-    spec: {
-      entrypoint: "main",
-      serviceAccountName: "workflow",
-      templates: [{ name: "main", cluster, namespace: REMOTE_NS, container: { image: "docker/whalesay" } }]
-    }
-  })
+const whalesayIn = (name: string, namespace: string, cluster: string): string =>
+  workflowManifest(name, namespace, [{ name: "main", cluster, namespace: REMOTE_NS, container: { image: "docker/whalesay" } }])
 
 const finished = (name: string, namespace: string) => finishedWorkflow(name, namespace, diagnostics)
 const remotePodsOf = (workflow: string, cluster = REMOTE) => podsOfWorkflow(workflow, cluster)
@@ -112,7 +104,7 @@ describe("negative cases on real clusters", () => {
     expect(await can(REMOTE)).toBe("yes")
     // only this run's events count (clusters started by npm run clusters:up keep their audit log)
     const baseline = podCreates(REMOTE_NS, DENIED).length
-    await kubectl(MAIN, ["create", "-f", "-"], { input: workflowManifest(WF_DENIED, WF_NS, DENIED) })
+    await kubectl(MAIN, ["create", "-f", "-"], { input: whalesayIn(WF_DENIED, WF_NS, DENIED) })
     const { wf, podNode } = await finished(WF_DENIED, WF_NS)
     expect(["Failed", "Error"]).toContain(wf.status.phase)
     expect(podNode, JSON.stringify(wf.status, null, 2)).toBeDefined()
@@ -139,7 +131,7 @@ describe("negative cases on real clusters", () => {
     expect(await getJson(MAIN, ["secret", "workflow-kubeconfig", "-n", WF_NS])).toBeDefined()
     expect(await getJson(MAIN, ["secret", "workflow-kubeconfig", "-n", TENANT_NS])).toBeUndefined()
     const createsBefore = podCreates(REMOTE_NS, REMOTE).length
-    await kubectl(MAIN, ["create", "-f", "-"], { input: workflowManifest(WF_TENANT, TENANT_NS, REMOTE) })
+    await kubectl(MAIN, ["create", "-f", "-"], { input: whalesayIn(WF_TENANT, TENANT_NS, REMOTE) })
     const { wf, podNode } = await finished(WF_TENANT, TENANT_NS)
     expect(["Failed", "Error"]).toContain(wf.status.phase)
     expect(podNode, JSON.stringify(wf.status, null, 2)).toBeDefined()
@@ -159,7 +151,7 @@ describe("negative cases on real clusters", () => {
     expect(await can("controller", "create", "pods", "-A")).toBe("no")
     expect(await can("workflow", "create", "pods", "-n", REMOTE_NS)).toBe("yes")
     const baseline = podCreates(REMOTE_NS, REMOTE).length
-    await kubectl(MAIN, ["create", "-f", "-"], { input: workflowManifest(WF_OK, WF_NS, REMOTE) })
+    await kubectl(MAIN, ["create", "-f", "-"], { input: whalesayIn(WF_OK, WF_NS, REMOTE) })
     const { wf } = await finished(WF_OK, WF_NS)
     expect(wf.status.phase, JSON.stringify(wf.status, null, 2)).toBe("Succeeded")
     const pods = await remotePodsOf(WF_OK)

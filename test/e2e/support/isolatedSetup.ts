@@ -162,27 +162,27 @@ export const podCreates = (namespace: string, cluster: string) =>
     e.objectRef.subresource === undefined && e.objectRef.namespace === namespace
   )
 
+/** A Workflow manifest (JSON) running as service account `workflow`, entrypoint `main`. */
+export const workflowManifest = (name: string, namespace: string, templates: ReadonlyArray<Record<string, unknown>>): string =>
+  JSON.stringify({
+    apiVersion: "argoproj.io/v1alpha1",
+    kind: "Workflow",
+    metadata: { name, namespace },
+    spec: { entrypoint: "main", serviceAccountName: "workflow", templates }
+  })
+
 /** A one-template-per-step Workflow manifest (JSON) whose steps run one after another. */
 export const sequentialWorkflow = (
   name: string,
   namespace: string,
   steps: ReadonlyArray<{ readonly name: string; readonly script: string; readonly cluster?: string; readonly namespace?: string }>
 ): string =>
-  JSON.stringify({
-    apiVersion: "argoproj.io/v1alpha1",
-    kind: "Workflow",
-    metadata: { name, namespace },
-    spec: {
-      entrypoint: "main",
-      serviceAccountName: "workflow",
-      templates: [
-        { name: "main", steps: steps.map((s) => [{ name: s.name, template: s.name }]) },
-        ...steps.map((s) => ({
-          name: s.name,
-          ...(s.cluster ? { cluster: s.cluster } : {}),
-          ...(s.namespace ? { namespace: s.namespace } : {}),
-          container: { image: "alpine:3.7", command: ["sh", "-c"], args: [s.script] }
-        }))
-      ]
-    }
-  })
+  workflowManifest(name, namespace, [
+    { name: "main", steps: steps.map((s) => [{ name: s.name, template: s.name }]) },
+    ...steps.map((s) => ({
+      name: s.name,
+      ...(s.cluster ? { cluster: s.cluster } : {}),
+      ...(s.namespace ? { namespace: s.namespace } : {}),
+      container: { image: "alpine:3.7", command: ["sh", "-c"], args: [s.script] }
+    }))
+  ])
