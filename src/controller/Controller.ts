@@ -173,13 +173,13 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
   const createFailures = new Map<string, PodObservation>()
   /**
    * Pods created (or found already there) but not yet seen by the informer of
-   * their cluster, by node key: the engine sees them as Pending meanwhile, so
+   * their cluster, by workflow uid, then node ID: the engine sees them as Pending meanwhile, so
    * a reconcile that runs before the watch delivers the pod (the status write
    * itself triggers one) does not ask for it again. Dropped when the pod is
    * observed, or after `expectationTtlMs` (then a create may be tried again:
    * AlreadyExists if the pod is there, a new pod if it was deleted unseen).
    */
-  const expectedPods = new Map<string, PodObservation & { readonly at: number }>()
+  const expectedPods = new Map<string, Map<string, PodObservation & { readonly at: number }>>()
   const expectationTtlMs = 60_000
   const createTimeoutMs = Duration.toMillis(Duration.fromInputUnsafe(options.createTimeout ?? "10 minutes"))
 
@@ -388,9 +388,10 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
   const uidByKey = new Map<string, string>()
   const forgetNodes = (uid: string | undefined) => {
     if (uid === undefined) return
-    for (const table of [waiting, createFailures, expectedPods] as const) {
+    for (const table of [waiting, createFailures] as const) {
       for (const k of [...table.keys()]) if (k.startsWith(`${uid}/`)) table.delete(k)
     }
+    expectedPods.delete(uid)
   }
 
   const reconcileKey = (key: string): Effect.Effect<void> =>
@@ -462,11 +463,12 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       for (const [k, failure] of createFailures) {
         if (k.startsWith(`${wf.metadata.uid ?? ""}/`) && !pods.has(failure.nodeId)) pods.set(failure.nodeId, failure)
       }
-      for (const [k, { at, ...expected }] of expectedPods) {
-        if (!k.startsWith(`${wf.metadata.uid ?? ""}/`)) continue
-        if (pods.has(expected.nodeId) || now - at > expectationTtlMs) expectedPods.delete(k)
-        else pods.set(expected.nodeId, expected)
+      const expected = expectedPods.get(wf.metadata.uid ?? "")
+      for (const [nodeId, { at, ...pod }] of expected ?? []) {
+        if (pods.has(nodeId) || now - at > expectationTtlMs) expected!.delete(nodeId)
+        else pods.set(nodeId, pod)
       }
+      if (expected?.size === 0) expectedPods.delete(wf.metadata.uid ?? "")
       const taskResults = new Map<string, TaskResultObservation>()
       for (const view of yield* pool.all) {
         const results = yield* view.taskResults.list((r) =>
@@ -495,9 +497,10 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
           createPod(wf, action).pipe(
             Effect.tap(() =>
               Effect.gen(function*() {
-                const k = nodeKey(wf, action.nodeId)
-                waiting.delete(k)
-                expectedPods.set(k, {
+                waiting.delete(nodeKey(wf, action.nodeId))
+                const uid = wf.metadata.uid ?? ""
+                if (!expectedPods.has(uid)) expectedPods.set(uid, new Map())
+                expectedPods.get(uid)!.set(action.nodeId, {
                   nodeId: action.nodeId,
                   podName: action.pod.metadata.name ?? "",
                   cluster: action.cluster,
