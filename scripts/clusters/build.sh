@@ -26,12 +26,13 @@ KUBE_APISERVER="$(bin_path kube-apiserver "$K8S_VERSION")"
 KUBE_CONTROLLER_MANAGER="$(bin_path kube-controller-manager "$K8S_VERSION")"
 KUBE_SCHEDULER="$(bin_path kube-scheduler "$K8S_VERSION")"
 KUBECTL="$(bin_path kubectl "$K8S_VERSION")"
+KUBELET="$(bin_path kubelet "$K8S_VERSION")"
 ETCD="$(bin_path etcd "$ETCD_VERSION")"
 KWOK="$(bin_path kwok "$KWOK_VERSION")"
 KWOK_STAGES_DIR="$BIN_CACHE/kwok-v$KWOK_VERSION/stages"
 
 if [ "${1:-}" = "--print-env" ]; then
-  for v in KUBE_APISERVER KUBE_CONTROLLER_MANAGER KUBE_SCHEDULER KUBECTL ETCD KWOK KWOK_STAGES_DIR; do
+  for v in KUBE_APISERVER KUBE_CONTROLLER_MANAGER KUBE_SCHEDULER KUBECTL KUBELET ETCD KWOK KWOK_STAGES_DIR; do
     printf '%s=%q\n' "$v" "${!v}"
   done
   exit 0
@@ -52,7 +53,7 @@ built=()
 build_k8s() {
   local kv="$K8S_VERSION" sv="v0.${K8S_VERSION#1.}" minor
   minor="$(echo "$kv" | cut -d. -f2)"
-  if [ -x "$KUBE_APISERVER" ] && [ -x "$KUBE_CONTROLLER_MANAGER" ] && [ -x "$KUBE_SCHEDULER" ] && [ -x "$KUBECTL" ]; then
+  if [ -x "$KUBE_APISERVER" ] && [ -x "$KUBE_CONTROLLER_MANAGER" ] && [ -x "$KUBE_SCHEDULER" ] && [ -x "$KUBECTL" ] && [ -x "$KUBELET" ]; then
     log "kubernetes v$kv: cached"
     return
   fi
@@ -81,6 +82,7 @@ tool (
 	k8s.io/kubernetes/cmd/kube-controller-manager
 	k8s.io/kubernetes/cmd/kube-scheduler
 	k8s.io/kubernetes/cmd/kubectl
+	k8s.io/kubernetes/cmd/kubelet
 )
 EOF
   sed -n 's#^[[:space:]]*\(k8s\.io/[^ ]*\) => \./staging/.*#\1#p' "$gomod" \
@@ -91,13 +93,13 @@ EOF
   local V=k8s.io/component-base/version C=k8s.io/client-go/pkg/version
   local ldf="$LDFLAGS_BASE -X $V.gitVersion=v$kv -X $V.gitMajor=1 -X $V.gitMinor=$minor -X $V.gitTreeState=clean"
   ldf="$ldf -X $C.gitVersion=v$kv -X $C.gitMajor=1 -X $C.gitMinor=$minor -X $C.gitTreeState=clean"
-  log "kubernetes v$kv: go build kube-apiserver kube-controller-manager kube-scheduler kubectl"
+  log "kubernetes v$kv: go build kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet"
   rm -rf out && mkdir out
   go build -ldflags "$ldf" -o out/ \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet
   local c
-  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet; do
     mkdir -p "$BIN_CACHE/$c-v$kv"
     mv -f "out/$c" "$BIN_CACHE/$c-v$kv/$c"
   done

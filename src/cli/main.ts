@@ -8,7 +8,7 @@ import { Argument, Command, Flag } from "effect/cli"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as YAML from "yaml"
-import { Controller } from "../controller/Controller.js"
+import { configMapName, Controller } from "../controller/Controller.js"
 import * as Health from "../controller/Health.js"
 import * as LeaderElection from "../controller/LeaderElection.js"
 import * as Metrics from "../controller/Metrics.js"
@@ -184,11 +184,15 @@ const controller = Command.make(
       Flag.withDescription("System namespace holding workflow-controller-configmap and argo-kubeconfig"),
       Flag.withDefault(process.env["ARGO_NAMESPACE"] ?? "argo")
     ),
+    configmap: Flag.String("configmap").pipe(
+      Flag.withDescription("Name of the controller configmap in the system namespace (as Argo's --configmap)"),
+      Flag.withDefault(configMapName)
+    ),
     workers: Flag.Int("workflow-workers").pipe(Flag.withDefault(32)),
     healthPort: Flag.Int("health-port").pipe(Flag.withDescription("/healthz port (0 disables)"), Flag.withDefault(6060)),
     metricsPort: Flag.Int("metrics-port").pipe(Flag.withDescription("/metrics port (0 disables)"), Flag.withDefault(9090))
   },
-  Effect.fn(function*({ kubeconfig, context, namespace, workers, healthPort, metricsPort }) {
+  Effect.fn(function*({ kubeconfig, context, namespace, configmap, workers, healthPort, metricsPort }) {
     const spec = yield* loadLocalConnection({
       kubeconfig: Option.getOrUndefined(kubeconfig),
       context: Option.getOrUndefined(context)
@@ -197,7 +201,7 @@ const controller = Command.make(
       const connector = yield* KubeConnector
       const localClient = yield* connector.connect(spec)
       const lead = Effect.gen(function*() {
-        const controller = yield* Controller.make({ localClient, localSpec: spec, systemNamespace: namespace, workers })
+        const controller = yield* Controller.make({ localClient, localSpec: spec, systemNamespace: namespace, configMapName: configmap, workers })
         if (healthPort > 0) yield* Health.serve(controller.pool, healthPort)
         if (metricsPort > 0) yield* Metrics.serve(controller, metricsPort)
       })

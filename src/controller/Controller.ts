@@ -45,6 +45,8 @@ export interface ControllerOptions {
   readonly localSpec: ConnectionSpec
   /** Namespace holding the configmap and argo-kubeconfig (Argo's system namespace). */
   readonly systemNamespace?: string
+  /** The controller configmap's name (Argo's `--configmap`); default `workflow-controller-configmap`. */
+  readonly configMapName?: string
   readonly workers?: number
   readonly resync?: Duration.Input
   readonly orphanSweepInterval?: Duration.Input
@@ -122,7 +124,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
   const scope = yield* Effect.scope
 
   // Configuration: read once; a changed cluster name needs a restart (pods carry it).
-  const configMap = yield* local.get("configmaps", systemNamespace, configMapName).pipe(
+  const configMap = yield* local.get("configmaps", systemNamespace, options.configMapName ?? configMapName).pipe(
     Effect.map(Option.some),
     Effect.catchTag("KubeError", (e) => e.reason === "NotFound" ? Effect.succeed(Option.none()) : Effect.fail(e))
   )

@@ -12,6 +12,8 @@ import { Schema } from "effect"
 import * as YAML from "yaml"
 import type { ImageEntrypoint } from "../images/ImageEntrypoints.js"
 import type { KubeObject } from "../kube/Resources.js"
+import { validateLabelValue } from "../kube/Validation.js"
+import { inClusterName } from "../workflow/engine/pod.js"
 
 export { type ImageEntrypoint, lookupImage } from "../images/ImageEntrypoints.js"
 
@@ -44,8 +46,8 @@ export class ConfigMapError extends Schema.TaggedError<ConfigMapError>()("Config
 }
 
 export const defaultExecutorImage = "quay.io/argoproj/argoexec:v3.6.19"
-/** Argo's own default when `cluster` is unset; the multi-cluster set-up tells operators to set it. */
-export const defaultClusterName = "@in-cluster"
+/** The name when `cluster` is unset; the multi-cluster set-up tells operators to set it. */
+export const defaultClusterName = inClusterName
 
 export const defaults: ControllerConfig = {
   cluster: defaultClusterName,
@@ -145,11 +147,21 @@ export const parseControllerConfig = (
 
   const workflowDefaults = isRecord(values["workflowDefaults"]) ? values["workflowDefaults"] : undefined
   const namespace = str("namespace")
-  const instanceId = str("instanceID")
+  /** Keys whose value ends up in pod labels and label selectors. */
+  const labelValue = (key: string): string | undefined => {
+    const value = str(key)
+    if (value === undefined) return undefined
+    const bad = validateLabelValue(value)
+    if (bad === undefined) return value
+    errors.push(new ConfigMapError({ configMap: name, key, detail: `"${value}" is not a valid label value: ${bad}` }))
+    return undefined
+  }
+  const cluster = labelValue("cluster")
+  const instanceId = labelValue("instanceID")
 
   return {
     config: {
-      cluster: str("cluster") ?? defaultClusterName,
+      cluster: cluster ?? defaultClusterName,
       ...(namespace ? { namespace } : {}),
       ...(instanceId ? { instanceId } : {}),
       executorImage,

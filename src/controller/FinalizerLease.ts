@@ -12,7 +12,11 @@
  * it was deleted, or it completed and podGC already removed its pods. If the
  * controller itself stops, the fibre is interrupted and the release is
  * skipped on purpose: the finalizer stays, and the next controller picks the
- * lease up again from the Workflow's finalizer list.
+ * lease up again from the Workflow's finalizer list. That holds for a release
+ * already under way too: it retries for as long as a remote cluster does not
+ * answer, so it runs interruptibly (a scope finalizer is otherwise
+ * uninterruptible, and stopping or losing the leader lease would wait on it
+ * forever).
  */
 import { Deferred, Effect, Exit, FiberMap, Scope } from "effect"
 
@@ -51,7 +55,7 @@ export const make = (hooks: LeaseHooks): Effect.Effect<FinalizerLeases, never, S
           ),
           (_, exit) =>
             // Interrupted = the controller is stopping: keep the finalizer for the next one.
-            Exit.hasInterrupts(exit) ? Effect.void : hooks.release(key)
+            Exit.hasInterrupts(exit) ? Effect.void : Effect.interruptible(hooks.release(key))
         ).pipe(
           Effect.andThen(Deferred.await(signal)),
           Effect.scoped,

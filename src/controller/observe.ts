@@ -13,6 +13,7 @@ import type { PodObservation, PodPhase, TaskResultObservation } from "../workflo
 import {
   annotationNodeId,
   annotationWorkflowNamespace,
+  clusterLabelValue,
   labelCluster,
   labelWorkflow
 } from "../workflow/engine/pod.js"
@@ -33,7 +34,7 @@ export const parseWorkflowKey = (key: string): WorkflowRef => {
 export const ownerOfPod = (pod: KubeObject, localCluster: string): WorkflowRef | undefined => {
   const labels = pod.metadata.labels ?? {}
   const name = labels[labelWorkflow]
-  if (!name || labels[labelCluster] !== localCluster) return undefined
+  if (!name || labels[labelCluster] !== clusterLabelValue(localCluster)) return undefined
   const namespace = pod.metadata.annotations?.[annotationWorkflowNamespace] ?? pod.metadata.namespace
   if (!namespace) return undefined
   return { namespace, name }

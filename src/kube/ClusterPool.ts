@@ -27,10 +27,10 @@ import type { WatchResourceOptions, WatchState } from "./Watch.js"
 import { parseKubeconfig } from "../kubeconfig/Kubeconfig.js"
 import { validateSystemKubeconfig } from "../kubeconfig/SystemKubeconfig.js"
 import { secretValue } from "../kubeconfig/UserKubeconfig.js"
+import { clusterLabelValue, inClusterName } from "../workflow/engine/pod.js"
 
 export const argoKubeconfigSecret = "argo-kubeconfig"
-/** The name Argo logs for the controller's own cluster. */
-export const inClusterName = "@in-cluster"
+export { inClusterName }
 
 export const Labels = {
   workflow: "workflows.argoproj.io/workflow",
@@ -124,7 +124,7 @@ export class ClusterPool extends Context.Service<ClusterPool, {
 export const podSelector = (localCluster: string, instanceId: string | undefined): string =>
   [
     Labels.workflow,
-    `${Labels.cluster}=${localCluster}`,
+    `${Labels.cluster}=${clusterLabelValue(localCluster)}`,
     instanceId ? `${Labels.instanceId}=${instanceId}` : `!${Labels.instanceId}`
   ].join(",")
 

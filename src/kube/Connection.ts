@@ -31,6 +31,15 @@ export type ClusterAuth =
     readonly env: Readonly<Record<string, string>>
     readonly apiVersion: string
   }
+  | {
+    /**
+     * A bearer token read from a file and read again while it is in use, as
+     * client-go does for a projected service-account token (the kubelet
+     * rotates it). Only from the controller's own operator-owned connection.
+     */
+    readonly _tag: "TokenFile"
+    readonly path: string
+  }
   | { readonly _tag: "Anonymous" }
 
 export interface ConnectionSpec {

@@ -17,6 +17,7 @@
  */
 import { KubeConfig, Watch } from "@kubernetes/client-node"
 import { spawn } from "node:child_process"
+import * as fs from "node:fs"
 import * as http from "node:http"
 import * as https from "node:https"
 import { Cause, Clock, Duration, Effect, Layer, Queue, Redacted, Scope, Semaphore, Stream } from "effect"
@@ -228,6 +229,25 @@ const parseExecCredential = (
   return Effect.succeed({ token: Redacted.make(token), expiresAt })
 }
 
+/** How long a token read from a file is used before the file is read again (client-go: one minute). */
+const tokenFileRefresh = 60_000
+
+/**
+ * Reads a bearer token file (a projected service-account token), to be read
+ * again after `tokenFileRefresh` or a 401, so a rotated token takes effect.
+ */
+export const readTokenFile = (file: string, cluster: string): Effect.Effect<ExecCredential, KubeError> =>
+  Effect.gen(function*() {
+    const ctx: ErrorContext = { cluster, verb: "read", resource: "token file" }
+    const text = yield* Effect.try({
+      try: () => fs.readFileSync(file, "utf8").trim(),
+      catch: (error) => makeError(ctx, "Unauthorized", `cannot read token file ${file}: ${describe(error)}`)
+    })
+    if (text === "") return yield* Effect.fail(makeError(ctx, "Unauthorized", `token file ${file} is empty`))
+    const now = yield* Clock.currentTimeMillis
+    return { token: Redacted.make(text), expiresAt: now + tokenFileRefresh + 10_000 }
+  })
+
 // --- KubeConfig -------------------------------------------------------------------
 
 /**
@@ -247,6 +267,7 @@ export const buildKubeConfig = (spec: ConnectionSpec): KubeConfig => {
       user.keyData = Redacted.value(auth.keyData)
       break
     case "Exec":
+    case "TokenFile":
     case "Anonymous":
       break
   }
@@ -339,34 +360,39 @@ export const connect = (
       secrets.reduce((acc, secret) => (secret.length >= 4 ? acc.split(secret).join("[redacted]") : acc), text)
     const fail = (ctx: ErrorContext, reason: KubeErrorReason, detail: string) => makeError(ctx, reason, scrub(detail))
 
-    // --- exec credentials, cached until they expire ---
-    let execToken: ExecCredential | undefined
-    const execAuth = spec.auth._tag === "Exec" ? spec.auth : undefined
-    const execLock = yield* Semaphore.make(1)
-    if (execAuth) {
+    // --- bearer tokens from an exec plugin (cached until they expire) or a token file (read again every minute) ---
+    let bearer: ExecCredential | undefined
+    const auth = spec.auth
+    const fetchBearer: Effect.Effect<ExecCredential, KubeError> | undefined = auth._tag === "Exec"
+      ? runExecCredential(auth, {
+        cluster: spec.cluster,
+        ...(options.execTimeout !== undefined ? { timeout: options.execTimeout } : {})
+      })
+      : auth._tag === "TokenFile"
+      ? readTokenFile(auth.path, spec.cluster)
+      : undefined
+    const bearerLock = yield* Semaphore.make(1)
+    if (fetchBearer) {
       kc.addAuthenticator({
         isAuthProvider: (user) => user.name === spec.user,
         applyAuthentication: async (_user, opts) => {
-          if (execToken === undefined) return
-          opts.headers = { ...(opts.headers ?? {}), Authorization: `Bearer ${Redacted.value(execToken.token)}` }
+          if (bearer === undefined) return
+          opts.headers = { ...(opts.headers ?? {}), Authorization: `Bearer ${Redacted.value(bearer.token)}` }
         }
       })
     }
-    const ensureCredentials: Effect.Effect<void, KubeError> = execAuth === undefined
+    const ensureCredentials: Effect.Effect<void, KubeError> = fetchBearer === undefined
       ? Effect.void
-      : execLock.withPermit(Effect.gen(function*() {
+      : bearerLock.withPermit(Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        if (execToken !== undefined && (execToken.expiresAt === undefined || execToken.expiresAt - 10_000 > now)) return
-        const credential = yield* runExecCredential(execAuth, {
-          cluster: spec.cluster,
-          ...(options.execTimeout !== undefined ? { timeout: options.execTimeout } : {})
-        })
+        if (bearer !== undefined && (bearer.expiresAt === undefined || bearer.expiresAt - 10_000 > now)) return
+        const credential = yield* fetchBearer
         secrets.push(Redacted.value(credential.token))
-        execToken = credential
+        bearer = credential
       }))
-    /** After a 401 the cached exec token is dropped, so the next call runs the plugin again. */
+    /** After a 401 the cached token is dropped, so the next call runs the plugin or reads the file again. */
     const onUnauthorized = Effect.sync(() => {
-      execToken = undefined
+      bearer = undefined
     })
 
     // --- lifetime ---
@@ -619,7 +645,7 @@ export const connect = (
               // the library ends a quiet watch; the caller resumes from its last version
               Queue.endUnsafe(queue)
             } else if (typeof error?.statusCode === "number") {
-              if (error.statusCode === 401) execToken = undefined
+              if (error.statusCode === 401) bearer = undefined
               failWith(fail(ctx, reasonFromStatus(error.statusCode), `${error.statusCode}: ${describe(error)}`))
             } else {
               failWith(fail(ctx, reasonFromNetworkError(error), describe(error)))

@@ -2,8 +2,10 @@
  * The controller's connection to its own cluster: in-cluster service account
  * (the default inside a pod) or an operator-supplied kubeconfig file
  * (`--kubeconfig`, `KUBECONFIG`). This is operator-owned configuration, so
- * file references are read here once and inlined; exec plugins are kept for
- * the live connector to run under a timeout.
+ * certificate and CA files are read here once and inlined; token files (the
+ * projected service-account token in a pod) stay files that the live connector
+ * reads again as they rotate, and exec plugins are kept for it to run under a
+ * timeout.
  */
 import { KubeConfig } from "@kubernetes/client-node"
 import { Effect, Redacted, Schema } from "effect"
@@ -26,23 +28,29 @@ export const loadLocalConnection = (options: {
   readonly context?: string | undefined
   /** Name to give the cluster (the configmap's `cluster`); filled in later when unknown. */
   readonly cluster?: string | undefined
+  /** Prefix of the service-account paths (/var/run/secrets/kubernetes.io/serviceaccount/...); tests only. */
+  readonly inClusterPathPrefix?: string | undefined
 }): Effect.Effect<ConnectionSpec, LocalConnectionError> =>
   Effect.try({
     try: () => {
       const kc = new KubeConfig()
       const path = options.kubeconfig ?? process.env["KUBECONFIG"]
       if (path) kc.loadFromFile(path)
-      else kc.loadFromCluster()
+      else kc.loadFromCluster(options.inClusterPathPrefix)
       if (options.context) kc.setCurrentContext(options.context)
       const cluster = kc.getCurrentCluster()
       const user = kc.getCurrentUser()
       if (!cluster) throw new Error("no current cluster")
       if (!user) throw new Error("no current user")
       const u = user as unknown as Record<string, unknown>
+      const authProvider = u["authProvider"] as { name?: string; config?: Record<string, string> } | undefined
       let auth: ClusterAuth
       if (user.token) auth = { _tag: "Token", token: Redacted.make(user.token) }
-      else if (typeof u["authProvider"] === "object" && u["authProvider"] !== null) {
-        throw new Error("auth-provider is not supported: use a token, a client certificate or an exec plugin")
+      else if (authProvider?.name === "tokenFile" && typeof authProvider.config?.["tokenFile"] === "string") {
+        // What @kubernetes/client-node's loadFromCluster() describes the projected token as.
+        auth = { _tag: "TokenFile", path: authProvider.config["tokenFile"] }
+      } else if (authProvider !== undefined) {
+        throw new Error(`auth-provider ${authProvider.name ?? ""} is not supported: use a token, a token file, a client certificate or an exec plugin`)
       } else if (user.exec) {
         const exec = user.exec as { command: string; args?: Array<string>; env?: Array<{ name: string; value: string }>; apiVersion?: string }
         auth = {
@@ -59,7 +67,7 @@ export const loadLocalConnection = (options: {
           keyData: Redacted.make(user.keyData ?? readBase64(user.keyFile!))
         }
       } else if (typeof u["tokenFile"] === "string") {
-        auth = { _tag: "Token", token: Redacted.make(fs.readFileSync(u["tokenFile"] as string, "utf8").trim()) }
+        auth = { _tag: "TokenFile", path: u["tokenFile"] }
       } else auth = { _tag: "Anonymous" }
       const caData = cluster.caData ?? (cluster.caFile ? readBase64(cluster.caFile) : undefined)
       return {

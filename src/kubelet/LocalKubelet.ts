@@ -150,7 +150,7 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
     const pathPrepend = [...(options.pathPrepend ?? []), imagesPath]
     const workDir = options.workDir ?? path.join(os.tmpdir(), "flotilla-kubelet")
     const runner: Runner | undefined = options.mode === "process"
-      ? yield* makeRunner(workDir, options.isolation ?? "auto")
+      ? yield* makeRunner(workDir, options.isolation ?? "auto", pathPrepend)
       : undefined
     const sink: PodLogSink | undefined = options.logSink ??
       (typeof (client as Partial<PodLogSink>).writeLogs === "function" ? (client as unknown as PodLogSink) : undefined)

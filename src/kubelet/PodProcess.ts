@@ -21,7 +21,10 @@
  *    `unshare` (it is the group leader of a detached process group, and
  *    `--kill-child` forwards SIGKILL) kills everything the pod started, even
  *    daemons that called setsid, so no process outlives its pod or kubelet;
- *  - the script source is bind-mounted at Argo's `/argo/staging/script`.
+ *  - the script source is bind-mounted at Argo's `/argo/staging/script`;
+ *  - the kubelet's own directories on PATH (the stand-in entrypoints in the
+ *    checkout's `images/`) are bind-mounted read-only at their own paths last,
+ *    so a checkout under /tmp (hidden by the pod's private /tmp) still works.
  * Other top-level mounts (/proc, /dev, /sys, /work...) are rbind-mounted into
  * the view because overlayfs only sees the root file system.
  *
@@ -79,6 +82,15 @@ while [ "$1" != "--" ]; do
 done
 shift
 mount --bind "$P/tmp" "$R/tmp"
+while [ "$1" != "--" ]; do
+  if [ -d "$1" ]; then
+    mkdir -p "$R$1"
+    mount --bind "$1" "$R$1"
+    mount -o remount,bind,ro "$R$1" 2>/dev/null || true
+  fi
+  shift
+done
+shift
 if [ "$S" = 1 ]; then
   mkdir -p "$R/argo/staging"
   : > "$R${scriptPath}"
@@ -213,7 +225,7 @@ const prepareDirs = (spec: ProcessSpec, overlay: boolean) => {
   }
 }
 
-const makeOverlayRunner = (workDir: string): Runner => {
+const makeOverlayRunner = (workDir: string, exposed: ReadonlyArray<string>): Runner => {
   const mounts = hostMounts(["/tmp", workDir])
   const run = (spec: ProcessSpec): Effect.Effect<ProcessResult> =>
     Effect.gen(function*() {
@@ -227,6 +239,7 @@ const makeOverlayRunner = (workDir: string): Runner => {
         "/bin/sh", "-c", wrapper, "flotilla-pod",
         spec.podDir, workingDir, spec.scriptSource !== undefined ? "1" : "0",
         ...mounts, "--",
+        ...exposed, "--",
         ...spec.argv
       ]
       const spawned = yield* spawnAndWait(argv, { env, cwd: "/" })
@@ -286,12 +299,14 @@ const makePlainRunner = (): Runner => {
  */
 export const makeRunner = (
   workDir: string,
-  isolation: Isolation | "auto"
+  isolation: Isolation | "auto",
+  /** Host directories every pod sees at the same path, read-only (the kubelet's own PATH entries). */
+  exposed: ReadonlyArray<string> = []
 ): Effect.Effect<Runner> =>
   Effect.gen(function*() {
     yield* Effect.sync(() => fs.mkdirSync(workDir, { recursive: true }))
     if (isolation === "none") return makePlainRunner()
-    const overlay = makeOverlayRunner(workDir)
+    const overlay = makeOverlayRunner(workDir, exposed.filter((dir) => path.isAbsolute(dir)).map((dir) => path.normalize(dir)))
     if (isolation === "overlay") return overlay
     if (process.platform !== "linux") return makePlainRunner()
     const probeDir = yield* Effect.sync(() => fs.mkdtempSync(path.join(workDir, "probe-")))

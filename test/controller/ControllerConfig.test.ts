@@ -1,5 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
 import { lookupImage, parseControllerConfig } from "../../src/controller/ControllerConfig.js"
+import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
+import { clusterLabelValue } from "../../src/workflow/engine/pod.js"
+import { completed, fast, inMemory, provisioned, workflow } from "./harness.js"
+import { submit } from "./fixtures.js"
 import { formatArgoLine } from "../../src/observability/ArgoLogger.js"
 
 const cm = (data: Record<string, string>) => ({ metadata: { namespace: "argo", name: "workflow-controller-configmap" }, data })
@@ -52,12 +57,50 @@ describe("workflow-controller-configmap", () => {
     assert.strictEqual(config.cluster, "@in-cluster")
   })
 
+  it("a cluster name or instanceID that cannot be a label value is reported; the default stays", () => {
+    const { config, errors } = parseControllerConfig(cm({ cluster: "my cluster", instanceID: "team a" }))
+    assert.strictEqual(config.cluster, "@in-cluster")
+    assert.isUndefined(config.instanceId)
+    const messages = errors.map((e) => e.message)
+    assert.isTrue(messages.some((m) => m.startsWith(`configmap argo/workflow-controller-configmap key "cluster": "my cluster" is not a valid label value`)), messages.join("\n"))
+    assert.isTrue(messages.some((m) => m.startsWith(`configmap argo/workflow-controller-configmap key "instanceID": "team a" is not a valid label value`)), messages.join("\n"))
+  })
+
+  it("the default cluster @in-cluster is written as the label value in-cluster", () => {
+    assert.strictEqual(clusterLabelValue("@in-cluster"), "in-cluster")
+    assert.strictEqual(clusterLabelValue("main"), "main")
+  })
+
   it("looks images up with or without :latest", () => {
     const images = { "docker/whalesay": { cmd: ["cowsay"] }, "busybox:latest": { cmd: ["sh"] } }
     assert.deepStrictEqual(lookupImage(images, "docker/whalesay:latest"), { cmd: ["cowsay"] })
     assert.deepStrictEqual(lookupImage(images, "busybox"), { cmd: ["sh"] })
     assert.isUndefined(lookupImage(images, "alpine"))
   })
+})
+
+describe("the default configuration", () => {
+  it.live("a configmap without `cluster`: local and remote pods are created, watched and the workflow Succeeds", () =>
+    inMemory(() =>
+      Effect.gen(function*() {
+        const wf = workflow({ name: "defaults", steps: [{}, { cluster: "cluster-1", namespace: "remote" }] })
+        const { admin, kube } = yield* provisioned([wf])
+        // The operator applied the configmap with no `cluster` key (only the images).
+        const configMap = yield* admin.get("configmaps", "argo", "workflow-controller-configmap")
+        const { cluster: _, ...data } = configMap["data"] as Record<string, string>
+        yield* admin.replace("configmaps", "argo", { ...configMap, data })
+        const { controller } = yield* Embedded.startController(fast())
+        assert.strictEqual(controller.config.cluster, "@in-cluster")
+        yield* submit(admin, wf)
+        const done = yield* completed(controller, wf)
+        assert.strictEqual(Embedded.phaseOf(done), "Succeeded", JSON.stringify(done?.["status"]))
+        for (const cluster of ["main", "cluster-1"]) {
+          const pods = yield* kube.adminClient(cluster).list("pods", undefined)
+          assert.isTrue(pods.items.length > 0, `no pod in ${cluster}`)
+          for (const pod of pods.items) assert.strictEqual(pod.metadata.labels?.["workflows.argoproj.io/cluster"], "in-cluster")
+        }
+      })
+    ))
 })
 
 describe("log lines", () => {

@@ -13,7 +13,7 @@
  *    the finalizer released.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { getJson, kubeconfigPath, kubectl, type Proc, startFlotilla, tailLogs, userName, waitFor } from "./support/clusters.js"
+import { getJson, kubeconfigPath, kubectl, type Proc, startController, startFlotilla, tailLogs, userName, waitFor } from "./support/clusters.js"
 import * as Isolated from "./support/isolatedSetup.js"
 
 const SETUP = Isolated.standardSetup("kwok")
@@ -67,7 +67,7 @@ describe("pod lifecycle and scale on kwok nodes", () => {
   beforeAll(async () => {
     await cleanUp()
     await Isolated.applyIsolatedSetup(SETUP)
-    procs.push(startFlotilla("kwok-controller", ["controller", "--kubeconfig", kubeconfigPath(MAIN, "controller"), "--namespace", SETUP.systemNamespace]))
+    procs.push(startController("kwok-controller", MAIN, SETUP.systemNamespace))
   })
 
   afterAll(async () => {

@@ -26,7 +26,7 @@ import {
   kubectlRaw,
   type Proc,
   sleep,
-  startFlotilla,
+  startController, startFlotilla,
   tailLogs,
   nodeName,
   userName,
@@ -88,7 +88,7 @@ describe("negative cases on real clusters", () => {
 
     // ---------------------------------------------------------------- processes
     procs.push(startFlotilla(`neg-kubelet-${REMOTE}`, ["kubelet", "--kubeconfig", kubeconfigPath(REMOTE, "node-agent"), "--node-name", nodeName(REMOTE)]))
-    procs.push(startFlotilla("neg-controller", ["controller", "--kubeconfig", kubeconfigPath(MAIN, "controller"), "--namespace", SYSTEM_NS]))
+    procs.push(startController("neg-controller", MAIN, SYSTEM_NS))
     await waitFor(`node ${nodeName(REMOTE)} registered in ${REMOTE}`, async () => (await getJson(REMOTE, ["node", nodeName(REMOTE)])) ?? undefined, 60_000, 500, diagnostics)
   })
 

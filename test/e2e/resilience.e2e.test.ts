@@ -19,7 +19,7 @@
  * flags back at the end.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { kubeconfigPath, kubectl, kubectlRaw, nodeName, type Proc, startFlotilla, tailLogs, userName, waitFor, getJson, clusterNames } from "./support/clusters.js"
+import { kubeconfigPath, kubectl, kubectlRaw, nodeName, type Proc, startController, startFlotilla, tailLogs, userName, waitFor, getJson, clusterNames } from "./support/clusters.js"
 import { apiserverReady, restartControlPlane } from "./support/controlPlane.js"
 import {
   applyIsolatedSetup,
@@ -92,7 +92,7 @@ describe("watch resilience on real clusters", () => {
     for (const c of clusterNames()) {
       procs.push(startFlotilla(`res-kubelet-${c}`, ["kubelet", "--kubeconfig", kubeconfigPath(c, "node-agent"), "--node-name", nodeName(c)]))
     }
-    controller = startFlotilla("res-controller", ["controller", "--kubeconfig", kubeconfigPath(MAIN, "controller"), "--namespace", SYSTEM_NS])
+    controller = startController("res-controller", MAIN, SYSTEM_NS)
     procs.push(controller)
     for (const c of clusterNames()) {
       await waitFor(`node ${nodeName(c)} registered in ${c}`, async () => (await getJson(c, ["node", nodeName(c)])) ?? undefined, 60_000, 500, diagnostics)

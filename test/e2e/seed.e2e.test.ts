@@ -33,7 +33,7 @@ import {
   type Proc,
   repoRoot,
   server,
-  startFlotilla,
+  startController, startFlotilla,
   tailLogs,
   writePrivateFile,
   nodeName,
@@ -136,7 +136,7 @@ describe("seed: upstream multi-cluster set-up on real clusters", () => {
     for (const c of clusterNames()) {
       procs.push(startFlotilla(`kubelet-${c}`, ["kubelet", "--kubeconfig", kubeconfigPath(c, "node-agent"), "--node-name", nodeName(c)]))
     }
-    controller = startFlotilla("controller", ["controller", "--kubeconfig", kubeconfigPath(MAIN, "controller"), "--namespace", "argo"])
+    controller = startController("controller", MAIN, "argo")
     procs.push(controller)
     for (const c of clusterNames()) {
       await waitFor(`node ${nodeName(c)} registered in ${c}`, async () => (await getJson(c, ["node", nodeName(c)])) ?? undefined, 60_000, 500, diagnostics)

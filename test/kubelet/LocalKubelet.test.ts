@@ -192,6 +192,33 @@ describe("LocalKubelet (process mode)", () => {
       assert.strictEqual((yield* taskResult(client, "say-default")).result, "from default args")
     }).pipe(Effect.provide(InMemoryKube.layer)))
 
+  it.effect("entrypoints in a folder under /tmp on the kubelet's PATH (a checkout under /tmp) are found inside the pod", () =>
+    Effect.gen(function*() {
+      const { client } = yield* setup
+      // A checkout cloned under /tmp: its images/ folder is below the path every pod gets a private copy of.
+      const checkout = fs.mkdtempSync(path.join(os.tmpdir(), "flotilla-checkout-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(checkout, { recursive: true, force: true })))
+      const standIns = path.join(checkout, "images")
+      fs.mkdirSync(standIns)
+      fs.writeFileSync(path.join(standIns, "stand-in-say"), "#!/bin/sh\necho \"said $1\" > \"$2\"\n", { mode: 0o755 })
+      yield* LocalKubelet.start({ client, nodeName: "node-1", namespace: ns, mode: "process", workDir, pathPrepend: [standIns] })
+      yield* client.create(
+        "pods",
+        ns,
+        podFor("stand-in", {
+          container: { image: "example.com/any", command: ["stand-in-say"], args: ["hi", "/tmp/said.txt"] },
+          outputs: { parameters: [{ name: "said", valueFrom: { path: "/tmp/said.txt" } }] }
+        })
+      )
+      const pod = yield* awaitFinished(client, "stand-in")
+      assert.strictEqual(phaseOf(pod), "Succeeded", JSON.stringify(pod.status))
+      assert.deepStrictEqual((yield* taskResult(client, "stand-in")).parameters, [{ name: "said", value: "said hi" }])
+      // The pod sees the folder read-only: it cannot change the checkout.
+      yield* client.create("pods", ns, podFor("write-back", { container: { image: "busybox", command: ["sh", "-c", `echo x > ${standIns}/new`] } }))
+      yield* awaitFinished(client, "write-back")
+      assert.isFalse(fs.existsSync(path.join(standIns, "new")))
+    }).pipe(Effect.scoped, Effect.provide(InMemoryKube.layer)))
+
   it.effect("env vars (values, $(VAR) references, fieldRefs) reach the process, and workingDir applies", () =>
     Effect.gen(function*() {
       const { client } = yield* setup

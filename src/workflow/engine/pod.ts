@@ -13,6 +13,13 @@ import { isLocalTarget, type Target } from "./targeting.js"
 export const labelWorkflow = "workflows.argoproj.io/workflow"
 export const labelCompleted = "workflows.argoproj.io/completed"
 export const labelCluster = "workflows.argoproj.io/cluster"
+/** The controller's own cluster when the configmap names none (the name upstream's multi-cluster design gives it). */
+export const inClusterName = "@in-cluster"
+/**
+ * The value of `workflows.argoproj.io/cluster` for the owner cluster `cluster`:
+ * its name, except for `@in-cluster`, whose `@` no label value may hold.
+ */
+export const clusterLabelValue = (cluster: string): string => cluster === inClusterName ? "in-cluster" : cluster
 export const labelInstanceId = "workflows.argoproj.io/controller-instanceid"
 export const labelOnExit = "workflows.argoproj.io/on-exit"
 export const annotationNodeId = "workflows.argoproj.io/node-id"
@@ -50,7 +57,7 @@ export const podLabels = (workflow: Workflow, config: EngineConfig, template: Te
   const labels: Record<string, string> = {
     [labelWorkflow]: workflow.metadata.name,
     [labelCompleted]: "false",
-    [labelCluster]: config.localCluster
+    [labelCluster]: clusterLabelValue(config.localCluster)
   }
   if (onExit) labels[labelOnExit] = "true"
   if (config.instanceId !== undefined && config.instanceId !== "") labels[labelInstanceId] = config.instanceId

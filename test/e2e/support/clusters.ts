@@ -233,6 +233,22 @@ export const writePrivateFile = (name: string, text: string): string => {
 export const startFlotilla = (name: string, args: ReadonlyArray<string>): Proc =>
   startProcess(name, path.join(repoRoot, "node_modules/.bin/tsx"), [path.join(repoRoot, "src/cli/main.ts"), ...args], path.join(e2eLogDir, `${name}.log`))
 
+/**
+ * The controller container of k8s/manager/manager.yaml: its command (after `flotilla`) and args,
+ * exactly as the Deployment runs them, so a flag the CLI does not know fails every e2e test.
+ */
+export const manifestControllerArgs = (): Array<string> => {
+  const docs = fs.readFileSync(path.join(repoRoot, "k8s/manager/manager.yaml"), "utf8")
+  const deployment = parse(docs) as { spec: { template: { spec: { containers: Array<{ name: string; command?: Array<string>; args?: Array<string> }> } } } }
+  const container = deployment.spec.template.spec.containers.find((c) => c.name === "controller")
+  if (!container?.command || container.command[0] !== "flotilla") throw new Error("manager.yaml: the controller container does not run `flotilla`")
+  return [...container.command.slice(1), ...(container.args ?? [])]
+}
+
+/** `flotilla controller` as the Deployment starts it, on `cluster`'s API server with the controller identity's kubeconfig. */
+export const startController = (name: string, cluster: string, systemNamespace: string): Proc =>
+  startFlotilla(name, [...manifestControllerArgs(), "--kubeconfig", kubeconfigPath(cluster, "controller"), "--namespace", systemNamespace])
+
 /** The last lines of each process's log, for failure messages. */
 export const tailLogs = (procs: ReadonlyArray<Proc>): string =>
   procs.map((p) => `--- ${p.name} (${p.logFile}), last lines:\n${p.log().split("\n").slice(-25).join("\n")}`).join("\n")
