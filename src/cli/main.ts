@@ -3,7 +3,7 @@
  * real clusters, or act as a node agent (the local kubelet) for test clusters.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Console, Duration, Effect, Layer, Option, PubSub, Scope } from "effect"
+import { Console, Duration, Effect, Layer, Option, PubSub, Ref, Scope } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -190,9 +190,13 @@ const controller = Command.make(
     ),
     workers: Flag.Int("workflow-workers").pipe(Flag.withDefault(32)),
     healthPort: Flag.Int("health-port").pipe(Flag.withDescription("/healthz port (0 disables)"), Flag.withDefault(6060)),
-    metricsPort: Flag.Int("metrics-port").pipe(Flag.withDescription("/metrics port (0 disables)"), Flag.withDefault(9090))
+    metricsPort: Flag.Int("metrics-port").pipe(Flag.withDescription("/metrics port (0 disables)"), Flag.withDefault(9090)),
+    bindAddress: Flag.String("bind-address").pipe(
+      Flag.withDescription("Address /healthz and /metrics listen on (default: all interfaces)"),
+      Flag.withDefault("")
+    )
   },
-  Effect.fn(function*({ kubeconfig, context, namespace, configmap, workers, healthPort, metricsPort }) {
+  Effect.fn(function*({ kubeconfig, context, namespace, configmap, workers, healthPort, metricsPort, bindAddress }) {
     const spec = yield* loadLocalConnection({
       kubeconfig: Option.getOrUndefined(kubeconfig),
       context: Option.getOrUndefined(context)
@@ -200,11 +204,18 @@ const controller = Command.make(
     yield* Effect.gen(function*() {
       const connector = yield* KubeConnector
       const localClient = yield* connector.connect(spec)
-      const lead = Effect.gen(function*() {
-        const controller = yield* Controller.make({ localClient, localSpec: spec, systemNamespace: namespace, configMapName: configmap, workers })
-        if (healthPort > 0) yield* Health.serve(controller.pool, healthPort)
-        if (metricsPort > 0) yield* Metrics.serve(controller, metricsPort)
-      })
+      // Served by every replica: a standby answers /healthz too, so its probes pass while it waits.
+      const leading = yield* Ref.make(Option.none<Controller["Service"]>())
+      const host = bindAddress === "" ? undefined : bindAddress
+      if (healthPort > 0) yield* Health.serve(Effect.map(Ref.get(leading), Option.map((c) => c.pool)), healthPort, host)
+      if (metricsPort > 0) yield* Metrics.serve(Ref.get(leading), metricsPort, host)
+      const lead = Effect.acquireRelease(
+        Effect.tap(
+          Controller.make({ localClient, localSpec: spec, systemNamespace: namespace, configMapName: configmap, workers }),
+          (controller) => Ref.set(leading, Option.some(controller))
+        ),
+        () => Ref.set(leading, Option.none())
+      )
       if (process.env["LEADER_ELECTION_DISABLE"] === "true") {
         yield* lead
         return yield* Effect.never

@@ -3,23 +3,36 @@
  * connection state so an operator (or a probe) can see which remote cluster is
  * connected, retrying (with its last error) or failed. 200 while the local
  * cluster is connected; a remote cluster being down does not make the
- * controller unhealthy (its other clusters still work).
+ * controller unhealthy (its other clusters still work). A replica waiting for
+ * the leader lease answers 200 with `leader: false`: it is alive and ready to
+ * take over (liveness probes must not restart a standby).
  */
-import { Effect, Scope } from "effect"
+import { Effect, Option, Scope } from "effect"
 import type * as http from "node:http"
 import type { ClusterPool } from "../kube/ClusterPool.js"
 import * as HttpEndpoint from "./HttpEndpoint.js"
 
-export const serve = (pool: ClusterPool["Service"], port: number): Effect.Effect<http.Server, Error, Scope.Scope> =>
+export const serve = (
+  /** The leader's cluster pool; none while this replica waits for the lease. */
+  leading: Effect.Effect<Option.Option<ClusterPool["Service"]>>,
+  port: number,
+  host?: string
+): Effect.Effect<http.Server, Error, Scope.Scope> =>
   HttpEndpoint.serve(
     port,
     "/healthz",
-    Effect.map(pool.states, (states) => {
-      const ok = states.get(pool.localCluster)?._tag === "Connected"
+    Effect.gen(function*() {
+      const pool = yield* leading
+      if (Option.isNone(pool)) {
+        return { status: 200, contentType: "application/json", body: JSON.stringify({ ok: true, leader: false }) }
+      }
+      const states = yield* pool.value.states
+      const ok = states.get(pool.value.localCluster)?._tag === "Connected"
       return {
         status: ok ? 200 : 503,
         contentType: "application/json",
-        body: JSON.stringify({ ok, localCluster: pool.localCluster, clusters: Object.fromEntries(states) })
+        body: JSON.stringify({ ok, leader: true, localCluster: pool.value.localCluster, clusters: Object.fromEntries(states) })
       }
-    })
+    }),
+    host
   )

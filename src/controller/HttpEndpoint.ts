@@ -14,7 +14,9 @@ export interface Response {
 export const serve = (
   port: number,
   path: string,
-  respond: Effect.Effect<Response>
+  respond: Effect.Effect<Response>,
+  /** The address to listen on; all interfaces by default. */
+  host = "0.0.0.0"
 ): Effect.Effect<http.Server, Error, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.callback<http.Server, Error>((resume) => {
@@ -29,7 +31,7 @@ export const serve = (
         }, () => res.writeHead(500).end())
       })
       server.once("error", (e) => resume(Effect.fail(e)))
-      server.listen(port, "0.0.0.0", () => resume(Effect.succeed(server)))
+      server.listen(port, host, () => resume(Effect.succeed(server)))
     }),
     (server) =>
       Effect.callback<void>((resume) => {

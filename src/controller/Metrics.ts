@@ -5,7 +5,7 @@
  * unreachable remote cluster shows in dashboards as well as in logs and node
  * messages. Text exposition format; no client library needed.
  */
-import { Effect, Scope } from "effect"
+import { Effect, Option, Scope } from "effect"
 import type * as http from "node:http"
 import type { Controller } from "./Controller.js"
 import * as HttpEndpoint from "./HttpEndpoint.js"
@@ -43,9 +43,22 @@ export const render = (controller: Controller["Service"]): Effect.Effect<string>
     return lines.join("\n") + "\n"
   })
 
-export const serve = (controller: Controller["Service"], port: number): Effect.Effect<http.Server, Error, Scope.Scope> =>
+const leaderGauge = (leader: boolean) =>
+  `# HELP flotilla_leader 1 on the replica holding the leader lease\n# TYPE flotilla_leader gauge\nflotilla_leader ${leader ? 1 : 0}\n`
+
+export const serve = (
+  /** The leader's controller; none while this replica waits for the lease. */
+  leading: Effect.Effect<Option.Option<Controller["Service"]>>,
+  port: number,
+  host?: string
+): Effect.Effect<http.Server, Error, Scope.Scope> =>
   HttpEndpoint.serve(
     port,
     "/metrics",
-    Effect.map(render(controller), (body) => ({ status: 200, contentType: "text/plain; version=0.0.4", body }))
+    Effect.flatMap(leading, (controller) =>
+      Option.match(controller, {
+        onNone: () => Effect.succeed(leaderGauge(false)),
+        onSome: (c) => Effect.map(render(c), (text) => text + leaderGauge(true))
+      })).pipe(Effect.map((body) => ({ status: 200, contentType: "text/plain; version=0.0.4", body }))),
+    host
   )

@@ -29,7 +29,7 @@ const userPath = (process.env["PATH"] ?? "").split(path.delimiter).filter((p) =>
 
 const sh = (command: string) =>
   Effect.callback<{ code: number; stdout: string; stderr: string }>((resume) => {
-    const env = { ...process.env, PATH: userPath }
+    const env: Record<string, string | undefined> = { ...process.env, PATH: userPath }
     for (const key of Object.keys(env)) if (key.startsWith("npm_")) delete env[key]
     const child = execFile("/bin/sh", ["-c", command], { cwd: root, env, timeout: 150_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
       resume(Effect.succeed({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }))

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import type { AddressInfo } from "node:net"
 import * as Health from "../../src/controller/Health.js"
 import * as Metrics from "../../src/controller/Metrics.js"
@@ -12,12 +12,13 @@ describe("/healthz", () => {
     Effect.gen(function*() {
       const { controller, kube } = yield* startFor([seedWorkflow()])
       yield* controller.pool.synced
-      const server = yield* Health.serve(controller.pool, 0)
+      const server = yield* Health.serve(Effect.succeed(Option.some(controller.pool)), 0)
       const port = (server.address() as AddressInfo).port
       const get = Effect.promise(() => fetch(`http://127.0.0.1:${port}/healthz`).then(async (r) => ({ status: r.status, body: await r.json() as any })))
       const ok = yield* get
       assert.strictEqual(ok.status, 200)
       assert.strictEqual(ok.body.localCluster, "main")
+      assert.strictEqual(ok.body.leader, true)
       assert.strictEqual(ok.body.clusters["cluster-1"]._tag, "Connected")
 
       yield* kube.setReachable("cluster-1", false)
@@ -34,6 +35,20 @@ describe("/healthz", () => {
       assert.strictEqual(down.body.clusters["cluster-1"].reason, "Unavailable")
       assert.strictEqual(down.body.clusters["main"]._tag, "Connected")
     }).pipe(Effect.scoped, Effect.provide(InMemoryKube.layer)), 30_000)
+
+  it.live("a replica waiting for the leader lease answers 200 (alive, ready to take over), and /metrics says it does not lead", () =>
+    Effect.gen(function*() {
+      const health = yield* Health.serve(Effect.succeed(Option.none()), 0, "127.0.0.1")
+      const metrics = yield* Metrics.serve(Effect.succeed(Option.none()), 0, "127.0.0.1")
+      const get = (server: typeof health, path: string) =>
+        Effect.promise(() => fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}${path}`).then(async (r) => ({ status: r.status, text: await r.text() })))
+      const h = yield* get(health, "/healthz")
+      assert.strictEqual(h.status, 200)
+      assert.deepStrictEqual(JSON.parse(h.text), { ok: true, leader: false })
+      const m = yield* get(metrics, "/metrics")
+      assert.strictEqual(m.status, 200)
+      assert.include(m.text, "flotilla_leader 0")
+    }).pipe(Effect.scoped))
 })
 
 describe("/metrics", () => {
