@@ -8,31 +8,37 @@
 #   kind load docker-image flotilla:latest     # or push to your registry
 #   kubectl apply -k k8s
 #
-# The TypeScript sources are compiled in a build stage (relative imports
-# already end in .js), and the runtime stage has production dependencies only.
+# Its contents come from one script, scripts/images/controller-rootfs.sh,
+# which this build runs and which scripts/images/build.sh also runs to make
+# the same image without any container engine (an OCI archive for
+# `ctr images import`): a Debian bookworm base plus
+#   /usr/local/bin/node       Node 24
+#   /app/dist                 src compiled by tsc (relative imports already end in .js)
+#   /app/node_modules         production dependencies only
+#   /app/images               stand-in image entrypoints (argosay, cowsay), only used when
+#                             this image runs the embedded runtime (`flotilla run`)
+#   /usr/local/bin/flotilla   exec node --enable-source-maps /app/dist/cli/main.js
+#   user node 1000:1000       in /etc/passwd and /etc/group, /home/node
 
-FROM node:24-slim AS build
-WORKDIR /app
+FROM node:24-bookworm-slim AS build
+WORKDIR /src
 COPY package.json package-lock.json ./
+# Dev dependencies for tsc; the `node` devDependency's binary is not needed (Node comes from this image).
 RUN npm ci --ignore-scripts
 COPY tsconfig.json ./
 COPY src ./src
-# Emit src only (the repository tsconfig type-checks src, test and bench without emitting).
-RUN printf '%s' '{"extends":"./tsconfig.json","compilerOptions":{"noEmit":false,"outDir":"dist","rootDir":"src","sourceMap":true},"include":["src"]}' > tsconfig.build.json \
- && npx tsc -p tsconfig.build.json
+COPY images ./images
+COPY scripts/images/controller-rootfs.sh ./scripts/images/
+# The runtime base's own passwd/group, to which the script adds user node.
+COPY --from=debian:bookworm-slim /etc/passwd /etc/group /base-etc/
+RUN NODE_BINARY=/usr/local/bin/node BASE_ETC=/base-etc bash scripts/images/controller-rootfs.sh /rootfs
 
-FROM node:24-slim
+FROM debian:bookworm-slim
+COPY --from=build /rootfs/ /
+COPY --from=build --chown=1000:1000 /rootfs/home/node /home/node
 ENV NODE_ENV=production
 WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
-COPY --from=build /app/dist ./dist
-# Stand-in image entrypoints (argosay, cowsay): only used when this image runs
-# the embedded runtime (`flotilla run`), resolved as ../../images from dist/kubelet.
-COPY images ./images
-RUN printf '#!/bin/sh\nexec node --enable-source-maps /app/dist/cli/main.js "$@"\n' > /usr/local/bin/flotilla \
- && chmod 0755 /usr/local/bin/flotilla
-# The `node` user of the base image, numeric so runAsNonRoot can verify it.
+# The `node` user, numeric so runAsNonRoot can verify it.
 USER 1000
 EXPOSE 6060 9090
 ENTRYPOINT ["flotilla"]
