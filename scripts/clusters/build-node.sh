@@ -3,11 +3,9 @@
 # from the Go module proxy and Debian's packages only:
 #   containerd, containerd-shim-runc-v2, ctr   (github.com/containerd/containerd/v2)
 #   loopback CNI plugin                         (github.com/containernetworking/plugins)
-#   crictl                                      (sigs.k8s.io/cri-tools; debugging only)
+#   crictl                                      (sigs.k8s.io/cri-tools; debugging only, with --crictl)
 #   argoexec                                    (github.com/argoproj/argo-workflows/v4;
 #                                                tests only: v4.0.5 has reported security flaws)
-#   pause                                       (a tiny static Go program written here:
-#                                                the sandbox image's only binary)
 #   runc                                        (Debian's package; apt-get install if missing)
 # into the version-keyed cache of build.sh:
 #   ${FLOTILLA_BIN_CACHE:-$HOME/.cache/flotilla/bin}/<component>-<version>/<binary>
@@ -15,7 +13,7 @@
 # builder folders live in ${FLOTILLA_BUILD_DIR:-$HOME/.cache/flotilla/build};
 # no third-party source ever lands in the repository.
 #
-# Usage: scripts/clusters/build-node.sh [--print-env] [--no-argoexec] [--no-crictl]
+# Usage: scripts/clusters/build-node.sh [--print-env] [--no-argoexec] [--crictl]
 #   --print-env  only print the resolved binary paths as shell assignments (no build)
 set -euo pipefail
 
@@ -23,7 +21,6 @@ CONTAINERD_VERSION="${CONTAINERD_VERSION:-2.4.2}"
 CNI_PLUGINS_VERSION="${CNI_PLUGINS_VERSION:-1.10.0}"
 CRI_TOOLS_VERSION="${CRI_TOOLS_VERSION:-1.37.0}"
 ARGO_VERSION="${ARGO_VERSION:-4.0.5}"
-PAUSE_VERSION="3.10.2-flotilla.1"   # bump when the pause source below changes
 
 BIN_CACHE="${FLOTILLA_BIN_CACHE:-$HOME/.cache/flotilla/bin}"
 BUILD_DIR="${FLOTILLA_BUILD_DIR:-$HOME/.cache/flotilla/build}"
@@ -34,22 +31,21 @@ CTR="$BIN_CACHE/containerd-v$CONTAINERD_VERSION/ctr"
 CNI_BIN_DIR="$BIN_CACHE/cni-plugins-v$CNI_PLUGINS_VERSION"
 CRICTL="$BIN_CACHE/crictl-v$CRI_TOOLS_VERSION/crictl"
 ARGOEXEC="$BIN_CACHE/argoexec-v$ARGO_VERSION/argoexec"
-PAUSE="$BIN_CACHE/pause-v$PAUSE_VERSION/pause"
 # shellcheck disable=SC2034  # printed by --print-env
 RUNC="$(command -v runc || echo /usr/sbin/runc)"
 
-WANT_ARGOEXEC=1 WANT_CRICTL=1 PRINT_ENV=0
+WANT_ARGOEXEC=1 WANT_CRICTL=0 PRINT_ENV=0
 for a in "$@"; do
   case "$a" in
     --print-env) PRINT_ENV=1 ;;
     --no-argoexec) WANT_ARGOEXEC=0 ;;
-    --no-crictl) WANT_CRICTL=0 ;;
-    *) echo "usage: build-node.sh [--print-env] [--no-argoexec] [--no-crictl]" >&2; exit 2 ;;
+    --crictl) WANT_CRICTL=1 ;;
+    *) echo "usage: build-node.sh [--print-env] [--no-argoexec] [--crictl]" >&2; exit 2 ;;
   esac
 done
 
 if [ "$PRINT_ENV" = 1 ]; then
-  for v in CONTAINERD CONTAINERD_SHIM CTR CNI_BIN_DIR CRICTL ARGOEXEC PAUSE RUNC; do
+  for v in CONTAINERD CONTAINERD_SHIM CTR CNI_BIN_DIR CRICTL ARGOEXEC RUNC; do
     printf '%s=%q\n' "$v" "${!v}"
   done
   exit 0
@@ -123,55 +119,6 @@ build_crictl() {
   built+=("crictl:$((SECONDS - t0))s")
 }
 
-# ---------------------------------------------------------------- pause
-# Blocks until SIGINT/SIGTERM and reaps orphans, like registry.k8s.io/pause.
-build_pause() {
-  if [ -x "$PAUSE" ]; then log "pause v$PAUSE_VERSION: cached"; return; fi
-  local t0=$SECONDS dir="$BUILD_DIR/pause-v$PAUSE_VERSION"
-  mkdir -p "$dir" "$(dirname "$PAUSE")"
-  cat > "$dir/go.mod" <<'EOF'
-module local.test/flotilla-pause
-
-go 1.26
-EOF
-  cat > "$dir/main.go" <<'EOF'
-// pause: the sandbox container's process. Sleeps until SIGINT or SIGTERM
-// (exit 0) and reaps zombies on SIGCHLD, as registry.k8s.io/pause does.
-package main
-
-import (
-	"os"
-	"os/signal"
-	"syscall"
-)
-
-func main() {
-	if os.Getpid() != 1 {
-		os.Stderr.WriteString("Warning: pause should be the first process\n")
-	}
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
-	for s := range sigs {
-		if s == syscall.SIGCHLD {
-			for {
-				var ws syscall.WaitStatus
-				pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
-				if pid <= 0 || err != nil {
-					break
-				}
-			}
-			continue
-		}
-		os.Exit(0)
-	}
-}
-EOF
-  log "pause v$PAUSE_VERSION: go build"
-  (cd "$dir" && go build -ldflags "$LDFLAGS_BASE" -o "$PAUSE.tmp" . && mv -f "$PAUSE.tmp" "$PAUSE")
-  log "pause v$PAUSE_VERSION: built in $((SECONDS - t0))s"
-  built+=("pause:$((SECONDS - t0))s")
-}
-
 # ---------------------------------------------------------------- argoexec
 # The module zip drops workflow/executor/osspecific/signal_linux.go, a symlink to
 # signal_darwin.go upstream (module zips omit symlinks), so Setpgid & co. are
@@ -203,7 +150,6 @@ build_argoexec() {
 }
 
 ensure_runc
-build_pause
 build_cni
 build_containerd
 [ "$WANT_CRICTL" = 1 ] && build_crictl

@@ -11,6 +11,24 @@ log() { printf '[clusters %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
 pids=()
 shopt -s nullglob
+# real nodes (scripts/clusters/node.sh; every node of every cluster) first, while
+# their API servers still answer: clusters with a node state dir or a node cgroup
+die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=scripts/clusters/node-lib.sh
+. "$HERE/node-lib.sh"
+declare -A node_clusters=()
+for n in "$STATE"/*/node "$STATE"/*/node-[0-9]*; do [ -d "$n" ] && node_clusters["$(basename "$(dirname "$n")")"]=1; done
+hash="$(_node_state_hash)"
+for n in /sys/fs/cgroup/flotilla-*-"$hash" /sys/fs/cgroup/*/flotilla-*-"$hash"; do
+  n="${n##*/flotilla-}"; n="${n%-"$hash"}"; n="${n%-*}"   # flotilla-<cluster>-<index>-<hash>
+  [ -d "$STATE/$n" ] && node_clusters["$n"]=1
+done
+if [ ${#node_clusters[@]} -gt 0 ]; then
+  eval "$(bash "$HERE/build.sh" --print-env)"
+  eval "$(bash "$HERE/build-node.sh" --print-env)"
+  for c in "${!node_clusters[@]}"; do node_has_traces "$c" && node_teardown "$c" & done
+  wait
+fi
 # stop kwok/scheduler/kcm first, then apiservers, then etcd
 for pat in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
   for f in "$STATE"/run/*-"$pat".pid "$STATE"/run/*.pid; do
@@ -48,4 +66,11 @@ if [ -n "$left" ]; then
   [ -z "$left" ] || { log "ERROR: could not stop $left"; exit 1; }
 fi
 log "stopped ${#pids[@]} processes; none left"
-if [ "${1:-}" = "--purge" ]; then rm -rf "$STATE"; log "removed $STATE"; fi
+cgleft=(/sys/fs/cgroup/flotilla-*-"$hash" /sys/fs/cgroup/*/flotilla-*-"$hash")   # nullglob
+[ ${#cgleft[@]} -eq 0 ] || log "WARNING: node cgroups left: ${cgleft[*]}"
+if [ "${1:-}" = "--purge" ]; then
+  if findmnt -rn -o TARGET | grep -q -- "^$STATE/"; then
+    log "ERROR: still mounted under $STATE, not removing it:"; findmnt -rn -o TARGET | grep -- "^$STATE/" >&2; exit 1
+  fi
+  rm -rf "$STATE"; log "removed $STATE"
+fi

@@ -52,11 +52,12 @@ wait_etcd() { # cluster
 }
 
 # Admission: keep NamespaceLifecycle and ServiceAccount (a pod needs its SA, as
-# on a real cluster); switch the other default-on plugins off.
+# on a real cluster) and MutatingAdmissionPolicy (the real nodes' host-network
+# policy, host-network-policy.yaml); switch the other default-on plugins off.
 DISABLED_ADMISSION=LimitRanger,ResourceQuota,PodSecurity,Priority,DefaultTolerationSeconds,TaintNodesByCondition
 DISABLED_ADMISSION+=,DefaultStorageClass,DefaultIngressClass,StorageObjectInUseProtection,PersistentVolumeClaimResize
 DISABLED_ADMISSION+=,RuntimeClass,CertificateApproval,CertificateSigning,CertificateSubjectRestriction,ClusterTrustBundleAttest
-DISABLED_ADMISSION+=,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy,MutatingAdmissionPolicy
+DISABLED_ADMISSION+=,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy
 
 start_apiserver() { # cluster [extra kube-apiserver flags...]
   local c="$1" d="$STATE/$1"; shift
@@ -69,9 +70,11 @@ start_apiserver() { # cluster [extra kube-apiserver flags...]
     --service-cluster-ip-range=10.0.0.0/24 \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$d/pki/sa.pub" --service-account-signing-key-file="$d/pki/sa.key" \
-    --authorization-mode=RBAC --token-auth-file="$d/tokens.csv" --anonymous-auth=false \
+    --authorization-mode=Node,RBAC --token-auth-file="$d/tokens.csv" --anonymous-auth=false \
+    --client-ca-file="$PKI/ca.crt" \
+    --kubelet-client-certificate="$d/pki/apiserver-kubelet-client.crt" --kubelet-client-key="$d/pki/apiserver-kubelet-client.key" \
     --allow-privileged=true --endpoint-reconciler-type=none \
-    --enable-admission-plugins=NamespaceLifecycle,ServiceAccount \
+    --enable-admission-plugins=NamespaceLifecycle,ServiceAccount,NodeRestriction \
     --disable-admission-plugins="$DISABLED_ADMISSION" \
     --audit-policy-file="$d/audit-policy.yaml" --audit-log-path="$d/logs/audit.log" \
     --audit-log-maxsize=50 --audit-log-maxbackup=1 \

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Starts real Kubernetes clusters for the end-to-end tests, all on 127.0.0.1:
-# each has its own etcd, kube-apiserver (RBAC, static bearer tokens, audit
-# log), kube-controller-manager, kube-scheduler and kwok (fake nodes).
-# Binaries come from scripts/clusters/build.sh (built if missing).
+# each has its own etcd, kube-apiserver (Node+RBAC, static bearer tokens,
+# audit log), kube-controller-manager, kube-scheduler and kwok (fake nodes);
+# main and cluster-1 also get real nodes (kubelet, containerd, runc: node.sh)
+# with the test images (scripts/images/build.sh) imported.
+# Binaries come from scripts/clusters/build.sh and build-node.sh (built if missing).
 #
 #   scripts/clusters/up.sh            # clusters main, cluster-1, cluster-2
 #   FLOTILLA_CLUSTERS="main cluster-1" scripts/clusters/up.sh
+#   FLOTILLA_REAL_NODES="main:2 cluster-1" (default; "" for none): real nodes per cluster
 #
 # State (pki, tokens, kubeconfigs, logs, etcd data, pids) goes to
 # ${FLOTILLA_CLUSTERS_DIR:-<repo>/.clusters}; see the README written there.
@@ -23,6 +26,8 @@ READY_TIMEOUT="${FLOTILLA_CLUSTERS_TIMEOUT:-180}"
 
 # shellcheck source=scripts/clusters/lib.sh
 . "$HERE/lib.sh"
+# shellcheck source=scripts/clusters/node-lib.sh
+. "$HERE/node-lib.sh"
 t_start=$SECONDS
 
 # ------------------------------------------------------------------ binaries
@@ -121,6 +126,7 @@ EOF
     openssl genrsa -out "$d/pki/sa.key" 2048 2>/dev/null
     openssl rsa -in "$d/pki/sa.key" -pubout -out "$d/pki/sa.pub" 2>/dev/null
   fi
+  node_pki "$c"   # client certs: kubelet -> apiserver (system:node:127.0.0.1) and apiserver -> kubelet
   if [ ! -f "$d/tokens.csv" ]; then
     : > "$d/tokens.csv"
     for id in "${IDENTITIES[@]}"; do
@@ -243,10 +249,14 @@ status:
   capacity: {cpu: "32", memory: 256Gi, pods: "110"}
 EOF
   done
-  # CRDs (argoproj.io) in every cluster: workflows on main, task results next to remote pods.
+  # CRDs (argoproj.io): all of them on main (the workflows' cluster); in a remote
+  # cluster only the task results' (as k8s/rbac/remote-cluster.yaml installs it),
+  # so that the owner reference argoexec puts on a task result (kind Workflow)
+  # cannot be resolved there and the garbage collector leaves it alone.
   if ls "$REPO"/k8s/crd/*.yaml >/dev/null 2>&1; then
     for f in "$REPO"/k8s/crd/*.yaml; do
       [ "$(basename "$f")" = kustomization.yaml ] && continue
+      [ "$c" = "${CLUSTERS[0]}" ] || [ "$(basename "$f")" = argoproj.io_workflowtaskresults.yaml ] || continue
       "${k[@]}" apply --server-side --force-conflicts -f "$f" >/dev/null
     done
   else
@@ -269,6 +279,30 @@ for c in "${CLUSTERS[@]}"; do
   done
 done
 
+# ------------------------------------------------------------------ real nodes
+# "cluster[:count] ...": kubelet + containerd + runc nodes (scripts/clusters/node.sh),
+# tainted flotilla.dev/node=real, every test image imported, and the cluster's
+# host-network admission policy for namespaces labelled flotilla.dev/real-nodes=true.
+REAL_NODES=()
+for spec in ${FLOTILLA_REAL_NODES-main:2 cluster-1}; do
+  for c in "${CLUSTERS[@]}"; do [ "${spec%%:*}" = "$c" ] && REAL_NODES+=("$spec"); done
+done
+if [ ${#REAL_NODES[@]} -gt 0 ]; then
+  t_nodes=$SECONDS
+  bash "$HERE/build-node.sh" >&2
+  bash "$REPO/scripts/images/build.sh" >&2
+  eval "$(bash "$REPO/scripts/images/build.sh" --print-env)"
+  bash "$HERE/node.sh" up "${REAL_NODES[@]}"
+  for spec in "${REAL_NODES[@]}"; do
+    c="${spec%%:*}"; . "$STATE/$c/ports.env"
+    # shellcheck disable=SC2086  # a list of archives
+    bash "$HERE/node.sh" load "$c" $FLOTILLA_IMAGE_ARCHIVES
+    sed -e "s/@CLUSTER@/$c/g" -e "s/@APISERVER_PORT@/$APISERVER_PORT/g" "$HERE/host-network-policy.yaml" \
+      | "$KUBECTL" --kubeconfig="$STATE/$c/kubeconfig/admin.yaml" apply -f - >/dev/null
+  done
+  log "real nodes ${REAL_NODES[*]} up with images in $((SECONDS - t_nodes))s"
+fi
+
 # ------------------------------------------------------------------ summary for tests
 {
   echo "# written by scripts/clusters/up.sh"
@@ -276,6 +310,7 @@ done
   echo "FLOTILLA_CLUSTERS=\"${CLUSTERS[*]}\""
   echo "KUBECTL=$KUBECTL"
   echo "KUBECONFIG_ALL=$STATE/kubeconfig"
+  echo "FLOTILLA_REAL_NODES=\"${REAL_NODES[*]}\""
   for c in "${CLUSTERS[@]}"; do
     . "$STATE/$c/ports.env"
     v="$(echo "$c" | tr 'a-z-' 'A-Z_')"

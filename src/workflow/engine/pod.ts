@@ -29,6 +29,8 @@ export const annotationDefaultContainer = "kubectl.kubernetes.io/default-contain
 export const annotationPodGC = "workflows.argoproj.io/pod-gc-strategy"
 
 const varRunArgo = "/var/run/argo"
+/** Go's zero time.Time in RFC 3339: upstream's ARGO_DEADLINE when a pod has no deadline. */
+const noDeadline = "0001-01-01T00:00:00Z"
 const scriptSourcePath = "/argo/staging/script"
 const volumeMountVarArgo = { name: "var-run-argo", mountPath: varRunArgo }
 
@@ -98,7 +100,8 @@ export const buildPod = (req: PodRequest): KubeObject => {
     { name: "ARGO_TEMPLATE", value: templateJson },
     { name: "ARGO_NODE_ID", value: req.nodeId },
     { name: "ARGO_INCLUDE_SCRIPT_OUTPUT", value: String(req.includeScriptOutput) },
-    ...(req.deadline !== undefined ? [{ name: "ARGO_DEADLINE", value: req.deadline }] : [])
+    // Always set, as upstream does: argoexec (v3.5+) refuses to start without it; no deadline is Go's zero time.
+    { name: "ARGO_DEADLINE", value: req.deadline ?? noDeadline }
   ]
 
   const execContainer = (name: "init" | "wait") => ({

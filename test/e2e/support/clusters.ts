@@ -261,12 +261,17 @@ export interface AuditEvent {
   readonly responseStatus?: { code?: number }
   readonly userAgent?: string
   readonly stage: string
+  readonly stageTimestamp?: string
 }
 export const auditEvents = (cluster: string): Array<AuditEvent> => {
   const file = path.join(stateDir, cluster, "logs", "audit.log")
   if (!fs.existsSync(file)) return []
   return fs.readFileSync(file, "utf8").split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as AuditEvent)
 }
+
+/** Audit events of a cluster from `since` on (the log outlives a test run on the same clusters). */
+export const auditEventsSince = (cluster: string, since: Date): Array<AuditEvent> =>
+  auditEvents(cluster).filter((e) => e.stageTimestamp !== undefined && Date.parse(e.stageTimestamp) >= since.getTime())
 
 /** A kubeconfig document (YAML is a superset of JSON). */
 export const kubeconfigDoc = (doc: {

@@ -77,6 +77,14 @@ describe("deadlines and timeouts", () => {
     assert.ok(out.actions.some((a) => a._tag === "DeletePod" && a.nodeId === "wf"))
   })
 
+  it("ARGO_DEADLINE is always set (argoexec refuses to start without it): Go's zero time when there is no deadline", () => {
+    const sim = new Sim(workflow({ entrypoint: "x", templates: [c("x")] }))
+    const [a] = sim.apply(sim.tick(), "Running")
+    for (const name of ["init", "wait", "main"]) {
+      assert.strictEqual(envOf(container(a.pod, name), "ARGO_DEADLINE"), "0001-01-01T00:00:00Z", name)
+    }
+  })
+
   it("activeDeadlineSeconds: pods started later get only the remaining time; after it new pods are not created", () => {
     const sim = new Sim(workflow({
       entrypoint: "main",

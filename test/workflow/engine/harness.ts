@@ -113,8 +113,9 @@ export class Sim {
   }
 }
 
+/** A container or init container of the pod, by name. */
 export const container = (pod: KubeObject, name: string): Record<string, any> =>
-  ((pod.spec as any).containers as Array<any>).find((c) => c.name === name)
+  [...((pod.spec as any).initContainers ?? []), ...(pod.spec as any).containers].find((c) => c.name === name)
 
 export const envOf = (c: Record<string, any>, name: string): string | undefined =>
   (c.env as Array<any>).find((e) => e.name === name)?.value

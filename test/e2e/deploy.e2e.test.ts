@@ -1,0 +1,303 @@
+/**
+ * Deployed as shipped: flotilla installed with `kubectl apply -k` (k8s/ through
+ * the test overlay test/e2e/deploy: the image is imported, never pulled, and
+ * the host-network replicas bind their own loopback address) on main's real
+ * nodes (kubelet + containerd + runc, scripts/clusters/node.sh), two replicas
+ * with leader election and in-cluster credentials (projected token), probes
+ * passing. The remote side from k8s/rbac/remote-cluster.yaml, then the seed's
+ * set-up with kubectl; pods really run in containers on cluster-1's real node,
+ * with upstream's argoexec (v4.0.5) as init and wait containers and the
+ * emissary in main; the wait container writes the WorkflowTaskResult in
+ * cluster-1/remote with the pod's own identity.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import {
+  auditEventsSince,
+  caData,
+  env,
+  getJson,
+  kubeconfigDoc,
+  kubectl,
+  kubectlEnsure,
+  kubectlRaw,
+  repoRoot,
+  server,
+  waitFor,
+  writePrivateFile
+} from "./support/clusters.js"
+
+const MAIN = "main"
+const REMOTE = "cluster-1"
+const SYSTEM_NS = "argo"
+const WF_NS = "local"
+const REMOTE_NS = "remote"
+const OVERLAY = path.join(repoRoot, "test/e2e/deploy")
+
+const realNodes = (): Array<string> => (env()["FLOTILLA_REAL_NODES"] ?? "").split(" ").filter(Boolean).map((s) => s.split(":")[0]!)
+const haveRealNodes = (() => {
+  try {
+    return realNodes().includes(MAIN) && realNodes().includes(REMOTE)
+  } catch {
+    return false
+  }
+})()
+
+const label = "flotilla.dev/real-nodes=true"
+
+/** Everything the controller and the clusters say, for a failure message. */
+const diagnostics = async (): Promise<string> => {
+  const parts: Array<string> = []
+  for (const [c, args] of [
+    [MAIN, ["-n", SYSTEM_NS, "get", "pods,lease", "-o", "wide"]],
+    [MAIN, ["-n", SYSTEM_NS, "logs", "-l", "app.kubernetes.io/name=flotilla", "--tail=40", "--prefix"]],
+    [MAIN, ["-n", WF_NS, "get", "pods,workflows", "-o", "wide"]],
+    [REMOTE, ["-n", REMOTE_NS, "get", "pods,workflowtaskresults", "-o", "wide"]],
+    [REMOTE, ["-n", REMOTE_NS, "get", "events", "--sort-by=.lastTimestamp"]]
+  ] as const) {
+    const r = await kubectlRaw(c, [...args])
+    parts.push(`--- ${c}: kubectl ${args.join(" ")}\n${r.stdout}${r.stderr}`)
+  }
+  return parts.join("\n")
+}
+let lastDiagnostics = ""
+const noteDiagnostics = () => lastDiagnostics
+const refreshDiagnostics = async () => {
+  lastDiagnostics = await diagnostics()
+}
+
+const workflowPhase = async (name: string) =>
+  (await getJson<any>(MAIN, ["workflows.argoproj.io", name, "-n", WF_NS]))?.status?.phase as string | undefined
+
+const awaitCompleted = async (name: string, timeoutMs = 240_000) => {
+  const wf = await waitFor(`workflow ${name} to complete`, async () => {
+    const w = await getJson<any>(MAIN, ["workflows.argoproj.io", name, "-n", WF_NS])
+    if (w === undefined) return undefined
+    if (["Succeeded", "Failed", "Error"].includes(w.status?.phase)) return w
+    if (Math.random() < 0.05) await refreshDiagnostics()
+    return undefined
+  }, timeoutMs, 1000, noteDiagnostics)
+  return wf
+}
+
+const podsOf = async (cluster: string, ns: string, workflow: string) =>
+  (await getJson<{ items: Array<any> }>(cluster, ["pods", "-n", ns, "-l", `workflows.argoproj.io/workflow=${workflow}`]))?.items ?? []
+
+const cleanUp = async () => {
+  // Whatever a run on these clusters left: workflows (finalizers dropped), the install's namespaces.
+  const wfs = (await getJson<{ items: Array<any> }>(MAIN, ["workflows.argoproj.io", "-n", WF_NS]))?.items ?? []
+  for (const wf of wfs) {
+    await kubectlRaw(MAIN, ["-n", WF_NS, "patch", "workflows.argoproj.io", wf.metadata.name, "--type=merge", "-p", '{"metadata":{"finalizers":null}}'])
+  }
+  await kubectlRaw(MAIN, ["delete", "namespace", SYSTEM_NS, WF_NS, "--ignore-not-found", "--wait=true", "--timeout=120s"])
+  await kubectlRaw(REMOTE, ["delete", "namespace", SYSTEM_NS, REMOTE_NS, "--ignore-not-found", "--wait=true", "--timeout=120s"])
+}
+
+const serviceAccountToken = async (cluster: string, ns: string, sa: string) =>
+  (await kubectl(cluster, ["-n", ns, "create", "token", sa, "--duration=2h"])).trim()
+
+describe.runIf(haveRealNodes)("deployed as shipped: kubectl apply -k, real nodes, argoexec", () => {
+  /** When this run began: the clusters' audit logs hold earlier runs too. */
+  const started = new Date()
+  beforeAll(async () => {
+    await cleanUp()
+
+    // ------------------------------------------------------------ main: the install
+    await kubectl(MAIN, ["apply", "--server-side", "--force-conflicts", "-k", OVERLAY])
+    await waitFor("both controller replicas Ready (probes passing)", async () => {
+      const d = await getJson<any>(MAIN, ["deployment", "flotilla-controller", "-n", SYSTEM_NS])
+      if ((d?.status?.readyReplicas ?? 0) === 2) return d
+      await refreshDiagnostics()
+      return undefined
+    }, 240_000, 1000, noteDiagnostics)
+
+    // ------------------------------------------------------------ cluster-1: the remote side
+    await kubectl(REMOTE, ["apply", "--server-side", "--force-conflicts", "-f", path.join(repoRoot, "k8s/rbac/remote-cluster.yaml")])
+    await kubectl(REMOTE, ["label", "namespace", REMOTE_NS, label, "--overwrite"])
+
+    // (1) argo-kubeconfig: the context cluster-1 (all namespaces), the controller's service account token there.
+    const systemKubeconfig = kubeconfigDoc({
+      clusters: [{ name: REMOTE, server: server(REMOTE), caData: caData(REMOTE) }],
+      users: [{ name: "flotilla-controller", token: await serviceAccountToken(REMOTE, SYSTEM_NS, "flotilla-controller") }],
+      contexts: [{ name: REMOTE, cluster: REMOTE, user: "flotilla-controller" }]
+    })
+    await kubectlEnsure(MAIN, ["-n", SYSTEM_NS, "create", "secret", "generic", "argo-kubeconfig", `--from-file=value=${writePrivateFile("deploy-argo-kubeconfig", systemKubeconfig)}`])
+    // (2) the seed's configmap patch (the shipped configmap names the cluster already).
+    await kubectl(MAIN, ["-n", SYSTEM_NS, "patch", "cm", "workflow-controller-configmap", "-p", '{"data":{"cluster":"main"}}'])
+
+    // (4) + (5): remote-cluster.yaml made the service account `workflow` in remote (task results), and
+    // let it create pods there; (6) the user's kubeconfig in local: contexts and users only.
+    await kubectl(MAIN, ["apply", "-f", path.join(repoRoot, "k8s/samples/workflow_rbac.yaml")])
+    await kubectl(MAIN, ["label", "namespace", WF_NS, label, "--overwrite"])
+    const userKubeconfig = kubeconfigDoc({
+      users: [{ name: "workflow", token: await serviceAccountToken(REMOTE, REMOTE_NS, "workflow") }],
+      contexts: [{ name: REMOTE, cluster: REMOTE, user: "workflow", namespace: REMOTE_NS }]
+    })
+    await kubectlEnsure(MAIN, ["-n", WF_NS, "create", "secret", "generic", "workflow-kubeconfig", `--from-file=value=${writePrivateFile("deploy-workflow-kubeconfig", userKubeconfig)}`])
+  }, 600_000)
+
+  afterAll(async () => {
+    await refreshDiagnostics()
+    fs.writeFileSync(path.join(repoRoot, ".clusters", "e2e", "deploy-diagnostics.log"), lastDiagnostics)
+    if (process.env["FLOTILLA_E2E_KEEP_DEPLOY"] !== "1") await cleanUp()
+  }, 300_000)
+
+  it("the replicas run the image's `flotilla controller` with in-cluster credentials: one leads, both answer /healthz", async () => {
+    const pods = (await getJson<{ items: Array<any> }>(MAIN, ["pods", "-n", SYSTEM_NS, "-l", "app.kubernetes.io/name=flotilla"]))!.items
+    expect(pods).toHaveLength(2)
+    expect(new Set(pods.map((p) => p.spec.nodeName)).size).toBe(2)
+    for (const p of pods) {
+      expect(p.spec.containers[0].command).toEqual(["flotilla", "controller"])
+      expect(p.spec.serviceAccountName).toBe("flotilla-controller")
+      expect(p.status.containerStatuses[0].ready).toBe(true)
+      expect(p.status.containerStatuses[0].restartCount).toBe(0)
+      // The projected service-account token is mounted: that is what the controller authenticates with.
+      expect(p.spec.volumes.some((v: any) => v.projected?.sources?.some((s: any) => s.serviceAccountToken))).toBe(true)
+    }
+    const lease = await waitFor("the leader lease", async () => {
+      const l = await getJson<any>(MAIN, ["lease", "workflow-controller", "-n", SYSTEM_NS])
+      return pods.some((p) => p.metadata.name === l?.spec?.holderIdentity) ? l : undefined
+    }, 60_000, 500)
+    expect(pods.map((p) => p.metadata.name)).toContain(lease.spec.holderIdentity)
+    const logs = await kubectl(MAIN, ["-n", SYSTEM_NS, "logs", lease.spec.holderIdentity])
+    await waitFor("the leader's msg=cluster lines", async () => {
+      const text = await kubectl(MAIN, ["-n", SYSTEM_NS, "logs", lease.spec.holderIdentity])
+      return /msg=cluster cluster=cluster-1 managedNamespace=(\s|$)/.test(text) ? text : undefined
+    }, 60_000, 1000, () => logs)
+  })
+
+  it("the seed's workflow: its pod runs in a container on cluster-1's real node, with argoexec, and Succeeds", async () => {
+    await kubectl(MAIN, ["create", "-f", path.join(repoRoot, "examples/multi-cluster.yaml")])
+    const wf = await awaitCompleted("multi-cluster")
+    expect(wf.status.phase, `${JSON.stringify(wf.status, null, 2)}\n${lastDiagnostics}`).toBe("Succeeded")
+    const [pod] = await podsOf(REMOTE, REMOTE_NS, "multi-cluster")
+    expect(pod, "the remote pod").toBeDefined()
+    expect(pod.spec.nodeName).toMatch(/^127\.0\.0\.\d+$/)
+    expect(pod.spec.initContainers.map((c: any) => c.image)).toEqual(["quay.io/argoproj/argoexec:v4.0.5"])
+    expect(pod.status.containerStatuses.map((c: any) => c.containerID.split(":")[0])).toEqual(["containerd", "containerd"])
+    expect(pod.metadata.finalizers ?? []).toEqual([])
+    // Created by the workflow user; its task result written by the pod's own service account.
+    const audit = auditEventsSince(REMOTE, started).filter((e) => e.stage === "ResponseComplete" && (e.responseStatus?.code ?? 0) < 300)
+    const creates = audit.filter((e) => e.verb === "create" && e.objectRef?.resource === "pods" && e.objectRef.subresource === undefined && e.objectRef.name === pod.metadata.name)
+    expect(creates.map((e) => e.user.username)).toEqual(["system:serviceaccount:remote:workflow"])
+    const results = audit.filter((e) => (e.verb === "create" || e.verb === "patch") && e.objectRef?.resource === "workflowtaskresults" && e.objectRef.namespace === REMOTE_NS)
+    expect(results.map((e) => e.user.username)).toContain("system:serviceaccount:remote:workflow")
+    // The controller writes the workflow's status as its service account: in-cluster, with the projected token.
+    const statusWrites = auditEventsSince(MAIN, started).filter((e) =>
+      e.stage === "ResponseComplete" && (e.verb === "update" || e.verb === "patch") && e.objectRef?.resource === "workflows" && e.objectRef.name === "multi-cluster"
+    )
+    expect(new Set(statusWrites.map((e) => e.user.username))).toEqual(new Set(["system:serviceaccount:argo:flotilla-controller"]))
+  })
+
+  it("a script step in cluster-1/remote passes its result and an output parameter to a step on main", async () => {
+    const name = "remote-to-main"
+    await kubectl(MAIN, ["create", "-f", "-"], {
+      input: JSON.stringify({
+        apiVersion: "argoproj.io/v1alpha1",
+        kind: "Workflow",
+        metadata: { name, namespace: WF_NS },
+        spec: {
+          entrypoint: "main",
+          serviceAccountName: "workflow",
+          templates: [
+            {
+              name: "main",
+              steps: [
+                [{ name: "produce", template: "produce" }],
+                [{
+                  name: "consume",
+                  template: "consume",
+                  arguments: {
+                    parameters: [
+                      { name: "result", value: "{{steps.produce.outputs.result}}" },
+                      { name: "word", value: "{{steps.produce.outputs.parameters.word}}" }
+                    ]
+                  }
+                }]
+              ]
+            },
+            {
+              name: "produce",
+              cluster: REMOTE,
+              namespace: REMOTE_NS,
+              script: {
+                image: "busybox",
+                command: ["sh"],
+                source: "echo -n flotilla > /tmp/word.txt\necho from-cluster-1\n"
+              },
+              outputs: { parameters: [{ name: "word", valueFrom: { path: "/tmp/word.txt" } }] }
+            },
+            {
+              name: "consume",
+              inputs: { parameters: [{ name: "result" }, { name: "word" }] },
+              container: {
+                image: "busybox",
+                command: ["sh", "-c"],
+                args: ['test "{{inputs.parameters.result}}" = from-cluster-1 && test "{{inputs.parameters.word}}" = flotilla && echo "got {{inputs.parameters.result}} {{inputs.parameters.word}}"']
+              }
+            }
+          ]
+        }
+      })
+    })
+    const wf = await awaitCompleted(name)
+    expect(wf.status.phase, `${JSON.stringify(wf.status, null, 2)}\n${lastDiagnostics}`).toBe("Succeeded")
+    const nodes = Object.values(wf.status.nodes) as Array<any>
+    const produce = nodes.find((n) => n.displayName === "produce")
+    expect(produce.outputs.result).toBe("from-cluster-1")
+    expect(produce.outputs.parameters).toEqual([expect.objectContaining({ name: "word", value: "flotilla" })])
+    const [local] = await podsOf(MAIN, WF_NS, name)
+    expect(local.spec.nodeName).toMatch(/^127\.0\.0\.\d+$/)
+    expect(await kubectl(MAIN, ["-n", WF_NS, "logs", local.metadata.name, "-c", "main"])).toContain("got from-cluster-1 flotilla")
+  })
+
+  it("the leader pod killed mid-workflow: the other replica takes over within the lease, no pod is created twice", async () => {
+    const name = "leader-kill"
+    await kubectl(MAIN, ["create", "-f", "-"], {
+      input: JSON.stringify({
+        apiVersion: "argoproj.io/v1alpha1",
+        kind: "Workflow",
+        metadata: { name, namespace: WF_NS },
+        spec: {
+          entrypoint: "main",
+          serviceAccountName: "workflow",
+          templates: [
+            { name: "main", steps: [[{ name: "a", template: "sleep" }], [{ name: "b", template: "sleep" }], [{ name: "c", template: "sleep" }]] },
+            { name: "sleep", cluster: REMOTE, namespace: REMOTE_NS, container: { image: "busybox", command: ["sh", "-c", "sleep 4; echo done"] } }
+          ]
+        }
+      })
+    })
+    await waitFor("the first remote pod", async () => (await podsOf(REMOTE, REMOTE_NS, name))[0], 120_000, 500)
+    const before = await getJson<any>(MAIN, ["lease", "workflow-controller", "-n", SYSTEM_NS])
+    const leader = before.spec.holderIdentity as string
+    const killedAt = Date.now()
+    await kubectl(MAIN, ["-n", SYSTEM_NS, "delete", "pod", leader, "--grace-period=0", "--force", "--wait=false"])
+    const after = await waitFor("another replica to hold the lease", async () => {
+      const l = await getJson<any>(MAIN, ["lease", "workflow-controller", "-n", SYSTEM_NS])
+      return l?.spec?.holderIdentity && l.spec.holderIdentity !== leader ? l : undefined
+    }, 120_000, 500)
+    const takeover = (Date.now() - killedAt) / 1000
+    console.log(`e2e: leader ${leader} killed; ${after.spec.holderIdentity} leads after ${takeover.toFixed(1)}s (lease ${before.spec.leaseDurationSeconds}s)`)
+    expect(takeover).toBeLessThan((before.spec.leaseDurationSeconds ?? 15) + 10)
+    const wf = await awaitCompleted(name)
+    expect(wf.status.phase, `${JSON.stringify(wf.status, null, 2)}\n${lastDiagnostics}`).toBe("Succeeded")
+    const pods = await podsOf(REMOTE, REMOTE_NS, name)
+    expect(pods).toHaveLength(3)
+    const creates = auditEventsSince(REMOTE, started).filter((e) =>
+      e.stage === "ResponseComplete" && e.verb === "create" && e.objectRef?.resource === "pods" && e.objectRef.subresource === undefined &&
+      e.objectRef.namespace === REMOTE_NS && (e.objectRef.name ?? "").startsWith(name) && e.responseStatus?.code === 201
+    )
+    expect(creates.map((e) => e.objectRef!.name).sort()).toEqual(pods.map((p) => p.metadata.name).sort())
+  })
+
+  it("deleting a workflow deletes its remote pods and releases the finalizer", async () => {
+    const before = await podsOf(REMOTE, REMOTE_NS, "multi-cluster")
+    expect(before.length).toBeGreaterThan(0)
+    await kubectl(MAIN, ["delete", "workflows.argoproj.io", "multi-cluster", "-n", WF_NS, "--wait=false"])
+    await waitFor("the remote pods to be deleted", async () => ((await podsOf(REMOTE, REMOTE_NS, "multi-cluster")).length === 0 ? true : undefined), 120_000, 500, noteDiagnostics)
+    await waitFor("the workflow to be gone (finalizer released)", async () =>
+      (await workflowPhase("multi-cluster")) === undefined && (await getJson(MAIN, ["workflows.argoproj.io", "multi-cluster", "-n", WF_NS])) === undefined ? true : undefined, 120_000, 500, noteDiagnostics)
+  })
+})
