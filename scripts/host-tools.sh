@@ -2,7 +2,7 @@
 # Installs the host programs that workflow steps call on the embedded runtime
 # (it runs each pod's command on this machine instead of pulling its image):
 # sh, python as `python`, node, cowsay (docker/whalesay's entrypoint), unshare;
-# and openssl + curl for the real test clusters.
+# and openssl + curl + runc for the real test clusters.
 # Idempotent and quick when everything is present; needs root + apt-get
 # otherwise, and says exactly what is missing when it cannot install.
 set -euo pipefail
@@ -17,6 +17,8 @@ have bash || missing+=(bash)
 # The end-to-end clusters (scripts/clusters/up.sh) make their own CA and poll /readyz.
 have openssl || missing+=(openssl)
 have curl || missing+=(curl)
+# Real test nodes (scripts/clusters/node.sh): containerd runs containers with runc.
+have runc || [ -x /usr/sbin/runc ] || missing+=(runc)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -2,13 +2,13 @@
 # Starts real Kubernetes clusters for the end-to-end tests, all on 127.0.0.1:
 # each has its own etcd, kube-apiserver (Node+RBAC, static bearer tokens,
 # audit log), kube-controller-manager, kube-scheduler and kwok (fake nodes);
-# main and cluster-1 also get real nodes (kubelet, containerd, runc: node.sh)
+# every cluster also gets real nodes (kubelet, containerd, runc: node.sh; two in main)
 # with the test images (scripts/images/build.sh) imported.
 # Binaries come from scripts/clusters/build.sh and build-node.sh (built if missing).
 #
 #   scripts/clusters/up.sh            # clusters main, cluster-1, cluster-2
 #   FLOTILLA_CLUSTERS="main cluster-1" scripts/clusters/up.sh
-#   FLOTILLA_REAL_NODES="main:2 cluster-1" (default; "" for none): real nodes per cluster
+#   FLOTILLA_REAL_NODES="main:2 cluster-1 cluster-2" (default; "" for none): real nodes per cluster
 #
 # State (pki, tokens, kubeconfigs, logs, etcd data, pids) goes to
 # ${FLOTILLA_CLUSTERS_DIR:-<repo>/.clusters}; see the README written there.
@@ -284,7 +284,7 @@ done
 # tainted flotilla.dev/node=real, every test image imported, and the cluster's
 # host-network admission policy for namespaces labelled flotilla.dev/real-nodes=true.
 REAL_NODES=()
-for spec in ${FLOTILLA_REAL_NODES-main:2 cluster-1}; do
+for spec in ${FLOTILLA_REAL_NODES-main:2 cluster-1 cluster-2}; do
   for c in "${CLUSTERS[@]}"; do [ "${spec%%:*}" = "$c" ] && REAL_NODES+=("$spec"); done
 done
 if [ ${#REAL_NODES[@]} -gt 0 ]; then

@@ -22,12 +22,21 @@
  *    released), with no pod or task result of theirs left in the remote
  *    cluster; otherwise a `FAIL cleanup ...` line (counted as a failure).
  *
+ * With FLOTILLA_CONFORMANCE_NODES=real the pods run on the clusters' real
+ * nodes (kubelet + containerd, scripts/clusters/node.sh) instead of node
+ * agents: every namespace where pods run is labelled for the clusters'
+ * host-network admission policy, the pods' service accounts get upstream's
+ * executor role (argoexec's wait container writes the task results), the
+ * configmap names argoexec v4.0.5 and the shipped configmap's image
+ * entrypoints, and no node agent is started.
+ *
  * Prints `PASS <run>` / `FAIL <run>: <reason>` per workflow run, then
  * `N passed, N failed`, and exits non-zero when anything failed. Progress goes
  * to stderr. Env: see suite.ts (FLOTILLA_CONFORMANCE_TIMEOUT defaults to 300
  * seconds here).
  */
 import { Effect } from "effect"
+import * as fs from "node:fs"
 import * as YAML from "yaml"
 import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
 import type { KubeObject } from "../../src/kube/Resources.js"
@@ -42,6 +51,24 @@ const SYSTEM_NS = Embedded.systemNamespace
 const WORKFLOWS = "workflows.argoproj.io"
 const TASK_RESULTS = "workflowtaskresults.argoproj.io"
 const timeout = timeoutSeconds(300)
+/** Pods on the real nodes (kubelet + containerd + argoexec) instead of flotilla's node agents. */
+const realNodes = process.env["FLOTILLA_CONFORMANCE_NODES"] === "real"
+const realNodesLabel = "flotilla.dev/real-nodes=true"
+/** What argoexec needs where pods run (upstream's executor role). */
+const executorRole = ["create", "role", "executor", "--verb=create,patch", `--resource=${"workflowtaskresults.argoproj.io"}`]
+/** The shipped configmap's keys (k8s/manager/configmap.yaml): what an operator deploys. */
+const shippedImages = (): string =>
+  (YAML.parse(fs.readFileSync(`${repoRoot}/k8s/manager/configmap.yaml`, "utf8")) as { data: { images: string } }).data.images
+
+/** In real-node mode: the namespace's pods go to the real nodes, and its service accounts may write task results. */
+const prepareForRealNodes = async (cluster: string, ns: string, serviceAccounts: Iterable<string>) => {
+  if (!realNodes) return
+  await kubectl(cluster, ["label", "namespace", ns, realNodesLabel, "--overwrite"])
+  await kubectlEnsure(cluster, ["-n", ns, ...executorRole])
+  for (const sa of serviceAccounts) {
+    await kubectlEnsure(cluster, ["-n", ns, "create", "rolebinding", `executor-${sa}`, "--role=executor", `--serviceaccount=${ns}:${sa}`])
+  }
+}
 
 const progress = (line: string) => console.error(`[conformance ${new Date().toISOString().slice(11, 19)}] ${line}`)
 
@@ -75,7 +102,10 @@ const setUp = async (placement: Placement): Promise<void> => {
   // The configmap: this cluster's name, and the image entrypoints the embedded runtime configures too.
   await kubectlEnsure(MAIN, [
     "-n", SYSTEM_NS, "create", "configmap", "workflow-controller-configmap",
-    `--from-literal=cluster=${MAIN}`, `--from-literal=images=${YAML.stringify(defaultImages)}`
+    `--from-literal=cluster=${MAIN}`,
+    ...(realNodes
+      ? [`--from-literal=images=${shippedImages()}`, "--from-literal=executor=image: quay.io/argoproj/argoexec:v4.0.5"]
+      : [`--from-literal=images=${YAML.stringify(defaultImages)}`])
   ])
   // The user's kubeconfig per workflow namespace and service account: contexts + users only, the workflow user's token.
   const userKubeconfig = kubeconfigDoc({
@@ -91,6 +121,7 @@ const setUp = async (placement: Placement): Promise<void> => {
       await kubectlEnsure(MAIN, ["-n", ns, "create", "secret", "generic", `${sa}-kubeconfig`, `--from-file=value=${userKubeconfigFile}`])
     }
   }
+  for (const ns of namespacesIn(placement, MAIN)) await prepareForRealNodes(MAIN, ns, [...serviceAccounts, "default"])
   // ---------------------------------------------------------------- remote clusters
   for (const c of remotes) {
     for (const ns of namespacesIn(placement, c)) {
@@ -100,6 +131,7 @@ const setUp = async (placement: Placement): Promise<void> => {
       // the workflow user may only create pods there ...
       await kubectlEnsure(c, ["-n", ns, "create", "role", "remote", "--verb=create", "--resource=pods"])
       await kubectlEnsure(c, ["-n", ns, "create", "rolebinding", "remote", "--role=remote", `--user=${userName.workflow}`])
+      await prepareForRealNodes(c, ns, [...serviceAccounts, "default"])
     }
     // ... and the controller may only list/watch/delete pods and task results.
     await kubectlEnsure(c, ["create", "clusterrole", "flotilla-remote", "--verb=list,watch,delete", `--resource=pods,${TASK_RESULTS}`])
@@ -244,7 +276,8 @@ const main = async (): Promise<number> => {
 
   const watcher = workflowWatcher()
   try {
-    for (const c of clusterNames()) {
+    const agents = realNodes ? [] : clusterNames()
+    for (const c of agents) {
       procs.push(startFlotilla(`conformance-kubelet-${c}`, ["kubelet", "--kubeconfig", kubeconfigPath(c, "node-agent"), "--node-name", nodeName(c)]))
     }
     const controller = startFlotilla("conformance-controller", [
@@ -255,14 +288,14 @@ const main = async (): Promise<number> => {
     procs.push(controller)
     const diagnostics = () => tailLogs(procs)
     // generous: four tsx processes start at once, and the machine may be busy
-    for (const c of clusterNames()) {
+    for (const c of agents) {
       await waitFor(`node ${nodeName(c)} registered in ${c}`, async () => (await getJson(c, ["node", nodeName(c)])) ?? undefined, 180_000, 500, diagnostics)
     }
     for (const c of remotes) {
       await waitFor(`controller log "msg=cluster cluster=${c}"`, () =>
         controller.log().split("\n").some((l) => new RegExp(`msg=cluster cluster=${c}(\\s|$)`).test(l)) ? true : undefined, 180_000, 250, diagnostics)
     }
-    progress(`controller and ${clusterNames().length} node agents started (logs: ${procs.map((p) => p.logFile).join(", ")})`)
+    progress(`controller and ${realNodes ? "no node agents (real nodes)" : `${agents.length} node agents`} started (logs: ${procs.map((p) => p.logFile).join(", ")})`)
 
     let finished = 0
     const attempt = (v: Variant) =>

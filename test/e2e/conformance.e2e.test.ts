@@ -3,17 +3,19 @@
  * runs test/conformance/clusters.ts as a child process on the clusters the
  * global setup started (or found), printing its output as it comes. Every
  * upstream example must pass as written and as its multi-cluster variant, and
- * nothing may be left in the remote cluster once the workflows are deleted.
+ * nothing may be left in the remote cluster once the workflows are deleted;
+ * once with flotilla's node agents, once on the clusters' real nodes.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { loadExamples } from "../conformance/suite.js"
 import { repoRoot } from "./support/clusters.js"
+import { realNodeClusters } from "./support/deploy.js"
 
 let driver: ChildProcess | undefined
 
-const runDriver = (): Promise<{ code: number | null; output: string }> =>
+const runDriver = (extraEnv: Record<string, string> = {}): Promise<{ code: number | null; output: string }> =>
   new Promise((resolve, reject) => {
     const child = spawn(path.join(repoRoot, "node_modules/.bin/tsx"), [path.join(repoRoot, "test/conformance/clusters.ts")], {
       cwd: repoRoot,
@@ -24,7 +26,8 @@ const runDriver = (): Promise<{ code: number | null; output: string }> =>
         ...process.env,
         // tsx's shebang runs `node` from PATH: the project's (devDependency "node"), not the machine's
         PATH: `${path.join(repoRoot, "node_modules/.bin")}${path.delimiter}${process.env["PATH"] ?? ""}`,
-        NO_COLOR: "1"
+        NO_COLOR: "1",
+        ...extraEnv
       }
     })
     driver = child
@@ -64,4 +67,15 @@ describe("conformance suite on real clusters", () => {
     expect(output.split("\n")).toContain(`${expected} passed, 0 failed`)
     expect(code).toBe(0)
   }, 1_800_000)
+
+  it.runIf(realNodeClusters().length >= 3)(
+    "on the real nodes (kubelet, containerd, argoexec v4.0.5 as init/wait, the emissary in main): every example passes",
+    async () => {
+      const expected = loadExamples().length * 2
+      const { code, output } = await runDriver({ FLOTILLA_CONFORMANCE_NODES: "real" })
+      expect(output.split("\n")).toContain(`${expected} passed, 0 failed`)
+      expect(code).toBe(0)
+    },
+    1_800_000
+  )
 })

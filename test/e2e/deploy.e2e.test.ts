@@ -13,134 +13,57 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { auditEventsSince, e2eLogDir, getJson, kubectl, repoRoot, waitFor } from "./support/clusters.js"
 import {
-  auditEventsSince,
-  caData,
-  env,
-  getJson,
-  kubeconfigDoc,
-  kubectl,
-  kubectlEnsure,
-  kubectlRaw,
-  repoRoot,
-  server,
-  waitFor,
-  writePrivateFile
-} from "./support/clusters.js"
+  awaitWorkflowCompleted,
+  cleanUpDeploy,
+  deployDiagnostics,
+  deployFlotilla,
+  MAIN,
+  realNodeClusters,
+  REMOTE,
+  REMOTE_NS,
+  seedSetUp,
+  SYSTEM_NS,
+  WF_NS
+} from "./support/deploy.js"
 
-const MAIN = "main"
-const REMOTE = "cluster-1"
-const SYSTEM_NS = "argo"
-const WF_NS = "local"
-const REMOTE_NS = "remote"
-const OVERLAY = path.join(repoRoot, "test/e2e/deploy")
+const haveRealNodes = realNodeClusters().includes(MAIN) && realNodeClusters().includes(REMOTE)
 
-const realNodes = (): Array<string> => (env()["FLOTILLA_REAL_NODES"] ?? "").split(" ").filter(Boolean).map((s) => s.split(":")[0]!)
-const haveRealNodes = (() => {
-  try {
-    return realNodes().includes(MAIN) && realNodes().includes(REMOTE)
-  } catch {
-    return false
-  }
-})()
-
-const label = "flotilla.dev/real-nodes=true"
-
-/** Everything the controller and the clusters say, for a failure message. */
-const diagnostics = async (): Promise<string> => {
-  const parts: Array<string> = []
-  for (const [c, args] of [
-    [MAIN, ["-n", SYSTEM_NS, "get", "pods,lease", "-o", "wide"]],
-    [MAIN, ["-n", SYSTEM_NS, "logs", "-l", "app.kubernetes.io/name=flotilla", "--tail=40", "--prefix"]],
-    [MAIN, ["-n", WF_NS, "get", "pods,workflows", "-o", "wide"]],
-    [REMOTE, ["-n", REMOTE_NS, "get", "pods,workflowtaskresults", "-o", "wide"]],
-    [REMOTE, ["-n", REMOTE_NS, "get", "events", "--sort-by=.lastTimestamp"]]
-  ] as const) {
-    const r = await kubectlRaw(c, [...args])
-    parts.push(`--- ${c}: kubectl ${args.join(" ")}\n${r.stdout}${r.stderr}`)
-  }
-  return parts.join("\n")
-}
 let lastDiagnostics = ""
 const noteDiagnostics = () => lastDiagnostics
 const refreshDiagnostics = async () => {
-  lastDiagnostics = await diagnostics()
+  lastDiagnostics = await deployDiagnostics()
 }
 
 const workflowPhase = async (name: string) =>
   (await getJson<any>(MAIN, ["workflows.argoproj.io", name, "-n", WF_NS]))?.status?.phase as string | undefined
 
 const awaitCompleted = async (name: string, timeoutMs = 240_000) => {
-  const wf = await waitFor(`workflow ${name} to complete`, async () => {
-    const w = await getJson<any>(MAIN, ["workflows.argoproj.io", name, "-n", WF_NS])
-    if (w === undefined) return undefined
-    if (["Succeeded", "Failed", "Error"].includes(w.status?.phase)) return w
-    if (Math.random() < 0.05) await refreshDiagnostics()
-    return undefined
-  }, timeoutMs, 1000, noteDiagnostics)
+  const wf = await awaitWorkflowCompleted(name, timeoutMs, noteDiagnostics)
+  await refreshDiagnostics()
   return wf
 }
 
 const podsOf = async (cluster: string, ns: string, workflow: string) =>
   (await getJson<{ items: Array<any> }>(cluster, ["pods", "-n", ns, "-l", `workflows.argoproj.io/workflow=${workflow}`]))?.items ?? []
 
-const cleanUp = async () => {
-  // Whatever a run on these clusters left: workflows (finalizers dropped), the install's namespaces.
-  const wfs = (await getJson<{ items: Array<any> }>(MAIN, ["workflows.argoproj.io", "-n", WF_NS]))?.items ?? []
-  for (const wf of wfs) {
-    await kubectlRaw(MAIN, ["-n", WF_NS, "patch", "workflows.argoproj.io", wf.metadata.name, "--type=merge", "-p", '{"metadata":{"finalizers":null}}'])
-  }
-  await kubectlRaw(MAIN, ["delete", "namespace", SYSTEM_NS, WF_NS, "--ignore-not-found", "--wait=true", "--timeout=120s"])
-  await kubectlRaw(REMOTE, ["delete", "namespace", SYSTEM_NS, REMOTE_NS, "--ignore-not-found", "--wait=true", "--timeout=120s"])
-}
-
-const serviceAccountToken = async (cluster: string, ns: string, sa: string) =>
-  (await kubectl(cluster, ["-n", ns, "create", "token", sa, "--duration=2h"])).trim()
-
 describe.runIf(haveRealNodes)("deployed as shipped: kubectl apply -k, real nodes, argoexec", () => {
   /** When this run began: the clusters' audit logs hold earlier runs too. */
   const started = new Date()
   beforeAll(async () => {
-    await cleanUp()
-
-    // ------------------------------------------------------------ main: the install
-    await kubectl(MAIN, ["apply", "--server-side", "--force-conflicts", "-k", OVERLAY])
-    await waitFor("both controller replicas Ready (probes passing)", async () => {
-      const d = await getJson<any>(MAIN, ["deployment", "flotilla-controller", "-n", SYSTEM_NS])
-      if ((d?.status?.readyReplicas ?? 0) === 2) return d
-      await refreshDiagnostics()
-      return undefined
-    }, 240_000, 1000, noteDiagnostics)
-
-    // ------------------------------------------------------------ cluster-1: the remote side
-    await kubectl(REMOTE, ["apply", "--server-side", "--force-conflicts", "-f", path.join(repoRoot, "k8s/rbac/remote-cluster.yaml")])
-    await kubectl(REMOTE, ["label", "namespace", REMOTE_NS, label, "--overwrite"])
-
-    // (1) argo-kubeconfig: the context cluster-1 (all namespaces), the controller's service account token there.
-    const systemKubeconfig = kubeconfigDoc({
-      clusters: [{ name: REMOTE, server: server(REMOTE), caData: caData(REMOTE) }],
-      users: [{ name: "flotilla-controller", token: await serviceAccountToken(REMOTE, SYSTEM_NS, "flotilla-controller") }],
-      contexts: [{ name: REMOTE, cluster: REMOTE, user: "flotilla-controller" }]
+    await cleanUpDeploy()
+    await deployFlotilla(noteDiagnostics).catch(async (e) => {
+      throw new Error(`${String(e)}\n${await deployDiagnostics()}`)
     })
-    await kubectlEnsure(MAIN, ["-n", SYSTEM_NS, "create", "secret", "generic", "argo-kubeconfig", `--from-file=value=${writePrivateFile("deploy-argo-kubeconfig", systemKubeconfig)}`])
-    // (2) the seed's configmap patch (the shipped configmap names the cluster already).
-    await kubectl(MAIN, ["-n", SYSTEM_NS, "patch", "cm", "workflow-controller-configmap", "-p", '{"data":{"cluster":"main"}}'])
-
-    // (4) + (5): remote-cluster.yaml made the service account `workflow` in remote (task results), and
-    // let it create pods there; (6) the user's kubeconfig in local: contexts and users only.
-    await kubectl(MAIN, ["apply", "-f", path.join(repoRoot, "k8s/samples/workflow_rbac.yaml")])
-    await kubectl(MAIN, ["label", "namespace", WF_NS, label, "--overwrite"])
-    const userKubeconfig = kubeconfigDoc({
-      users: [{ name: "workflow", token: await serviceAccountToken(REMOTE, REMOTE_NS, "workflow") }],
-      contexts: [{ name: REMOTE, cluster: REMOTE, user: "workflow", namespace: REMOTE_NS }]
-    })
-    await kubectlEnsure(MAIN, ["-n", WF_NS, "create", "secret", "generic", "workflow-kubeconfig", `--from-file=value=${writePrivateFile("deploy-workflow-kubeconfig", userKubeconfig)}`])
+    await seedSetUp()
   }, 600_000)
 
   afterAll(async () => {
     await refreshDiagnostics()
-    fs.writeFileSync(path.join(repoRoot, ".clusters", "e2e", "deploy-diagnostics.log"), lastDiagnostics)
-    if (process.env["FLOTILLA_E2E_KEEP_DEPLOY"] !== "1") await cleanUp()
+    fs.mkdirSync(e2eLogDir, { recursive: true })
+    fs.writeFileSync(path.join(e2eLogDir, "deploy-diagnostics.log"), lastDiagnostics)
+    if (process.env["FLOTILLA_E2E_KEEP_DEPLOY"] !== "1") await cleanUpDeploy()
   }, 300_000)
 
   it("the replicas run the image's `flotilla controller` with in-cluster credentials: one leads, both answer /healthz", async () => {

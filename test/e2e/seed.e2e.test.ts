@@ -21,7 +21,7 @@
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import {
-  auditEvents,
+  auditEventsSince,
   caData,
   clusterNames,
   getJson,
@@ -83,6 +83,8 @@ const cleanUp = async () => {
 }
 
 describe("seed: upstream multi-cluster set-up on real clusters", () => {
+  /** When this run began: the clusters' audit logs hold earlier runs (and other files' pods of the same names). */
+  const started = new Date()
   beforeAll(async () => {
     await cleanUp()
 
@@ -178,7 +180,7 @@ describe("seed: upstream multi-cluster set-up on real clusters", () => {
     const local = await getJson<{ items: Array<unknown> }>(MAIN, ["pods", "-A", "-l", `workflows.argoproj.io/workflow=${WORKFLOW}`])
     expect(local?.items ?? []).toHaveLength(0)
     const creates = await waitFor("the audit event of the pod's creation", () => {
-      const events = auditEvents(REMOTE).filter((e) =>
+      const events = auditEventsSince(REMOTE, started).filter((e) =>
         e.stage === "ResponseComplete" && e.verb === "create" && e.objectRef?.resource === "pods" &&
         e.objectRef.subresource === undefined && e.objectRef.namespace === REMOTE_NS &&
         e.objectRef.name === pod.metadata.name && e.responseStatus?.code === 201
@@ -219,7 +221,7 @@ describe("seed: upstream multi-cluster set-up on real clusters", () => {
       "(a pod bound to a node and not yet Succeeded/Failed is only removed once its node agent confirms the deletion)\n" + diagnostics())
     await waitFor("the workflow to be gone (finalizer released)", async () =>
       (await getJson(MAIN, ["workflows.argoproj.io", WORKFLOW, "-n", WF_NS])) === undefined ? true : undefined, 120_000, 500, diagnostics)
-    const deletes = auditEvents(REMOTE).filter((e) =>
+    const deletes = auditEventsSince(REMOTE, started).filter((e) =>
       e.stage === "ResponseComplete" && e.verb === "delete" && e.objectRef?.resource === "pods" &&
       e.objectRef.namespace === REMOTE_NS && e.objectRef.name === before[0].metadata.name && (e.responseStatus?.code ?? 0) < 300
     )
