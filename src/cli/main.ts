@@ -209,13 +209,12 @@ const controller = Command.make(
       const host = bindAddress === "" ? undefined : bindAddress
       if (healthPort > 0) yield* Health.serve(Effect.map(Ref.get(leading), Option.map((c) => c.pool)), healthPort, host)
       if (metricsPort > 0) yield* Metrics.serve(Ref.get(leading), metricsPort, host)
-      const lead = Effect.acquireRelease(
-        Effect.tap(
-          Controller.make({ localClient, localSpec: spec, systemNamespace: namespace, configMapName: configmap, workers }),
-          (controller) => Ref.set(leading, Option.some(controller))
-        ),
-        () => Ref.set(leading, Option.none())
-      )
+      // Interruptible throughout (a lost lease or SIGTERM must stop a controller still waiting for its caches).
+      const lead = Effect.gen(function*() {
+        yield* Effect.addFinalizer(() => Ref.set(leading, Option.none()))
+        const controller = yield* Controller.make({ localClient, localSpec: spec, systemNamespace: namespace, configMapName: configmap, workers })
+        yield* Ref.set(leading, Option.some(controller))
+      })
       if (process.env["LEADER_ELECTION_DISABLE"] === "true") {
         yield* lead
         return yield* Effect.never

@@ -29,7 +29,7 @@ import { UserClients } from "../kube/UserClients.js"
 import type { EngineAction, EngineConfig, PodObservation, TaskResultObservation } from "../workflow/engine/contract.js"
 import { needsFinalizer, reconcile } from "../workflow/engine/index.js"
 import { decodeWorkflow } from "../workflow/model/decode.js"
-import { type ControllerConfig, parseControllerConfig } from "./ControllerConfig.js"
+import { type ControllerConfig, identityKeys, parseControllerConfig } from "./ControllerConfig.js"
 import * as FinalizerLease from "./FinalizerLease.js"
 import { observePod, observeTaskResult, ownerOfPod, parseWorkflowKey, workflowKey } from "./observe.js"
 import * as WorkQueue from "./WorkQueue.js"
@@ -132,6 +132,8 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
   for (const error of errors) {
     yield* Effect.logError("invalid controller configuration").pipe(Effect.annotateLogs({ error: error.message }))
   }
+  const fatal = errors.find((e) => identityKeys.includes(e.key))
+  if (fatal !== undefined) return yield* Effect.fail(fatal)
   const engineConfig: EngineConfig = {
     localCluster: config.cluster,
     podNameVersion: process.env["POD_NAMES"] === "v1" ? "v1" : "v2",

@@ -49,6 +49,13 @@ export const defaultExecutorImage = "quay.io/argoproj/argoexec:v3.6.19"
 /** The name when `cluster` is unset; the multi-cluster set-up tells operators to set it. */
 export const defaultClusterName = inClusterName
 
+/**
+ * Keys that say which pods are this controller's: with a wrong value in them it
+ * would claim (and sweep) another controller's pods, so the controller does not
+ * start rather than fall back to the default.
+ */
+export const identityKeys: ReadonlyArray<string> = ["cluster", "instanceID"]
+
 export const defaults: ControllerConfig = {
   cluster: defaultClusterName,
   executorImage: defaultExecutorImage,
@@ -147,11 +154,11 @@ export const parseControllerConfig = (
 
   const workflowDefaults = isRecord(values["workflowDefaults"]) ? values["workflowDefaults"] : undefined
   const namespace = str("namespace")
-  /** Keys whose value ends up in pod labels and label selectors. */
+  /** Keys whose value ends up in pod labels and label selectors (`@in-cluster` is written as `in-cluster`). */
   const labelValue = (key: string): string | undefined => {
     const value = str(key)
     if (value === undefined) return undefined
-    const bad = validateLabelValue(value)
+    const bad = value === inClusterName ? undefined : validateLabelValue(value)
     if (bad === undefined) return value
     errors.push(new ConfigMapError({ configMap: name, key, detail: `"${value}" is not a valid label value: ${bad}` }))
     return undefined

@@ -386,8 +386,12 @@ export const connect = (
       : bearerLock.withPermit(Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         if (bearer !== undefined && (bearer.expiresAt === undefined || bearer.expiresAt - 10_000 > now)) return
-        const credential = yield* fetchBearer
-        secrets.push(Redacted.value(credential.token))
+        const credential = yield* fetchBearer.pipe(
+          // A token file that cannot be read right now: keep using the token read before (as client-go does).
+          Effect.catch((error) => auth._tag === "TokenFile" && bearer !== undefined ? Effect.succeed(bearer) : Effect.fail(error))
+        )
+        const token = Redacted.value(credential.token)
+        if (!secrets.includes(token)) secrets.push(token)
         bearer = credential
       }))
     /** After a 401 the cached token is dropped, so the next call runs the plugin or reads the file again. */

@@ -23,6 +23,12 @@ export class LocalConnectionError extends Schema.TaggedError<LocalConnectionErro
 
 const readBase64 = (path: string): string => fs.readFileSync(path).toString("base64")
 
+/** A token file must be there at start (read again later, as it rotates): a missing one is a configuration error. */
+const readableFile = (path: string): string => {
+  fs.accessSync(path, fs.constants.R_OK)
+  return path
+}
+
 export const loadLocalConnection = (options: {
   readonly kubeconfig?: string | undefined
   readonly context?: string | undefined
@@ -48,7 +54,7 @@ export const loadLocalConnection = (options: {
       if (user.token) auth = { _tag: "Token", token: Redacted.make(user.token) }
       else if (authProvider?.name === "tokenFile" && typeof authProvider.config?.["tokenFile"] === "string") {
         // What @kubernetes/client-node's loadFromCluster() describes the projected token as.
-        auth = { _tag: "TokenFile", path: authProvider.config["tokenFile"] }
+        auth = { _tag: "TokenFile", path: readableFile(authProvider.config["tokenFile"]) }
       } else if (authProvider !== undefined) {
         throw new Error(`auth-provider ${authProvider.name ?? ""} is not supported: use a token, a token file, a client certificate or an exec plugin`)
       } else if (user.exec) {
@@ -67,7 +73,7 @@ export const loadLocalConnection = (options: {
           keyData: Redacted.make(user.keyData ?? readBase64(user.keyFile!))
         }
       } else if (typeof u["tokenFile"] === "string") {
-        auth = { _tag: "TokenFile", path: u["tokenFile"] }
+        auth = { _tag: "TokenFile", path: readableFile(u["tokenFile"]) }
       } else auth = { _tag: "Anonymous" }
       const caData = cluster.caData ?? (cluster.caFile ? readBase64(cluster.caFile) : undefined)
       return {

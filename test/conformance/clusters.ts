@@ -55,7 +55,7 @@ const timeout = timeoutSeconds(300)
 const realNodes = process.env["FLOTILLA_CONFORMANCE_NODES"] === "real"
 const realNodesLabel = "flotilla.dev/real-nodes=true"
 /** What argoexec needs where pods run (upstream's executor role). */
-const executorRole = ["create", "role", "executor", "--verb=create,patch", `--resource=${"workflowtaskresults.argoproj.io"}`]
+const executorRole = ["create", "role", "executor", "--verb=create,patch", `--resource=${TASK_RESULTS}`]
 /** The shipped configmap's keys (k8s/manager/configmap.yaml): what an operator deploys. */
 const shippedImages = (): string =>
   (YAML.parse(fs.readFileSync(`${repoRoot}/k8s/manager/configmap.yaml`, "utf8")) as { data: { images: string } }).data.images

@@ -103,6 +103,37 @@ describe("the default configuration", () => {
     ))
 })
 
+describe("which configmap, and the keys that name the controller's pods", () => {
+  const replaceConfigMap = (admin: Embedded.StartResult["admin"], name: string, data: Record<string, string>) =>
+    admin.create("configmaps", "argo", { apiVersion: "v1", kind: "ConfigMap", metadata: { namespace: "argo", name }, data })
+
+  it.live("--configmap NAME: the controller reads that configmap", () =>
+    inMemory(() =>
+      Effect.gen(function*() {
+        const { admin } = yield* provisioned([workflow({ name: "unused" })])
+        yield* replaceConfigMap(admin, "flotilla-config", { cluster: "elsewhere" })
+        const { controller } = yield* Embedded.startController(fast({ controller: { configMapName: "flotilla-config" } }))
+        assert.strictEqual(controller.config.cluster, "elsewhere")
+      })
+    ))
+
+  it.live("an invalid cluster or instanceID stops the start, naming the key (it would claim another controller's pods)", () =>
+    inMemory(() =>
+      Effect.gen(function*() {
+        const { admin } = yield* provisioned([workflow({ name: "unused" })])
+        yield* replaceConfigMap(admin, "bad-cluster", { cluster: "my cluster" })
+        yield* replaceConfigMap(admin, "bad-instance", { cluster: "main", instanceID: "team a" })
+        yield* replaceConfigMap(admin, "explicit-default", { cluster: '"@in-cluster"' })
+        const badCluster = yield* Effect.flip(Embedded.startController(fast({ controller: { configMapName: "bad-cluster" } })))
+        assert.include(String((badCluster as Error).message), `key "cluster": "my cluster" is not a valid label value`)
+        const badInstance = yield* Effect.flip(Embedded.startController(fast({ controller: { configMapName: "bad-instance" } })))
+        assert.include(String((badInstance as Error).message), `key "instanceID": "team a" is not a valid label value`)
+        const { controller } = yield* Embedded.startController(fast({ controller: { configMapName: "explicit-default" } }))
+        assert.strictEqual(controller.config.cluster, "@in-cluster")
+      })
+    ))
+})
+
 describe("log lines", () => {
   it("match the seed's msg=cluster lines (logrus text format)", () => {
     const date = new Date("2021-08-27T14:10:56.273Z")

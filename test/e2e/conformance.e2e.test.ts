@@ -68,7 +68,8 @@ describe("conformance suite on real clusters", () => {
     expect(code).toBe(0)
   }, 1_800_000)
 
-  it.runIf(realNodeClusters().length >= 3)(
+  // Skipped only outside CI, on clusters without a real node in every cluster the suite uses.
+  it.runIf(realNodeClusters().length >= 3 || process.env["CI"] === "true")(
     "on the real nodes (kubelet, containerd, argoexec v4.0.5 as init/wait, the emissary in main): every example passes",
     async () => {
       const expected = loadExamples().length * 2

@@ -28,7 +28,8 @@ import {
   WF_NS
 } from "./support/deploy.js"
 
-const haveRealNodes = realNodeClusters().includes(MAIN) && realNodeClusters().includes(REMOTE)
+/** Skipped only outside CI, on clusters started without real nodes (FLOTILLA_REAL_NODES=""). */
+const haveRealNodes = (realNodeClusters().includes(MAIN) && realNodeClusters().includes(REMOTE)) || process.env["CI"] === "true"
 
 let lastDiagnostics = ""
 const noteDiagnostics = () => lastDiagnostics
@@ -83,6 +84,14 @@ describe.runIf(haveRealNodes)("deployed as shipped: kubectl apply -k, real nodes
       return pods.some((p) => p.metadata.name === l?.spec?.holderIdentity) ? l : undefined
     }, 60_000, 500)
     expect(pods.map((p) => p.metadata.name)).toContain(lease.spec.holderIdentity)
+    // Both replicas answer /healthz on their own address (host network): the leader with its clusters, the standby as such.
+    for (const p of pods) {
+      const response = await fetch(`http://${p.status.podIP}:6060/healthz`)
+      expect(response.status).toBe(200)
+      const body = await response.json() as { leader: boolean; clusters?: Record<string, { _tag: string }> }
+      expect(body.leader).toBe(p.metadata.name === lease.spec.holderIdentity)
+      if (body.leader) expect(body.clusters?.[MAIN]?._tag).toBe("Connected")
+    }
     const logs = await kubectl(MAIN, ["-n", SYSTEM_NS, "logs", lease.spec.holderIdentity])
     await waitFor("the leader's msg=cluster lines", async () => {
       const text = await kubectl(MAIN, ["-n", SYSTEM_NS, "logs", lease.spec.holderIdentity])

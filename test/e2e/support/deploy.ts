@@ -14,6 +14,7 @@
  *    remote-cluster.yaml, (6) local/workflow-kubeconfig with the `workflow`
  *    service account's token in cluster-1 (contexts and users only).
  */
+import { execFileSync } from "node:child_process"
 import * as path from "node:path"
 import { caData, env, getJson, kubeconfigDoc, kubectl, kubectlEnsure, kubectlRaw, repoRoot, server, waitFor, writePrivateFile } from "./clusters.js"
 
@@ -62,8 +63,23 @@ export const cleanUpDeploy = async (): Promise<void> => {
   await kubectlRaw(REMOTE, ["delete", "namespace", SYSTEM_NS, REMOTE_NS, "--ignore-not-found", "--wait=true", "--timeout=120s"])
 }
 
+/**
+ * The controller image of this checkout (scripts/images/build.sh, cached by the
+ * content of src/ and its inputs) imported into main's nodes: clusters reused
+ * across code changes must not run an older image.
+ */
+export const importControllerImage = async (): Promise<void> => {
+  const run = (script: string, args: ReadonlyArray<string>) =>
+    execFileSync("bash", [path.join(repoRoot, script), ...args], { cwd: repoRoot, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] })
+  run("scripts/images/build.sh", ["--only", "flotilla"])
+  const archive = /^FLOTILLA_IMAGE_FLOTILLA=(.*)$/m.exec(run("scripts/images/build.sh", ["--print-env"]))?.[1]?.replace(/^['"]|['"]$/g, "")
+  if (!archive) throw new Error("scripts/images/build.sh --print-env names no FLOTILLA_IMAGE_FLOTILLA")
+  run("scripts/clusters/node.sh", ["load", MAIN, archive])
+}
+
 /** `kubectl apply -k` of the install on main; resolves once both replicas are Ready (their probes pass). */
 export const deployFlotilla = async (onTimeout: () => string = () => ""): Promise<void> => {
+  await importControllerImage()
   await kubectl(MAIN, ["apply", "--server-side", "--force-conflicts", "-k", OVERLAY])
   await waitFor("both controller replicas Ready (probes passing)", async () => {
     const d = await getJson<any>(MAIN, ["deployment", "flotilla-controller", "-n", SYSTEM_NS])
@@ -72,7 +88,7 @@ export const deployFlotilla = async (onTimeout: () => string = () => ""): Promis
 }
 
 const serviceAccountToken = async (cluster: string, ns: string, sa: string) =>
-  (await kubectl(cluster, ["-n", ns, "create", "token", sa, "--duration=2h"])).trim()
+  (await kubectl(cluster, ["-n", ns, "create", "token", sa, "--duration=24h"])).trim()
 
 /** The remote side and the seed's set-up steps, with kubectl. */
 export const seedSetUp = async (): Promise<void> => {
