@@ -51,12 +51,8 @@ if [ "$PRINT_ENV" = 1 ]; then
   exit 0
 fi
 
-command -v go >/dev/null 2>&1 || export PATH="/usr/local/go/bin:$PATH"
-export GOTOOLCHAIN=local        # a newer `go` line must fail loudly, never download a toolchain
-export CGO_ENABLED=0            # static binaries
-export GOFLAGS="-trimpath -buildvcs=false"
-export GOMAXPROCS="${GOMAXPROCS:-$(nproc)}"
-LDFLAGS_BASE="-s -w"
+# shellcheck source=scripts/clusters/go-build-env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/go-build-env.sh"
 
 log() { printf '[build-node %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 t_start=$SECONDS

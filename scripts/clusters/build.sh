@@ -38,12 +38,8 @@ if [ "${1:-}" = "--print-env" ]; then
   exit 0
 fi
 
-command -v go >/dev/null 2>&1 || export PATH="/usr/local/go/bin:$PATH"
-export GOTOOLCHAIN=local        # a newer `go` line must fail loudly, never download a toolchain
-export CGO_ENABLED=0            # upstream builds these statically
-export GOFLAGS="-trimpath -buildvcs=false"
-export GOMAXPROCS="${GOMAXPROCS:-$(nproc)}"
-LDFLAGS_BASE="-s -w"
+# shellcheck source=scripts/clusters/go-build-env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/go-build-env.sh"
 
 log() { printf '[build %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 t_start=$SECONDS
