@@ -387,6 +387,24 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       )
     })
 
+  /**
+   * Completed task results as last seen, by the uid of the workflow they name
+   * as owner, then `cluster/namespace/name`. argoexec puts an owner reference
+   * to the Workflow on each task result; where the Workflow kind exists but
+   * that Workflow does not (a pod in another namespace of the workflow's own
+   * cluster, or a remote cluster that runs Argo too), the garbage collector
+   * deletes the result milliseconds after it is written, so a reconcile may
+   * find it gone: what the watch delivered is kept until the workflow is.
+   */
+  const reportedResults = new Map<string, Map<string, KubeObject>>()
+  const retainReported = (cluster: string, result: KubeObject) => {
+    const uid = result.metadata.ownerReferences?.find((o) => o.kind === "Workflow")?.uid
+    if (uid === undefined || result.metadata.labels?.["workflows.argoproj.io/report-outputs-completed"] !== "true") return
+    let byKey = reportedResults.get(uid)
+    if (byKey === undefined) reportedResults.set(uid, byKey = new Map())
+    byKey.set(`${cluster}/${result.metadata.namespace}/${result.metadata.name}`, result)
+  }
+
   const nodeKey = (wf: KubeObject, nodeId: string) => `${wf.metadata.uid ?? ""}/${nodeId}`
   // Which uid a key last had, so the per-node tables can be cleared when the workflow is gone.
   const uidByKey = new Map<string, string>()
@@ -396,6 +414,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       for (const k of [...table.keys()]) if (k.startsWith(`${uid}/`)) table.delete(k)
     }
     expectedPods.delete(uid)
+    reportedResults.delete(uid)
   }
 
   const reconcileKey = (key: string): Effect.Effect<void> =>
@@ -483,6 +502,11 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
           const obs = observeTaskResult(r)
           if (obs && pods.has(obs.nodeId)) taskResults.set(obs.nodeId, obs)
         }
+      }
+      for (const [key, r] of reportedResults.get(wf.metadata.uid ?? "") ?? []) {
+        const obs = observeTaskResult(r)
+        const location = key.slice(0, key.lastIndexOf("/"))
+        if (obs && pods.has(obs.nodeId) && !taskResults.get(obs.nodeId)?.completed && locations.has(location)) taskResults.set(obs.nodeId, obs)
       }
 
       // A message left by the cache wait above is not the engine's: drop it before it carries it over.
@@ -692,6 +716,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
         return owner ? queue.add(workflowKey(owner)) : Effect.void
       }
       // A task result names its workflow; it lives in the pod's namespace, which may not be the workflow's.
+      retainReported(change.cluster, change.object)
       const name = change.object.metadata.labels?.["workflows.argoproj.io/workflow"]
       if (!name) return Effect.void
       return Effect.gen(function*() {

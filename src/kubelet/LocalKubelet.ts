@@ -142,6 +142,15 @@ const retryReport = <A>(effect: Effect.Effect<A, KubeError>): Effect.Effect<A, K
           ((error.reason === "Forbidden" || error.reason === "Unauthorized") && now - started < refusalRetryMillis))
     })))
 
+/** The plain-valued env of the pod's executor container (`wait`, else `init`). */
+const executorEnvOf = (pod: KubeObject): Record<string, string> => {
+  const spec = (pod.spec ?? {}) as { containers?: Array<{ name?: string; env?: Array<{ name: string; value?: string }> }>; initContainers?: Array<{ name?: string; env?: Array<{ name: string; value?: string }> }> }
+  const container = [...(spec.containers ?? []), ...(spec.initContainers ?? [])].find((c) => c.name === "wait" || c.name === "init")
+  const out: Record<string, string> = {}
+  for (const e of container?.env ?? []) if (typeof e.value === "string") out[e.name] = e.value
+  return out
+}
+
 /** Starts the kubelet in the current scope and returns a handle on it. */
 export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -270,9 +279,12 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
         const nodeId = pod.metadata.annotations?.[annotations.nodeId]
         if (nodeId === undefined) return
         const workflow = pod.metadata.labels?.[labels.workflow]
-        const ownerReferences: ReadonlyArray<OwnerReference> = (pod.metadata.ownerReferences ?? []).filter((o) =>
-          o.kind === "Workflow" && o.apiVersion.startsWith("argoproj.io/")
-        )
+        // As argoexec does: owned by the Workflow its executor env names (ARGO_WORKFLOW_NAME/UID), wherever
+        // the pod runs; a result in another namespace or cluster thus has a dangling owner, as with argoexec.
+        const executorEnv = executorEnvOf(pod)
+        const ownerReferences: ReadonlyArray<OwnerReference> = executorEnv["ARGO_WORKFLOW_NAME"] && executorEnv["ARGO_WORKFLOW_UID"]
+          ? [{ apiVersion: "argoproj.io/v1alpha1", kind: "Workflow", name: executorEnv["ARGO_WORKFLOW_NAME"], uid: executorEnv["ARGO_WORKFLOW_UID"] }]
+          : (pod.metadata.ownerReferences ?? []).filter((o) => o.kind === "Workflow" && o.apiVersion.startsWith("argoproj.io/"))
         const object: KubeObject = {
           apiVersion: "argoproj.io/v1alpha1",
           kind: "WorkflowTaskResult",
