@@ -27,6 +27,7 @@ import {
   SYSTEM_NS,
   WF_NS
 } from "./support/deploy.js"
+import { workflowManifest } from "./support/isolatedSetup.js"
 
 /** Skipped only outside CI, on clusters started without real nodes (FLOTILLA_REAL_NODES=""). */
 const haveRealNodes = (realNodeClusters().includes(MAIN) && realNodeClusters().includes(REMOTE)) || process.env["CI"] === "true"
@@ -125,53 +126,44 @@ describe.runIf(haveRealNodes)("deployed as shipped: kubectl apply -k, real nodes
   it("a script step in cluster-1/remote passes its result and an output parameter to a step on main", async () => {
     const name = "remote-to-main"
     await kubectl(MAIN, ["create", "-f", "-"], {
-      input: JSON.stringify({
-        apiVersion: "argoproj.io/v1alpha1",
-        kind: "Workflow",
-        metadata: { name, namespace: WF_NS },
-        spec: {
-          entrypoint: "main",
-          serviceAccountName: "workflow",
-          templates: [
-            {
-              name: "main",
-              steps: [
-                [{ name: "produce", template: "produce" }],
-                [{
-                  name: "consume",
-                  template: "consume",
-                  arguments: {
-                    parameters: [
-                      { name: "result", value: "{{steps.produce.outputs.result}}" },
-                      { name: "word", value: "{{steps.produce.outputs.parameters.word}}" }
-                    ]
-                  }
-                }]
-              ]
-            },
-            {
-              name: "produce",
-              cluster: REMOTE,
-              namespace: REMOTE_NS,
-              script: {
-                image: "busybox",
-                command: ["sh"],
-                source: "echo -n flotilla > /tmp/word.txt\necho from-cluster-1\n"
-              },
-              outputs: { parameters: [{ name: "word", valueFrom: { path: "/tmp/word.txt" } }] }
-            },
-            {
+      input: workflowManifest(name, WF_NS, [
+        {
+          name: "main",
+          steps: [
+            [{ name: "produce", template: "produce" }],
+            [{
               name: "consume",
-              inputs: { parameters: [{ name: "result" }, { name: "word" }] },
-              container: {
-                image: "busybox",
-                command: ["sh", "-c"],
-                args: ['test "{{inputs.parameters.result}}" = from-cluster-1 && test "{{inputs.parameters.word}}" = flotilla && echo "got {{inputs.parameters.result}} {{inputs.parameters.word}}"']
+              template: "consume",
+              arguments: {
+                parameters: [
+                  { name: "result", value: "{{steps.produce.outputs.result}}" },
+                  { name: "word", value: "{{steps.produce.outputs.parameters.word}}" }
+                ]
               }
-            }
+            }]
           ]
+        },
+        {
+          name: "produce",
+          cluster: REMOTE,
+          namespace: REMOTE_NS,
+          script: {
+            image: "busybox",
+            command: ["sh"],
+            source: "echo -n flotilla > /tmp/word.txt\necho from-cluster-1\n"
+          },
+          outputs: { parameters: [{ name: "word", valueFrom: { path: "/tmp/word.txt" } }] }
+        },
+        {
+          name: "consume",
+          inputs: { parameters: [{ name: "result" }, { name: "word" }] },
+          container: {
+            image: "busybox",
+            command: ["sh", "-c"],
+            args: ['test "{{inputs.parameters.result}}" = from-cluster-1 && test "{{inputs.parameters.word}}" = flotilla && echo "got {{inputs.parameters.result}} {{inputs.parameters.word}}"']
+          }
         }
-      })
+      ])
     })
     const wf = await awaitCompleted(name)
     expect(wf.status.phase, `${JSON.stringify(wf.status, null, 2)}\n${lastDiagnostics}`).toBe("Succeeded")
@@ -187,19 +179,10 @@ describe.runIf(haveRealNodes)("deployed as shipped: kubectl apply -k, real nodes
   it("the leader pod killed mid-workflow: the other replica takes over within the lease, no pod is created twice", async () => {
     const name = "leader-kill"
     await kubectl(MAIN, ["create", "-f", "-"], {
-      input: JSON.stringify({
-        apiVersion: "argoproj.io/v1alpha1",
-        kind: "Workflow",
-        metadata: { name, namespace: WF_NS },
-        spec: {
-          entrypoint: "main",
-          serviceAccountName: "workflow",
-          templates: [
-            { name: "main", steps: [[{ name: "a", template: "sleep" }], [{ name: "b", template: "sleep" }], [{ name: "c", template: "sleep" }]] },
-            { name: "sleep", cluster: REMOTE, namespace: REMOTE_NS, container: { image: "busybox", command: ["sh", "-c", "sleep 4; echo done"] } }
-          ]
-        }
-      })
+      input: workflowManifest(name, WF_NS, [
+        { name: "main", steps: [[{ name: "a", template: "sleep" }], [{ name: "b", template: "sleep" }], [{ name: "c", template: "sleep" }]] },
+        { name: "sleep", cluster: REMOTE, namespace: REMOTE_NS, container: { image: "busybox", command: ["sh", "-c", "sleep 4; echo done"] } }
+      ])
     })
     await waitFor("the first remote pod", async () => (await podsOf(REMOTE, REMOTE_NS, name))[0], 120_000, 500)
     const before = await getJson<any>(MAIN, ["lease", "workflow-controller", "-n", SYSTEM_NS])
