@@ -145,6 +145,20 @@ pack_layer() {
 
 start_layer() { safe_rm "$LAYER.tmp"; mkdir -p "$LAYER.tmp"; }
 
+# file_layer NAME FILE DEST COMMENT [SHA]: a layer holding only the executable FILE at DEST,
+# cached by FILE's content (SHA when the caller has it already); sets LAYER.
+file_layer() {
+  local name="$1" file="$2" dest="$3" comment="$4" digest="${5:-}"
+  [ -n "$digest" ] || digest="$(sha "$file")"
+  have_layer "$name" "$(key "$name-v1" "$digest")" && return
+  local root="$WORK/$name"
+  start_layer
+  mkdir -p "$root$(dirname "$dest")"
+  install -m 0755 "$file" "$root$dest"
+  pack_layer "$root" "$comment"
+  safe_rm "$root"
+}
+
 # Drop what Debian's -slim images drop (documentation but copyright, man pages, locales).
 slim_rootfs() {
   local r="$1"
@@ -322,17 +336,7 @@ layer_busybox() {
 
 # ---------------------------------------------------------------- layer: /argosay
 L_ARGOSAY=""
-layer_argosay() {
-  [ -n "$L_ARGOSAY" ] && return
-  if have_layer argosay "$(key argosay-v1 "$(sha "$REPO/images/argosay")")"; then L_ARGOSAY="$LAYER"; return; fi
-  local root="$WORK/argosay"
-  start_layer
-  mkdir -p "$root"
-  install -m 0755 "$REPO/images/argosay" "$root/argosay"
-  pack_layer "$root" "ADD images/argosay /argosay"
-  safe_rm "$root"
-  L_ARGOSAY="$LAYER"
-}
+layer_argosay() { [ -n "$L_ARGOSAY" ] || { file_layer argosay "$REPO/images/argosay" /argosay "ADD images/argosay /argosay"; L_ARGOSAY="$LAYER"; }; }
 
 # ---------------------------------------------------------------- layer: /pause
 L_PAUSE=""
@@ -398,17 +402,7 @@ find_argoexec() {
 }
 
 L_ARGOEXEC=""
-layer_argoexec() {
-  [ -n "$L_ARGOEXEC" ] && return
-  if have_layer argoexec "$(key argoexec-v1 "$(sha "$ARGOEXEC_BIN")")"; then L_ARGOEXEC="$LAYER"; return; fi
-  local root="$WORK/argoexec"
-  start_layer
-  mkdir -p "$root/bin"
-  install -m 0755 "$ARGOEXEC_BIN" "$root/bin/argoexec"
-  pack_layer "$root" "COPY argoexec /bin/"
-  safe_rm "$root"
-  L_ARGOEXEC="$LAYER"
-}
+layer_argoexec() { [ -n "$L_ARGOEXEC" ] || { file_layer argoexec "$ARGOEXEC_BIN" /bin/argoexec "COPY argoexec /bin/"; L_ARGOEXEC="$LAYER"; }; }
 
 # ---------------------------------------------------------------- layers: node, controller
 NODE_SHA=""
@@ -416,13 +410,7 @@ L_NODE=""
 layer_node() {
   [ -n "$L_NODE" ] && return
   NODE_SHA="${NODE_SHA:-$(sha "$NODE")}"
-  if have_layer node "$(key node-v1 "$NODE_SHA")"; then L_NODE="$LAYER"; return; fi
-  local root="$WORK/node"
-  start_layer
-  mkdir -p "$root/usr/local/bin"
-  install -m 0755 "$NODE" "$root/usr/local/bin/node"
-  pack_layer "$root" "COPY node $("$NODE" --version) /usr/local/bin/node"
-  safe_rm "$root"
+  file_layer node "$NODE" /usr/local/bin/node "COPY node $("$NODE" --version) /usr/local/bin/node" "$NODE_SHA"
   L_NODE="$LAYER"
 }
 
