@@ -30,7 +30,6 @@ import { secretValue } from "../kubeconfig/UserKubeconfig.js"
 import { clusterLabelValue, inClusterName } from "../workflow/engine/pod.js"
 
 export const argoKubeconfigSecret = "argo-kubeconfig"
-export { inClusterName }
 
 export const Labels = {
   workflow: "workflows.argoproj.io/workflow",
