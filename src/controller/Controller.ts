@@ -139,6 +139,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
     podNameVersion: process.env["POD_NAMES"] === "v1" ? "v1" : "v2",
     executorImage: config.executorImage,
     images: config.images,
+    limits: config.limits,
     ...(config.instanceId ? { instanceId: config.instanceId } : {})
   }
 

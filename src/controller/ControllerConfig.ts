@@ -13,6 +13,7 @@ import * as YAML from "yaml"
 import type { ImageEntrypoint } from "../images/ImageEntrypoints.js"
 import type { KubeObject } from "../kube/Resources.js"
 import { validateLabelValue } from "../kube/Validation.js"
+import { defaultEngineLimits, type EngineLimitsInput } from "../workflow/engine/limits.js"
 import { inClusterName } from "../workflow/engine/pod.js"
 
 export { type ImageEntrypoint, lookupImage } from "../images/ImageEntrypoints.js"
@@ -29,6 +30,8 @@ export interface ControllerConfig {
   readonly parallelism: number
   /** Opt-in for `insecure-skip-tls-verify` in users' kubeconfig secrets (key `userKubeconfig`). */
   readonly allowInsecureSkipTlsVerify: boolean
+  /** Key `limits` (flotilla's own): overrides of the engine's bounds on one workflow. */
+  readonly limits: EngineLimitsInput
   /** Key `workflowDefaults`, merged under every workflow's spec. */
   readonly workflowDefaults?: Readonly<Record<string, unknown>>
   /** Everything else, as parsed, for keys flotilla passes through. */
@@ -62,6 +65,7 @@ export const defaults: ControllerConfig = {
   images: {},
   parallelism: 0,
   allowInsecureSkipTlsVerify: false,
+  limits: {},
   raw: {}
 }
 
@@ -152,6 +156,8 @@ export const parseControllerConfig = (
   const userKubeconfig = values["userKubeconfig"]
   const allowInsecureSkipTlsVerify = isRecord(userKubeconfig) && userKubeconfig["allowInsecureSkipTlsVerify"] === true
 
+  const limits = parseLimits(values["limits"], (key, detail) => errors.push(new ConfigMapError({ configMap: name, key, detail })))
+
   const workflowDefaults = isRecord(values["workflowDefaults"]) ? values["workflowDefaults"] : undefined
   const namespace = str("namespace")
   /** Keys whose value ends up in pod labels and label selectors (`@in-cluster` is written as `in-cluster`). */
@@ -175,9 +181,44 @@ export const parseControllerConfig = (
       images,
       parallelism,
       allowInsecureSkipTlsVerify,
+      limits,
       ...(workflowDefaults ? { workflowDefaults } : {}),
       raw: values
     },
     errors
   }
+}
+
+/**
+ * Key `limits`: a mapping of the engine's bounds (`maxNodes`, `maxLoopItems`,
+ * `maxDepth`, `maxStatusBytes`, `maxReconcileSteps`) and `expression`
+ * (`maxSteps`, `maxStringLength`, `maxCollectionLength`), each a positive
+ * integer. A bad entry is reported and keeps its default; the others apply.
+ */
+const parseLimits = (value: unknown, report: (key: string, detail: string) => void): EngineLimitsInput => {
+  if (value === undefined || value === null) return {}
+  if (!isRecord(value)) {
+    report("limits", "must be a mapping of limit names to positive integers")
+    return {}
+  }
+  const pick = (from: Record<string, unknown>, known: object, prefix: string, skip: ReadonlySet<string>) => {
+    const out: Record<string, number> = {}
+    for (const [key, v] of Object.entries(from)) {
+      if (skip.has(key)) continue
+      if (!(key in known)) {
+        report(`${prefix}.${key}`, `unknown limit (known: ${Object.keys(known).filter((k) => !skip.has(k)).join(", ")})`)
+      } else if (typeof v !== "number" || !Number.isSafeInteger(v) || v <= 0) {
+        report(`${prefix}.${key}`, `must be a positive integer, got ${JSON.stringify(v)}`)
+      } else out[key] = v
+    }
+    return out
+  }
+  const top = pick(value, defaultEngineLimits, "limits", new Set(["expression"]))
+  const expressionValue = value["expression"]
+  let expression: Record<string, number> | undefined
+  if (expressionValue !== undefined && expressionValue !== null) {
+    if (isRecord(expressionValue)) expression = pick(expressionValue, defaultEngineLimits.expression, "limits.expression", new Set())
+    else report("limits.expression", "must be a mapping of limit names to positive integers")
+  }
+  return { ...top, ...(expression ? { expression } : {}) }
 }

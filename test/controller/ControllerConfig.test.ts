@@ -51,6 +51,19 @@ describe("workflow-controller-configmap", () => {
     assert.isTrue(messages.some((m) => m.includes("key \"parallelism\"")), messages.join("\n"))
   })
 
+  it("reads `limits` over the defaults; a bad or unknown limit is named and keeps its default", () => {
+    const { config, errors } = parseControllerConfig(cm({
+      limits: "maxNodes: 1000\nmaxDepth: -3\nmaxBogus: 1\nexpression:\n  maxSteps: 500\n  maxStringLength: 1.5\n"
+    }))
+    assert.deepStrictEqual(config.limits, { maxNodes: 1000, expression: { maxSteps: 500 } })
+    const messages = errors.map((e) => e.message)
+    assert.deepStrictEqual(messages, [
+      "configmap argo/workflow-controller-configmap key \"limits.maxDepth\": must be a positive integer, got -3",
+      "configmap argo/workflow-controller-configmap key \"limits.maxBogus\": unknown limit (known: maxNodes, maxLoopItems, maxDepth, maxStatusBytes, maxReconcileSteps)",
+      "configmap argo/workflow-controller-configmap key \"limits.expression.maxStringLength\": must be a positive integer, got 1.5"
+    ])
+  })
+
   it("defaults without a configmap; the unset cluster is Argo's @in-cluster", () => {
     const { config, errors } = parseControllerConfig(undefined)
     assert.deepStrictEqual(errors, [])

@@ -5,6 +5,7 @@
  * take. It never performs I/O and never reads a clock.
  */
 import type { KubeObject } from "../../kube/Resources.js"
+import type { EngineLimitsInput } from "./limits.js"
 
 export type PodPhase = "Pending" | "Running" | "Succeeded" | "Failed" | "Unknown"
 
@@ -61,6 +62,8 @@ export interface EngineConfig {
    * omit the `:latest` tag.
    */
   readonly images?: Readonly<Record<string, { readonly cmd?: ReadonlyArray<string>; readonly args?: ReadonlyArray<string> }>>
+  /** Configmap key `limits`: bounds on what one workflow may ask of the engine (defaults in `limits.ts`). */
+  readonly limits?: EngineLimitsInput
 }
 
 export interface EngineInput {

@@ -33,6 +33,7 @@ import type { EngineAction, EngineConfig, EngineInput, EngineOutput, PodObservat
 import { dependsLogic, type DependencyState, evaluateDepends, taskDependencies } from "./depends.js"
 import { humanizeMs, isoSeconds, parseDurationMs } from "./duration.js"
 import { nodeId as makeNodeId, podName as makePodName } from "./ids.js"
+import { type EngineLimits, resolveLimits } from "./limits.js"
 import { expandLoop, isLoop, loopIndexOf } from "./loops.js"
 import { buildPod, labelCompleted, podLabels } from "./pod.js"
 import { evaluate, evaluateWhen, type Scope, substitute, substituteObject } from "./scope.js"
@@ -95,6 +96,7 @@ class Operation {
   private readonly taskResultsCompletion: Record<string, boolean>
   private readonly templates: ReadonlyMap<string, Template>
   private readonly config: EngineConfig
+  private readonly limits: EngineLimits
   private readonly now: number
   private workflowDeadline: number | undefined
   private activePods = 0
@@ -105,6 +107,7 @@ class Operation {
 
   constructor(private readonly wf: Workflow, private readonly input: EngineInput) {
     this.config = input.config
+    this.limits = resolveLimits(input.config.limits)
     this.now = input.now
     this.nowIso = isoSeconds(input.now)
     const prev = (wf.status ?? {}) as Record<string, unknown>
