@@ -7,6 +7,7 @@
 import type { KubeObject } from "../../kube/Resources.js"
 import type { Container, Template, Workflow } from "../model/Workflow.js"
 import { lookupImage as lookupEntrypoint } from "../../images/ImageEntrypoints.js"
+import { parsePodSpecPatch, reservedInPodSpecPatch } from "../model/reserved.js"
 import type { EngineConfig } from "./contract.js"
 import { isLocalTarget, type Target } from "./targeting.js"
 
@@ -56,15 +57,14 @@ export const lookupImage = (config: EngineConfig, image: string | undefined) => 
 
 /** The labels every pod of this node carries (also used by podGC label selectors). */
 export const podLabels = (workflow: Workflow, config: EngineConfig, template: Template, onExit: boolean): Record<string, string> => {
-  const labels: Record<string, string> = {
-    [labelWorkflow]: workflow.metadata.name,
-    [labelCompleted]: "false",
-    [labelCluster]: clusterLabelValue(config.localCluster)
-  }
+  // The user's first, the controller's last: a reserved key (refused at decode) could never win anyway.
+  const podMetadata = workflow.spec.podMetadata as { labels?: Record<string, string> } | undefined
+  const labels: Record<string, string> = { ...podMetadata?.labels, ...template.metadata?.labels }
+  labels[labelWorkflow] = workflow.metadata.name
+  labels[labelCompleted] = "false"
+  labels[labelCluster] = clusterLabelValue(config.localCluster)
   if (onExit) labels[labelOnExit] = "true"
   if (config.instanceId !== undefined && config.instanceId !== "") labels[labelInstanceId] = config.instanceId
-  const podMetadata = workflow.spec.podMetadata as { labels?: Record<string, string> } | undefined
-  Object.assign(labels, podMetadata?.labels ?? {}, template.metadata?.labels ?? {})
   return labels
 }
 
@@ -147,15 +147,16 @@ export const buildPod = (req: PodRequest): KubeObject => {
   if (args !== undefined) main.args = args
   else delete main.args
 
-  const annotations: Record<string, string> = {
-    [annotationNodeName]: req.nodeName,
-    [annotationNodeId]: req.nodeId,
-    [annotationWorkflowNamespace]: workflow.metadata.namespace,
-    [annotationDefaultContainer]: "main"
-  }
-  if (req.podGCAnnotation !== undefined) annotations[annotationPodGC] = req.podGCAnnotation
   const podMetadata = workflow.spec.podMetadata as { annotations?: Record<string, string> } | undefined
-  Object.assign(annotations, podMetadata?.annotations ?? {}, template.metadata?.annotations ?? {})
+  const annotations: Record<string, string> = {
+    [annotationDefaultContainer]: "main",
+    ...podMetadata?.annotations,
+    ...template.metadata?.annotations
+  }
+  annotations[annotationNodeName] = req.nodeName
+  annotations[annotationNodeId] = req.nodeId
+  annotations[annotationWorkflowNamespace] = workflow.metadata.namespace
+  if (req.podGCAnnotation !== undefined) annotations[annotationPodGC] = req.podGCAnnotation
 
   const local = isLocalTarget(req.target, workflow, config.localCluster)
   const metadata: Record<string, unknown> = {
@@ -214,25 +215,39 @@ export const buildPod = (req: PodRequest): KubeObject => {
   const sidecars = template.sidecars as ReadonlyArray<Record<string, unknown>> | undefined
   if (sidecars !== undefined) (spec.containers as Array<unknown>).push(...sidecars)
 
-  const patched = applyPodSpecPatch(spec, [workflow.spec.podSpecPatch, template.podSpecPatch])
+  const templateIndex = workflow.spec.templates.findIndex((t) => t.name === template.name)
+  const patched = applyPodSpecPatch(spec, [
+    { path: "spec.podSpecPatch", value: workflow.spec.podSpecPatch },
+    { path: templateIndex >= 0 ? `spec.templates[${templateIndex}].podSpecPatch` : `template "${template.name}" podSpecPatch`, value: template.podSpecPatch }
+  ])
   return { apiVersion: "v1", kind: "Pod", metadata, spec: patched } as KubeObject
 }
 
+/** A podSpecPatch that cannot be applied: the node errors with this message, before any pod is made. */
+export class PodSpecPatchError extends Error {
+  constructor(readonly path: string, readonly detail: string) {
+    super(`${path}: ${detail}`)
+  }
+}
+
 /**
- * podSpecPatch as a JSON merge patch, except that `containers` entries merge
- * by name (the strategic-merge key Argo relies on). YAML patches are not parsed.
+ * podSpecPatch (JSON or YAML, as upstream accepts) as a JSON merge patch,
+ * except that `containers` entries merge by name (the strategic-merge key
+ * Argo relies on). Checked after substitution: a patch that does not parse,
+ * or that touches the executor's containers, `ARGO_*` variables or volumes
+ * (`model/reserved.ts`), throws `PodSpecPatchError`.
  */
-const applyPodSpecPatch = (spec: Record<string, unknown>, patches: ReadonlyArray<unknown>): Record<string, unknown> => {
+const applyPodSpecPatch = (spec: Record<string, unknown>, patches: ReadonlyArray<{ readonly path: string; readonly value: unknown }>): Record<string, unknown> => {
   let out = spec
-  for (const p of patches) {
-    if (typeof p !== "string" || p.trim() === "") continue
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(p)
-    } catch {
-      continue
-    }
-    if (typeof parsed === "object" && parsed !== null) out = mergeSpec(out, parsed as Record<string, unknown>)
+  for (const { path, value } of patches) {
+    if (value === undefined || value === null) continue
+    if (typeof value !== "string") throw new PodSpecPatchError(path, "must be a string (a JSON or YAML pod spec)")
+    if (value.trim() === "") continue
+    const parsed = parsePodSpecPatch(value)
+    if (!parsed.ok) throw new PodSpecPatchError(path, parsed.error)
+    const reserved = reservedInPodSpecPatch(parsed.value, path)
+    if (reserved.length > 0) throw new PodSpecPatchError(reserved[0]!.path, reserved[0]!.message)
+    out = mergeSpec(out, parsed.value)
   }
   return out
 }

@@ -35,7 +35,7 @@ import { humanizeMs, isoSeconds, parseDurationMs } from "./duration.js"
 import { nodeId as makeNodeId, podName as makePodName } from "./ids.js"
 import { type EngineLimits, resolveLimits } from "./limits.js"
 import { expandLoop, isLoop, loopIndexOf } from "./loops.js"
-import { buildPod, labelCompleted, podLabels } from "./pod.js"
+import { buildPod, labelCompleted, podLabels, PodSpecPatchError } from "./pod.js"
 import { evaluate, evaluateWhen, type Scope, substitute, substituteObject } from "./scope.js"
 import { inheritPlacement, type Placement, targetOf } from "./targeting.js"
 
@@ -770,20 +770,26 @@ class Operation {
       activeDeadlineSeconds = Math.min(activeDeadlineSeconds ?? Infinity, remaining)
     }
     const podGC = this.wf.spec.podGC
-    const pod: KubeObject = buildPod({
-      workflow: this.wf,
-      config: this.config,
-      nodeId: node.id,
-      nodeName: node.name,
-      podName: name,
-      template: tmpl,
-      target,
-      onExit: opts.onExit,
-      includeScriptOutput: this.includeScriptOutput(node.name, opts),
-      activeDeadlineSeconds,
-      podGCAnnotation: podGC === undefined ? undefined : `${podGC.strategy || "OnPodNone"}/${podGC.deleteDelayDuration ?? "0s"}`,
-      deadline: this.workflowDeadline === undefined ? undefined : isoSeconds(this.workflowDeadline)
-    })
+    let pod: KubeObject
+    try {
+      pod = buildPod({
+        workflow: this.wf,
+        config: this.config,
+        nodeId: node.id,
+        nodeName: node.name,
+        podName: name,
+        template: tmpl,
+        target,
+        onExit: opts.onExit,
+        includeScriptOutput: this.includeScriptOutput(node.name, opts),
+        activeDeadlineSeconds,
+        podGCAnnotation: podGC === undefined ? undefined : `${podGC.strategy || "OnPodNone"}/${podGC.deleteDelayDuration ?? "0s"}`,
+        deadline: this.workflowDeadline === undefined ? undefined : isoSeconds(this.workflowDeadline)
+      })
+    } catch (e) {
+      if (e instanceof PodSpecPatchError) return void this.markPhase(node, "Error", e.message)
+      throw e
+    }
     this.actions.push({ _tag: "CreatePod", nodeId: node.id, cluster: target.cluster, namespace: target.namespace, pod })
   }
 

@@ -12,6 +12,7 @@ import type { KubeObject } from "../../kube/Resources.js"
 import { evaluateDepends, taskDependencies } from "../engine/depends.js"
 import { parseExpr, parseGovaluate, referencedVariables } from "../expressions/index.js"
 import { decodeWorkflow } from "../model/decode.js"
+import { reservedFieldsOfSpec } from "../model/reserved.js"
 import type { DagTask } from "../model/Workflow.js"
 
 export interface LintIssue {
@@ -102,6 +103,7 @@ class Linter {
       return this.addDecodeError(obj)
     }
     this.defaults = isRecord(spec.templateDefaults) ? spec.templateDefaults : undefined
+    for (const v of reservedFieldsOfSpec(spec)) this.add(v.path, v.message)
     this.collectTemplates(spec.templates)
     this.collectGlobals(spec)
 

@@ -7,6 +7,7 @@
  * with the message, like Argo's validation failures.
  */
 import type { KubeObject } from "../../kube/Resources.js"
+import { reservedFieldsOfSpec } from "./reserved.js"
 import type { Template, Workflow } from "./Workflow.js"
 
 export type DecodeResult = { readonly ok: true; readonly value: Workflow } | { readonly ok: false; readonly error: string }
@@ -222,6 +223,8 @@ export const decodeWorkflow = (obj: KubeObject): DecodeResult => {
       }
     }
     const defaults = optional(spec, "templateDefaults", "spec", expectRecord)
+    const reserved = reservedFieldsOfSpec(spec)
+    if (reserved.length > 0) fail(reserved[0]!.path, reserved[0]!.message)
     // Steps written as `- steps: [...]` objects are normalised to plain lists.
     const normTemplates = templates.map((t) => normaliseTemplate(t as Template))
     return {

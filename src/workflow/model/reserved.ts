@@ -1,0 +1,144 @@
+/**
+ * The parts of a pod that say whose pod it is: the `workflows.argoproj.io/*`
+ * labels and annotations (workflow, namespace, node, cluster, instance...),
+ * the executor's containers (`init`, `wait`), the environment the executor
+ * reads (`ARGO_*`) and the volumes it shares with `main`. The controller
+ * writes them; a workflow may not, or one tenant's pod could pose as
+ * another's, or hide from the controller's watch. A workflow that sets any of
+ * them errors with the field path, before a pod is made.
+ *
+ * Checked where users write pod metadata and pod specs: `spec.podMetadata`,
+ * `spec.templateDefaults.metadata`, each template's `metadata`, and
+ * `podSpecPatch` (workflow and template level; checked again after
+ * substitution, since a parameter may carry the patch).
+ */
+import * as YAML from "yaml"
+
+/** Label and annotation keys under this prefix (or a subdomain of it) belong to the controller. */
+export const reservedKeyDomain = "workflows.argoproj.io"
+/** The executor's own containers in every workflow pod. */
+export const reservedContainerNames: ReadonlySet<string> = new Set(["init", "wait"])
+/** Environment variables the executor reads to know its workflow, node and pod. */
+export const reservedEnvPrefix = "ARGO_"
+/** Volumes the executor shares with the main container. */
+export const reservedVolumeNames: ReadonlySet<string> = new Set(["var-run-argo", "tmp-dir-argo", "argo-staging"])
+
+export interface ReservedViolation {
+  readonly path: string
+  readonly message: string
+}
+
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+export const isReservedKey = (key: string): boolean => {
+  const slash = key.indexOf("/")
+  if (slash < 0) return false
+  const prefix = key.slice(0, slash).toLowerCase()
+  return prefix === reservedKeyDomain || prefix.endsWith(`.${reservedKeyDomain}`)
+}
+
+const keyPath = (path: string, key: string) => `${path}[${JSON.stringify(key)}]`
+
+/** Reserved keys among a metadata object's `labels` and `annotations`. */
+export const reservedMetadataKeys = (metadata: unknown, path: string): ReadonlyArray<ReservedViolation> => {
+  if (!isRecord(metadata)) return []
+  const out: Array<ReservedViolation> = []
+  for (const kind of ["labels", "annotations"] as const) {
+    const map = metadata[kind]
+    if (!isRecord(map)) continue
+    for (const key of Object.keys(map)) {
+      if (isReservedKey(key)) {
+        out.push({
+          path: keyPath(`${path}.${kind}`, key),
+          message: `${kind === "labels" ? "label" : "annotation"} "${key}" is reserved for the controller (${reservedKeyDomain}/*)`
+        })
+      }
+    }
+  }
+  return out
+}
+
+/** A podSpecPatch parsed as upstream accepts it: JSON or YAML, a mapping. */
+export const parsePodSpecPatch = (text: string): { readonly ok: true; readonly value: Record<string, unknown> } | { readonly ok: false; readonly error: string } => {
+  let parsed: unknown
+  try {
+    const doc = YAML.parseDocument(text, { prettyErrors: false, logLevel: "error" })
+    if (doc.errors.length > 0) return { ok: false, error: `not JSON or YAML: ${doc.errors[0]!.message}` }
+    parsed = doc.toJS({ maxAliasCount: 100 })
+  } catch (e) {
+    return { ok: false, error: `not JSON or YAML: ${(e as Error).message}` }
+  }
+  if (parsed === null || parsed === undefined) return { ok: true, value: {} }
+  if (!isRecord(parsed)) return { ok: false, error: "must be a pod spec (a mapping)" }
+  return { ok: true, value: parsed }
+}
+
+/** What a (parsed) podSpecPatch may not touch. */
+export const reservedInPodSpecPatch = (patch: Record<string, unknown>, path: string): ReadonlyArray<ReservedViolation> => {
+  const out: Array<ReservedViolation> = []
+  for (const list of ["containers", "initContainers", "ephemeralContainers"] as const) {
+    const containers = patch[list]
+    if (!Array.isArray(containers)) continue
+    containers.forEach((c, i) => {
+      if (!isRecord(c)) return
+      const cp = `${path}.${list}[${i}]`
+      if (typeof c["name"] === "string" && reservedContainerNames.has(c["name"])) {
+        out.push({ path: `${cp}.name`, message: `container "${c["name"]}" is the executor's and may not be patched` })
+      }
+      for (const envList of ["env", "envFrom"] as const) {
+        const env = c[envList]
+        if (!Array.isArray(env)) continue
+        env.forEach((e, j) => {
+          const name = isRecord(e) ? (envList === "env" ? e["name"] : e["prefix"]) : undefined
+          if (typeof name === "string" && name.toUpperCase().startsWith(reservedEnvPrefix)) {
+            out.push({ path: `${cp}.${envList}[${j}]`, message: `environment variable "${name}" is reserved for the executor (${reservedEnvPrefix}*)` })
+          }
+        })
+      }
+    })
+  }
+  const volumes = patch["volumes"]
+  if (Array.isArray(volumes)) {
+    volumes.forEach((v, i) => {
+      if (isRecord(v) && typeof v["name"] === "string" && reservedVolumeNames.has(v["name"])) {
+        out.push({ path: `${path}.volumes[${i}].name`, message: `volume "${v["name"]}" is the executor's and may not be patched` })
+      }
+    })
+  }
+  return out
+}
+
+/**
+ * A podSpecPatch as written in the spec. A patch that only parses once its
+ * `{{...}}` tags are substituted is checked then (see `buildPod`).
+ */
+export const checkPodSpecPatch = (value: unknown, path: string): ReadonlyArray<ReservedViolation> => {
+  if (value === undefined || value === null) return []
+  if (typeof value !== "string") return [{ path, message: "must be a string (a JSON or YAML pod spec)" }]
+  if (value.trim() === "") return []
+  if (value.includes("{{")) return [] // known once substituted: buildPod checks it then
+  const parsed = parsePodSpecPatch(value)
+  if (!parsed.ok) return [{ path, message: parsed.error }]
+  return reservedInPodSpecPatch(parsed.value, path)
+}
+
+/** Every reserved field a workflow spec sets, with its path. */
+export const reservedFieldsOfSpec = (spec: Record<string, unknown>): ReadonlyArray<ReservedViolation> => {
+  const out: Array<ReservedViolation> = []
+  out.push(...reservedMetadataKeys(spec["podMetadata"], "spec.podMetadata"))
+  out.push(...checkPodSpecPatch(spec["podSpecPatch"], "spec.podSpecPatch"))
+  const defaults = spec["templateDefaults"]
+  if (isRecord(defaults)) {
+    out.push(...reservedMetadataKeys(defaults["metadata"], "spec.templateDefaults.metadata"))
+    out.push(...checkPodSpecPatch(defaults["podSpecPatch"], "spec.templateDefaults.podSpecPatch"))
+  }
+  const templates = spec["templates"]
+  if (Array.isArray(templates)) {
+    templates.forEach((t, i) => {
+      if (!isRecord(t)) return
+      out.push(...reservedMetadataKeys(t["metadata"], `spec.templates[${i}].metadata`))
+      out.push(...checkPodSpecPatch(t["podSpecPatch"], `spec.templates[${i}].podSpecPatch`))
+    })
+  }
+  return out
+}

@@ -1,0 +1,142 @@
+/**
+ * A workflow may not write the fields that say whose pod a pod is (issue 10,
+ * "a pod can pose as another workflow's pod"): reserved labels and
+ * annotations in pod metadata, and podSpecPatch touching the executor. The
+ * workflow errors with the field path, before any pod exists.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { lintWorkflow } from "../../../src/workflow/lint/lint.js"
+import { Sim, workflow } from "./harness.js"
+
+const leaf = (extra: Record<string, unknown> = {}) => ({
+  name: "main",
+  container: { image: "busybox", command: ["true"] },
+  ...extra
+})
+
+const errorsAtDecode = (spec: Record<string, unknown>) => {
+  const sim = new Sim(workflow(spec))
+  const out = sim.tick()
+  assert.strictEqual(out.status["phase"], "Error")
+  assert.deepStrictEqual(sim.creates(out), [], "no pod is requested")
+  return String(out.status["message"])
+}
+
+describe("reserved pod metadata", () => {
+  it("the spoofing template of the probe: workflow label, namespace and node annotations", () => {
+    const message = errorsAtDecode({
+      entrypoint: "main",
+      templates: [leaf({
+        metadata: {
+          labels: { "workflows.argoproj.io/workflow": "victim" },
+          annotations: { "workflows.argoproj.io/workflow-namespace": "team-b", "workflows.argoproj.io/node-id": "victim" }
+        }
+      })]
+    })
+    assert.strictEqual(
+      message,
+      "spec.templates[0].metadata.labels[\"workflows.argoproj.io/workflow\"]: label \"workflows.argoproj.io/workflow\" is reserved for the controller (workflows.argoproj.io/*)"
+    )
+  })
+
+  it("the cluster label (which would hide the pod from the watch), in spec.podMetadata", () => {
+    const message = errorsAtDecode({
+      entrypoint: "main",
+      podMetadata: { labels: { "workflows.argoproj.io/cluster": "elsewhere" } },
+      templates: [leaf()]
+    })
+    assert.include(message, "spec.podMetadata.labels[\"workflows.argoproj.io/cluster\"]")
+  })
+
+  it("in templateDefaults.metadata, and under a subdomain of the reserved domain", () => {
+    const message = errorsAtDecode({
+      entrypoint: "main",
+      templateDefaults: { metadata: { annotations: { "x.workflows.argoproj.io/node-id": "n" } } },
+      templates: [leaf()]
+    })
+    assert.include(message, "spec.templateDefaults.metadata.annotations[\"x.workflows.argoproj.io/node-id\"]")
+  })
+
+  it("lint names every reserved field, not only the first", () => {
+    const issues = lintWorkflow(workflow({
+      entrypoint: "main",
+      podMetadata: { annotations: { "workflows.argoproj.io/workflow-namespace": "team-b" } },
+      templates: [leaf({ metadata: { labels: { "workflows.argoproj.io/controller-instanceid": "other" } } })]
+    }))
+    const paths = issues.map((i) => i.path)
+    assert.include(paths, "spec.podMetadata.annotations[\"workflows.argoproj.io/workflow-namespace\"]")
+    assert.include(paths, "spec.templates[0].metadata.labels[\"workflows.argoproj.io/controller-instanceid\"]")
+  })
+
+  it("other keys, and reserved keys on the workflow's own metadata, are fine", () => {
+    const sim = new Sim(workflow({
+      entrypoint: "main",
+      podMetadata: { labels: { team: "a" }, annotations: { "example.com/x": "1" } },
+      templates: [leaf({ metadata: { labels: { app: "x" } } })]
+    }))
+    const out = sim.tick()
+    assert.strictEqual(out.status["phase"], "Running")
+    const pod = sim.creates(out)[0]!.pod
+    assert.strictEqual(pod.metadata.labels?.["team"], "a")
+    assert.strictEqual(pod.metadata.labels?.["app"], "x")
+    assert.strictEqual(pod.metadata.labels?.["workflows.argoproj.io/workflow"], "wf")
+    assert.strictEqual(pod.metadata.annotations?.["example.com/x"], "1")
+  })
+})
+
+describe("podSpecPatch", () => {
+  it("may not patch the executor's containers, ARGO_* variables or volumes", () => {
+    assert.include(
+      errorsAtDecode({
+        entrypoint: "main",
+        templates: [leaf({ podSpecPatch: "{\"containers\":[{\"name\":\"wait\",\"image\":\"evil\"}]}" })]
+      }),
+      "spec.templates[0].podSpecPatch.containers[0].name: container \"wait\" is the executor's"
+    )
+    assert.include(
+      errorsAtDecode({
+        entrypoint: "main",
+        podSpecPatch: "containers:\n- name: main\n  env:\n  - name: ARGO_NODE_ID\n    value: victim\n",
+        templates: [leaf()]
+      }),
+      "spec.podSpecPatch.containers[0].env[0]: environment variable \"ARGO_NODE_ID\" is reserved"
+    )
+    assert.include(
+      errorsAtDecode({
+        entrypoint: "main",
+        templates: [leaf({ podSpecPatch: "{\"volumes\":[{\"name\":\"var-run-argo\",\"hostPath\":{\"path\":\"/\"}}]}" })]
+      }),
+      "spec.templates[0].podSpecPatch.volumes[0].name: volume \"var-run-argo\" is the executor's"
+    )
+  })
+
+  it("a patch that is neither JSON nor YAML is an error, not silently skipped", () => {
+    assert.include(
+      errorsAtDecode({ entrypoint: "main", templates: [leaf({ podSpecPatch: "containers: [unclosed" })] }),
+      "spec.templates[0].podSpecPatch: not JSON or YAML"
+    )
+  })
+
+  it("YAML patches apply, as upstream's pod-spec-patch example writes them", () => {
+    const sim = new Sim(workflow({
+      entrypoint: "main",
+      templates: [leaf({ podSpecPatch: "containers:\n- name: main\n  resources:\n    limits:\n      cpu: \"2\"\n" })]
+    }))
+    const pod = sim.creates(sim.tick())[0]!.pod
+    const main = (pod["spec"] as { containers: Array<{ name: string; resources?: unknown }> }).containers.find((c) => c.name === "main")
+    assert.deepStrictEqual(main?.resources, { limits: { cpu: "2" } })
+  })
+
+  it("a reserved field that arrives through a parameter errors the node after substitution", () => {
+    const sim = new Sim(workflow({
+      entrypoint: "main",
+      arguments: { parameters: [{ name: "patch", value: "{\"containers\":[{\"name\":\"init\",\"image\":\"evil\"}]}" }] },
+      templates: [leaf({ podSpecPatch: "{{workflow.parameters.patch}}" })]
+    }))
+    const out = sim.tick()
+    assert.deepStrictEqual(sim.creates(out), [], "no pod is requested")
+    const nodes = Object.values(out.status["nodes"] as Record<string, { phase: string; message?: string }>)
+    assert.strictEqual(nodes[0]?.phase, "Error")
+    assert.include(nodes[0]?.message ?? "", "spec.templates[0].podSpecPatch.containers[0].name: container \"init\" is the executor's")
+  })
+})
