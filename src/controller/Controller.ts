@@ -32,6 +32,7 @@ import { decodeWorkflow } from "../workflow/model/decode.js"
 import { type ControllerConfig, identityKeys, parseControllerConfig } from "./ControllerConfig.js"
 import * as FinalizerLease from "./FinalizerLease.js"
 import { observePod, observeTaskResult, ownerOfPod, parseWorkflowKey, workflowKey } from "./observe.js"
+import { acceptsTaskResult, judgePod, needsRecord, type PodRecord, recordedPod, withPodRecords } from "./PodIdentity.js"
 import * as WorkQueue from "./WorkQueue.js"
 
 export const configMapName = "workflow-controller-configmap"
@@ -90,6 +91,8 @@ export class Controller extends Context.Service<Controller, {
   readonly workflows: Informer
   /** Keys waiting in the work queue (metric `argo_workflows_queue_depth_gauge`). */
   readonly queueDepth: Effect.Effect<number>
+  /** Pods and task results that claimed a workflow's node but were not the ones made for it (see `PodIdentity`). */
+  readonly ignored: Effect.Effect<{ readonly pods: number; readonly taskResults: number }>
 }>()("flotilla/controller/Controller") {
   /** Starts the controller in the current scope; it runs until the scope closes. */
   static readonly make = (options: ControllerOptions) => make(options)
@@ -186,6 +189,26 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
    */
   const expectedPods = new Map<string, Map<string, PodObservation & { readonly at: number }>>()
   const expectationTtlMs = 60_000
+  /**
+   * Pods this controller created whose record (UID, cluster, namespace; `PodIdentity`) the stored
+   * status does not hold yet, by workflow uid then node ID. Written into every status update until
+   * the stored status carries them, so a Conflict on the write that follows a create loses nothing.
+   */
+  const createdRecords = new Map<string, Map<string, PodRecord>>()
+  /** Objects already counted (and logged) as ignored, by uid; bounded. */
+  const ignoredSeen = new Set<string>()
+  const ignoredCounts = { pods: 0, taskResults: 0 }
+  const noteIgnored = (kind: "pods" | "taskResults", key: string, cluster: string, object: KubeObject, reason: string) =>
+    Effect.suspend(() => {
+      const id = `${kind}/${object.metadata.uid ?? `${cluster}/${object.metadata.namespace}/${object.metadata.name}`}`
+      if (ignoredSeen.has(id)) return Effect.void
+      if (ignoredSeen.size >= 10_000) ignoredSeen.clear()
+      ignoredSeen.add(id)
+      ignoredCounts[kind]++
+      return Effect.logWarning(kind === "pods" ? "ignoring a pod that is not the node's" : "ignoring a task result that is not the node's").pipe(
+        Effect.annotateLogs({ workflow: key, cluster, namespace: object.metadata.namespace ?? "", name: object.metadata.name ?? "", reason })
+      )
+    })
   const createTimeoutMs = Duration.toMillis(Duration.fromInputUnsafe(options.createTimeout ?? "10 minutes"))
 
   const podsOfWorkflow = (ref: { namespace: string; name: string }) =>
@@ -355,7 +378,11 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       }).pipe(Effect.orDie)
   })
 
-  const createPod = (wf: KubeObject, action: Extract<EngineAction, { _tag: "CreatePod" }>) =>
+  const createPod = (
+    wf: KubeObject,
+    action: Extract<EngineAction, { _tag: "CreatePod" }>,
+    record: (nodeId: string) => PodRecord | undefined
+  ) =>
     Effect.gen(function*() {
       const wfNamespace = wf.metadata.namespace!
       const sameNamespace = action.cluster === config.cluster && action.namespace === wfNamespace
@@ -377,15 +404,63 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
           allowInsecureSkipTlsVerify: config.allowInsecureSkipTlsVerify
         }).pipe(Effect.mapError((e) => new CreateFailure({ transient: e.transient === true, detail: e.message })))
       }
-      yield* bounded(
+      const podName = action.pod.metadata.name ?? ""
+      const created = yield* bounded(
         client.create("pods", action.namespace, action.pod),
-        { cluster: action.cluster, verb: "create", resource: "pods", namespace: action.namespace, name: action.pod.metadata.name }
+        { cluster: action.cluster, verb: "create", resource: "pods", namespace: action.namespace, name: podName }
       ).pipe(
+        Effect.map((pod): PodRecord | undefined =>
+          pod.metadata.uid ? { uid: pod.metadata.uid, cluster: action.cluster, namespace: action.namespace } : undefined
+        ),
         Effect.catchTag("KubeError", (e: KubeError) =>
           e.reason === "AlreadyExists"
-            ? Effect.void // deterministic names: a retried create after a crash lands here, not on a twin
+            ? nameTaken(wf, action, view, record)
             : Effect.fail(new CreateFailure({ transient: isTransient(e), detail: e.message })))
       )
+      return created
+    })
+
+  /**
+   * The create found a pod of that name (names are deterministic). If it is the node's recorded
+   * pod, the watch has not shown it yet: wait. If it claims this workflow's node but is not the
+   * recorded one (a crash between create and status write, or a pod someone else made to pose as
+   * ours), it is deleted and the node's pod made again. A pod of another workflow is never
+   * touched: the node fails, naming the pod that holds the name.
+   */
+  const nameTaken = (
+    wf: KubeObject,
+    action: Extract<EngineAction, { _tag: "CreatePod" }>,
+    view: ClusterView,
+    record: (nodeId: string) => PodRecord | undefined
+  ) =>
+    Effect.gen(function*() {
+      const podName = action.pod.metadata.name ?? ""
+      const where = `${action.cluster}/${action.namespace}/${podName}`
+      const known = record(action.nodeId)
+      const cached = Option.getOrUndefined(yield* view.pods.get(action.namespace, podName))
+      if (cached === undefined || (known !== undefined && cached.metadata.uid === known.uid)) {
+        if (known !== undefined) return known
+        return yield* new CreateFailure({ transient: true, detail: `pod ${where} exists but is not in the watch cache yet` })
+      }
+      const owner = ownerOfPod(cached, config.cluster)
+      const claimsNode = owner !== undefined && owner.name === wf.metadata.name && owner.namespace === wf.metadata.namespace &&
+        cached.metadata.annotations?.["workflows.argoproj.io/node-id"] === action.nodeId
+      if (!claimsNode) {
+        return yield* new CreateFailure({
+          transient: false,
+          detail: `pod name ${where} is taken by a pod that is not this node's (${
+            owner === undefined ? "not made by this controller" : `it belongs to workflow ${workflowKey(owner)}`
+          })`
+        })
+      }
+      yield* Effect.logWarning("replacing a pod this controller has no record of creating").pipe(
+        Effect.annotateLogs({ workflow: workflowKey({ namespace: wf.metadata.namespace!, name: wf.metadata.name! }), pod: where, uid: cached.metadata.uid ?? "" })
+      )
+      yield* bounded(
+        view.client.delete("pods", action.namespace, podName, { uid: cached.metadata.uid! }),
+        { cluster: action.cluster, verb: "delete", resource: "pods", namespace: action.namespace, name: podName }
+      ).pipe(Effect.catchTag("KubeError", (e) => e.reason === "NotFound" || e.reason === "Conflict" ? Effect.void : Effect.fail(new CreateFailure({ transient: isTransient(e), detail: e.message }))))
+      return yield* new CreateFailure({ transient: true, detail: `replacing pod ${where}: it is not the pod created for this node` })
     })
 
   /**
@@ -415,6 +490,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       for (const k of [...table.keys()]) if (k.startsWith(`${uid}/`)) table.delete(k)
     }
     expectedPods.delete(uid)
+    createdRecords.delete(uid)
     reportedResults.delete(uid)
   }
 
@@ -474,10 +550,22 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       }
 
       const now = yield* Clock.currentTimeMillis
+      const wfUid = wf.metadata.uid ?? ""
+      // Records the stored status already holds need no overlay any more.
+      const pending = createdRecords.get(wfUid)
+      for (const [nodeId, record] of pending ?? []) if (recordedPod(wf, nodeId)?.uid === record.uid) pending!.delete(nodeId)
+      if (pending?.size === 0) createdRecords.delete(wfUid)
+      const recordOf = (nodeId: string): PodRecord | undefined => createdRecords.get(wfUid)?.get(nodeId) ?? recordedPod(wf, nodeId)
+
       const observed = yield* podsOfWorkflow(ref)
       const pods = new Map<string, PodObservation>()
       const locations = new Set<string>()
       for (const { view, pod } of observed) {
+        const verdict = judgePod(pod, view.name, wf, config.cluster, recordOf)
+        if (verdict._tag === "Ignored") {
+          yield* noteIgnored("pods", key, view.name, pod, verdict.reason)
+          continue
+        }
         const obs = observePod(pod, view.name)
         if (obs) {
           pods.set(obs.nodeId, obs)
@@ -494,20 +582,44 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       }
       if (expected?.size === 0) expectedPods.delete(wf.metadata.uid ?? "")
       const taskResults = new Map<string, TaskResultObservation>()
+      const podOf = (nodeId: string) => pods.get(nodeId)
+      // Results named after a node, sitting where its pod runs, that the workflow does not own.
+      const foreignResults = new Map<string, string>()
       for (const view of yield* pool.all) {
         const results = yield* view.taskResults.list((r) =>
           r.metadata.labels?.["workflows.argoproj.io/workflow"] === ref.name &&
           locations.has(`${view.name}/${r.metadata.namespace}`)
         )
         for (const r of results) {
+          if (!pods.has(r.metadata.name ?? "")) continue
+          if (!acceptsTaskResult(r, view.name, wf, podOf)) {
+            yield* noteIgnored("taskResults", key, view.name, r, "not in the node's pod's cluster and namespace, or not owned by the workflow's UID")
+            const pod = podOf(r.metadata.name!)
+            if (pod?.cluster === view.name && pod.namespace === r.metadata.namespace) {
+              foreignResults.set(r.metadata.name!, `${view.name}/${r.metadata.namespace}/${r.metadata.name}`)
+            }
+            continue
+          }
           const obs = observeTaskResult(r)
-          if (obs && pods.has(obs.nodeId)) taskResults.set(obs.nodeId, obs)
+          if (obs) taskResults.set(obs.nodeId, obs)
         }
       }
-      for (const [key, r] of reportedResults.get(wf.metadata.uid ?? "") ?? []) {
+      for (const [resultKey, r] of reportedResults.get(wfUid) ?? []) {
         const obs = observeTaskResult(r)
-        const location = key.slice(0, key.lastIndexOf("/"))
-        if (obs && pods.has(obs.nodeId) && !taskResults.get(obs.nodeId)?.completed && locations.has(location)) taskResults.set(obs.nodeId, obs)
+        const cluster = resultKey.slice(0, resultKey.indexOf("/"))
+        if (obs && !taskResults.get(obs.nodeId)?.completed && acceptsTaskResult(r, cluster, wf, podOf)) taskResults.set(obs.nodeId, obs)
+      }
+      // The executor patches a result that already exists, so one written first by someone else
+      // (a co-tenant of a shared namespace) would keep the node waiting for ever: once its pod is
+      // done, the node fails and says why. Its outputs are never read.
+      for (const [nodeId, where] of foreignResults) {
+        const pod = pods.get(nodeId)
+        if (pod === undefined || taskResults.get(nodeId)?.completed || (pod.phase !== "Succeeded" && pod.phase !== "Failed")) continue
+        pods.set(nodeId, {
+          ...pod,
+          phase: "Failed",
+          message: `task result ${where} is not this workflow's (not owned by its UID): its outputs are not read`
+        })
       }
 
       // A message left by the cache wait above is not the engine's: drop it before it carries it over.
@@ -523,11 +635,15 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       yield* Effect.forEach(
         output.actions.filter((a): a is Extract<EngineAction, { _tag: "CreatePod" }> => a._tag === "CreatePod"),
         (action) =>
-          createPod(wf, action).pipe(
-            Effect.tap(() =>
+          createPod(wf, action, recordOf).pipe(
+            Effect.tap((record) =>
               Effect.gen(function*() {
                 waiting.delete(nodeKey(wf, action.nodeId))
                 const uid = wf.metadata.uid ?? ""
+                if (record !== undefined && needsRecord(wf, config.cluster, action.cluster, action.namespace)) {
+                  if (!createdRecords.has(uid)) createdRecords.set(uid, new Map())
+                  createdRecords.get(uid)!.set(action.nodeId, record)
+                }
                 if (!expectedPods.has(uid)) expectedPods.set(uid, new Map())
                 expectedPods.get(uid)!.set(action.nodeId, {
                   nodeId: action.nodeId,
@@ -576,8 +692,8 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
         yield* queue.add(key)
       }
 
-      // 2. write the status when it changed
-      const status = { ...output.status } as Record<string, unknown>
+      // 2. write the status when it changed, with the records of the pods just created
+      const status = withPodRecords(output.status, createdRecords.get(wfUid) ?? new Map())
       if (waiting.size > 0) {
         const nodes = { ...(status["nodes"] as Record<string, Record<string, unknown>> | undefined) }
         for (const [k, w] of waiting) {
@@ -758,6 +874,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
     reconcileNow: (namespace, name) => reconcileKey(workflowKey({ namespace, name })),
     sweepOrphans,
     workflows,
-    queueDepth: queue.depth
+    queueDepth: queue.depth,
+    ignored: Effect.sync(() => ({ ...ignoredCounts }))
   })
 })

@@ -40,6 +40,11 @@ export const render = (controller: Controller["Service"]): Effect.Effect<string>
     lines.push("# HELP flotilla_cluster_connected 1 when the cluster's watches are connected")
     lines.push("# TYPE flotilla_cluster_connected gauge")
     for (const [cluster, state] of states) lines.push(`flotilla_cluster_connected{cluster="${escape(cluster)}",state="${state._tag}"} ${state._tag === "Connected" ? 1 : 0}`)
+    const ignored = yield* controller.ignored
+    lines.push("# HELP flotilla_ignored_objects_total Pods and task results that claimed a workflow's node but were not the ones the controller created for it")
+    lines.push("# TYPE flotilla_ignored_objects_total counter")
+    lines.push(`flotilla_ignored_objects_total{kind="pod"} ${ignored.pods}`)
+    lines.push(`flotilla_ignored_objects_total{kind="taskresult"} ${ignored.taskResults}`)
     return lines.join("\n") + "\n"
   })
 
