@@ -1,7 +1,10 @@
 /**
  * `/healthz` on :6060 like Argo's controller, answering with each cluster's
- * connection state so an operator (or a probe) can see which remote cluster is
- * connected, retrying (with its last error) or failed. 200 while the local
+ * connection state (`Connected`, `Connecting`, `Retrying`, `Failed`) so an
+ * operator (or a probe) can see which remote cluster is down. The endpoint is
+ * unauthenticated (probes call it), so it says no more than that: the errors
+ * behind a state (RBAC messages, identities, server addresses) are in the
+ * controller's log and in the workflows' messages, never here. 200 while the local
  * cluster is connected; a remote cluster being down does not make the
  * controller unhealthy (its other clusters still work). A replica waiting for
  * the leader lease answers 200 with `leader: false`: it is alive and ready to
@@ -31,7 +34,12 @@ export const serve = (
       return {
         status: ok ? 200 : 503,
         contentType: "application/json",
-        body: JSON.stringify({ ok, leader: true, localCluster: pool.value.localCluster, clusters: Object.fromEntries(states) })
+        body: JSON.stringify({
+          ok,
+          leader: true,
+          localCluster: pool.value.localCluster,
+          clusters: Object.fromEntries([...states].map(([name, state]) => [name, state._tag]))
+        })
       }
     }),
     host

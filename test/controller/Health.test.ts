@@ -19,21 +19,20 @@ describe("/healthz", () => {
       assert.strictEqual(ok.status, 200)
       assert.strictEqual(ok.body.localCluster, "main")
       assert.strictEqual(ok.body.leader, true)
-      assert.strictEqual(ok.body.clusters["cluster-1"]._tag, "Connected")
+      assert.deepStrictEqual(ok.body.clusters, { main: "Connected", "cluster-1": "Connected" })
 
       yield* kube.setReachable("cluster-1", false)
       // The remote watch notices on its next call; wait for the state to change.
       let body = ok.body
-      for (let i = 0; i < 200 && body.clusters["cluster-1"]._tag === "Connected"; i++) {
+      for (let i = 0; i < 200 && body.clusters["cluster-1"] === "Connected"; i++) {
         yield* kube.compact("cluster-1")
         yield* Effect.yieldNow
         body = (yield* get).body
       }
       const down = yield* get
       assert.strictEqual(down.status, 200)
-      assert.strictEqual(down.body.clusters["cluster-1"]._tag, "Retrying")
-      assert.strictEqual(down.body.clusters["cluster-1"].reason, "Unavailable")
-      assert.strictEqual(down.body.clusters["main"]._tag, "Connected")
+      // The state only: the error behind it (addresses, identities, RBAC text) is for the log, not an unauthenticated endpoint.
+      assert.deepStrictEqual(down.body.clusters, { main: "Connected", "cluster-1": "Retrying" })
     }).pipe(Effect.scoped, Effect.provide(InMemoryKube.layer)), 30_000)
 
   it.live("a replica waiting for the leader lease answers 200 (alive, ready to take over), and /metrics says it does not lead", () =>
