@@ -520,14 +520,45 @@ class Operation {
         return this.executeSteps(nodeName, tmpl, opts, retried)
       case "DAG":
         return this.executeDag(nodeName, tmpl, opts, retried)
-      case "Suspend": {
-        const n = this.byName(nodeName) ??
-          this.initNode(nodeName, "Suspend", "Running", { boundaryId: opts.boundaryId, templateName: tmpl.name, hooked: opts.hooked })
-        return n
-      }
+      case "Suspend":
+        return this.executeSuspend(nodeName, tmpl, opts)
       default:
         return this.errorNode(nodeName, `template '${tmpl.name}' of type ${templateTypeOf(tmpl) ?? "unknown"} is not supported`, opts, tmpl.name)
     }
+  }
+
+  /**
+   * `executeSuspend`: the node waits (Running) until resumed; with
+   * `suspend.duration` (seconds, or a Go duration) it resumes by itself once
+   * that long has passed since it started, its output parameters taking
+   * their `valueFrom.default`, as upstream's `OverrideOutputParametersWithDefault`.
+   * A duration that does not parse errors the node rather than waiting for ever.
+   */
+  private executeSuspend(nodeName: string, tmpl: Template, opts: ExecOpts): Node {
+    const node = this.byName(nodeName) ??
+      this.initNode(nodeName, "Suspend", "Running", { boundaryId: opts.boundaryId, templateName: tmpl.name, hooked: opts.hooked })
+    if (isFulfilled(node.phase)) return node
+    const suspend = (tmpl.suspend ?? {}) as { duration?: unknown }
+    const duration = suspend.duration
+    if (duration === undefined || duration === null || duration === "") return node
+    const ms = typeof duration === "string" || typeof duration === "number" ? parseDurationMs(duration) : undefined
+    if (ms === undefined || !Number.isFinite(ms) || ms < 0) {
+      return this.markPhase(node, "Error", `suspend.duration: invalid duration ${JSON.stringify(duration)}`)
+    }
+    const resumeAt = Date.parse(node.startedAt ?? this.nowIso) + ms
+    if (this.now < resumeAt) {
+      this.requeue(resumeAt)
+      return node
+    }
+    const declared = tmpl.outputs?.parameters ?? []
+    if (declared.length > 0) {
+      const parameters = declared.map((p) => {
+        const fallback = (p.valueFrom as { default?: unknown } | undefined)?.default ?? p.value
+        return fallback === undefined ? { name: p.name } : { name: p.name, value: String(fallback) }
+      })
+      node.outputs = { ...(node.outputs ?? {}), parameters }
+    }
+    return this.markPhase(node, "Succeeded", "")
   }
 
   // ---------------------------------------------------------------- retries
