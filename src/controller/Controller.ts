@@ -195,6 +195,8 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
    * the stored status carries them, so a Conflict on the write that follows a create loses nothing.
    */
   const createdRecords = new Map<string, Map<string, PodRecord>>()
+  // Which uid a key last had, so the per-node tables can be cleared when the workflow is gone.
+  const uidByKey = new Map<string, string>()
   /** Objects already counted (and logged) as ignored, by uid; bounded. */
   const ignoredSeen = new Set<string>()
   const ignoredCounts = { pods: 0, taskResults: 0 }
@@ -343,9 +345,12 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
     Effect.gen(function*() {
       for (const view of yield* pool.all) {
         if (view.local) continue // local ones are owned by the Workflow and garbage-collected with it
+        // Only results the workflow owns: a same-named workflow of another namespace may share this one.
+        const uid = uidByKey.get(workflowKey(ref))
         const results = yield* view.taskResults.list((r) => r.metadata.labels?.["workflows.argoproj.io/workflow"] === ref.name)
         for (const r of results) {
           if (!(r.metadata.name ?? "").startsWith(ref.name)) continue
+          if (uid === undefined || !(r.metadata.ownerReferences ?? []).some((o) => o.kind === "Workflow" && o.uid === uid)) continue
           yield* bounded(
             view.client.delete("workflowtaskresults", r.metadata.namespace, r.metadata.name!),
             { cluster: view.name, verb: "delete", resource: "workflowtaskresults", namespace: r.metadata.namespace, name: r.metadata.name }
@@ -482,8 +487,6 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
   }
 
   const nodeKey = (wf: KubeObject, nodeId: string) => `${wf.metadata.uid ?? ""}/${nodeId}`
-  // Which uid a key last had, so the per-node tables can be cleared when the workflow is gone.
-  const uidByKey = new Map<string, string>()
   const forgetNodes = (uid: string | undefined) => {
     if (uid === undefined) return
     for (const table of [waiting, createFailures] as const) {
