@@ -2,6 +2,7 @@
  * expr-lang's builtin functions (`len`, `filter`, `map`, `toJSON`, `int`, `split`, ...), with Go semantics.
  * `now()` is not available: this module never reads the clock.
  */
+import type { Budget } from "./budget.js"
 import type { Evaluator, Frame } from "./expr-eval.js"
 import { equal, less } from "./expr-eval.js"
 import type { Node } from "./expr-parser.js"
@@ -24,12 +25,12 @@ export const goAtoi = (s: string): bigint | undefined => {
   return v > 9223372036854775807n || v < -9223372036854775808n ? undefined : v
 }
 
-/** Go's strconv.ParseFloat(s, 64). */
+/** Go's strconv.ParseFloat(s, 64). (Each pattern here is unambiguous, so it matches in linear time.) */
 export const goParseFloat = (s: string): number | undefined => {
   const t = s.replace(/_/g, "")
   if (/^[+-]?(inf|infinity)$/i.test(t)) return t.startsWith("-") ? -Infinity : Infinity
   if (/^nan$/i.test(t)) return NaN
-  if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t)) return Number(t)
+  if (/^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(t)) return Number(t)
   if (/^[+-]?0[xX][0-9a-fA-F]+$/.test(t)) return Number(BigInt(t.replace(/^[+-]/, ""))) * (t.startsWith("-") ? -1 : 1)
   return undefined
 }
@@ -87,14 +88,47 @@ const trimChars = (s: string, chars: string, left: boolean, right: boolean): str
   return cs.slice(a, b).join("")
 }
 
-/** Go's strings.Split with a count (n < 0: all). */
-const goSplit = (s: string, sep: string, n: number, after: boolean): string[] => {
+const isSpace = (c: string): boolean => /^[\s\u0085]$/u.test(c)
+
+/** strings.TrimSpace, by scanning from both ends (`/\s+$/` backtracks quadratically over inner runs of spaces). */
+export const trimSpace = (s: string): string => {
+  let a = 0
+  let b = s.length
+  while (a < b && isSpace(s[a])) a++
+  while (b > a && isSpace(s[b - 1])) b--
+  return s.slice(a, b)
+}
+
+/** Code points in a string (Go's rune count). */
+export const runeCount = (s: string): number => {
+  let n = 0
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0xdc00 || c > 0xdfff || i === 0 || s.charCodeAt(i - 1) < 0xd800 || s.charCodeAt(i - 1) > 0xdbff) n++
+  }
+  return n
+}
+
+/** Occurrences of a non-empty `sep` in `s`, non-overlapping, at most `max`. */
+export const countOf = (s: string, sep: string, max = Infinity): number => {
+  let n = 0
+  for (let i = s.indexOf(sep); i >= 0 && n < max; i = s.indexOf(sep, i + sep.length)) n++
+  return n
+}
+
+/** Go's strings.Split with a count (n < 0: all), refusing more pieces than the bound before building them. */
+const goSplit = (s: string, sep: string, n: number, after: boolean, budget: Budget): string[] => {
   if (n === 0) return []
+  budget.scan(s.length)
   if (sep === "") {
+    const runes = runeCount(s)
+    budget.collection(n > 0 ? Math.min(n, runes) : runes)
     const cs = Array.from(s)
     if (n > 0 && cs.length > n) return [...cs.slice(0, n - 1), cs.slice(n - 1).join("")]
     return cs
   }
+  const pieces = countOf(s, sep, n < 0 ? Infinity : n - 1) + 1
+  budget.collection(pieces)
   const out: string[] = []
   let rest = s
   while (n < 0 || out.length < n - 1) {
@@ -107,10 +141,59 @@ const goSplit = (s: string, sep: string, n: number, after: boolean): string[] =>
   return out
 }
 
-const flatten = (v: ReadonlyArray<unknown>): unknown[] => v.flatMap((x) => (Array.isArray(x) ? flatten(x) : [x]))
+/** Every leaf of nested lists, each visited charged; refused once more leaves than the bound. */
+export const flatten = (v: ReadonlyArray<unknown>, budget: Budget): unknown[] => {
+  const out: unknown[] = []
+  const go = (xs: ReadonlyArray<unknown>) => {
+    for (const x of xs) {
+      if (Array.isArray(x)) {
+        budget.step()
+        go(x)
+      } else {
+        budget.element(out.length + 1)
+        out.push(x)
+      }
+    }
+  }
+  go(v)
+  return out
+}
 
-const minMax = (name: "min" | "max", args: ReadonlyArray<unknown>): unknown => {
-  const items = args.length === 1 && Array.isArray(args[0]) ? flatten(args[0]) : flatten(args)
+/** Charges sorting `n` items (n log n comparisons). */
+export const chargeSort = (n: number, budget: Budget): void => {
+  budget.step(n <= 1 ? 1 : Math.ceil(n * Math.log2(n)))
+}
+
+/** Walks a decoded JSON value: each element costs a step, each list or map is checked against the bound. */
+export const chargeDecoded = (v: unknown, budget: Budget): void => {
+  budget.step()
+  if (Array.isArray(v)) {
+    budget.element(v.length)
+    for (const x of v) chargeDecoded(x, budget)
+  } else if (isMap(v)) {
+    const values = Object.values(v)
+    budget.element(values.length)
+    for (const x of values) chargeDecoded(x, budget)
+  }
+}
+
+/** `strings.Replace(s, old, new, -1)`: the result's length is known before it is built. */
+export const replaceAllLiteral = (s: string, old: string, rep: string, budget: Budget): string => {
+  budget.scan(s.length)
+  if (old === "") {
+    const runes = runeCount(s)
+    budget.string(s.length + (runes + 1) * rep.length)
+    let out = rep
+    for (const c of s) out += c + rep
+    return out
+  }
+  const count = countOf(s, old)
+  budget.string(s.length + count * (rep.length - old.length))
+  return s.replaceAll(old, () => rep)
+}
+
+const minMax = (name: "min" | "max", args: ReadonlyArray<unknown>, budget: Budget): unknown => {
+  const items = args.length === 1 && Array.isArray(args[0]) ? flatten(args[0], budget) : flatten(args, budget)
   if (items.length === 0) {
     if (args.length === 0) throw new EvalError(`not enough arguments to call ${name}`)
     return null
@@ -123,19 +206,26 @@ const minMax = (name: "min" | "max", args: ReadonlyArray<unknown>): unknown => {
   return best
 }
 
-const sortValues = (items: unknown[], desc: boolean): unknown[] =>
-  items.sort((a, b) => {
+const sortValues = (items: unknown[], desc: boolean, budget: Budget): unknown[] => {
+  chargeSort(items.length, budget)
+  return items.sort((a, b) => {
     const c = less("<", a, b, 0) ? -1 : less(">", a, b, 0) ? 1 : 0
     return desc ? -c : c
   })
+}
 
 export const callBuiltin = (ev: Evaluator, node: Extract<Node, { type: "builtin" }>, frame: Frame): unknown => {
   const name = node.name
+  const budget = ev.budget
   const evalArg = (i: number) => ev.eval(node.args[i], frame)
   const predicateOver = (collection: unknown) => {
-    const items = Array.isArray(collection) ? collection : isMap(collection) ? Object.values(collection) : undefined
-    if (items === undefined) throw new EvalError(`cannot iterate over ${goTypeName(collection)}`, node.pos)
-    return items
+    if (Array.isArray(collection)) return collection
+    if (isMap(collection)) {
+      const values = Object.values(collection)
+      budget.step(values.length)
+      return values
+    }
+    throw new EvalError(`cannot iterate over ${goTypeName(collection)}`, node.pos)
   }
   const run = (pred: Node, item: unknown, index: number, acc?: unknown) =>
     ev.eval(pred, { ...frame, pointer: item, index: BigInt(index), acc })
@@ -189,11 +279,12 @@ export const callBuiltin = (ev: Evaluator, node: Extract<Node, { type: "builtin"
             return -1n
           }
           case "count":
-            return BigInt(pred ? items.filter(test).length : items.filter((x) => truthy(x, node.pos)).length)
+            return BigInt(pred ? items.filter(test).length : items.filter((x) => { budget.step(); return truthy(x, node.pos) }).length)
           case "sum": {
             let total: unknown = 0n
             items.forEach((x, i) => {
               const v = pred ? run(pred, x, i) : x
+              budget.step()
               total = isNumber(total) && isNumber(v) ? (typeof total === "bigint" && typeof v === "bigint" ? total + v : toFloat(total) + toFloat(v)) : (() => { throw new EvalError(`invalid operation: sum of ${goTypeName(v)}`, node.pos) })()
             })
             return total
@@ -201,7 +292,7 @@ export const callBuiltin = (ev: Evaluator, node: Extract<Node, { type: "builtin"
           case "groupBy": {
             const out: Record<string, unknown[]> = {}
             items.forEach((x, i) => {
-              const k = formatGoValue(run(pred, x, i))
+              const k = formatGoValue(run(pred, x, i), budget)
               ;(out[k] ??= []).push(x)
             })
             return out
@@ -209,6 +300,7 @@ export const callBuiltin = (ev: Evaluator, node: Extract<Node, { type: "builtin"
           case "sortBy": {
             const order = node.args[2] ? evalArg(2) : "asc"
             const keyed = items.map((x, i) => [run(pred, x, i), x] as const)
+            chargeSort(keyed.length, budget)
             keyed.sort((a, b) => (less("<", a[0], b[0], node.pos) ? -1 : less(">", a[0], b[0], node.pos) ? 1 : 0) * (order === "desc" ? -1 : 1))
             return keyed.map(([, x]) => x)
           }
@@ -229,20 +321,26 @@ export const callBuiltin = (ev: Evaluator, node: Extract<Node, { type: "builtin"
       }
     }
     const args = node.args.map((_, i) => evalArg(i))
-    return callValueBuiltin(name, args)
+    budget.args(args)
+    const result = callValueBuiltin(name, args, budget)
+    budget.result(result)
+    return result
   } catch (e) {
-    if (e instanceof EvalError && e.position === undefined) throw new EvalError(e.message, node.pos)
+    if (e instanceof EvalError && e.position === undefined) throw e.at(node.pos)
     throw e
   }
 }
 
-/** Builtins that take plain values. */
-export const callValueBuiltin = (name: string, args: ReadonlyArray<unknown>): unknown => {
+/**
+ * Builtins that take plain values. The caller charges touching the arguments and the result; what
+ * is charged here is the work beyond that, and what is built is checked before it is built.
+ */
+export const callValueBuiltin = (name: string, args: ReadonlyArray<unknown>, budget: Budget): unknown => {
   switch (name) {
     case "len": {
       arity(name, args, 1)
       const v = args[0]
-      if (typeof v === "string") return BigInt(Array.from(v).length)
+      if (typeof v === "string") return BigInt(runeCount(v))
       if (Array.isArray(v)) return BigInt(v.length)
       if (isMap(v)) return BigInt(Object.keys(v).length)
       throw new EvalError(`invalid argument for len (type ${goTypeName(v)})`)
@@ -282,13 +380,13 @@ export const callValueBuiltin = (name: string, args: ReadonlyArray<unknown>): un
       return exprFloat(args[0])
     case "string":
       arity(name, args, 1)
-      return formatGoValue(args[0])
+      return formatGoValue(args[0], budget)
     case "trim":
     case "trimPrefix":
     case "trimSuffix": {
       arity(name, args, 1, 2)
       const s = str(name, args[0])
-      if (name === "trim") return args.length === 2 ? trimChars(s, str(name, args[1]), true, true) : s.replace(/^[\s\u0085]+|[\s\u0085]+$/gu, "")
+      if (name === "trim") return args.length === 2 ? trimChars(s, str(name, args[1]), true, true) : trimSpace(s)
       const affix = args.length === 2 ? str(name, args[1]) : " "
       if (name === "trimPrefix") return s.startsWith(affix) ? s.slice(affix.length) : s
       return affix !== "" && s.endsWith(affix) ? s.slice(0, s.length - affix.length) : s
@@ -303,26 +401,26 @@ export const callValueBuiltin = (name: string, args: ReadonlyArray<unknown>): un
     case "splitAfter": {
       arity(name, args, 2, 3)
       const n = args.length === 3 ? Number(exprInt(args[2])) : -1
-      return goSplit(str(name, args[0]), str(name, args[1]), n, name === "splitAfter")
+      return goSplit(str(name, args[0]), str(name, args[1]), n, name === "splitAfter", budget)
     }
     case "replace": {
       arity(name, args, 3)
-      const s = str(name, args[0])
-      const old = str(name, args[1])
-      const rep = str(name, args[2])
-      if (old === "") return Array.from(s).reduce((acc, c) => acc + c + rep, rep)
-      return s.split(old).join(rep)
+      return replaceAllLiteral(str(name, args[0]), str(name, args[1]), str(name, args[2]), budget)
     }
     case "repeat": {
       arity(name, args, 2)
+      const s = str(name, args[0])
       const n = Number(exprInt(args[1]))
       if (n < 0) throw new EvalError("strings: negative Repeat count")
-      return str(name, args[0]).repeat(n)
+      budget.string(s.length * n)
+      return s.repeat(n)
     }
     case "join": {
       arity(name, args, 1, 2)
       const items = arr(name, args[0]).map((x) => str(name, x))
-      return items.join(args.length === 2 ? str(name, args[1]) : "")
+      const sep = args.length === 2 ? str(name, args[1]) : ""
+      budget.string(items.reduce((n, x) => n + x.length, 0) + Math.max(0, items.length - 1) * sep.length)
+      return items.join(sep)
     }
     case "indexOf":
     case "lastIndexOf": {
@@ -330,7 +428,7 @@ export const callValueBuiltin = (name: string, args: ReadonlyArray<unknown>): un
       const s = str(name, args[0])
       const sub = str(name, args[1])
       const i = name === "indexOf" ? s.indexOf(sub) : s.lastIndexOf(sub)
-      return BigInt(i < 0 ? -1 : Array.from(s.slice(0, i)).length)
+      return BigInt(i < 0 ? -1 : runeCount(s.slice(0, i)))
     }
     case "hasPrefix":
       arity(name, args, 2)
@@ -340,25 +438,34 @@ export const callValueBuiltin = (name: string, args: ReadonlyArray<unknown>): un
       return str(name, args[0]).endsWith(str(name, args[1]))
     case "max":
     case "min":
-      return minMax(name, args)
+      return minMax(name, args, budget)
     case "mean":
     case "median": {
-      const items = flatten(args).map((x) => toFloat(num(name, x)))
+      const items = flatten(args, budget).map((x) => toFloat(num(name, x)))
       if (items.length === 0) return 0
       if (name === "mean") return items.reduce((a, b) => a + b, 0) / items.length
+      chargeSort(items.length, budget)
       items.sort((a, b) => a - b)
       const m = Math.floor(items.length / 2)
       return items.length % 2 ? items[m] : (items[m - 1] + items[m]) / 2
     }
     case "toJSON":
       arity(name, args, 1)
-      return goJson(args[0], "  ")
-    case "fromJSON":
+      return goJson(args[0], "  ", budget)
+    case "fromJSON": {
       arity(name, args, 1)
-      return goJsonParse(str(name, args[0]))
-    case "toBase64":
+      const s = str(name, args[0])
+      budget.scan(s.length)
+      const v = goJsonParse(s)
+      chargeDecoded(v, budget)
+      return v
+    }
+    case "toBase64": {
       arity(name, args, 1)
-      return Buffer.from(str(name, args[0]), "utf8").toString("base64")
+      const s = str(name, args[0])
+      budget.string(4 * Math.ceil(Buffer.byteLength(s, "utf8") / 3))
+      return Buffer.from(s, "utf8").toString("base64")
+    }
     case "fromBase64": {
       arity(name, args, 1)
       const s = str(name, args[0])
@@ -403,8 +510,8 @@ export const callValueBuiltin = (name: string, args: ReadonlyArray<unknown>): un
       arity(name, args, 1)
       const out: Record<string, unknown> = {}
       for (const p of arr(name, args[0])) {
-        if (!Array.isArray(p) || p.length !== 2) throw new EvalError(`invalid pair ${formatGoValue(p)}`)
-        out[typeof p[0] === "string" ? p[0] : formatGoValue(p[0])] = p[1]
+        if (!Array.isArray(p) || p.length !== 2) throw new EvalError(`invalid pair ${formatGoValue(p, budget)}`)
+        out[typeof p[0] === "string" ? p[0] : formatGoValue(p[0], budget)] = p[1]
       }
       return out
     }
@@ -414,18 +521,21 @@ export const callValueBuiltin = (name: string, args: ReadonlyArray<unknown>): un
     case "uniq": {
       arity(name, args, 1)
       const out: unknown[] = []
-      for (const x of arr(name, args[0])) if (!out.some((y) => equal(x, y))) out.push(x)
+      for (const x of arr(name, args[0])) if (!out.some((y) => equal(x, y, budget))) out.push(x)
       return out
     }
-    case "concat":
-      return args.flatMap((a) => [...arr(name, a)])
+    case "concat": {
+      const lists = args.map((a) => arr(name, a))
+      budget.collection(lists.reduce((n, l) => n + l.length, 0))
+      return lists.flatMap((l) => [...l])
+    }
     case "flatten":
       arity(name, args, 1)
-      return flatten(arr(name, args[0]))
+      return flatten(arr(name, args[0]), budget)
     case "sort": {
       arity(name, args, 1, 2)
       const order = args.length === 2 ? str(name, args[1]) : "asc"
-      return sortValues([...arr(name, args[0])], order === "desc")
+      return sortValues([...arr(name, args[0])], order === "desc", budget)
     }
     case "bitnot":
       arity(name, args, 1)
@@ -449,12 +559,17 @@ export const callValueBuiltin = (name: string, args: ReadonlyArray<unknown>): un
           return a ^ b
         case "bitnand":
           return a & ~b
+      }
+      // Go's shifts of an int64: a negative count panics, a count of 64 or more shifts everything
+      // out (computed here without building a b-bit integer first).
+      if (b < 0n) throw new EvalError("runtime error: negative shift amount")
+      switch (name) {
         case "bitshl":
-          return BigInt.asIntN(64, a << b)
+          return b >= 64n ? 0n : BigInt.asIntN(64, a << b)
         case "bitshr":
-          return a >> b
+          return b >= 64n ? (a < 0n ? -1n : 0n) : a >> b
         default:
-          return BigInt.asIntN(64, BigInt.asUintN(64, a) >> b)
+          return b >= 64n ? 0n : BigInt.asIntN(64, BigInt.asUintN(64, a) >> b)
       }
     }
     case "now":

@@ -2,8 +2,10 @@
  * Tree-walking evaluator for expr-lang ASTs with Go runtime semantics (int vs float64,
  * nil on missing map keys, `cannot fetch` on nil, mismatched-type errors).
  */
+import type { Budget } from "./budget.js"
 import { callBuiltin } from "./expr-builtins.js"
 import type { Node } from "./expr-parser.js"
+import { compileGoRegexp, matchString } from "./goregexp.js"
 import {
   EvalError,
   ExprFunction,
@@ -31,30 +33,34 @@ export interface Env {
 const opError = (op: string, a: unknown, b: unknown, pos: number): EvalError =>
   new EvalError(`invalid operation: ${goTypeName(a)} ${op} ${goTypeName(b)}`, pos)
 
-/** Go expr's runtime.Equal. */
-export const equal = (a: unknown, b: unknown): boolean => {
+/** Go expr's runtime.Equal; with a budget, each element compared costs a step. */
+export const equal = (a: unknown, b: unknown, budget?: Budget): boolean => {
+  budget?.step()
   if (isNumber(a) && isNumber(b)) {
     if (typeof a === "bigint" && typeof b === "bigint") return a === b
     return toFloat(a) === toFloat(b)
   }
   if (a === null || b === null) return a === b
   if (a instanceof Date && b instanceof Date) return a.getTime() === b.getTime()
-  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => deepEqual(x, b[i]))
-  if (isMap(a) && isMap(b)) return deepEqual(a, b)
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => deepEqual(x, b[i], budget))
+  if (isMap(a) && isMap(b)) return deepEqual(a, b, budget)
+  if (typeof a === "string" && typeof b === "string") budget?.scan(Math.min(a.length, b.length))
   return a === b
 }
 
 /** reflect.DeepEqual (ints and floats are different types there). */
-const deepEqual = (a: unknown, b: unknown): boolean => {
+const deepEqual = (a: unknown, b: unknown, budget: Budget | undefined): boolean => {
+  budget?.step()
   if (typeof a !== typeof b) return false
   if (Array.isArray(a) || Array.isArray(b)) {
-    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => deepEqual(x, b[i]))
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => deepEqual(x, b[i], budget))
   }
   if (isMap(a) && isMap(b)) {
     const ka = Object.keys(a)
-    return ka.length === Object.keys(b).length && ka.every((k) => k in b && deepEqual(a[k], b[k]))
+    return ka.length === Object.keys(b).length && ka.every((k) => k in b && deepEqual(a[k], b[k], budget))
   }
   if (a instanceof Date && b instanceof Date) return a.getTime() === b.getTime()
+  if (typeof a === "string" && typeof b === "string") budget?.scan(Math.min(a.length, b.length))
   return a === b
 }
 
@@ -112,37 +118,21 @@ const toBool = (v: unknown, op: string, pos: number): boolean => {
   return v
 }
 
-const regexCache = new Map<string, RegExp>()
-/** Compiles a Go RE2 pattern as a JavaScript RegExp (leading inline flags like `(?i)` become RegExp flags). */
-export const goRegExp = (pattern: string, pos = 0): RegExp => {
-  const cached = regexCache.get(pattern)
-  if (cached) return cached
-  let flags = "u"
-  let body = pattern
-  const m = /^\(\?([imsU]+)\)/.exec(body)
-  if (m) {
-    body = body.slice(m[0].length)
-    for (const f of m[1]) if (f !== "U" && !flags.includes(f)) flags += f
-  }
-  body = body.replace(/\\A/g, "^").replace(/\\z/g, "$").replace(/\(\?P</g, "(?<")
-  try {
-    const r = new RegExp(body, flags)
-    regexCache.set(pattern, r)
-    return r
-  } catch (e) {
-    throw new EvalError(`error parsing regexp: ${(e as Error).message}`, pos)
-  }
+/** Charges splitting a string into its characters (indexing and slicing strings count code points, as Go's runes). */
+const chars = (s: string, budget: Budget | undefined): Array<string> => {
+  budget?.scan(s.length)
+  return Array.from(s)
 }
 
-export const fetch = (from: unknown, key: unknown, pos: number): unknown => {
+export const fetch = (from: unknown, key: unknown, pos: number, budget?: Budget): unknown => {
   if (from === null || from === undefined) throw new EvalError(`cannot fetch ${formatGoValue(key)} from <nil>`, pos)
   if (Array.isArray(from) || typeof from === "string") {
     if (!isNumber(key)) throw new EvalError(`cannot fetch ${formatGoValue(key)} from ${goTypeName(from)}`, pos)
     let i = Number(typeof key === "bigint" ? key : floatToInt(key))
-    const chars = typeof from === "string" ? Array.from(from) : from
-    if (i < 0) i += chars.length
-    if (i < 0 || i >= chars.length) throw new EvalError(`index out of range: ${i} (array length is ${chars.length})`, pos)
-    return chars[i]
+    const items = typeof from === "string" ? chars(from, budget) : from
+    if (i < 0) i += items.length
+    if (i < 0 || i >= items.length) throw new EvalError(`index out of range: ${i} (array length is ${items.length})`, pos)
+    return items[i]
   }
   if (isMap(from)) {
     if (typeof key !== "string") throw new EvalError(`cannot fetch ${formatGoValue(key)} from ${goTypeName(from)}`, pos)
@@ -151,9 +141,9 @@ export const fetch = (from: unknown, key: unknown, pos: number): unknown => {
   throw new EvalError(`cannot fetch ${formatGoValue(key)} from ${goTypeName(from)}`, pos)
 }
 
-const sliceOf = (v: unknown, from: unknown, to: unknown, pos: number): unknown => {
+const sliceOf = (v: unknown, from: unknown, to: unknown, pos: number, budget: Budget): unknown => {
   if (!Array.isArray(v) && typeof v !== "string") throw new EvalError(`cannot slice ${goTypeName(v)}`, pos)
-  const items = typeof v === "string" ? Array.from(v) : v
+  const items = typeof v === "string" ? chars(v, budget) : v
   const n = items.length
   const idx = (x: unknown, dflt: number): number => {
     if (x === undefined) return dflt
@@ -165,6 +155,7 @@ const sliceOf = (v: unknown, from: unknown, to: unknown, pos: number): unknown =
   let a = idx(from, 0)
   const b = idx(to, n)
   if (a > b) a = b
+  budget.collection(b - a)
   const out = items.slice(a, b)
   return typeof v === "string" ? out.join("") : out
 }
@@ -173,13 +164,17 @@ const sliceOf = (v: unknown, from: unknown, to: unknown, pos: number): unknown =
 class ChainNil {}
 
 export class Evaluator {
-  constructor(private readonly env: Env) {}
+  constructor(
+    private readonly env: Env,
+    readonly budget: Budget
+  ) {}
 
   run(node: Node): unknown {
     return this.eval(node, { vars: new Map() })
   }
 
   eval(node: Node, frame: Frame): unknown {
+    this.budget.step()
     switch (node.type) {
       case "nil":
         return null
@@ -200,12 +195,14 @@ export class Evaluator {
         throw new EvalError(`unknown pointer #${node.name}`, node.pos)
       }
       case "array":
+        this.budget.collection(node.items.length)
         return node.items.map((n) => this.eval(n, frame))
       case "map": {
+        this.budget.collection(node.pairs.length)
         const out: Record<string, unknown> = {}
         for (const [k, v] of node.pairs) {
           const key = this.eval(k, frame)
-          out[typeof key === "string" ? key : formatGoValue(key)] = this.eval(v, frame)
+          out[typeof key === "string" ? key : formatGoValue(key, this.budget)] = this.eval(v, frame)
         }
         return out
       }
@@ -236,14 +233,15 @@ export class Evaluator {
       case "member": {
         const from = this.eval(node.node, frame)
         if (node.optional && (from === null || from === undefined)) throw new ChainNil()
-        return fetch(from, this.eval(node.property, frame), node.pos)
+        return fetch(from, this.eval(node.property, frame), node.pos, this.budget)
       }
       case "slice":
         return sliceOf(
           this.eval(node.node, frame),
           node.from ? this.eval(node.from, frame) : undefined,
           node.to ? this.eval(node.to, frame) : undefined,
-          node.pos
+          node.pos,
+          this.budget
         )
       case "call": {
         const fn = this.eval(node.callee, frame)
@@ -254,9 +252,12 @@ export class Evaluator {
           throw new EvalError(`${name} is not a function (it is ${goTypeName(fn)})`, node.pos)
         }
         try {
-          return fn.call(args)
+          this.budget.args(args)
+          const result = fn.call(args, this.budget)
+          this.budget.result(result)
+          return result
         } catch (e) {
-          if (e instanceof EvalError && e.position === undefined) throw new EvalError(`${e.message} (calling ${fn.name})`, node.pos)
+          if (e instanceof EvalError && e.position === undefined) throw e.at(node.pos, ` (calling ${fn.name})`)
           throw e
         }
       }
@@ -271,6 +272,7 @@ export class Evaluator {
       }
       case "let": {
         const value = this.eval(node.value, frame)
+        this.budget.step(frame.vars.size)
         const vars = new Map(frame.vars)
         vars.set(node.name, value)
         return this.eval(node.body, { ...frame, vars })
@@ -303,44 +305,58 @@ export class Evaluator {
     }
     const a = this.eval(node.left, frame)
     const b = this.eval(node.right, frame)
-    switch (op) {
-      case "==":
-        return equal(a, b)
-      case "!=":
-        return !equal(a, b)
-      case "<":
-      case ">":
-      case "<=":
-      case ">=":
-        return less(op, a, b, pos)
-      case "in":
-        if (Array.isArray(b)) return b.some((x) => equal(a, x))
-        if (isMap(b)) {
-          if (typeof a !== "string" && a !== null) throw opError(op, a, b, pos)
-          return typeof a === "string" && Object.prototype.hasOwnProperty.call(b, a)
+    const budget = this.budget
+    try {
+      switch (op) {
+        case "==":
+          return equal(a, b, budget)
+        case "!=":
+          return !equal(a, b, budget)
+        case "<":
+        case ">":
+        case "<=":
+        case ">=":
+          if (typeof a === "string" && typeof b === "string") budget.scan(Math.min(a.length, b.length))
+          return less(op, a, b, pos)
+        case "in":
+          if (Array.isArray(b)) return b.some((x) => equal(a, x, budget))
+          if (isMap(b)) {
+            if (typeof a !== "string" && a !== null) throw opError(op, a, b, pos)
+            return typeof a === "string" && Object.prototype.hasOwnProperty.call(b, a)
+          }
+          if (b === null) throw new EvalError(`cannot use <nil> as ${op} operand`, pos)
+          throw opError(op, a, b, pos)
+        case "matches":
+          if (typeof a !== "string" || typeof b !== "string") throw opError(op, a, b, pos)
+          return matchString(compileGoRegexp(b, budget), a, budget)
+        case "contains":
+          if (typeof a !== "string" || typeof b !== "string") throw opError(op, a, b, pos)
+          budget.scan(a.length + b.length)
+          return a.includes(b)
+        case "startsWith":
+          if (typeof a !== "string" || typeof b !== "string") throw opError(op, a, b, pos)
+          budget.scan(b.length)
+          return a.startsWith(b)
+        case "endsWith":
+          if (typeof a !== "string" || typeof b !== "string") throw opError(op, a, b, pos)
+          budget.scan(b.length)
+          return a.endsWith(b)
+        case "..": {
+          if (typeof a !== "bigint" || typeof b !== "bigint") throw opError(op, a, b, pos)
+          if (b >= a) budget.collection(Number(b - a + 1n))
+          const out: bigint[] = []
+          for (let i = a; i <= b; i++) out.push(i)
+          return out
         }
-        if (b === null) throw new EvalError(`cannot use <nil> as ${op} operand`, pos)
-        throw opError(op, a, b, pos)
-      case "matches":
-        if (typeof a !== "string" || typeof b !== "string") throw opError(op, a, b, pos)
-        return goRegExp(b, pos).test(a)
-      case "contains":
-        if (typeof a !== "string" || typeof b !== "string") throw opError(op, a, b, pos)
-        return a.includes(b)
-      case "startsWith":
-        if (typeof a !== "string" || typeof b !== "string") throw opError(op, a, b, pos)
-        return a.startsWith(b)
-      case "endsWith":
-        if (typeof a !== "string" || typeof b !== "string") throw opError(op, a, b, pos)
-        return a.endsWith(b)
-      case "..": {
-        if (typeof a !== "bigint" || typeof b !== "bigint") throw opError(op, a, b, pos)
-        const out: bigint[] = []
-        for (let i = a; i <= b; i++) out.push(i)
-        return out
+        case "+":
+          if (typeof a === "string" && typeof b === "string") budget.string(a.length + b.length)
+          return arith(op, a, b, pos)
+        default:
+          return arith(op, a, b, pos)
       }
-      default:
-        return arith(op, a, b, pos)
+    } catch (e) {
+      if (e instanceof EvalError && e.position === undefined) throw e.at(pos)
+      throw e
     }
   }
 }

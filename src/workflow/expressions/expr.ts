@@ -3,11 +3,13 @@
  * (util/expr/env): the flat scope expanded into nested maps, plus `asInt`, `asFloat`,
  * `jsonpath`, `toJson` and `sprig`.
  */
+import { Budget } from "./budget.js"
 import type { ExpressionError, Scope } from "./contract.js"
 import { exprFloat, exprInt } from "./expr-builtins.js"
 import { Evaluator } from "./expr-eval.js"
 import { parseExpr, type Node } from "./expr-parser.js"
 import { jsonPathFunction } from "./jsonpath.js"
+import { defaultExpressionLimits, type ExpressionLimits } from "./limits.js"
 import { sprigFunctions } from "./sprig.js"
 import { EvalError, ExprFunction, fromScopeValue, goJson, isMap, toPlain } from "./values.js"
 
@@ -27,10 +29,14 @@ const lineCol = (src: string, pos: number): string => {
   return `${line}:${col}`
 }
 
+/** Error messages quote values; a huge one is cut rather than copied into the workflow's status. */
+const MAX_MESSAGE = 2048
+const clip = (message: string): string => (message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}... (${message.length - MAX_MESSAGE} more characters)` : message)
+
 export const toExpressionError = (expression: string, e: unknown, what = "expression"): ExpressionError => {
   if (e instanceof EvalError) {
     const where = e.position === undefined ? "" : ` at position ${e.position + 1} (${lineCol(expression, e.position)})`
-    return expressionError(expression, `failed to evaluate ${what} ${JSON.stringify(expression)}: ${e.message}${where}`)
+    return expressionError(expression, `failed to evaluate ${what} ${JSON.stringify(expression)}: ${clip(e.message)}${where}`)
   }
   if (e instanceof RangeError) return expressionError(expression, `failed to evaluate ${what} ${JSON.stringify(expression)}: ${e.message}`)
   throw e
@@ -69,9 +75,9 @@ const ARGO_FUNCTIONS: Record<string, unknown> = {
     return exprFloat(args[0])
   }),
   jsonpath: jsonPathFunction,
-  toJson: new ExprFunction("toJson", (args) => {
+  toJson: new ExprFunction("toJson", (args, budget) => {
     if (args.length !== 1) throw new EvalError(`toJson: expected 1 argument, got ${args.length}`)
-    return goJson(args[0])
+    return goJson(args[0], undefined, budget)
   })
 }
 
@@ -93,27 +99,29 @@ export const parseCached = (expression: string): Node => {
   return node
 }
 
-/** Evaluates and returns the raw value (ints as bigint). Throws EvalError. */
-export const evaluateRaw = (expression: string, env: Record<string, unknown>): unknown => {
+/** Evaluates and returns the raw value (ints as bigint), within a fresh budget of `limits`. Throws EvalError. */
+export const evaluateRaw = (expression: string, env: Record<string, unknown>, limits: ExpressionLimits = defaultExpressionLimits): unknown => {
   const node = parseCached(expression)
-  return new Evaluator({ root: env }).run(node)
+  return new Evaluator({ root: env }, new Budget(limits)).run(node)
 }
 
 /**
  * Evaluates an expr-lang expression against the scope, as Argo does for `{{=...}}` tags and
- * `expression:` fields. Integers come back as JavaScript numbers, `nil` as `null`.
+ * `expression:` fields. Integers come back as JavaScript numbers, `nil` as `null`. The evaluation
+ * stays within `limits` (steps, string and collection sizes): beyond them it is an expression error
+ * naming the limit.
  */
-export const evaluate = (expr: string, scope: Scope): Result<unknown> => {
+export const evaluate = (expr: string, scope: Scope, limits: ExpressionLimits = defaultExpressionLimits): Result<unknown> => {
   try {
-    return { ok: true, value: toPlain(evaluateRaw(expr, expressionEnv(scope))) }
+    return { ok: true, value: toPlain(evaluateRaw(expr, expressionEnv(scope), limits)) }
   } catch (e) {
     return { ok: false, error: toExpressionError(expr, e) }
   }
 }
 
 /** Evaluates an expression that must produce a boolean (Argo's `argoexpr.EvalBool`, used by e.g. `retryStrategy.expression`). */
-export const evaluateBool = (expr: string, scope: Scope): Result<boolean> => {
-  const r = evaluate(expr, scope)
+export const evaluateBool = (expr: string, scope: Scope, limits: ExpressionLimits = defaultExpressionLimits): Result<boolean> => {
+  const r = evaluate(expr, scope, limits)
   if (!r.ok) return r
   if (typeof r.value !== "boolean") {
     return { ok: false, error: expressionError(expr, `unable to cast expression result of ${JSON.stringify(expr)} to bool: got ${JSON.stringify(r.value)}`) }

@@ -4,6 +4,7 @@ export { evaluate, evaluateBool, expandScope, expressionEnv, type Result } from 
 export {
   allowUnresolvedExcept,
   formatExpressionResult,
+  LITERAL_MARK,
   PLACEHOLDER_PREFIX,
   substitute,
   substituteObject,

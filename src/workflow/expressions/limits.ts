@@ -11,9 +11,13 @@
  * overrides them.
  */
 export interface ExpressionLimits {
-  /** Evaluation steps per expression: every AST node visited and every element a builtin touches. */
+  /**
+   * Evaluation steps per expression: every AST node visited, every element a builtin, Sprig
+   * function or closure touches, every 16 characters of string work and every character a regular
+   * expression reads (budget.ts). A million steps is about a tenth of a second.
+   */
   readonly maxSteps: number
-  /** Longest string an expression may build, in UTF-16 code units. */
+  /** Longest string an expression (or a `{{...}}` substitution) may build, in UTF-16 code units. */
   readonly maxStringLength: number
   /** Longest array or map an expression may build. */
   readonly maxCollectionLength: number

@@ -4,12 +4,17 @@
  *
  * Deliberately absent: `env`/`expandenv` (Argo removes them), and anything reading the clock or
  * randomness (`now`, `randAlpha`, `uuidv4`, ...) since this module is pure.
+ *
+ * Regular expressions are Go's (RE2, linear time; see goregexp.ts). Every function charges the
+ * evaluation's budget for the work beyond touching its arguments and result, and checks a string or
+ * list it builds against its bound before building it (`repeat`, `until`, `seq`, `indent`, `join`...).
  */
 import { createHash } from "node:crypto"
-import { goAtoi, goParseFloat } from "./expr-builtins.js"
-import { goRegExp } from "./expr-eval.js"
+import type { Budget } from "./budget.js"
+import { chargeDecoded, chargeSort, countOf, goAtoi, goParseFloat, replaceAllLiteral, runeCount } from "./expr-builtins.js"
 import { formatGoDate, parseRfc3339 } from "./godate.js"
-import { EvalError, ExprFunction, floatToInt, formatGoValue, goJson, goTypeName, isMap, isNumber } from "./values.js"
+import { compileGoRegexp, findAllString, findString, type GoRegexp, matchString, quoteMeta, replaceAll, split as regexpSplit } from "./goregexp.js"
+import { EvalError, ExprFunction, floatToInt, formatGoValue, goJson, goTypeName, isLimitError, isMap, toInt64 } from "./values.js"
 
 /** cast.ToInt64 (errors become 0). */
 export const castInt64 = (v: unknown): bigint => {
@@ -41,7 +46,7 @@ export const castFloat64 = (v: unknown): number => {
 }
 
 /** sprig's `strval`/`toString`. */
-const strval = (v: unknown): string => (typeof v === "string" ? v : formatGoValue(v))
+const strval = (v: unknown, b: Budget): string => (typeof v === "string" ? v : formatGoValue(v, b))
 
 /** sprig's `empty`: zero values are empty. */
 export const sprigEmpty = (v: unknown): boolean => {
@@ -67,116 +72,196 @@ const list = (v: unknown): unknown[] => {
   throw new EvalError(`Cannot find first on type ${goTypeName(v)}`)
 }
 
-const fns: Record<string, (args: ReadonlyArray<unknown>) => unknown> = {
+/** Joins strings once their total length is known to fit. */
+const joined = (parts: ReadonlyArray<string>, sep: string, b: Budget): string => {
+  b.string(parts.reduce((n, p) => n + p.length, 0) + Math.max(0, parts.length - 1) * sep.length)
+  return parts.join(sep)
+}
+
+/** sprig's `untilStep`, its length computed (and checked) before it is built. */
+const untilStep = (start: bigint, stop: bigint, step: bigint, b: Budget): Array<bigint> => {
+  let count = 0n
+  if (stop < start && step < 0n) count = (start - stop + (-step) - 1n) / -step
+  else if (stop >= start && step > 0n) count = (stop - start + step - 1n) / step
+  b.collection(Number(count))
+  const out: Array<bigint> = []
+  for (let i = 0n, v = start; i < count; i++, v += step) out.push(v)
+  return out
+}
+
+/** Go's `quote` in regexp.MustCompile's panic message. */
+const goQuote = (s: string): string => (/^[^`\x00-\x08\x0a-\x1f\x7f]*$/.test(s) ? "`" + s + "`" : JSON.stringify(s))
+
+/** `regexp.MustCompile`, as sprig's non-`must` functions call it: a bad pattern panics, an expression error upstream. */
+const mustCompile = (re: unknown, b: Budget): GoRegexp => {
+  const pattern = strval(re, b)
+  try {
+    return compileGoRegexp(pattern, b)
+  } catch (e) {
+    if (e instanceof EvalError && !e.limit) throw new EvalError(`regexp: Compile(${goQuote(pattern)}): ${e.message}`)
+    throw e
+  }
+}
+
+/** `regexp.Compile`, as the `must` functions call it: a bad pattern is their error. */
+const compile = (re: unknown, b: Budget): GoRegexp => compileGoRegexp(strval(re, b), b)
+
+/** `int` arguments (sprig takes `n int`): cast, clamped into a safe JavaScript number. */
+const intArg = (v: unknown): number => {
+  const n = castInt64(v)
+  return n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : n < BigInt(Number.MIN_SAFE_INTEGER) ? Number.MIN_SAFE_INTEGER : Number(n)
+}
+
+const indent = (n: unknown, s: unknown, b: Budget, lead: string): string => {
+  const width = Math.max(0, intArg(n))
+  const text = strval(s, b)
+  const lines = countOf(text, "\n") + 1
+  b.string(lead.length + text.length + lines * width)
+  const pad = " ".repeat(width)
+  return lead + pad + text.replaceAll("\n", () => "\n" + pad)
+}
+
+/** sprig's JSON encoders swallow marshalling errors (an empty string), but never an exceeded limit. */
+const orEmpty = (f: () => string): string => {
+  try {
+    return f()
+  } catch (e) {
+    if (isLimitError(e)) throw e
+    return ""
+  }
+}
+
+/** The decoded value of `fromJson`, charged by its size. */
+const decodeJson = (s: string, b: Budget): unknown => {
+  b.scan(s.length)
+  const v = JSON.parse(s) as unknown
+  chargeDecoded(v, b)
+  return v
+}
+
+type SprigFunction = (args: ReadonlyArray<unknown>, b: Budget) => unknown
+
+const fns: Record<string, SprigFunction> = {
   // strings
-  trim: ([s]) => strval(s).trim(),
-  trimAll: ([cut, s]) => {
-    const set = new Set(Array.from(strval(cut)))
-    const cs = Array.from(strval(s))
+  trim: ([s], b) => strval(s, b).trim(),
+  trimAll: ([cut, s], b) => {
+    const set = new Set(Array.from(strval(cut, b)))
+    const cs = Array.from(strval(s, b))
     let a = 0
-    let b = cs.length
-    while (a < b && set.has(cs[a])) a++
-    while (b > a && set.has(cs[b - 1])) b--
-    return cs.slice(a, b).join("")
+    let e = cs.length
+    while (a < e && set.has(cs[a])) a++
+    while (e > a && set.has(cs[e - 1])) e--
+    return cs.slice(a, e).join("")
   },
-  trimPrefix: ([p, s]) => (strval(s).startsWith(strval(p)) ? strval(s).slice(strval(p).length) : strval(s)),
-  trimSuffix: ([p, s]) => (strval(p) !== "" && strval(s).endsWith(strval(p)) ? strval(s).slice(0, strval(s).length - strval(p).length) : strval(s)),
-  upper: ([s]) => strval(s).toUpperCase(),
-  lower: ([s]) => strval(s).toLowerCase(),
-  title: ([s]) => strval(s).replace(/(^|[^\p{L}\p{N}'])(\p{L})/gu, (_, a: string, b: string) => a + b.toUpperCase()),
-  repeat: ([n, s]) => strval(s).repeat(Math.max(0, Number(castInt64(n)))),
-  substr: ([start, end, s]) => {
-    const str = strval(s)
-    const a = Number(castInt64(start))
-    const b = Number(castInt64(end))
-    if (a < 0) return str.slice(0, b)
-    if (b < 0 || b > str.length) return str.slice(a)
-    return str.slice(a, b)
+  trimPrefix: ([p, s], b) => (strval(s, b).startsWith(strval(p, b)) ? strval(s, b).slice(strval(p, b).length) : strval(s, b)),
+  trimSuffix: ([p, s], b) => (strval(p, b) !== "" && strval(s, b).endsWith(strval(p, b)) ? strval(s, b).slice(0, strval(s, b).length - strval(p, b).length) : strval(s, b)),
+  upper: ([s], b) => strval(s, b).toUpperCase(),
+  lower: ([s], b) => strval(s, b).toLowerCase(),
+  title: ([s], b) => strval(s, b).replace(/(^|[^\p{L}\p{N}'])(\p{L})/gu, (_, x: string, y: string) => x + y.toUpperCase()),
+  repeat: ([n, s], b) => {
+    const text = strval(s, b)
+    const count = Math.max(0, intArg(n))
+    b.string(text.length * count)
+    return text.repeat(count)
   },
-  trunc: ([n, s]) => {
-    const c = Number(castInt64(n))
-    const str = strval(s)
+  substr: ([start, end, s], b) => {
+    const str = strval(s, b)
+    const x = intArg(start)
+    const y = intArg(end)
+    if (x < 0) return str.slice(0, y)
+    if (y < 0 || y > str.length) return str.slice(x)
+    return str.slice(x, y)
+  },
+  trunc: ([n, s], b) => {
+    const c = intArg(n)
+    const str = strval(s, b)
     if (c < 0 && str.length + c > 0) return str.slice(str.length + c)
     if (c >= 0 && str.length > c) return str.slice(0, c)
     return str
   },
-  contains: ([sub, s]) => strval(s).includes(strval(sub)),
-  hasPrefix: ([p, s]) => strval(s).startsWith(strval(p)),
-  hasSuffix: ([p, s]) => strval(s).endsWith(strval(p)),
-  replace: ([o, n, s]) => strval(s).split(strval(o)).join(strval(n)),
-  quote: (args) => args.filter((a) => a !== null).map((a) => JSON.stringify(strval(a))).join(" "),
-  squote: (args) => args.filter((a) => a !== null).map((a) => `'${strval(a)}'`).join(" "),
-  cat: (args) => args.filter((a) => a !== null).map(strval).join(" "),
-  indent: ([n, s]) => {
-    const pad = " ".repeat(Number(castInt64(n)))
-    return pad + strval(s).replace(/\n/g, "\n" + pad)
-  },
-  nindent: ([n, s]) => {
-    const pad = " ".repeat(Number(castInt64(n)))
-    return "\n" + pad + strval(s).replace(/\n/g, "\n" + pad)
-  },
-  split: ([sep, s]) => {
+  contains: ([sub, s], b) => strval(s, b).includes(strval(sub, b)),
+  hasPrefix: ([p, s], b) => strval(s, b).startsWith(strval(p, b)),
+  hasSuffix: ([p, s], b) => strval(s, b).endsWith(strval(p, b)),
+  replace: ([o, n, s], b) => replaceAllLiteral(strval(s, b), strval(o, b), strval(n, b), b),
+  quote: (args, b) => joined(args.filter((a) => a !== null).map((a) => JSON.stringify(strval(a, b))), " ", b),
+  squote: (args, b) => joined(args.filter((a) => a !== null).map((a) => `'${strval(a, b)}'`), " ", b),
+  cat: (args, b) => joined(args.filter((a) => a !== null).map((a) => strval(a, b)), " ", b),
+  indent: ([n, s], b) => indent(n, s, b, ""),
+  nindent: ([n, s], b) => indent(n, s, b, "\n"),
+  split: ([sep, s], b) => {
     const out: Record<string, unknown> = {}
-    strval(s).split(strval(sep)).forEach((p, i) => (out[`_${i}`] = p))
+    splitList(strval(s, b), strval(sep, b), b).forEach((p, i) => (out[`_${i}`] = p))
     return out
   },
-  splitList: ([sep, s]) => strval(s).split(strval(sep)),
-  join: ([sep, v]) => (Array.isArray(v) ? v.map(strval) : [strval(v)]).join(strval(sep)),
-  toString: (args: ReadonlyArray<unknown>) => strval(args[0]),
-  toStrings: ([v]) => (Array.isArray(v) ? v.map(strval) : [strval(v)]),
-  b64enc: ([s]) => Buffer.from(strval(s), "utf8").toString("base64"),
-  b64dec: ([s]) => {
-    const str = strval(s)
+  splitList: ([sep, s], b) => splitList(strval(s, b), strval(sep, b), b),
+  join: ([sep, v], b) => joined(Array.isArray(v) ? v.map((x) => strval(x, b)) : [strval(v, b)], strval(sep, b), b),
+  toString: (args: ReadonlyArray<unknown>, b: Budget) => strval(args[0], b),
+  toStrings: ([v], b) => (Array.isArray(v) ? v.map((x) => strval(x, b)) : [strval(v, b)]),
+  b64enc: ([s], b) => {
+    const text = strval(s, b)
+    b.string(4 * Math.ceil(Buffer.byteLength(text, "utf8") / 3))
+    return Buffer.from(text, "utf8").toString("base64")
+  },
+  b64dec: ([s], b) => {
+    const str = strval(s, b)
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(str) || str.length % 4 !== 0) return `illegal base64 data at input byte ${Math.max(0, str.search(/[^A-Za-z0-9+/=]/))}`
     return Buffer.from(str, "base64").toString("utf8")
   },
-  sha1sum: ([s]) => createHash("sha1").update(strval(s)).digest("hex"),
-  sha256sum: ([s]) => createHash("sha256").update(strval(s)).digest("hex"),
-  adler32sum: ([s]) => {
-    let a = 1
-    let b = 0
-    for (const byte of Buffer.from(strval(s))) {
-      a = (a + byte) % 65521
-      b = (b + a) % 65521
+  sha1sum: ([s], b) => createHash("sha1").update(strval(s, b)).digest("hex"),
+  sha256sum: ([s], b) => createHash("sha256").update(strval(s, b)).digest("hex"),
+  adler32sum: ([s], b) => {
+    let x = 1
+    let y = 0
+    for (const byte of Buffer.from(strval(s, b))) {
+      x = (x + byte) % 65521
+      y = (y + x) % 65521
     }
-    return String((b * 65536 + a) >>> 0)
+    return String((y * 65536 + x) >>> 0)
   },
-  regexMatch: ([re, s]) => goRegExp(strval(re)).test(strval(s)),
-  regexFind: ([re, s]) => goRegExp(strval(re)).exec(strval(s))?.[0] ?? "",
-  regexFindAll: ([re, s, n]) => {
-    const all = Array.from(strval(s).matchAll(new RegExp(goRegExp(strval(re)).source, "gu")), (m) => m[0])
-    const c = Number(castInt64(n))
-    return c < 0 ? all : all.slice(0, c)
+  // regular expressions (Go's regexp; the non-`must` ones panic on a bad pattern, except regexMatch, which says false)
+  regexMatch: ([re, s], b) => {
+    let compiled: GoRegexp
+    try {
+      compiled = compile(re, b)
+    } catch (e) {
+      if (isLimitError(e)) throw e
+      return false
+    }
+    return matchString(compiled, strval(s, b), b)
   },
-  regexReplaceAll: ([re, s, repl]) =>
-    strval(s).replace(new RegExp(goRegExp(strval(re)).source, "gu"), strval(repl).replace(/\$\{?(\w+)\}?/g, (_m, g: string) => (/^\d+$/.test(g) ? `$${g}` : `$<${g}>`))),
-  regexReplaceAllLiteral: ([re, s, repl]) => strval(s).replace(new RegExp(goRegExp(strval(re)).source, "gu"), () => strval(repl)),
-  regexSplit: ([re, s, n]) => {
-    const parts = strval(s).split(new RegExp(goRegExp(strval(re)).source, "u"))
-    const c = Number(castInt64(n))
-    return c < 0 ? parts : parts.slice(0, c)
-  },
+  mustRegexMatch: ([re, s], b) => matchString(compile(re, b), strval(s, b), b),
+  regexFind: ([re, s], b) => findString(mustCompile(re, b), strval(s, b), b),
+  mustRegexFind: ([re, s], b) => findString(compile(re, b), strval(s, b), b),
+  regexFindAll: ([re, s, n], b) => findAllString(mustCompile(re, b), strval(s, b), intArg(n), b),
+  mustRegexFindAll: ([re, s, n], b) => findAllString(compile(re, b), strval(s, b), intArg(n), b),
+  regexReplaceAll: ([re, s, repl], b) => replaceAll(mustCompile(re, b), strval(s, b), strval(repl, b), false, b),
+  mustRegexReplaceAll: ([re, s, repl], b) => replaceAll(compile(re, b), strval(s, b), strval(repl, b), false, b),
+  regexReplaceAllLiteral: ([re, s, repl], b) => replaceAll(mustCompile(re, b), strval(s, b), strval(repl, b), true, b),
+  mustRegexReplaceAllLiteral: ([re, s, repl], b) => replaceAll(compile(re, b), strval(s, b), strval(repl, b), true, b),
+  regexSplit: ([re, s, n], b) => regexpSplit(mustCompile(re, b), strval(s, b), intArg(n), b),
+  mustRegexSplit: ([re, s, n], b) => regexpSplit(compile(re, b), strval(s, b), intArg(n), b),
+  regexQuoteMeta: ([s], b) => quoteMeta(strval(s, b), b),
   // conversions
-  atoi: ([s]) => goAtoi(strval(s)) ?? 0n,
+  atoi: ([s], b) => goAtoi(strval(s, b)) ?? 0n,
   int: ([v]) => castInt64(v),
   int64: ([v]) => castInt64(v),
   float64: ([v]) => castFloat64(v),
-  toDecimal: ([v]) => {
-    const s = strval(v)
+  toDecimal: ([v], b) => {
+    const s = strval(v, b)
     return /^[+-]?[0-7]+$/.test(s) ? BigInt("0o" + s.replace(/^[+-]/, "")) * (s.startsWith("-") ? -1n : 1n) : 0n
   },
-  // math (sprig's integer math goes through cast.ToInt64)
-  add: (args) => args.reduce<bigint>((a, b) => a + castInt64(b), 0n),
-  add1: ([v]) => castInt64(v) + 1n,
-  sub: ([a, b]) => castInt64(a) - castInt64(b),
-  mul: (args) => args.reduce<bigint>((a, b) => a * castInt64(b), 1n),
-  div: ([a, b]) => {
-    const d = castInt64(b)
+  // math (sprig's integer math goes through cast.ToInt64 and wraps around as int64 does)
+  add: (args) => args.reduce<bigint>((a, x) => toInt64(a + castInt64(x)), 0n),
+  add1: ([v]) => toInt64(castInt64(v) + 1n),
+  sub: ([a, x]) => toInt64(castInt64(a) - castInt64(x)),
+  mul: (args) => args.reduce<bigint>((a, x) => toInt64(a * castInt64(x)), 1n),
+  div: ([a, x]) => {
+    const d = castInt64(x)
     if (d === 0n) throw new EvalError("runtime error: integer divide by zero")
-    return castInt64(a) / d
+    return toInt64(castInt64(a) / d)
   },
-  mod: ([a, b]) => {
-    const d = castInt64(b)
+  mod: ([a, x]) => {
+    const d = castInt64(x)
     if (d === 0n) throw new EvalError("runtime error: integer divide by zero")
     return castInt64(a) % d
   },
@@ -184,34 +269,38 @@ const fns: Record<string, (args: ReadonlyArray<unknown>) => unknown> = {
   min: ([a, ...rest]) => rest.reduce<bigint>((m, x) => (castInt64(x) < m ? castInt64(x) : m), castInt64(a)),
   maxf: ([a, ...rest]) => rest.reduce<number>((m, x) => Math.max(m, castFloat64(x)), castFloat64(a)),
   minf: ([a, ...rest]) => rest.reduce<number>((m, x) => Math.min(m, castFloat64(x)), castFloat64(a)),
-  addf: (args) => args.reduce<number>((a, b) => a + castFloat64(b), 0),
+  addf: (args) => args.reduce<number>((a, x) => a + castFloat64(x), 0),
   subf: ([a, ...rest]) => rest.reduce<number>((m, x) => m - castFloat64(x), castFloat64(a)),
-  mulf: (args) => args.reduce<number>((a, b) => a * castFloat64(b), 1),
+  mulf: (args) => args.reduce<number>((a, x) => a * castFloat64(x), 1),
   divf: ([a, ...rest]) => rest.reduce<number>((m, x) => m / castFloat64(x), castFloat64(a)),
   floor: ([v]) => Math.floor(castFloat64(v)),
   ceil: ([v]) => Math.ceil(castFloat64(v)),
   round: ([v, p]) => {
-    const f = 10 ** Number(castInt64(p))
+    const f = 10 ** intArg(p)
     const x = castFloat64(v) * f
     return (x < 0 ? -Math.floor(-x + 0.5) : Math.floor(x + 0.5)) / f
   },
-  until: ([n]) => Array.from({ length: Math.max(0, Number(castInt64(n))) }, (_, i) => BigInt(i)),
-  untilStep: ([start, stop, step]) => {
-    const out: bigint[] = []
-    const a = castInt64(start)
-    const b = castInt64(stop)
-    const s = castInt64(step)
-    if (s === 0n) return out
-    for (let i = a; s > 0n ? i < b : i > b; i += s) out.push(i)
-    return out
+  until: ([n], b) => {
+    const count = castInt64(n)
+    return untilStep(0n, count, count < 0n ? -1n : 1n, b)
   },
-  seq: (args) => {
-    const n = args.map((a) => Number(castInt64(a)))
-    const [start, step, end] = n.length === 1 ? [1, 1, n[0]] : n.length === 2 ? [n[0], n[0] <= n[1] ? 1 : -1, n[1]] : [n[0], n[1], n[2]]
-    const out: number[] = []
-    if (step === 0) return ""
-    for (let i = start; step > 0 ? i <= end : i >= end; i += step) out.push(i)
-    return out.join(" ")
+  untilStep: ([start, stop, step], b) => untilStep(castInt64(start), castInt64(stop), castInt64(step), b),
+  seq: (args, b) => {
+    const n = args.map((a) => castInt64(a))
+    let items: Array<bigint>
+    if (n.length === 1) {
+      const inc = n[0] < 1n ? -1n : 1n
+      items = untilStep(1n, n[0] + inc, inc, b)
+    } else if (n.length === 2) {
+      const inc = n[1] < n[0] ? -1n : 1n
+      items = untilStep(n[0], n[1] + inc, inc, b)
+    } else if (n.length === 3) {
+      const [start, step, end] = n
+      const inc = end < start ? -1n : 1n
+      if ((inc < 0n && step > 0n) || (inc > 0n && step < 0n)) return ""
+      items = untilStep(start, end + inc, step, b)
+    } else return ""
+    return joined(items.map(String), " ", b)
   },
   // defaults & flow
   default: ([d, ...given]) => (given.length === 0 || sprigEmpty(given[0]) ? d : given[0]),
@@ -219,38 +308,30 @@ const fns: Record<string, (args: ReadonlyArray<unknown>) => unknown> = {
   coalesce: (args) => args.find((a) => !sprigEmpty(a)) ?? null,
   all: (args) => args.every((a) => !sprigEmpty(a)),
   any: (args) => args.some((a) => !sprigEmpty(a)),
-  ternary: ([a, b, cond]) => (cond === true ? a : b),
-  fail: ([msg]) => {
-    throw new EvalError(strval(msg))
+  ternary: ([a, x, cond]) => (cond === true ? a : x),
+  fail: ([msg], b) => {
+    throw new EvalError(strval(msg, b))
   },
   // JSON
-  toJson: ([v]) => {
+  toJson: ([v], b) => orEmpty(() => goJson(v, undefined, b)),
+  mustToJson: ([v], b) => goJson(v, undefined, b),
+  toPrettyJson: ([v], b) => orEmpty(() => goJson(v, "  ", b)),
+  toRawJson: ([v], b) => goJson(v, undefined, b).replace(/\\u003c/g, "<").replace(/\\u003e/g, ">").replace(/\\u0026/g, "&"),
+  fromJson: ([s], b) => {
+    const text = strval(s, b)
     try {
-      return goJson(v)
-    } catch {
-      return ""
-    }
-  },
-  mustToJson: ([v]) => goJson(v),
-  toPrettyJson: ([v]) => {
-    try {
-      return goJson(v, "  ")
-    } catch {
-      return ""
-    }
-  },
-  toRawJson: ([v]) => goJson(v).replace(/\\u003c/g, "<").replace(/\\u003e/g, ">").replace(/\\u0026/g, "&"),
-  fromJson: ([s]) => {
-    try {
-      return JSON.parse(strval(s)) as unknown
-    } catch {
+      return decodeJson(text, b)
+    } catch (e) {
+      if (isLimitError(e)) throw e
       return null
     }
   },
-  mustFromJson: ([s]) => {
+  mustFromJson: ([s], b) => {
+    const text = strval(s, b)
     try {
-      return JSON.parse(strval(s)) as unknown
+      return decodeJson(text, b)
     } catch (e) {
+      if (isLimitError(e)) throw e
       throw new EvalError((e as Error).message)
     }
   },
@@ -262,51 +343,91 @@ const fns: Record<string, (args: ReadonlyArray<unknown>) => unknown> = {
   initial: ([v]) => list(v).slice(0, -1),
   append: ([v, x]) => [...list(v), x],
   prepend: ([v, x]) => [x, ...list(v)],
-  concat: (args) => args.flatMap((a) => list(a)),
+  concat: (args, b) => {
+    const lists = args.map(list)
+    b.collection(lists.reduce((n, l) => n + l.length, 0))
+    return lists.flatMap((l) => [...l])
+  },
   reverse: ([v]) => [...list(v)].reverse(),
-  uniq: ([v]) => list(v).filter((x, i, a) => a.findIndex((y) => goJson(y) === goJson(x)) === i),
+  uniq: ([v], b) => {
+    const seen = new Set<string>()
+    return list(v).filter((x) => {
+      const key = goJson(x, undefined, b)
+      if (seen.has(key)) return false
+      seen.add(key)
+      return true
+    })
+  },
   compact: ([v]) => list(v).filter((x) => !sprigEmpty(x)),
-  has: ([x, v]) => list(v).some((y) => goJson(y) === goJson(x)),
-  sortAlpha: ([v]) => list(v).map(strval).sort(),
-  dict: (args) => {
+  has: ([x, v], b) => {
+    const key = goJson(x, undefined, b)
+    return list(v).some((y) => goJson(y, undefined, b) === key)
+  },
+  sortAlpha: ([v], b) => {
+    const items = list(v).map((x) => strval(x, b))
+    chargeSort(items.length, b)
+    return items.sort()
+  },
+  dict: (args, b) => {
     const out: Record<string, unknown> = {}
-    for (let i = 0; i < args.length; i += 2) out[strval(args[i])] = i + 1 < args.length ? args[i + 1] : ""
+    for (let i = 0; i < args.length; i += 2) out[strval(args[i], b)] = i + 1 < args.length ? args[i + 1] : ""
     return out
   },
-  get: ([d, k]) => (isMap(d) && Object.prototype.hasOwnProperty.call(d, strval(k)) ? d[strval(k)] : ""),
-  hasKey: ([d, k]) => isMap(d) && Object.prototype.hasOwnProperty.call(d, strval(k)),
-  keys: (args) => args.flatMap((d) => (isMap(d) ? Object.keys(d) : [])),
-  values: ([d]) => (isMap(d) ? Object.values(d) : []),
-  pluck: ([k, ...ds]) => ds.filter((d) => isMap(d) && Object.prototype.hasOwnProperty.call(d, strval(k))).map((d) => (d as Record<string, unknown>)[strval(k)]),
-  // dates (UTC; a string argument is parsed as RFC 3339 — see `date` below)
-  date: ([layout, d]) => formatGoDate(strval(layout), requireDate("date", d)),
-  dateInZone: ([layout, d, zone]) => {
-    if (strval(zone) !== "UTC" && strval(zone) !== "Local" && strval(zone) !== "") throw new EvalError(`time zone ${strval(zone)} is not supported (only UTC)`)
-    return formatGoDate(strval(layout), requireDate("dateInZone", d))
+  get: ([d, k], b) => (isMap(d) && Object.prototype.hasOwnProperty.call(d, strval(k, b)) ? d[strval(k, b)] : ""),
+  hasKey: ([d, k], b) => isMap(d) && Object.prototype.hasOwnProperty.call(d, strval(k, b)),
+  keys: (args, b) => {
+    const all = args.flatMap((d) => (isMap(d) ? Object.keys(d) : []))
+    b.collection(all.length)
+    return all
   },
-  htmlDate: ([d]) => formatGoDate("2006-01-02", requireDate("htmlDate", d)),
-  unixEpoch: ([d]) => String(Math.floor(requireDate("unixEpoch", d).getTime() / 1000)),
-  toDate: ([layout, s]) => {
-    if (strval(layout) !== "2006-01-02T15:04:05Z07:00") {
+  values: ([d]) => (isMap(d) ? Object.values(d) : []),
+  pluck: ([k, ...ds], b) => ds.filter((d) => isMap(d) && Object.prototype.hasOwnProperty.call(d, strval(k, b))).map((d) => (d as Record<string, unknown>)[strval(k, b)]),
+  // dates (UTC; a string argument is parsed as RFC 3339 — see `date` below)
+  date: ([layout, d], b) => formatDate(strval(layout, b), requireDate("date", d, b), b),
+  dateInZone: ([layout, d, zone], b) => {
+    if (strval(zone, b) !== "UTC" && strval(zone, b) !== "Local" && strval(zone, b) !== "") throw new EvalError(`time zone ${strval(zone, b)} is not supported (only UTC)`)
+    return formatDate(strval(layout, b), requireDate("dateInZone", d, b), b)
+  },
+  htmlDate: ([d], b) => formatGoDate("2006-01-02", requireDate("htmlDate", d, b)),
+  unixEpoch: ([d], b) => String(Math.floor(requireDate("unixEpoch", d, b).getTime() / 1000)),
+  toDate: ([layout, s], b) => {
+    if (strval(layout, b) !== "2006-01-02T15:04:05Z07:00") {
       throw new EvalError(`toDate only supports the RFC 3339 layout in flotilla`)
     }
-    return parseRfc3339(strval(s)) ?? null
+    return parseRfc3339(strval(s, b)) ?? null
   },
   // encoding/misc
   kindOf: ([v]) => (v === null ? "invalid" : typeof v === "bigint" ? "int" : typeof v === "number" ? "float64" : typeof v === "string" ? "string" : typeof v === "boolean" ? "bool" : Array.isArray(v) ? "slice" : isMap(v) ? "map" : "struct"),
   typeOf: ([v]) => goTypeName(v),
-  deepEqual: ([a, b]) => goJson(a) === goJson(b),
+  deepEqual: ([a, x], b) => goJson(a, undefined, b) === goJson(x, undefined, b),
   semverCompare: () => {
     throw new EvalError("semverCompare is not supported by flotilla")
   }
 }
 
-const requireDate = (name: string, d: unknown): Date => {
+/** strings.Split, each piece counted before the list is built. */
+const splitList = (s: string, sep: string, b: Budget): Array<string> => {
+  b.scan(s.length)
+  if (sep === "") {
+    b.collection(runeCount(s))
+    return Array.from(s)
+  }
+  b.collection(countOf(s, sep) + 1)
+  return s.split(sep)
+}
+
+/** A Go layout scans in a few passes over the layout, and each element it prints is short. */
+const formatDate = (layout: string, d: Date, b: Budget): string => {
+  b.scan(layout.length * 8)
+  return formatGoDate(layout, d)
+}
+
+const requireDate = (name: string, d: unknown, b: Budget): Date => {
   const date = toDate(d)
   // Sprig formats time.Now() for values that are not a time or a unix timestamp. Argo's variables are
   // strings, so `sprig.date('2006', workflow.creationTimestamp)` prints the current year upstream; this pure
   // module has no clock, so it parses RFC 3339 strings instead (the creation time, normally the same year).
-  if (date === undefined) throw new EvalError(`${name}: cannot use ${goTypeName(d)} ${JSON.stringify(formatGoValue(d))} as a time (expected an RFC 3339 timestamp or unix seconds)`)
+  if (date === undefined) throw new EvalError(`${name}: cannot use ${goTypeName(d)} ${JSON.stringify(formatGoValue(d, b))} as a time (expected an RFC 3339 timestamp or unix seconds)`)
   return date
 }
 
@@ -316,5 +437,3 @@ const wrapped: Record<string, ExprFunction> = Object.fromEntries(
 
 /** The `sprig` object exposed to expressions. */
 export const sprigFunctions = (): Record<string, unknown> => ({ ...wrapped })
-
-void isNumber

@@ -15,6 +15,13 @@
  *
  * Errors caused by a missing variable carry `missingVariable` (Argo requeues on those).
  *
+ * Each expression tag is evaluated within `limits` (default `defaultExpressionLimits`), and the
+ * substituted text may not outgrow `limits.maxStringLength`. An exceeded limit is always an error,
+ * in every mode: a tag left as written would only be evaluated again later.
+ *
+ * Substitution is one pass: what a tag inserts (a parameter's value, a pod's output, an
+ * expression's result) is text, never scanned for tags again.
+ *
  * Whatever the mode, expressions referencing a late-binding variable that is absent (`item`,
  * `retries`, `lastRetry.*`, `workflow.status`, `workflow.failures`) stay as-is when unresolved
  * tags are allowed, so they can be resolved later, and a present-but-nil value (an absent optional
@@ -31,14 +38,31 @@ import {
   type Result,
   toExpressionError
 } from "./expr.js"
-import { EvalError, goJson } from "./values.js"
+import { defaultExpressionLimits, type ExpressionLimits } from "./limits.js"
+import { EvalError, goJson, isLimitError } from "./values.js"
 
 export interface SubstituteOptions {
   /** Fail on unresolved references (see the module documentation). Default false. */
   readonly strict?: boolean
   /** In strict mode, names that may nevertheless stay unresolved. */
   readonly allowUnresolved?: (name: string) => boolean
+  /** Bounds on each expression tag and on the substituted text. Default `defaultExpressionLimits`. */
+  readonly limits?: ExpressionLimits
+  /**
+   * The result will be substituted again: mark each `{` of inserted text with {@link LITERAL_MARK},
+   * so that the next substitution copies it and cannot read a tag in it. Default false.
+   */
+  readonly markInserted?: boolean
 }
+
+/**
+ * Precedes a `{` that came from data (see `markInserted`). A Unicode noncharacter: it never occurs
+ * in text people write, and no substitution outputs it unless asked to mark.
+ */
+export const LITERAL_MARK = "\uFDD0"
+
+const markBraces = (data: string): string => (data.includes("{") ? data.replaceAll("{", LITERAL_MARK + "{") : data)
+const unmark = (text: string): string => (text.includes(LITERAL_MARK) ? text.replaceAll(LITERAL_MARK + "{", "{") : text)
 
 /** Argo's internal placeholder values; expressions over them may fail without error. */
 export const PLACEHOLDER_PREFIX = "__argo__internal__placeholder-"
@@ -81,11 +105,16 @@ interface Ctx {
   readonly scope: Scope
   readonly strict: boolean
   readonly allowed: (name: string) => boolean
+  readonly limits: ExpressionLimits
+  readonly markInserted: boolean
   env?: Record<string, unknown>
   placeholder?: boolean
 }
 
-const replaceSimple = (ctx: Ctx, text: string, tag: string): Result<string> => {
+/** What a tag becomes: template text kept as written (`code`) followed by inserted text (`data`). */
+type Replacement = { readonly ok: true; readonly code?: string; readonly data?: string } | { readonly ok: false; readonly error: ExpressionError }
+
+const replaceSimple = (ctx: Ctx, text: string, tag: string): Replacement => {
   const name = tag.trim()
   if (ctx.scope.has(name)) {
     const v = ctx.scope.get(name)
@@ -95,7 +124,7 @@ const replaceSimple = (ctx: Ctx, text: string, tag: string): Result<string> => {
         error: expressionError(text, `unable to substitute {{${tag}}}: output is an absent optional (skipped/omitted node with no default)`)
       }
     }
-    return { ok: true, value: typeof v === "string" ? v : goJson(v) }
+    return { ok: true, data: typeof v === "string" ? v : goJson(v) }
   }
   // `{{a{{b}}`: the first `}}` closes the inner tag; Argo resolves the inner one and keeps the rest.
   const nested = tag.lastIndexOf("{{")
@@ -106,18 +135,18 @@ const replaceSimple = (ctx: Ctx, text: string, tag: string): Result<string> => {
       if (v === null || v === undefined) {
         return { ok: false, error: expressionError(text, `unable to substitute nested tag {{${tag}}}: ${JSON.stringify(inner)} is an absent optional`) }
       }
-      if (typeof v === "string") return { ok: true, value: "{{" + tag.slice(0, nested) + v }
+      if (typeof v === "string") return { ok: true, code: "{{" + tag.slice(0, nested), data: v }
     }
   }
   if (ctx.strict && !ctx.allowed(name)) {
     return { ok: false, error: withMissing(expressionError(text, `failed to resolve {{${tag}}}`), name) }
   }
-  return { ok: true, value: `{{${tag}}}` }
+  return { ok: true, code: `{{${tag}}}` }
 }
 
-const replaceExpression = (ctx: Ctx, text: string, tag: string): Result<string> => {
+const replaceExpression = (ctx: Ctx, text: string, tag: string): Replacement => {
   const expression = tag.slice(1)
-  const unchanged: Result<string> = { ok: true, value: `{{${tag}}}` }
+  const unchanged: Replacement = { ok: true, code: `{{${tag}}}` }
   const env = (ctx.env ??= expressionEnv(ctx.scope))
   const allowFailure = (ctx.placeholder ??= hasPlaceholder(ctx.scope))
   let missing: string[]
@@ -137,8 +166,9 @@ const replaceExpression = (ctx: Ctx, text: string, tag: string): Result<string> 
   if (allowUnresolved && missing.some((id) => LATE_BINDING.has(id))) return unchanged
   let result: unknown
   try {
-    result = evaluateRaw(expression, env)
+    result = evaluateRaw(expression, env, ctx.limits)
   } catch (e) {
+    if (isLimitError(e)) return { ok: false, error: toExpressionError(expression, e) }
     if (allowUnresolved || allowFailure) return unchanged
     const err = toExpressionError(expression, e)
     return { ok: false, error: missing.length > 0 ? withMissing(err, missing[0]) : err }
@@ -148,7 +178,7 @@ const replaceExpression = (ctx: Ctx, text: string, tag: string): Result<string> 
     return { ok: false, error: expressionError(expression, `failed to evaluate expression ${JSON.stringify(expression)}: the result is nil`) }
   }
   try {
-    return { ok: true, value: formatExpressionResult(result) }
+    return { ok: true, data: formatExpressionResult(result) }
   } catch (e) {
     if (allowUnresolved) return unchanged
     return { ok: false, error: toExpressionError(expression, e instanceof EvalError ? e : new EvalError(String(e))) }
@@ -158,27 +188,46 @@ const replaceExpression = (ctx: Ctx, text: string, tag: string): Result<string> 
 const substituteWith = (ctx: Ctx, text: string): Result<string> => {
   let out = ""
   let i = 0
+  const append = (piece: string): Result<string> | undefined => {
+    if (out.length + piece.length > ctx.limits.maxStringLength) {
+      const message = `substitution builds a string of ${out.length + piece.length} characters, more than ${ctx.limits.maxStringLength} (limits.expression.maxStringLength)`
+      return { ok: false, error: expressionError(text.length > 200 ? `${text.slice(0, 200)}...` : text, message) }
+    }
+    out += piece
+    return undefined
+  }
   for (;;) {
     const start = text.indexOf("{{", i)
     if (start < 0) break
+    if (start > i && text[start - 1] === LITERAL_MARK) {
+      // The first brace came from data: copy it, and look for a tag from the second one on.
+      const literal = append(unmark(text.slice(i, start + 1)))
+      if (literal !== undefined) return literal
+      i = start + 1
+      continue
+    }
     const end = text.indexOf("}}", start + 2)
     if (end < 0) {
       return { ok: false, error: expressionError(text, `cannot find end tag "}}" in the template starting from ${JSON.stringify(text.slice(start))}`) }
     }
-    out += text.slice(i, start)
+    const before = append(unmark(text.slice(i, start)))
+    if (before !== undefined) return before
     const tag = text.slice(start + 2, end)
     const r = tag.startsWith("=") ? replaceExpression(ctx, text, tag) : replaceSimple(ctx, text, tag)
     if (!r.ok) return r
-    out += r.value
+    const inserted = append((r.code ?? "") + (r.data === undefined ? "" : ctx.markInserted ? markBraces(r.data) : r.data))
+    if (inserted !== undefined) return inserted
     i = end + 2
   }
-  return { ok: true, value: out + text.slice(i) }
+  return append(unmark(text.slice(i))) ?? { ok: true, value: out }
 }
 
 const context = (scope: Scope, options?: SubstituteOptions): Ctx => ({
   scope,
   strict: options?.strict === true,
-  allowed: options?.allowUnresolved ?? (() => false)
+  allowed: options?.allowUnresolved ?? (() => false),
+  limits: options?.limits ?? defaultExpressionLimits,
+  markInserted: options?.markInserted === true
 })
 
 /**
@@ -194,7 +243,7 @@ export const substituteObject = (value: unknown, scope: Scope, options?: Substit
   const ctx = context(scope, options)
   const go = (v: unknown): unknown => {
     if (typeof v === "string") {
-      if (!v.includes("{{")) return v
+      if (!v.includes("{{") && !v.includes(LITERAL_MARK)) return v
       const r = substituteWith(ctx, v)
       if (!r.ok) throw new SubstitutionFailure(r.error)
       return r.value

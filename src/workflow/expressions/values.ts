@@ -14,21 +14,37 @@
  * - `time.Time`        -> `Date`
  * - functions          -> {@link ExprFunction}
  */
+import type { Budget } from "./budget.js"
 
-/** A function callable from an expression (`asInt(...)`, `sprig.date(...)`, ...). */
+/**
+ * A function callable from an expression (`asInt(...)`, `sprig.date(...)`, ...). It charges the
+ * evaluation's budget for the work it does beyond touching its arguments and result (which the
+ * evaluator charges), and checks what it builds before building it.
+ */
 export class ExprFunction {
   constructor(
     readonly name: string,
-    readonly call: (args: ReadonlyArray<unknown>) => unknown
+    readonly call: (args: ReadonlyArray<unknown>, budget: Budget) => unknown
   ) {}
 }
 
-/** Thrown inside the evaluator; converted to an ExpressionError at the boundary. */
+/**
+ * Thrown inside the evaluator; converted to an ExpressionError at the boundary. `limit` marks an
+ * exceeded `ExpressionLimits` bound: that error is never swallowed (see budget.ts).
+ */
 export class EvalError extends Error {
-  constructor(message: string, readonly position?: number) {
+  constructor(message: string, readonly position?: number, readonly limit = false) {
     super(message)
   }
+
+  /** The same error at a position, with `suffix` appended to the message. */
+  at(position: number | undefined, suffix = ""): EvalError {
+    return new EvalError(this.message + suffix, position, this.limit)
+  }
 }
+
+/** Whether `e` is an exceeded expression limit (which every catch must rethrow). */
+export const isLimitError = (e: unknown): boolean => e instanceof EvalError && e.limit
 
 export const isInt = (v: unknown): v is bigint => typeof v === "bigint"
 export const isFloat = (v: unknown): v is number => typeof v === "number"
@@ -117,21 +133,70 @@ const pad = (n: number, w = 2) => String(n).padStart(w, "0")
 export const formatGoTime = (d: Date): string =>
   `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000 UTC`
 
-/** Go's `fmt.Sprintf("%v", v)`. */
-export const formatGoValue = (v: unknown): string => {
-  if (v === null || v === undefined) return "<nil>"
-  if (typeof v === "string") return v
-  if (typeof v === "boolean") return v ? "true" : "false"
-  if (typeof v === "bigint") return v.toString()
-  if (typeof v === "number") return formatGoFloat(v)
-  if (Array.isArray(v)) return `[${v.map(formatGoValue).join(" ")}]`
-  if (v instanceof Date) return formatGoTime(v)
-  if (v instanceof ExprFunction) return `func ${v.name}`
-  if (isMap(v)) {
-    const keys = Object.keys(v).sort()
-    return `map[${keys.map((k) => `${k}:${formatGoValue(v[k])}`).join(" ")}]`
+/**
+ * Builds a string piece by piece, refusing it before it outgrows `limits.expression.maxStringLength`
+ * and charging each piece (formatting walks every element of a value, so its cost is its size).
+ */
+class Writer {
+  private readonly parts: Array<string> = []
+  private length = 0
+
+  constructor(private readonly budget: Budget | undefined) {}
+
+  push(s: string): void {
+    this.length += s.length
+    this.budget?.extend(this.length, s.length)
+    this.parts.push(s)
   }
-  return String(v)
+
+  /** Refuses (without charging) when `n` more code units would not fit. */
+  reserve(n: number): void {
+    this.budget?.extend(this.length + n, 0)
+  }
+
+  /** One element visited. */
+  visit(): void {
+    this.budget?.step()
+  }
+
+  done(): string {
+    return this.parts.join("")
+  }
+}
+
+const writeGoValue = (w: Writer, v: unknown): void => {
+  w.visit()
+  if (Array.isArray(v)) {
+    w.push("[")
+    v.forEach((x, i) => {
+      if (i > 0) w.push(" ")
+      writeGoValue(w, x)
+    })
+    w.push("]")
+  } else if (isMap(v)) {
+    const keys = Object.keys(v).sort()
+    w.push("map[")
+    keys.forEach((k, i) => {
+      w.push(i > 0 ? ` ${k}:` : `${k}:`)
+      writeGoValue(w, v[k])
+    })
+    w.push("]")
+  } else if (v === null || v === undefined) w.push("<nil>")
+  else if (typeof v === "string") w.push(v)
+  else if (typeof v === "boolean") w.push(v ? "true" : "false")
+  else if (typeof v === "bigint") w.push(v.toString())
+  else if (typeof v === "number") w.push(formatGoFloat(v))
+  else if (v instanceof Date) w.push(formatGoTime(v))
+  else if (v instanceof ExprFunction) w.push(`func ${v.name}`)
+  else w.push(String(v))
+}
+
+/** Go's `fmt.Sprintf("%v", v)`; with a budget, charged and bounded by it. */
+export const formatGoValue = (v: unknown, budget?: Budget): string => {
+  if (typeof v === "string") return v
+  const w = new Writer(budget)
+  writeGoValue(w, v)
+  return w.done()
 }
 
 const jsonEscapeString = (s: string): string => {
@@ -173,34 +238,51 @@ const rfc3339Nano = (d: Date): string => {
   return iso.replace(/\.000Z$/, "Z").replace(/(\.\d*?)0+Z$/, "$1Z")
 }
 
-/**
- * Go's `json.Marshal` (sorted map keys, HTML-safe escaping), or `json.MarshalIndent(v, "", indent)` when `indent` is given.
- * Throws EvalError for values JSON cannot encode.
- */
-export const goJson = (v: unknown, indent?: string, depth = 0): string => {
+const writeJson = (w: Writer, v: unknown, indent: string | undefined, depth: number): void => {
+  w.visit()
   const nl = indent === undefined ? "" : "\n" + indent.repeat(depth + 1)
   const end = indent === undefined ? "" : "\n" + indent.repeat(depth)
-  const colon = indent === undefined ? ":" : ": "
-  if (v === null || v === undefined) return "null"
-  if (typeof v === "string") return jsonEscapeString(v)
-  if (typeof v === "boolean") return v ? "true" : "false"
-  if (typeof v === "bigint") return v.toString()
-  if (typeof v === "number") {
+  if (v === null || v === undefined) w.push("null")
+  else if (typeof v === "string") {
+    // Quoted, the string is at least 2 longer: refuse before escaping what cannot fit.
+    w.reserve(v.length + 2)
+    w.push(jsonEscapeString(v))
+  } else if (typeof v === "boolean") w.push(v ? "true" : "false")
+  else if (typeof v === "bigint") w.push(v.toString())
+  else if (typeof v === "number") {
     if (!Number.isFinite(v)) throw new EvalError(`json: unsupported value: ${formatGoFloat(v)}`)
-    return formatGoFloat(v, "json")
-  }
-  if (v instanceof Date) return jsonEscapeString(rfc3339Nano(v))
-  if (v instanceof ExprFunction) throw new EvalError(`json: unsupported type: func`)
-  if (Array.isArray(v)) {
-    if (v.length === 0) return "[]"
-    return `[${nl}${v.map((x) => goJson(x, indent, depth + 1)).join("," + nl)}${end}]`
-  }
-  if (isMap(v)) {
+    w.push(formatGoFloat(v, "json"))
+  } else if (v instanceof Date) w.push(jsonEscapeString(rfc3339Nano(v)))
+  else if (v instanceof ExprFunction) throw new EvalError(`json: unsupported type: func`)
+  else if (Array.isArray(v)) {
+    if (v.length === 0) return w.push("[]")
+    w.push("[")
+    v.forEach((x, i) => {
+      w.push(i > 0 ? "," + nl : nl)
+      writeJson(w, x, indent, depth + 1)
+    })
+    w.push(end + "]")
+  } else if (isMap(v)) {
     const keys = Object.keys(v).sort()
-    if (keys.length === 0) return "{}"
-    return `{${nl}${keys.map((k) => `${jsonEscapeString(k)}${colon}${goJson(v[k], indent, depth + 1)}`).join("," + nl)}${end}}`
-  }
-  throw new EvalError(`json: unsupported type: ${typeof v}`)
+    if (keys.length === 0) return w.push("{}")
+    const colon = indent === undefined ? ":" : ": "
+    w.push("{")
+    keys.forEach((k, i) => {
+      w.push((i > 0 ? "," + nl : nl) + jsonEscapeString(k) + colon)
+      writeJson(w, v[k], indent, depth + 1)
+    })
+    w.push(end + "}")
+  } else throw new EvalError(`json: unsupported type: ${typeof v}`)
+}
+
+/**
+ * Go's `json.Marshal` (sorted map keys, HTML-safe escaping), or `json.MarshalIndent(v, "", indent)` when `indent` is given;
+ * with a budget, charged and bounded by it. Throws EvalError for values JSON cannot encode.
+ */
+export const goJson = (v: unknown, indent?: string, budget?: Budget): string => {
+  const w = new Writer(budget)
+  writeJson(w, v, indent, 0)
+  return w.done()
 }
 
 /** Go's `json.Unmarshal` into `any`: numbers become float64. */

@@ -3,13 +3,16 @@
  * then evaluates the text with govaluate (github.com/Knetic/govaluate) after turning every
  * variable token into a string literal — so bare words compare as strings: `heads == heads`,
  * `Failed == Failed`. Numbers are float64, `true`/`false` are booleans, `'...'`/`"..."` are
- * strings (ISO dates in quotes become unix-second numbers), `=~`/`!~` are regex matches.
+ * strings (ISO dates in quotes become unix-second numbers), `=~`/`!~` are regex matches (Go's
+ * regexp: RE2, linear time). Evaluation stays within the expression limits like any expression.
  */
+import { Budget } from "./budget.js"
 import type { Scope } from "./contract.js"
-import { goRegExp } from "./expr-eval.js"
 import { expressionError, type Result } from "./expr.js"
+import { compileGoRegexp, type GoRegexp, matchString } from "./goregexp.js"
+import { defaultExpressionLimits, type ExpressionLimits } from "./limits.js"
 import { allowUnresolvedExcept, substitute, type SubstituteOptions } from "./substitute.js"
-import { formatGoFloat } from "./values.js"
+import { EvalError, formatGoFloat } from "./values.js"
 
 type Kind = "number" | "bool" | "string" | "accessor" | "op" | "open" | "close" | "sep"
 interface Tok {
@@ -223,16 +226,18 @@ const show = (v: unknown): string => (typeof v === "number" ? formatGoFloat(v) :
 const typeError = (v: unknown, op: string, what: string, expected: string) =>
   new GovalError(`Value '${show(v)}' cannot be used with the ${what} '${op}', it is not a ${expected}`)
 
-const evalAst = (n: Ast): unknown => {
+const evalAst = (n: Ast, budget: Budget): unknown => {
+  budget.step()
+  const evalAst_ = (m: Ast) => evalAst(m, budget)
   switch (n.t) {
     case "lit":
       return n.value
     case "accessor":
       throw new GovalError(`No parameter '${n.name.split(".")[0]}' found.`, n.pos)
     case "list":
-      return n.items.map(evalAst)
+      return n.items.map(evalAst_)
     case "prefix": {
-      const v = evalAst(n.node)
+      const v = evalAst_(n.node)
       if (n.op === "-") {
         if (typeof v !== "number") throw typeError(v, "-", "modifier", "number")
         return -v
@@ -247,18 +252,18 @@ const evalAst = (n: Ast): unknown => {
     case "bin": {
       const op = n.op
       if (op === "&&" || op === "||") {
-        const l = evalAst(n.left)
+        const l = evalAst_(n.left)
         if (typeof l !== "boolean") throw typeError(l, op, "logical operator", "bool")
         if (op === "&&" && !l) return false
         if (op === "||" && l) return true
-        const r = evalAst(n.right)
+        const r = evalAst_(n.right)
         if (typeof r !== "boolean") throw typeError(r, op, "logical operator", "bool")
         return r
       }
-      const l = evalAst(n.left)
-      if (op === "?") return l === true ? evalAst(n.right) : l === false ? null : (() => { throw typeError(l, op, "ternary operator", "bool") })()
-      if (op === ":" || op === "??") return l !== null && l !== undefined ? l : evalAst(n.right)
-      const r = evalAst(n.right)
+      const l = evalAst_(n.left)
+      if (op === "?") return l === true ? evalAst_(n.right) : l === false ? null : (() => { throw typeError(l, op, "ternary operator", "bool") })()
+      if (op === ":" || op === "??") return l !== null && l !== undefined ? l : evalAst_(n.right)
+      const r = evalAst_(n.right)
       switch (op) {
         case "==":
           return deepEq(l, r)
@@ -277,20 +282,28 @@ const evalAst = (n: Ast): unknown => {
         case "!~": {
           if (typeof l !== "string") throw typeError(l, op, "comparator", "string")
           if (typeof r !== "string") throw typeError(r, op, "comparator", "string")
-          let re: RegExp
+          let re: GoRegexp
           try {
-            re = goRegExp(r)
-          } catch {
-            throw new GovalError(`Unable to compile regexp pattern '${r}'`, n.pos)
+            re = compileGoRegexp(r, budget)
+          } catch (e) {
+            if (e instanceof EvalError && e.limit) throw e
+            throw new GovalError(`Unable to compile regexp pattern '${r}': ${(e as Error).message}`, n.pos)
           }
-          return op === "=~" ? re.test(l) : !re.test(l)
+          return op === "=~" ? matchString(re, l, budget) : !matchString(re, l, budget)
         }
         case "in": {
           if (!Array.isArray(r)) throw typeError(r, op, "comparator", "array")
-          return r.some((x) => deepEq(l, x))
+          return r.some((x) => {
+            budget.step()
+            return deepEq(l, x)
+          })
         }
         case "+":
-          if (typeof l === "string" || typeof r === "string") return show(l) + show(r)
+          if (typeof l === "string" || typeof r === "string") {
+            const joined = [show(l), show(r)]
+            budget.string(joined[0].length + joined[1].length)
+            return joined[0] + joined[1]
+          }
           if (typeof l === "number" && typeof r === "number") return l + r
           throw typeError(typeof l === "number" ? r : l, op, "modifier", "number")
       }
@@ -315,10 +328,15 @@ const evalAst = (n: Ast): unknown => {
           return Number(li() | ri())
         case "^":
           return Number(li() ^ ri())
-        case "<<":
-          return Number(BigInt.asIntN(64, li() << BigInt.asUintN(64, ri())))
-        default:
-          return Number(li() >> BigInt.asUintN(64, ri()))
+        // Shift counts are unsigned in Go; 64 or more shifts everything out (without building a huge integer first).
+        case "<<": {
+          const count = BigInt.asUintN(64, ri())
+          return count >= 64n ? 0 : Number(BigInt.asIntN(64, li() << count))
+        }
+        default: {
+          const count = BigInt.asUintN(64, ri())
+          return count >= 64n ? (li() < 0n ? -1 : 0) : Number(li() >> count)
+        }
       }
     }
   }
@@ -330,14 +348,14 @@ const deepEq = (a: unknown, b: unknown): boolean => {
 }
 
 /**
- * Evaluates an already-substituted `when` string with govaluate semantics (Argo's `shouldExecute`).
- * An empty condition is true.
+ * Evaluates an already-substituted `when` string with govaluate semantics (Argo's `shouldExecute`),
+ * within `limits`. An empty condition is true.
  */
-export const evaluateGovaluate = (condition: string): Result<boolean> => {
+export const evaluateGovaluate = (condition: string, limits: ExpressionLimits = defaultExpressionLimits): Result<boolean> => {
   if (condition === "") return { ok: true, value: true }
   try {
     const ast = new GovalParser(lex(condition), condition.length).parse()
-    const result = evalAst(ast)
+    const result = evalAst(ast, new Budget(limits))
     if (typeof result !== "boolean") {
       return { ok: false, error: expressionError(condition, `Expected boolean evaluation for '${condition}'. Got ${show(result)}`) }
     }
@@ -347,6 +365,9 @@ export const evaluateGovaluate = (condition: string): Result<boolean> => {
       const where = e.pos === undefined ? "" : ` at position ${e.pos + 1}`
       const hint = e.message.startsWith("Invalid token") ? ` (hint: try wrapping the affected expression in quotes ("))` : ""
       return { ok: false, error: expressionError(condition, `Invalid 'when' expression '${condition}': ${e.message}${where}${hint}`) }
+    }
+    if ((e instanceof EvalError && e.limit) || e instanceof RangeError) {
+      return { ok: false, error: expressionError(condition, `Invalid 'when' expression '${condition}': ${e.message}`) }
     }
     throw e
   }
@@ -372,16 +393,18 @@ export type WhenOptions = SubstituteOptions
 /**
  * Argo's `when`: substitute `{{...}}` / `{{=...}}` tags, then evaluate with govaluate.
  * By default substitution is strict for `steps.*` and `tasks.*` references (as the controller does);
- * pass options to change that.
+ * options with `strict` or `allowUnresolved` change that. `limits` (default
+ * `defaultExpressionLimits`) bound each expression tag and the govaluate evaluation.
  */
-export const evaluateWhen = (
-  condition: string,
-  scope: Scope,
-  options: WhenOptions = { strict: true, allowUnresolved: allowUnresolvedExcept(["steps", "tasks"]) }
-): Result<boolean> => {
-  const substituted = substitute(condition, scope, options)
+export const evaluateWhen = (condition: string, scope: Scope, options?: WhenOptions): Result<boolean> => {
+  const limits = options?.limits ?? defaultExpressionLimits
+  const strictness =
+    options?.strict === undefined && options?.allowUnresolved === undefined
+      ? { strict: true, allowUnresolved: allowUnresolvedExcept(["steps", "tasks"]) }
+      : { strict: options.strict, allowUnresolved: options.allowUnresolved }
+  const substituted = substitute(condition, scope, { ...strictness, limits })
   if (!substituted.ok) return substituted
-  const r = evaluateGovaluate(substituted.value)
+  const r = evaluateGovaluate(substituted.value, limits)
   if (!r.ok && substituted.value !== condition) {
     return { ok: false, error: { ...r.error, expression: condition, message: `${r.error.message} (from ${JSON.stringify(condition)})` } }
   }
