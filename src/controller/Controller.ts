@@ -33,6 +33,7 @@ import { type ControllerConfig, identityKeys, parseControllerConfig } from "./Co
 import * as FinalizerLease from "./FinalizerLease.js"
 import { observePod, observeTaskResult, ownerOfPod, parseWorkflowKey, workflowKey } from "./observe.js"
 import { acceptsTaskResult, judgePod, needsRecord, type PodRecord, recordedPod, withPodRecords } from "./PodIdentity.js"
+import * as PodProof from "./PodProof.js"
 import * as WorkQueue from "./WorkQueue.js"
 
 export const configMapName = "workflow-controller-configmap"
@@ -156,6 +157,9 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
     ...(options.watch ? { watch: options.watch } : {})
   })
   const users = yield* UserClients.make(local)
+  const proofKey = Option.getOrUndefined(yield* PodProof.loadKey(local, systemNamespace))
+  const proven = (wf: KubeObject) => (pod: KubeObject, cluster: string, nodeId: string) =>
+    proofKey !== undefined && proofKey.verify(pod, cluster, wf.metadata.uid ?? "", nodeId)
   const workflows = yield* Informers.make(local, "workflows", config.namespace, options.watch ?? {})
   const queue = yield* WorkQueue.make
 
@@ -410,8 +414,15 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
         }).pipe(Effect.mapError((e) => new CreateFailure({ transient: e.transient === true, detail: e.message })))
       }
       const podName = action.pod.metadata.name ?? ""
+      const pod = proofKey === undefined ? action.pod : PodProof.withProof(action.pod, proofKey.sign({
+        workflowUid: wf.metadata.uid ?? "",
+        nodeId: action.nodeId,
+        cluster: action.cluster,
+        namespace: action.namespace,
+        podName
+      }))
       const created = yield* bounded(
-        client.create("pods", action.namespace, action.pod),
+        client.create("pods", action.namespace, pod),
         { cluster: action.cluster, verb: "create", resource: "pods", namespace: action.namespace, name: podName }
       ).pipe(
         Effect.map((pod): PodRecord | undefined =>
@@ -450,6 +461,10 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       const owner = ownerOfPod(cached, config.cluster)
       const claimsNode = owner !== undefined && owner.name === wf.metadata.name && owner.namespace === wf.metadata.namespace &&
         cached.metadata.annotations?.["workflows.argoproj.io/node-id"] === action.nodeId
+      if (claimsNode && known === undefined && proven(wf)(cached, action.cluster, action.nodeId)) {
+        // Ours, created just before a restart: adopt it (the caller records it).
+        return { uid: cached.metadata.uid!, cluster: action.cluster, namespace: action.namespace }
+      }
       if (!claimsNode) {
         return yield* new CreateFailure({
           transient: false,
@@ -564,10 +579,15 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       const pods = new Map<string, PodObservation>()
       const locations = new Set<string>()
       for (const { view, pod } of observed) {
-        const verdict = judgePod(pod, view.name, wf, config.cluster, recordOf)
+        const verdict = judgePod(pod, view.name, wf, config.cluster, recordOf, proven(wf))
         if (verdict._tag === "Ignored") {
           yield* noteIgnored("pods", key, view.name, pod, verdict.reason)
           continue
+        }
+        if (verdict.byProof === true && pod.metadata.uid && needsRecord(wf, config.cluster, view.name, pod.metadata.namespace ?? "")) {
+          // Created just before a restart, before its record was stored: record it now.
+          if (!createdRecords.has(wfUid)) createdRecords.set(wfUid, new Map())
+          createdRecords.get(wfUid)!.set(verdict.nodeId, { uid: pod.metadata.uid, cluster: view.name, namespace: pod.metadata.namespace! })
         }
         const obs = observePod(pod, view.name)
         if (obs) {

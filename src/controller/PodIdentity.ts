@@ -11,7 +11,10 @@
  *  - it sits in the workflow's own cluster and namespace and is controlled by
  *    the workflow (an ownerReference with the workflow's UID: only someone
  *    who may create pods in that namespace could forge it, the workflow's own
- *    tenant).
+ *    tenant); or
+ *  - no record exists yet (the controller stopped between the create and the
+ *    status write) and the pod carries the controller's proof for this
+ *    workflow, node, place and name (`PodProof`): it is adopted and recorded.
  *
  * Everything else is ignored for status and outputs (and counted). A
  * WorkflowTaskResult is read only for an accepted pod's node, from that pod's
@@ -81,7 +84,7 @@ const controlledByWorkflow = (pod: KubeObject, wf: KubeObject): boolean =>
   )
 
 export type PodVerdict =
-  | { readonly _tag: "Accepted"; readonly nodeId: string }
+  | { readonly _tag: "Accepted"; readonly nodeId: string; readonly byProof?: boolean }
   | { readonly _tag: "Ignored"; readonly reason: string }
 
 /**
@@ -94,7 +97,8 @@ export const judgePod = (
   cluster: string,
   wf: KubeObject,
   localCluster: string,
-  record: (nodeId: string) => PodRecord | undefined
+  record: (nodeId: string) => PodRecord | undefined,
+  proven: (pod: KubeObject, cluster: string, nodeId: string) => boolean = () => false
 ): PodVerdict => {
   const nodeId = pod.metadata.annotations?.[annotationNodeId]
   if (nodeId === undefined || nodeId === "") return { _tag: "Ignored", reason: "names no node" }
@@ -111,6 +115,7 @@ export const judgePod = (
   if (cluster === localCluster && pod.metadata.namespace === wf.metadata.namespace && controlledByWorkflow(pod, wf)) {
     return { _tag: "Accepted", nodeId }
   }
+  if (proven(pod, cluster, nodeId)) return { _tag: "Accepted", nodeId, byProof: true }
   return {
     _tag: "Ignored",
     reason: cluster === localCluster && pod.metadata.namespace === wf.metadata.namespace

@@ -89,6 +89,8 @@ const setUp = async (placement: Placement): Promise<void> => {
   await kubectl(MAIN, ["apply", "-f", `${repoRoot}/k8s/rbac/role.yaml`, "-f", `${repoRoot}/k8s/rbac/leader_election_role.yaml`])
   await kubectlEnsure(MAIN, ["create", "clusterrolebinding", "flotilla-controller-user", "--clusterrole=flotilla-controller", `--user=${userName.controller}`])
   await kubectlEnsure(MAIN, ["-n", SYSTEM_NS, "create", "rolebinding", "flotilla-leader-election-user", "--role=flotilla-leader-election", `--user=${userName.controller}`])
+  await kubectl(MAIN, ["apply", "-f", `${repoRoot}/k8s/rbac/pod_identity_role.yaml`])
+  await kubectlEnsure(MAIN, ["-n", SYSTEM_NS, "create", "rolebinding", "flotilla-pod-identity-user", "--role=flotilla-pod-identity", `--user=${userName.controller}`])
   // argo-kubeconfig: one context per remote cluster, named after it, the controller identity's token.
   const systemKubeconfig = kubeconfigDoc({
     clusters: remotes.map((c) => ({ name: c, server: server(c), caData: caData(c) })),

@@ -73,3 +73,22 @@ describe("which task result is a node's", () => {
     assert.isFalse(acceptsTaskResult(result({ workflow: "victim" }), "cluster-1", wf, podOf))
   })
 })
+
+describe("pod proofs", () => {
+  it("verify only for the workflow, node, cluster, namespace and name they were made for", async () => {
+    const { fromKey, proofAnnotation, withProof } = await import("../../src/controller/PodProof.js")
+    const key = fromKey(new Uint8Array(32).fill(7))
+    const other = fromKey(new Uint8Array(32).fill(8))
+    const fields = { workflowUid: "wf-uid", nodeId: "n1", cluster: "cluster-1", namespace: "remote", podName: "p" }
+    const signed = withProof(pod({}), key.sign(fields))
+    assert.isTrue(key.verify(signed, "cluster-1", "wf-uid", "n1"))
+    assert.isFalse(other.verify(signed, "cluster-1", "wf-uid", "n1"), "another key")
+    assert.isFalse(key.verify(signed, "cluster-2", "wf-uid", "n1"), "another cluster")
+    assert.isFalse(key.verify(signed, "cluster-1", "wf-uid", "n2"), "another node")
+    assert.isFalse(key.verify(signed, "cluster-1", "other-wf", "n1"), "another workflow")
+    assert.isFalse(key.verify({ ...signed, metadata: { ...signed.metadata, name: "q" } }, "cluster-1", "wf-uid", "n1"), "another name")
+    assert.isFalse(key.verify({ ...signed, metadata: { ...signed.metadata, namespace: "x" } }, "cluster-1", "wf-uid", "n1"), "another namespace")
+    assert.isFalse(key.verify(withProof(pod({}), "garbage"), "cluster-1", "wf-uid", "n1"))
+    assert.strictEqual(signed.metadata.annotations?.[proofAnnotation], key.sign(fields))
+  })
+})

@@ -10,7 +10,8 @@ import { Effect, Option } from "effect"
 import type { KubeObject } from "../../src/kube/Resources.js"
 import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
 import { render } from "../../src/controller/Metrics.js"
-import { completed, fast, inMemory, podCreates, podNodes, podRunning, waitFor } from "./harness.js"
+import { completed, fast, inMemory, podCreates, podNodes, podRunning, provisioned, stoppableController, waitFor } from "./harness.js"
+import * as PodProof from "../../src/controller/PodProof.js"
 import { submit } from "./fixtures.js"
 
 const remote = { cluster: "cluster-1", namespace: "remote" } as const
@@ -285,6 +286,70 @@ describe("a pod cannot pose as another workflow's pod", () => {
         assert.notStrictEqual(pod.metadata.uid, squatter.metadata.uid)
         const node = (done?.["status"] as { nodes: Record<string, Record<string, unknown>> }).nodes["one"]
         assert.deepStrictEqual([node?.["podUID"], node?.["cluster"], node?.["namespace"]], [pod.metadata.uid, "cluster-1", "remote"])
+      })
+    ), 30_000)
+
+  it.live("a pod created just before a restart (no record yet) is adopted by its proof; a forged proof is replaced", () =>
+    inMemory(() =>
+      Effect.gen(function*() {
+        const one = (name: string): KubeObject => ({
+          apiVersion: "argoproj.io/v1alpha1",
+          kind: "Workflow",
+          metadata: { name, namespace: "team-b" },
+          spec: {
+            entrypoint: "main",
+            serviceAccountName: "workflow",
+            templates: [{ name: "main", ...remote, container: { image: "busybox", command: ["true"] } }]
+          }
+        })
+        const adopted = one("adopted")
+        const forged = one("forged")
+        const { kube, admin } = yield* provisioned([adopted, forged])
+        // A first controller life makes the proof key.
+        const first = yield* stoppableController
+        yield* first.stop
+        const secret = yield* admin.get("secrets", "argo", PodProof.keySecretName)
+        const key = PodProof.fromKey(Buffer.from(String((secret["data"] as Record<string, string>)["key"]), "base64"))
+        // The workflows exist, and (as if the controller had made them and stopped before writing
+        // the status) their pods do too, in cluster-1/remote, created with the user's identity.
+        const user = kube.adminClient("cluster-1")
+        for (const wf of [adopted, forged]) {
+          const stored = yield* admin.create("workflows", "team-b", wf)
+          const proof = wf === adopted
+            ? key.sign({ workflowUid: stored.metadata.uid!, nodeId: wf.metadata.name!, cluster: "cluster-1", namespace: "remote", podName: wf.metadata.name! })
+            : "forged-proof"
+          yield* user.create("pods", "remote", {
+            apiVersion: "v1",
+            kind: "Pod",
+            metadata: {
+              name: wf.metadata.name,
+              namespace: "remote",
+              labels: { "workflows.argoproj.io/workflow": wf.metadata.name!, "workflows.argoproj.io/cluster": "main", "workflows.argoproj.io/completed": "false" },
+              annotations: { "workflows.argoproj.io/node-id": wf.metadata.name!, "workflows.argoproj.io/workflow-namespace": "team-b", [PodProof.proofAnnotation]: proof }
+            },
+            spec: {
+              containers: [
+                { name: "wait", image: "argoexec", env: [{ name: "ARGO_WORKFLOW_NAME", value: wf.metadata.name }, { name: "ARGO_WORKFLOW_UID", value: stored.metadata.uid }] },
+                { name: "main", image: "busybox", command: ["true"] }
+              ]
+            }
+          })
+        }
+        const second = yield* stoppableController
+        for (const wf of [adopted, forged]) {
+          const done = yield* completed(second.controller, wf)
+          assert.strictEqual(Embedded.phaseOf(done), "Succeeded", `${wf.metadata.name}: ${JSON.stringify(done?.["status"])}`)
+        }
+        const requests = (yield* kube.requests("cluster-1")).filter((r) => r.resource === "pods" && (r.verb === "delete" || r.verb === "create"))
+        const of = (name: string) => requests.filter((r) => r.name === name).map((r) => [r.verb, r.identity, r.outcome])
+        assert.deepStrictEqual(of("adopted"), [["create", "admin", "Success"]], "adopted: never deleted, never created again")
+        assert.deepStrictEqual(of("forged"), [
+          ["create", "admin", "Success"],
+          ["create", "workflow", "AlreadyExists"],
+          ["delete", "controller", "Success"],
+          ["create", "workflow", "Success"]
+        ])
+        yield* second.stop
       })
     ), 30_000)
 })

@@ -96,6 +96,8 @@ describe("seed: upstream multi-cluster set-up on real clusters", () => {
     await kubectl(MAIN, ["apply", "-f", path.join(repoRoot, "k8s/rbac/role.yaml"), "-f", path.join(repoRoot, "k8s/rbac/leader_election_role.yaml")])
     await kubectlEnsure(MAIN, ["create", "clusterrolebinding", "flotilla-controller-user", "--clusterrole=flotilla-controller", `--user=${userName.controller}`])
     await kubectlEnsure(MAIN, ["-n", "argo", "create", "rolebinding", "flotilla-leader-election-user", "--role=flotilla-leader-election", `--user=${userName.controller}`])
+    await kubectl(MAIN, ["apply", "-f", path.join(repoRoot, "k8s/rbac/pod_identity_role.yaml")])
+    await kubectlEnsure(MAIN, ["-n", "argo", "create", "rolebinding", "flotilla-pod-identity-user", "--role=flotilla-pod-identity", `--user=${userName.controller}`])
     // The workflow's service account in the workflow namespace (and what its pods may write).
     await kubectl(MAIN, ["apply", "-f", path.join(repoRoot, "k8s/samples/workflow_rbac.yaml")])
 

@@ -123,6 +123,8 @@ describe("k8s manifests", () => {
     assert.include(verbs("", "events"), "create")
     const lease = byKind("Role").find((r) => r.doc.metadata!.name === "flotilla-leader-election")!.doc as any
     assert.include(lease.rules[0].resources, "leases")
+    const identity = byKind("Role").find((r) => r.doc.metadata!.name === "flotilla-pod-identity")!.doc as any
+    assert.deepStrictEqual([identity.metadata.namespace, identity.rules[0].resources, identity.rules[0].verbs], ["argo", ["secrets"], ["create"]])
   })
 
   it("the manager runs `flotilla controller` with /healthz on 6060 and the configmap names the cluster", () => {

@@ -63,6 +63,9 @@ export const applyIsolatedSetup = async (setup: IsolatedSetup): Promise<void> =>
   await kubectlEnsure(MAIN, ["create", "clusterrolebinding", `${prefix}-flotilla-controller`, "--clusterrole=flotilla-controller", `--user=${userName.controller}`])
   await kubectlEnsure(MAIN, ["-n", systemNamespace, "create", "role", `${prefix}-leader-election`, "--verb=create,get,list,watch,update,patch,delete", "--resource=leases.coordination.k8s.io"])
   await kubectlEnsure(MAIN, ["-n", systemNamespace, "create", "rolebinding", `${prefix}-leader-election`, `--role=${prefix}-leader-election`, `--user=${userName.controller}`])
+  // the key of the controller's pod proofs (k8s/rbac/pod_identity_role.yaml)
+  await kubectlEnsure(MAIN, ["-n", systemNamespace, "create", "role", `${prefix}-pod-identity`, "--verb=create", "--resource=secrets"])
+  await kubectlEnsure(MAIN, ["-n", systemNamespace, "create", "rolebinding", `${prefix}-pod-identity`, `--role=${prefix}-pod-identity`, `--user=${userName.controller}`])
   for (const ns of setup.workflowNamespaces) {
     await kubectlEnsure(MAIN, ["-n", ns, "create", "serviceaccount", "workflow"])
     // what the local kubelet, standing in for Argo's executor, writes for local pods
