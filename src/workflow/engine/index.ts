@@ -7,4 +7,3 @@ export { reconcile, podCleanupAction, workflowLabels, labelPhase, labelWorkflowC
 export { nodeId, podName, fnv32a } from "./ids.js"
 export { needsFinalizer, targetOf, isLocalTarget, inheritPlacement, type Placement, type Target } from "./targeting.js"
 export { buildPod, lookupImage, podLabels } from "./pod.js"
-export { expressionsBackend } from "./scope.js"

@@ -36,7 +36,7 @@ import { nodeId as makeNodeId, podName as makePodName } from "./ids.js"
 import { type EngineLimits, resolveLimits } from "./limits.js"
 import { expandLoop, isLoop, loopIndexOf } from "./loops.js"
 import { buildPod, labelCompleted, podLabels, PodSpecPatchError } from "./pod.js"
-import { evaluate, evaluateWhen, type Scope, substitute, substituteObject } from "./scope.js"
+import { evaluate, evaluateWhen, type Scope, substitute, substituteTemplate } from "./scope.js"
 import { inheritPlacement, type Placement, targetOf } from "./targeting.js"
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
@@ -252,8 +252,8 @@ class Operation {
         if (p.valueFrom !== undefined) return `spec.arguments.parameters.${p.name}: valueFrom is not supported`
         return `spec.arguments.parameters.${p.name}: a value is required`
       }
-      const s = substitute(String(raw), g, true)
-      const value = s.ok ? s.value : String(raw)
+      // A value given to the workflow is data: passed on as written, never substituted (README, compatibility notes).
+      const value = String(raw)
       if (p.enum !== undefined && p.enum.length > 0 && !p.enum.map(String).includes(value)) {
         return `spec.arguments.parameters.${p.name}: value '${value}' is not in the enum [${p.enum.join(" ")}]`
       }
@@ -293,7 +293,7 @@ class Operation {
     }
     for (const [name, from] of Object.entries(md.labelsFrom ?? {})) {
       const expression = String(from?.expression ?? "")
-      const r = evaluate(expression, this.globals)
+      const r = evaluate(expression, this.globals, this.limits.expression)
       if (!r.ok) return `failed to evaluate label "${name}" expression "${expression}": ${r.error.message}`
       if (typeof r.value !== "string") {
         return `failed to evaluate label "${name}" expression "${expression}" evaluted to ${typeof r.value} but must be a string`
@@ -452,15 +452,14 @@ class Operation {
     const inputs: Array<Parameter> = []
     for (const p of tmpl.inputs?.parameters ?? []) {
       let value: string | undefined = p.value !== undefined ? String(p.value) : p.default !== undefined ? String(p.default) : undefined
-      if (args.has(p.name)) {
-        const a = args.get(p.name)
-        if (a !== undefined) value = a
-      }
+      const supplied = args.get(p.name)
+      if (supplied !== undefined) value = supplied
       if (value === undefined) {
         return { error: `inputs.parameters.${p.name} was not supplied` }
       }
-      const s = substitute(value, scope, true)
-      if (s.ok) value = s.value
+      // An argument is data, substituted where the caller wrote it; only the template's own value or default is substituted here.
+      const s = supplied === undefined ? substitute(value, scope, true, this.limits.expression) : undefined
+      if (s?.ok) value = s.value
       if (p.enum !== undefined && p.enum.length > 0 && !p.enum.map(String).includes(value)) {
         return { error: `inputs.parameters.${p.name}: value '${value}' is not in the enum [${p.enum.join(" ")}]` }
       }
@@ -470,7 +469,7 @@ class Operation {
     }
     scope.set("inputs.parameters", JSON.stringify(inputs.map((p) => ({ name: p.name, value: p.value }))))
     const { inputs: _inputs, ...body } = tmpl
-    const sub = substituteObject(body, scope, true)
+    const sub = substituteTemplate(body, scope, this.limits.expression)
     if (!sub.ok) return { error: sub.error.message }
     const out: Template = { ...sub.value, name: tmpl.name } as Template
     if (tmpl.inputs !== undefined) {
@@ -697,7 +696,7 @@ class Operation {
         ["lastRetry.duration", String(durationSeconds(last))],
         ["lastRetry.message", last.message ?? ""]
       ])
-      const r = evaluate(rs.expression, scope)
+      const r = evaluate(rs.expression, scope, this.limits.expression)
       if (!r.ok) {
         this.markPhase(node, "Error", r.error.message)
         return "done"
@@ -971,7 +970,7 @@ class Operation {
         if (p.valueFrom !== undefined) return { error: `arguments.parameters.${p.name}: valueFrom is not supported in arguments` }
         continue
       }
-      const r = substitute(String(p.value), scope)
+      const r = substitute(String(p.value), scope, false, this.limits.expression)
       if (r.ok) out.set(p.name, r.value)
       else {
         out.set(p.name, undefined)
@@ -991,7 +990,7 @@ class Operation {
   /** Evaluate a `when` against the scope: true, false, or an error message. */
   private shouldExecute(when: string | undefined, scope: Scope): boolean | Failure {
     if (when === undefined || when.trim() === "") return true
-    const r = evaluateWhen(when, scope)
+    const r = evaluateWhen(when, scope, this.limits.expression)
     if (!r.ok) return { error: r.error.message }
     return r.value
   }
@@ -1004,15 +1003,15 @@ class Operation {
       const vf = p.valueFrom
       let value: string | undefined
       if (vf?.parameter !== undefined) {
-        const r = substitute(vf.parameter, scope)
+        const r = substitute(vf.parameter, scope, false, this.limits.expression)
         if (r.ok) value = r.value
         else if (vf.default === undefined) return { error: r.error.message }
       } else if (vf?.expression !== undefined) {
-        const r = evaluate(vf.expression, scope)
+        const r = evaluate(vf.expression, scope, this.limits.expression)
         if (r.ok && r.value !== undefined && r.value !== null) value = typeof r.value === "string" ? r.value : JSON.stringify(r.value)
         else if (vf.default === undefined) return { error: r.ok ? `expression '${vf.expression}' evaluated to nil` : r.error.message }
       } else if (p.value !== undefined) {
-        const r = substitute(String(p.value), scope, true)
+        const r = substitute(String(p.value), scope, true, this.limits.expression)
         value = r.ok ? r.value : String(p.value)
       }
       if (value === undefined) value = vf?.default
@@ -1158,7 +1157,7 @@ class Operation {
         continue
       }
       const local = new Map([...scope, ...vars])
-      const proceed = this.shouldExecute(step.when === undefined ? undefined : subst(step.when, vars), local)
+      const proceed = this.shouldExecute(step.when, local)
       if (isFailure(proceed)) {
         this.errorNode(childName, proceed.error, { boundaryId, onExit })
         this.addChild(sg.name, childName)
@@ -1169,7 +1168,7 @@ class Operation {
           this.initNode(childName, "Skipped", "Skipped", {
             boundaryId,
             templateName: step.template,
-            message: `when '${substituteForMessage(step.when ?? "", local)}' evaluated false`
+            message: `when '${substituteForMessage(step.when ?? "", local, this.limits.expression)}' evaluated false`
           })
           this.addChild(sg.name, childName)
         }
@@ -1235,7 +1234,7 @@ class Operation {
     }
     let targets: ReadonlyArray<string>
     if (dag.target !== undefined && dag.target.trim() !== "") {
-      const t = substitute(dag.target, this.globals)
+      const t = substitute(dag.target, this.globals, false, this.limits.expression)
       targets = (t.ok ? t.value : dag.target).split(" ").filter((x) => x !== "")
       const unknown = targets.find((x) => !tasks.has(x))
       if (unknown !== undefined) return this.markPhase(node, "Error", `target '${unknown}' is not a task of the DAG`)
@@ -1381,7 +1380,7 @@ class Operation {
       let child = this.byName(childName)
       const local = new Map([...scope, ...e.vars])
       if (child === undefined) {
-        const proceed = this.shouldExecute(task.when === undefined ? undefined : subst(task.when, e.vars), local)
+        const proceed = this.shouldExecute(task.when, local)
         if (isFailure(proceed)) {
           connect(childName, taskGroup)
           this.initNode(childName, "Skipped", "Error", { boundaryId: ctx.node.id, templateName: task.template, message: proceed.error })
@@ -1392,7 +1391,7 @@ class Operation {
           this.initNode(childName, "Skipped", "Skipped", {
             boundaryId: ctx.node.id,
             templateName: task.template,
-            message: `when '${substituteForMessage(task.when ?? "", local)}' evaluated false`
+            message: `when '${substituteForMessage(task.when ?? "", local, this.limits.expression)}' evaluated false`
           })
           continue
         }
@@ -1558,15 +1557,8 @@ const continues = (call: TemplateCall | undefined, phase: NodePhase): boolean =>
   (phase === "Failed" && call?.continueOn?.failed === true) || (phase === "Error" && call?.continueOn?.error === true)
 
 
-/** Substitute loop variables into a text, leaving every other tag as written. */
-const subst = (text: string, vars: ReadonlyMap<string, unknown>): string => {
-  if (vars.size === 0) return text
-  const r = substitute(text, vars, true)
-  return r.ok ? r.value : text
-}
-
-const substituteForMessage = (text: string, scope: Scope): string => {
-  const r = substitute(text, scope, true)
+const substituteForMessage = (text: string, scope: Scope, limits: EngineLimits["expression"]): string => {
+  const r = substitute(text, scope, true, limits)
   return r.ok ? r.value : text
 }
 
