@@ -55,3 +55,28 @@ export const validateLabelValue = (value: string): string | undefined => {
   }
   return undefined
 }
+
+/**
+ * Why `token` cannot be sent as `Authorization: Bearer <token>`, or undefined
+ * when it can. Only visible ASCII is accepted: a CR or LF would split the
+ * header (Node refuses it only when the request is made, as a thrown error), a
+ * space or tab makes the API server read a different token (it splits the
+ * header on spaces), and anything else is not a token any API server issues.
+ * The reason names the kind of character, never the token itself.
+ */
+export const validateBearerToken = (token: string): string | undefined => {
+  if (token.length === 0) return "token is empty"
+  for (let i = 0; i < token.length; i++) {
+    const code = token.charCodeAt(i)
+    if (code >= 0x21 && code <= 0x7e) continue
+    const kind = code === 0x0a || code === 0x0d
+      ? "a line break (CR or LF)"
+      : code === 0x20 || code === 0x09
+      ? "whitespace"
+      : code < 0x20 || code === 0x7f
+      ? "a control character"
+      : "a non-ASCII character"
+    return `token contains ${kind} at position ${i + 1}, which cannot be sent in an Authorization header; only visible ASCII characters are allowed`
+  }
+  return undefined
+}

@@ -10,7 +10,7 @@
  * `namespace:` with nothing after it and what kubectl writes for empty lists.
  */
 import { Effect, Schema, SchemaIssue } from "effect"
-import { parseDocument } from "yaml"
+import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml"
 import { formatPath, KubeconfigError } from "./KubeconfigError.js"
 
 export { formatPath, KubeconfigError, secretSource } from "./KubeconfigError.js"
@@ -135,6 +135,19 @@ const issueFormatter = SchemaIssue.makeFormatterStandardSchemaV1({
 const describeType = (value: unknown): string =>
   value === null ? "null" : Array.isArray(value) ? "a list" : typeof value === "object" ? "a mapping" : `a ${typeof value}`
 
+/**
+ * Limits on a kubeconfig document. A Secret holds at most 1 MiB, so no real
+ * kubeconfig is larger; the others are far above any real kubeconfig and keep
+ * a hostile one from costing more than a linear pass over at most 1 MiB.
+ */
+export const MAX_KUBECONFIG_BYTES = 1024 * 1024
+/** Entries of `contexts`, `clusters` and `users` each. */
+export const MAX_KUBECONFIG_ENTRIES = 1000
+/** YAML alias nodes (`*name`) in the document: each may stand for a whole subtree. */
+export const MAX_YAML_ALIASES = 100
+/** Nesting of YAML collections; a kubeconfig needs fewer than ten. */
+export const MAX_YAML_DEPTH = 64
+
 const yamlProblems: Record<string, string> = {
   BAD_INDENT: "bad indentation",
   DUPLICATE_KEY: "duplicate key",
@@ -147,41 +160,116 @@ const yamlProblems: Record<string, string> = {
   NON_STRING_KEY: "non-string key",
   UNEXPECTED_TOKEN: "unexpected token",
   BAD_ALIAS: "bad alias",
-  RESOURCE_EXHAUSTION: "too many aliases",
+  RESOURCE_EXHAUSTION: "nested too deeply or too many aliases",
   KEY_OVER_1024_CHARS: "key longer than 1024 characters"
 }
 
 /**
- * Parses kubeconfig text. (`prettyErrors` only makes yaml fill in line
- * positions; its messages, which quote the source, are never used.) Fails with a KubeconfigError naming `source` and, for
- * YAML syntax errors, the line and column (never the offending text, which may
- * hold a token); for shape errors, the field path.
+ * One pass over the parsed YAML tree, with an explicit stack (no recursion, so
+ * no nesting can overflow it): duplicate keys (a Set per mapping; yaml's own
+ * `uniqueKeys` compares each key with every earlier one, which made 40,000 keys
+ * take tens of seconds), alias count and nesting depth. Returns the first
+ * problem with its offset in the text, or undefined.
+ */
+const checkTree = (doc: Document.Parsed): { readonly problem: string; readonly offset?: number } | undefined => {
+  let aliases = 0
+  const stack: Array<{ readonly node: unknown; readonly depth: number }> = [{ node: doc.contents, depth: 0 }]
+  while (stack.length > 0) {
+    const { depth, node } = stack.pop()!
+    if (isAlias(node)) {
+      aliases++
+      if (aliases > MAX_YAML_ALIASES) {
+        return { problem: `more than ${MAX_YAML_ALIASES} YAML aliases`, offset: node.range?.[0] }
+      }
+    } else if (isMap(node) || isSeq(node)) {
+      if (depth >= MAX_YAML_DEPTH) {
+        return { problem: `nested more than ${MAX_YAML_DEPTH} levels deep`, offset: node.range?.[0] }
+      }
+      if (isMap(node)) {
+        const keys = new Set<unknown>()
+        for (const pair of node.items) {
+          if (isScalar(pair.key)) {
+            if (keys.has(pair.key.value)) return { problem: "duplicate key", offset: pair.key.range?.[0] }
+            keys.add(pair.key.value)
+          }
+          stack.push({ node: pair.key, depth: depth + 1 }, { node: pair.value, depth: depth + 1 })
+        }
+      } else {
+        for (const item of node.items) stack.push({ node: item, depth: depth + 1 })
+      }
+    }
+  }
+  return undefined
+}
+
+const entryLists = ["contexts", "clusters", "users"] as const
+
+/**
+ * Parses kubeconfig text in time linear in its size. Fails with a
+ * KubeconfigError naming `source` and, for YAML syntax errors, the line and
+ * column (never the offending text, which may hold a token); for shape errors,
+ * the field path. Documents over {@link MAX_KUBECONFIG_BYTES}, with more than
+ * {@link MAX_YAML_ALIASES} aliases, nested deeper than {@link MAX_YAML_DEPTH}
+ * or with more than {@link MAX_KUBECONFIG_ENTRIES} contexts, clusters or users
+ * are refused. (`prettyErrors` only makes yaml fill in line positions; its
+ * messages, which quote the source, are never used. `logLevel: "error"` keeps
+ * yaml from printing warnings, which quote keys, to the console.)
  */
 export const parseKubeconfig = Effect.fnUntraced(function*(
   text: string,
   source: string
 ): Effect.fn.Return<Kubeconfig, KubeconfigError> {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
-  if (doc.errors.length > 0) {
-    const first = doc.errors[0]
-    const pos = first.linePos?.[0]
-    const problem = yamlProblems[first.code] ?? first.code.toLowerCase().replace(/_/g, " ")
+  const bytes = Buffer.byteLength(text, "utf8")
+  if (bytes > MAX_KUBECONFIG_BYTES) {
     return yield* new KubeconfigError({
       source,
-      detail: `malformed YAML${pos ? ` at line ${pos.line}, column ${pos.col}` : ""}: ${problem}`
+      detail: `kubeconfig is ${bytes} bytes, more than the 1 MiB (${MAX_KUBECONFIG_BYTES} bytes) a Secret can hold`
     })
+  }
+  const lineCounter = new LineCounter()
+  const malformed = (problem: string, offset?: number, what = "malformed YAML") => {
+    const pos = offset === undefined ? undefined : lineCounter.linePos(offset)
+    return new KubeconfigError({
+      source,
+      detail: `${what}${pos && pos.line > 0 ? ` at line ${pos.line}, column ${pos.col}` : ""}: ${problem}`
+    })
+  }
+  let doc: Document.Parsed
+  try {
+    doc = parseDocument(text, { prettyErrors: true, uniqueKeys: false, stringKeys: true, logLevel: "error", lineCounter })
+  } catch {
+    // yaml reports problems in doc.errors; a throw would be a bug of its own, still not a crash of ours.
+    return yield* malformed("could not be parsed")
+  }
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0]
+    return yield* malformed(yamlProblems[first.code] ?? first.code.toLowerCase().replace(/_/g, " "), first.pos[0])
+  }
+  const problem = checkTree(doc)
+  if (problem !== undefined) {
+    return yield* malformed(problem.problem, problem.offset, problem.problem === "duplicate key" ? "malformed YAML" : "YAML refused")
   }
   let value: unknown
   try {
-    value = doc.toJS({ maxAliasCount: 100 })
+    value = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES })
   } catch {
-    return yield* new KubeconfigError({ source, detail: "malformed YAML: could not be converted (too many aliases?)" })
+    return yield* malformed("could not be converted (an alias to an undefined anchor, or aliases expanding too much)")
   }
   if (value === null || value === undefined) {
     return yield* new KubeconfigError({ source, detail: "kubeconfig is empty" })
   }
   if (typeof value !== "object" || Array.isArray(value)) {
     return yield* new KubeconfigError({ source, detail: `kubeconfig must be a YAML mapping, got ${describeType(value)}` })
+  }
+  for (const list of entryLists) {
+    const entries = (value as Record<string, unknown>)[list]
+    if (Array.isArray(entries) && entries.length > MAX_KUBECONFIG_ENTRIES) {
+      return yield* new KubeconfigError({
+        source,
+        field: list,
+        detail: `${entries.length} entries, more than the ${MAX_KUBECONFIG_ENTRIES} a kubeconfig may have`
+      })
+    }
   }
   return yield* decodeKubeconfig(value).pipe(
     Effect.mapError((error) => {
@@ -197,4 +285,3 @@ export const parseKubeconfig = Effect.fnUntraced(function*(
     })
   )
 })
-

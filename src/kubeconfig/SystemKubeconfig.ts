@@ -14,7 +14,18 @@
  */
 import { Effect, Redacted } from "effect"
 import type { ClusterAuth, ClusterEndpoint, ConnectionSpec } from "../kube/Connection.js"
-import { errorsFor, findEntry, indexList, isSet, normalizeBase64, setString, toBase64, toUtf8 } from "./internal.js"
+import { validateBearerToken } from "../kube/Validation.js"
+import {
+  errorsFor,
+  findEntry,
+  indexByName,
+  indexList,
+  isSet,
+  normalizeBase64,
+  setString,
+  toBase64,
+  toUtf8
+} from "./internal.js"
 import { type Kubeconfig, type NamedCluster, type NamedUser, parseKubeconfig } from "./Kubeconfig.js"
 import { KubeconfigError } from "./KubeconfigError.js"
 
@@ -49,14 +60,19 @@ export const validateSystemKubeconfig = (doc: Kubeconfig, options: SystemKubecon
     }
   }
 
-  // cluster -> indexes of the contexts that claim it (by context.cluster, else by name)
+  // cluster -> indexes of the contexts that claim it (by context.cluster, else by name); every map
+  // is built once, so the whole document is validated in linear time however many entries share a name.
   const byCluster = new Map<string, Array<number>>()
-  const byName = new Map<string, Array<number>>()
   contexts.forEach((named, index) => {
     const key = named.context?.cluster ?? named.name
-    if (isSet(key)) byCluster.set(key as string, [...(byCluster.get(key as string) ?? []), index])
-    if (isSet(named.name)) byName.set(named.name as string, [...(byName.get(named.name as string) ?? []), index])
+    if (!isSet(key)) return
+    const indexes = byCluster.get(key as string)
+    if (indexes === undefined) byCluster.set(key as string, [index])
+    else indexes.push(index)
   })
+  const byName = indexByName(contexts)
+  const clusterIndex = indexByName(doc.clusters)
+  const userIndex = indexByName(doc.users)
 
   const clusters: Array<ConnectionSpec> = []
   const errors: Array<KubeconfigError> = []
@@ -92,9 +108,9 @@ export const validateSystemKubeconfig = (doc: Kubeconfig, options: SystemKubecon
       const userName = setString(context.user)
       if (userName === undefined) return fail(`${at}.context.user`, "context names no user")
 
-      const clusterEntry = findEntry("clusters", doc.clusters, cluster, fail)
+      const clusterEntry = findEntry("clusters", doc.clusters, cluster, fail, clusterIndex)
       if (clusterEntry instanceof KubeconfigError) return clusterEntry
-      const userEntry = findEntry("users", doc.users, userName, fail)
+      const userEntry = findEntry("users", doc.users, userName, fail, userIndex)
       if (userEntry instanceof KubeconfigError) return userEntry
 
       const endpoint = systemEndpoint(clusterEntry.entry, `clusters[${clusterEntry.index}].cluster`, fail, options)
@@ -142,6 +158,10 @@ const systemEndpoint = (
   if (!cluster) return fail(at, "cluster entry has no body")
   const server = setString(cluster.server)
   if (server === undefined) return fail(`${at}.server`, "cluster has no server")
+  // The URL parser would silently drop tabs and line breaks (and trim spaces); refuse them instead.
+  if (/[\u0000-\u0020\u007f]/.test(server)) {
+    return fail(`${at}.server`, "server contains whitespace or a control character")
+  }
   let url: URL
   try {
     url = new URL(server)
@@ -223,11 +243,15 @@ const systemAuth = (
     let token: string
     if (isSet(user.token)) {
       token = user.token as string
+      const bad = validateBearerToken(token)
+      if (bad !== undefined) return fail(`${at}.token`, bad)
     } else {
       const content = readInline(user.tokenFile as string, `${at}.tokenFile`, "token", fail, options)
       if (content instanceof KubeconfigError) return content
       token = toUtf8(content).trim()
       if (token === "") return fail(`${at}.tokenFile`, "token file is empty")
+      const bad = validateBearerToken(token)
+      if (bad !== undefined) return fail(`${at}.tokenFile`, `the file's ${bad}`)
     }
     return { _tag: "Token", token: Redacted.make(token) }
   }

@@ -16,8 +16,9 @@
  */
 import { Effect, Redacted } from "effect"
 import type { ClusterAuth, ClusterEndpoint, ConnectionSpec } from "../kube/Connection.js"
+import { validateBearerToken } from "../kube/Validation.js"
 import { errorsFor, findEntry, isSet, normalizeBase64, sameServer, setString } from "./internal.js"
-import { type Kubeconfig, type NamedContext, parseKubeconfig } from "./Kubeconfig.js"
+import { type Kubeconfig, MAX_KUBECONFIG_BYTES, type NamedContext, parseKubeconfig } from "./Kubeconfig.js"
 import { KubeconfigError, secretSource } from "./KubeconfigError.js"
 
 export interface UserConnectionOptions {
@@ -155,6 +156,8 @@ const check = (doc: Kubeconfig, options: UserConnectionOptions): ConnectionSpec 
   if (hasToken && (hasCert || hasKey)) {
     return fail(userAt, "both token and client certificate are set; keep exactly one credential")
   } else if (hasToken) {
+    const bad = validateBearerToken(user.token as string)
+    if (bad !== undefined) return fail(`${userAt}.token`, bad)
     auth = { _tag: "Token", token: Redacted.make(user.token as string) }
   } else if (hasCert || hasKey) {
     if (!hasKey) return fail(`${userAt}.client-key-data`, "client-certificate-data is set without client-key-data")
@@ -200,7 +203,8 @@ const utf8 = new TextDecoder("utf-8", { fatal: true })
  * The text of one item of a Secret: `stringData[item]` if present (as the API
  * server would merge it), else `data[item]` decoded from base64 as UTF-8.
  * `source` defaults to `secret <namespace>/<name>`. Errors never include the
- * item's content.
+ * item's content. An item over 1 MiB (more than a Secret can hold, so not
+ * from a real API server) is refused before it is decoded.
  */
 export const secretValue = (
   secret: SecretLike,
@@ -209,11 +213,15 @@ export const secretValue = (
 ): Effect.Effect<string, KubeconfigError> =>
   Effect.suspend(() => {
     const fail = (field: string, detail: string) => Effect.fail(errorsFor(source)(field, detail))
+    const tooLarge = (bytes: number) =>
+      `secret item is ${bytes} bytes, more than the 1 MiB (${MAX_KUBECONFIG_BYTES} bytes) a Secret can hold`
     const stringData = secret["stringData"]
     if (typeof stringData === "object" && stringData !== null && item in stringData) {
       const value = (stringData as Record<string, unknown>)[item]
       if (typeof value !== "string") return fail(`stringData.${item}`, "secret item is not a string")
       if (value === "") return fail(`stringData.${item}`, "secret item is empty")
+      const bytes = Buffer.byteLength(value, "utf8")
+      if (bytes > MAX_KUBECONFIG_BYTES) return fail(`stringData.${item}`, tooLarge(bytes))
       return Effect.succeed(value)
     }
     const data = secret["data"]
@@ -225,6 +233,8 @@ export const secretValue = (
     if (encoded === "") return fail(`data.${item}`, "secret item is empty")
     const base64 = normalizeBase64(encoded)
     if (base64 === undefined) return fail(`data.${item}`, "secret item is not valid base64")
+    const decodedBytes = (base64.length / 4) * 3 - (base64.endsWith("==") ? 2 : base64.endsWith("=") ? 1 : 0)
+    if (decodedBytes > MAX_KUBECONFIG_BYTES) return fail(`data.${item}`, tooLarge(decodedBytes))
     try {
       return Effect.succeed(utf8.decode(Buffer.from(base64, "base64")))
     } catch {

@@ -26,20 +26,45 @@ export const errorsFor = (source: string, context?: string) =>
 (field: string | undefined, detail: string): KubeconfigError =>
   new KubeconfigError({ source, context, field, detail })
 
-export const indexList = (prefix: string, indexes: ReadonlyArray<number>): string =>
-  indexes.map((index) => `${prefix}[${index}]`).join(", ")
+/** How many indexes {@link indexList} names before it says "and N more". */
+const listedIndexes = 10
 
-/** The one entry of `clusters` or `users` named `name`, with its index; or the error saying there is none or several. */
+/**
+ * `contexts[1], contexts[4]`: at most ten, then "and N more", so that n
+ * entries sharing one name give n errors of bounded length, not n² text.
+ */
+export const indexList = (prefix: string, indexes: ReadonlyArray<number>): string => {
+  const shown = indexes.slice(0, listedIndexes).map((index) => `${prefix}[${index}]`).join(", ")
+  return indexes.length > listedIndexes ? `${shown} and ${indexes.length - listedIndexes} more` : shown
+}
+
+/** Indexes of the entries of a list by name, built once so that each lookup is constant time. */
+export const indexByName = <A extends { readonly name?: string | null | undefined }>(
+  entries: ReadonlyArray<A> | null | undefined
+): ReadonlyMap<string, ReadonlyArray<number>> => {
+  const byName = new Map<string, Array<number>>()
+  ;(entries ?? []).forEach((entry, index) => {
+    if (typeof entry.name !== "string") return
+    const indexes = byName.get(entry.name)
+    if (indexes === undefined) byName.set(entry.name, [index])
+    else indexes.push(index)
+  })
+  return byName
+}
+
+/**
+ * The one entry of `clusters` or `users` named `name`, with its index; or the
+ * error saying there is none or several. Pass `index` (from {@link indexByName})
+ * when looking up many names in the same list.
+ */
 export const findEntry = <A extends { readonly name?: string | null | undefined }>(
   list: "clusters" | "users",
   entries: ReadonlyArray<A> | null | undefined,
   name: string,
-  fail: (field: string, detail: string) => KubeconfigError
+  fail: (field: string, detail: string) => KubeconfigError,
+  index: ReadonlyMap<string, ReadonlyArray<number>> = indexByName(entries)
 ): { readonly index: number; readonly entry: A } | KubeconfigError => {
-  const indexes: Array<number> = []
-  ;(entries ?? []).forEach((entry, index) => {
-    if (entry.name === name) indexes.push(index)
-  })
+  const indexes = index.get(name) ?? []
   if (indexes.length === 0) return fail(list, `no ${list} entry named "${name}"`)
   if (indexes.length > 1) return fail(list, `several ${list} entries named "${name}": ${indexList(list, indexes)}`)
   return { index: indexes[0], entry: (entries ?? [])[indexes[0]] }
