@@ -37,7 +37,7 @@ import { type EngineLimits, resolveLimits } from "./limits.js"
 import { expandLoop, isLoop, loopIndexOf } from "./loops.js"
 import { buildPod, labelCompleted, podLabels, PodSpecPatchError } from "./pod.js"
 import { evaluate, evaluateWhen, type Scope, substitute, substituteTemplate } from "./scope.js"
-import { inheritPlacement, type Placement, targetOf } from "./targeting.js"
+import { inheritPlacement, isInvalidTarget, type Placement, resolveTarget } from "./targeting.js"
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 type Node = Mutable<NodeStatus> & { children?: Array<string>; outboundNodes?: Array<string> }
@@ -788,7 +788,9 @@ class Operation {
   }
 
   private createPod(node: Node, tmpl: Template, opts: ExecOpts): void {
-    const target = targetOf(tmpl, this.wf, this.config.localCluster, opts.placement)
+    const target = resolveTarget(tmpl, this.wf, this.config.localCluster, opts.placement)
+    // An invalid cluster or namespace (after substitution) fails the node: no pod is ever requested there.
+    if (isInvalidTarget(target)) return void this.markPhase(node, "Error", target.message)
     const name = makePodName(this.wf.metadata.name, node.name, tmpl.name, node.id, this.podNameVersion())
     let activeDeadlineSeconds: number | undefined
     const tmplAds = tmpl.activeDeadlineSeconds === undefined ? undefined : Number(tmpl.activeDeadlineSeconds)

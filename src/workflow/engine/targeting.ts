@@ -4,7 +4,9 @@
  * or DAG template they are inherited by every template it calls unless that
  * template sets its own (cluster and namespace are inherited separately).
  */
+import { validateDnsLabel, validateLabelValue } from "../../kube/Validation.js"
 import type { Template, Workflow } from "../model/Workflow.js"
+import { inClusterName } from "./pod.js"
 
 export interface Placement {
   readonly cluster?: string
@@ -40,6 +42,101 @@ export const targetOf = (
     namespace: nonEmpty(template.namespace) ?? inherited?.namespace ?? nonEmpty(defaults?.namespace) ??
       workflow.metadata.namespace
   }
+}
+
+/**
+ * Why `value` cannot be a template's `namespace:`, or undefined when it can: it
+ * must be a string and a namespace name (an RFC 1123 label), since it goes
+ * into the pod's metadata and the API path of the create.
+ */
+export const namespaceProblem = (value: unknown): string | undefined =>
+  typeof value !== "string"
+    ? `must be a string, got ${value === null ? "null" : Array.isArray(value) ? "a list" : typeof value}`
+    : validateDnsLabel(value)
+
+/**
+ * Why `value` cannot be a template's `cluster:`, or undefined when it can: it
+ * names a context of argo-kubeconfig and is written in labels and logs, so it
+ * must be a non-empty label value (or `@in-cluster`, the controller's own
+ * cluster, as the controller configuration allows).
+ */
+export const clusterProblem = (value: unknown): string | undefined => {
+  if (typeof value !== "string") {
+    return `must be a string, got ${value === null ? "null" : Array.isArray(value) ? "a list" : typeof value}`
+  }
+  if (value === inClusterName) return undefined
+  if (value === "") return "must not be empty"
+  return validateLabelValue(value)
+}
+
+/** A target that must not be used: which field, its value and why. */
+export interface InvalidTarget {
+  readonly _tag: "InvalidTarget"
+  readonly field: "cluster" | "namespace"
+  readonly value: unknown
+  /** Says where the value came from, the value and why it is refused; fit for a node message. */
+  readonly message: string
+}
+
+export const isInvalidTarget = (target: Target | InvalidTarget): target is InvalidTarget => "_tag" in target
+
+/**
+ * {@link targetOf}, with the final cluster and namespace (after substitution,
+ * inheritance and `templateDefaults`) checked before anything is created there:
+ * an invalid one is returned as an {@link InvalidTarget} naming the field, where
+ * it came from and the value. A value set but not a string is invalid rather
+ * than ignored. The local cluster (from the controller configuration) and the
+ * workflow's own namespace are valid by construction.
+ */
+export const resolveTarget = (
+  template: Template,
+  workflow: Pick<Workflow, "metadata" | "spec">,
+  localCluster: string,
+  inherited?: Placement
+): Target | InvalidTarget => {
+  const defaults = workflow.spec.templateDefaults as Record<string, unknown> | undefined
+  const own = template as unknown as Record<string, unknown>
+  const pick = (field: "cluster" | "namespace"): { readonly value: unknown; readonly from: string } | undefined => {
+    const fromDefaults = defaults?.[field]
+    if (isGiven(own[field])) {
+      // The engine merges templateDefaults under each template, so the same value may have come from there.
+      const from = own[field] === fromDefaults ? `template "${template.name}" or spec.templateDefaults` : `template "${template.name}"`
+      return { value: own[field], from }
+    }
+    if (inherited?.[field] !== undefined) return { value: inherited[field], from: `a steps or DAG template calling "${template.name}"` }
+    if (isGiven(fromDefaults)) return { value: fromDefaults, from: "spec.templateDefaults" }
+    return undefined
+  }
+  const invalid = (field: "cluster" | "namespace", picked: { readonly value: unknown; readonly from: string }, problem: string): InvalidTarget => ({
+    _tag: "InvalidTarget",
+    field,
+    value: picked.value,
+    message: `invalid ${field} ${describeValue(picked.value)} (${field} of ${picked.from}): ${problem}`
+  })
+  const cluster = pick("cluster")
+  if (cluster !== undefined && cluster.value !== localCluster) {
+    const problem = clusterProblem(cluster.value)
+    if (problem !== undefined) return invalid("cluster", cluster, problem)
+  }
+  const namespace = pick("namespace")
+  if (namespace !== undefined && namespace.value !== workflow.metadata.namespace) {
+    const problem = namespaceProblem(namespace.value)
+    if (problem !== undefined) return invalid("namespace", namespace, problem)
+  }
+  return {
+    cluster: (cluster?.value as string | undefined) ?? localCluster,
+    namespace: (namespace?.value as string | undefined) ?? workflow.metadata.namespace
+  }
+}
+
+/** Set at all: absent, null and "" mean "not set" (as {@link targetOf} reads them). */
+const isGiven = (value: unknown): boolean => value !== undefined && value !== null && value !== ""
+
+/** The value for a message: quoted, cut to 100 characters, control characters escaped. */
+const describeValue = (value: unknown): string => {
+  if (typeof value !== "string") return value === null ? "null" : Array.isArray(value) ? "(a list)" : `(a ${typeof value})`
+  const shown = value.length > 100 ? `${value.slice(0, 100)}…` : value
+  return JSON.stringify(shown)
 }
 
 /** True iff the target is the workflow's own cluster and namespace (ownerReferences are possible). */

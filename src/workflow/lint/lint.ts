@@ -10,6 +10,7 @@
  */
 import type { KubeObject } from "../../kube/Resources.js"
 import { evaluateDepends, taskDependencies } from "../engine/depends.js"
+import { clusterProblem, namespaceProblem } from "../engine/targeting.js"
 import { parseExpr, parseGovaluate, referencedVariables } from "../expressions/index.js"
 import { decodeWorkflow } from "../model/decode.js"
 import { reservedFieldsOfSpec } from "../model/reserved.js"
@@ -103,6 +104,7 @@ class Linter {
       return this.addDecodeError(obj)
     }
     this.defaults = isRecord(spec.templateDefaults) ? spec.templateDefaults : undefined
+    if (this.defaults !== undefined) this.checkPlacement(this.defaults, "spec.templateDefaults")
     for (const v of reservedFieldsOfSpec(spec)) this.add(v.path, v.message)
     this.collectTemplates(spec.templates)
     this.collectGlobals(spec)
@@ -204,6 +206,7 @@ class Linter {
     }
     const kind = kinds[0]
     const leaf = kind !== undefined && leafKinds.has(kind)
+    this.checkPlacement(t, path)
 
     const inputs = isRecord(t.inputs) ? t.inputs : {}
     const inputNames = new Set(extraInputs)
@@ -296,6 +299,21 @@ class Linter {
 
     if (kind === "steps") this.lintSteps(t, path, base, stepsCtx!)
     if (kind === "dag") this.lintDag(t, path, base, tasksCtx!)
+  }
+
+  /**
+   * flotilla's `cluster:` (an argo-kubeconfig context, written in labels: a
+   * label value) and `namespace:` (an RFC 1123 label), as the engine checks
+   * them before creating a pod. Values that are not strings are the decoder's
+   * to report; values with `{{...}}` are known only after substitution.
+   */
+  private checkPlacement(t: Obj, path: string): void {
+    for (const [key, problemOf] of [["cluster", clusterProblem], ["namespace", namespaceProblem]] as const) {
+      const value = str(t[key])
+      if (value === undefined || value === "" || value.includes("{{")) continue
+      const problem = problemOf(value)
+      if (problem !== undefined) this.add(`${path}.${key}`, `invalid ${key} ${JSON.stringify(value)}: ${problem}`)
+    }
   }
 
   private scanOutputs(outputs: Obj, path: string, ctx: RefCtx): void {
