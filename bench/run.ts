@@ -1,6 +1,8 @@
 /**
  * Benchmarks (never timed unit tests): throughput and memory of the
- * controller on the embedded runtime in simulate mode, and the pure engine.
+ * controller on the embedded runtime in simulate mode, and the pure engine:
+ * its reconcile rate on a small DAG and how its reconcile grows with large
+ * workflows (`engine.ts`, also runnable alone).
  *
  *   npm run bench                    # defaults
  *   BENCH_WORKFLOWS=500 npm run bench
@@ -13,6 +15,7 @@ import * as Embedded from "../src/embedded/EmbeddedRuntime.js"
 import type { KubeObject } from "../src/kube/Resources.js"
 import { InMemoryKube } from "../src/testing/InMemoryKube.js"
 import { reconcile } from "../src/workflow/engine/index.js"
+import { engineScaling } from "./engine.js"
 
 const workflowsN = Number(process.env["BENCH_WORKFLOWS"] ?? 200)
 const fanout = Number(process.env["BENCH_FANOUT"] ?? 5)
@@ -24,7 +27,12 @@ const targets = {
   /** Resident memory after the run, MiB. */
   maxRssMiB: 1024,
   /** Pure engine reconciles per second on a 50-node DAG. */
-  minEngineReconcilesPerSecond: 200
+  minEngineReconcilesPerSecond: 200,
+  /**
+   * Engine reconcile time per node at the larger size of each shape over the
+   * smaller (1 is linear growth; a quadratic spot gives the size ratio, 2 or 5).
+   */
+  maxEngineGrowth: 1.8
 }
 
 const workflow = (i: number): KubeObject => ({
@@ -101,7 +109,11 @@ const main = Effect.gen(function*() {
   console.log(JSON.stringify(e2e))
   const eng = engine()
   console.log(JSON.stringify(eng))
+  const scaling = engineScaling()
   const misses: Array<string> = []
+  for (const s of scaling) {
+    if (s.growth > targets.maxEngineGrowth) misses.push(`engine ${s.shape}: time per node grows ${s.growth}x from ${s.sizes[0]} to ${s.sizes[1]} > ${targets.maxEngineGrowth}`)
+  }
   if (e2e.succeeded !== workflowsN) misses.push(`${workflowsN - e2e.succeeded} workflows did not succeed`)
   if (e2e.podsPerSecond < targets.minPodsPerSecond) misses.push(`podsPerSecond ${e2e.podsPerSecond.toFixed(1)} < ${targets.minPodsPerSecond}`)
   if (e2e.rssMiB > targets.maxRssMiB) misses.push(`rss ${e2e.rssMiB.toFixed(0)} MiB > ${targets.maxRssMiB}`)

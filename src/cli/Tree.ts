@@ -4,6 +4,7 @@
  * included), with template, pod name, duration and message. Pure.
  */
 import type { KubeObject } from "../kube/Resources.js"
+import { statusNodes } from "../workflow/model/compressedNodes.js"
 
 interface Node {
   readonly id: string
@@ -43,8 +44,9 @@ export interface TreeOptions {
 }
 
 export const renderWorkflow = (wf: KubeObject, options: TreeOptions): string => {
-  const status = (wf["status"] ?? {}) as { phase?: string; message?: string; nodes?: Record<string, Node>; startedAt?: string; finishedAt?: string }
-  const nodes = status.nodes ?? {}
+  const status = (wf["status"] ?? {}) as { phase?: string; message?: string; startedAt?: string; finishedAt?: string }
+  // A large workflow stores its nodes as `status.compressedNodes`.
+  const nodes = statusNodes(wf["status"]) as unknown as Record<string, Node>
   const lines: Array<string> = []
   lines.push(`Name:        ${wf.metadata.name ?? ""}`)
   lines.push(`Namespace:   ${wf.metadata.namespace ?? ""}`)

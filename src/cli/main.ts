@@ -23,6 +23,7 @@ import * as ArgoLogger from "../observability/ArgoLogger.js"
 import { InMemoryKube } from "../testing/InMemoryKube.js"
 import { lintWorkflow } from "../workflow/lint/lint.js"
 import { decodeWorkflow } from "../workflow/model/decode.js"
+import { statusNodes } from "../workflow/model/compressedNodes.js"
 import { renderWorkflow } from "./Tree.js"
 
 const readWorkflows = (files: ReadonlyArray<string>, namespace: string): ReadonlyArray<KubeObject> => {
@@ -84,7 +85,7 @@ const follow = (
           process.stdout.write("\x1b[H\x1b[2J" + text + "\n")
           return
         }
-        const nodes = ((wf["status"] as { nodes?: Record<string, { name: string; phase?: string; type: string; message?: string }> } | undefined)?.nodes) ?? {}
+        const nodes = statusNodes(wf["status"])
         for (const [id, node] of Object.entries(nodes)) {
           const line = `${node.phase ?? "Pending"}${node.message ? ` ${node.message}` : ""}`
           if (seen.get(`${key}/${id}`) === line) continue

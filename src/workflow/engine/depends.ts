@@ -19,18 +19,28 @@ const splitRef = (word: string): { readonly task: string; readonly suffix?: Suff
   return { task: word }
 }
 
+/** Parsed once per task object: the engine asks for a task's dependencies many times per reconcile. */
+const dependenciesOf = new WeakMap<DagTask, ReadonlyArray<string>>()
+
 /** The names of the tasks a task depends on, in first-mention order. */
 export const taskDependencies = (task: DagTask): ReadonlyArray<string> => {
+  const known = dependenciesOf.get(task)
+  if (known !== undefined) return known
+  const out = parseDependencies(task)
+  dependenciesOf.set(task, out)
+  return out
+}
+
+const parseDependencies = (task: DagTask): ReadonlyArray<string> => {
   if (task.dependencies !== undefined) return [...new Set(task.dependencies)]
   if (task.depends === undefined || task.depends.trim() === "") return []
-  const out: Array<string> = []
+  const out = new Set<string>()
   for (const m of task.depends.matchAll(tokenPattern)) {
     const t = m[1]
     if (t === "&&" || t === "||" || t === "(" || t === ")" || t === "!") continue
-    const ref = splitRef(t)
-    if (!out.includes(ref.task)) out.push(ref.task)
+    out.add(splitRef(t).task)
   }
-  return out
+  return [...out]
 }
 
 /** The depends logic of a task (`dependencies` are converted to an `&&` of bare names). */
@@ -74,6 +84,13 @@ const test = (state: DependencyState | undefined, suffix: Suffix | undefined): b
   }
 }
 
+/**
+ * Nesting of parentheses and `!` a depends expression may have: the parser
+ * recurses per level, and the expression comes from the user, so a deeper one
+ * is a malformed expression rather than a stack overflow.
+ */
+const maxDependsNesting = 200
+
 /** Evaluate the depends logic; throws on a malformed expression. */
 export const evaluateDepends = (logic: string, states: ReadonlyMap<string, DependencyState>): boolean => {
   if (logic.trim() === "") return true
@@ -99,11 +116,20 @@ export const evaluateDepends = (logic: string, states: ReadonlyMap<string, Depen
     }
     return v
   }
+  let nesting = 0
+  const nested = <A>(f: () => A): A => {
+    if (++nesting > maxDependsNesting) throw new Error(`invalid depends '${logic}': nested more than ${maxDependsNesting} levels deep`)
+    try {
+      return f()
+    } finally {
+      nesting--
+    }
+  }
   const unary = (): boolean => {
     const t = tokens[pos++]
-    if (t === "!") return !unary()
+    if (t === "!") return nested(() => !unary())
     if (t === "(") {
-      const v = or()
+      const v = nested(or)
       if (tokens[pos++] !== ")") throw new Error(`invalid depends '${logic}': missing ')'`)
       return v
     }

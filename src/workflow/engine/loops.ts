@@ -1,6 +1,10 @@
 /**
  * Loop expansion for steps and DAG tasks: `withItems`, `withParam` (a JSON
  * list) and `withSequence`, with Argo's node names `<name>(<i>:<item>)`.
+ *
+ * A loop wider than `limits.maxLoopItems` is refused before a single item is
+ * built: the width is known from the list's length or the sequence's bounds,
+ * so a `withSequence` of 1e7 never allocates 1e7 items.
  */
 import type { Json, Sequence, TemplateCall } from "../model/Workflow.js"
 import { type Scope, substitute } from "./scope.js"
@@ -63,7 +67,8 @@ const toInt = (v: string | number | undefined, field: string, scope: Scope): num
   return n
 }
 
-export const expandSequence = (seq: Sequence, scope: Scope): ReadonlyArray<string> | string => {
+/** `expandSequence`; `maxItems` bounds the width, checked from the bounds before any item exists. */
+export const expandSequence = (seq: Sequence, scope: Scope, maxItems = Infinity): ReadonlyArray<string> | string => {
   const start = toInt(seq.start, "start", scope)
   if (typeof start === "string") return start
   let end: number
@@ -71,11 +76,19 @@ export const expandSequence = (seq: Sequence, scope: Scope): ReadonlyArray<strin
     const e = toInt(seq.end, "end", scope)
     if (typeof e === "string") return e
     end = e
+    const width = Math.abs(end - start) + 1
+    if (width > maxItems) {
+      return `withSequence.end ${end} (from start ${start}) gives ${width} items, which exceeds limits.maxLoopItems (${maxItems})`
+    }
   } else if (seq.count !== undefined) {
     const c = toInt(seq.count, "count", scope)
     if (typeof c === "string") return c
     if (c === 0) return []
+    // Upstream's `end = start + count - 1` also runs a negative count (downwards, |count|+2 items).
+    if (Math.abs(c) > maxItems) return `withSequence.count ${c} exceeds limits.maxLoopItems (${maxItems})`
     end = start + c - 1
+    const width = Math.abs(end - start) + 1
+    if (width > maxItems) return `withSequence.count ${c} gives ${width} items, which exceeds limits.maxLoopItems (${maxItems})`
   } else return "neither end nor count was specified in withSequence"
   const format = seq.format !== undefined && seq.format !== "" ? seq.format : "%d"
   const out: Array<string> = []
@@ -84,11 +97,16 @@ export const expandSequence = (seq: Sequence, scope: Scope): ReadonlyArray<strin
   return out
 }
 
-/** Expand a call's loop into items, resolving withParam / withSequence against the scope. */
-export const expandLoop = (call: TemplateCall, scope: Scope): LoopResult => {
+/**
+ * Expand a call's loop into items, resolving withParam / withSequence against
+ * the scope; a loop of more than `maxItems` items is an error naming
+ * `limits.maxLoopItems` and the field.
+ */
+export const expandLoop = (call: TemplateCall, scope: Scope, maxItems = Infinity): LoopResult => {
   let raw: ReadonlyArray<unknown>
   if (call.withItems !== undefined) {
     raw = call.withItems as ReadonlyArray<Json>
+    if (raw.length > maxItems) return { ok: false, error: `withItems has ${raw.length} items, which exceeds limits.maxLoopItems (${maxItems})` }
   } else if (call.withParam !== undefined) {
     const s = substitute(call.withParam, scope)
     if (!s.ok) return { ok: false, error: s.error.message }
@@ -99,9 +117,10 @@ export const expandLoop = (call: TemplateCall, scope: Scope): LoopResult => {
       return { ok: false, error: `withParam value could not be parsed as a JSON list: ${s.value}` }
     }
     if (!Array.isArray(parsed)) return { ok: false, error: `withParam value could not be parsed as a JSON list: ${s.value}` }
+    if (parsed.length > maxItems) return { ok: false, error: `withParam has ${parsed.length} items, which exceeds limits.maxLoopItems (${maxItems})` }
     raw = parsed
   } else if (call.withSequence !== undefined) {
-    const seq = expandSequence(call.withSequence, scope)
+    const seq = expandSequence(call.withSequence, scope, maxItems)
     if (typeof seq === "string") return { ok: false, error: seq }
     raw = seq
   } else return { ok: true, items: [] }

@@ -10,6 +10,7 @@
  * pod is (re-)requested only while its node waits for one.
  */
 import type { KubeObject } from "../../kube/Resources.js"
+import { compressNodesJson, readStatusNodes } from "../model/compressedNodes.js"
 import { decodeWorkflow } from "../model/decode.js"
 import {
   type Arguments,
@@ -65,11 +66,32 @@ const isFailure = (u: unknown): u is Failure => typeof u === "object" && u !== n
 
 const terminalPodPhases = new Set(["Succeeded", "Failed"])
 
+/**
+ * One reconcile of one workflow. Never throws: whatever goes wrong inside the
+ * engine (a bug, a stack overflow on hostile input, a limit) becomes this
+ * workflow's Error with the reason (upstream's `operate` recovers panics into
+ * `markWorkflowError` the same way), so a single bad workflow cannot make the
+ * controller retry it forever.
+ */
 export const reconcile = (input: EngineInput): EngineOutput => {
-  const decoded = decodeWorkflow(input.workflow)
-  if (!decoded.ok) return decodeFailure(input, decoded.error)
-  return new Operation(decoded.value, input).run()
+  const limits = resolveLimits(input.config.limits)
+  try {
+    const decoded = decodeWorkflow(input.workflow)
+    if (!decoded.ok) return decodeFailure(input, decoded.error)
+    const nodes = readStatusNodes(decoded.value.status, maxDecodedNodeBytes(limits))
+    if (!nodes.ok) return workflowError(input, nodes.error)
+    return new Operation(decoded.value, input, limits, nodes.nodes).run()
+  } catch (e) {
+    return workflowError(input, `workflow engine failed: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`)
+  }
 }
+
+/**
+ * Decoded node JSON a stored `compressedNodes` may expand to: node JSON
+ * compresses 10-30 times, so a status the engine compressed to fit
+ * `maxStatusBytes` is far below this; a larger one was not written by us.
+ */
+const maxDecodedNodeBytes = (limits: EngineLimits): number => limits.maxStatusBytes * 100
 
 const decodeFailure = (input: EngineInput, message: string): EngineOutput => {
   const prev = (input.workflow.status ?? {}) as Record<string, unknown>
@@ -80,10 +102,38 @@ const decodeFailure = (input: EngineInput, message: string): EngineOutput => {
     message,
     startedAt: prev.startedAt ?? nowIso,
     finishedAt: prev.finishedAt ?? nowIso,
-    progress: prev.progress ?? "0/0",
-    nodes: prev.nodes ?? {}
+    progress: prev.progress ?? "0/0"
+  }
+  // Compressed nodes stay as stored (readers decode them when `nodes` is empty).
+  if (typeof prev.compressedNodes !== "string" || prev.compressedNodes === "") status.nodes = prev.nodes ?? {}
+  return { status, labels: { [labelPhase]: "Error", [labelWorkflowCompleted]: "true" }, actions: [] }
+}
+
+/**
+ * The stored status, unchanged but for phase Error and the reason, and no
+ * actions: upstream's `markWorkflowError` on the original object, used when
+ * this reconcile's own result cannot be trusted or stored.
+ */
+const workflowError = (input: EngineInput, message: string): EngineOutput => {
+  const prev = (input.workflow.status ?? {}) as Record<string, unknown>
+  const nowIso = isoSeconds(input.now)
+  const status: Record<string, unknown> = {
+    ...prev,
+    phase: "Error",
+    message,
+    startedAt: prev.startedAt ?? nowIso,
+    finishedAt: prev.finishedAt ?? nowIso
   }
   return { status, labels: { [labelPhase]: "Error", [labelWorkflowCompleted]: "true" }, actions: [] }
+}
+
+/**
+ * Thrown from inside an operation when the workflow crosses one of its
+ * limits; `run` turns it into the workflow's Error. Not an Error subclass:
+ * it is control flow, and needs no stack trace.
+ */
+class LimitExceeded {
+  constructor(readonly message: string) {}
 }
 
 class Operation {
@@ -104,17 +154,38 @@ class Operation {
   private depth = 0
   /** `spec.workflowMetadata` labels set on the first operation (`updateWorkflowMetadata`). */
   private metadataLabels: Record<string, string> = {}
+  private nodeCount = 0
+  /** Work units spent so far (`limits.maxReconcileSteps`); nothing is counted once the operation is aborted. */
+  private spent = 0
+  private aborted = false
+  // Indexes built once per reconcile, so that no step of a reconcile scans every node.
+  private readonly ids = new Map<string, string>()
+  private readonly childSets = new Map<string, Set<string>>()
+  private readonly resolvedTemplates = new Map<string, Template | undefined>()
+  /** Per boundary: its nodes that count against the boundary's parallelism and were active when last looked at. */
+  private activeByBoundary: Map<string, Set<Node>> | undefined
 
-  constructor(private readonly wf: Workflow, private readonly input: EngineInput) {
+  constructor(
+    private readonly wf: Workflow,
+    private readonly input: EngineInput,
+    limits: EngineLimits,
+    nodes: Readonly<Record<string, NodeStatus>>
+  ) {
     this.config = input.config
-    this.limits = resolveLimits(input.config.limits)
+    this.limits = limits
     this.now = input.now
     this.nowIso = isoSeconds(input.now)
     const prev = (wf.status ?? {}) as Record<string, unknown>
     this.status = { ...prev }
+    // The stored nodes are never mutated: each is copied (its `children` too, the only array
+    // changed in place), shallowly; every other change assigns a fresh value.
     this.nodes = {}
-    for (const [id, n] of Object.entries((prev.nodes ?? {}) as Record<string, NodeStatus>)) {
-      this.nodes[id] = structuredClone(n) as Node
+    for (const id in nodes) {
+      const n = nodes[id] as Node
+      const copy: Node = { ...n }
+      if (n.children !== undefined) copy.children = [...n.children]
+      this.nodes[id] = copy
+      this.nodeCount++
     }
     this.taskResultsCompletion = { ...((prev.taskResultsCompletionStatus ?? {}) as Record<string, boolean>) }
     this.templates = new Map(wf.spec.templates.map((t) => [t.name, t] as const))
@@ -124,6 +195,39 @@ class Operation {
   // ---------------------------------------------------------------- driver
 
   run(): EngineOutput {
+    try {
+      return this.execute()
+    } catch (e) {
+      if (e instanceof LimitExceeded) return this.abort(e.message)
+      throw e
+    }
+  }
+
+  /**
+   * A limit was crossed: the workflow ends in Error with the reason, as far
+   * as it got (so the node that crossed it shows), every unfinished node closed,
+   * and no actions, since nothing more should run for it.
+   */
+  private abort(message: string): EngineOutput {
+    this.aborted = true
+    this.actions.length = 0
+    this.requeueAt = undefined
+    this.closeWorkflow("Error", message)
+    return this.output("Error")
+  }
+
+  /** Spend work units of this reconcile's budget (`limits.maxReconcileSteps`). */
+  private spend(units = 1): void {
+    this.spent += units
+    if (this.spent > this.limits.maxReconcileSteps && !this.aborted) {
+      throw new LimitExceeded(
+        `reconcile exceeded limits.maxReconcileSteps (${this.limits.maxReconcileSteps} work units): ` +
+          `the workflow is too large to evaluate (${this.nodeCount} nodes)`
+      )
+    }
+  }
+
+  private execute(): EngineOutput {
     const phase = (this.status.phase ?? "") as WorkflowPhase
     if (isWorkflowCompleted(phase)) {
       this.podGC(phase)
@@ -186,21 +290,26 @@ class Operation {
   }
 
   private finish(phase: WorkflowPhase, message: string): EngineOutput {
+    this.closeWorkflow(phase, message)
+    this.podGC(phase)
+    return this.output(phase)
+  }
+
+  private closeWorkflow(phase: WorkflowPhase, message: string): void {
     this.status.phase = phase
     if (message !== "") this.status.message = message
     else delete this.status.message
     this.status.startedAt ??= this.nowIso
     this.status.finishedAt ??= this.nowIso
     // Nodes still running when the workflow ends (e.g. after an error) are closed like upstream.
-    for (const n of Object.values(this.nodes)) {
+    for (const id in this.nodes) {
+      const n = this.nodes[id]
       if (!isFulfilled(n.phase)) {
         n.phase = "Error"
         n.message ??= "workflow shutdown"
         n.finishedAt ??= this.nowIso
       }
     }
-    this.podGC(phase)
-    return this.output(phase)
   }
 
   private output(phase: WorkflowPhase): EngineOutput {
@@ -208,8 +317,7 @@ class Operation {
     // soon as their node is complete, not only once the workflow is (completed phases GC in `finish`/`run`).
     if (!isWorkflowCompleted(phase)) this.podGC(phase === "" ? "Running" : phase)
     const nodes = this.nodes
-    this.status.progress = updateProgress(nodes)
-    this.status.nodes = nodes
+    this.status.progress = updateProgress(nodes, this.limits.maxReconcileSteps)
     if (Object.keys(this.taskResultsCompletion).length > 0) this.status.taskResultsCompletionStatus = this.taskResultsCompletion
     if (this.globalOutputs.length > 0) this.status.outputs = { parameters: this.globalOutputs }
     const completed = isWorkflowCompleted(phase)
@@ -223,7 +331,41 @@ class Operation {
       actions: this.actions
     }
     if (this.requeueAt !== undefined) out.requeueAfterMs = Math.max(0, this.requeueAt - this.now)
-    return out
+    return this.pack(out)
+  }
+
+  /**
+   * Keep the stored status within `limits.maxStatusBytes`, like upstream's
+   * `packer.CompressWorkflowIfNeeded`: over the limit, `nodes` is written as
+   * `compressedNodes` (gzip + base64 of its JSON); still over, the workflow
+   * ends in Error with upstream's message, on the status as it was stored,
+   * since this one cannot be (node status offload to a database is not
+   * supported).
+   */
+  private pack(out: Mutable<EngineOutput>): EngineOutput {
+    const status = this.status
+    delete status.nodes
+    delete status.compressedNodes
+    const max = this.limits.maxStatusBytes
+    const rest = JSON.stringify(status)
+    const nodesJson = JSON.stringify(this.nodes)
+    // The JSON of the status with `"nodes":<nodes>` as its last key.
+    const size = Buffer.byteLength(rest) + Buffer.byteLength(nodesJson) + '"nodes":'.length + (rest === "{}" ? 0 : 1)
+    if (size <= max) {
+      status.nodes = this.nodes
+      return out
+    }
+    const compressed = compressNodesJson(nodesJson)
+    const compressedSize = Buffer.byteLength(rest) + compressed.length + '"compressedNodes":"",'.length + (rest === "{}" ? -1 : 0)
+    if (compressedSize <= max) {
+      status.compressedNodes = compressed
+      return out
+    }
+    return workflowError(
+      this.input,
+      `workflow is longer than maximum allowed size. compressed size ${compressedSize} > maxSize ${max} (limits.maxStatusBytes). ` +
+        "Tried to offload but encountered error: offload node status is not supported"
+    )
   }
 
   private requeue(at: number): void {
@@ -325,7 +467,12 @@ class Operation {
   // ---------------------------------------------------------------- nodes
 
   private id(name: string): string {
-    return makeNodeId(this.wf.metadata.name, name)
+    let id = this.ids.get(name)
+    if (id === undefined) {
+      id = makeNodeId(this.wf.metadata.name, name)
+      this.ids.set(name, id)
+    }
+    return id
   }
 
   private byName(name: string): Node | undefined {
@@ -338,6 +485,10 @@ class Operation {
     phase: NodePhase,
     opts: { boundaryId?: string; templateName?: string; message?: string; hooked?: boolean; retried?: boolean; inputs?: Node["inputs"] }
   ): Node {
+    this.spend()
+    if (this.nodeCount >= this.limits.maxNodes) {
+      throw new LimitExceeded(`status.nodes: node "${name}" would be node ${this.nodeCount + 1}, which exceeds limits.maxNodes (${this.limits.maxNodes})`)
+    }
     const id = this.id(name)
     const node: Node = {
       id,
@@ -356,7 +507,11 @@ class Operation {
     }
     if (opts.inputs !== undefined) node.inputs = opts.inputs
     if (isFulfilled(phase)) node.finishedAt = this.nowIso
+    if (!(id in this.nodes)) this.nodeCount++
     this.nodes[id] = node
+    if (this.activeByBoundary !== undefined && countsForParallelism(node)) {
+      getOrCreate(this.activeByBoundary, node.boundaryID!, () => new Set()).add(node)
+    }
     return node
   }
 
@@ -400,11 +555,15 @@ class Operation {
     const parent = this.byName(parentName)
     if (parent === undefined) return
     const childId = this.id(childName)
+    const known = getOrCreate(this.childSets, parent.id, () => new Set(parent.children))
+    if (known.has(childId)) return
+    known.add(childId)
     parent.children ??= []
-    if (!parent.children.includes(childId)) parent.children.push(childId)
+    parent.children.push(childId)
   }
 
   private outboundNodes(id: string): Array<string> {
+    this.spend()
     const node = this.nodes[id]
     if (node === undefined) return []
     switch (node.type) {
@@ -430,12 +589,14 @@ class Operation {
 
   // ---------------------------------------------------------------- templates
 
+  /** The template with `templateDefaults` merged under it, merged once per reconcile. */
   private resolveTemplate(name: string): Template | undefined {
+    if (this.resolvedTemplates.has(name)) return this.resolvedTemplates.get(name)
     const t = this.templates.get(name)
-    if (t === undefined) return undefined
     const defaults = this.wf.spec.templateDefaults
-    if (defaults === undefined) return t
-    return mergeDefaults(defaults, t) as Template
+    const resolved = t === undefined || defaults === undefined ? t : (mergeDefaults(defaults, t) as Template)
+    this.resolvedTemplates.set(name, resolved)
+    return resolved
   }
 
   private argMap(args: Arguments | undefined): ResolvedArgs {
@@ -448,6 +609,8 @@ class Operation {
 
   /** Bind arguments to inputs and substitute the template (`common.ProcessArgs`). */
   private processTemplate(tmpl: Template, args: ResolvedArgs, locals: ReadonlyMap<string, unknown>): Template | Failure {
+    // Substitution walks the whole template: a DAG's or steps' size is its calls.
+    this.spend(1 + (tmpl.dag?.tasks.length ?? 0) + (tmpl.steps?.length ?? 0))
     const scope = new Map<string, unknown>([...this.globals, ...locals])
     const inputs: Array<Parameter> = []
     for (const p of tmpl.inputs?.parameters ?? []) {
@@ -487,7 +650,8 @@ class Operation {
   ): Node | undefined {
     const existing = this.byName(nodeName)
     if (existing !== undefined && isFulfilled(existing.phase)) return existing
-    if (this.depth > 100) return this.errorNode(nodeName, "Maximum recursion depth exceeded", opts, call.template)
+    this.spend()
+    if (this.depth + 1 >= this.limits.maxDepth) this.maxDepthExceeded(nodeName, call.template, opts)
     const tmpl = this.resolveTemplate(call.template)
     if (tmpl === undefined) return this.errorNode(nodeName, `template ${call.template} not found`, opts, call.template)
 
@@ -508,6 +672,20 @@ class Operation {
     } finally {
       this.depth--
     }
+  }
+
+  /**
+   * Upstream's `ErrMaxDepthExceeded` (`currentStackDepth >= maxStackDepth`,
+   * counting the entrypoint as 1): the node errors with its message. Upstream
+   * then carries on with the node's siblings; here the workflow ends in Error
+   * at once, because a template that calls itself more than once per level
+   * would otherwise grow exponentially below the bound within one reconcile.
+   */
+  private maxDepthExceeded(nodeName: string, template: string, opts: ExecOpts): never {
+    const message = `Maximum recursion depth exceeded: template "${template}" at depth ${this.depth + 1} reaches ` +
+      `limits.maxDepth (${this.limits.maxDepth}). See https://argo-workflows.readthedocs.io/en/latest/scaling/#maximum-recursion-depth`
+    this.errorNode(nodeName, message, opts, template)
+    throw new LimitExceeded(message)
   }
 
   private executeBody(nodeName: string, tmpl: Template, opts: ExecOpts, retried: boolean): Node | undefined {
@@ -717,11 +895,18 @@ class Operation {
     const bt = boundary?.templateName === undefined ? undefined : this.resolveTemplate(boundary.templateName)
     const limit = bt?.parallelism
     if (typeof limit !== "number") return false
-    const active = Object.values(this.nodes).filter((n) =>
-      n.boundaryID === opts.boundaryId && !isFulfilled(n.phase) && n.type !== "StepGroup" && n.type !== "TaskGroup" &&
-      n.nodeFlag?.retried !== true
-    ).length
-    return active >= limit
+    if (this.activeByBoundary === undefined) {
+      this.activeByBoundary = new Map()
+      for (const id in this.nodes) {
+        const n = this.nodes[id]
+        if (countsForParallelism(n)) getOrCreate(this.activeByBoundary, n.boundaryID!, () => new Set()).add(n)
+      }
+    }
+    const active = this.activeByBoundary.get(opts.boundaryId)
+    if (active === undefined) return false
+    // A node never becomes active again once fulfilled, so the set only shrinks to the active ones.
+    for (const n of active) if (isFulfilled(n.phase) || this.nodes[n.id] !== n) active.delete(n)
+    return active.size >= limit
   }
 
   // ---------------------------------------------------------------- pods
@@ -779,12 +964,7 @@ class Operation {
    */
   private includeScriptOutput(nodeName: string, opts: ExecOpts): boolean {
     if (opts.boundaryId === undefined || opts.parentTemplate === undefined) return false
-    const parent = opts.parentTemplate
-    const prefix = parent.dag !== undefined ? "tasks" : parent.steps !== undefined ? "steps" : ""
-    const name = escapeRegex(stepOrTaskName(nodeName))
-    const text = JSON.stringify(parent)
-    return new RegExp(`${prefix}\\.${name}\\.outputs\\.result`).test(text) ||
-      new RegExp(`${prefix}\\[['"]${name}['"]\\]\\.outputs.result`).test(text)
+    return resultReferences(opts.parentTemplate).has(stepOrTaskName(nodeName))
   }
 
   private createPod(node: Node, tmpl: Template, opts: ExecOpts): void {
@@ -833,7 +1013,9 @@ class Operation {
 
   /** Fold every observed pod into its node before executing (`podReconciliation`). */
   private reconcilePods(): void {
-    for (const node of Object.values(this.nodes)) {
+    for (const id in this.nodes) {
+      this.spend()
+      const node = this.nodes[id]
       if (node.type !== "Pod") continue
       const obs = this.input.pods.get(node.id)
       if (isFulfilled(node.phase)) continue
@@ -935,9 +1117,12 @@ class Operation {
   }
 
   private addAggregateToScope(scope: Map<string, unknown>, prefix: "steps" | "tasks", name: string, children: ReadonlyArray<Node>): void {
+    this.spend(children.length)
     const sorted = children
       .filter((n) => n.nodeFlag?.hooked !== true && n.nodeFlag?.retried !== true)
-      .sort((a, b) => loopIndexOf(a.name) - loopIndexOf(b.name))
+      .map((n) => ({ n, index: loopIndexOf(n.name) }))
+      .sort((a, b) => a.index - b.index)
+      .map(({ n }) => n)
     const params: Array<Record<string, string>> = []
     const byName = new Map<string, Array<string>>()
     const results: Array<unknown> = []
@@ -947,7 +1132,7 @@ class Operation {
         const m: Record<string, string> = {}
         for (const p of n.outputs.parameters ?? []) {
           m[p.name] = p.value ?? ""
-          byName.set(p.name, [...(byName.get(p.name) ?? []), p.value ?? ""])
+          getOrCreate(byName, p.name, () => []).push(p.value ?? "")
         }
         params.push(m)
       }
@@ -1048,13 +1233,28 @@ class Operation {
     return new Map(this.globals)
   }
 
+  private childNodes(node: Node): Array<Node> {
+    this.spend((node.children ?? []).length)
+    return (node.children ?? []).map((c) => this.nodes[c]).filter((n) => n !== undefined)
+  }
+
   // ---------------------------------------------------------------- exit hooks of steps / tasks
 
-  /** Run `<node>.onExit` for a completed step/task; true when the hook (if any) is fulfilled. */
-  private runOnExit(parent: Node, call: TemplateCall, boundaryId: string, placement: Placement, prefix: "steps" | "tasks", scope: Map<string, unknown>): boolean {
+  /**
+   * Run `<node>.onExit` for a completed step/task; true when the hook (if any) is fulfilled.
+   * `scope` may be given as a function: building a task's scope costs its ancestry, and most tasks have no hook.
+   */
+  private runOnExit(
+    parent: Node,
+    call: TemplateCall,
+    boundaryId: string,
+    placement: Placement,
+    prefix: "steps" | "tasks",
+    scope: Scope | (() => Scope)
+  ): boolean {
     const hook = call.onExit !== undefined ? { template: call.onExit, arguments: undefined } : call.hooks?.exit
     if (hook?.template === undefined) return true
-    const local = new Map(scope)
+    const local = new Map(typeof scope === "function" ? scope() : scope)
     this.addNodeToScope(local, prefix, call.name, parent)
     const args = this.resolveArgs({ name: call.name, template: hook.template, arguments: hook.arguments }, local)
     const name = `${parent.name}.onExit`
@@ -1074,6 +1274,7 @@ class Operation {
     const scope = this.stepScope()
     const groups = tmpl.steps ?? []
     for (let i = 0; i < groups.length; i++) {
+      this.spend()
       const sgName = `${nodeName}[${i}]`
       let sg = this.byName(sgName)
       if (sg === undefined) {
@@ -1107,7 +1308,8 @@ class Operation {
         if (child !== undefined) {
           this.addNodeToScope(scope, "steps", step.name, child)
         } else {
-          const expanded = Object.values(this.nodes).filter((n) =>
+          // A loop's items are children of the step group.
+          const expanded = this.childNodes(sg).filter((n) =>
             n.boundaryID === node.id && n.name.startsWith(`${childName}(`) && n.type !== "Skipped"
           )
           if (expanded.length > 0) this.addAggregateToScope(scope, "steps", step.name, expanded)
@@ -1145,12 +1347,14 @@ class Operation {
         expanded.push({ step, vars: new Map(), origin: step })
         continue
       }
-      const loop = expandLoop(step, scope)
+      const loop = expandLoop(step, scope, this.limits.maxLoopItems)
       if (!loop.ok) return this.markPhase(sg, "Error", loop.error)
+      this.spend(loop.items.length)
       for (const it of loop.items) expanded.push({ step: { ...step, name: it.name }, vars: it.vars, origin: step })
     }
     const stepOf = new Map<string, TemplateCall>()
     for (const { step, vars, origin } of expanded) {
+      this.spend()
       const childName = `${sg.name}.${step.name}`
       stepOf.set(this.id(childName), origin)
       const existing = this.byName(childName)
@@ -1158,7 +1362,7 @@ class Operation {
         this.addChild(sg.name, childName)
         continue
       }
-      const local = new Map([...scope, ...vars])
+      const local = vars.size === 0 ? scope : new LayeredScope(scope, vars)
       const proceed = this.shouldExecute(step.when, local)
       if (isFailure(proceed)) {
         this.errorNode(childName, proceed.error, { boundaryId, onExit })
@@ -1231,6 +1435,7 @@ class Operation {
       tmpl,
       tasks,
       visited: new Set(),
+      entries: new Map(),
       placement: inheritPlacement(tmpl, opts.placement),
       onExit: opts.onExit
     }
@@ -1257,9 +1462,7 @@ class Operation {
     for (const task of dag.tasks) {
       const tn = this.byName(`${nodeName}.${task.name}`)
       if (tn === undefined) continue
-      if (tn.type === "TaskGroup") {
-        this.addAggregateToScope(scope, "tasks", task.name, (tn.children ?? []).map((c) => this.nodes[c]).filter((n) => n !== undefined))
-      }
+      if (tn.type === "TaskGroup") this.addAggregateToScope(scope, "tasks", task.name, this.childNodes(tn))
       this.addNodeToScope(scope, "tasks", task.name, tn)
     }
     return this.succeedWithOutputs(node, tmpl, scope)
@@ -1269,39 +1472,81 @@ class Operation {
     return this.byName(`${ctx.node.name}.${name}`)
   }
 
-  private taskScope(ctx: DagCtx, task: DagTask): Map<string, unknown> {
-    const scope = this.stepScope()
-    const seen = new Set<string>()
-    const visit = (name: string): void => {
-      const t = ctx.tasks.get(name)
-      if (t === undefined) return
-      for (const d of taskDependencies(t)) {
-        if (seen.has(d)) continue
-        seen.add(d)
-        const dn = this.taskNode(ctx, d)
-        if (dn !== undefined) {
-          if (dn.type === "TaskGroup") {
-            const children = Object.values(this.nodes).filter((n) => n.boundaryID === ctx.node.id && n.name.startsWith(`${dn.name}(`))
-            this.addAggregateToScope(scope, "tasks", d, children)
-          }
-          this.addNodeToScope(scope, "tasks", d, dn)
-        }
-        visit(d)
-      }
-    }
-    visit(task.name)
-    return scope
+  /** `buildLocalScopeFromTask`: the globals and every ancestor of the task (`GetTaskAncestry`), resolved on demand. */
+  private taskScope(ctx: DagCtx, task: DagTask): Scope {
+    return new TaskScope(
+      this.stepScope(),
+      taskDependencies(task),
+      (name) => {
+        this.spend()
+        const t = ctx.tasks.get(name)
+        return t === undefined ? [] : taskDependencies(t)
+      },
+      (name) => this.taskEntries(ctx, name),
+      (name) => ctx.tasks.has(name)
+    )
   }
 
-  private executeDagTask(ctx: DagCtx, taskName: string): void {
-    if (ctx.visited.has(taskName)) return
-    ctx.visited.add(taskName)
+  /**
+   * The `tasks.<name>.*` entries of one task, built once per DAG visit: a task is
+   * asked for only by its descendants, which run after it, so its node is final.
+   */
+  private taskEntries(ctx: DagCtx, name: string): Scope | undefined {
+    const known = ctx.entries.get(name)
+    if (known !== undefined) return known ?? undefined
+    const dn = this.taskNode(ctx, name)
+    let entries: Map<string, unknown> | undefined
+    if (dn !== undefined) {
+      entries = new Map()
+      // A loop's items are children of its task group.
+      if (dn.type === "TaskGroup") this.addAggregateToScope(entries, "tasks", name, this.childNodes(dn))
+      this.addNodeToScope(entries, "tasks", name, dn)
+    }
+    ctx.entries.set(name, entries ?? null)
+    return entries
+  }
+
+  /**
+   * Execute a DAG task after its dependencies, each task once per reconcile
+   * (`ctx.visited`), depth first like upstream's recursive `executeDAGTask`,
+   * but on an explicit stack: a chain of thousands of tasks is data, not
+   * call depth.
+   */
+  private executeDagTask(ctx: DagCtx, target: string): void {
+    const stack: Array<{ readonly name: string; depsDone: boolean }> = [{ name: target, depsDone: false }]
+    while (stack.length > 0) {
+      const frame = stack[stack.length - 1]
+      if (!frame.depsDone) {
+        if (ctx.visited.has(frame.name)) {
+          stack.pop()
+          continue
+        }
+        ctx.visited.add(frame.name)
+        this.spend()
+        const task = ctx.tasks.get(frame.name)
+        const node = this.taskNode(ctx, frame.name)
+        const deps = task === undefined ? [] : taskDependencies(task)
+        if (deps.length > 0 && (node === undefined || (!isFulfilled(node.phase) && node.type !== "TaskGroup"))) {
+          frame.depsDone = true
+          for (let i = deps.length - 1; i >= 0; i--) if (!ctx.visited.has(deps[i])) stack.push({ name: deps[i], depsDone: false })
+          continue
+        }
+      }
+      stack.pop()
+      this.runDagTask(ctx, frame.name)
+    }
+  }
+
+  /** One task whose dependencies were visited: `executeDAGTask` after its recursion. */
+  private runDagTask(ctx: DagCtx, taskName: string): void {
     const task = ctx.tasks.get(taskName)
     if (task === undefined) return
     const nodeName = `${ctx.node.name}.${taskName}`
     let node = this.taskNode(ctx, taskName)
     if (node !== undefined && isFulfilled(node.phase)) {
-      if (node.phase !== "Skipped" && node.phase !== "Omitted") this.runOnExit(node, task, ctx.node.id, ctx.placement, "tasks", this.taskScope(ctx, task))
+      if (node.phase !== "Skipped" && node.phase !== "Omitted") {
+        this.runOnExit(node, task, ctx.node.id, ctx.placement, "tasks", () => this.taskScope(ctx, task))
+      }
       return
     }
     const deps = taskDependencies(task)
@@ -1322,7 +1567,6 @@ class Operation {
     const group = node?.type === "TaskGroup" ? node : undefined
 
     if (deps.length > 0 && group === undefined) {
-      for (const d of deps) this.executeDagTask(ctx, d)
       const states = new Map<string, DependencyState>()
       for (const d of deps) {
         const dn = this.taskNode(ctx, d)
@@ -1354,7 +1598,7 @@ class Operation {
     const scope = this.taskScope(ctx, task)
     let expanded: Array<{ name: string; vars: ReadonlyMap<string, unknown> }>
     if (isLoop(task)) {
-      const loop = expandLoop(task, scope)
+      const loop = expandLoop(task, scope, this.limits.maxLoopItems)
       if (!loop.ok) {
         if (node === undefined) {
           this.initNode(nodeName, "Skipped", "Error", { boundaryId: ctx.node.id, templateName: task.template, message: loop.error })
@@ -1377,10 +1621,11 @@ class Operation {
     } else expanded = [{ name: taskName, vars: new Map() }]
 
     const taskGroup = node?.type === "TaskGroup" ? node : undefined
+    this.spend(expanded.length)
     for (const e of expanded) {
       const childName = `${ctx.node.name}.${e.name}`
       let child = this.byName(childName)
-      const local = new Map([...scope, ...e.vars])
+      const local = e.vars.size === 0 ? scope : new LayeredScope(scope, e.vars)
       if (child === undefined) {
         const proceed = this.shouldExecute(task.when, local)
         if (isFailure(proceed)) {
@@ -1441,8 +1686,9 @@ class Operation {
     for (const t of targets) targetPhases.set(this.id(`${ctx.node.name}.${t}`), "")
     const queue: Array<{ id: string; phase: NodePhase }> = (ctx.node.children ?? []).map((id) => ({ id, phase: "Succeeded" }))
     const seen = new Set<string>()
-    while (queue.length > 0) {
-      const cur = queue.shift()!
+    for (let head = 0; head < queue.length; head++) {
+      const cur = queue[head]
+      this.spend()
       const key = `${cur.id}/${cur.phase}`
       if (seen.has(key)) continue
       seen.add(key)
@@ -1499,11 +1745,54 @@ class Operation {
   }
 }
 
+const resultReferencesOf = new WeakMap<Template, ReadonlySet<string>>()
+
+/**
+ * The step or task names whose result a steps/DAG template mentions, as
+ * upstream's `hasOutputResultRef` finds them in the template's JSON:
+ * `<prefix>.<name>.outputs.result` or `<prefix>['<name>'].outputs.result`,
+ * `<prefix>` being `steps` or `tasks` after the template's kind. Found once per
+ * template object (upstream serialises the parent once per child, which is
+ * quadratic in a large DAG).
+ */
+const resultReferences = (parent: Template): ReadonlySet<string> => {
+  const known = resultReferencesOf.get(parent)
+  if (known !== undefined) return known
+  const prefix = parent.dag !== undefined ? "tasks" : parent.steps !== undefined ? "steps" : ""
+  const text = JSON.stringify(parent)
+  const names = new Set<string>()
+  // A name has no dot (`getStepOrDAGTaskName` keeps what follows the last one): the text
+  // between the dot before `.outputs.result` and it, when `<prefix>` precedes that dot.
+  const suffix = ".outputs.result"
+  for (let i = text.indexOf(suffix); i >= 0; i = text.indexOf(suffix, i + 1)) {
+    const dot = text.lastIndexOf(".", i - 1)
+    if (dot >= prefix.length && text.slice(dot - prefix.length, dot) === prefix) names.add(text.slice(dot + 1, i))
+  }
+  for (const m of text.matchAll(new RegExp(`${prefix}\\[['"]([^'"]*)['"]\\]\\.outputs.result`, "g"))) names.add(m[1])
+  resultReferencesOf.set(parent, names)
+  return names
+}
+
+/** A node that holds one of its boundary's `parallelism` slots while it is not fulfilled. */
+const countsForParallelism = (n: Node): boolean =>
+  n.boundaryID !== undefined && !isFulfilled(n.phase) && n.type !== "StepGroup" && n.type !== "TaskGroup" && n.nodeFlag?.retried !== true
+
+const getOrCreate = <K, V>(map: Map<K, V>, key: K, make: () => V): V => {
+  let v = map.get(key)
+  if (v === undefined) {
+    v = make()
+    map.set(key, v)
+  }
+  return v
+}
+
 interface DagCtx {
   readonly node: Node
   readonly tmpl: Template
   readonly tasks: ReadonlyMap<string, DagTask>
   readonly visited: Set<string>
+  /** `tasks.<name>.*` entries per task name (null: the task has no node), see `taskEntries`. */
+  readonly entries: Map<string, Scope | null>
   readonly placement: Placement
   readonly onExit: boolean
 }
@@ -1559,6 +1848,130 @@ const continues = (call: TemplateCall | undefined, phase: NodePhase): boolean =>
   (phase === "Failed" && call?.continueOn?.failed === true) || (phase === "Error" && call?.continueOn?.error === true)
 
 
+/**
+ * A loop item's variables over its step's or task's scope, without copying
+ * the scope per item (a scope carries every earlier step or ancestor task, a
+ * loop may have thousands of items). Flattened only if a reader iterates it.
+ */
+class LayeredScope implements ReadonlyMap<string, unknown> {
+  private flat: Map<string, unknown> | undefined
+  constructor(private readonly base: Scope, private readonly top: Scope) {}
+  get(key: string): unknown {
+    return this.top.has(key) ? this.top.get(key) : this.base.get(key)
+  }
+  has(key: string): boolean {
+    return this.top.has(key) || this.base.has(key)
+  }
+  get size(): number {
+    return this.all().size
+  }
+  forEach(f: (value: unknown, key: string, map: ReadonlyMap<string, unknown>) => void, thisArg?: unknown): void {
+    this.all().forEach((v, k) => f.call(thisArg, v, k, this))
+  }
+  entries() {
+    return this.all().entries()
+  }
+  keys() {
+    return this.all().keys()
+  }
+  values() {
+    return this.all().values()
+  }
+  [Symbol.iterator]() {
+    return this.all()[Symbol.iterator]()
+  }
+  private all(): Map<string, unknown> {
+    this.flat ??= new Map([...this.base, ...this.top])
+    return this.flat
+  }
+}
+
+/**
+ * A DAG task's scope: the workflow's globals and the `tasks.<name>.*` entries
+ * of every ancestor task (upstream's `buildLocalScopeFromTask`). A lookup walks
+ * the ancestry only until it meets the task it names, so in a chain of
+ * thousands of tasks each costs what it references rather than its whole
+ * ancestry; a reader that iterates (an expression tag sees the scope whole)
+ * gets it flattened once.
+ */
+class TaskScope implements ReadonlyMap<string, unknown> {
+  private readonly ancestors = new Set<string>()
+  private readonly pending: Array<string>
+  private flat: Map<string, unknown> | undefined
+
+  constructor(
+    private readonly globals: Scope,
+    dependencies: ReadonlyArray<string>,
+    private readonly dependenciesOf: (task: string) => ReadonlyArray<string>,
+    private readonly entriesOf: (task: string) => Scope | undefined,
+    private readonly isTask: (name: string) => boolean
+  ) {
+    this.pending = [...dependencies]
+  }
+
+  get(key: string): unknown {
+    if (this.flat !== undefined) return this.flat.get(key)
+    if (this.globals.has(key)) return this.globals.get(key)
+    return this.entriesFor(key)?.get(key)
+  }
+  has(key: string): boolean {
+    if (this.flat !== undefined) return this.flat.has(key)
+    return this.globals.has(key) || (this.entriesFor(key)?.has(key) ?? false)
+  }
+  get size(): number {
+    return this.all().size
+  }
+  forEach(f: (value: unknown, key: string, map: ReadonlyMap<string, unknown>) => void, thisArg?: unknown): void {
+    this.all().forEach((v, k) => f.call(thisArg, v, k, this))
+  }
+  entries() {
+    return this.all().entries()
+  }
+  keys() {
+    return this.all().keys()
+  }
+  values() {
+    return this.all().values()
+  }
+  [Symbol.iterator]() {
+    return this.all()[Symbol.iterator]()
+  }
+
+  /** The entries of the ancestor that `tasks.<name>.<field>` names (a name may hold dots: every split is tried). */
+  private entriesFor(key: string): Scope | undefined {
+    const prefix = "tasks."
+    if (!key.startsWith(prefix)) return undefined
+    for (let dot = key.indexOf(".", prefix.length); dot > 0; dot = key.indexOf(".", dot + 1)) {
+      const name = key.slice(prefix.length, dot)
+      if (!this.isTask(name) || !this.isAncestor(name)) continue
+      const entries = this.entriesOf(name)
+      if (entries?.has(key) === true) return entries
+    }
+    return undefined
+  }
+
+  /** Depth-first through the dependencies, resumed where the last lookup stopped. */
+  private isAncestor(name: string | undefined): boolean {
+    while ((name === undefined || !this.ancestors.has(name)) && this.pending.length > 0) {
+      const d = this.pending.pop()!
+      if (this.ancestors.has(d)) continue
+      this.ancestors.add(d)
+      for (const dd of this.dependenciesOf(d)) if (!this.ancestors.has(dd)) this.pending.push(dd)
+    }
+    return name !== undefined && this.ancestors.has(name)
+  }
+
+  private all(): Map<string, unknown> {
+    if (this.flat === undefined) {
+      this.isAncestor(undefined)
+      const flat = new Map(this.globals)
+      for (const a of this.ancestors) for (const [k, v] of this.entriesOf(a) ?? []) flat.set(k, v)
+      this.flat = flat
+    }
+    return this.flat
+  }
+}
+
 const substituteForMessage = (text: string, scope: Scope, limits: EngineLimits["expression"]): string => {
   const r = substitute(text, scope, true, limits)
   return r.ok ? r.value : text
@@ -1606,10 +2019,26 @@ const executableTypes = new Set<string>(["Pod", "HTTP", "Plugin", "Container", "
  * ...) has a progress, "0/1" by default (or what its task result reported),
  * complete once Succeeded/Skipped/Omitted; other nodes sum their executable
  * descendants; the workflow's progress is the sum over executable nodes.
+ *
+ * Upstream sums each non-executable node's descendants with a fresh walk,
+ * which is quadratic in a long chain (every step group reaches every later
+ * one). Here the walk stops at any node that dominates everything below it
+ * (every path into its descendants goes through it: a step group, a task of a
+ * chain), whose sum comes from its subtree of the dominator tree, summed once.
+ * The sums are the same. `budget` bounds the walks that remain (pathological
+ * graphs, or a corrupt status with cycles, walked upstream's way); past it,
+ * non-executable nodes keep the progress they had.
  */
-const updateProgress = (nodes: Record<string, Node>): string => {
+const updateProgress = (nodes: Record<string, Node>, budget: number): string => {
+  const ids = Object.keys(nodes)
+  const n = ids.length
+  const index = new Map<string, number>()
+  for (let i = 0; i < n; i++) index.set(ids[i], i)
+  const ownN = new Float64Array(n)
+  const ownD = new Float64Array(n)
   let total: [number, number] = [0, 0]
-  for (const node of Object.values(nodes)) {
+  for (let i = 0; i < n; i++) {
+    const node = nodes[ids[i]]
     if (!executableTypes.has(node.type)) continue
     let p = parseProgress(node.progress)
     if (node.progress === undefined || node.progress === "") {
@@ -1621,28 +2050,98 @@ const updateProgress = (nodes: Record<string, Node>): string => {
       p = [p[1], p[1]]
       node.progress = `${p[1]}/${p[1]}`
     }
+    ownN[i] = p[0]
+    ownD[i] = p[1]
     total = [total[0] + p[0], total[1] + p[1]]
   }
-  const sum = (node: Node, visited: Set<string>): [number, number] => {
-    let acc: [number, number] = [0, 0]
-    for (const id of node.children ?? []) {
-      if (visited.has(id)) continue
-      visited.add(id)
-      const child = nodes[id]
-      if (child === undefined) continue
-      const below = sum(child, visited)
-      acc = [acc[0] + below[0], acc[1] + below[1]]
-      if (executableTypes.has(child.type)) {
-        const v = parseProgress(child.progress)
-        if (v !== undefined) acc = [acc[0] + v[0], acc[1] + v[1]]
+
+  // The children graph, by index; children that do not exist are ignored (as upstream does).
+  const kids: Array<Array<number>> = new Array(n)
+  const preds: Array<Array<number>> = Array.from({ length: n }, () => [])
+  const indegree = new Int32Array(n)
+  for (let i = 0; i < n; i++) {
+    kids[i] = []
+    for (const c of nodes[ids[i]].children ?? []) {
+      const j = index.get(c)
+      if (j === undefined) continue
+      kids[i].push(j)
+      preds[j].push(i)
+      indegree[j]++
+    }
+  }
+  // Topological order (Kahn); a cycle leaves nodes out of it.
+  const order: Array<number> = []
+  for (let i = 0; i < n; i++) if (indegree[i] === 0) order.push(i)
+  for (let h = 0; h < order.length; h++) for (const c of kids[order[h]]) if (--indegree[c] === 0) order.push(c)
+  const acyclic = order.length === n
+
+  // Immediate dominators under a virtual root above every node without parents, one pass in
+  // topological order (Cooper, Harvey and Kennedy's intersection; a dominator comes earlier).
+  const root = -1
+  const idom = new Int32Array(n).fill(root)
+  const depth = new Int32Array(n)
+  const closed = new Uint8Array(n)
+  const sumN = new Float64Array(ownN)
+  const sumD = new Float64Array(ownD)
+  if (acyclic) {
+    const pos = new Int32Array(n)
+    order.forEach((v, k) => (pos[v] = k))
+    const at = (v: number): number => (v === root ? -1 : pos[v])
+    for (const v of order) {
+      let d = preds[v].length === 0 ? root : preds[v][0]
+      for (let k = 1; k < preds[v].length && d !== root; k++) {
+        let a = preds[v][k]
+        while (a !== d) {
+          while (at(a) > at(d)) a = idom[a]
+          while (at(d) > at(a)) d = idom[d]
+          if (--budget < 0) return `${total[0]}/${total[1]}`
+        }
+      }
+      idom[v] = d
+      depth[v] = (d === root ? 0 : depth[d]) + 1
+    }
+    // A node is closed when no edge leaves its dominator subtree: an edge x -> y leaves the
+    // subtree of every dominator of x deeper than y's immediate dominator.
+    const low = new Float64Array(n).fill(Infinity)
+    for (let i = 0; i < n; i++) for (const c of kids[i]) low[i] = Math.min(low[i], idom[c] === root ? 0 : depth[idom[c]])
+    for (let k = n - 1; k >= 0; k--) {
+      const v = order[k]
+      if (low[v] >= depth[v]) closed[v] = 1
+      const d = idom[v]
+      if (d === root) continue
+      low[d] = Math.min(low[d], low[v])
+      sumN[d] += sumN[v]
+      sumD[d] += sumD[v]
+    }
+  }
+
+  const seen = new Int32Array(n).fill(-1)
+  for (let i = 0; i < n; i++) {
+    const node = nodes[ids[i]]
+    if (executableTypes.has(node.type)) continue
+    let pn = 0
+    let pd = 0
+    if (closed[i] === 1) {
+      pn = sumN[i] - ownN[i]
+      pd = sumD[i] - ownD[i]
+    } else {
+      const stack = [...kids[i]]
+      while (stack.length > 0) {
+        const c = stack.pop()!
+        if (seen[c] === i) continue
+        seen[c] = i
+        if (--budget < 0) return `${total[0]}/${total[1]}`
+        if (closed[c] === 1) {
+          pn += sumN[c]
+          pd += sumD[c]
+        } else {
+          pn += ownN[c]
+          pd += ownD[c]
+          for (const g of kids[c]) stack.push(g)
+        }
       }
     }
-    return acc
-  }
-  for (const node of Object.values(nodes)) {
-    if (executableTypes.has(node.type)) continue
-    const p = sum(node, new Set())
-    if (p[1] > 0) node.progress = `${p[0]}/${p[1]}`
+    if (pd > 0) node.progress = `${pn}/${pd}`
   }
   return `${total[0]}/${total[1]}`
 }
@@ -1662,8 +2161,6 @@ const marshalParameter = (p: Parameter): Record<string, unknown> => {
 /** Kubernetes' IsValidLabelValue. */
 const isValidLabelValue = (v: string): boolean =>
   v.length <= 63 && /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(v)
-
-const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
 /**
  * `getStepOrDAGTaskName`: the step or task a node stands for, without the

@@ -1,3 +1,4 @@
 /** The Argo Workflow model and its decoder. */
 export * from "./Workflow.js"
 export { decodeWorkflow, type DecodeResult } from "./decode.js"
+export { compressNodes, compressNodesJson, decompressNodes, readStatusNodes, statusNodes, updateStatusNodes, type Nodes, type StatusNodes } from "./compressedNodes.js"
