@@ -25,6 +25,7 @@ import type { ClusterAuth, ConnectionSpec } from "./Connection.js"
 import type { KubeClientShape } from "./KubeClient.js"
 import { KubeConnector } from "./KubeConnector.js"
 import { KubeError, type KubeErrorReason, reasonFromStatus } from "./KubeError.js"
+import { validateBearerToken } from "./Validation.js"
 import {
   apiVersionOf,
   type DeleteOptions,
@@ -217,6 +218,8 @@ const parseExecCredential = (
       makeError(ctx, "Unauthorized", `${command} printed an ExecCredential without status.token (client certificates from exec are not supported)`)
     )
   }
+  const bad = validateBearerToken(token)
+  if (bad !== undefined) return Effect.fail(makeError(ctx, "Unauthorized", `${command} printed an ExecCredential whose status.token is unusable: ${bad}`))
   const expiry = credential.status?.expirationTimestamp
   let expiresAt: number | undefined
   if (typeof expiry === "string") {
@@ -244,6 +247,8 @@ export const readTokenFile = (file: string, cluster: string): Effect.Effect<Exec
       catch: (error) => makeError(ctx, "Unauthorized", `cannot read token file ${file}: ${describe(error)}`)
     })
     if (text === "") return yield* Effect.fail(makeError(ctx, "Unauthorized", `token file ${file} is empty`))
+    const bad = validateBearerToken(text)
+    if (bad !== undefined) return yield* Effect.fail(makeError(ctx, "Unauthorized", `token file ${file}: ${bad}`))
     const now = yield* Clock.currentTimeMillis
     return { token: Redacted.make(text), expiresAt: now + tokenFileRefresh + 10_000 }
   })

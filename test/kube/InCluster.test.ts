@@ -127,4 +127,20 @@ describe("in-cluster credentials", () => {
       assert.include(error.detail, pod.tokenFile)
       assert.deepStrictEqual(pod.tokens, [])
     }).pipe(Effect.scoped))
+
+  it.effect("a token file whose token cannot be sent in a header (CR/LF inside) is refused before any request", () =>
+    Effect.gen(function*() {
+      const pod = yield* inClusterPod
+      yield* withServiceEnv(pod.port)
+      const spec = yield* loadLocalConnection({ inClusterPathPrefix: pod.prefix })
+      fs.writeFileSync(pod.tokenFile, "token-one\r\nX-Injected: yes")
+      const client = yield* Effect.gen(function*() {
+        return yield* (yield* KubeConnector).connect(spec)
+      }).pipe(Effect.provide(LiveKubeConnector.layer))
+      const error = yield* Effect.flip(client.get("configmaps", "argo", "cm"))
+      assert.strictEqual(error.reason, "Unauthorized")
+      assert.include(error.detail, `token file ${pod.tokenFile}: token contains a line break (CR or LF)`)
+      assert.notInclude(error.detail, "X-Injected")
+      assert.deepStrictEqual(pod.tokens, [], "no request reached the server")
+    }).pipe(Effect.scoped))
 })
