@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # Installs the host programs that workflow steps call on the embedded runtime
 # (it runs each pod's command on this machine instead of pulling its image):
-# sh, python as `python`, node, cowsay (docker/whalesay's entrypoint), unshare;
-# and openssl + curl + runc for the real test clusters.
+# sh, python as `python`, cowsay (docker/whalesay's entrypoint); the sandbox's
+# unshare, setpriv, pivot_root (util-linux) and ip (iproute2); and openssl +
+# curl + runc for the real test clusters.
 # Idempotent and quick when everything is present; needs root + apt-get
 # otherwise, and says exactly what is missing when it cannot install.
 set -euo pipefail
 
 missing=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/games/$1" ]; }
-have cowsay || missing+=(cowsay)
-have python3 || missing+=(python3)
-have python || missing+=(python-is-python3)
-have unshare || missing+=(util-linux)
-have bash || missing+=(bash)
+# Pods get a container's PATH and run as an unprivileged uid, so a program
+# found only on this shell's PATH (a pyenv shim under /root) is not theirs.
+in_pods() { PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin have "$1"; }
+in_pods cowsay || missing+=(cowsay)
+in_pods python3 || missing+=(python3)
+in_pods python || missing+=(python-is-python3)
+in_pods bash || missing+=(bash)
+in_pods unshare && in_pods setpriv && in_pods pivot_root || missing+=(util-linux)
+in_pods ip || missing+=(iproute2)
 # The end-to-end clusters (scripts/clusters/up.sh) make their own CA and poll /readyz.
 have openssl || missing+=(openssl)
 have curl || missing+=(curl)

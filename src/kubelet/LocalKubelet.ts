@@ -27,7 +27,7 @@ import { isTransient, type KubeError } from "../kube/KubeError.js"
 import type { KubeObject, OwnerReference } from "../kube/Resources.js"
 import { watchResource } from "../kube/Watch.js"
 import { defaultImages, type ImageEntrypoint, imagesPath } from "./images.js"
-import { mainContainer, planPod, type PodPlan, podContainers } from "./PodPlan.js"
+import { containerPath, mainContainer, planPod, type PodPlan, podContainers } from "./PodPlan.js"
 import { type Isolation, makeRunner, type ProcessResult, removeDir, type Runner } from "./PodProcess.js"
 
 export type { Isolation } from "./PodProcess.js"
@@ -156,7 +156,11 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
   Effect.gen(function*() {
     const { client, nodeName } = options
     const images: Readonly<Record<string, ImageEntrypoint>> = { ...defaultImages, ...options.images }
-    const pathPrepend = [...(options.pathPrepend ?? []), imagesPath]
+    // Pods see a container's PATH, not this process's: the kubelet's folders come first, and with them the
+    // folder of the node binary running the kubelet (the project's Node 24) for node images, as a fresh host has no other.
+    const nodeDir = path.dirname(process.execPath)
+    const ownNode = path.basename(process.execPath) === "node" && !containerPath.split(":").includes(nodeDir) ? [nodeDir] : []
+    const pathPrepend = [...(options.pathPrepend ?? []), imagesPath, ...ownNode]
     const workDir = options.workDir ?? path.join(os.tmpdir(), "flotilla-kubelet")
     const runner: Runner | undefined = options.mode === "process"
       ? yield* makeRunner(workDir, options.isolation ?? "auto", pathPrepend)
@@ -322,10 +326,14 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
 
     // ---- running ---------------------------------------------------------
 
-    const hostEnv = (pod: KubeObject, plan: PodPlan): Record<string, string> => {
-      const env: Record<string, string> = {}
-      for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v
-      Object.assign(env, plan.env)
+    /**
+     * The pod's environment: its spec's variables and what a kubelet adds,
+     * never this process's own (the controller's or node agent's secrets,
+     * KUBECONFIG, NODE_OPTIONS...). PATH is the kubelet's entrypoint folders,
+     * then the spec's PATH or a container runtime's default.
+     */
+    const podEnv = (pod: KubeObject, plan: PodPlan): Record<string, string> => {
+      const env: Record<string, string> = { ...plan.env }
       const defaults: Record<string, string | undefined> = {
         HOSTNAME: pod.metadata.name,
         ARGO_POD_NAME: pod.metadata.name,
@@ -335,7 +343,7 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
         ARGO_CONTAINER_NAME: "main"
       }
       for (const [k, v] of Object.entries(defaults)) if (v !== undefined && plan.env[k] === undefined) env[k] = v
-      env.PATH = [...pathPrepend, plan.env.PATH ?? process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin"].join(":")
+      env.PATH = [...pathPrepend, plan.env.PATH ?? containerPath].join(":")
       return env
     }
 
@@ -345,11 +353,14 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
       const podDir = path.join(workDir, `${pod.metadata.uid}-${process.pid}-${runs}`)
       const exec = r.run({
         argv: plan.argv,
-        env: hostEnv(pod, plan),
+        env: podEnv(pod, plan),
         workingDir: plan.workingDir,
         scriptSource: plan.scriptSource,
         outputPaths: plan.outputParameters.map((p) => p.path),
-        podDir
+        podDir,
+        hostname: pod.metadata.name,
+        hostNetwork: plan.hostNetwork,
+        hostPaths: plan.hostPaths
       }).pipe(
         Effect.map((res: ProcessResult): Outcome => ({
           exitCode: res.exitCode,

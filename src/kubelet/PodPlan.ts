@@ -7,7 +7,12 @@
  * the pod's containers (as upstream does for its executor); a pod without it
  * (hand-written, or from an older controller) falls back to the `main`
  * container's command/args, with Argo's emissary wrapper unwrapped.
+ *
+ * The environment is the pod's own only: what the container spec sets. The
+ * kubelet adds what a kubelet and container runtime add (LocalKubelet); the
+ * host's environment never reaches a pod.
  */
+import { posix } from "node:path"
 import type { KubeObject } from "../kube/Resources.js"
 import { type Images, lookupImage } from "./images.js"
 
@@ -18,11 +23,20 @@ export interface OutputParameterSpec {
   readonly default?: string | undefined
 }
 
+/** A hostPath volume mounted into the main container. */
+export interface HostPathMount {
+  /** The folder or file on the host. */
+  readonly hostPath: string
+  /** Where the pod sees it: absolute and normalised (no `..`). */
+  readonly mountPath: string
+  readonly readOnly: boolean
+}
+
 export interface PodPlan {
   readonly _tag: "PodPlan"
   readonly image: string
   readonly argv: ReadonlyArray<string>
-  /** Only the pod's own variables; the host environment goes underneath. */
+  /** Only the pod's own variables (never the host's); the kubelet adds its defaults. */
   readonly env: Readonly<Record<string, string>>
   readonly workingDir?: string | undefined
   /** Script templates: the source, staged at `/argo/staging/script` and appended to argv. */
@@ -30,7 +44,14 @@ export interface PodPlan {
   readonly outputParameters: ReadonlyArray<OutputParameterSpec>
   /** Whether stdout becomes `outputs.result`. */
   readonly captureResult: boolean
+  /** `spec.hostNetwork`: the pod shares the node's network namespace. */
+  readonly hostNetwork: boolean
+  /** The main container's mounts of `hostPath` volumes; other volume kinds are not supported. */
+  readonly hostPaths: ReadonlyArray<HostPathMount>
 }
+
+/** The PATH a container runtime (Docker, containerd) gives a process whose image and spec set none. */
+export const containerPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /** Where Argo's executor stages a script template's source; we use the same path. */
 export const scriptPath = "/argo/staging/script"
@@ -49,6 +70,14 @@ interface ContainerLike {
   readonly args?: ReadonlyArray<string>
   readonly env?: ReadonlyArray<EnvVar>
   readonly workingDir?: string
+  readonly volumeMounts?: ReadonlyArray<VolumeMount>
+}
+
+interface VolumeMount {
+  readonly name?: string
+  readonly mountPath?: string
+  readonly subPath?: string
+  readonly readOnly?: boolean
 }
 
 interface EnvVar {
@@ -157,6 +186,32 @@ export const containerEnv = (pod: KubeObject, container: ContainerLike | undefin
   return env
 }
 
+/**
+ * hostPath volumes as the main container mounts them. A mount path of `/`,
+ * or a sub path leaving its volume, is skipped (the pod's root stays its
+ * own); other volume kinds (emptyDir, configMap, secret) have no counterpart
+ * in the embedded runtime and are ignored, as before.
+ */
+export const hostPathMounts = (pod: KubeObject, container: ContainerLike | undefined): ReadonlyArray<HostPathMount> => {
+  const spec = pod.spec as { volumes?: unknown } | undefined
+  const sources = new Map<string, string>()
+  for (const v of asArray<{ name?: unknown; hostPath?: { path?: unknown } }>(spec?.volumes)) {
+    if (typeof v.name === "string" && typeof v.hostPath?.path === "string" && v.hostPath.path.startsWith("/")) {
+      sources.set(v.name, posix.normalize(v.hostPath.path))
+    }
+  }
+  const mounts: Array<HostPathMount> = []
+  for (const m of asArray<VolumeMount>(container?.volumeMounts)) {
+    const source = typeof m.name === "string" ? sources.get(m.name) : undefined
+    if (source === undefined || typeof m.mountPath !== "string") continue
+    const mountPath = posix.resolve("/", m.mountPath)
+    const subPath = typeof m.subPath === "string" && m.subPath !== "" ? posix.normalize(m.subPath) : "."
+    if (mountPath === "/" || subPath === ".." || subPath.startsWith("../") || posix.isAbsolute(subPath)) continue
+    mounts.push({ hostPath: posix.join(source, subPath), mountPath, readOnly: m.readOnly === true })
+  }
+  return mounts
+}
+
 const noEntrypoint = (image: string): PlanError => ({
   _tag: "PlanError",
   reason: "StartError",
@@ -177,6 +232,8 @@ export const planPod = (pod: KubeObject, images: Images): PodPlan | PlanError =>
     }
   }
   const includeScriptOutput = env.ARGO_INCLUDE_SCRIPT_OUTPUT === "true"
+  const hostNetwork = (pod.spec as { hostNetwork?: unknown } | undefined)?.hostNetwork === true
+  const hostPaths = hostPathMounts(pod, main)
 
   const script = template?.script
   if (script !== undefined) {
@@ -190,7 +247,9 @@ export const planPod = (pod: KubeObject, images: Images): PodPlan | PlanError =>
       workingDir: script.workingDir ?? main?.workingDir,
       scriptSource: script.source ?? "",
       outputParameters,
-      captureResult: includeScriptOutput
+      captureResult: includeScriptOutput,
+      hostNetwork,
+      hostPaths
     }
   }
 
@@ -223,6 +282,8 @@ export const planPod = (pod: KubeObject, images: Images): PodPlan | PlanError =>
     env,
     workingDir: container?.workingDir ?? main?.workingDir,
     outputParameters,
-    captureResult: includeScriptOutput
+    captureResult: includeScriptOutput,
+    hostNetwork,
+    hostPaths
   }
 }

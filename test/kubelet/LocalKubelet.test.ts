@@ -17,13 +17,11 @@ import {
   setup,
   taskResult
 } from "./helpers.js"
+import { sharedDir, withHostPath } from "./podSpec.js"
 
+// Pods see a private /tmp, /dev/shm and copy of the root file system, and every host folder
+// read-only; a hostPath volume (`withHostPath` of a `sharedDir`) is what they share with the test.
 const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "flotilla-kubelet-test-"))
-/**
- * Pods see a private /tmp and a private copy of the root file system; a host
- * mount (here /dev/shm) is what they share with the test, like a hostPath volume.
- */
-const sharedDir = fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir()
 
 afterAll(() => fs.rmSync(workDir, { recursive: true, force: true }))
 
@@ -260,7 +258,7 @@ describe("LocalKubelet (process mode)", () => {
       if (kubelet.isolation !== "overlay") return yield* Effect.logWarning("overlay isolation unavailable on this host: skipped")
       // Each pod writes its name, waits until the other has written too (both
       // files exist in the shared scratch dir), then reads its own file back.
-      const rendezvous = fs.mkdtempSync(path.join(sharedDir, "flotilla-rendezvous-"))
+      const rendezvous = sharedDir("flotilla-rendezvous-")
       const script = (me: string, other: string) =>
         `echo ${me} > /tmp/out.txt; echo ${me} > /output; touch ${rendezvous}/${me}; ` +
         `while [ ! -e ${rendezvous}/${other} ]; do sleep 0.01; done; cat /tmp/out.txt /output`
@@ -268,10 +266,10 @@ describe("LocalKubelet (process mode)", () => {
         yield* client.create(
           "pods",
           ns,
-          podFor(me, {
+          withHostPath(podFor(me, {
             container: { image: "busybox", command: ["sh", "-c", script(me, other)] },
             outputs: { parameters: [{ name: "tmp", valueFrom: { path: "/tmp/out.txt" } }, { name: "root", valueFrom: { path: "/output" } }] }
-          }, { includeScriptOutput: true })
+          }, { includeScriptOutput: true }), rendezvous)
         )
       }
       const a = yield* awaitFinished(client, "a")
@@ -289,17 +287,17 @@ describe("LocalKubelet (process mode)", () => {
   it.effect("runs a pod once across a kubelet restart; a pod left Running is failed, not rerun", () =>
     Effect.gen(function*() {
       const { client } = yield* setup
-      const counter = fs.mkdtempSync(path.join(sharedDir, "flotilla-once-"))
+      const counter = sharedDir("flotilla-once-")
       const appendRun = (name: string) => `echo run >> ${counter}/${name}.log && touch ${counter}/${name}`
       // First kubelet: runs "done" to completion, and leaves "stuck" running when it stops.
       yield* Effect.scoped(Effect.gen(function*() {
         yield* startKubelet(client)
-        yield* client.create("pods", ns, podFor("done", { container: { image: "busybox", command: ["sh", "-c", appendRun("done")] } }))
+        yield* client.create("pods", ns, withHostPath(podFor("done", { container: { image: "busybox", command: ["sh", "-c", appendRun("done")] } }), counter))
         yield* awaitFinished(client, "done")
         yield* client.create(
           "pods",
           ns,
-          podFor("stuck", { container: { image: "busybox", command: ["sh", "-c", `${appendRun("stuck")}; exec sleep 60`] } })
+          withHostPath(podFor("stuck", { container: { image: "busybox", command: ["sh", "-c", `${appendRun("stuck")}; exec sleep 60`] } }), counter)
         )
         yield* awaitRunning(client, "stuck")
         yield* awaitFile(`${counter}/stuck`)
@@ -323,12 +321,12 @@ describe("LocalKubelet (process mode)", () => {
     Effect.gen(function*() {
       const { client } = yield* setup
       const kubelet = yield* startKubelet(client)
-      const marker = fs.mkdtempSync(path.join(sharedDir, "flotilla-kill-"))
+      const marker = sharedDir("flotilla-kill-")
       // The pod writes its pid and sleeps; once deleted, that pid must be gone.
       yield* client.create(
         "pods",
         ns,
-        podFor("victim", { container: { image: "busybox", command: ["sh", "-c", `sleep 60 & echo $! > ${marker}/pid.tmp; mv ${marker}/pid.tmp ${marker}/pid; wait`] } })
+        withHostPath(podFor("victim", { container: { image: "busybox", command: ["sh", "-c", `sleep 60 & echo $! > ${marker}/pid.tmp; mv ${marker}/pid.tmp ${marker}/pid; wait`] } }), marker)
       )
       yield* awaitRunning(client, "victim")
       yield* awaitFile(`${marker}/pid`)
@@ -347,10 +345,10 @@ describe("LocalKubelet (process mode)", () => {
   it.effect("stops every process when the kubelet's scope closes", () =>
     Effect.gen(function*() {
       const { client } = yield* setup
-      const marker = fs.mkdtempSync(path.join(sharedDir, "flotilla-scope-"))
+      const marker = sharedDir("flotilla-scope-")
       const fiber = yield* Effect.forkChild(Effect.scoped(Effect.gen(function*() {
         yield* startKubelet(client)
-        yield* client.create("pods", ns, podFor("long", { container: { image: "busybox", command: ["sh", "-c", `touch ${marker}/started; exec sleep 61`] } }))
+        yield* client.create("pods", ns, withHostPath(podFor("long", { container: { image: "busybox", command: ["sh", "-c", `touch ${marker}/started; exec sleep 61`] } }), marker))
         yield* awaitRunning(client, "long")
         yield* awaitFile(`${marker}/started`)
       })))
