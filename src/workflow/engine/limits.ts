@@ -6,11 +6,12 @@
  *
  * Defaults are at least as generous as what upstream Argo can actually run
  * (its recursion bound is 100 levels; its status must fit the API object size
- * limit), and the configmap's `limits` key overrides any of them. How each
- * default was chosen is measured, not guessed: a node is about 480 bytes of
- * status JSON and about 42 bytes once compressed (gzip + base64, as
+ * limit), and the configmap's `limits` key overrides any of them. Each
+ * default is sized from measurements (`npm run bench`, and the engine's
+ * scale tests) on the 2-core reference machine: a node is 300-480 bytes of
+ * status JSON and 30-45 bytes once compressed (gzip + base64, as
  * `status.compressedNodes`), and an honest reconcile spends about 6 work
- * units per node it looks at (`npm run bench` prints both).
+ * units per node it looks at.
  */
 import { defaultExpressionLimits, type ExpressionLimits } from "../expressions/limits.js"
 
@@ -30,10 +31,11 @@ export interface EngineLimits {
 
 export const defaultEngineLimits: EngineLimits = {
   /**
-   * About as many nodes as fit `maxStatusBytes` even compressed (1 MiB at ~42
-   * bytes a node is ~25,000), so a workflow too big to store is refused by
-   * name before the engine builds it; at this size one reconcile still takes
-   * well under a second.
+   * About as many nodes as fit `maxStatusBytes` even compressed (1 MiB at
+   * 30-45 bytes a node is 23,000-35,000), so a workflow too big to store is
+   * refused by name rather than built and then found too large. At 20,000
+   * nodes a reconcile takes about 0.3 s, the first one (creating every pod)
+   * about 1 s.
    */
   maxNodes: 25_000,
   /** Twice the largest loop we test end to end (10,000 items), and below `maxNodes`, which a wider loop would cross anyway. */
@@ -48,9 +50,10 @@ export const defaultEngineLimits: EngineLimits = {
   maxStatusBytes: 1024 * 1024,
   /**
    * About six times what an honest workflow of `maxNodes` nodes spends in
-   * one reconcile (~150,000 units), and a bound of a second or two of event
-   * loop time for one that is not (an exponential recursion, a quadratic
-   * fan-in, a corrupt status).
+   * one reconcile (~150,000 units), and about two seconds of event loop time
+   * for one that is not: a DAG of 100 layers of 100 tasks each depending on
+   * every task of the layer before (a million edges) is stopped here after
+   * about 2 s (60 layers of 60 took 80 s before reconcile was made linear).
    */
   maxReconcileSteps: 1_000_000,
   expression: defaultExpressionLimits
