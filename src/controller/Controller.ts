@@ -28,11 +28,12 @@ import type { KubeObject } from "../kube/Resources.js"
 import { UserClients } from "../kube/UserClients.js"
 import type { EngineAction, EngineConfig, PodObservation, TaskResultObservation } from "../workflow/engine/contract.js"
 import { needsFinalizer, reconcile } from "../workflow/engine/index.js"
+import { updateStatusNodes } from "../workflow/model/compressedNodes.js"
 import { decodeWorkflow } from "../workflow/model/decode.js"
 import { type ControllerConfig, identityKeys, parseControllerConfig } from "./ControllerConfig.js"
 import * as FinalizerLease from "./FinalizerLease.js"
 import { observePod, observeTaskResult, ownerOfPod, parseWorkflowKey, workflowKey } from "./observe.js"
-import { acceptsTaskResult, judgePod, needsRecord, type PodRecord, recordedPod, withPodRecords } from "./PodIdentity.js"
+import { acceptsTaskResult, judgePod, needsRecord, type PodRecord, recordedPod, storedNodes, withPodRecords } from "./PodIdentity.js"
 import * as PodProof from "./PodProof.js"
 import * as WorkQueue from "./WorkQueue.js"
 
@@ -570,10 +571,11 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       const now = yield* Clock.currentTimeMillis
       const wfUid = wf.metadata.uid ?? ""
       // Records the stored status already holds need no overlay any more.
+      const stored = storedNodes(wf)
       const pending = createdRecords.get(wfUid)
-      for (const [nodeId, record] of pending ?? []) if (recordedPod(wf, nodeId)?.uid === record.uid) pending!.delete(nodeId)
+      for (const [nodeId, record] of pending ?? []) if (recordedPod(stored, nodeId)?.uid === record.uid) pending!.delete(nodeId)
       if (pending?.size === 0) createdRecords.delete(wfUid)
-      const recordOf = (nodeId: string): PodRecord | undefined => createdRecords.get(wfUid)?.get(nodeId) ?? recordedPod(wf, nodeId)
+      const recordOf = (nodeId: string): PodRecord | undefined => createdRecords.get(wfUid)?.get(nodeId) ?? recordedPod(stored, nodeId)
 
       const observed = yield* podsOfWorkflow(ref)
       const pods = new Map<string, PodObservation>()
@@ -716,16 +718,18 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       }
 
       // 2. write the status when it changed, with the records of the pods just created
-      const status = withPodRecords(output.status, createdRecords.get(wfUid) ?? new Map())
-      if (waiting.size > 0) {
-        const nodes = { ...(status["nodes"] as Record<string, Record<string, unknown>> | undefined) }
-        for (const [k, w] of waiting) {
-          const [uid, nodeId] = [k.slice(0, k.indexOf("/")), k.slice(k.indexOf("/") + 1)]
-          if (uid === (wf.metadata.uid ?? "") && nodes[nodeId]) {
-            nodes[nodeId] = { ...nodes[nodeId], message: `waiting for cluster: ${w.message}` }
+      let status = withPodRecords(output.status, createdRecords.get(wfUid) ?? new Map())
+      const waitingHere = [...waiting].filter(([k]) => k.startsWith(`${wfUid}/`))
+      if (waitingHere.length > 0) {
+        // in whichever form the status keeps its nodes (compressedNodes once it is large)
+        status = updateStatusNodes(status, (nodes) => {
+          const next = { ...nodes }
+          for (const [k, w] of waitingHere) {
+            const nodeId = k.slice(k.indexOf("/") + 1)
+            if (next[nodeId]) next[nodeId] = { ...next[nodeId], message: `waiting for cluster: ${w.message}` }
           }
-        }
-        status["nodes"] = nodes
+          return next
+        })
       }
       const labels = { ...wf.metadata.labels, ...output.labels }
       const changed = JSON.stringify(status) !== JSON.stringify(wf["status"] ?? {}) ||

@@ -24,6 +24,7 @@
  */
 import type { KubeObject } from "../kube/Resources.js"
 import { annotationNodeId, labelWorkflow } from "../workflow/engine/pod.js"
+import { statusNodes, updateStatusNodes } from "../workflow/model/compressedNodes.js"
 
 /** Where a node's pod was created and the UID the API server gave it. */
 export interface PodRecord {
@@ -35,12 +36,13 @@ export interface PodRecord {
 /** Status fields of a node that hold its `PodRecord`. */
 export const podRecordFields = { uid: "podUID", cluster: "cluster", namespace: "namespace" } as const
 
-const nodesOf = (wf: KubeObject): Readonly<Record<string, Record<string, unknown>>> =>
-  ((wf["status"] as { nodes?: Record<string, Record<string, unknown>> } | undefined)?.nodes) ?? {}
+/** A workflow's stored nodes (`status.nodes`, or `compressedNodes` decoded once), to look records up in. */
+export const storedNodes = (wf: KubeObject): Readonly<Record<string, Readonly<Record<string, unknown>>>> =>
+  statusNodes(wf["status"]) as Readonly<Record<string, Readonly<Record<string, unknown>>>>
 
-/** The pod record stored in the workflow's status for a node, if any. */
-export const recordedPod = (wf: KubeObject, nodeId: string): PodRecord | undefined => {
-  const node = nodesOf(wf)[nodeId]
+/** The pod record stored for a node, if any (`nodes` from `storedNodes`). */
+export const recordedPod = (nodes: Readonly<Record<string, Readonly<Record<string, unknown>>>>, nodeId: string): PodRecord | undefined => {
+  const node = nodes[nodeId]
   const uid = node?.[podRecordFields.uid]
   const cluster = node?.[podRecordFields.cluster]
   const namespace = node?.[podRecordFields.namespace]
@@ -49,25 +51,30 @@ export const recordedPod = (wf: KubeObject, nodeId: string): PodRecord | undefin
     : undefined
 }
 
-/** The status with each record written into its node (nodes the status lacks are skipped). */
+/**
+ * The status with each record written into its node (nodes the status lacks
+ * are skipped), in whichever form the status keeps its nodes (`nodes`, or
+ * `compressedNodes` once it is large).
+ */
 export const withPodRecords = (
   status: Readonly<Record<string, unknown>>,
   records: ReadonlyMap<string, PodRecord>
 ): Record<string, unknown> => {
-  const nodes = status["nodes"] as Record<string, Record<string, unknown>> | undefined
-  if (records.size === 0 || nodes === undefined) return { ...status }
-  const next = { ...nodes }
-  for (const [nodeId, record] of records) {
-    const node = next[nodeId]
-    if (node === undefined || node[podRecordFields.uid] === record.uid) continue
-    next[nodeId] = {
-      ...node,
-      [podRecordFields.uid]: record.uid,
-      [podRecordFields.cluster]: record.cluster,
-      [podRecordFields.namespace]: record.namespace
+  if (records.size === 0) return { ...status }
+  return updateStatusNodes(status, (nodes) => {
+    const next: Record<string, Record<string, unknown>> = { ...nodes }
+    for (const [nodeId, record] of records) {
+      const node = next[nodeId]
+      if (node === undefined || node[podRecordFields.uid] === record.uid) continue
+      next[nodeId] = {
+        ...node,
+        [podRecordFields.uid]: record.uid,
+        [podRecordFields.cluster]: record.cluster,
+        [podRecordFields.namespace]: record.namespace
+      }
     }
-  }
-  return { ...status, nodes: next }
+    return next as typeof nodes
+  })
 }
 
 /**

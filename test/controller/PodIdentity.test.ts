@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { KubeObject } from "../../src/kube/Resources.js"
-import { acceptsTaskResult, judgePod, recordedPod, withPodRecords } from "../../src/controller/PodIdentity.js"
+import { acceptsTaskResult, judgePod, recordedPod, storedNodes, withPodRecords } from "../../src/controller/PodIdentity.js"
+import { compressNodes, statusNodes } from "../../src/workflow/model/compressedNodes.js"
 
 const wf: KubeObject = {
   apiVersion: "argoproj.io/v1alpha1",
@@ -23,7 +24,7 @@ const pod = (over: { uid?: string; namespace?: string; nodeId?: string; ownerUid
   }
 })
 
-const record = (nodeId: string) => recordedPod(wf, nodeId)
+const record = (nodeId: string) => recordedPod(storedNodes(wf), nodeId)
 
 describe("which pod is a node's pod", () => {
   it("the recorded UID in the recorded cluster and namespace", () => {
@@ -46,9 +47,18 @@ describe("which pod is a node's pod", () => {
   it("records are written into their nodes, and read back", () => {
     const status = withPodRecords(wf["status"] as Record<string, unknown>, new Map([["n2", { uid: "u2", cluster: "main", namespace: "other" }], ["gone", { uid: "u3", cluster: "main", namespace: "x" }]]))
     const next = { ...wf, status }
-    assert.deepStrictEqual(recordedPod(next, "n2"), { uid: "u2", cluster: "main", namespace: "other" })
-    assert.deepStrictEqual(recordedPod(next, "n1"), { uid: "pod-uid", cluster: "cluster-1", namespace: "remote" })
+    assert.deepStrictEqual(recordedPod(storedNodes(next), "n2"), { uid: "u2", cluster: "main", namespace: "other" })
+    assert.deepStrictEqual(recordedPod(storedNodes(next), "n1"), { uid: "pod-uid", cluster: "cluster-1", namespace: "remote" })
     assert.isUndefined((status["nodes"] as Record<string, unknown>)["gone"])
+  })
+
+  it("in a large workflow's compressedNodes too", () => {
+    const nodes = (wf["status"] as { nodes: Record<string, unknown> }).nodes
+    const compressed = { ...wf, status: { phase: "Running", compressedNodes: compressNodes(nodes) } }
+    assert.deepStrictEqual(recordedPod(storedNodes(compressed), "n1"), { uid: "pod-uid", cluster: "cluster-1", namespace: "remote" })
+    const status = withPodRecords(compressed.status, new Map([["n2", { uid: "u2", cluster: "main", namespace: "other" }]]))
+    assert.isUndefined(status["nodes"], "still compressed")
+    assert.deepStrictEqual(recordedPod(statusNodes(status) as any, "n2"), { uid: "u2", cluster: "main", namespace: "other" })
   })
 })
 
