@@ -16,6 +16,7 @@ import type { KubeObject } from "../src/kube/Resources.js"
 import { InMemoryKube } from "../src/testing/InMemoryKube.js"
 import { reconcile } from "../src/workflow/engine/index.js"
 import { engineScaling } from "./engine.js"
+import { isolation } from "./isolation.js"
 
 const workflowsN = Number(process.env["BENCH_WORKFLOWS"] ?? 200)
 const fanout = Number(process.env["BENCH_FANOUT"] ?? 5)
@@ -26,6 +27,8 @@ const targets = {
   minPodsPerSecond: 40,
   /** Resident memory after the run, MiB. */
   maxRssMiB: 1024,
+  /** Honest workflows' p99 latency beside one hostile workflow, over their quiet p99 (issue 10). */
+  maxIsolationRatio: 2,
   /** Pure engine reconciles per second on a 50-node DAG. */
   minEngineReconcilesPerSecond: 200,
   /**
@@ -110,7 +113,12 @@ const main = Effect.gen(function*() {
   const eng = engine()
   console.log(JSON.stringify(eng))
   const scaling = engineScaling()
+  const iso = yield* isolation()
+  console.log(JSON.stringify(iso))
   const misses: Array<string> = []
+  if (iso.worstHostileRatio > targets.maxIsolationRatio) {
+    misses.push(`honest p99 beside a hostile workflow is ${iso.worstHostileRatio}x the quiet p99 > ${targets.maxIsolationRatio}`)
+  }
   for (const s of scaling) {
     if (s.growth > targets.maxEngineGrowth) misses.push(`engine ${s.shape}: time per node grows ${s.growth}x from ${s.sizes[0]} to ${s.sizes[1]} > ${targets.maxEngineGrowth}`)
   }
