@@ -7,6 +7,7 @@
  * so a `withSequence` of 1e7 never allocates 1e7 items.
  */
 import type { Json, Sequence, TemplateCall } from "../model/Workflow.js"
+import { defaultExpressionLimits, type ExpressionLimits } from "../expressions/limits.js"
 import { type Scope, substitute } from "./scope.js"
 
 export interface LoopItem {
@@ -57,9 +58,9 @@ const sprintfInt = (format: string, n: number): string =>
     return s
   })
 
-const toInt = (v: string | number | undefined, field: string, scope: Scope): number | string => {
+const toInt = (v: string | number | undefined, field: string, scope: Scope, limits: ExpressionLimits): number | string => {
   if (v === undefined) return 0
-  const text = typeof v === "number" ? String(v) : substitute(v, scope)
+  const text = typeof v === "number" ? String(v) : substitute(v, scope, false, limits)
   const s = typeof text === "string" ? text : text.ok ? text.value : undefined
   if (s === undefined) return `withSequence.${field}: ${(text as { error: { message: string } }).error.message}`
   const n = Number(s.trim())
@@ -68,12 +69,17 @@ const toInt = (v: string | number | undefined, field: string, scope: Scope): num
 }
 
 /** `expandSequence`; `maxItems` bounds the width, checked from the bounds before any item exists. */
-export const expandSequence = (seq: Sequence, scope: Scope, maxItems = Infinity): ReadonlyArray<string> | string => {
-  const start = toInt(seq.start, "start", scope)
+export const expandSequence = (
+  seq: Sequence,
+  scope: Scope,
+  maxItems = Infinity,
+  limits: ExpressionLimits = defaultExpressionLimits
+): ReadonlyArray<string> | string => {
+  const start = toInt(seq.start, "start", scope, limits)
   if (typeof start === "string") return start
   let end: number
   if (seq.end !== undefined) {
-    const e = toInt(seq.end, "end", scope)
+    const e = toInt(seq.end, "end", scope, limits)
     if (typeof e === "string") return e
     end = e
     const width = Math.abs(end - start) + 1
@@ -81,7 +87,7 @@ export const expandSequence = (seq: Sequence, scope: Scope, maxItems = Infinity)
       return `withSequence.end ${end} (from start ${start}) gives ${width} items, which exceeds limits.maxLoopItems (${maxItems})`
     }
   } else if (seq.count !== undefined) {
-    const c = toInt(seq.count, "count", scope)
+    const c = toInt(seq.count, "count", scope, limits)
     if (typeof c === "string") return c
     if (c === 0) return []
     // Upstream's `end = start + count - 1` also runs a negative count (downwards, |count|+2 items).
@@ -102,13 +108,18 @@ export const expandSequence = (seq: Sequence, scope: Scope, maxItems = Infinity)
  * the scope; a loop of more than `maxItems` items is an error naming
  * `limits.maxLoopItems` and the field.
  */
-export const expandLoop = (call: TemplateCall, scope: Scope, maxItems = Infinity): LoopResult => {
+export const expandLoop = (
+  call: TemplateCall,
+  scope: Scope,
+  maxItems = Infinity,
+  limits: ExpressionLimits = defaultExpressionLimits
+): LoopResult => {
   let raw: ReadonlyArray<unknown>
   if (call.withItems !== undefined) {
     raw = call.withItems as ReadonlyArray<Json>
     if (raw.length > maxItems) return { ok: false, error: `withItems has ${raw.length} items, which exceeds limits.maxLoopItems (${maxItems})` }
   } else if (call.withParam !== undefined) {
-    const s = substitute(call.withParam, scope)
+    const s = substitute(call.withParam, scope, false, limits)
     if (!s.ok) return { ok: false, error: s.error.message }
     let parsed: unknown
     try {
@@ -120,7 +131,7 @@ export const expandLoop = (call: TemplateCall, scope: Scope, maxItems = Infinity
     if (parsed.length > maxItems) return { ok: false, error: `withParam has ${parsed.length} items, which exceeds limits.maxLoopItems (${maxItems})` }
     raw = parsed
   } else if (call.withSequence !== undefined) {
-    const seq = expandSequence(call.withSequence, scope, maxItems)
+    const seq = expandSequence(call.withSequence, scope, maxItems, limits)
     if (typeof seq === "string") return { ok: false, error: seq }
     raw = seq
   } else return { ok: true, items: [] }

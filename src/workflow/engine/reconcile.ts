@@ -1347,7 +1347,7 @@ class Operation {
         expanded.push({ step, vars: new Map(), origin: step })
         continue
       }
-      const loop = expandLoop(step, scope, this.limits.maxLoopItems)
+      const loop = expandLoop(step, scope, this.limits.maxLoopItems, this.limits.expression)
       if (!loop.ok) return this.markPhase(sg, "Error", loop.error)
       this.spend(loop.items.length)
       for (const it of loop.items) expanded.push({ step: { ...step, name: it.name }, vars: it.vars, origin: step })
@@ -1598,7 +1598,7 @@ class Operation {
     const scope = this.taskScope(ctx, task)
     let expanded: Array<{ name: string; vars: ReadonlyMap<string, unknown> }>
     if (isLoop(task)) {
-      const loop = expandLoop(task, scope, this.limits.maxLoopItems)
+      const loop = expandLoop(task, scope, this.limits.maxLoopItems, this.limits.expression)
       if (!loop.ok) {
         if (node === undefined) {
           this.initNode(nodeName, "Skipped", "Error", { boundaryId: ctx.node.id, templateName: task.template, message: loop.error })

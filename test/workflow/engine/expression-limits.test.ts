@@ -50,6 +50,24 @@ describe("limits.expression reaches the engine's expressions", () => {
     assert.include(errorOf(sim, "wf").message, STEPS)
   })
 
+  it("a loop's withParam and withSequence whose expressions run when the loop expands", () => {
+    for (const loop of [
+      { withParam: `{{=len(steps.a.id) > 0 ? toJson(map(1..1000, # + 1)) : '[]'}}` },
+      { withSequence: { count: `{{=len(steps.a.id) > 0 ? ${HEAVY} : 0}}` } }
+    ]) {
+      const sim = limited({
+        entrypoint: "main",
+        templates: [
+          { name: "main", steps: [[{ name: "a", template: "c" }], [{ name: "b", template: "c", ...loop }]] },
+          { name: "c", container: { image: "busybox", command: ["true"] } }
+        ]
+      })
+      sim.runAll()
+      assert.notStrictEqual(sim.wf.status?.["phase"], "Succeeded", JSON.stringify(loop))
+      assert.include(JSON.stringify(sim.nodes()), STEPS, JSON.stringify(loop))
+    }
+  })
+
   it("a `when` whose expression can only run once the step's references resolve", () => {
     const sim = limited({
       entrypoint: "main",
