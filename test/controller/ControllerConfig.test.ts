@@ -64,6 +64,16 @@ describe("workflow-controller-configmap", () => {
     ])
   })
 
+  it("the limits documented (commented) in k8s/manager/configmap.yaml are the defaults", async () => {
+    const fs = await import("node:fs")
+    const { defaultEngineLimits } = await import("../../src/workflow/engine/limits.js")
+    const text = fs.readFileSync(new URL("../../k8s/manager/configmap.yaml", import.meta.url), "utf8")
+    const block = text.split("\n").filter((l) => /^ {2}# {3}/.test(l)).map((l) => l.slice(6)).join("\n")
+    const { config, errors } = parseControllerConfig(cm({ limits: block }))
+    assert.deepStrictEqual(errors, [])
+    assert.deepStrictEqual({ ...config.limits, expression: { ...config.limits.expression } }, defaultEngineLimits)
+  })
+
   it("defaults without a configmap; the unset cluster is Argo's @in-cluster", () => {
     const { config, errors } = parseControllerConfig(undefined)
     assert.deepStrictEqual(errors, [])
