@@ -179,14 +179,21 @@ export interface Proc {
   readonly stop: () => Promise<void>
 }
 
-export const startProcess = (name: string, command: string, args: ReadonlyArray<string>, logFile: string): Proc => {
+export const startProcess = (
+  name: string,
+  command: string,
+  args: ReadonlyArray<string>,
+  logFile: string,
+  extraEnv: Readonly<Record<string, string>> = {}
+): Proc => {
   fs.mkdirSync(path.dirname(logFile), { recursive: true })
   const fd = fs.openSync(logFile, "w")
   const child = spawn(command, args, { cwd: repoRoot, stdio: ["ignore", fd, fd], env: {
       ...process.env,
       // tsx's shebang runs `node` from PATH: use the project's (devDependency "node"), not the machine's
       PATH: `${path.join(repoRoot, "node_modules/.bin")}${path.delimiter}${process.env["PATH"] ?? ""}`,
-      NO_COLOR: "1"
+      NO_COLOR: "1",
+      ...extraEnv
     }
   })
   fs.closeSync(fd)
@@ -230,8 +237,8 @@ export const writePrivateFile = (name: string, text: string): string => {
 }
 
 /** Runs `flotilla <args>` (src/cli/main.ts through tsx) with its output in `<e2eLogDir>/<name>.log`. */
-export const startFlotilla = (name: string, args: ReadonlyArray<string>): Proc =>
-  startProcess(name, path.join(repoRoot, "node_modules/.bin/tsx"), [path.join(repoRoot, "src/cli/main.ts"), ...args], path.join(e2eLogDir, `${name}.log`))
+export const startFlotilla = (name: string, args: ReadonlyArray<string>, extraEnv: Readonly<Record<string, string>> = {}): Proc =>
+  startProcess(name, path.join(repoRoot, "node_modules/.bin/tsx"), [path.join(repoRoot, "src/cli/main.ts"), ...args], path.join(e2eLogDir, `${name}.log`), extraEnv)
 
 /**
  * The controller container of k8s/manager/manager.yaml: its command (after `flotilla`) and args,
@@ -245,9 +252,12 @@ export const manifestControllerArgs = (): Array<string> => {
   return [...container.command.slice(1), ...(container.args ?? [])]
 }
 
-/** `flotilla controller` as the Deployment starts it, on `cluster`'s API server with the controller identity's kubeconfig. */
-export const startController = (name: string, cluster: string, systemNamespace: string): Proc =>
-  startFlotilla(name, [...manifestControllerArgs(), "--kubeconfig", kubeconfigPath(cluster, "controller"), "--namespace", systemNamespace])
+/**
+ * `flotilla controller` as the Deployment starts it, on `cluster`'s API server with the controller identity's kubeconfig.
+ * `extraEnv` stands for the container's env (e.g. LEADER_ELECTION_IDENTITY, the pod name there).
+ */
+export const startController = (name: string, cluster: string, systemNamespace: string, extraEnv: Readonly<Record<string, string>> = {}): Proc =>
+  startFlotilla(name, [...manifestControllerArgs(), "--kubeconfig", kubeconfigPath(cluster, "controller"), "--namespace", systemNamespace], extraEnv)
 
 /** The last lines of each process's log, for failure messages. */
 export const tailLogs = (procs: ReadonlyArray<Proc>): string =>
@@ -255,8 +265,9 @@ export const tailLogs = (procs: ReadonlyArray<Proc>): string =>
 
 /** Audit events (scripts/clusters/audit-policy.yaml) of a cluster. */
 export interface AuditEvent {
+  readonly auditID?: string
   readonly verb: string
-  readonly user: { username: string; groups?: Array<string> }
+  readonly user: { username: string; groups?: Array<string>; extra?: Record<string, Array<string>> }
   readonly objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string }
   readonly responseStatus?: { code?: number }
   readonly userAgent?: string
