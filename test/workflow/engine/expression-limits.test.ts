@@ -63,7 +63,7 @@ describe("limits.expression reaches the engine's expressions", () => {
         ]
       })
       sim.runAll()
-      assert.notStrictEqual(sim.wf.status?.["phase"], "Succeeded", JSON.stringify(loop))
+      assert.notStrictEqual((sim.wf.status as Record<string, unknown> | undefined)?.["phase"], "Succeeded", JSON.stringify(loop))
       assert.include(JSON.stringify(sim.nodes()), STEPS, JSON.stringify(loop))
     }
   })
