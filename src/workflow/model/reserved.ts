@@ -1,6 +1,8 @@
 /**
- * The parts of a pod that say whose pod it is: the `workflows.argoproj.io/*`
- * labels and annotations (workflow, namespace, node, cluster, instance...),
+ * The parts of a pod that say whose pod it is: the controller's
+ * `workflows.argoproj.io/` labels and annotations (workflow, namespace, node,
+ * cluster, instance...; other keys of that domain, such as upstream's
+ * `workflows.argoproj.io/kill-cmd-<container>`, stay the user's),
  * the executor's containers (`init`, `wait`), the environment the executor
  * reads (`ARGO_*`) and the volumes it shares with `main`. The controller
  * writes them; a workflow may not, or one tenant's pod could pose as
@@ -14,8 +16,20 @@
  */
 import * as YAML from "yaml"
 
-/** Label and annotation keys under this prefix (or a subdomain of it) belong to the controller. */
 export const reservedKeyDomain = "workflows.argoproj.io"
+/** The label and annotation keys the controller writes on pods and reads to know whose a pod is. */
+export const reservedKeys: ReadonlySet<string> = new Set([
+  "workflow",
+  "workflow-namespace",
+  "node-id",
+  "node-name",
+  "cluster",
+  "completed",
+  "controller-instanceid",
+  "on-exit",
+  "pod-gc-strategy",
+  "report-outputs-completed"
+].map((k) => `${reservedKeyDomain}/${k}`))
 /** The executor's own containers in every workflow pod. */
 export const reservedContainerNames: ReadonlySet<string> = new Set(["init", "wait"])
 /** Environment variables the executor reads to know its workflow, node and pod. */
@@ -30,11 +44,10 @@ export interface ReservedViolation {
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
+/** One of the controller's keys, in any letter case (a label prefix is case-insensitive DNS). */
 export const isReservedKey = (key: string): boolean => {
   const slash = key.indexOf("/")
-  if (slash < 0) return false
-  const prefix = key.slice(0, slash).toLowerCase()
-  return prefix === reservedKeyDomain || prefix.endsWith(`.${reservedKeyDomain}`)
+  return slash >= 0 && reservedKeys.has(`${key.slice(0, slash).toLowerCase()}/${key.slice(slash + 1)}`)
 }
 
 const keyPath = (path: string, key: string) => `${path}[${JSON.stringify(key)}]`
@@ -50,7 +63,7 @@ export const reservedMetadataKeys = (metadata: unknown, path: string): ReadonlyA
       if (isReservedKey(key)) {
         out.push({
           path: keyPath(`${path}.${kind}`, key),
-          message: `${kind === "labels" ? "label" : "annotation"} "${key}" is reserved for the controller (${reservedKeyDomain}/*)`
+          message: `${kind === "labels" ? "label" : "annotation"} "${key}" is reserved for the controller (it says whose pod a pod is)`
         })
       }
     }

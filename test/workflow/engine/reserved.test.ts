@@ -35,7 +35,7 @@ describe("reserved pod metadata", () => {
     })
     assert.strictEqual(
       message,
-      "spec.templates[0].metadata.labels[\"workflows.argoproj.io/workflow\"]: label \"workflows.argoproj.io/workflow\" is reserved for the controller (workflows.argoproj.io/*)"
+      "spec.templates[0].metadata.labels[\"workflows.argoproj.io/workflow\"]: label \"workflows.argoproj.io/workflow\" is reserved for the controller (it says whose pod a pod is)"
     )
   })
 
@@ -48,13 +48,24 @@ describe("reserved pod metadata", () => {
     assert.include(message, "spec.podMetadata.labels[\"workflows.argoproj.io/cluster\"]")
   })
 
-  it("in templateDefaults.metadata, and under a subdomain of the reserved domain", () => {
+  it("in templateDefaults.metadata, in any letter case", () => {
     const message = errorsAtDecode({
       entrypoint: "main",
-      templateDefaults: { metadata: { annotations: { "x.workflows.argoproj.io/node-id": "n" } } },
+      templateDefaults: { metadata: { annotations: { "Workflows.ArgoProj.io/node-id": "n" } } },
       templates: [leaf()]
     })
-    assert.include(message, "spec.templateDefaults.metadata.annotations[\"x.workflows.argoproj.io/node-id\"]")
+    assert.include(message, "spec.templateDefaults.metadata.annotations[\"Workflows.ArgoProj.io/node-id\"]")
+  })
+
+  it("upstream's user-facing keys of the domain stay the user's (sidecar kill command)", () => {
+    const sim = new Sim(workflow({
+      entrypoint: "main",
+      podMetadata: { annotations: { "workflows.argoproj.io/kill-cmd-istio-proxy": "[\"pilot-agent\", \"request\", \"POST\", \"quitquitquit\"]" } },
+      templates: [leaf()]
+    }))
+    const out = sim.tick()
+    assert.strictEqual(out.status["phase"], "Running")
+    assert.strictEqual(sim.creates(out)[0]!.pod.metadata.annotations?.["workflows.argoproj.io/kill-cmd-istio-proxy"], "[\"pilot-agent\", \"request\", \"POST\", \"quitquitquit\"]")
   })
 
   it("lint names every reserved field, not only the first", () => {
