@@ -32,7 +32,7 @@ import { updateStatusNodes } from "../workflow/model/compressedNodes.js"
 import { decodeWorkflow } from "../workflow/model/decode.js"
 import { type ControllerConfig, identityKeys, parseControllerConfig } from "./ControllerConfig.js"
 import * as FinalizerLease from "./FinalizerLease.js"
-import { observePod, observeTaskResult, ownerOfPod, parseWorkflowKey, workflowKey } from "./observe.js"
+import { observePod, observeTaskResult, ownerOfPod, parseWorkflowKey, type WorkflowRef, workflowKey } from "./observe.js"
 import { acceptsTaskResult, judgePod, needsRecord, type PodRecord, recordedPod, storedNodes, withPodRecords } from "./PodIdentity.js"
 import * as PodProof from "./PodProof.js"
 import * as WorkQueue from "./WorkQueue.js"
@@ -161,6 +161,39 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
   const proofKey = Option.getOrUndefined(yield* PodProof.loadKey(local, systemNamespace))
   const proven = (wf: KubeObject) => (pod: KubeObject, cluster: string, nodeId: string) =>
     proofKey !== undefined && proofKey.verify(pod, cluster, wf.metadata.uid ?? "", nodeId)
+  /** When this controller started: pods without a proof created before it may be a previous version's (see `judgePod`). */
+  const startedAt = yield* Clock.currentTimeMillis
+  const legacy = (wf: KubeObject) => (pod: KubeObject, nodeId: string) => {
+    if (pod.metadata.annotations?.[PodProof.proofAnnotation] !== undefined) return false
+    const created = Date.parse(pod.metadata.creationTimestamp ?? "")
+    const node = storedNodes(wf)[nodeId]
+    const nodeStarted = Date.parse(String(node?.["startedAt"] ?? ""))
+    // made by a controller before this one (proofs did not exist), for a node already started then
+    return Number.isFinite(created) && created < startedAt && Number.isFinite(nodeStarted) && created >= nodeStarted - 1000 &&
+      !(wf.metadata.uid !== undefined && pod.metadata.annotations?.["workflows.argoproj.io/node-id"] !== nodeId)
+  }
+  /**
+   * Whether the controller may delete `pod` (or wait for it) for a workflow: when the workflow is
+   * known, the pod must be its node's pod (`judgePod`); when it is gone, the pod must carry the
+   * controller's proof for the workflow's last known uid, or sit in its namespace controlled by it.
+   * Pods that merely carry its labels (anyone may write labels) are never deleted for it. Without
+   * a proof key (the controller may not keep one) labels decide, as before pods had proofs.
+   */
+  const ownedBy = (pod: KubeObject, cluster: string, ref: WorkflowRef, wf: KubeObject | undefined): boolean => {
+    if (wf !== undefined) {
+      const stored = storedNodes(wf)
+      const uid = wf.metadata.uid ?? ""
+      const record = (nodeId: string) => createdRecords.get(uid)?.get(nodeId) ?? recordedPod(stored, nodeId)
+      return judgePod(pod, cluster, wf, config.cluster, record, proven(wf), legacy(wf))._tag === "Accepted"
+    }
+    if (proofKey === undefined) return true
+    const uid = uidByKey.get(workflowKey(ref))
+    if (uid === undefined) return false
+    const nodeId = pod.metadata.annotations?.["workflows.argoproj.io/node-id"] ?? ""
+    if (proofKey.verify(pod, cluster, uid, nodeId)) return true
+    return cluster === config.cluster && pod.metadata.namespace === ref.namespace &&
+      (pod.metadata.ownerReferences ?? []).some((o) => o.kind === "Workflow" && o.uid === uid && o.controller === true)
+  }
   const workflows = yield* Informers.make(local, "workflows", config.namespace, options.watch ?? {})
   const queue = yield* WorkQueue.make
 
@@ -330,7 +363,10 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       if (Option.isSome(wf) && !(yield* cachesReady(wf.value))) {
         return yield* new CreateFailure({ transient: true, detail: "waiting for cluster caches" })
       }
-      const pods = yield* podsOfWorkflow(ref)
+      // Only the workflow's own pods: others that carry its labels are not its to delete, nor to wait for.
+      const own = (listed: ReadonlyArray<{ readonly view: ClusterView; readonly pod: KubeObject }>) =>
+        listed.filter(({ view, pod }) => ownedBy(pod, view.name, ref, Option.getOrUndefined(wf)))
+      const pods = own(yield* podsOfWorkflow(ref))
       for (const { view, pod } of pods) {
         yield* bounded(
           view.client.delete("pods", pod.metadata.namespace, pod.metadata.name!, { uid: pod.metadata.uid! }),
@@ -339,7 +375,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
           Effect.catchTag("KubeError", (e) => e.reason === "NotFound" || e.reason === "Conflict" ? Effect.void : Effect.fail(e))
         )
       }
-      const remaining = yield* podsOfWorkflow(ref)
+      const remaining = own(yield* podsOfWorkflow(ref))
       if (remaining.length > 0) {
         return yield* new CreateFailure({ transient: true, detail: `${remaining.length} pod(s) still terminating` })
       }
@@ -578,16 +614,19 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       const recordOf = (nodeId: string): PodRecord | undefined => createdRecords.get(wfUid)?.get(nodeId) ?? recordedPod(stored, nodeId)
 
       const observed = yield* podsOfWorkflow(ref)
+      /** The node's own pods (as judged), the only ones ever deleted or labelled for it. */
+      const accepted = new Map<string, { readonly cluster: string; readonly namespace: string; readonly name: string; readonly uid: string }>()
       const pods = new Map<string, PodObservation>()
       const locations = new Set<string>()
       for (const { view, pod } of observed) {
-        const verdict = judgePod(pod, view.name, wf, config.cluster, recordOf, proven(wf))
+        const verdict = judgePod(pod, view.name, wf, config.cluster, recordOf, proven(wf), legacy(wf))
         if (verdict._tag === "Ignored") {
           yield* noteIgnored("pods", key, view.name, pod, verdict.reason)
           continue
         }
-        if (verdict.byProof === true && pod.metadata.uid && needsRecord(wf, config.cluster, view.name, pod.metadata.namespace ?? "")) {
-          // Created just before a restart, before its record was stored: record it now.
+        accepted.set(verdict.nodeId, { cluster: view.name, namespace: pod.metadata.namespace ?? "", name: pod.metadata.name ?? "", uid: pod.metadata.uid ?? "" })
+        if (verdict.unrecorded === true && pod.metadata.uid && needsRecord(wf, config.cluster, view.name, pod.metadata.namespace ?? "")) {
+          // Created just before a restart (or by a previous version), before its record was stored: record it now.
           if (!createdRecords.has(wfUid)) createdRecords.set(wfUid, new Map())
           createdRecords.get(wfUid)!.set(verdict.nodeId, { uid: pod.metadata.uid, cluster: view.name, namespace: pod.metadata.namespace! })
         }
@@ -751,16 +790,27 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       }
 
       // 3. only now that the status records their completion: delete / label pods
+      // Only the node's own pod, by its uid: an observation the controller made up (a failed create,
+      // a pod not seen yet) names a pod that may be anyone's.
+      const ownPod = (action: { readonly nodeId: string; readonly cluster: string; readonly namespace: string; readonly podName: string }) => {
+        const own = accepted.get(action.nodeId)
+        return own !== undefined && own.cluster === action.cluster && own.namespace === action.namespace && own.name === action.podName &&
+            own.uid !== ""
+          ? own
+          : undefined
+      }
       for (const action of output.actions) {
         if (action._tag === "DeletePod") {
+          const own = ownPod(action)
+          if (own === undefined) continue
           const view = yield* pool.get(action.cluster).pipe(Effect.option)
           if (Option.isNone(view)) continue
           yield* bounded(
-            view.value.client.delete("pods", action.namespace, action.podName),
+            view.value.client.delete("pods", action.namespace, action.podName, { uid: own.uid }),
             { cluster: action.cluster, verb: "delete", resource: "pods", namespace: action.namespace, name: action.podName }
           ).pipe(
             Effect.catchTag("KubeError", (e) =>
-              e.reason === "NotFound"
+              e.reason === "NotFound" || e.reason === "Conflict"
                 ? Effect.void
                 : Effect.logWarning("pod deletion failed").pipe(
                   Effect.annotateLogs({ workflow: key, cluster: action.cluster, error: e.message }),
@@ -770,10 +820,13 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
         } else if (action._tag === "LabelPodCompleted") {
           // Remote identities only have list/watch/delete: label only what we own locally.
           if (action.cluster !== config.cluster) continue
+          const own = ownPod(action)
+          if (own === undefined) continue
           const pod = yield* pool.local.pods.get(action.namespace, action.podName)
-          if (Option.isNone(pod) || pod.value.metadata.labels?.["workflows.argoproj.io/completed"] === "true") continue
+          if (Option.isNone(pod) || pod.value.metadata.uid !== own.uid || pod.value.metadata.labels?.["workflows.argoproj.io/completed"] === "true") continue
+          // the uid makes the patch fail on any other pod that took the name meanwhile
           yield* local.patch("pods", action.namespace, action.podName, {
-            metadata: { labels: { "workflows.argoproj.io/completed": "true" } }
+            metadata: { uid: own.uid, labels: { "workflows.argoproj.io/completed": "true" } }
           }).pipe(Effect.catchTag("KubeError", () => Effect.void))
         }
       }
@@ -785,7 +838,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
         for (const k of [...createFailures.keys()]) if (k.startsWith(`${wf.metadata.uid ?? ""}/`)) createFailures.delete(k)
         if (hasFinalizer(wf)) {
           const remaining = (yield* podsOfWorkflow(ref)).filter(({ view, pod }) =>
-            !(view.local && pod.metadata.namespace === ref.namespace)
+            !(view.local && pod.metadata.namespace === ref.namespace) && ownedBy(pod, view.name, ref, wf)
           )
           if (remaining.length === 0) {
             yield* deleteTaskResults(ref).pipe(Effect.ignore)
@@ -820,6 +873,17 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       Effect.withSpan("Controller.reconcile", { attributes: { workflow: key } })
     )
 
+  /** ARGO_WORKFLOW_UID of the pod's executor containers (a pod's spec cannot change after its creation). */
+  const executorWorkflowUid = (pod: KubeObject): string | undefined => {
+    const spec = (pod["spec"] ?? {}) as { containers?: ReadonlyArray<{ name?: string; env?: ReadonlyArray<{ name?: string; value?: string }> }>; initContainers?: ReadonlyArray<{ name?: string; env?: ReadonlyArray<{ name?: string; value?: string }> }> }
+    for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
+      if (c.name !== "init" && c.name !== "wait") continue
+      const value = c.env?.find((e) => e.name === "ARGO_WORKFLOW_UID")?.value
+      if (value) return value
+    }
+    return undefined
+  }
+
   const sweepOrphans: Effect.Effect<number> = Effect.gen(function*() {
     yield* workflows.synced
     let deleted = 0
@@ -832,7 +896,17 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
         // A namespaced controller only sees its namespace's workflows: others' pods are not orphans.
         if (config.namespace !== undefined && owner.namespace !== config.namespace) continue
         const wf = yield* workflows.get(owner.namespace, owner.name)
-        if (Option.isSome(wf)) continue
+        if (proofKey === undefined) {
+          if (Option.isSome(wf)) continue
+        } else {
+          // Labels can be written by anyone who may patch a pod: only a pod this controller made
+          // (its proof, for the workflow uid its executor environment names, which cannot change)
+          // is swept, once no workflow of that uid exists.
+          const uid = executorWorkflowUid(pod)
+          const nodeId = pod.metadata.annotations?.["workflows.argoproj.io/node-id"] ?? ""
+          if (uid === undefined || !proofKey.verify(pod, view.name, uid, nodeId)) continue
+          if (Option.isSome(wf) && wf.value.metadata.uid === uid) continue
+        }
         const result = yield* bounded(
           view.client.delete("pods", pod.metadata.namespace, pod.metadata.name!, { uid: pod.metadata.uid! }),
           { cluster: view.name, verb: "delete", resource: "pods", namespace: pod.metadata.namespace, name: pod.metadata.name }

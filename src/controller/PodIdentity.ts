@@ -14,7 +14,10 @@
  *    tenant); or
  *  - no record exists yet (the controller stopped between the create and the
  *    status write) and the pod carries the controller's proof for this
- *    workflow, node, place and name (`PodProof`): it is adopted and recorded.
+ *    workflow, node, place and name (`PodProof`): it is adopted and recorded;
+ *  - or, once, on upgrade: a pod without any proof, made before this
+ *    controller started, for a node that had started then (a previous
+ *    version's pod, from before records and proofs): adopted and recorded.
  *
  * Everything else is ignored for status and outputs (and counted). A
  * WorkflowTaskResult is read only for an accepted pod's node, from that pod's
@@ -91,7 +94,7 @@ const controlledByWorkflow = (pod: KubeObject, wf: KubeObject): boolean =>
   )
 
 export type PodVerdict =
-  | { readonly _tag: "Accepted"; readonly nodeId: string; readonly byProof?: boolean }
+  | { readonly _tag: "Accepted"; readonly nodeId: string; readonly unrecorded?: boolean }
   | { readonly _tag: "Ignored"; readonly reason: string }
 
 /**
@@ -105,7 +108,8 @@ export const judgePod = (
   wf: KubeObject,
   localCluster: string,
   record: (nodeId: string) => PodRecord | undefined,
-  proven: (pod: KubeObject, cluster: string, nodeId: string) => boolean = () => false
+  proven: (pod: KubeObject, cluster: string, nodeId: string) => boolean = () => false,
+  legacy: (pod: KubeObject, nodeId: string) => boolean = () => false
 ): PodVerdict => {
   const nodeId = pod.metadata.annotations?.[annotationNodeId]
   if (nodeId === undefined || nodeId === "") return { _tag: "Ignored", reason: "names no node" }
@@ -122,7 +126,8 @@ export const judgePod = (
   if (cluster === localCluster && pod.metadata.namespace === wf.metadata.namespace && controlledByWorkflow(pod, wf)) {
     return { _tag: "Accepted", nodeId }
   }
-  if (proven(pod, cluster, nodeId)) return { _tag: "Accepted", nodeId, byProof: true }
+  if (proven(pod, cluster, nodeId)) return { _tag: "Accepted", nodeId, unrecorded: true }
+  if (legacy(pod, nodeId)) return { _tag: "Accepted", nodeId, unrecorded: true }
   return {
     _tag: "Ignored",
     reason: cluster === localCluster && pod.metadata.namespace === wf.metadata.namespace

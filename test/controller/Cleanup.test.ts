@@ -19,6 +19,40 @@ import {
   workflow
 } from "./harness.js"
 import { submit } from "./fixtures.js"
+import * as PodProof from "../../src/controller/PodProof.js"
+import type { KubeClientShape } from "../../src/kube/KubeClient.js"
+
+/**
+ * A pod as the controller makes it for a workflow that is gone: its executor names the workflow's
+ * uid, and it carries the controller's proof (key from the secret the controller made).
+ */
+const madeByController = (admin: KubeClientShape, name: string, labels: Record<string, string>, annotations: Record<string, string>, proof: boolean) =>
+  Effect.gen(function*() {
+    const secret = yield* admin.get("secrets", "argo", PodProof.keySecretName)
+    const key = PodProof.fromKey(Buffer.from(String((secret["data"] as Record<string, string>)["key"]), "base64"))
+    const uid = `uid-of-${name}`
+    const nodeId = name
+    return {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: {
+        name,
+        namespace: "remote",
+        labels,
+        annotations: {
+          ...annotations,
+          "workflows.argoproj.io/node-id": nodeId,
+          ...(proof ? { [PodProof.proofAnnotation]: key.sign({ workflowUid: uid, nodeId, cluster: "cluster-1", namespace: "remote", podName: name }) } : {})
+        }
+      },
+      spec: {
+        containers: [
+          { name: "wait", image: "argoexec", env: [{ name: "ARGO_WORKFLOW_UID", value: uid }] },
+          { name: "main", image: "busybox" }
+        ]
+      }
+    }
+  })
 
 const remote = { cluster: "cluster-1", namespace: "remote" } as const
 const hasFinalizer = (wf: { metadata: { finalizers?: ReadonlyArray<string> } } | undefined) =>
@@ -88,30 +122,23 @@ describe("remote pod clean-up", () => {
         yield* waitFor(controller, live, podRunning, "pod running")
 
         const remoteAdmin = kube.adminClient("cluster-1")
-        const pod = (name: string, workflowName: string, cluster: string) => ({
-          apiVersion: "v1",
-          kind: "Pod",
-          metadata: {
-            name,
-            namespace: "remote",
-            labels: { "workflows.argoproj.io/workflow": workflowName, "workflows.argoproj.io/cluster": cluster },
-            annotations: {
-              "workflows.argoproj.io/workflow-namespace": "local",
-              "flotilla.dev/simulate-duration": "60s"
-            }
-          },
-          spec: { containers: [{ name: "main", image: "busybox" }] }
-        })
-        yield* remoteAdmin.create("pods", "remote", pod("ghost-1", "ghost", "main"))
+        const pod = (name: string, workflowName: string, cluster: string, proof = true) =>
+          madeByController(admin, name, { "workflows.argoproj.io/workflow": workflowName, "workflows.argoproj.io/cluster": cluster }, {
+            "workflows.argoproj.io/workflow-namespace": "local",
+            "flotilla.dev/simulate-duration": "60s"
+          }, proof)
+        yield* remoteAdmin.create("pods", "remote", yield* pod("ghost-1", "ghost", "main"))
         // Made by the controller of another cluster: not ours to delete.
-        yield* remoteAdmin.create("pods", "remote", pod("foreign-1", "ghost", "other"))
+        yield* remoteAdmin.create("pods", "remote", yield* pod("foreign-1", "ghost", "other"))
+        // Someone's pod labelled (by anyone who may patch pods) to claim a workflow that is gone: not ours either.
+        yield* remoteAdmin.create("pods", "remote", yield* pod("relabelled-1", "ghost", "main", false))
         const view = yield* controller.pool.get("cluster-1")
-        yield* eventually("orphan in the cache", view.pods.get("remote", "ghost-1").pipe(Effect.map(Option.getOrUndefined)))
+        yield* eventually("orphan in the cache", view.pods.get("remote", "relabelled-1").pipe(Effect.map(Option.getOrUndefined)))
 
         const deleted = yield* controller.sweepOrphans
         assert.strictEqual(deleted, 1)
         const names = (yield* kube.objects("cluster-1", "pods", "remote")).map((p) => p.metadata.name).sort()
-        assert.deepStrictEqual(names, ["alive", "foreign-1"])
+        assert.deepStrictEqual(names, ["alive", "foreign-1", "relabelled-1"])
         // A second sweep finds nothing more (the live workflow's pod is kept).
         yield* eventually("cache updated", view.pods.get("remote", "ghost-1").pipe(Effect.map((o) => Option.isNone(o) ? true : undefined)))
         assert.strictEqual(yield* controller.sweepOrphans, 0)
@@ -142,26 +169,20 @@ describe("remote pod clean-up", () => {
     inMemory(() =>
       Effect.gen(function*() {
         const wf = workflow({ name: "mine", ...remote })
-        const { controller, kube } = yield* Embedded.start(
+        const { admin, controller, kube } = yield* Embedded.start(
           Embedded.placementOf([wf]),
           fast({ configData: { namespace: "local" } })
         )
         assert.strictEqual(controller.config.namespace, "local")
         const remoteAdmin = kube.adminClient("cluster-1")
-        const pod = (name: string, workflowNamespace: string) => ({
-          apiVersion: "v1",
-          kind: "Pod",
-          metadata: {
-            name,
-            namespace: "remote",
-            labels: { "workflows.argoproj.io/workflow": "gone", "workflows.argoproj.io/cluster": "main" },
-            annotations: { "workflows.argoproj.io/workflow-namespace": workflowNamespace, "flotilla.dev/simulate-duration": "60s" }
-          },
-          spec: { containers: [{ name: "main", image: "busybox" }] }
-        })
-        yield* remoteAdmin.create("pods", "remote", pod("ours", "local"))
+        const pod = (name: string, workflowNamespace: string) =>
+          madeByController(admin, name, { "workflows.argoproj.io/workflow": "gone", "workflows.argoproj.io/cluster": "main" }, {
+            "workflows.argoproj.io/workflow-namespace": workflowNamespace,
+            "flotilla.dev/simulate-duration": "60s"
+          }, true)
+        yield* remoteAdmin.create("pods", "remote", yield* pod("ours", "local"))
         // Belongs to a workflow in a namespace this controller does not manage (nor see).
-        yield* remoteAdmin.create("pods", "remote", pod("theirs", "elsewhere"))
+        yield* remoteAdmin.create("pods", "remote", yield* pod("theirs", "elsewhere"))
         const view = yield* controller.pool.get("cluster-1")
         yield* eventually("pods cached", view.pods.list().pipe(Effect.map((ps) => ps.length === 2 ? true : undefined)))
         assert.strictEqual(yield* controller.sweepOrphans, 1)

@@ -10,7 +10,7 @@ import { Effect, Option } from "effect"
 import type { KubeObject } from "../../src/kube/Resources.js"
 import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
 import { render } from "../../src/controller/Metrics.js"
-import { completed, fast, inMemory, podCreates, podNodes, podRunning, provisioned, stoppableController, waitFor } from "./harness.js"
+import { completed, eventually, fast, inMemory, podCreates, podNodes, podRunning, provisioned, stoppableController, waitFor } from "./harness.js"
 import * as PodProof from "../../src/controller/PodProof.js"
 import { submit } from "./fixtures.js"
 
@@ -350,6 +350,71 @@ describe("a pod cannot pose as another workflow's pod", () => {
           ["create", "workflow", "Success"]
         ])
         yield* second.stop
+      })
+    ), 30_000)
+
+  it.live("a workflow whose create fails cannot get another workflow's pod of that name deleted through podGC", () =>
+    inMemory(() =>
+      Effect.gen(function*() {
+        const build = (namespace: string, serviceAccountName: string, extra: Record<string, unknown>): KubeObject => ({
+          apiVersion: "argoproj.io/v1alpha1",
+          kind: "Workflow",
+          metadata: { name: "build", namespace },
+          spec: {
+            entrypoint: "main",
+            serviceAccountName,
+            ...extra,
+            templates: [{
+              name: "main",
+              ...remote,
+              metadata: { annotations: { "flotilla.dev/simulate-duration": "1s" } },
+              container: { image: "busybox", command: ["true"] }
+            }]
+          }
+        })
+        const victimBuild = build("team-b", "workflow", {})
+        // No kubeconfig secret for "nobody": the create fails for good, and podGC asks to delete "its" pod.
+        const deputy = build("team-a", "nobody", { podGC: { strategy: "OnPodCompletion" } })
+        const result = yield* Embedded.start(Embedded.placementOf([victimBuild, deputy]), fast())
+        yield* submit(result.admin, victimBuild)
+        yield* waitFor(result.controller, victimBuild, podRunning, "victim's pod running")
+        yield* submit(result.admin, deputy)
+        const failed = yield* completed(result.controller, deputy)
+        assert.notStrictEqual(Embedded.phaseOf(failed), "Succeeded")
+        const done = yield* completed(result.controller, victimBuild)
+        assert.strictEqual(Embedded.phaseOf(done), "Succeeded", JSON.stringify(done?.["status"]))
+        const deletes = (yield* result.kube.requests("cluster-1")).filter((r) => r.verb === "delete" && r.resource === "pods")
+        assert.deepStrictEqual(deletes, [], "nothing deleted the victim's pod")
+      })
+    ), 30_000)
+
+  it.live("a pod that only claims the victim (with a finalizer of its own) does not hold up the victim's deletion", () =>
+    inMemory(() =>
+      Effect.gen(function*() {
+        const result = yield* Embedded.start(Embedded.placementOf([victim]), fast())
+        yield* submit(result.admin, victim)
+        const done = yield* completed(result.controller, victim)
+        assert.strictEqual(Embedded.phaseOf(done), "Succeeded")
+        const cluster1 = result.kube.adminClient("cluster-1")
+        yield* cluster1.create("pods", "remote", {
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: {
+            name: "pinned",
+            namespace: "remote",
+            finalizers: ["example.com/never"],
+            labels: { "workflows.argoproj.io/workflow": "victim", "workflows.argoproj.io/cluster": "main" },
+            annotations: { "workflows.argoproj.io/node-id": "victim-1", "workflows.argoproj.io/workflow-namespace": "team-b" }
+          },
+          spec: { nodeName: "nowhere", containers: [{ name: "main", image: "busybox" }] }
+        })
+        yield* result.admin.delete("workflows", "team-b", "victim")
+        yield* eventually(
+          "the victim's finalizer released and the workflow gone",
+          result.admin.get("workflows", "team-b", "victim").pipe(Effect.option, Effect.map((wf) => Option.isNone(wf) ? true : undefined))
+        )
+        const left = (yield* result.kube.objects("cluster-1", "pods", "remote")).map((p) => p.metadata.name)
+        assert.include(left, "pinned", "the claimant is not the controller's to delete")
       })
     ), 30_000)
 })
