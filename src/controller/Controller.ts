@@ -489,19 +489,23 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
     Effect.gen(function*() {
       const podName = action.pod.metadata.name ?? ""
       const where = `${action.cluster}/${action.namespace}/${podName}`
-      const known = record(action.nodeId)
-      const cached = Option.getOrUndefined(yield* view.pods.get(action.namespace, podName))
-      if (cached === undefined || (known !== undefined && cached.metadata.uid === known.uid)) {
-        if (known !== undefined) return known
-        return yield* new CreateFailure({ transient: true, detail: `pod ${where} exists but is not in the watch cache yet` })
+      // The holder may carry none of our labels (the watch would not show it): ask for it by name.
+      const listed = yield* bounded(
+        view.client.list("pods", action.namespace, { fieldSelector: `metadata.name=${podName}` }),
+        { cluster: action.cluster, verb: "list", resource: "pods", namespace: action.namespace, name: podName }
+      ).pipe(Effect.mapError((e) => new CreateFailure({ transient: isTransient(e), detail: e.message })))
+      const cached = listed.items.find((p) => p.metadata.name === podName)
+      if (cached === undefined) {
+        return yield* new CreateFailure({ transient: true, detail: `pod ${where} exists but could not be listed yet` })
+      }
+      const verdict = judgePod(cached, action.cluster, wf, config.cluster, record, proven(wf), legacy(wf))
+      if (verdict._tag === "Accepted" && verdict.nodeId === action.nodeId) {
+        // The node's own pod (recorded, controlled by the workflow, or carrying the proof): adopt it.
+        return { uid: cached.metadata.uid!, cluster: action.cluster, namespace: action.namespace }
       }
       const owner = ownerOfPod(cached, config.cluster)
       const claimsNode = owner !== undefined && owner.name === wf.metadata.name && owner.namespace === wf.metadata.namespace &&
         cached.metadata.annotations?.["workflows.argoproj.io/node-id"] === action.nodeId
-      if (claimsNode && known === undefined && proven(wf)(cached, action.cluster, action.nodeId)) {
-        // Ours, created just before a restart: adopt it (the caller records it).
-        return { uid: cached.metadata.uid!, cluster: action.cluster, namespace: action.namespace }
-      }
       if (!claimsNode) {
         return yield* new CreateFailure({
           transient: false,

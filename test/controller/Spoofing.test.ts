@@ -417,4 +417,28 @@ describe("a pod cannot pose as another workflow's pod", () => {
         assert.include(left, "pinned", "the claimant is not the controller's to delete")
       })
     ), 30_000)
+
+  it.live("a pod without any of our labels holding the node's pod name fails the node at once, naming it, and is not touched", () =>
+    inMemory(() =>
+      Effect.gen(function*() {
+        const one: KubeObject = {
+          apiVersion: "argoproj.io/v1alpha1",
+          kind: "Workflow",
+          metadata: { name: "squatted", namespace: "team-b" },
+          spec: { entrypoint: "main", serviceAccountName: "workflow", templates: [{ name: "main", ...remote, container: { image: "busybox", command: ["true"] } }] }
+        }
+        const result = yield* Embedded.start(Embedded.placementOf([one]), fast())
+        yield* result.kube.adminClient("cluster-1").create("pods", "remote", {
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: { name: "squatted", namespace: "remote", labels: { app: "unrelated" } },
+          spec: { nodeName: "nowhere", containers: [{ name: "main", image: "busybox" }] }
+        })
+        yield* submit(result.admin, one)
+        const done = yield* completed(result.controller, one)
+        assert.strictEqual(podNodes(done)[0]?.message, "pod name cluster-1/remote/squatted is taken by a pod that is not this node's (not made by this controller)")
+        const deletes = (yield* result.kube.requests("cluster-1")).filter((r) => r.verb === "delete" && r.resource === "pods")
+        assert.deepStrictEqual(deletes, [])
+      })
+    ), 30_000)
 })
