@@ -242,7 +242,8 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
     Effect.suspend(() => {
       const id = `${kind}/${object.metadata.uid ?? `${cluster}/${object.metadata.namespace}/${object.metadata.name}`}`
       if (ignoredSeen.has(id)) return Effect.void
-      if (ignoredSeen.size >= 10_000) ignoredSeen.clear()
+      // bounded, oldest first out (a Set iterates in insertion order)
+      if (ignoredSeen.size >= 10_000) ignoredSeen.delete(ignoredSeen.values().next().value!)
       ignoredSeen.add(id)
       ignoredCounts[kind]++
       return Effect.logWarning(kind === "pods" ? "ignoring a pod that is not the node's" : "ignoring a task result that is not the node's").pipe(
@@ -938,11 +939,13 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
         return owner ? queue.add(workflowKey(owner)) : Effect.void
       }
       // A task result names its workflow; it lives in the pod's namespace, which may not be the workflow's.
-      retainReported(change.cluster, change.object)
       const name = change.object.metadata.labels?.["workflows.argoproj.io/workflow"]
       if (!name) return Effect.void
       return Effect.gen(function*() {
         const candidates = yield* workflows.list((wf) => wf.metadata.name === name)
+        // Kept only for a workflow that exists: anyone may write results naming made-up owners.
+        const owner = change.object.metadata.ownerReferences?.find((o) => o.kind === "Workflow")?.uid
+        if (owner !== undefined && candidates.some((wf) => wf.metadata.uid === owner)) retainReported(change.cluster, change.object)
         for (const wf of candidates) yield* queue.add(workflowKey({ namespace: wf.metadata.namespace!, name }))
       })
     }),
