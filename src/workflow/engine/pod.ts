@@ -50,6 +50,8 @@ export interface PodRequest {
   /** `workflows.argoproj.io/pod-gc-strategy` value, when spec.podGC is set. */
   readonly podGCAnnotation?: string
   readonly deadline?: string
+  /** `spec.podSpecPatch` after the workflow's global variables were substituted into it. */
+  readonly workflowPodSpecPatch?: string
 }
 
 /** The entrypoint of an image per config.images (the configmap's `images` key). */
@@ -217,7 +219,7 @@ export const buildPod = (req: PodRequest): KubeObject => {
 
   const templateIndex = workflow.spec.templates.findIndex((t) => t.name === template.name)
   const patched = applyPodSpecPatch(spec, [
-    { path: "spec.podSpecPatch", value: workflow.spec.podSpecPatch },
+    { path: "spec.podSpecPatch", value: req.workflowPodSpecPatch ?? workflow.spec.podSpecPatch },
     { path: templateIndex >= 0 ? `spec.templates[${templateIndex}].podSpecPatch` : `template "${template.name}" podSpecPatch`, value: template.podSpecPatch }
   ])
   return { apiVersion: "v1", kind: "Pod", metadata, spec: patched } as KubeObject
@@ -231,9 +233,11 @@ export class PodSpecPatchError extends Error {
 }
 
 /**
- * podSpecPatch (JSON or YAML, as upstream accepts) as a JSON merge patch,
- * except that `containers` entries merge by name (the strategic-merge key
- * Argo relies on). Checked after substitution: a patch that does not parse,
+ * podSpecPatch (JSON or YAML, as upstream accepts) as a strategic merge
+ * patch, as upstream applies it: maps merge, and the lists Kubernetes merges
+ * by key do so here (containers and volumes by name, env by name,
+ * volumeMounts by mountPath, ports by containerPort); other lists and
+ * scalars are replaced, and `null` deletes. Checked after substitution: a patch that does not parse,
  * or that touches the executor's containers, `ARGO_*` variables or volumes
  * (`model/reserved.ts`), throws `PodSpecPatchError`.
  */
@@ -254,16 +258,31 @@ const applyPodSpecPatch = (spec: Record<string, unknown>, patches: ReadonlyArray
 
 const isObj = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
+/** The merge key of each list a strategic merge patch merges (Kubernetes' `patchMergeKey`s for a PodSpec). */
+const mergeKeys: Readonly<Record<string, string>> = {
+  containers: "name",
+  initContainers: "name",
+  ephemeralContainers: "name",
+  volumes: "name",
+  env: "name",
+  volumeMounts: "mountPath",
+  volumeDevices: "devicePath",
+  ports: "containerPort",
+  imagePullSecrets: "name",
+  hostAliases: "ip"
+}
+
 const mergeSpec = (base: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> => {
   const out: Record<string, unknown> = { ...base }
   for (const [k, v] of Object.entries(patch)) {
+    const key = mergeKeys[k]
     if (v === null) delete out[k]
-    else if ((k === "containers" || k === "initContainers") && Array.isArray(v) && Array.isArray(out[k])) {
-      const list = [...(out[k] as Array<Record<string, unknown>>)]
-      for (const pc of v as Array<Record<string, unknown>>) {
-        const i = list.findIndex((c) => c.name === pc.name)
-        if (i >= 0) list[i] = mergeSpec(list[i], pc)
-        else list.push(pc)
+    else if (key !== undefined && Array.isArray(v) && Array.isArray(out[k])) {
+      const list = [...(out[k] as Array<unknown>)]
+      for (const item of v as Array<unknown>) {
+        const i = isObj(item) ? list.findIndex((c) => isObj(c) && c[key] === item[key]) : -1
+        if (i >= 0) list[i] = mergeSpec(list[i] as Record<string, unknown>, item as Record<string, unknown>)
+        else list.push(item)
       }
       out[k] = list
     } else if (isObj(v) && isObj(out[k])) out[k] = mergeSpec(out[k] as Record<string, unknown>, v)

@@ -982,6 +982,14 @@ class Operation {
       activeDeadlineSeconds = Math.min(activeDeadlineSeconds ?? Infinity, remaining)
     }
     const podGC = this.wf.spec.podGC
+    // spec.podSpecPatch gets the workflow's global variables, as upstream substitutes the spec.
+    const wfPatch = this.wf.spec.podSpecPatch
+    let workflowPodSpecPatch: string | undefined
+    if (typeof wfPatch === "string" && wfPatch.includes("{{")) {
+      const r = substitute(wfPatch, this.globals, false, this.limits.expression)
+      if (!r.ok) return void this.markPhase(node, "Error", `spec.podSpecPatch: ${r.error.message}`)
+      workflowPodSpecPatch = r.value
+    }
     let pod: KubeObject
     try {
       pod = buildPod({
@@ -996,7 +1004,8 @@ class Operation {
         includeScriptOutput: this.includeScriptOutput(node.name, opts),
         activeDeadlineSeconds,
         podGCAnnotation: podGC === undefined ? undefined : `${podGC.strategy || "OnPodNone"}/${podGC.deleteDelayDuration ?? "0s"}`,
-        deadline: this.workflowDeadline === undefined ? undefined : isoSeconds(this.workflowDeadline)
+        deadline: this.workflowDeadline === undefined ? undefined : isoSeconds(this.workflowDeadline),
+        ...(workflowPodSpecPatch !== undefined ? { workflowPodSpecPatch } : {})
       })
     } catch (e) {
       if (e instanceof PodSpecPatchError) return void this.markPhase(node, "Error", e.message)

@@ -75,7 +75,8 @@ export const reservedMetadataKeys = (metadata: unknown, path: string): ReadonlyA
 export const parsePodSpecPatch = (text: string): { readonly ok: true; readonly value: Record<string, unknown> } | { readonly ok: false; readonly error: string } => {
   let parsed: unknown
   try {
-    const doc = YAML.parseDocument(text, { prettyErrors: false, logLevel: "error" })
+    // YAML 1.1, as upstream's Go parser reads it (0644 is octal, yes/no are booleans)
+    const doc = YAML.parseDocument(text, { prettyErrors: false, logLevel: "error", version: "1.1" })
     if (doc.errors.length > 0) return { ok: false, error: `not JSON or YAML: ${doc.errors[0]!.message}` }
     parsed = doc.toJS({ maxAliasCount: 100 })
   } catch (e) {
@@ -89,6 +90,11 @@ export const parsePodSpecPatch = (text: string): { readonly ok: true; readonly v
 /** What a (parsed) podSpecPatch may not touch. */
 export const reservedInPodSpecPatch = (patch: Record<string, unknown>, path: string): ReadonlyArray<ReservedViolation> => {
   const out: Array<ReservedViolation> = []
+  for (const list of ["containers", "initContainers", "volumes"] as const) {
+    if (list in patch && patch[list] === null) {
+      out.push({ path: `${path}.${list}`, message: `may not be null: it would delete the executor's ${list === "volumes" ? "volumes" : "containers"}` })
+    }
+  }
   for (const list of ["containers", "initContainers", "ephemeralContainers"] as const) {
     const containers = patch[list]
     if (!Array.isArray(containers)) continue
@@ -97,6 +103,11 @@ export const reservedInPodSpecPatch = (patch: Record<string, unknown>, path: str
       const cp = `${path}.${list}[${i}]`
       if (typeof c["name"] === "string" && reservedContainerNames.has(c["name"])) {
         out.push({ path: `${cp}.name`, message: `container "${c["name"]}" is the executor's and may not be patched` })
+      }
+      for (const field of ["env", "volumeMounts", "command"] as const) {
+        if (field in c && c[field] === null) {
+          out.push({ path: `${cp}.${field}`, message: `may not be null: it would delete what the executor put there` })
+        }
       }
       for (const envList of ["env", "envFrom"] as const) {
         const env = c[envList]

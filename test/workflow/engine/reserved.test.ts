@@ -150,4 +150,58 @@ describe("podSpecPatch", () => {
     assert.strictEqual(nodes[0]?.phase, "Error")
     assert.include(nodes[0]?.message ?? "", "spec.templates[0].podSpecPatch.containers[0].name: container \"init\" is the executor's")
   })
+
+  it("merges strategically, as upstream: env by name keeps the executor's ARGO_* variables, volumes and mounts are added", () => {
+    const sim = new Sim(workflow({
+      entrypoint: "main",
+      templates: [leaf({
+        podSpecPatch: JSON.stringify({
+          containers: [{ name: "main", env: [{ name: "EXTRA", value: "1" }], volumeMounts: [{ name: "data", mountPath: "/data" }] }],
+          volumes: [{ name: "data", emptyDir: {} }]
+        })
+      })]
+    }))
+    const pod = sim.creates(sim.tick())[0]!.pod
+    const spec = pod["spec"] as { containers: Array<any>; volumes: Array<any> }
+    const main = spec.containers.find((c) => c.name === "main")
+    const env = main.env.map((e: any) => e.name)
+    assert.include(env, "EXTRA")
+    assert.include(env, "ARGO_NODE_ID")
+    assert.include(main.volumeMounts.map((m: any) => m.mountPath), "/var/run/argo")
+    assert.include(main.volumeMounts.map((m: any) => m.mountPath), "/data")
+    assert.includeMembers(spec.volumes.map((v) => v.name), ["var-run-argo", "data"])
+  })
+
+  it("reads YAML as upstream's Go parser (YAML 1.1: 0644 is octal)", () => {
+    const sim = new Sim(workflow({
+      entrypoint: "main",
+      templates: [leaf({ podSpecPatch: "volumes:\n- name: cfg\n  configMap:\n    name: c\n    defaultMode: 0644\n" })]
+    }))
+    const pod = sim.creates(sim.tick())[0]!.pod
+    const cfg = (pod["spec"] as { volumes: Array<any> }).volumes.find((v) => v.name === "cfg")
+    assert.strictEqual(cfg.configMap.defaultMode, 420)
+  })
+
+  it("null may not delete the executor's containers, volumes or a container's env", () => {
+    assert.include(
+      errorsAtDecode({ entrypoint: "main", templates: [leaf({ podSpecPatch: "{\"initContainers\": null}" })] }),
+      "spec.templates[0].podSpecPatch.initContainers: may not be null"
+    )
+    assert.include(
+      errorsAtDecode({ entrypoint: "main", templates: [leaf({ podSpecPatch: "{\"containers\": [{\"name\": \"main\", \"env\": null}]}" })] }),
+      "spec.templates[0].podSpecPatch.containers[0].env: may not be null"
+    )
+  })
+
+  it("the workflow's podSpecPatch gets its global variables", () => {
+    const sim = new Sim(workflow({
+      entrypoint: "main",
+      arguments: { parameters: [{ name: "cpu", value: "3" }] },
+      podSpecPatch: "{\"containers\":[{\"name\":\"main\",\"resources\":{\"limits\":{\"cpu\":\"{{workflow.parameters.cpu}}\"}}}]}",
+      templates: [leaf()]
+    }))
+    const pod = sim.creates(sim.tick())[0]!.pod
+    const main = (pod["spec"] as { containers: Array<any> }).containers.find((c) => c.name === "main")
+    assert.deepStrictEqual(main.resources, { limits: { cpu: "3" } })
+  })
 })
