@@ -458,7 +458,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
         cluster: action.cluster,
         namespace: action.namespace,
         podName
-      }))
+      }, action.pod))
       const created = yield* bounded(
         client.create("pods", action.namespace, pod),
         { cluster: action.cluster, verb: "create", resource: "pods", namespace: action.namespace, name: podName }

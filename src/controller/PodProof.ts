@@ -1,8 +1,11 @@
 /**
  * A proof, on each pod the controller creates, that it created it for that
  * node: an HMAC-SHA256, under a key only the controller holds, of the
- * workflow's UID, the node ID, the cluster, the namespace and the pod name
- * (annotation `flotilla.dev/pod-proof`).
+ * workflow's UID, the node ID, the cluster, the namespace, the pod name and
+ * what the pod runs (its containers' images, commands, arguments and the
+ * executor's `ARGO_*` variables: fields a pod cannot change; containers and
+ * variables added by admission webhooks are left out), in the annotation
+ * `flotilla.dev/pod-proof`.
  *
  * The node's status records the pod's UID right after the create
  * (`PodIdentity`), and that record is what the controller trusts. The proof
@@ -11,7 +14,8 @@
  * of; with a valid proof it adopts it (and records it) instead of replacing
  * it, so the step does not run twice. Labels, annotations and names can be
  * written by anyone who may create pods in a namespace; the proof cannot be
- * forged without the key, and a copy of it fits no other node, place or name.
+ * forged without the key, and a copy of it fits no other node, place or name,
+ * nor another pod of the same name that runs anything else.
  *
  * The key is 32 random bytes in the secret `flotilla-pod-identity` (item
  * `key`) of the controller's namespace, made on first start. Without it
@@ -27,7 +31,8 @@ export const proofAnnotation = "flotilla.dev/pod-proof"
 export const keySecretName = "flotilla-pod-identity"
 
 export interface PodProofKey {
-  readonly sign: (fields: ProofFields) => string
+  /** The proof for `pod` (as it will be created) at this place, for this workflow and node. */
+  readonly sign: (fields: ProofFields, pod: KubeObject) => string
   readonly verify: (pod: KubeObject, cluster: string, workflowUid: string, nodeId: string) => boolean
 }
 
@@ -39,16 +44,57 @@ export interface ProofFields {
   readonly podName: string
 }
 
+type ContainerSpec = {
+  readonly name?: unknown
+  readonly image?: unknown
+  readonly command?: unknown
+  readonly args?: unknown
+  readonly env?: ReadonlyArray<{ readonly name?: unknown; readonly value?: unknown }>
+}
+
+const containersOf = (pod: KubeObject): ReadonlyArray<ContainerSpec> => {
+  const spec = (pod["spec"] ?? {}) as { readonly containers?: ReadonlyArray<ContainerSpec>; readonly initContainers?: ReadonlyArray<ContainerSpec> }
+  return [...(spec.initContainers ?? []), ...(spec.containers ?? [])]
+}
+
+/**
+ * What the named containers run: image, command, arguments and the
+ * executor's `ARGO_*` variables (which carry the template). Containers and
+ * variables that admission webhooks add (sidecars, KUBERNETES_SERVICE_HOST...)
+ * are outside it; undefined when a named container is missing.
+ */
+const runsDigest = (pod: KubeObject, names: ReadonlyArray<string>): string | undefined => {
+  const containers = containersOf(pod)
+  const parts: Array<unknown> = []
+  for (const name of names) {
+    const c = containers.find((x) => x.name === name)
+    if (c === undefined) return undefined
+    const argo = (c.env ?? []).filter((e) => typeof e.name === "string" && e.name.startsWith("ARGO_")).map((e) => [e.name, e.value ?? null])
+    parts.push([name, c.image ?? null, c.command ?? [], c.args ?? [], argo])
+  }
+  return crypto.createHash("sha256").update(JSON.stringify(parts)).digest("base64url")
+}
+
+/** Proof format: `v1.<container names, comma-separated>.<HMAC>` (names are DNS labels: no dots or commas). */
 export const fromKey = (key: Uint8Array): PodProofKey => {
-  const sign = (f: ProofFields) =>
-    crypto.createHmac("sha256", key).update([f.workflowUid, f.nodeId, f.cluster, f.namespace, f.podName].join("\n")).digest("base64url")
+  const mac = (f: ProofFields, names: ReadonlyArray<string>, digest: string) =>
+    crypto.createHmac("sha256", key).update([f.workflowUid, f.nodeId, f.cluster, f.namespace, f.podName, names.join(","), digest].join("\n"))
+      .digest("base64url")
   return {
-    sign,
+    sign: (f, pod) => {
+      const names = containersOf(pod).map((c) => String(c.name ?? ""))
+      return `v1.${names.join(",")}.${mac(f, names, runsDigest(pod, names) ?? "")}`
+    },
     verify: (pod, cluster, workflowUid, nodeId) => {
       const given = pod.metadata.annotations?.[proofAnnotation]
       if (given === undefined || workflowUid === "" || pod.metadata.name === undefined || pod.metadata.namespace === undefined) return false
-      const expected = Buffer.from(sign({ workflowUid, nodeId, cluster, namespace: pod.metadata.namespace, podName: pod.metadata.name }))
-      const actual = Buffer.from(given)
+      const [version, list, signature] = given.split(".")
+      if (version !== "v1" || list === undefined || list === "" || signature === undefined) return false
+      const names = list.split(",")
+      const digest = runsDigest(pod, names)
+      if (digest === undefined) return false
+      const expected = Buffer.from(mac({ workflowUid, nodeId, cluster, namespace: pod.metadata.namespace, podName: pod.metadata.name }, names, digest))
+      const actual = Buffer.from(signature)
       return actual.length === expected.length && crypto.timingSafeEqual(actual, expected)
     }
   }

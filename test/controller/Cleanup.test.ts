@@ -32,18 +32,14 @@ const madeByController = (admin: KubeClientShape, name: string, labels: Record<s
     const key = PodProof.fromKey(Buffer.from(String((secret["data"] as Record<string, string>)["key"]), "base64"))
     const uid = `uid-of-${name}`
     const nodeId = name
-    return {
+    const pod = {
       apiVersion: "v1",
       kind: "Pod",
       metadata: {
         name,
         namespace: "remote",
         labels,
-        annotations: {
-          ...annotations,
-          "workflows.argoproj.io/node-id": nodeId,
-          ...(proof ? { [PodProof.proofAnnotation]: key.sign({ workflowUid: uid, nodeId, cluster: "cluster-1", namespace: "remote", podName: name }) } : {})
-        }
+        annotations: { ...annotations, "workflows.argoproj.io/node-id": nodeId }
       },
       spec: {
         containers: [
@@ -52,6 +48,7 @@ const madeByController = (admin: KubeClientShape, name: string, labels: Record<s
         ]
       }
     }
+    return proof ? PodProof.withProof(pod, key.sign({ workflowUid: uid, nodeId, cluster: "cluster-1", namespace: "remote", podName: name }, pod)) : pod
   })
 
 const remote = { cluster: "cluster-1", namespace: "remote" } as const

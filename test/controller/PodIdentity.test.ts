@@ -85,12 +85,13 @@ describe("which task result is a node's", () => {
 })
 
 describe("pod proofs", () => {
-  it("verify only for the workflow, node, cluster, namespace and name they were made for", async () => {
+  it("verify only for the workflow, node, cluster, namespace, name and containers they were made for", async () => {
     const { fromKey, proofAnnotation, withProof } = await import("../../src/controller/PodProof.js")
     const key = fromKey(new Uint8Array(32).fill(7))
     const other = fromKey(new Uint8Array(32).fill(8))
     const fields = { workflowUid: "wf-uid", nodeId: "n1", cluster: "cluster-1", namespace: "remote", podName: "p" }
-    const signed = withProof(pod({}), key.sign(fields))
+    const running = { ...pod({}), spec: { containers: [{ name: "main", image: "busybox" }] } }
+    const signed = withProof(running, key.sign(fields, running))
     assert.isTrue(key.verify(signed, "cluster-1", "wf-uid", "n1"))
     assert.isFalse(other.verify(signed, "cluster-1", "wf-uid", "n1"), "another key")
     assert.isFalse(key.verify(signed, "cluster-2", "wf-uid", "n1"), "another cluster")
@@ -98,7 +99,22 @@ describe("pod proofs", () => {
     assert.isFalse(key.verify(signed, "cluster-1", "other-wf", "n1"), "another workflow")
     assert.isFalse(key.verify({ ...signed, metadata: { ...signed.metadata, name: "q" } }, "cluster-1", "wf-uid", "n1"), "another name")
     assert.isFalse(key.verify({ ...signed, metadata: { ...signed.metadata, namespace: "x" } }, "cluster-1", "wf-uid", "n1"), "another namespace")
-    assert.isFalse(key.verify(withProof(pod({}), "garbage"), "cluster-1", "wf-uid", "n1"))
-    assert.strictEqual(signed.metadata.annotations?.[proofAnnotation], key.sign(fields))
+    assert.isFalse(key.verify(withProof(running, "garbage"), "cluster-1", "wf-uid", "n1"))
+    const withMain = (main: Record<string, unknown>, extra: Array<Record<string, unknown>> = []) => {
+      const base = { ...pod({}), spec: { containers: [{ name: "main", image: "busybox", command: ["echo", "hi"], env: [{ name: "ARGO_TEMPLATE", value: "{}" }] }] } }
+      const proof = key.sign(fields, base)
+      return withProof({ ...base, spec: { containers: [main, ...extra] } }, proof)
+    }
+    const genuine = { name: "main", image: "busybox", command: ["echo", "hi"], env: [{ name: "ARGO_TEMPLATE", value: "{}" }] }
+    assert.isTrue(key.verify(withMain(genuine), "cluster-1", "wf-uid", "n1"))
+    assert.isTrue(
+      key.verify(withMain({ ...genuine, env: [...genuine.env, { name: "KUBERNETES_SERVICE_HOST", value: "10.0.0.1" }] }, [{ name: "istio-proxy", image: "proxy" }]), "cluster-1", "wf-uid", "n1"),
+      "what admission adds (variables, sidecars) does not matter"
+    )
+    assert.isFalse(key.verify(withMain({ ...genuine, image: "evil" }), "cluster-1", "wf-uid", "n1"), "another image")
+    assert.isFalse(key.verify(withMain({ ...genuine, command: ["sh", "-c", "evil"] }), "cluster-1", "wf-uid", "n1"), "another command")
+    assert.isFalse(key.verify(withMain({ ...genuine, env: [{ name: "ARGO_TEMPLATE", value: "{\"evil\":1}" }] }), "cluster-1", "wf-uid", "n1"), "another template")
+    assert.isFalse(key.verify(withMain({ ...genuine, name: "other" }), "cluster-1", "wf-uid", "n1"), "its container missing")
+    assert.strictEqual(signed.metadata.annotations?.[proofAnnotation], key.sign(fields, running))
   })
 })

@@ -315,17 +315,14 @@ describe("a pod cannot pose as another workflow's pod", () => {
         const user = kube.adminClient("cluster-1")
         for (const wf of [adopted, forged]) {
           const stored = yield* admin.create("workflows", "team-b", wf)
-          const proof = wf === adopted
-            ? key.sign({ workflowUid: stored.metadata.uid!, nodeId: wf.metadata.name!, cluster: "cluster-1", namespace: "remote", podName: wf.metadata.name! })
-            : "forged-proof"
-          yield* user.create("pods", "remote", {
+          const pod: KubeObject = {
             apiVersion: "v1",
             kind: "Pod",
             metadata: {
               name: wf.metadata.name,
               namespace: "remote",
               labels: { "workflows.argoproj.io/workflow": wf.metadata.name!, "workflows.argoproj.io/cluster": "main", "workflows.argoproj.io/completed": "false" },
-              annotations: { "workflows.argoproj.io/node-id": wf.metadata.name!, "workflows.argoproj.io/workflow-namespace": "team-b", [PodProof.proofAnnotation]: proof }
+              annotations: { "workflows.argoproj.io/node-id": wf.metadata.name!, "workflows.argoproj.io/workflow-namespace": "team-b" }
             },
             spec: {
               containers: [
@@ -333,7 +330,11 @@ describe("a pod cannot pose as another workflow's pod", () => {
                 { name: "main", image: "busybox", command: ["true"] }
               ]
             }
-          })
+          }
+          const fields = { workflowUid: stored.metadata.uid!, nodeId: wf.metadata.name!, cluster: "cluster-1", namespace: "remote", podName: wf.metadata.name! }
+          // "forged": a copy of a genuine proof on a pod that runs something else
+          const proof = key.sign(fields, wf === adopted ? pod : { ...pod, spec: { containers: [{ name: "main", image: "evil" }] } })
+          yield* user.create("pods", "remote", PodProof.withProof(pod, proof))
         }
         const second = yield* stoppableController
         for (const wf of [adopted, forged]) {
