@@ -484,6 +484,8 @@ describe("chaos on the real clusters", () => {
     const creates = accountCreates(audit)
     const ledgerNames = new Set(ledgerPods.map((p) => `${p.cluster}/${p.name}`))
     const unseenCreates = [...creates.createdByName.keys()].filter((k) => !ledgerNames.has(k))
+    // pods whose create was never answered 201 (a 504 from an API server that made the pod all the same)
+    const withoutCreated = ledgerPods.filter((p) => ours(p.name) && !creates.createdByName.has(`${p.cluster}/${p.name}`)).map((p) => `${p.cluster}/${p.name}`)
     const dupNodes = duplicateNodes(ledgerPods.filter((p) => p.workflow !== undefined && plannedNames.has(p.workflow)))
     // each name created twice: its answers in order, and whether the controller was killed between the two 201s
     const rel = (ms: number) => `+${((ms - t0) / 1000).toFixed(1)}s`
@@ -565,6 +567,7 @@ describe("chaos on the real clusters", () => {
       alreadyExists409: creates.alreadyExists,
       createErrorsByCode: byCode || "none",
       createdButNeverWatched: unseenCreates.length,
+      podsWithoutA201: withoutCreated.length,
       remoteCreatesNotByUser: remoteCreatesByOthers.length,
       localCreatesNotByController: localCreatesByOthers.length,
       podsReplacedByController: replaced.length,
@@ -601,6 +604,7 @@ describe("chaos on the real clusters", () => {
     show("duplicate pods by name (audit: create answers, time after the chaos began)", duplicateDetails)
     show("duplicate pods by node (watched pods)", dupNodes)
     show("created (201) but never seen by the watch", unseenCreates)
+    show("pods whose create was not answered 201", withoutCreated)
     show("remote creates not by the workflow user", remoteCreatesByOthers)
     show("local creates not by the controller", localCreatesByOthers)
     show("controller: replaced pods", replaced)
