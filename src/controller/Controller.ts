@@ -235,6 +235,9 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
   const createdRecords = new Map<string, Map<string, PodRecord>>()
   // Which uid a key last had, so the per-node tables can be cleared when the workflow is gone.
   const uidByKey = new Map<string, string>()
+  /** The resourceVersion each workflow's last status write replaced (see the stale-copy guard in reconcileKey). */
+  const overwrittenVersion = new Map<string, string>()
+  const staleWait = Duration.millis(50)
   /** Objects already counted (and logged) as ignored, by uid; bounded. */
   const ignoredSeen = new Set<string>()
   const ignoredCounts = { pods: 0, taskResults: 0 }
@@ -274,6 +277,23 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
     if (typeof spec.templateDefaults?.cluster === "string") names.add(spec.templateDefaults.cluster)
     return names
   }
+
+  /**
+   * True when the watches of every cluster the workflow may have pods in are connected now (not
+   * only filled once): letting go of its pods (the finalizer) on a cache that stopped following
+   * its cluster would miss a pod created meanwhile, and leave it behind.
+   */
+  const watchesLive = (wf: KubeObject) =>
+    Effect.gen(function*() {
+      const states = yield* pool.states
+      const names = new Set(clustersNamed(wf))
+      for (const node of Object.values(storedNodes(wf))) if (typeof node["cluster"] === "string") names.add(node["cluster"])
+      for (const name of names) {
+        const state = states.get(name)
+        if (state !== undefined && state._tag !== "Connected") return false
+      }
+      return true
+    })
 
   /** True when every configured cluster the workflow names has a filled cache. */
   const cachesReady = (wf: KubeObject) =>
@@ -363,6 +383,9 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       // Unreachable or never-synced clusters might hold pods we cannot see: do not release yet.
       if (Option.isSome(wf) && !(yield* cachesReady(wf.value))) {
         return yield* new CreateFailure({ transient: true, detail: "waiting for cluster caches" })
+      }
+      if (Option.isSome(wf) && !(yield* watchesLive(wf.value))) {
+        return yield* new CreateFailure({ transient: true, detail: "waiting for cluster watches to reconnect" })
       }
       // Only the workflow's own pods: others that carry its labels are not its to delete, nor to wait for.
       const own = (listed: ReadonlyArray<{ readonly view: ClusterView; readonly pod: KubeObject }>) =>
@@ -562,10 +585,22 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
         yield* leases.end(key)
         forgetNodes(uidByKey.get(key))
         uidByKey.delete(key)
+        overwrittenVersion.delete(key)
         return
       }
       const wf = found.value
       if (wf.metadata.uid) uidByKey.set(key, wf.metadata.uid)
+      // A copy older than this controller's own last status write (the watch has not delivered the
+      // write yet) would have the engine redo what that write recorded, such as creating again a pod
+      // whose create failed for good: wait for the write to come back.
+      const overwritten = overwrittenVersion.get(key)
+      if (overwritten !== undefined) {
+        if (wf.metadata.resourceVersion === overwritten) {
+          yield* queue.addAfter(key, staleWait)
+          return
+        }
+        overwrittenVersion.delete(key)
+      }
 
       if (wf.metadata.deletionTimestamp) {
         if (hasFinalizer(wf)) {
@@ -784,6 +819,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
           metadata: { ...wf.metadata, labels },
           status
         }).pipe(Effect.result)
+        if (written._tag === "Success" && wf.metadata.resourceVersion !== undefined) overwrittenVersion.set(key, wf.metadata.resourceVersion)
         if (written._tag === "Failure") {
           const e = written.failure
           if (e.reason !== "Conflict" && e.reason !== "NotFound") {
@@ -846,8 +882,10 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
             !(view.local && pod.metadata.namespace === ref.namespace) && ownedBy(pod, view.name, ref, wf)
           )
           if (remaining.length === 0) {
-            yield* deleteTaskResults(ref).pipe(Effect.ignore)
-            yield* leases.end(key)
+            if (yield* watchesLive(wf)) {
+              yield* deleteTaskResults(ref).pipe(Effect.ignore)
+              yield* leases.end(key)
+            } else yield* queue.addAfter(key, cacheWait)
           }
         }
       }

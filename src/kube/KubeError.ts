@@ -41,7 +41,17 @@ export class KubeError extends Schema.TaggedError<KubeError>()("KubeError", {
 
 /** Errors worth retrying: the server may answer differently next time. */
 export const isTransient = (error: KubeError): boolean =>
-  error.reason === "Unavailable" || error.reason === "Timeout" || error.reason === "Unknown"
+  error.reason === "Unavailable" || error.reason === "Timeout" || error.reason === "Unknown" || rbacNotReady(error)
+
+/**
+ * A 403 that names an RBAC role or binding the authorizer cannot find: what a
+ * kube-apiserver answers for a while after it starts, before its RBAC cache
+ * has synced (it serves requests before that), though the role exists. Worth
+ * retrying; a role that really is missing keeps failing until the caller's
+ * own deadline.
+ */
+export const rbacNotReady = (error: KubeError): boolean =>
+  error.reason === "Forbidden" && /RBAC: (cluster)?role(binding)?\.rbac\.authorization\.k8s\.io "[^"]*" not found/.test(error.detail)
 
 /** Maps an HTTP status code from the API server to a reason. */
 export const reasonFromStatus = (code: number | undefined): KubeErrorReason => {
