@@ -236,8 +236,9 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
   // Which uid a key last had, so the per-node tables can be cleared when the workflow is gone.
   const uidByKey = new Map<string, string>()
   /** The resourceVersion each workflow's last status write replaced (see the stale-copy guard in reconcileKey). */
-  const overwrittenVersion = new Map<string, string>()
+  const overwrittenVersion = new Map<string, { readonly version: string; readonly at: number }>()
   const staleWait = Duration.millis(50)
+  const staleWaitMax = 10_000
   /** Objects already counted (and logged) as ignored, by uid; bounded. */
   const ignoredSeen = new Set<string>()
   const ignoredCounts = { pods: 0, taskResults: 0 }
@@ -595,7 +596,8 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       // whose create failed for good: wait for the write to come back.
       const overwritten = overwrittenVersion.get(key)
       if (overwritten !== undefined) {
-        if (wf.metadata.resourceVersion === overwritten) {
+        // bounded: should the write's event never arrive, the copy is taken as it is after a while
+        if (wf.metadata.resourceVersion === overwritten.version && (yield* Clock.currentTimeMillis) - overwritten.at < staleWaitMax) {
           yield* queue.addAfter(key, staleWait)
           return
         }
@@ -819,7 +821,11 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
           metadata: { ...wf.metadata, labels },
           status
         }).pipe(Effect.result)
-        if (written._tag === "Success" && wf.metadata.resourceVersion !== undefined) overwrittenVersion.set(key, wf.metadata.resourceVersion)
+        // (An update that changed nothing keeps its resourceVersion: then there is nothing to wait for.)
+        if (
+          written._tag === "Success" && wf.metadata.resourceVersion !== undefined &&
+          written.success.metadata.resourceVersion !== wf.metadata.resourceVersion
+        ) overwrittenVersion.set(key, { version: wf.metadata.resourceVersion, at: now })
         if (written._tag === "Failure") {
           const e = written.failure
           if (e.reason !== "Conflict" && e.reason !== "NotFound") {

@@ -619,6 +619,24 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
       }
     }
 
+    /**
+     * Custom resources come back from a real API server with the keys of their maps sorted (they
+     * are stored as unstructured JSON, which Go serialises in key order), whatever order the
+     * client sent: a client comparing what it sent with what it reads must not rely on key order.
+     */
+    const asServed = (object: KubeObject): KubeObject => {
+      if (typeof object.apiVersion !== "string" || !object.apiVersion.startsWith("argoproj.io/")) return object
+      const sorted = (v: unknown): unknown =>
+        Array.isArray(v)
+          ? v.map(sorted)
+          : typeof v === "object" && v !== null
+          ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted((v as Record<string, unknown>)[k])]))
+          : v
+      const out: Record<string, unknown> = {}
+      for (const [k, v] of Object.entries(object)) out[k] = k === "metadata" ? v : sorted(v)
+      return out as KubeObject
+    }
+
     const store = (c: ClusterState, kind: ResourceKind, object: KubeObject): void => {
       const ns = namespaceOf(object)
       const byNs = c.kinds[kind].byNs
@@ -846,7 +864,7 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
           return remove(ctx, kind, next)
         }
       }
-      next = withMeta(next, { resourceVersion: nextRv(c) })
+      next = asServed(withMeta(next, { resourceVersion: nextRv(c) }))
       unindexOwners(c, old)
       indexOwners(c, next)
       store(c, kind, next)
@@ -962,6 +980,7 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
       normalizeMeta(meta)
       let created: KubeObject = { ...object, apiVersion: apiVersionOf(kind), kind: resources[kind].kind, metadata: meta }
       if (kind === "namespaces") created = { ...created, status: { phase: "Active" } }
+      created = asServed(created)
       store(c, kind, created)
       c.byUid.set(created.metadata.uid!, { kind, ns, name: name! })
       indexOwners(c, created)
