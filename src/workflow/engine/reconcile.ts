@@ -1862,15 +1862,14 @@ const continues = (call: TemplateCall | undefined, phase: NodePhase): boolean =>
  * the scope per item (a scope carries every earlier step or ancestor task, a
  * loop may have thousands of items). Flattened only if a reader iterates it.
  */
-class LayeredScope implements ReadonlyMap<string, unknown> {
-  private flat: Map<string, unknown> | undefined
-  constructor(private readonly base: Scope, private readonly top: Scope) {}
-  get(key: string): unknown {
-    return this.top.has(key) ? this.top.get(key) : this.base.get(key)
-  }
-  has(key: string): boolean {
-    return this.top.has(key) || this.base.has(key)
-  }
+/**
+ * A scope answering lookups itself and flattening only for a reader that
+ * iterates: subclasses give `get`, `has` and `all` (the flattened map).
+ */
+abstract class LazyScope implements ReadonlyMap<string, unknown> {
+  abstract get(key: string): unknown
+  abstract has(key: string): boolean
+  protected abstract all(): Map<string, unknown>
   get size(): number {
     return this.all().size
   }
@@ -1889,7 +1888,20 @@ class LayeredScope implements ReadonlyMap<string, unknown> {
   [Symbol.iterator]() {
     return this.all()[Symbol.iterator]()
   }
-  private all(): Map<string, unknown> {
+}
+
+class LayeredScope extends LazyScope {
+  private flat: Map<string, unknown> | undefined
+  constructor(private readonly base: Scope, private readonly top: Scope) {
+    super()
+  }
+  get(key: string): unknown {
+    return this.top.has(key) ? this.top.get(key) : this.base.get(key)
+  }
+  has(key: string): boolean {
+    return this.top.has(key) || this.base.has(key)
+  }
+  protected all(): Map<string, unknown> {
     this.flat ??= new Map([...this.base, ...this.top])
     return this.flat
   }
@@ -1903,7 +1915,7 @@ class LayeredScope implements ReadonlyMap<string, unknown> {
  * ancestry; a reader that iterates (an expression tag sees the scope whole)
  * gets it flattened once.
  */
-class TaskScope implements ReadonlyMap<string, unknown> {
+class TaskScope extends LazyScope {
   private readonly ancestors = new Set<string>()
   private readonly pending: Array<string>
   private flat: Map<string, unknown> | undefined
@@ -1915,6 +1927,7 @@ class TaskScope implements ReadonlyMap<string, unknown> {
     private readonly entriesOf: (task: string) => Scope | undefined,
     private readonly isTask: (name: string) => boolean
   ) {
+    super()
     this.pending = [...dependencies]
   }
 
@@ -1926,24 +1939,6 @@ class TaskScope implements ReadonlyMap<string, unknown> {
   has(key: string): boolean {
     if (this.flat !== undefined) return this.flat.has(key)
     return this.globals.has(key) || (this.entriesFor(key)?.has(key) ?? false)
-  }
-  get size(): number {
-    return this.all().size
-  }
-  forEach(f: (value: unknown, key: string, map: ReadonlyMap<string, unknown>) => void, thisArg?: unknown): void {
-    this.all().forEach((v, k) => f.call(thisArg, v, k, this))
-  }
-  entries() {
-    return this.all().entries()
-  }
-  keys() {
-    return this.all().keys()
-  }
-  values() {
-    return this.all().values()
-  }
-  [Symbol.iterator]() {
-    return this.all()[Symbol.iterator]()
   }
 
   /** The entries of the ancestor that `tasks.<name>.<field>` names (a name may hold dots: every split is tried). */
@@ -1970,7 +1965,7 @@ class TaskScope implements ReadonlyMap<string, unknown> {
     return name !== undefined && this.ancestors.has(name)
   }
 
-  private all(): Map<string, unknown> {
+  protected all(): Map<string, unknown> {
     if (this.flat === undefined) {
       this.isAncestor(undefined)
       const flat = new Map(this.globals)
