@@ -28,6 +28,7 @@ import type { KubeObject } from "../kube/Resources.js"
 import { UserClients } from "../kube/UserClients.js"
 import type { EngineAction, EngineConfig, PodObservation, TaskResultObservation } from "../workflow/engine/contract.js"
 import { needsFinalizer, reconcile } from "../workflow/engine/index.js"
+import { executorEnvOf } from "../workflow/engine/pod.js"
 import { updateStatusNodes } from "../workflow/model/compressedNodes.js"
 import { decodeWorkflow } from "../workflow/model/decode.js"
 import { type ControllerConfig, identityKeys, parseControllerConfig } from "./ControllerConfig.js"
@@ -922,16 +923,6 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       Effect.withSpan("Controller.reconcile", { attributes: { workflow: key } })
     )
 
-  /** ARGO_WORKFLOW_UID of the pod's executor containers (a pod's spec cannot change after its creation). */
-  const executorWorkflowUid = (pod: KubeObject): string | undefined => {
-    const spec = (pod["spec"] ?? {}) as { containers?: ReadonlyArray<{ name?: string; env?: ReadonlyArray<{ name?: string; value?: string }> }>; initContainers?: ReadonlyArray<{ name?: string; env?: ReadonlyArray<{ name?: string; value?: string }> }> }
-    for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
-      if (c.name !== "init" && c.name !== "wait") continue
-      const value = c.env?.find((e) => e.name === "ARGO_WORKFLOW_UID")?.value
-      if (value) return value
-    }
-    return undefined
-  }
 
   const sweepOrphans: Effect.Effect<number> = Effect.gen(function*() {
     yield* workflows.synced
@@ -951,7 +942,8 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
           // Labels can be written by anyone who may patch a pod: only a pod this controller made
           // (its proof, for the workflow uid its executor environment names, which cannot change)
           // is swept, once no workflow of that uid exists.
-          const uid = executorWorkflowUid(pod)
+          // (a pod's spec cannot change after its creation)
+          const uid = executorEnvOf(pod)["ARGO_WORKFLOW_UID"]
           const nodeId = pod.metadata.annotations?.["workflows.argoproj.io/node-id"] ?? ""
           if (uid === undefined || !proofKey.verify(pod, view.name, uid, nodeId)) continue
           if (Option.isSome(wf) && wf.value.metadata.uid === uid) continue

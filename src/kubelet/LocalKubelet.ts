@@ -26,6 +26,7 @@ import type { KubeClientShape } from "../kube/KubeClient.js"
 import { isTransient, type KubeError } from "../kube/KubeError.js"
 import type { KubeObject, OwnerReference } from "../kube/Resources.js"
 import { watchResource } from "../kube/Watch.js"
+import { executorEnvOf } from "../workflow/engine/pod.js"
 import { defaultImages, type ImageEntrypoint, imagesPath } from "./images.js"
 import { containerPath, mainContainer, planPod, type PodPlan, podContainers } from "./PodPlan.js"
 import { type Isolation, makeRunner, type ProcessResult, removeDir, type Runner } from "./PodProcess.js"
@@ -142,14 +143,6 @@ const retryReport = <A>(effect: Effect.Effect<A, KubeError>): Effect.Effect<A, K
           ((error.reason === "Forbidden" || error.reason === "Unauthorized") && now - started < refusalRetryMillis))
     })))
 
-/** The plain-valued env of the pod's executor container (`wait`, else `init`). */
-const executorEnvOf = (pod: KubeObject): Record<string, string> => {
-  const spec = (pod.spec ?? {}) as { containers?: Array<{ name?: string; env?: Array<{ name: string; value?: string }> }>; initContainers?: Array<{ name?: string; env?: Array<{ name: string; value?: string }> }> }
-  const container = [...(spec.containers ?? []), ...(spec.initContainers ?? [])].find((c) => c.name === "wait" || c.name === "init")
-  const out: Record<string, string> = {}
-  for (const e of container?.env ?? []) if (typeof e.value === "string") out[e.name] = e.value
-  return out
-}
 
 /** Starts the kubelet in the current scope and returns a handle on it. */
 export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet, never, Scope.Scope> =>

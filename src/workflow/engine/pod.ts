@@ -290,3 +290,12 @@ const mergeSpec = (base: Record<string, unknown>, patch: Record<string, unknown>
   }
   return out
 }
+
+/** The plain-valued env of the pod's executor container (`wait`, else `init`). */
+export const executorEnvOf = (pod: KubeObject): Record<string, string> => {
+  const spec = (pod.spec ?? {}) as { containers?: Array<{ name?: string; env?: Array<{ name: string; value?: string }> }>; initContainers?: Array<{ name?: string; env?: Array<{ name: string; value?: string }> }> }
+  const container = [...(spec.containers ?? []), ...(spec.initContainers ?? [])].find((c) => c.name === "wait" || c.name === "init")
+  const out: Record<string, string> = {}
+  for (const e of container?.env ?? []) if (typeof e.value === "string") out[e.name] = e.value
+  return out
+}
