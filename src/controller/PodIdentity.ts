@@ -39,9 +39,18 @@ export interface PodRecord {
 /** Status fields of a node that hold its `PodRecord`. */
 export const podRecordFields = { uid: "podUID", cluster: "cluster", namespace: "namespace" } as const
 
-/** A workflow's stored nodes (`status.nodes`, or `compressedNodes` decoded once), to look records up in. */
-export const storedNodes = (wf: KubeObject): Readonly<Record<string, Readonly<Record<string, unknown>>>> =>
-  statusNodes(wf["status"]) as Readonly<Record<string, Readonly<Record<string, unknown>>>>
+type StoredNodes = Readonly<Record<string, Readonly<Record<string, unknown>>>>
+const decoded = new WeakMap<KubeObject, StoredNodes>()
+
+/**
+ * A workflow's stored nodes (`status.nodes`, or `compressedNodes` decoded), to look records up in;
+ * decoded once per workflow object however many pods are judged against it.
+ */
+export const storedNodes = (wf: KubeObject): StoredNodes => {
+  let nodes = decoded.get(wf)
+  if (nodes === undefined) decoded.set(wf, nodes = statusNodes(wf["status"]) as StoredNodes)
+  return nodes
+}
 
 /** The pod record stored for a node, if any (`nodes` from `storedNodes`). */
 export const recordedPod = (nodes: Readonly<Record<string, Readonly<Record<string, unknown>>>>, nodeId: string): PodRecord | undefined => {
