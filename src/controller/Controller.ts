@@ -23,7 +23,7 @@ import type { ConnectionSpec } from "../kube/Connection.js"
 import { ClusterNotAvailable, ClusterPool, type ClusterView } from "../kube/ClusterPool.js"
 import { Informer as Informers, type Informer } from "../kube/Informer.js"
 import type { KubeClientShape } from "../kube/KubeClient.js"
-import { isTransient, KubeError } from "../kube/KubeError.js"
+import { isTransient, KubeError, quotaExceeded, refused } from "../kube/KubeError.js"
 import type { KubeObject } from "../kube/Resources.js"
 import { UserClients } from "../kube/UserClients.js"
 import type { EngineAction, EngineConfig, PodObservation, TaskResultObservation } from "../workflow/engine/contract.js"
@@ -80,6 +80,13 @@ export interface ControllerTiming {
   readonly clusterCheck?: Duration.Input
   /** Delay before the first orphan sweep. Default 5s. */
   readonly firstOrphanSweep?: Duration.Input
+  /**
+   * For this long after a cluster's connection came back from an outage (and while it is down), a
+   * 401 or 403 to a pod create is retried rather than failing the node: an API server that just
+   * restarted serves requests before its RBAC cache has synced and refuses what users may do,
+   * with the same message as a real refusal. Default 30s.
+   */
+  readonly refusalGrace?: Duration.Input
 }
 
 export class Controller extends Context.Service<Controller, {
@@ -113,6 +120,8 @@ export const ttlSecondsFor = (wf: KubeObject, phase: string): number | undefined
 
 class CreateFailure extends Schema.TaggedError<CreateFailure>()("CreateFailure", {
   transient: Schema.Boolean,
+  /** Retried until it works or the workflow ends, not only for `createTimeout` (a full ResourceQuota, as upstream). */
+  untilDeadline: Schema.optionalKey(Schema.Boolean),
   detail: Schema.String
 }) {
   override get message(): string {
@@ -256,6 +265,28 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       )
     })
   const createTimeoutMs = Duration.toMillis(Duration.fromInputUnsafe(options.createTimeout ?? "10 minutes"))
+  const refusalGraceMs = Duration.toMillis(Duration.fromInputUnsafe(timing.refusalGrace ?? "30 seconds"))
+
+  /**
+   * True while a cluster's connection is down or came back from an outage less than `refusalGrace`
+   * ago: its API server may have restarted and not yet synced its RBAC cache.
+   */
+  const settling = (cluster: string) =>
+    Effect.gen(function*() {
+      const state = (yield* pool.states).get(cluster)
+      if (state === undefined) return false
+      if (state._tag !== "Connected") return state._tag !== "Failed"
+      if (!state.afterOutage) return false
+      return (yield* Clock.currentTimeMillis) - state.since < refusalGraceMs
+    })
+
+  /** A failed pod create, classified: worth trying again (for how long), or final. */
+  const createFailed = (cluster: string, e: KubeError) =>
+    Effect.gen(function*() {
+      if (quotaExceeded(e)) return new CreateFailure({ transient: true, untilDeadline: true, detail: e.detail })
+      const transient = isTransient(e) || (refused(e) && (yield* settling(cluster)))
+      return new CreateFailure({ transient, detail: e.message })
+    })
 
   const podsOfWorkflow = (ref: { namespace: string; name: string }) =>
     Effect.gen(function*() {
@@ -494,7 +525,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
         Effect.catchTag("KubeError", (e: KubeError) =>
           e.reason === "AlreadyExists"
             ? nameTaken(wf, action, view, record)
-            : Effect.fail(new CreateFailure({ transient: isTransient(e), detail: e.message })))
+            : Effect.flatMap(createFailed(action.cluster, e), Effect.fail))
       )
       return created
     })
@@ -768,8 +799,9 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
               Effect.gen(function*() {
                 const k = nodeKey(wf, action.nodeId)
                 const since = waiting.get(k)?.since ?? now
-                if (failure.transient && now - since < createTimeoutMs) {
-                  waiting.set(k, { since, message: failure.detail })
+                if (failure.transient && (failure.untilDeadline === true || now - since < createTimeoutMs)) {
+                  // A full quota is not the cluster's fault: its message is shown as upstream shows it.
+                  waiting.set(k, { since, message: failure.untilDeadline === true ? failure.detail : `waiting for cluster: ${failure.detail}` })
                   retryCreates = Duration.toMillis(retryDelay)
                   yield* Effect.logWarning("pod creation waiting for cluster").pipe(
                     Effect.annotateLogs({ workflow: key, cluster: action.cluster, error: failure.detail })
@@ -808,7 +840,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
           const next = { ...nodes }
           for (const [k, w] of waitingHere) {
             const nodeId = k.slice(k.indexOf("/") + 1)
-            if (next[nodeId]) next[nodeId] = { ...next[nodeId], message: `waiting for cluster: ${w.message}` }
+            if (next[nodeId]) next[nodeId] = { ...next[nodeId], message: w.message }
           }
           return next
         })

@@ -40,7 +40,17 @@ export const Labels = {
 
 export type ClusterState =
   | { readonly _tag: "Connecting" }
-  | { readonly _tag: "Connected" }
+  | {
+    readonly _tag: "Connected"
+    /** When (clock millis) this cluster's watches last became connected. */
+    readonly since: number
+    /**
+     * True when this connection follows an outage (a watch failed since the first connect): the
+     * API server may have just restarted, and one that has serves requests before its RBAC cache
+     * has synced, answering 403 to what its users may do.
+     */
+    readonly afterOutage: boolean
+  }
   | { readonly _tag: "Retrying"; readonly attempt: number; readonly lastError: string; readonly reason: string }
   | { readonly _tag: "Failed"; readonly error: string }
 
@@ -144,12 +154,18 @@ const fingerprintOf = (spec: ConnectionSpec): string => {
   return createHash("sha256").update(JSON.stringify(reveal(spec))).digest("hex")
 }
 
-const stateFromWatch = (state: WatchState): ClusterState => {
+const stateFromWatch = (
+  state: WatchState | Extract<ClusterState, { _tag: "Failed" }>,
+  previous: ClusterState | undefined,
+  now: number,
+  hadOutage: boolean
+): ClusterState => {
   switch (state._tag) {
     case "Connecting":
+    case "Failed":
       return state
     case "Connected":
-      return state
+      return previous?._tag === "Connected" ? previous : { _tag: "Connected", since: now, afterOutage: hadOutage }
     case "Retrying":
       return {
         _tag: "Retrying",
@@ -172,8 +188,36 @@ const make = Effect.fnUntraced(function*(options: ClusterPoolOptions) {
   const selector = podSelector(options.localCluster, options.instanceId)
   const watchOptions = options.watch ?? {}
 
-  const setState = (cluster: string, state: ClusterState) =>
-    Ref.update(states, (m) => new Map(m).set(cluster, state))
+  /** Clusters that lost their connection at least once after connecting (a watch failed, or it was rebuilt). */
+  const hadOutage = new Set<string>()
+  /** Each informer's own watch state, by cluster: the cluster is as connected as its least connected watch. */
+  const watchStates = new Map<string, Map<ResourceKind, WatchState>>()
+  const watched: ReadonlyArray<ResourceKind> = ["pods", "workflowtaskresults"]
+
+  const setState = (cluster: string, state: WatchState | Extract<ClusterState, { _tag: "Failed" }>) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      yield* Ref.update(states, (m) => {
+        const previous = m.get(cluster)
+        if (state._tag !== "Connected" && previous?._tag === "Connected") hadOutage.add(cluster)
+        return new Map(m).set(cluster, stateFromWatch(state, previous, now, hadOutage.has(cluster)))
+      })
+    })
+
+  /** A (re)connection starts over: every watch of the cluster is connecting. */
+  const startConnecting = (cluster: string) => {
+    watchStates.set(cluster, new Map())
+    return setState(cluster, { _tag: "Connecting" })
+  }
+
+  const setWatchState = (cluster: string, kind: ResourceKind, state: WatchState) => {
+    const byKind = watchStates.get(cluster) ?? new Map<ResourceKind, WatchState>()
+    watchStates.set(cluster, byKind.set(kind, state))
+    const all = watched.map((k) => byKind.get(k))
+    const retrying = all.find((s) => s?._tag === "Retrying")
+    const combined: WatchState = retrying ?? (all.every((s) => s?._tag === "Connected") ? state : { _tag: "Connecting" })
+    return setState(cluster, combined)
+  }
 
   // Starts the informers of one cluster inside `scope` and forwards their changes.
   const startCluster = Effect.fnUntraced(function*(
@@ -184,9 +228,9 @@ const make = Effect.fnUntraced(function*(options: ClusterPoolOptions) {
     managedNamespace: string | undefined,
     scope: Scope.Scope
   ): Effect.fn.Return<ClusterView> {
-    const onState = (state: WatchState): Effect.Effect<void> =>
+    const onState = (kind: ResourceKind) => (state: WatchState): Effect.Effect<void> =>
       Effect.gen(function*() {
-        yield* setState(name, stateFromWatch(state))
+        yield* setWatchState(name, kind, state)
         if (state._tag === "Retrying") {
           yield* Effect.logWarning("cluster unavailable").pipe(
             Effect.annotateLogs({ cluster: name, attempt: state.attempt, reason: state.lastError.reason, error: state.lastError.message })
@@ -199,11 +243,14 @@ const make = Effect.fnUntraced(function*(options: ClusterPoolOptions) {
           yield* Effect.logDebug("cluster connected").pipe(Effect.annotateLogs({ cluster: name }))
         }
       })
-    const informerOptions = { ...watchOptions, onState }
-    const pods = yield* Informers.make(client, "pods", managedNamespace, { ...informerOptions, labelSelector: selector })
-      .pipe(Scope.provide(scope))
+    const pods = yield* Informers.make(client, "pods", managedNamespace, {
+      ...watchOptions,
+      onState: onState("pods"),
+      labelSelector: selector
+    }).pipe(Scope.provide(scope))
     const taskResults = yield* Informers.make(client, "workflowtaskresults", managedNamespace, {
-      ...informerOptions,
+      ...watchOptions,
+      onState: onState("workflowtaskresults"),
       labelSelector: Labels.workflow
     }).pipe(Scope.provide(scope))
     for (const [kind, informer] of [["pods", pods], ["workflowtaskresults", taskResults]] as const) {
@@ -280,16 +327,18 @@ const make = Effect.fnUntraced(function*(options: ClusterPoolOptions) {
         yield* closeEntry(existing)
         next.delete(spec.cluster)
       }
+      // Before the informers start: they report Connected, which must not be overwritten.
+      yield* startConnecting(spec.cluster)
       const entry = yield* connectRemote(spec).pipe(Effect.result)
       if (entry._tag === "Success") {
         next.set(spec.cluster, entry.success)
-        yield* setState(spec.cluster, { _tag: "Connecting" })
         yield* Effect.logInfo("cluster").pipe(
           Effect.annotateLogs({ cluster: spec.cluster, managedNamespace: spec.namespace ?? "" })
         )
       } else {
         const message = entry.failure.message
         failed.set(spec.cluster, message)
+        yield* setState(spec.cluster, { _tag: "Failed", error: message })
         yield* Effect.logError("cluster connection failed").pipe(
           Effect.annotateLogs({ cluster: spec.cluster, error: message })
         )
@@ -339,6 +388,7 @@ const make = Effect.fnUntraced(function*(options: ClusterPoolOptions) {
 
   // The local cluster: the controller's in-cluster identity.
   const localScope = yield* Scope.fork(poolScope)
+  yield* startConnecting(options.localCluster)
   const local = yield* startCluster(
     options.localCluster,
     true,
@@ -347,7 +397,6 @@ const make = Effect.fnUntraced(function*(options: ClusterPoolOptions) {
     options.managedNamespace,
     localScope
   )
-  yield* setState(options.localCluster, { _tag: "Connecting" })
 
   yield* reload
   yield* Effect.logInfo("cluster").pipe(

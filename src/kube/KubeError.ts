@@ -53,6 +53,20 @@ export const isTransient = (error: KubeError): boolean =>
 export const rbacNotReady = (error: KubeError): boolean =>
   error.reason === "Forbidden" && /RBAC: (cluster)?role(binding)?\.rbac\.authorization\.k8s\.io "[^"]*" not found/.test(error.detail)
 
+/**
+ * The API server refused a create for lack of quota: a ResourceQuota is full
+ * (403 "exceeded quota"), or the quota's own update conflicted or timed out.
+ * Upstream Argo keeps such a node Pending and tries again until quota frees or
+ * the workflow's deadline passes; so do we.
+ */
+export const quotaExceeded = (error: KubeError): boolean =>
+  (error.reason === "Forbidden" && /exceeded quota/.test(error.detail)) ||
+  (error.reason === "Conflict" && /Operation cannot be fulfilled on resourcequotas?\b/.test(error.detail)) ||
+  /resource quota evaluation timed out/.test(error.detail)
+
+/** The server refused the caller: who it is (401) or what it may do (403). */
+export const refused = (error: KubeError): boolean => error.reason === "Forbidden" || error.reason === "Unauthorized"
+
 /** Maps an HTTP status code from the API server to a reason. */
 export const reasonFromStatus = (code: number | undefined): KubeErrorReason => {
   switch (code) {

@@ -133,13 +133,17 @@ export interface InMemoryKubeShape {
    * an informer that has not caught up with a write yet.
    */
   readonly holdWatchEvents: (cluster: string, held: boolean) => Effect.Effect<void>
-  /** The next `count` (default 1) authorized calls matching verb and resource fail with `reason`. */
+  /**
+   * The next `count` (default 1) authorized calls matching verb and resource fail with `reason`,
+   * and `detail` as the server's message when given (say, a ResourceQuota's "exceeded quota").
+   */
   readonly failNext: (
     cluster: string,
     verb: Verb | "*",
     resource: ResourceKind | "*",
     reason: KubeErrorReason,
-    count?: number
+    count?: number,
+    detail?: string
   ) => Effect.Effect<void>
   /** Every call made against the cluster, oldest first. */
   readonly requests: (cluster: string) => Effect.Effect<ReadonlyArray<AuditEntry>>
@@ -220,6 +224,7 @@ interface Injected {
   readonly verb: Verb | "*"
   readonly resource: ResourceKind | "*"
   readonly reason: KubeErrorReason
+  readonly detail: string | undefined
   remaining: number
 }
 
@@ -1140,7 +1145,7 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
         injected.remaining--
         if (injected.remaining <= 0) c.injected.splice(injectedIndex, 1)
         entry.outcome = injected.reason
-        throw fail(ctx, injected.reason, `injected failure (${injected.reason})`)
+        throw fail(ctx, injected.reason, injected.detail ?? `injected failure (${injected.reason})`)
       }
       try {
         const result = body(ctx)
@@ -1519,9 +1524,9 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
           if (hung) c.running.closeUnsafe()
           else c.running.openUnsafe()
         }),
-      failNext: (cluster, verb, resource, reason, count = 1) =>
+      failNext: (cluster, verb, resource, reason, count = 1, detail) =>
         withCluster(cluster, (c) => {
-          if (count > 0) c.injected.push({ verb, resource, reason, remaining: count })
+          if (count > 0) c.injected.push({ verb, resource, reason, detail, remaining: count })
         }),
       requests: (cluster) => withCluster(cluster, (c) => c.requests.map((r) => ({ ...r }))),
       clearRequests: (cluster) =>

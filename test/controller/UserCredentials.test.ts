@@ -14,6 +14,7 @@ import {
   completed,
   eventually,
   fast,
+  fastController,
   inMemory,
   messageOf,
   podCreates,
@@ -163,6 +164,95 @@ describe("user kubeconfig problems", () => {
         const attempts = yield* podCreates(kube, "cluster-1")
         assert.deepStrictEqual(attempts.map((r) => [r.identity, r.outcome]), [["workflow", "Forbidden"]])
         assert.isTrue(logs.lines.some((l) => l.includes("pod creation failed") && l.includes("workflow=team-x/denied")))
+      })
+    ), 30_000)
+
+  // A restarted kube-apiserver serves requests before its RBAC cache has synced, and answers what
+  // its users may do with a plain 403 ("User ... cannot create resource pods"), the same message as
+  // a real refusal (seen in the chaos e2e). Just after an outage, a refusal is given time.
+  const clusterState = (controller: Embedded.StartResult["controller"]) =>
+    controller.pool.states.pipe(Effect.map((m) => m.get("cluster-1")))
+  const restartWithoutRbac = (controller: Embedded.StartResult["controller"], kube: Embedded.StartResult["kube"]) =>
+    Effect.gen(function*() {
+      yield* eventually("cluster-1 connected", clusterState(controller).pipe(Effect.map((s) => s?._tag === "Connected" ? s : undefined)))
+      yield* kube.setReachable("cluster-1", false)
+      yield* eventually("the outage seen", clusterState(controller).pipe(Effect.map((s) => s?._tag === "Retrying" ? s : undefined)))
+      yield* kube.revoke("cluster-1", "workflow")
+      yield* kube.setReachable("cluster-1", true)
+      const back = yield* eventually("reconnected", clusterState(controller).pipe(Effect.map((s) => s?._tag === "Connected" ? s : undefined)))
+      assert.isTrue(back.afterOutage)
+      yield* kube.clearRequests("cluster-1")
+    })
+  const userCreates = (kube: Embedded.StartResult["kube"]) =>
+    podCreates(kube, "cluster-1").pipe(Effect.map((rs) => rs.filter((r) => r.identity === "workflow").map((r) => r.outcome)))
+
+  it.live("a 403 to a create just after the cluster came back from an outage is retried until RBAC answers yes", () =>
+    inMemory((logs) =>
+      Effect.gen(function*() {
+        const wf = workflow({ name: "after-restart", ...remote })
+        const { admin, controller, kube } = yield* Embedded.start(Embedded.placementOf([wf]), fast())
+        yield* restartWithoutRbac(controller, kube)
+
+        yield* submit(admin, wf)
+        yield* eventually("refused creates", userCreates(kube).pipe(Effect.map((o) => o.length >= 2 ? o : undefined)))
+        // The RBAC cache has synced.
+        yield* kube.grant("cluster-1", "workflow", [{ verbs: ["create"], resources: ["pods"], namespaces: ["remote"] }])
+        const done = yield* completed(controller, wf)
+        assert.strictEqual(Embedded.phaseOf(done), "Succeeded")
+
+        const outcomes = yield* userCreates(kube)
+        assert.strictEqual(outcomes.at(-1), "Success")
+        assert.deepStrictEqual(outcomes.slice(0, -1).filter((o) => o !== "Forbidden"), [], "one pod created, after refusals only")
+        assert.lengthOf(yield* podsOfWorkflow(kube, "after-restart"), 1)
+        assert.isTrue(logs.lines.some((l) => l.includes("pod creation waiting for cluster") && l.includes("cannot create resource")))
+      })
+    ), 30_000)
+
+  it.live("a 403 that outlasts the grace after an outage errors the node, naming the refusal", () =>
+    inMemory(() =>
+      Effect.gen(function*() {
+        const wf = workflow({ name: "still-denied", ...remote })
+        const { controller, admin, kube } = yield* Embedded.start(
+          Embedded.placementOf([wf]),
+          fast({ controller: { ...fastController, timing: { ...fastController.timing, refusalGrace: "1 second" } } })
+        )
+        yield* restartWithoutRbac(controller, kube)
+
+        yield* submit(admin, wf)
+        const done = yield* completed(controller, wf)
+        const [node] = podNodes(done)
+        assert.strictEqual(node?.phase, "Error")
+        assert.include(node?.message, `User "workflow" cannot create resource "pods"`)
+        const outcomes = yield* userCreates(kube)
+        assert.isAbove(outcomes.length, 1, "retried within the grace")
+        assert.deepStrictEqual([...new Set(outcomes)], ["Forbidden"])
+        assert.lengthOf(yield* podsOfWorkflow(kube, "still-denied"), 0)
+      })
+    ), 30_000)
+
+  it.live("a full ResourceQuota keeps the node Pending with the server's message, past createTimeout, as upstream", () =>
+    inMemory(() =>
+      Effect.gen(function*() {
+        const wf = workflow({ name: "quota", ...remote })
+        const { admin, controller, kube } = yield* Embedded.start(
+          Embedded.placementOf([wf]),
+          fast({ controller: { ...fastController, createTimeout: "100 millis" } })
+        )
+        const exceeded = `pods "quota" is forbidden: exceeded quota: compute, requested: pods=1, used: pods=10, limited: pods=10`
+        yield* kube.failNext("cluster-1", "create", "pods", "Forbidden", 5, exceeded)
+
+        yield* submit(admin, wf)
+        const waiting = yield* eventually(
+          "the node shows the quota message",
+          admin.get("workflows", wf.metadata.namespace, wf.metadata.name!).pipe(
+            Effect.map((w) => podNodes(w).find((n) => n.message?.includes("exceeded quota")))
+          )
+        )
+        assert.strictEqual(waiting.phase, "Pending")
+        assert.strictEqual(waiting.message, exceeded)
+        const done = yield* completed(controller, wf)
+        assert.strictEqual(Embedded.phaseOf(done), "Succeeded")
+        assert.deepStrictEqual(yield* userCreates(kube), ["Forbidden", "Forbidden", "Forbidden", "Forbidden", "Forbidden", "Success"])
       })
     ), 30_000)
 

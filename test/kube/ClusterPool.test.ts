@@ -1,0 +1,51 @@
+/**
+ * The pool's view of each cluster's connection: as connected as its least
+ * connected watch (pods and task results), and whether a connection follows an
+ * outage (the controller gives refusals time then: an API server that just
+ * restarted answers 403 before its RBAC cache has synced).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Clock, Effect } from "effect"
+import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
+import { eventually, fastController, inMemory } from "../controller/harness.js"
+import { seedWorkflow } from "../controller/fixtures.js"
+import { InMemoryKube } from "../../src/testing/InMemoryKube.js"
+
+const stateOf = (controller: Embedded.StartResult["controller"], cluster: string) =>
+  controller.pool.states.pipe(Effect.map((m) => m.get(cluster)))
+
+describe("ClusterPool states", () => {
+  it.live("a first connection is not after an outage; a reconnection is, and says since when", () =>
+    inMemory(() =>
+      Effect.gen(function*() {
+        const placement = Embedded.placementOf([seedWorkflow()])
+        yield* Embedded.provision(placement)
+        const kube = yield* InMemoryKube
+        // The task results' first list fails twice: the cluster is not Connected while it retries,
+        // even though its pod watch is.
+        yield* kube.failNext("cluster-1", "list", "workflowtaskresults", "Unavailable", 2)
+        const { controller } = yield* Embedded.startController({ controller: fastController })
+        yield* controller.pool.synced
+
+        const first = yield* stateOf(controller, "cluster-1")
+        assert.strictEqual(first?._tag, "Connected")
+        assert.isFalse(first?._tag === "Connected" && first.afterOutage)
+        const main = yield* stateOf(controller, "main")
+        assert.isFalse(main?._tag === "Connected" && main.afterOutage)
+
+        yield* kube.setReachable("cluster-1", false)
+        yield* eventually("the outage seen", stateOf(controller, "cluster-1").pipe(Effect.map((s) => s?._tag === "Retrying" ? s : undefined)))
+        const before = yield* Clock.currentTimeMillis
+        yield* kube.setReachable("cluster-1", true)
+        const back = yield* eventually(
+          "reconnected",
+          stateOf(controller, "cluster-1").pipe(Effect.map((s) => s?._tag === "Connected" ? s : undefined))
+        )
+        assert.isTrue(back.afterOutage)
+        assert.isAtLeast(back.since, before)
+        // The other cluster's state is its own.
+        const mainAfter = yield* stateOf(controller, "main")
+        assert.isFalse(mainAfter?._tag === "Connected" && mainAfter.afterOutage)
+      })
+    ), 30_000)
+})
