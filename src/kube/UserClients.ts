@@ -6,15 +6,22 @@
  * Pods outside the workflow's own namespace are created with these and with
  * nothing else.
  *
- * Clients are cached per (secret, secret resourceVersion, cluster, namespace,
- * endpoint); a new version of the secret evicts and closes the old clients, so
- * a rotated token takes effect on the next pod.
+ * The secret is read on every request; clients are shared in an `RcMap` keyed
+ * by the secret and a hash of the connection chosen from it (cluster,
+ * namespace, endpoint, credentials), so concurrent first uses open one
+ * connection, and a secret whose content changed gets a new client on the next
+ * request. A client nobody holds is closed after `idleTimeToLive`; that is also
+ * how the client of an older version of a secret goes away, since closing it
+ * at once could cut a request still running on it. A failed connection is not
+ * kept: the next request tries again. Plaintext credentials are never part of
+ * a key (only their SHA-256).
  */
-import { Context, Effect, Exit, Layer, Ref, Schema, Scope } from "effect"
+import { createHash } from "node:crypto"
+import { Context, type Duration, Effect, Equal, Hash, Layer, RcMap, Redacted, Schema, type Scope } from "effect"
 import { parseKubeconfig } from "../kubeconfig/Kubeconfig.js"
 import { secretValue, userConnection } from "../kubeconfig/UserKubeconfig.js"
 import type { ConnectionSpec } from "./Connection.js"
-import type { KubeClientShape } from "./KubeClient.js"
+import { KubeClient, type KubeClientShape } from "./KubeClient.js"
 import { KubeConnector } from "./KubeConnector.js"
 import { isTransient } from "./KubeError.js"
 
@@ -48,48 +55,86 @@ export interface UserClientRequest {
 
 export const userKubeconfigSecretName = (serviceAccountName: string): string => `${serviceAccountName}-kubeconfig`
 
-interface Cached {
-  readonly secretKey: string
-  readonly version: string
-  readonly client: KubeClientShape
-  readonly scope: Scope.Closeable
+export interface UserClientsOptions {
+  /**
+   * How long a client stays open after its last use (default 5 minutes). Must outlast the longest
+   * request made with a client from `clientFor`, which holds no reference to it.
+   */
+  readonly idleTimeToLive?: Duration.Input
 }
 
-const endpointKey = (spec: ConnectionSpec): string => JSON.stringify(spec.endpoint)
+export const defaultIdleTimeToLive: Duration.Input = "5 minutes"
+
+/**
+ * One user connection in the map. Equal and hashed by `id` alone (the secret and a SHA-256 of the
+ * connection spec); `spec` rides along for the lookup and keeps its credentials `Redacted`.
+ */
+class ConnectionKey implements Equal.Equal {
+  constructor(
+    readonly secretKey: string,
+    readonly id: string,
+    readonly spec: ConnectionSpec
+  ) {}
+  [Equal.symbol](that: Equal.Equal): boolean {
+    return that instanceof ConnectionKey && that.id === this.id
+  }
+  [Hash.symbol](): number {
+    return Hash.string(this.id)
+  }
+}
+
+/**
+ * A hash of everything that identifies a connection. `Redacted` values serialize to nothing
+ * readable, so they are revealed for the hash only: without that two different tokens would
+ * share a key.
+ */
+const fingerprintOf = (spec: ConnectionSpec): string => {
+  const reveal = (value: unknown): unknown => {
+    if (Redacted.isRedacted(value)) return { redacted: Redacted.value(value) }
+    if (Array.isArray(value)) return value.map(reveal)
+    if (value !== null && typeof value === "object") {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, reveal(v)]))
+    }
+    return value
+  }
+  return createHash("sha256").update(JSON.stringify(reveal(spec))).digest("hex")
+}
 
 export class UserClients extends Context.Service<UserClients, {
+  /**
+   * A client for the request, open for at least `idleTimeToLive` after this call. Fails with
+   * `UserCredentialsError` (`transient` when reading the secret or connecting may succeed later).
+   */
   readonly clientFor: (request: UserClientRequest) => Effect.Effect<KubeClientShape, UserCredentialsError>
-  /** Drops every cached client of a secret (called when it changes or is deleted). */
+  /** As `clientFor`, and the client is not closed before the caller's scope is. */
+  readonly acquire: (request: UserClientRequest) => Effect.Effect<KubeClientShape, UserCredentialsError, Scope.Scope>
+  /**
+   * Drops every client of a secret (when it was deleted or must no longer be used): an idle one
+   * closes now, one held by a scope when that scope closes.
+   */
   readonly invalidate: (namespace: string, secretName: string) => Effect.Effect<void>
 }>()("flotilla/kube/UserClients") {
   /** `localClient` reads the secrets (the controller needs `get secrets` in workflow namespaces). */
-  static readonly make = (localClient: KubeClientShape) => make(localClient)
-  static readonly layer = (localClient: KubeClientShape) => Layer.effect(UserClients, make(localClient))
+  static readonly make = (localClient: KubeClientShape, options: UserClientsOptions = {}) => make(localClient, options)
+  /** Reads the secrets with the `KubeClient` of the context. */
+  static readonly layerWith = (options: UserClientsOptions = {}): Layer.Layer<UserClients, never, KubeClient | KubeConnector> =>
+    Layer.effect(UserClients, Effect.flatMap(KubeClient, (local) => make(local, options)))
+  static readonly layer: Layer.Layer<UserClients, never, KubeClient | KubeConnector> = UserClients.layerWith()
 }
 
-const make = Effect.fnUntraced(function*(localClient: KubeClientShape) {
+const make = Effect.fnUntraced(function*(localClient: KubeClientShape, options: UserClientsOptions) {
   const connector = yield* KubeConnector
-  const cache = yield* Ref.make(new Map<string, Cached>())
+  const clients = yield* RcMap.make({
+    lookup: (key: ConnectionKey) =>
+      connector.connect(key.spec).pipe(
+        Effect.tap(() => Effect.logDebug("user client opened")),
+        Effect.tap(() => Effect.addFinalizer(() => Effect.logDebug("user client closed"))),
+        Effect.annotateLogs({ secret: key.secretKey, cluster: key.spec.cluster, namespace: key.spec.namespace ?? "" })
+      ),
+    idleTimeToLive: options.idleTimeToLive ?? defaultIdleTimeToLive
+  })
 
-  const evict = (predicate: (entry: Cached) => boolean) =>
-    Effect.gen(function*() {
-      const dropped: Array<Cached> = []
-      yield* Ref.update(cache, (m) => {
-        const next = new Map(m)
-        for (const [key, entry] of m) {
-          if (predicate(entry)) {
-            dropped.push(entry)
-            next.delete(key)
-          }
-        }
-        return next
-      })
-      yield* Effect.forEach(dropped, (e) => Scope.close(e.scope, Exit.void), { discard: true })
-    })
-
-  yield* Effect.addFinalizer(() => evict(() => true))
-
-  const clientFor = Effect.fnUntraced(function*(request: UserClientRequest): Effect.fn.Return<KubeClientShape, UserCredentialsError> {
+  const acquire = Effect.fnUntraced(function*(request: UserClientRequest): Effect.fn.Return<KubeClientShape, UserCredentialsError, Scope.Scope> {
     const secretName = userKubeconfigSecretName(request.serviceAccountName)
     const secretKey = `${request.workflowNamespace}/${secretName}`
     const fail = (detail: string, transient = false) =>
@@ -112,14 +157,6 @@ const make = Effect.fnUntraced(function*(localClient: KubeClientShape) {
         )
       )
     )
-    const version = secret.metadata.resourceVersion ?? ""
-    const key = [secretKey, version, request.cluster, request.namespace, endpointKey(request.system)].join("|")
-    const hit = (yield* Ref.get(cache)).get(key)
-    if (hit) return hit.client
-
-    // A newer version of the secret replaces every client built from an older one.
-    yield* evict((e) => e.secretKey === secretKey && e.version !== version)
-
     const source = `secret ${secretKey}`
     const spec = yield* secretValue(secret, "value", source).pipe(
       Effect.flatMap((text) => parseKubeconfig(text, source)),
@@ -134,19 +171,22 @@ const make = Effect.fnUntraced(function*(localClient: KubeClientShape) {
       ),
       Effect.mapError((e) => fail(e.message))
     )
-    const scope = yield* Scope.make()
-    const client = yield* connector.connect(spec).pipe(
-      Scope.provide(scope),
-      Effect.tapError(() => Scope.close(scope, Exit.void)),
+    const key = new ConnectionKey(secretKey, `${secretKey}|${fingerprintOf(spec)}`, spec)
+    return yield* RcMap.get(clients, key).pipe(
+      // A failed connection stays in the map until released; drop it so the next request retries.
+      Effect.tapError(() => RcMap.invalidate(clients, key)),
       Effect.mapError((e) => fail(e.message, isTransient(e)))
     )
-    yield* Ref.update(cache, (m) => new Map(m).set(key, { secretKey, version, client, scope }))
-    return client
   })
 
   return UserClients.of({
-    clientFor,
-    invalidate: (namespace, secretName) => evict((e) => e.secretKey === `${namespace}/${secretName}`)
+    clientFor: (request) => Effect.scoped(acquire(request)),
+    acquire,
+    invalidate: (namespace, secretName) =>
+      Effect.gen(function*() {
+        const secretKey = `${namespace}/${secretName}`
+        const keys = [...yield* RcMap.keys(clients)].filter((key) => key.secretKey === secretKey)
+        yield* Effect.forEach(keys, (key) => RcMap.invalidate(clients, key), { discard: true })
+      })
   })
 })
-
