@@ -32,6 +32,7 @@ import { executorEnvOf } from "../workflow/engine/pod.js"
 import { updateStatusNodes } from "../workflow/model/compressedNodes.js"
 import { decodeWorkflow } from "../workflow/model/decode.js"
 import { type ControllerConfig, identityKeys, parseControllerConfig } from "./ControllerConfig.js"
+import { Expectations } from "./Expectations.js"
 import * as FinalizerLease from "./FinalizerLease.js"
 import { observePod, observeTaskResult, ownerOfPod, parseWorkflowKey, type WorkflowRef, workflowKey } from "./observe.js"
 import { acceptsTaskResult, judgePod, needsRecord, type PodRecord, recordedPod, storedNodes, withPodRecords } from "./PodIdentity.js"
@@ -129,6 +130,11 @@ class CreateFailure extends Schema.TaggedError<CreateFailure>()("CreateFailure",
   }
 }
 
+/** Cache indexes: pods by their workflow's key, task results by their workflow's name label, workflows by name. */
+const byWorkflow = "workflow"
+const byWorkflowName = "workflowName"
+const byName = "name"
+
 const make = Effect.fnUntraced(function*(options: ControllerOptions) {
   const systemNamespace = options.systemNamespace ?? "argo"
   const timing = options.timing ?? {}
@@ -165,7 +171,17 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
     systemNamespace,
     ...(config.namespace ? { managedNamespace: config.namespace } : {}),
     ...(config.instanceId ? { instanceId: config.instanceId } : {}),
-    ...(options.watch ? { watch: options.watch } : {})
+    ...(options.watch ? { watch: options.watch } : {}),
+    indexers: {
+      pods: { [byWorkflow]: (pod) => {
+        const owner = ownerOfPod(pod, config.cluster)
+        return owner === undefined ? [] : [workflowKey(owner)]
+      } },
+      workflowtaskresults: { [byWorkflowName]: (result) => {
+        const name = result.metadata.labels?.["workflows.argoproj.io/workflow"]
+        return name ? [name] : []
+      } }
+    }
   })
   const users = yield* UserClients.make(local)
   const proofKey = Option.getOrUndefined(yield* PodProof.loadKey(local, systemNamespace))
@@ -189,11 +205,17 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
    * Pods that merely carry its labels (anyone may write labels) are never deleted for it. Without
    * a proof key (the controller may not keep one) labels decide, as before pods had proofs.
    */
-  const ownedBy = (pod: KubeObject, cluster: string, ref: WorkflowRef, wf: KubeObject | undefined): boolean => {
+  const ownedBy = (
+    pod: KubeObject,
+    cluster: string,
+    ref: WorkflowRef,
+    wf: KubeObject | undefined,
+    /** Records of pods created whose status write is still to come (`Expectations.pendingRecords`). */
+    pending: ReadonlyMap<string, PodRecord>
+  ): boolean => {
     if (wf !== undefined) {
       const stored = storedNodes(wf)
-      const uid = wf.metadata.uid ?? ""
-      const record = (nodeId: string) => createdRecords.get(uid)?.get(nodeId) ?? recordedPod(stored, nodeId)
+      const record = (nodeId: string) => pending.get(nodeId) ?? recordedPod(stored, nodeId)
       return judgePod(pod, cluster, wf, config.cluster, record, proven(wf), legacy(wf))._tag === "Accepted"
     }
     if (proofKey === undefined) return true
@@ -204,7 +226,10 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
     return cluster === config.cluster && pod.metadata.namespace === ref.namespace &&
       (pod.metadata.ownerReferences ?? []).some((o) => o.kind === "Workflow" && o.uid === uid && o.controller === true)
   }
-  const workflows = yield* Informers.make(local, "workflows", config.namespace, options.watch ?? {})
+  const workflows = yield* Informers.make(local, "workflows", config.namespace, {
+    ...options.watch,
+    indexers: { [byName]: (wf) => wf.metadata.name ? [wf.metadata.name] : [] }
+  })
   const queue = yield* WorkQueue.make
 
   // Clusters whose caches have been filled at least once (see the module header).
@@ -223,26 +248,9 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       )
     })
 
-  // Nodes whose pod could not be created yet because their cluster is unreachable: first failure time.
-  const waiting = new Map<string, { readonly since: number; readonly message: string }>()
-  // Permanent create failures, fed back to the engine as failed observations.
-  const createFailures = new Map<string, PodObservation>()
-  /**
-   * Pods created (or found already there) but not yet seen by the informer of
-   * their cluster, by workflow uid, then node ID: the engine sees them as Pending meanwhile, so
-   * a reconcile that runs before the watch delivers the pod (the status write
-   * itself triggers one) does not ask for it again. Dropped when the pod is
-   * observed, or after `expectationTtlMs` (then a create may be tried again:
-   * AlreadyExists if the pod is there, a new pod if it was deleted unseen).
-   */
-  const expectedPods = new Map<string, Map<string, PodObservation & { readonly at: number }>>()
+  // Creates the caches and the stored status do not show yet (expected pods, records, waiting and failed creates).
   const expectationTtlMs = 60_000
-  /**
-   * Pods this controller created whose record (UID, cluster, namespace; `PodIdentity`) the stored
-   * status does not hold yet, by workflow uid then node ID. Written into every status update until
-   * the stored status carries them, so a Conflict on the write that follows a create loses nothing.
-   */
-  const createdRecords = new Map<string, Map<string, PodRecord>>()
+  const expectations = yield* Expectations.make({ ttlMillis: expectationTtlMs })
   // Which uid a key last had, so the per-node tables can be cleared when the workflow is gone.
   const uidByKey = new Map<string, string>()
   /** The resourceVersion each workflow's last status write replaced (see the stale-copy guard in reconcileKey). */
@@ -293,11 +301,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       const views = yield* pool.all
       const out: Array<{ readonly view: ClusterView; readonly pod: KubeObject }> = []
       for (const view of views) {
-        const pods = yield* view.pods.list((pod) => {
-          const owner = ownerOfPod(pod, config.cluster)
-          return owner !== undefined && owner.name === ref.name && owner.namespace === ref.namespace
-        })
-        for (const pod of pods) out.push({ view, pod })
+        for (const pod of yield* view.pods.byIndex(byWorkflow, workflowKey(ref))) out.push({ view, pod })
       }
       return out
     })
@@ -421,8 +425,9 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
         return yield* new CreateFailure({ transient: true, detail: "waiting for cluster watches to reconnect" })
       }
       // Only the workflow's own pods: others that carry its labels are not its to delete, nor to wait for.
+      const pending = Option.isSome(wf) ? yield* expectations.pendingRecords(wf.value.metadata.uid ?? "") : new Map<string, PodRecord>()
       const own = (listed: ReadonlyArray<{ readonly view: ClusterView; readonly pod: KubeObject }>) =>
-        listed.filter(({ view, pod }) => ownedBy(pod, view.name, ref, Option.getOrUndefined(wf)))
+        listed.filter(({ view, pod }) => ownedBy(pod, view.name, ref, Option.getOrUndefined(wf), pending))
       const pods = own(yield* podsOfWorkflow(ref))
       for (const { view, pod } of pods) {
         yield* bounded(
@@ -445,7 +450,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
         if (view.local) continue // local ones are owned by the Workflow and garbage-collected with it
         // Only results the workflow owns: a same-named workflow of another namespace may share this one.
         const uid = uidByKey.get(workflowKey(ref))
-        const results = yield* view.taskResults.list((r) => r.metadata.labels?.["workflows.argoproj.io/workflow"] === ref.name)
+        const results = yield* view.taskResults.byIndex(byWorkflowName, ref.name)
         for (const r of results) {
           if (!(r.metadata.name ?? "").startsWith(ref.name)) continue
           if (uid === undefined || !(r.metadata.ownerReferences ?? []).some((o) => o.kind === "Workflow" && o.uid === uid)) continue
@@ -599,16 +604,12 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
     byKey.set(`${cluster}/${result.metadata.namespace}/${result.metadata.name}`, result)
   }
 
-  const nodeKey = (wf: KubeObject, nodeId: string) => `${wf.metadata.uid ?? ""}/${nodeId}`
-  const forgetNodes = (uid: string | undefined) => {
-    if (uid === undefined) return
-    for (const table of [waiting, createFailures] as const) {
-      for (const k of [...table.keys()]) if (k.startsWith(`${uid}/`)) table.delete(k)
-    }
-    expectedPods.delete(uid)
-    createdRecords.delete(uid)
-    reportedResults.delete(uid)
-  }
+  const forgetNodes = (uid: string | undefined) =>
+    Effect.suspend(() => {
+      if (uid === undefined) return Effect.void
+      reportedResults.delete(uid)
+      return expectations.forget(uid)
+    })
 
   const reconcileKey = (key: string): Effect.Effect<void> =>
     Effect.gen(function*() {
@@ -616,7 +617,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       const found = yield* workflows.get(ref.namespace, ref.name)
       if (Option.isNone(found)) {
         yield* leases.end(key)
-        forgetNodes(uidByKey.get(key))
+        yield* forgetNodes(uidByKey.get(key))
         uidByKey.delete(key)
         overwrittenVersion.delete(key)
         return
@@ -682,15 +683,12 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       const wfUid = wf.metadata.uid ?? ""
       // Records the stored status already holds need no overlay any more.
       const stored = storedNodes(wf)
-      const pending = createdRecords.get(wfUid)
-      for (const [nodeId, record] of pending ?? []) if (recordedPod(stored, nodeId)?.uid === record.uid) pending!.delete(nodeId)
-      if (pending?.size === 0) createdRecords.delete(wfUid)
-      const recordOf = (nodeId: string): PodRecord | undefined => createdRecords.get(wfUid)?.get(nodeId) ?? recordedPod(stored, nodeId)
+      const recordOf = yield* expectations.settleRecords(wfUid, (nodeId) => recordedPod(stored, nodeId))
 
       const observed = yield* podsOfWorkflow(ref)
       /** The node's own pods (as judged), the only ones ever deleted or labelled for it. */
       const accepted = new Map<string, { readonly cluster: string; readonly namespace: string; readonly name: string; readonly uid: string }>()
-      const pods = new Map<string, PodObservation>()
+      const seen = new Map<string, PodObservation>()
       const locations = new Set<string>()
       for (const { view, pod } of observed) {
         const verdict = judgePod(pod, view.name, wf, config.cluster, recordOf, proven(wf), legacy(wf))
@@ -701,31 +699,22 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
         accepted.set(verdict.nodeId, { cluster: view.name, namespace: pod.metadata.namespace ?? "", name: pod.metadata.name ?? "", uid: pod.metadata.uid ?? "" })
         if (verdict.unrecorded === true && pod.metadata.uid && needsRecord(wf, config.cluster, view.name, pod.metadata.namespace ?? "")) {
           // Created just before a restart (or by a previous version), before its record was stored: record it now.
-          if (!createdRecords.has(wfUid)) createdRecords.set(wfUid, new Map())
-          createdRecords.get(wfUid)!.set(verdict.nodeId, { uid: pod.metadata.uid, cluster: view.name, namespace: pod.metadata.namespace! })
+          yield* expectations.record(wfUid, verdict.nodeId, { uid: pod.metadata.uid, cluster: view.name, namespace: pod.metadata.namespace! })
         }
         const obs = observePod(pod, view.name)
         if (obs) {
-          pods.set(obs.nodeId, obs)
+          seen.set(obs.nodeId, obs)
           locations.add(`${view.name}/${obs.namespace}`)
         }
       }
-      for (const [k, failure] of createFailures) {
-        if (k.startsWith(`${wf.metadata.uid ?? ""}/`) && !pods.has(failure.nodeId)) pods.set(failure.nodeId, failure)
-      }
-      const expected = expectedPods.get(wf.metadata.uid ?? "")
-      for (const [nodeId, { at, ...pod }] of expected ?? []) {
-        if (pods.has(nodeId) || now - at > expectationTtlMs) expected!.delete(nodeId)
-        else pods.set(nodeId, pod)
-      }
-      if (expected?.size === 0) expectedPods.delete(wf.metadata.uid ?? "")
+      // failed creates, and pods created but not delivered by their watch yet
+      const pods = yield* expectations.overlay(wfUid, seen, now)
       const taskResults = new Map<string, TaskResultObservation>()
       const podOf = (nodeId: string) => pods.get(nodeId)
       // Results named after a node, sitting where its pod runs, that the workflow does not own.
       const foreignResults = new Map<string, string>()
       for (const view of yield* pool.all) {
-        const results = yield* view.taskResults.list((r) =>
-          r.metadata.labels?.["workflows.argoproj.io/workflow"] === ref.name &&
+        const results = (yield* view.taskResults.byIndex(byWorkflowName, ref.name)).filter((r) =>
           locations.has(`${view.name}/${r.metadata.namespace}`)
         )
         for (const r of results) {
@@ -776,41 +765,42 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
           createPod(wf, action, recordOf).pipe(
             Effect.tap((record) =>
               Effect.gen(function*() {
-                waiting.delete(nodeKey(wf, action.nodeId))
-                const uid = wf.metadata.uid ?? ""
-                if (record !== undefined && needsRecord(wf, config.cluster, action.cluster, action.namespace)) {
-                  if (!createdRecords.has(uid)) createdRecords.set(uid, new Map())
-                  createdRecords.get(uid)!.set(action.nodeId, record)
-                }
-                if (!expectedPods.has(uid)) expectedPods.set(uid, new Map())
-                expectedPods.get(uid)!.set(action.nodeId, {
-                  nodeId: action.nodeId,
-                  podName: action.pod.metadata.name ?? "",
-                  cluster: action.cluster,
-                  namespace: action.namespace,
-                  phase: "Pending",
-                  at: now
-                })
+                yield* expectations.created(
+                  wfUid,
+                  action.nodeId,
+                  {
+                    nodeId: action.nodeId,
+                    podName: action.pod.metadata.name ?? "",
+                    cluster: action.cluster,
+                    namespace: action.namespace,
+                    phase: "Pending"
+                  },
+                  record !== undefined && needsRecord(wf, config.cluster, action.cluster, action.namespace) ? record : undefined,
+                  now
+                )
                 // if the pod never shows up (deleted before it was seen), look again once the expectation lapsed
                 yield* queue.addAfter(key, Duration.millis(expectationTtlMs + 1000))
               })
             ),
             Effect.catchTag("CreateFailure", (failure) =>
               Effect.gen(function*() {
-                const k = nodeKey(wf, action.nodeId)
-                const since = waiting.get(k)?.since ?? now
+                const since = (yield* expectations.waitingOf(wfUid)).get(action.nodeId)?.since ?? now
                 if (failure.transient && (failure.untilDeadline === true || now - since < createTimeoutMs)) {
                   // A full quota is not the cluster's fault: its message is shown as upstream shows it.
-                  waiting.set(k, { since, message: failure.untilDeadline === true ? failure.detail : `waiting for cluster: ${failure.detail}` })
+                  yield* expectations.waiting(
+                    wfUid,
+                    action.nodeId,
+                    now,
+                    failure.untilDeadline === true ? failure.detail : `waiting for cluster: ${failure.detail}`
+                  )
                   retryCreates = Duration.toMillis(retryDelay)
                   yield* Effect.logWarning("pod creation waiting for cluster").pipe(
                     Effect.annotateLogs({ workflow: key, cluster: action.cluster, error: failure.detail })
                   )
                   return
                 }
-                waiting.delete(k)
                 failedNow = true
-                createFailures.set(k, {
+                yield* expectations.failed(wfUid, action.nodeId, {
                   nodeId: action.nodeId,
                   podName: action.pod.metadata.name ?? "",
                   cluster: action.cluster,
@@ -832,14 +822,13 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       }
 
       // 2. write the status when it changed, with the records of the pods just created
-      let status = withPodRecords(output.status, createdRecords.get(wfUid) ?? new Map())
-      const waitingHere = [...waiting].filter(([k]) => k.startsWith(`${wfUid}/`))
-      if (waitingHere.length > 0) {
+      let status = withPodRecords(output.status, yield* expectations.pendingRecords(wfUid))
+      const waitingHere = yield* expectations.waitingOf(wfUid)
+      if (waitingHere.size > 0) {
         // in whichever form the status keeps its nodes (compressedNodes once it is large)
         status = updateStatusNodes(status, (nodes) => {
           const next = { ...nodes }
-          for (const [k, w] of waitingHere) {
-            const nodeId = k.slice(k.indexOf("/") + 1)
+          for (const [nodeId, w] of waitingHere) {
             if (next[nodeId]) next[nodeId] = { ...next[nodeId], message: w.message }
           }
           return next
@@ -915,10 +904,11 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       const phase = (status["phase"] as string | undefined) ?? ""
       const completed = isCompletedPhase(phase)
       if (completed) {
-        for (const k of [...createFailures.keys()]) if (k.startsWith(`${wf.metadata.uid ?? ""}/`)) createFailures.delete(k)
+        yield* expectations.clearFailures(wfUid)
         if (hasFinalizer(wf)) {
+          const pendingRecords = yield* expectations.pendingRecords(wfUid)
           const remaining = (yield* podsOfWorkflow(ref)).filter(({ view, pod }) =>
-            !(view.local && pod.metadata.namespace === ref.namespace) && ownedBy(pod, view.name, ref, wf)
+            !(view.local && pod.metadata.namespace === ref.namespace) && ownedBy(pod, view.name, ref, wf, pendingRecords)
           )
           if (remaining.length === 0) {
             if (yield* watchesLive(wf)) {
@@ -1010,7 +1000,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       const name = change.object.metadata.labels?.["workflows.argoproj.io/workflow"]
       if (!name) return Effect.void
       return Effect.gen(function*() {
-        const candidates = yield* workflows.list((wf) => wf.metadata.name === name)
+        const candidates = yield* workflows.byIndex(byName, name)
         // Kept only for a workflow that exists: anyone may write results naming made-up owners.
         const owner = change.object.metadata.ownerReferences?.find((o) => o.kind === "Workflow")?.uid
         if (owner !== undefined && candidates.some((wf) => wf.metadata.uid === owner)) retainReported(change.cluster, change.object)

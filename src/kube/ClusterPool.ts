@@ -18,7 +18,7 @@
 import { createHash } from "node:crypto"
 import { Clock, Context, Duration, Effect, Exit, Layer, Option, PubSub, Redacted, Ref, Schema, Scope, Semaphore, Stream } from "effect"
 import type { ConnectionSpec } from "./Connection.js"
-import { type Informer, Informer as Informers } from "./Informer.js"
+import { type Indexers, type Informer, Informer as Informers } from "./Informer.js"
 import type { KubeClientShape } from "./KubeClient.js"
 import { KubeConnector } from "./KubeConnector.js"
 import type { KubeError } from "./KubeError.js"
@@ -100,6 +100,8 @@ export interface ClusterPoolOptions {
   readonly reloadBackoff?: Duration.Input
   /** Watch tuning, mainly for tests. */
   readonly watch?: Pick<WatchResourceOptions, "openTimeout" | "idleTimeout" | "schedule">
+  /** Indexes of every cluster's pod and task result caches (see `Informer.byIndex`). */
+  readonly indexers?: { readonly pods?: Indexers; readonly workflowtaskresults?: Indexers }
 }
 
 interface Entry {
@@ -246,11 +248,13 @@ const make = Effect.fnUntraced(function*(options: ClusterPoolOptions) {
     const pods = yield* Informers.make(client, "pods", managedNamespace, {
       ...watchOptions,
       onState: onState("pods"),
-      labelSelector: selector
+      labelSelector: selector,
+      ...(options.indexers?.pods ? { indexers: options.indexers.pods } : {})
     }).pipe(Scope.provide(scope))
     const taskResults = yield* Informers.make(client, "workflowtaskresults", managedNamespace, {
       ...watchOptions,
       onState: onState("workflowtaskresults"),
+      ...(options.indexers?.workflowtaskresults ? { indexers: options.indexers.workflowtaskresults } : {}),
       labelSelector: Labels.workflow
     }).pipe(Scope.provide(scope))
     for (const [kind, informer] of [["pods", pods], ["workflowtaskresults", taskResults]] as const) {

@@ -6,6 +6,11 @@
  * or a reconnect after a failure), the new snapshot is diffed against the
  * cache and objects that vanished meanwhile are announced as deletes, new or
  * changed ones as upserts.
+ *
+ * Indexes, like client-go's Indexer: each named index function maps an
+ * object to the values it is filed under (say, the workflow a pod belongs
+ * to), kept up to date with the cache, so `byIndex` reads the objects of one
+ * value without walking the whole cache.
  */
 import { Deferred, Effect, Option, PubSub, Scope, Stream, SubscriptionRef } from "effect"
 import type { KubeClientShape } from "./KubeClient.js"
@@ -38,9 +43,52 @@ export interface Informer {
   readonly subscribe: Effect.Effect<PubSub.Subscription<InformerChange>, never, Scope.Scope>
   /** The watch's connection state (Connecting / Connected / Retrying). */
   readonly state: SubscriptionRef.SubscriptionRef<WatchState>
+  /** The objects filed under `value` by index `index` (none when there is no such index). */
+  readonly byIndex: (index: string, value: string) => Effect.Effect<ReadonlyArray<KubeObject>>
 }
 
-export type InformerOptions = WatchResourceOptions
+/** Named index functions: the values an object is filed under (none: not indexed). */
+export type Indexers = Readonly<Record<string, (object: KubeObject) => ReadonlyArray<string>>>
+
+export interface InformerOptions extends WatchResourceOptions {
+  readonly indexers?: Indexers
+}
+
+/** The index structure: index name -> value -> cache keys. */
+class Indices {
+  private readonly byName = new Map<string, Map<string, Set<string>>>()
+  constructor(private readonly indexers: Indexers) {
+    for (const name of Object.keys(indexers)) this.byName.set(name, new Map())
+  }
+  get empty(): boolean {
+    return this.byName.size === 0
+  }
+  add(key: string, object: KubeObject): void {
+    for (const [name, values] of this.byName) {
+      for (const value of this.indexers[name]!(object)) {
+        let keys = values.get(value)
+        if (keys === undefined) values.set(value, keys = new Set())
+        keys.add(key)
+      }
+    }
+  }
+  remove(key: string, object: KubeObject): void {
+    for (const [name, values] of this.byName) {
+      for (const value of this.indexers[name]!(object)) {
+        const keys = values.get(value)
+        if (keys === undefined) continue
+        keys.delete(key)
+        if (keys.size === 0) values.delete(value)
+      }
+    }
+  }
+  clear(): void {
+    for (const values of this.byName.values()) values.clear()
+  }
+  keys(name: string, value: string): ReadonlySet<string> | undefined {
+    return this.byName.get(name)?.get(value)
+  }
+}
 
 const keyOf = (namespace: string | undefined, name: string): string => `${namespace ?? ""}/${name}`
 
@@ -62,6 +110,19 @@ export const make = (
 ): Effect.Effect<Informer, never, Scope.Scope> =>
   Effect.gen(function*() {
     const cache = new Map<string, KubeObject>()
+    const indices = new Indices(options.indexers ?? {})
+    const store = (key: string, object: KubeObject) => {
+      const previous = cache.get(key)
+      if (!indices.empty && previous !== undefined) indices.remove(key, previous)
+      cache.set(key, object)
+      if (!indices.empty) indices.add(key, object)
+    }
+    const drop = (key: string) => {
+      const previous = cache.get(key)
+      if (previous === undefined) return
+      if (!indices.empty) indices.remove(key, previous)
+      cache.delete(key)
+    }
     const pubsub = yield* PubSub.unbounded<InformerChange>()
     yield* Effect.addFinalizer(() => PubSub.shutdown(pubsub))
     const state = yield* SubscriptionRef.make<WatchState>({ _tag: "Connecting" })
@@ -86,13 +147,14 @@ export const make = (
               else if (!sameVersion(previous, object)) changes.push({ type: "upsert", object, previous })
             }
             cache.clear()
-            for (const [key, object] of next) cache.set(key, object)
+            indices.clear()
+            for (const [key, object] of next) store(key, object)
             return publish(changes).pipe(Effect.andThen(Deferred.succeed(firstSync, undefined)), Effect.asVoid)
           }
           case "Upsert": {
             const key = namespacedName(item.object)
             const previous = cache.get(key)
-            cache.set(key, item.object)
+            store(key, item.object)
             if (previous !== undefined && sameVersion(previous, item.object)) return Effect.void
             return publish([
               previous === undefined ? { type: "upsert", object: item.object } : { type: "upsert", object: item.object, previous }
@@ -101,7 +163,7 @@ export const make = (
           case "Delete": {
             const key = namespacedName(item.object)
             const previous = cache.get(key)
-            cache.delete(key)
+            drop(key)
             return publish([
               previous === undefined ? { type: "delete", object: item.object } : { type: "delete", object: item.object, previous }
             ])
@@ -129,6 +191,15 @@ export const make = (
         Effect.sync(() => {
           const all = Array.from(cache.values())
           return predicate ? all.filter(predicate) : all
+        }),
+      byIndex: (index, value) =>
+        Effect.sync(() => {
+          const out: Array<KubeObject> = []
+          for (const key of indices.keys(index, value) ?? []) {
+            const object = cache.get(key)
+            if (object !== undefined) out.push(object)
+          }
+          return out
         }),
       synced: Deferred.await(firstSync),
       changes: Stream.fromPubSub(pubsub),
