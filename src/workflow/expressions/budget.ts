@@ -10,9 +10,12 @@
  *
  * Deterministic by construction (no clock): the same expression over the same scope spends the
  * same steps, whatever ran before it.
+ *
+ * The budget knows sizes, not values: what touching a value of the value model costs (a call's
+ * arguments, a function's result, a decoded document) is in charge.ts, beside the value model.
  */
 import { defaultExpressionLimits, type ExpressionLimits } from "./limits.js"
-import { EvalError, isMap } from "./values.js"
+import { EvalError } from "./errors.js"
 
 /**
  * Code units of string work that cost one step. A step is about one AST node visit (tens of
@@ -70,28 +73,5 @@ export class Budget {
       throw limitError(`expression builds a list or map of more than ${this.limits.maxCollectionLength} elements (limits.expression.maxCollectionLength)`)
     }
     this.step()
-  }
-
-  /**
-   * Checks and charges a value a function returned: strings and collections within their bounds
-   * (for results whose size is a small multiple of inputs already paid for), one step per element.
-   */
-  result(v: unknown): void {
-    if (typeof v === "string") this.string(v.length)
-    else if (Array.isArray(v)) this.collection(v.length)
-    else if (isMap(v)) this.collection(Object.keys(v).length)
-    else this.step()
-  }
-
-  /** Charges touching the top level of the arguments of a call: one step per element, string work per character. */
-  args(args: ReadonlyArray<unknown>): void {
-    let n = 1
-    for (const a of args) {
-      if (typeof a === "string") n += Math.ceil(a.length / CHARS_PER_STEP)
-      else if (Array.isArray(a)) n += a.length
-      else if (isMap(a)) n += Object.keys(a).length
-      else n += 1
-    }
-    this.step(n)
   }
 }

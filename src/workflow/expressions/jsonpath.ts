@@ -15,8 +15,9 @@
  */
 import { JSONPath } from "jsonpath-plus"
 import type { Budget } from "./budget.js"
-import { compileGoRegexp, matchString } from "./goregexp.js"
-import { EvalError, ExprFunction, goJsonParse, goTypeName, isLimitError, isMap } from "./values.js"
+import { EvalError, isLimitError } from "./errors.js"
+import { compileGoRegexp, matchString } from "./go/regexp.js"
+import { ExprFunction, goJsonParse, goTypeName, isMap } from "./values.js"
 
 /** Whether a JSONPath selects at most one value. */
 export const isDefinitePath = (path: string): boolean => {

@@ -5,16 +5,18 @@
  * Deliberately absent: `env`/`expandenv` (Argo removes them), and anything reading the clock or
  * randomness (`now`, `randAlpha`, `uuidv4`, ...) since this module is pure.
  *
- * Regular expressions are Go's (RE2, linear time; see goregexp.ts). Every function charges the
+ * Regular expressions are Go's (RE2, linear time; see go/regexp.ts). Every function charges the
  * evaluation's budget for the work beyond touching its arguments and result, and checks a string or
  * list it builds against its bound before building it (`repeat`, `until`, `seq`, `indent`, `join`...).
  */
 import { createHash } from "node:crypto"
 import type { Budget } from "./budget.js"
-import { chargeDecoded, chargeSort, countOf, goAtoi, goParseFloat, replaceAllLiteral, runeCount } from "./expr-builtins.js"
-import { formatGoDate, parseRfc3339 } from "./godate.js"
-import { compileGoRegexp, findAllString, findString, type GoRegexp, matchString, quoteMeta, replaceAll, split as regexpSplit } from "./goregexp.js"
-import { EvalError, ExprFunction, floatToInt, formatGoValue, goJson, goTypeName, isLimitError, isMap, toInt64 } from "./values.js"
+import { chargeDecoded, chargeSort } from "./charge.js"
+import { EvalError, isLimitError } from "./errors.js"
+import { formatGoDate, parseRfc3339 } from "./go/date.js"
+import { compileGoRegexp, findAllString, findString, type GoRegexp, matchString, quoteMeta, replaceAll, split as regexpSplit } from "./go/regexp.js"
+import { countOf, goAtoi, goParseFloat, replaceAllLiteral, runeCount } from "./go/strings.js"
+import { ExprFunction, floatToInt, formatGoValue, goJson, goTypeName, isMap, toInt64 } from "./values.js"
 
 /** cast.ToInt64 (errors become 0). */
 export const castInt64 = (v: unknown): bigint => {

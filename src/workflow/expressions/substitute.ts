@@ -28,18 +28,12 @@
  * output) in a simple tag is always an error.
  */
 import type { ExpressionError, Scope } from "./contract.js"
-import {
-  evaluateRaw,
-  expressionEnv,
-  expressionError,
-  hasVarInEnv,
-  parseCached,
-  referencedVariables,
-  type Result,
-  toExpressionError
-} from "./expr.js"
+import { expressionEnv, hasVarInEnv } from "./env.js"
+import { EvalError, expressionError, isLimitError, type Result, toExpressionError } from "./errors.js"
+import { evaluateRaw, parseCached } from "./evaluate.js"
+import { referencedVariables } from "./expr/ast.js"
 import { defaultExpressionLimits, type ExpressionLimits } from "./limits.js"
-import { EvalError, goJson, isLimitError } from "./values.js"
+import { goJson } from "./values.js"
 
 export interface SubstituteOptions {
   /** Fail on unresolved references (see the module documentation). Default false. */

@@ -15,6 +15,7 @@
  * - functions          -> {@link ExprFunction}
  */
 import type { Budget } from "./budget.js"
+import { EvalError } from "./errors.js"
 
 /**
  * A function callable from an expression (`asInt(...)`, `sprig.date(...)`, ...). It charges the
@@ -28,26 +29,6 @@ export class ExprFunction {
   ) {}
 }
 
-/**
- * Thrown inside the evaluator; converted to an ExpressionError at the boundary. `limit` marks an
- * exceeded `ExpressionLimits` bound: that error is never swallowed (see budget.ts).
- */
-export class EvalError extends Error {
-  constructor(message: string, readonly position?: number, readonly limit = false) {
-    super(message)
-  }
-
-  /** The same error at a position, with `suffix` appended to the message. */
-  at(position: number | undefined, suffix = ""): EvalError {
-    return new EvalError(this.message + suffix, position, this.limit)
-  }
-}
-
-/** Whether `e` is an exceeded expression limit (which every catch must rethrow). */
-export const isLimitError = (e: unknown): boolean => e instanceof EvalError && e.limit
-
-export const isInt = (v: unknown): v is bigint => typeof v === "bigint"
-export const isFloat = (v: unknown): v is number => typeof v === "number"
 export const isNumber = (v: unknown): v is bigint | number => typeof v === "bigint" || typeof v === "number"
 export const isMap = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date) && !(v instanceof ExprFunction)
@@ -88,9 +69,6 @@ export const fromScopeValue = (v: unknown): unknown => {
   }
   return v
 }
-
-/** Imports a value produced by `JSON.parse`: numbers stay float64, as Go's `json.Unmarshal` into `any` does. */
-export const fromJsonValue = (v: unknown): unknown => (v === undefined ? null : v)
 
 /** Exports a value to plain JavaScript: ints become numbers (or strings if not safely representable). */
 export const toPlain = (v: unknown): unknown => {

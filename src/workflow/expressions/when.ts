@@ -8,11 +8,11 @@
  */
 import { Budget } from "./budget.js"
 import type { Scope } from "./contract.js"
-import { expressionError, type Result } from "./expr.js"
-import { compileGoRegexp, type GoRegexp, matchString } from "./goregexp.js"
+import { EvalError, expressionError, type Result } from "./errors.js"
+import { compileGoRegexp, type GoRegexp, matchString } from "./go/regexp.js"
 import { defaultExpressionLimits, type ExpressionLimits } from "./limits.js"
 import { allowUnresolvedExcept, substitute, type SubstituteOptions } from "./substitute.js"
-import { EvalError, formatGoFloat } from "./values.js"
+import { formatGoFloat } from "./values.js"
 
 type Kind = "number" | "bool" | "string" | "accessor" | "op" | "open" | "close" | "sep"
 interface Tok {

@@ -1,39 +1,18 @@
 /**
- * expr-lang's builtin functions (`len`, `filter`, `map`, `toJSON`, `int`, `split`, ...), with Go semantics.
- * `now()` is not available: this module never reads the clock.
+ * expr-lang's builtin functions on plain values (`len`, `toJSON`, `int`, `split`, `sort`, ...), with
+ * Go semantics. The builtins taking a predicate (`filter`, `map`, `all`, `reduce`...) evaluate
+ * closures, so they live in the evaluator. `now()`, `date()` and friends are refused: this module
+ * never reads the clock.
+ *
+ * The caller charges touching the arguments and the result; each builtin charges the work beyond
+ * that, and checks what it builds against the limits before building it.
  */
-import type { Budget } from "./budget.js"
-import type { Evaluator, Frame } from "./expr-eval.js"
-import { equal, less } from "./expr-eval.js"
-import type { Node } from "./expr-parser.js"
-import {
-  EvalError,
-  floatToInt,
-  formatGoValue,
-  goJson,
-  goJsonParse,
-  goTypeName,
-  isMap,
-  isNumber,
-  toFloat
-} from "./values.js"
-
-/** Go's strconv.Atoi: optional sign, decimal digits only. */
-export const goAtoi = (s: string): bigint | undefined => {
-  if (!/^[+-]?\d+$/.test(s)) return undefined
-  const v = BigInt(s)
-  return v > 9223372036854775807n || v < -9223372036854775808n ? undefined : v
-}
-
-/** Go's strconv.ParseFloat(s, 64). (Each pattern here is unambiguous, so it matches in linear time.) */
-export const goParseFloat = (s: string): number | undefined => {
-  const t = s.replace(/_/g, "")
-  if (/^[+-]?(inf|infinity)$/i.test(t)) return t.startsWith("-") ? -Infinity : Infinity
-  if (/^nan$/i.test(t)) return NaN
-  if (/^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(t)) return Number(t)
-  if (/^[+-]?0[xX][0-9a-fA-F]+$/.test(t)) return Number(BigInt(t.replace(/^[+-]/, ""))) * (t.startsWith("-") ? -1 : 1)
-  return undefined
-}
+import type { Budget } from "../budget.js"
+import { chargeDecoded, chargeSort, flatten } from "../charge.js"
+import { EvalError } from "../errors.js"
+import { goAtoi, goParseFloat, goSplit, replaceAllLiteral, runeCount, trimChars, trimSpace } from "../go/strings.js"
+import { floatToInt, formatGoValue, goJson, goJsonParse, goTypeName, isMap, isNumber, toFloat } from "../values.js"
+import { equal, less } from "./operators.js"
 
 /** expr-lang's `int(x)` (also Argo's `asInt`). */
 export const exprInt = (x: unknown): bigint => {
@@ -78,120 +57,6 @@ const num = (name: string, v: unknown): bigint | number => {
   return v
 }
 
-const trimChars = (s: string, chars: string, left: boolean, right: boolean): string => {
-  const set = new Set(Array.from(chars))
-  const cs = Array.from(s)
-  let a = 0
-  let b = cs.length
-  if (left) while (a < b && set.has(cs[a])) a++
-  if (right) while (b > a && set.has(cs[b - 1])) b--
-  return cs.slice(a, b).join("")
-}
-
-const isSpace = (c: string): boolean => /^[\s\u0085]$/u.test(c)
-
-/** strings.TrimSpace, by scanning from both ends (`/\s+$/` backtracks quadratically over inner runs of spaces). */
-export const trimSpace = (s: string): string => {
-  let a = 0
-  let b = s.length
-  while (a < b && isSpace(s[a])) a++
-  while (b > a && isSpace(s[b - 1])) b--
-  return s.slice(a, b)
-}
-
-/** Code points in a string (Go's rune count). */
-export const runeCount = (s: string): number => {
-  let n = 0
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (c < 0xdc00 || c > 0xdfff || i === 0 || s.charCodeAt(i - 1) < 0xd800 || s.charCodeAt(i - 1) > 0xdbff) n++
-  }
-  return n
-}
-
-/** Occurrences of a non-empty `sep` in `s`, non-overlapping, at most `max`. */
-export const countOf = (s: string, sep: string, max = Infinity): number => {
-  let n = 0
-  for (let i = s.indexOf(sep); i >= 0 && n < max; i = s.indexOf(sep, i + sep.length)) n++
-  return n
-}
-
-/** Go's strings.Split with a count (n < 0: all), refusing more pieces than the bound before building them. */
-const goSplit = (s: string, sep: string, n: number, after: boolean, budget: Budget): string[] => {
-  if (n === 0) return []
-  budget.scan(s.length)
-  if (sep === "") {
-    const runes = runeCount(s)
-    budget.collection(n > 0 ? Math.min(n, runes) : runes)
-    const cs = Array.from(s)
-    if (n > 0 && cs.length > n) return [...cs.slice(0, n - 1), cs.slice(n - 1).join("")]
-    return cs
-  }
-  const pieces = countOf(s, sep, n < 0 ? Infinity : n - 1) + 1
-  budget.collection(pieces)
-  const out: string[] = []
-  let rest = s
-  while (n < 0 || out.length < n - 1) {
-    const i = rest.indexOf(sep)
-    if (i < 0) break
-    out.push(after ? rest.slice(0, i + sep.length) : rest.slice(0, i))
-    rest = rest.slice(i + sep.length)
-  }
-  out.push(rest)
-  return out
-}
-
-/** Every leaf of nested lists, each visited charged; refused once more leaves than the bound. */
-export const flatten = (v: ReadonlyArray<unknown>, budget: Budget): unknown[] => {
-  const out: unknown[] = []
-  const go = (xs: ReadonlyArray<unknown>) => {
-    for (const x of xs) {
-      if (Array.isArray(x)) {
-        budget.step()
-        go(x)
-      } else {
-        budget.element(out.length + 1)
-        out.push(x)
-      }
-    }
-  }
-  go(v)
-  return out
-}
-
-/** Charges sorting `n` items (n log n comparisons). */
-export const chargeSort = (n: number, budget: Budget): void => {
-  budget.step(n <= 1 ? 1 : Math.ceil(n * Math.log2(n)))
-}
-
-/** Walks a decoded JSON value: each element costs a step, each list or map is checked against the bound. */
-export const chargeDecoded = (v: unknown, budget: Budget): void => {
-  budget.step()
-  if (Array.isArray(v)) {
-    budget.element(v.length)
-    for (const x of v) chargeDecoded(x, budget)
-  } else if (isMap(v)) {
-    const values = Object.values(v)
-    budget.element(values.length)
-    for (const x of values) chargeDecoded(x, budget)
-  }
-}
-
-/** `strings.Replace(s, old, new, -1)`: the result's length is known before it is built. */
-export const replaceAllLiteral = (s: string, old: string, rep: string, budget: Budget): string => {
-  budget.scan(s.length)
-  if (old === "") {
-    const runes = runeCount(s)
-    budget.string(s.length + (runes + 1) * rep.length)
-    let out = rep
-    for (const c of s) out += c + rep
-    return out
-  }
-  const count = countOf(s, old)
-  budget.string(s.length + count * (rep.length - old.length))
-  return s.replaceAll(old, () => rep)
-}
-
 const minMax = (name: "min" | "max", args: ReadonlyArray<unknown>, budget: Budget): unknown => {
   const items = args.length === 1 && Array.isArray(args[0]) ? flatten(args[0], budget) : flatten(args, budget)
   if (items.length === 0) {
@@ -212,123 +77,6 @@ const sortValues = (items: unknown[], desc: boolean, budget: Budget): unknown[] 
     const c = less("<", a, b, 0) ? -1 : less(">", a, b, 0) ? 1 : 0
     return desc ? -c : c
   })
-}
-
-export const callBuiltin = (ev: Evaluator, node: Extract<Node, { type: "builtin" }>, frame: Frame): unknown => {
-  const name = node.name
-  const budget = ev.budget
-  const evalArg = (i: number) => ev.eval(node.args[i], frame)
-  const predicateOver = (collection: unknown) => {
-    if (Array.isArray(collection)) return collection
-    if (isMap(collection)) {
-      const values = Object.values(collection)
-      budget.step(values.length)
-      return values
-    }
-    throw new EvalError(`cannot iterate over ${goTypeName(collection)}`, node.pos)
-  }
-  const run = (pred: Node, item: unknown, index: number, acc?: unknown) =>
-    ev.eval(pred, { ...frame, pointer: item, index: BigInt(index), acc })
-  const truthy = (v: unknown, pos: number) => {
-    if (typeof v !== "boolean") throw new EvalError(`predicate should return boolean (got ${goTypeName(v)})`, pos)
-    return v
-  }
-  try {
-    switch (name) {
-      case "all":
-      case "any":
-      case "none":
-      case "one":
-      case "filter":
-      case "map":
-      case "find":
-      case "findIndex":
-      case "findLast":
-      case "findLastIndex":
-      case "count":
-      case "sum":
-      case "groupBy":
-      case "sortBy":
-      case "reduce": {
-        const items = predicateOver(evalArg(0))
-        const pred = node.args[1]
-        const test = (x: unknown, i: number) => truthy(run(pred, x, i), pred.pos)
-        switch (name) {
-          case "all":
-            return items.every(test)
-          case "any":
-            return items.some(test)
-          case "none":
-            return !items.some(test)
-          case "one":
-            return items.filter(test).length === 1
-          case "filter":
-            return items.filter(test)
-          case "map":
-            return items.map((x, i) => run(pred, x, i))
-          case "find":
-            return items.find(test) ?? null
-          case "findIndex":
-            return BigInt(items.findIndex(test))
-          case "findLast": {
-            for (let i = items.length - 1; i >= 0; i--) if (test(items[i], i)) return items[i]
-            return null
-          }
-          case "findLastIndex": {
-            for (let i = items.length - 1; i >= 0; i--) if (test(items[i], i)) return BigInt(i)
-            return -1n
-          }
-          case "count":
-            return BigInt(pred ? items.filter(test).length : items.filter((x) => { budget.step(); return truthy(x, node.pos) }).length)
-          case "sum": {
-            let total: unknown = 0n
-            items.forEach((x, i) => {
-              const v = pred ? run(pred, x, i) : x
-              budget.step()
-              total = isNumber(total) && isNumber(v) ? (typeof total === "bigint" && typeof v === "bigint" ? total + v : toFloat(total) + toFloat(v)) : (() => { throw new EvalError(`invalid operation: sum of ${goTypeName(v)}`, node.pos) })()
-            })
-            return total
-          }
-          case "groupBy": {
-            const out: Record<string, unknown[]> = {}
-            items.forEach((x, i) => {
-              const k = formatGoValue(run(pred, x, i), budget)
-              ;(out[k] ??= []).push(x)
-            })
-            return out
-          }
-          case "sortBy": {
-            const order = node.args[2] ? evalArg(2) : "asc"
-            const keyed = items.map((x, i) => [run(pred, x, i), x] as const)
-            chargeSort(keyed.length, budget)
-            keyed.sort((a, b) => (less("<", a[0], b[0], node.pos) ? -1 : less(">", a[0], b[0], node.pos) ? 1 : 0) * (order === "desc" ? -1 : 1))
-            return keyed.map(([, x]) => x)
-          }
-          case "reduce": {
-            let acc: unknown
-            let start = 0
-            if (node.args[2]) acc = evalArg(2)
-            else {
-              if (items.length === 0) throw new EvalError("reduce of empty array with no initial value", node.pos)
-              acc = items[0]
-              start = 1
-            }
-            for (let i = start; i < items.length; i++) acc = run(pred, items[i], i, acc)
-            return acc
-          }
-        }
-        break
-      }
-    }
-    const args = node.args.map((_, i) => evalArg(i))
-    budget.args(args)
-    const result = callValueBuiltin(name, args, budget)
-    budget.result(result)
-    return result
-  } catch (e) {
-    if (e instanceof EvalError && e.position === undefined) throw e.at(node.pos)
-    throw e
-  }
 }
 
 /**

@@ -1,22 +1,17 @@
 /**
- * Tree-walking evaluator for expr-lang ASTs with Go runtime semantics (int vs float64,
- * nil on missing map keys, `cannot fetch` on nil, mismatched-type errors).
+ * Tree-walking evaluator for expr-lang ASTs with Go runtime semantics (int vs float64, nil on
+ * missing map keys, `cannot fetch` on nil, mismatched-type errors). Every node visited is charged to
+ * the evaluation's budget. It knows nothing of Argo: the names an expression may use come in as
+ * the {@link Env}.
  */
-import type { Budget } from "./budget.js"
-import { callBuiltin } from "./expr-builtins.js"
-import type { Node } from "./expr-parser.js"
-import { compileGoRegexp, matchString } from "./goregexp.js"
-import {
-  EvalError,
-  ExprFunction,
-  floatToInt,
-  formatGoValue,
-  goTypeName,
-  isMap,
-  isNumber,
-  toFloat,
-  toInt64
-} from "./values.js"
+import type { Budget } from "../budget.js"
+import { chargeArgs, chargeResult, chargeSort } from "../charge.js"
+import { EvalError } from "../errors.js"
+import { compileGoRegexp, matchString } from "../go/regexp.js"
+import { ExprFunction, floatToInt, formatGoValue, goTypeName, isMap, isNumber, toFloat, toInt64 } from "../values.js"
+import type { Node } from "./ast.js"
+import { callValueBuiltin } from "./builtins.js"
+import { arith, equal, less, opError } from "./operators.js"
 
 export interface Frame {
   readonly pointer?: unknown
@@ -28,89 +23,6 @@ export interface Frame {
 export interface Env {
   /** Top-level names (the expanded scope plus Argo's functions). */
   readonly root: Readonly<Record<string, unknown>>
-}
-
-const opError = (op: string, a: unknown, b: unknown, pos: number): EvalError =>
-  new EvalError(`invalid operation: ${goTypeName(a)} ${op} ${goTypeName(b)}`, pos)
-
-/** Go expr's runtime.Equal; with a budget, each element compared costs a step. */
-export const equal = (a: unknown, b: unknown, budget?: Budget): boolean => {
-  budget?.step()
-  if (isNumber(a) && isNumber(b)) {
-    if (typeof a === "bigint" && typeof b === "bigint") return a === b
-    return toFloat(a) === toFloat(b)
-  }
-  if (a === null || b === null) return a === b
-  if (a instanceof Date && b instanceof Date) return a.getTime() === b.getTime()
-  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => deepEqual(x, b[i], budget))
-  if (isMap(a) && isMap(b)) return deepEqual(a, b, budget)
-  if (typeof a === "string" && typeof b === "string") budget?.scan(Math.min(a.length, b.length))
-  return a === b
-}
-
-/** reflect.DeepEqual (ints and floats are different types there). */
-const deepEqual = (a: unknown, b: unknown, budget: Budget | undefined): boolean => {
-  budget?.step()
-  if (typeof a !== typeof b) return false
-  if (Array.isArray(a) || Array.isArray(b)) {
-    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => deepEqual(x, b[i], budget))
-  }
-  if (isMap(a) && isMap(b)) {
-    const ka = Object.keys(a)
-    return ka.length === Object.keys(b).length && ka.every((k) => k in b && deepEqual(a[k], b[k], budget))
-  }
-  if (a instanceof Date && b instanceof Date) return a.getTime() === b.getTime()
-  if (typeof a === "string" && typeof b === "string") budget?.scan(Math.min(a.length, b.length))
-  return a === b
-}
-
-export const less = (op: string, a: unknown, b: unknown, pos: number): boolean => {
-  let c: number
-  if (isNumber(a) && isNumber(b)) {
-    if (typeof a === "bigint" && typeof b === "bigint") c = a < b ? -1 : a > b ? 1 : 0
-    else {
-      const x = toFloat(a)
-      const y = toFloat(b)
-      c = x < y ? -1 : x > y ? 1 : x === y ? 0 : NaN
-    }
-  } else if (typeof a === "string" && typeof b === "string") c = a < b ? -1 : a > b ? 1 : 0
-  else if (a instanceof Date && b instanceof Date) c = a.getTime() - b.getTime()
-  else throw opError(op, a, b, pos)
-  switch (op) {
-    case "<":
-      return c < 0
-    case ">":
-      return c > 0
-    case "<=":
-      return c <= 0
-    default:
-      return c >= 0
-  }
-}
-
-const arith = (op: string, a: unknown, b: unknown, pos: number): unknown => {
-  if (isNumber(a) && isNumber(b)) {
-    const ints = typeof a === "bigint" && typeof b === "bigint"
-    switch (op) {
-      case "+":
-        return ints ? toInt64(a + b) : toFloat(a) + toFloat(b)
-      case "-":
-        return ints ? toInt64(a - b) : toFloat(a) - toFloat(b)
-      case "*":
-        return ints ? toInt64(a * b) : toFloat(a) * toFloat(b)
-      case "/":
-        return toFloat(a) / toFloat(b)
-      case "%":
-        if (!ints) throw opError(op, a, b, pos)
-        if (b === 0n) throw new EvalError("integer divide by zero", pos)
-        return a % b
-      case "**":
-      case "^":
-        return Math.pow(toFloat(a), toFloat(b))
-    }
-  }
-  if (op === "+" && typeof a === "string" && typeof b === "string") return a + b
-  throw opError(op, a, b, pos)
 }
 
 const toBool = (v: unknown, op: string, pos: number): boolean => {
@@ -252,9 +164,9 @@ export class Evaluator {
           throw new EvalError(`${name} is not a function (it is ${goTypeName(fn)})`, node.pos)
         }
         try {
-          this.budget.args(args)
+          chargeArgs(this.budget, args)
           const result = fn.call(args, this.budget)
-          this.budget.result(result)
+          chargeResult(this.budget, result)
           return result
         } catch (e) {
           if (e instanceof EvalError && e.position === undefined) throw e.at(node.pos, ` (calling ${fn.name})`)
@@ -262,7 +174,7 @@ export class Evaluator {
         }
       }
       case "builtin":
-        return callBuiltin(this, node, frame)
+        return this.builtin(node, frame)
       case "predicate":
         return this.eval(node.node, frame)
       case "conditional": {
@@ -356,6 +268,124 @@ export class Evaluator {
       }
     } catch (e) {
       if (e instanceof EvalError && e.position === undefined) throw e.at(pos)
+      throw e
+    }
+  }
+
+  /** A builtin call: the predicate builtins run their closure per element here, the others get their evaluated arguments. */
+  private builtin(node: Extract<Node, { type: "builtin" }>, frame: Frame): unknown {
+    const name = node.name
+    const budget = this.budget
+    const evalArg = (i: number) => this.eval(node.args[i], frame)
+    const predicateOver = (collection: unknown) => {
+      if (Array.isArray(collection)) return collection
+      if (isMap(collection)) {
+        const values = Object.values(collection)
+        budget.step(values.length)
+        return values
+      }
+      throw new EvalError(`cannot iterate over ${goTypeName(collection)}`, node.pos)
+    }
+    const run = (pred: Node, item: unknown, index: number, acc?: unknown) =>
+      this.eval(pred, { ...frame, pointer: item, index: BigInt(index), acc })
+    const truthy = (v: unknown, pos: number) => {
+      if (typeof v !== "boolean") throw new EvalError(`predicate should return boolean (got ${goTypeName(v)})`, pos)
+      return v
+    }
+    try {
+      switch (name) {
+        case "all":
+        case "any":
+        case "none":
+        case "one":
+        case "filter":
+        case "map":
+        case "find":
+        case "findIndex":
+        case "findLast":
+        case "findLastIndex":
+        case "count":
+        case "sum":
+        case "groupBy":
+        case "sortBy":
+        case "reduce": {
+          const items = predicateOver(evalArg(0))
+          const pred = node.args[1]
+          const test = (x: unknown, i: number) => truthy(run(pred, x, i), pred.pos)
+          switch (name) {
+            case "all":
+              return items.every(test)
+            case "any":
+              return items.some(test)
+            case "none":
+              return !items.some(test)
+            case "one":
+              return items.filter(test).length === 1
+            case "filter":
+              return items.filter(test)
+            case "map":
+              return items.map((x, i) => run(pred, x, i))
+            case "find":
+              return items.find(test) ?? null
+            case "findIndex":
+              return BigInt(items.findIndex(test))
+            case "findLast": {
+              for (let i = items.length - 1; i >= 0; i--) if (test(items[i], i)) return items[i]
+              return null
+            }
+            case "findLastIndex": {
+              for (let i = items.length - 1; i >= 0; i--) if (test(items[i], i)) return BigInt(i)
+              return -1n
+            }
+            case "count":
+              return BigInt(pred ? items.filter(test).length : items.filter((x) => { budget.step(); return truthy(x, node.pos) }).length)
+            case "sum": {
+              let total: unknown = 0n
+              items.forEach((x, i) => {
+                const v = pred ? run(pred, x, i) : x
+                budget.step()
+                total = isNumber(total) && isNumber(v) ? (typeof total === "bigint" && typeof v === "bigint" ? total + v : toFloat(total) + toFloat(v)) : (() => { throw new EvalError(`invalid operation: sum of ${goTypeName(v)}`, node.pos) })()
+              })
+              return total
+            }
+            case "groupBy": {
+              const out: Record<string, unknown[]> = {}
+              items.forEach((x, i) => {
+                const k = formatGoValue(run(pred, x, i), budget)
+                ;(out[k] ??= []).push(x)
+              })
+              return out
+            }
+            case "sortBy": {
+              const order = node.args[2] ? evalArg(2) : "asc"
+              const keyed = items.map((x, i) => [run(pred, x, i), x] as const)
+              chargeSort(keyed.length, budget)
+              keyed.sort((a, b) => (less("<", a[0], b[0], node.pos) ? -1 : less(">", a[0], b[0], node.pos) ? 1 : 0) * (order === "desc" ? -1 : 1))
+              return keyed.map(([, x]) => x)
+            }
+            case "reduce": {
+              let acc: unknown
+              let start = 0
+              if (node.args[2]) acc = evalArg(2)
+              else {
+                if (items.length === 0) throw new EvalError("reduce of empty array with no initial value", node.pos)
+                acc = items[0]
+                start = 1
+              }
+              for (let i = start; i < items.length; i++) acc = run(pred, items[i], i, acc)
+              return acc
+            }
+          }
+          break
+        }
+      }
+      const args = node.args.map((_, i) => evalArg(i))
+      chargeArgs(budget, args)
+      const result = callValueBuiltin(name, args, budget)
+      chargeResult(budget, result)
+      return result
+    } catch (e) {
+      if (e instanceof EvalError && e.position === undefined) throw e.at(node.pos)
       throw e
     }
   }

@@ -19,8 +19,8 @@
  * as here; such a loop is charged what it really reads and stopped, instead of running for minutes.
  */
 import { RE2JS } from "re2js"
-import type { Budget } from "./budget.js"
-import { EvalError } from "./values.js"
+import type { Budget } from "../budget.js"
+import { EvalError } from "../errors.js"
 
 type RE2 = ReturnType<RE2JS["re2"]>
 
