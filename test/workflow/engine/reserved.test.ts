@@ -35,7 +35,10 @@ describe("reserved pod metadata", () => {
     })
     assert.strictEqual(
       message,
-      "spec.templates[0].metadata.labels[\"workflows.argoproj.io/workflow\"]: label \"workflows.argoproj.io/workflow\" is reserved for the controller (it says whose pod a pod is)"
+      // every reserved key is named, not only the first
+      "spec.templates[0].metadata.labels[\"workflows.argoproj.io/workflow\"]: label \"workflows.argoproj.io/workflow\" is reserved for the controller (it says whose pod a pod is); " +
+        "spec.templates[0].metadata.annotations[\"workflows.argoproj.io/workflow-namespace\"]: annotation \"workflows.argoproj.io/workflow-namespace\" is reserved for the controller (it says whose pod a pod is); " +
+        "spec.templates[0].metadata.annotations[\"workflows.argoproj.io/node-id\"]: annotation \"workflows.argoproj.io/node-id\" is reserved for the controller (it says whose pod a pod is)"
     )
   })
 

@@ -28,7 +28,7 @@ describe("decodeWorkflow", () => {
       errorOf({ entrypoint: "d", templates: [leaf, { name: "d", dag: { tasks: [{ name: "a", template: "leaf", depends: "b.Succeeded" }] } }] }),
       'spec.templates[1].dag.tasks[0].depends: unknown task "b"'
     )
-    assert.strictEqual(errorOf({ entrypoint: "leaf", templates: [leaf, { name: "x" }] }), 'spec.templates[1]: template "x" must define one of container, script, steps, dag, suspend, resource, containerSet, data, http, plugin')
+    assert.strictEqual(errorOf({ entrypoint: "leaf", templates: [leaf, { name: "x" }] }), 'spec.templates[1]: template "x" has no type: it must define one of container, script, steps, dag, suspend, resource, containerSet, data, http, plugin')
     assert.strictEqual(errorOf({ entrypoint: "leaf", templates: [{ name: "leaf", container: { command: ["x"] } }] }), "spec.templates[0].container.image: expected a string, got nothing")
     assert.strictEqual(errorOf({ entrypoint: "leaf", templates: "x" }), 'spec.templates: expected a list, got string "x"')
   })
