@@ -121,7 +121,7 @@ describe("/readyz", () => {
 
       // A remote cluster retrying does not make the leader unready (its other clusters work).
       const retrying: ClusterState = { _tag: "Retrying", attempt: 3, lastError: "Forbidden: user system:serviceaccount:argo:x at https://10.1.2.3", reason: "Forbidden" }
-      yield* Ref.set(states, new Map([["main", connected], ["cluster-1", retrying]]))
+      yield* Ref.set(states, new Map<string, ClusterState>([["main", connected], ["cluster-1", retrying]]))
       assert.strictEqual((yield* get(server, "/readyz")).status, 200)
 
       // A component that failed waits for its restart (the backoff's sleep never ends under TestClock).
