@@ -111,7 +111,7 @@ describe("observability/Metrics", () => {
       assert.strictEqual((yield* get(server, "/healthz")).status, 404)
     }).pipe(Effect.scoped, isolated))
 
-  it.effect("timeReconcile records the duration by the clock, as success or error, and passes the failure on", () =>
+  it.effect("timeReconcile records the duration by the clock, as success or error, and passes the failure on; timeReconcileBy takes the result from the outcome", () =>
     Effect.gen(function*() {
       yield* Instruments.timeReconcile(TestClock.adjust("200 millis"))
       const failed = yield* Instruments.timeReconcile(Effect.andThen(TestClock.adjust("3 seconds"), Effect.fail("conflict"))).pipe(Effect.flip)
@@ -122,6 +122,16 @@ describe("observability/Metrics", () => {
       assert.closeTo(success.sum, 0.2, 1e-9)
       assert.strictEqual(error.count, 1)
       assert.closeTo(error.sum, 3, 1e-9)
+
+      // A reconcile that reports its outcome is recorded once, under the result it maps to.
+      const outcome = yield* Effect.as(TestClock.adjust("1 second"), "retry" as const).pipe(
+        Instruments.timeReconcileBy((o) => o === "retry" ? "requeue" : "success")
+      )
+      assert.strictEqual(outcome, "retry")
+      const requeue = yield* Metric.value(Metric.withAttributes(Instruments.reconcileDuration, { result: "requeue" }))
+      assert.strictEqual(requeue.count, 1)
+      assert.strictEqual((yield* Metric.value(Metric.withAttributes(Instruments.reconcileDuration, { result: "success" }))).count, 1)
+      assert.strictEqual((yield* Metric.value(Instruments.operationDuration)).count, 3)
     }).pipe(isolated))
 
   it.effect("the leader's observed state: gauges set on each scrape, a cluster's former state removed, totals as counters; a standby shows none of it", () =>
