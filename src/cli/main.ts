@@ -3,7 +3,7 @@
  * real clusters, or act as a node agent (the local kubelet) for test clusters.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Console, Duration, Effect, Layer, Option, PubSub, Ref, Scope } from "effect"
+import { Clock, Console, Effect, Layer, Option, PubSub, Ref, Scope } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -24,6 +24,7 @@ import { InMemoryKube } from "../testing/InMemoryKube.js"
 import { lintWorkflow } from "../workflow/lint/lint.js"
 import { decodeWorkflow } from "../workflow/model/decode.js"
 import { statusNodes } from "../workflow/model/compressedNodes.js"
+import { argoNamespaceConfig, leaderElectionConfig } from "../runtime/EnvConfig.js"
 import { renderWorkflow } from "./Tree.js"
 
 const readWorkflows = (files: ReadonlyArray<string>, namespace: string): ReadonlyArray<KubeObject> => {
@@ -81,7 +82,8 @@ const follow = (
         if (output === "json") return
         if (tty) {
           const pods = podIndex(yield* allPods)
-          const text = [...latest.values()].map((w) => renderWorkflow(w, { now: Date.now(), pods })).join("\n\n")
+          const now = yield* Clock.currentTimeMillis
+          const text = [...latest.values()].map((w) => renderWorkflow(w, { now, pods })).join("\n\n")
           process.stdout.write("\x1b[H\x1b[2J" + text + "\n")
           return
         }
@@ -113,7 +115,8 @@ const follow = (
       yield* Console.log(JSON.stringify(finals.length === 1 ? finals[0] : finals, null, 2))
     } else {
       const pods = podIndex(yield* allPods)
-      yield* Console.log("\n" + finals.map((w) => renderWorkflow(w, { now: Date.now(), pods })).join("\n\n"))
+      const now = yield* Clock.currentTimeMillis
+      yield* Console.log("\n" + finals.map((w) => renderWorkflow(w, { now, pods })).join("\n\n"))
     }
     return finals
   })
@@ -182,8 +185,8 @@ const controller = Command.make(
     kubeconfig: kubeconfigFlag,
     context: contextFlag,
     namespace: Flag.String("namespace").pipe(
-      Flag.withDescription("System namespace holding workflow-controller-configmap and argo-kubeconfig"),
-      Flag.withDefault(process.env["ARGO_NAMESPACE"] ?? "argo")
+      Flag.withDescription("System namespace holding workflow-controller-configmap and argo-kubeconfig (default: $ARGO_NAMESPACE, else argo)"),
+      Flag.withFallbackConfig(argoNamespaceConfig)
     ),
     configmap: Flag.String("configmap").pipe(
       Flag.withDescription("Name of the controller configmap in the system namespace (as Argo's --configmap)"),
@@ -198,6 +201,8 @@ const controller = Command.make(
     )
   },
   Effect.fn(function*({ kubeconfig, context, namespace, configmap, workers, healthPort, metricsPort, bindAddress }) {
+    // Before connecting: a malformed variable fails at once, naming it.
+    const election = yield* leaderElectionConfig
     const spec = yield* loadLocalConnection({
       kubeconfig: Option.getOrUndefined(kubeconfig),
       context: Option.getOrUndefined(context)
@@ -216,30 +221,23 @@ const controller = Command.make(
         const controller = yield* Controller.make({ localClient, localSpec: spec, systemNamespace: namespace, configMapName: configmap, workers })
         yield* Ref.set(leading, Option.some(controller))
       })
-      if (process.env["LEADER_ELECTION_DISABLE"] === "true") {
+      if (election.disabled) {
         yield* lead
         return yield* Effect.never
       }
       yield* LeaderElection.run(localClient, {
         namespace,
-        name: LeaderElection.leaseName(process.env["INSTANCE_ID"] || undefined),
-        identity: process.env["LEADER_ELECTION_IDENTITY"] || `${os.hostname()}-${process.pid}`,
-        ...envDuration("LEADER_ELECTION_LEASE_DURATION", "leaseDuration"),
-        ...envDuration("LEADER_ELECTION_RENEW_DEADLINE", "renewDeadline"),
-        ...envDuration("LEADER_ELECTION_RETRY_PERIOD", "retryPeriod")
+        name: election.leaseName,
+        identity: Option.getOrElse(election.identity, () => `${os.hostname()}-${process.pid}`),
+        leaseDuration: election.leaseDuration,
+        renewDeadline: election.renewDeadline,
+        retryPeriod: election.retryPeriod
       }, lead)
       // Like Argo: a replica that lost the lease exits and is restarted fresh.
       process.exitCode = 1
     }).pipe(Effect.scoped, Effect.provide(LiveKubeConnector.layer))
   })
 ).pipe(Command.withDescription("Run the controller against real clusters"))
-
-/** Argo's LEADER_ELECTION_* variables hold Go durations ("15s"). */
-const envDuration = (variable: string, key: string): Record<string, Duration.Duration> => {
-  const value = process.env[variable]
-  const ms = value ? LocalKubelet.parseGoDuration(value) : undefined
-  return ms === undefined ? {} : { [key]: Duration.millis(ms) }
-}
 
 const registerNode = (client: KubeClientShape, nodeName: string) =>
   client.create("nodes", undefined, {
