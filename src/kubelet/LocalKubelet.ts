@@ -26,6 +26,10 @@ import type { KubeClientShape } from "../kube/KubeClient.js"
 import { isTransient, type KubeError } from "../kube/KubeError.js"
 import type { KubeObject, OwnerReference } from "../kube/Resources.js"
 import { watchResource } from "../kube/Watch.js"
+import { annotationNodeId, labelReportOutputsCompleted, labelWorkflow } from "../util/argoKeys.js"
+import { parseDurationMs } from "../util/goDuration.js"
+import { isRecord } from "../util/records.js"
+import { isoSeconds } from "../util/time.js"
 import { executorEnvOf } from "../workflow/engine/pod.js"
 import { defaultImages, type ImageEntrypoint, imagesPath } from "./images.js"
 import { containerPath, mainContainer, planPod, type PodPlan, podContainers } from "./PodPlan.js"
@@ -34,7 +38,7 @@ import { type Isolation, makeRunner, type ProcessResult, removeDir, type Runner 
 export type { Isolation } from "./PodProcess.js"
 
 export const annotations = {
-  nodeId: "workflows.argoproj.io/node-id",
+  nodeId: annotationNodeId,
   simulatePhase: "flotilla.dev/simulate-phase",
   simulateExitCode: "flotilla.dev/simulate-exit-code",
   simulateDuration: "flotilla.dev/simulate-duration",
@@ -43,8 +47,8 @@ export const annotations = {
 } as const
 
 export const labels = {
-  workflow: "workflows.argoproj.io/workflow",
-  reportOutputsCompleted: "workflows.argoproj.io/report-outputs-completed"
+  workflow: labelWorkflow,
+  reportOutputsCompleted: labelReportOutputsCompleted
 } as const
 
 /**
@@ -102,23 +106,10 @@ interface Outcome {
   readonly parameters?: Readonly<Record<string, string>> | undefined
 }
 
-const isoSeconds = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z")
 const now = Effect.map(Clock.currentTimeMillis, isoSeconds)
 
-/** Go-style durations as used in annotations: "2s", "1m30s", "500ms", or plain seconds. */
-export const parseGoDuration = (s: string): number | undefined => {
-  const trimmed = s.trim()
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 1000
-  const units: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy
-  let total = 0
-  let consumed = 0
-  for (let m = re.exec(trimmed); m !== null; m = re.exec(trimmed)) {
-    total += Number(m[1]) * units[m[2]]
-    consumed = re.lastIndex
-  }
-  return consumed === trimmed.length && consumed > 0 ? total : undefined
-}
+/** Durations as used in the simulate annotations ("2s", "1m30s", "500ms", or plain seconds), in milliseconds: util/goDuration.ts. */
+export const parseGoDuration = (s: string): number | undefined => parseDurationMs(s)
 
 const trimOneNewline = (s: string): string => (s.endsWith("\n") ? s.slice(0, -1) : s)
 
@@ -371,7 +362,7 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
     const simulate = (pod: KubeObject, startMs: number): Effect.Effect<Outcome> =>
       Effect.gen(function*() {
         const a = pod.metadata.annotations ?? {}
-        const duration = a[annotations.simulateDuration] !== undefined ? parseGoDuration(a[annotations.simulateDuration]) : undefined
+        const duration = a[annotations.simulateDuration] !== undefined ? parseDurationMs(a[annotations.simulateDuration]) : undefined
         if (duration !== undefined && duration > 0) {
           const remaining = startMs + duration - (yield* Clock.currentTimeMillis)
           if (remaining > 0) yield* Effect.sleep(remaining)
@@ -383,7 +374,7 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
         let parameters: Record<string, string> | undefined
         try {
           const raw: unknown = a[annotations.simulateParameters] !== undefined ? JSON.parse(a[annotations.simulateParameters]) : undefined
-          if (raw !== null && typeof raw === "object" && !Array.isArray(raw)) {
+          if (isRecord(raw)) {
             parameters = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]))
           }
         } catch {

@@ -8,26 +8,36 @@ import type { KubeObject } from "../../kube/Resources.js"
 import type { Container, Template, Workflow } from "../model/Workflow.js"
 import { lookupImage as lookupEntrypoint } from "../../images/ImageEntrypoints.js"
 import { parsePodSpecPatch, reservedInPodSpecPatch } from "../model/reserved.js"
+import {
+  annotationNodeId,
+  annotationNodeName,
+  annotationPodGC,
+  annotationWorkflowNamespace,
+  labelCluster,
+  labelCompleted,
+  labelInstanceId,
+  labelOnExit,
+  labelWorkflow
+} from "../../util/argoKeys.js"
+import { isRecord } from "../../util/records.js"
 import type { EngineConfig } from "./contract.js"
-import { isLocalTarget, type Target } from "./targeting.js"
+import { clusterLabelValue, isLocalTarget, type Target } from "./targeting.js"
 
-export const labelWorkflow = "workflows.argoproj.io/workflow"
-export const labelCompleted = "workflows.argoproj.io/completed"
-export const labelCluster = "workflows.argoproj.io/cluster"
-/** The controller's own cluster when the configmap names none (the name upstream's multi-cluster design gives it). */
-export const inClusterName = "@in-cluster"
-/**
- * The value of `workflows.argoproj.io/cluster` for the owner cluster `cluster`:
- * its name, except for `@in-cluster`, whose `@` no label value may hold.
- */
-export const clusterLabelValue = (cluster: string): string => cluster === inClusterName ? "in-cluster" : cluster
-export const labelInstanceId = "workflows.argoproj.io/controller-instanceid"
-export const labelOnExit = "workflows.argoproj.io/on-exit"
-export const annotationNodeId = "workflows.argoproj.io/node-id"
-export const annotationNodeName = "workflows.argoproj.io/node-name"
-export const annotationWorkflowNamespace = "workflows.argoproj.io/workflow-namespace"
+// The pod keys are spelled in util/argoKeys.ts and the cluster names in targeting.ts; re-exported
+// here for the controller and the cluster pool, which read pods through this module.
+export {
+  annotationNodeId,
+  annotationNodeName,
+  annotationPodGC,
+  annotationWorkflowNamespace,
+  labelCluster,
+  labelCompleted,
+  labelInstanceId,
+  labelOnExit,
+  labelWorkflow
+} from "../../util/argoKeys.js"
+export { clusterLabelValue, inClusterName } from "./targeting.js"
 export const annotationDefaultContainer = "kubectl.kubernetes.io/default-container"
-export const annotationPodGC = "workflows.argoproj.io/pod-gc-strategy"
 
 const varRunArgo = "/var/run/argo"
 /** Go's zero time.Time in RFC 3339: upstream's ARGO_DEADLINE when a pod has no deadline. */
@@ -256,8 +266,6 @@ const applyPodSpecPatch = (spec: Record<string, unknown>, patches: ReadonlyArray
   return out
 }
 
-const isObj = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
-
 /** The merge key of each list a strategic merge patch merges (Kubernetes' `patchMergeKey`s for a PodSpec). */
 const mergeKeys: Readonly<Record<string, string>> = {
   containers: "name",
@@ -280,12 +288,12 @@ const mergeSpec = (base: Record<string, unknown>, patch: Record<string, unknown>
     else if (key !== undefined && Array.isArray(v) && Array.isArray(out[k])) {
       const list = [...(out[k] as Array<unknown>)]
       for (const item of v as Array<unknown>) {
-        const i = isObj(item) ? list.findIndex((c) => isObj(c) && c[key] === item[key]) : -1
+        const i = isRecord(item) ? list.findIndex((c) => isRecord(c) && c[key] === item[key]) : -1
         if (i >= 0) list[i] = mergeSpec(list[i] as Record<string, unknown>, item as Record<string, unknown>)
         else list.push(item)
       }
       out[k] = list
-    } else if (isObj(v) && isObj(out[k])) out[k] = mergeSpec(out[k] as Record<string, unknown>, v)
+    } else if (isRecord(v) && isRecord(out[k])) out[k] = mergeSpec(out[k] as Record<string, unknown>, v)
     else out[k] = v
   }
   return out

@@ -10,6 +10,10 @@
  * pod is (re-)requested only while its node waits for one.
  */
 import type { KubeObject } from "../../kube/Resources.js"
+import { annotationPodNameFormat, labelCompleted, labelPhase } from "../../util/argoKeys.js"
+import { humanizeMs, parseDurationMs } from "../../util/goDuration.js"
+import { isRecord } from "../../util/records.js"
+import { isoSeconds } from "../../util/time.js"
 import { compressNodesJson, readStatusNodes } from "../model/compressedNodes.js"
 import { decodeWorkflow } from "../model/decode.js"
 import {
@@ -32,19 +36,16 @@ import {
 } from "../model/Workflow.js"
 import type { EngineAction, EngineConfig, EngineInput, EngineOutput, PodObservation } from "./contract.js"
 import { dependsLogic, type DependencyState, evaluateDepends, taskDependencies } from "./depends.js"
-import { humanizeMs, isoSeconds, parseDurationMs } from "./duration.js"
 import { nodeId as makeNodeId, podName as makePodName } from "./ids.js"
 import { type EngineLimits, resolveLimits } from "./limits.js"
 import { expandLoop, isLoop, loopIndexOf } from "./loops.js"
-import { buildPod, labelCompleted, podLabels, PodSpecPatchError } from "./pod.js"
+import { buildPod, podLabels, PodSpecPatchError } from "./pod.js"
 import { evaluate, evaluateWhen, type Scope, substitute, substituteTemplate } from "./scope.js"
 import { inheritPlacement, isInvalidTarget, type Placement, resolveTarget } from "./targeting.js"
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 type Node = Mutable<NodeStatus> & { children?: Array<string>; outboundNodes?: Array<string> }
 
-export const labelPhase = "workflows.argoproj.io/phase"
-export const labelWorkflowCompleted = "workflows.argoproj.io/completed"
 
 interface ExecOpts {
   readonly boundaryId?: string
@@ -106,7 +107,7 @@ const decodeFailure = (input: EngineInput, message: string): EngineOutput => {
   }
   // Compressed nodes stay as stored (readers decode them when `nodes` is empty).
   if (typeof prev.compressedNodes !== "string" || prev.compressedNodes === "") status.nodes = prev.nodes ?? {}
-  return { status, labels: { [labelPhase]: "Error", [labelWorkflowCompleted]: "true" }, actions: [] }
+  return { status, labels: { [labelPhase]: "Error", [labelCompleted]: "true" }, actions: [] }
 }
 
 /**
@@ -124,7 +125,7 @@ const workflowError = (input: EngineInput, message: string): EngineOutput => {
     startedAt: prev.startedAt ?? nowIso,
     finishedAt: prev.finishedAt ?? nowIso
   }
-  return { status, labels: { [labelPhase]: "Error", [labelWorkflowCompleted]: "true" }, actions: [] }
+  return { status, labels: { [labelPhase]: "Error", [labelCompleted]: "true" }, actions: [] }
 }
 
 /**
@@ -326,7 +327,7 @@ class Operation {
       labels: {
         ...this.metadataLabels,
         [labelPhase]: phase === "" ? "Running" : phase,
-        [labelWorkflowCompleted]: completed ? "true" : "false"
+        [labelCompleted]: completed ? "true" : "false"
       },
       actions: this.actions
     }
@@ -460,7 +461,7 @@ class Operation {
   }
 
   private podNameVersion(): "v1" | "v2" {
-    const a = this.wf.metadata.annotations?.["workflows.argoproj.io/pod-name-format"]
+    const a = this.wf.metadata.annotations?.[annotationPodNameFormat]
     return a === "v1" || a === "v2" ? a : this.config.podNameVersion
   }
 
@@ -2195,8 +2196,6 @@ export const stepOrTaskName = (nodeName: string): string => {
 const transientPatterns = [/connection refused/i, /connection reset/i, /i\/o timeout/i, /TLS handshake timeout/i, /\bEOF\b/, /etcdserver: leader changed/i, /too many requests/i, /transient/i]
 const isTransient = (message: string): boolean => transientPatterns.some((p) => p.test(message))
 
-const isPlainObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
-
 /** templateDefaults merged under a template (the template wins; objects merge). */
 const mergeDefaults = (defaults: Readonly<Record<string, unknown>>, tmpl: Readonly<Record<string, unknown>>): Record<string, unknown> => {
   const out: Record<string, unknown> = { ...tmpl }
@@ -2206,7 +2205,7 @@ const mergeDefaults = (defaults: Readonly<Record<string, unknown>>, tmpl: Readon
       // Container defaults only apply to templates of that kind.
       if ((k === "container" || k === "script") && !(k in tmpl)) continue
       out[k] = v
-    } else if (isPlainObject(v) && isPlainObject(tmpl[k])) out[k] = mergeDefaults(v, tmpl[k] as Record<string, unknown>)
+    } else if (isRecord(v) && isRecord(tmpl[k])) out[k] = mergeDefaults(v, tmpl[k] as Record<string, unknown>)
   }
   return out
 }
@@ -2217,7 +2216,6 @@ const isPodObservationTerminal = (o: PodObservation): boolean => terminalPodPhas
 /** Labels of the workflow for a status (exported for the controller). */
 export const workflowLabels = (phase: WorkflowPhase): Record<string, string> => ({
   [labelPhase]: phase === "" ? "Running" : phase,
-  [labelWorkflowCompleted]: isWorkflowCompleted(phase) ? "true" : "false"
+  [labelCompleted]: isWorkflowCompleted(phase) ? "true" : "false"
 })
 
-export { labelCompleted }

@@ -6,7 +6,15 @@
  */
 import { validateDnsLabel, validateLabelValue } from "../../kube/Validation.js"
 import type { Template, Workflow } from "../model/Workflow.js"
-import { inClusterName } from "./pod.js"
+
+/** The controller's own cluster when the configmap names none (the name upstream's multi-cluster design gives it). */
+export const inClusterName = "@in-cluster"
+
+/**
+ * The value of the `workflows.argoproj.io/cluster` label for the owner cluster `cluster`:
+ * its name, except for `@in-cluster`, whose `@` no label value may hold.
+ */
+export const clusterLabelValue = (cluster: string): string => (cluster === inClusterName ? "in-cluster" : cluster)
 
 export interface Placement {
   readonly cluster?: string
