@@ -119,10 +119,12 @@ export const makeElector = (client: KubeClientShape, options: LeaderElectionOpti
       }
       const lease = existing.value
       const spec = specOf(lease)
-      const observation = yield* observe(spec, now)
+      // Read after the answer (as client-go): a slow request must not make the record look older than it is.
+      const seenAt = yield* Clock.currentTimeMillis
+      const observation = yield* observe(spec, seenAt)
       const mine = spec.holderIdentity === options.identity
       // The Lease's own timestamps are the holder's clock, not ours: only how long the record has stood still counts.
-      if (!mine && spec.holderIdentity && now < observation.observedAt + observation.leaseDurationMs) return false
+      if (!mine && spec.holderIdentity && seenAt < observation.observedAt + observation.leaseDurationMs) return false
       const next: LeaseSpec = {
         holderIdentity: options.identity,
         leaseDurationSeconds: durationS,
