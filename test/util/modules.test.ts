@@ -1,0 +1,94 @@
+/**
+ * The shape of src/ as a module graph: no import cycles (type-only imports included, so that a
+ * module can be read without the modules that import it), and no top-level await or dynamic
+ * import() (either would keep the package from being `require()`d, and a computed import hides a
+ * dependency from the type checker).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import ts from "typescript"
+
+const srcRoot = path.resolve(import.meta.dirname, "../../src")
+
+const sourceFiles = (dir: string): Array<string> =>
+  fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name)
+    return e.isDirectory() ? sourceFiles(p) : p.endsWith(".ts") ? [p] : []
+  })
+
+const parsed = sourceFiles(srcRoot).map((file) => ({
+  file,
+  source: ts.createSourceFile(file, fs.readFileSync(file, "utf8"), ts.ScriptTarget.Latest, true)
+}))
+
+const rel = (file: string) => path.relative(srcRoot, file)
+
+/** Relative imports and re-exports of a module, resolved to the .ts files they name. */
+const importsOf = (file: string, source: ts.SourceFile): Array<string> =>
+  source.statements.flatMap((s) => {
+    const spec = (ts.isImportDeclaration(s) || ts.isExportDeclaration(s)) && s.moduleSpecifier !== undefined && ts.isStringLiteral(s.moduleSpecifier)
+      ? s.moduleSpecifier.text
+      : undefined
+    if (spec === undefined || !spec.startsWith(".")) return []
+    const target = path.resolve(path.dirname(file), spec.replace(/\.js$/, ".ts"))
+    return fs.existsSync(target) ? [target] : []
+  })
+
+/** Strongly connected components of more than one module (Tarjan). */
+const cycles = (graph: ReadonlyMap<string, ReadonlyArray<string>>): Array<Array<string>> => {
+  let counter = 0
+  const index = new Map<string, number>()
+  const low = new Map<string, number>()
+  const stack: Array<string> = []
+  const onStack = new Set<string>()
+  const out: Array<Array<string>> = []
+  const visit = (v: string): void => {
+    index.set(v, counter)
+    low.set(v, counter++)
+    stack.push(v)
+    onStack.add(v)
+    for (const w of graph.get(v) ?? []) {
+      if (!index.has(w)) {
+        visit(w)
+        low.set(v, Math.min(low.get(v)!, low.get(w)!))
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!))
+    }
+    if (low.get(v) === index.get(v)) {
+      const component: Array<string> = []
+      let w: string
+      do {
+        w = stack.pop()!
+        onStack.delete(w)
+        component.push(w)
+      } while (w !== v)
+      if (component.length > 1 || graph.get(v)?.includes(v)) out.push(component)
+    }
+  }
+  for (const v of graph.keys()) if (!index.has(v)) visit(v)
+  return out
+}
+
+describe("src/ module graph", () => {
+  it("has no import cycles", () => {
+    const graph = new Map(parsed.map(({ file, source }) => [file, importsOf(file, source)]))
+    assert.deepStrictEqual(cycles(graph).map((c) => c.map(rel).sort().join(" <-> ")), [])
+  })
+
+  it("has no top-level await and no dynamic import()", () => {
+    const findings: Array<string> = []
+    for (const { file, source } of parsed) {
+      const visit = (node: ts.Node, inFunction: boolean): void => {
+        const inside = inFunction || ts.isFunctionLike(node) || ts.isClassStaticBlockDeclaration(node)
+        const where = () => `${rel(file)}:${source.getLineAndCharacterOfPosition(node.getStart()).line + 1}`
+        if (!inside && (ts.isAwaitExpression(node) || (ts.isForOfStatement(node) && node.awaitModifier !== undefined))) {
+          findings.push(`top-level await at ${where()}`)
+        }
+        if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) findings.push(`import() at ${where()}`)
+        ts.forEachChild(node, (child) => visit(child, inside))
+      }
+      visit(source, false)
+    }
+    assert.deepStrictEqual(findings, [])
+  })
+})
