@@ -4,9 +4,12 @@
  * issue names the offending field by its path
  * (`spec.templates[1].dag.tasks[2].dependencies[0]`).
  *
- * Pure: a workflow object in, a list of issues out. Unlike the decoder, which
- * stops at the first problem, the linter reports every issue it finds; the
- * decoder's verdict is added when no issue already names the same field.
+ * Pure: a workflow object in, a list of issues out. The shape of the workflow
+ * (types, required fields, one type per template, enums) is the Workflow
+ * Schema's (`model/schema`): its problems come from the decoder, each added
+ * unless an issue here already names the same field. What is left here are
+ * the rules between parts: references to templates, tasks, steps, parameters
+ * and variables, expressions, cycles, reserved keys (`model/reserved.ts`).
  */
 import type { KubeObject } from "../../kube/Resources.js"
 import { evaluateDepends, taskDependencies } from "../engine/depends.js"
@@ -14,6 +17,7 @@ import { clusterProblem, namespaceProblem } from "../engine/targeting.js"
 import { parseExpr, parseGovaluate, referencedVariables } from "../expressions/index.js"
 import { decodeWorkflow } from "../model/decode.js"
 import { reservedFieldsOfSpec } from "../model/reserved.js"
+import { kindsOf } from "../model/schema.js"
 import type { DagTask } from "../model/Workflow.js"
 
 export interface LintIssue {
@@ -28,15 +32,12 @@ const str = (u: unknown): string | undefined => (typeof u === "string" ? u : und
 const list = (u: unknown): ReadonlyArray<unknown> => (Array.isArray(u) ? u : [])
 const present = (u: unknown): boolean => u !== undefined && u !== null
 
-/** `a.b`, or `a["x/y"]` for keys that are not plain identifiers. */
+/** `a.b`, or `a["x/y"]` for keys that are not plain identifiers (as the Schema's problems write them). */
 const field = (path: string, key: string): string =>
   /^[A-Za-z_][A-Za-z0-9_-]*$/.test(key) ? (path === "" ? key : `${path}.${key}`) : `${path}[${JSON.stringify(key)}]`
 
-const templateKinds = ["container", "script", "steps", "dag", "suspend", "resource", "containerSet", "data", "http", "plugin"] as const
 const leafKinds = new Set(["container", "script", "resource", "containerSet", "data", "http", "plugin", "suspend"])
 const noResultKinds = new Set(["steps", "dag", "suspend"])
-const retryPolicies = ["Always", "OnFailure", "OnError", "OnTransientError"]
-const podGCStrategies = ["OnPodCompletion", "OnPodSuccess", "OnWorkflowCompletion", "OnWorkflowSuccess"]
 const depSuffixes = ["Succeeded", "Failed", "Errored", "Skipped", "Omitted", "Daemoned", "AnySucceeded", "AllFailed"]
 
 /** Upstream's `workflowFieldNameFmt` (templates, steps, tasks). */
@@ -46,7 +47,7 @@ const paramNamePattern = /^[-a-zA-Z0-9_]+$/
 /** Names whose references are checked; anything else in `{{...}}` is left alone, like upstream. */
 const checkedRoots = new Set(["inputs", "steps", "tasks", "item", "workflow", "retries", "lastRetry"])
 
-const kindOf = (t: Obj): string | undefined => templateKinds.find((k) => present(t[k]))
+const kindOf = (t: Obj): string | undefined => kindsOf(t)[0]
 
 /** What a step/task reference can see of the step or task it names. */
 interface CallInfo {
@@ -125,12 +126,6 @@ class Linter {
     }
     if (isRecord(spec.hooks)) this.checkHooks(spec.hooks, "spec.hooks", undefined)
 
-    if (isRecord(spec.podGC)) {
-      const s = spec.podGC.strategy
-      if (present(s) && s !== "" && !podGCStrategies.includes(String(s))) {
-        this.add("spec.podGC.strategy", `unknown strategy "${String(s)}": must be one of ${podGCStrategies.join(", ")}`)
-      }
-    }
     const wm = spec.workflowMetadata
     if (isRecord(wm) && isRecord(wm.labelsFrom)) {
       for (const [k, v] of Object.entries(wm.labelsFrom)) {
@@ -145,7 +140,7 @@ class Linter {
     this.addDecodeError(obj)
   }
 
-  /** The decoder's verdict, unless an issue already names that field. */
+  /** The decoder's problems (the Schema's, then its references), unless an issue already names that field. */
   private addDecodeError(obj: KubeObject): void {
     const meta = isRecord(obj.metadata) ? obj.metadata : {}
     const named = str(meta.name) === undefined && str(meta.generateName) !== undefined
@@ -153,11 +148,11 @@ class Linter {
       : obj
     const decoded = decodeWorkflow(named)
     if (decoded.ok) return
-    const sep = decoded.error.indexOf(": ")
-    const path = sep > 0 && !decoded.error.slice(0, sep).includes(" ") ? decoded.error.slice(0, sep) : ""
-    const message = path === "" ? decoded.error : decoded.error.slice(sep + 2)
-    if (this.issues.some((i) => i.path === path || (path.startsWith(i.path + ".") && i.path !== ""))) return
-    this.add(path, message)
+    const own = this.issues.map((i) => i.path)
+    for (const { path, message } of decoded.problems) {
+      const covered = own.some((p) => p === path || (p !== "" && (path.startsWith(p + ".") || path.startsWith(p + "["))))
+      if (!covered) this.add(path, message)
+    }
   }
 
   // ------------------------------------------------------------------ globals
@@ -198,13 +193,7 @@ class Linter {
 
   private lintTemplate(t: Obj, path: string, extraInputs: ReadonlySet<string> = new Set()): void {
     const name = str(t.name) ?? "(inline)"
-    const kinds = templateKinds.filter((k) => present(t[k]))
-    if (kinds.length === 0) {
-      this.add(path, `template "${name}" has no type: it must define one of ${templateKinds.join(", ")}`)
-    } else if (kinds.length > 1) {
-      this.add(path, `template "${name}" defines more than one type: ${kinds.join(", ")}`)
-    }
-    const kind = kinds[0]
+    const kind = kindOf(t)
     const leaf = kind !== undefined && leafKinds.has(kind)
     this.checkPlacement(t, path)
 
@@ -212,9 +201,9 @@ class Linter {
     const inputNames = new Set(extraInputs)
     list(inputs.parameters).forEach((p, i) => {
       const pp = `${path}.inputs.parameters[${i}]`
-      if (!isRecord(p)) return this.add(pp, "a parameter must be an object")
+      if (!isRecord(p)) return
       const n = str(p.name)
-      if (n === undefined || n === "") return this.add(`${pp}.name`, "a parameter name is required")
+      if (n === undefined || n === "") return
       if (!paramNamePattern.test(n)) this.add(`${pp}.name`, `parameter name "${n}" is invalid: it must consist of alpha-numeric characters, '_' or '-'`)
       if (inputNames.has(n) && !extraInputs.has(n)) this.add(`${pp}.name`, `duplicate parameter "${n}"`)
       inputNames.add(n)
@@ -224,10 +213,10 @@ class Linter {
     for (const a of list(inputs.artifacts)) if (isRecord(a) && typeof a.name === "string") inputArtifacts.add(a.name)
 
     if (kind === "container" || kind === "script") {
+      // A missing image is the Schema's (or, with templateDefaults, the decoder's); an empty one is caught here.
       const c = t[kind]
       const fromDefaults = isRecord(this.defaults) && isRecord(this.defaults[kind]) && str(this.defaults[kind].image) !== undefined
-      if (isRecord(c) && (str(c.image) ?? "") === "" && !fromDefaults) this.add(`${path}.${kind}.image`, "an image is required")
-      if (kind === "script" && isRecord(c) && str(c.source) === undefined) this.add(`${path}.script.source`, "a script source is required")
+      if (isRecord(c) && str(c.image) === "" && !fromDefaults) this.add(`${path}.${kind}.image`, "an image is required")
     }
     if (!leaf && kind !== undefined && present(t.activeDeadlineSeconds)) {
       this.add(`${path}.activeDeadlineSeconds`, "activeDeadlineSeconds is only valid for leaf templates")
@@ -241,10 +230,6 @@ class Linter {
     const base: RefCtx = { template: t, templateName: name, inputs: inputNames, inputArtifacts }
     const rs = t.retryStrategy
     if (isRecord(rs)) {
-      const pol = rs.retryPolicy
-      if (present(pol) && !retryPolicies.includes(String(pol))) {
-        this.add(`${path}.retryStrategy.retryPolicy`, `"${String(pol)}" is not a valid RetryPolicy: must be one of ${retryPolicies.join(", ")}`)
-      }
       if (present(rs.limit) && !/^\s*\d+\s*$/.test(String(rs.limit)) && !String(rs.limit).includes("{{")) {
         this.add(`${path}.retryStrategy.limit`, `limit "${String(rs.limit)}" is not a non-negative integer`)
       }
@@ -257,10 +242,8 @@ class Linter {
     const outNames = new Set<string>()
     list(outputs.parameters).forEach((p, i) => {
       const pp = `${path}.outputs.parameters[${i}]`
-      if (!isRecord(p)) return this.add(pp, "a parameter must be an object")
+      if (!isRecord(p)) return
       const n = str(p.name) ?? ""
-      if (n === "") this.add(`${pp}.name`, "a parameter name is required")
-      else if (outNames.has(n)) this.add(`${pp}.name`, `duplicate parameter "${n}"`)
       outNames.add(n)
       if (present(p.value) && present(p.valueFrom)) this.add(pp, `output parameter "${n}" has both value and valueFrom`)
       else if (!present(p.value) && !present(p.valueFrom)) this.add(pp, `output parameter "${n}" has neither value nor valueFrom`)
@@ -366,17 +349,12 @@ class Linter {
   /** Checks common to steps and tasks: the template called, its arguments, loops, hooks. */
   private checkCall(call: Obj, path: string, ctx: RefCtx, self: { kind: "steps" | "tasks"; name: string }): void {
     const name = str(call.name)
-    if (name === undefined || name === "") this.add(`${path}.name`, "a name is required")
-    else if (!fieldNamePattern.test(name) || name.length > 128) {
+    if (name === "") this.add(`${path}.name`, "a name is required")
+    else if (name !== undefined && (!fieldNamePattern.test(name) || name.length > 128)) {
       this.add(`${path}.name`, `name "${name}" is invalid: it must consist of alpha-numeric characters or '-', and start with an alpha-numeric character`)
     }
     const tmpl = str(call.template)
-    if (tmpl !== undefined) {
-      if (!this.templates.has(tmpl)) this.add(`${path}.template`, `unknown template "${tmpl}"`)
-    } else if (!present(call.templateRef) && !isRecord(call.inline)) {
-      this.add(`${path}.template`, "a template name is required")
-    }
-    if (present(call.templateRef)) this.add(`${path}.templateRef`, "templateRef (WorkflowTemplate) is not supported yet")
+    if (tmpl !== undefined && !this.templates.has(tmpl)) this.add(`${path}.template`, `unknown template "${tmpl}"`)
     const args = isRecord(call.arguments) ? call.arguments : {}
     list(args.parameters).forEach((p, i) => this.checkParameter(p, `${path}.arguments.parameters[${i}]`, "argument", false))
     if (tmpl !== undefined && this.templates.has(tmpl)) {
@@ -388,11 +366,6 @@ class Linter {
     }
     const loops = ["withItems", "withParam", "withSequence"].filter((k) => present(call[k]))
     if (loops.length > 1) this.add(path, `only one of withItems, withParam, withSequence can be specified (got ${loops.join(", ")})`)
-    if (isRecord(call.withSequence)) {
-      const s = call.withSequence
-      if (present(s.count) && present(s.end)) this.add(`${path}.withSequence`, "only one of count or end can be defined in withSequence")
-      if (!present(s.count) && !present(s.end)) this.add(`${path}.withSequence`, "either count or end is required")
-    }
     if (present(call.withParam) && str(call.withParam) !== undefined && !String(call.withParam).includes("{{")) {
       try {
         if (!Array.isArray(JSON.parse(String(call.withParam)))) throw new Error()
@@ -426,10 +399,7 @@ class Linter {
   private checkHooks(hooks: Obj, path: string, ctx: RefCtx | undefined): void {
     for (const [k, h] of Object.entries(hooks)) {
       const hp = field(path, k)
-      if (!isRecord(h)) {
-        this.add(hp, "a hook must be an object")
-        continue
-      }
+      if (!isRecord(h)) continue
       const t = str(h.template)
       if (t === undefined) {
         if (!isRecord(h.templateRef)) this.add(`${hp}.template`, "a template name is required")
@@ -459,9 +429,9 @@ class Linter {
   }
 
   private checkParameter(p: unknown, path: string, what: string, workflow: boolean): void {
-    if (!isRecord(p)) return this.add(path, "a parameter must be an object")
+    if (!isRecord(p)) return
     const n = str(p.name)
-    if (n === undefined || n === "") return this.add(`${path}.name`, "a parameter name is required")
+    if (n === undefined || n === "") return
     if (workflow) {
       if (!present(p.value) && !present(p.default) && !(isRecord(p.valueFrom) && present(p.valueFrom.default))) {
         this.add(`${path}.value`, `${what} "${n}" has no value`)
@@ -489,11 +459,11 @@ class Linter {
     groups.forEach((g, i) => {
       const gp = `${path}.steps[${i}]`
       const steps = isRecord(g) && Array.isArray(g.steps) ? g.steps : Array.isArray(g) ? g : undefined
-      if (steps === undefined) return this.add(gp, "a step group must be a list of steps")
+      if (steps === undefined) return
       const groupNames: Array<string> = []
       steps.forEach((s, j) => {
         const sp = `${gp}[${j}]`
-        if (!isRecord(s)) return this.add(sp, "a step must be an object")
+        if (!isRecord(s)) return
         const n = str(s.name)
         if (n !== undefined) {
           const prev = names.get(n)
@@ -516,7 +486,7 @@ class Linter {
     if (tasks.length === 0) this.add(`${path}.dag.tasks`, "a DAG must have at least one task")
     const byName = new Map<string, { task: Obj; index: number }>()
     tasks.forEach((task, i) => {
-      if (!isRecord(task)) return this.add(`${path}.dag.tasks[${i}]`, "a task must be an object")
+      if (!isRecord(task)) return
       const n = str(task.name)
       if (n === undefined) return
       if (byName.has(n)) this.add(`${path}.dag.tasks[${i}].name`, `duplicate task name "${n}"`)
