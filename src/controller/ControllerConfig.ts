@@ -15,6 +15,7 @@ import type { KubeObject } from "../kube/Resources.js"
 import { validateLabelValue } from "../kube/Validation.js"
 import { defaultEngineLimits, type EngineLimitsInput } from "../workflow/engine/limits.js"
 import { inClusterName } from "../workflow/engine/pod.js"
+import { isRecord } from "../util/records.js"
 
 export { type ImageEntrypoint, lookupImage } from "../images/ImageEntrypoints.js"
 
@@ -74,9 +75,6 @@ const parseValue = (text: string): unknown => {
   if (doc.errors.length > 0) throw new Error(doc.errors[0]!.message)
   return doc.toJS()
 }
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
 
 /**
  * Parses the configmap's `data`. Returns the config and every problem found;

@@ -19,8 +19,10 @@
  * forever).
  */
 import { Deferred, Effect, Exit, FiberMap, Scope } from "effect"
+import { finalizerMultiCluster } from "../util/argoKeys.js"
 
-export const finalizerName = "workflows.argoproj.io/multi-cluster"
+/** The finalizer a lease holds (`workflows.argoproj.io/multi-cluster`, spelled in util/argoKeys.ts). */
+export const finalizerName = finalizerMultiCluster
 
 export interface LeaseHooks {
   /** Puts the finalizer on the workflow (no-op when present). */

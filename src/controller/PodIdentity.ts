@@ -26,7 +26,7 @@
  * Pure: no I/O.
  */
 import type { KubeObject } from "../kube/Resources.js"
-import { annotationNodeId, labelWorkflow } from "../workflow/engine/pod.js"
+import { annotationNodeId, labelWorkflow } from "../util/argoKeys.js"
 import { statusNodes, updateStatusNodes } from "../workflow/model/compressedNodes.js"
 
 /** Where a node's pod was created and the UID the API server gave it. */

@@ -10,13 +10,14 @@
  */
 import type { KubeObject } from "../kube/Resources.js"
 import type { PodObservation, PodPhase, TaskResultObservation } from "../workflow/engine/contract.js"
+import { clusterLabelValue } from "../workflow/engine/targeting.js"
 import {
   annotationNodeId,
   annotationWorkflowNamespace,
-  clusterLabelValue,
   labelCluster,
+  labelReportOutputsCompleted,
   labelWorkflow
-} from "../workflow/engine/pod.js"
+} from "../util/argoKeys.js"
 
 export interface WorkflowRef {
   readonly namespace: string
@@ -109,6 +110,6 @@ export const observeTaskResult = (result: KubeObject): TaskResultObservation | u
     nodeId,
     ...(outputs ? { outputs } : {}),
     ...(typeof progress === "string" ? { progress } : {}),
-    completed: result.metadata.labels?.["workflows.argoproj.io/report-outputs-completed"] === "true"
+    completed: result.metadata.labels?.[labelReportOutputsCompleted] === "true"
   }
 }

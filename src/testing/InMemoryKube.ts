@@ -31,6 +31,8 @@ import {
   type WatchEvent,
   type WatchOptions
 } from "../kube/Resources.js"
+import { isRecord } from "../util/records.js"
+import { isoSeconds } from "../util/time.js"
 import * as LabelSelector from "./LabelSelector.js"
 
 // ---------------------------------------------------------------------------
@@ -284,9 +286,6 @@ const makeClusterState = (name: string): ClusterState => {
 // ---------------------------------------------------------------------------
 // JSON helpers
 
-const isPlainObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
 /** A deep copy with wire (JSON) semantics: undefined members dropped, no sharing. */
 const cloneJson = <A>(value: A): A => {
   if (Array.isArray(value)) {
@@ -315,7 +314,7 @@ const deepEqual = (a: unknown, b: unknown): boolean => {
     for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i])) return false
     return true
   }
-  if (isPlainObject(a) && isPlainObject(b)) {
+  if (isRecord(a) && isRecord(b)) {
     const ka = Object.keys(a)
     const kb = Object.keys(b)
     if (ka.length !== kb.length) return false
@@ -329,8 +328,8 @@ const deepEqual = (a: unknown, b: unknown): boolean => {
 
 /** RFC 7386 JSON merge patch. Never mutates its inputs. */
 export const applyMergePatch = (target: unknown, patch: unknown): unknown => {
-  if (!isPlainObject(patch)) return cloneJson(patch)
-  const result: Record<string, unknown> = isPlainObject(target) ? { ...target } : {}
+  if (!isRecord(patch)) return cloneJson(patch)
+  const result: Record<string, unknown> = isRecord(target) ? { ...target } : {}
   for (const key of Object.keys(patch)) {
     const value = patch[key]
     if (value === null) delete result[key]
@@ -339,16 +338,13 @@ export const applyMergePatch = (target: unknown, patch: unknown): unknown => {
   return result
 }
 
-/** Kubernetes timestamps: RFC 3339 in UTC with second precision. */
-const timestamp = (millis: number): string => new Date(millis).toISOString().replace(/\.\d{3}Z$/, "Z")
-
 /** Drops empty lists/maps the server would omit. */
 const normalizeMeta = (meta: Record<string, unknown>): void => {
   for (const key of ["finalizers", "ownerReferences"]) {
     if (Array.isArray(meta[key]) && (meta[key] as Array<unknown>).length === 0) delete meta[key]
   }
   for (const key of ["labels", "annotations"]) {
-    if (isPlainObject(meta[key]) && Object.keys(meta[key] as object).length === 0) delete meta[key]
+    if (isRecord(meta[key]) && Object.keys(meta[key] as object).length === 0) delete meta[key]
   }
 }
 
@@ -489,12 +485,12 @@ const kindFields: Partial<Record<ResourceKind, ReadonlyArray<string>>> = {
 const fieldValue = (object: KubeObject, field: string): string => {
   let current: unknown = object
   for (const part of field.split(".")) {
-    if (!isPlainObject(current)) return ""
+    if (!isRecord(current)) return ""
     current = current[part]
   }
   if (typeof current === "string") return current
   if (typeof current === "number" || typeof current === "boolean") return String(current)
-  if (field === "source" && isPlainObject(current)) return typeof current.component === "string" ? current.component : ""
+  if (field === "source" && isRecord(current)) return typeof current.component === "string" ? current.component : ""
   return ""
 }
 
@@ -634,8 +630,8 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
       const sorted = (v: unknown): unknown =>
         Array.isArray(v)
           ? v.map(sorted)
-          : typeof v === "object" && v !== null
-          ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted((v as Record<string, unknown>)[k])]))
+          : isRecord(v)
+          ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted(v[k])]))
           : v
       const out: Record<string, unknown> = {}
       for (const [k, v] of Object.entries(object)) out[k] = k === "metadata" ? v : sorted(v)
@@ -788,7 +784,7 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
       const generation = object.metadata.generation
       let marked = withMeta(object, {
         resourceVersion: nextRv(c),
-        deletionTimestamp: timestamp(ctx.now),
+        deletionTimestamp: isoSeconds(ctx.now),
         deletionGracePeriodSeconds: 0,
         finalizers,
         ...(generation !== undefined ? { generation: generation + 1 } : {})
@@ -937,7 +933,7 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
     /** A copy of a create or update body, checked for metadata and type, with the namespace it goes to. */
     const requestBody = (ctx: Ctx, kind: ResourceKind, namespace: string | undefined, input: KubeObject) => {
       const object = cloneJson(input)
-      if (!isPlainObject(object as unknown) || !isPlainObject(object.metadata as unknown)) {
+      if (!isRecord(object as unknown) || !isRecord(object.metadata as unknown)) {
         throw fail(ctx, "Invalid", "metadata is required")
       }
       checkTypeMeta(ctx, kind, object)
@@ -974,7 +970,7 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
         name,
         uid: newUid(ctx.random),
         resourceVersion: nextRv(c),
-        creationTimestamp: timestamp(ctx.now)
+        creationTimestamp: isoSeconds(ctx.now)
       }
       if (resources[kind].namespaced) meta.namespace = ns
       else delete meta.namespace
@@ -1001,7 +997,7 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
     }
 
     const checkPreconditions = (ctx: Ctx, kind: ResourceKind, existing: KubeObject, meta: unknown): void => {
-      if (!isPlainObject(meta)) return
+      if (!isRecord(meta)) return
       const uid = meta.uid
       if (typeof uid === "string" && uid !== "" && uid !== existing.metadata.uid) {
         throw uidConflict(ctx, kind, existing.metadata.name!, uid, existing)
@@ -1030,10 +1026,10 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
     ): KubeObject => {
       const ns = requestNamespace(ctx, kind, namespace)
       const existing = getExisting(ctx, kind, ns, name)
-      if (!isPlainObject(patch)) throw fail(ctx, "Invalid", "a merge patch must be a JSON object")
+      if (!isRecord(patch)) throw fail(ctx, "Invalid", "a merge patch must be a JSON object")
       checkPreconditions(ctx, kind, existing, patch.metadata)
       const merged = applyMergePatch(existing, cloneJson(patch)) as KubeObject
-      if (!isPlainObject(merged.metadata as unknown)) throw invalid(ctx, kind, name, "metadata: Required value")
+      if (!isRecord(merged.metadata as unknown)) throw invalid(ctx, kind, name, "metadata: Required value")
       if (merged.metadata.name !== name) {
         throw invalid(ctx, kind, name, `metadata.name: Invalid value: "${String(merged.metadata.name)}": field is immutable`)
       }
@@ -1362,11 +1358,11 @@ export const make = (options: InMemoryKubeOptions = {}): Effect.Effect<InMemoryK
         logs: (namespace, name, container) =>
           call(client, { verb: "get", kind: "pods", subresource: "log", namespace, name }, (ctx) => {
             const pod = getExisting(ctx, "pods", namespace, name)
-            const spec = isPlainObject(pod.spec) ? pod.spec : {}
+            const spec = isRecord(pod.spec) ? pod.spec : {}
             const names = [
               ...(Array.isArray(spec.containers) ? spec.containers : []),
               ...(Array.isArray(spec.initContainers) ? spec.initContainers : [])
-            ].flatMap((c) => (isPlainObject(c) && typeof c.name === "string" ? [c.name] : []))
+            ].flatMap((c) => (isRecord(c) && typeof c.name === "string" ? [c.name] : []))
             const logs = ctx.c.logs.get(`${namespace}/${name}`)
             let chosen = container
             if (chosen === undefined) {

@@ -12,6 +12,7 @@
  * and variables, expressions, cycles, reserved keys (`model/reserved.ts`).
  */
 import type { KubeObject } from "../../kube/Resources.js"
+import { isRecord } from "../../util/records.js"
 import { evaluateDepends, taskDependencies } from "../engine/depends.js"
 import { clusterProblem, namespaceProblem } from "../engine/targeting.js"
 import { parseExpr, parseGovaluate, referencedVariables } from "../expressions/index.js"
@@ -27,7 +28,6 @@ export interface LintIssue {
 
 type Obj = Record<string, unknown>
 
-const isRecord = (u: unknown): u is Obj => typeof u === "object" && u !== null && !Array.isArray(u)
 const str = (u: unknown): string | undefined => (typeof u === "string" ? u : undefined)
 const list = (u: unknown): ReadonlyArray<unknown> => (Array.isArray(u) ? u : [])
 const present = (u: unknown): boolean => u !== undefined && u !== null

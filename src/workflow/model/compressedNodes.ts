@@ -12,6 +12,7 @@
  * refused rather than inflated.
  */
 import { brotliDecompressSync, gzipSync, gunzipSync, zstdDecompressSync } from "node:zlib"
+import { isRecord } from "../../util/records.js"
 import type { NodeStatus } from "./Workflow.js"
 
 export type Nodes = Record<string, NodeStatus>
@@ -67,13 +68,11 @@ export const decompressNodes = (encoded: string, maxBytes = defaultMaxDecodedByt
   } catch (e) {
     return { ok: false, error: `status.compressedNodes: not a JSON object of nodes: ${e instanceof Error ? e.message : String(e)}` }
   }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+  if (!isRecord(parsed)) {
     return { ok: false, error: "status.compressedNodes: not a JSON object of nodes" }
   }
   return { ok: true, nodes: parsed as Nodes, compressed: true }
 }
-
-const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 const isEmpty = (o: object): boolean => {
   for (const _ in o) return false

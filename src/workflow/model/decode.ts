@@ -7,6 +7,7 @@
  * with the message, like Argo's validation failures.
  */
 import type { KubeObject } from "../../kube/Resources.js"
+import { isRecord } from "../../util/records.js"
 import { referenceProblems } from "./references.js"
 import { checkAgainst, type SchemaProblem } from "./schema/issues.js"
 import { Workflow as WorkflowSchema } from "./schema/workflow.js"
@@ -60,8 +61,6 @@ export const decodeWorkflow = (obj: KubeObject): DecodeResult => {
     }
   }
 }
-
-const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 const normaliseTemplate = (t: Template): Template => {
   if (t.steps === undefined) return t

@@ -15,21 +15,12 @@
  * substitution, since a parameter may carry the patch).
  */
 import * as YAML from "yaml"
+import { argoKeyDomain, podIdentityKeys } from "../../util/argoKeys.js"
+import { isRecord } from "../../util/records.js"
 
-export const reservedKeyDomain = "workflows.argoproj.io"
-/** The label and annotation keys the controller writes on pods and reads to know whose a pod is. */
-export const reservedKeys: ReadonlySet<string> = new Set([
-  "workflow",
-  "workflow-namespace",
-  "node-id",
-  "node-name",
-  "cluster",
-  "completed",
-  "controller-instanceid",
-  "on-exit",
-  "pod-gc-strategy",
-  "report-outputs-completed"
-].map((k) => `${reservedKeyDomain}/${k}`))
+export const reservedKeyDomain = argoKeyDomain
+/** The label and annotation keys the controller writes on pods and reads to know whose a pod is (util/argoKeys.ts spells them). */
+export const reservedKeys: ReadonlySet<string> = new Set(podIdentityKeys)
 /** The executor's own containers in every workflow pod. */
 export const reservedContainerNames: ReadonlySet<string> = new Set(["init", "wait"])
 /** Environment variables the executor reads to know its workflow, node and pod. */
@@ -41,8 +32,6 @@ export interface ReservedViolation {
   readonly path: string
   readonly message: string
 }
-
-const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 /** One of the controller's keys, in any letter case (a label prefix is case-insensitive DNS). */
 export const isReservedKey = (key: string): boolean => {

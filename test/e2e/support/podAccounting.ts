@@ -12,10 +12,10 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { annotationNodeId, labelWorkflow } from "../../../src/util/argoKeys.js"
 import { type AuditEvent, getJson, stateDir, watchEvents, type WatchHandle } from "./clusters.js"
 
-export const annotationNodeId = "workflows.argoproj.io/node-id"
-export const labelWorkflow = "workflows.argoproj.io/workflow"
+export { annotationNodeId, labelWorkflow }
 
 export interface LedgerPod {
   readonly cluster: string
