@@ -24,7 +24,7 @@ import { InMemoryKube } from "../testing/InMemoryKube.js"
 import { lintWorkflow } from "../workflow/lint/lint.js"
 import { decodeWorkflow } from "../workflow/model/decode.js"
 import { statusNodes } from "../workflow/model/compressedNodes.js"
-import { argoNamespaceConfig, leaderElectionConfig } from "../runtime/EnvConfig.js"
+import { argoNamespaceConfig, leaderElectionConfig, podNamesConfig } from "../runtime/EnvConfig.js"
 import { renderWorkflow } from "./Tree.js"
 
 const readWorkflows = (files: ReadonlyArray<string>, namespace: string): ReadonlyArray<KubeObject> => {
@@ -147,8 +147,10 @@ const run = Command.make(
       if (!decoded.ok) return yield* Effect.fail(new Error(`workflow ${wf.metadata.namespace}/${wf.metadata.name}: ${decoded.error}`))
     }
     const finals = yield* Effect.scoped(Effect.gen(function*() {
+      const podNameVersion = yield* podNamesConfig
       const { admin, controller, kube } = yield* Embedded.start(Embedded.placementOf(workflows, namespace), {
-        mode: simulate ? "simulate" : "process"
+        mode: simulate ? "simulate" : "process",
+        controller: { podNameVersion }
       })
       for (const wf of workflows) {
         yield* admin.create("workflows", wf.metadata.namespace, { apiVersion: "argoproj.io/v1alpha1", kind: "Workflow", ...wf })
@@ -203,6 +205,7 @@ const controller = Command.make(
   Effect.fn(function*({ kubeconfig, context, namespace, configmap, workers, healthPort, metricsPort, bindAddress }) {
     // Before connecting: a malformed variable fails at once, naming it.
     const election = yield* leaderElectionConfig
+    const podNameVersion = yield* podNamesConfig
     const spec = yield* loadLocalConnection({
       kubeconfig: Option.getOrUndefined(kubeconfig),
       context: Option.getOrUndefined(context)
@@ -213,12 +216,19 @@ const controller = Command.make(
       // Served by every replica: a standby answers /healthz too, so its probes pass while it waits.
       const leading = yield* Ref.make(Option.none<Controller["Service"]>())
       const host = bindAddress === "" ? undefined : bindAddress
-      if (healthPort > 0) yield* Health.serve(Effect.map(Ref.get(leading), Option.map((c) => c.pool)), healthPort, host)
+      if (healthPort > 0) {
+        yield* Health.serve(
+          Effect.map(Ref.get(leading), Option.map((c) => c.pool)),
+          healthPort,
+          host,
+          Effect.map(Ref.get(leading), Option.map((c) => c.supervisor))
+        )
+      }
       if (metricsPort > 0) yield* Metrics.serve(Ref.get(leading), metricsPort, host)
       // Interruptible throughout (a lost lease or SIGTERM must stop a controller still waiting for its caches).
       const lead = Effect.gen(function*() {
         yield* Effect.addFinalizer(() => Ref.set(leading, Option.none()))
-        const controller = yield* Controller.make({ localClient, localSpec: spec, systemNamespace: namespace, configMapName: configmap, workers })
+        const controller = yield* Controller.make({ localClient, localSpec: spec, systemNamespace: namespace, configMapName: configmap, workers, podNameVersion })
         yield* Ref.set(leading, Option.some(controller))
       })
       if (election.disabled) {

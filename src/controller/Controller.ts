@@ -22,7 +22,7 @@ import { Clock, Context, Duration, Effect, Layer, Option, Schedule, Schema, Scop
 import type { ConnectionSpec } from "../kube/Connection.js"
 import { ClusterNotAvailable, ClusterPool, type ClusterView } from "../kube/ClusterPool.js"
 import { Informer as Informers, type Informer } from "../kube/Informer.js"
-import type { KubeClientShape } from "../kube/KubeClient.js"
+import { KubeClient, type KubeClientShape } from "../kube/KubeClient.js"
 import { isTransient, KubeError, quotaExceeded, refused } from "../kube/KubeError.js"
 import type { KubeObject } from "../kube/Resources.js"
 import { UserClients } from "../kube/UserClients.js"
@@ -37,7 +37,10 @@ import * as FinalizerLease from "./FinalizerLease.js"
 import { observePod, observeTaskResult, ownerOfPod, parseWorkflowKey, type WorkflowRef, workflowKey } from "./observe.js"
 import { acceptsTaskResult, judgePod, needsRecord, type PodRecord, recordedPod, storedNodes, withPodRecords } from "./PodIdentity.js"
 import * as PodProof from "./PodProof.js"
+import * as Throttler from "./Throttler.js"
 import * as WorkQueue from "./WorkQueue.js"
+import { Supervisor } from "../runtime/Supervisor.js"
+import * as Instruments from "../observability/Metrics.js"
 
 export const configMapName = "workflow-controller-configmap"
 /** Start of the workflow message set while a cluster it needs cannot be watched. */
@@ -55,6 +58,8 @@ export interface ControllerOptions {
   readonly workers?: number
   readonly resync?: Duration.Input
   readonly orphanSweepInterval?: Duration.Input
+  /** Argo's pod name scheme (`POD_NAMES`, read by the CLI through `EnvConfig.podNamesConfig`). Default v2. */
+  readonly podNameVersion?: "v1" | "v2"
   /** How long a pod may wait for an unreachable cluster before its node errors. */
   readonly createTimeout?: Duration.Input
   readonly watch?: {
@@ -104,10 +109,20 @@ export class Controller extends Context.Service<Controller, {
   readonly queueDepth: Effect.Effect<number>
   /** Pods and task results that claimed a workflow's node but were not the ones made for it (see `PodIdentity`). */
   readonly ignored: Effect.Effect<{ readonly pods: number; readonly taskResults: number }>
+  /** The controller's long-running components and whether each runs (`/readyz`). */
+  readonly supervisor: Supervisor["Service"]
 }>()("flotilla/controller/Controller") {
   /** Starts the controller in the current scope; it runs until the scope closes. */
-  static readonly make = (options: ControllerOptions) => make(options)
-  static readonly layer = (options: ControllerOptions) => Layer.effect(Controller, make(options))
+  /**
+   * The controller wired from its parts in the context (`partsLayer`): ControllerSettings,
+   * Supervisor, ClusterPool, UserClients, WorkQueue, Expectations, KubeClient, KubeConnector.
+   */
+  static readonly layerFromParts = Layer.effect(Controller, Effect.suspend(() => make))
+  /** The controller and its parts from `options` (needs a KubeConnector). */
+  static readonly layer = (options: ControllerOptions) => Controller.layerFromParts.pipe(Layer.provide(partsLayer(options)))
+  /** Starts the controller in the current scope (builds `layer(options)`). */
+  static readonly make = (options: ControllerOptions) =>
+    Layer.build(Controller.layer(options)).pipe(Effect.map((context) => Context.get(context, Controller)))
 }
 
 /** Argo's ttlStrategy: success/failure-specific seconds win over secondsAfterCompletion. */
@@ -135,16 +150,22 @@ const byWorkflow = "workflow"
 const byWorkflowName = "workflowName"
 const byName = "name"
 
-const make = Effect.fnUntraced(function*(options: ControllerOptions) {
-  const systemNamespace = options.systemNamespace ?? "argo"
-  const timing = options.timing ?? {}
-  const cacheWait = Duration.fromInputUnsafe(timing.cacheWait ?? "1 second")
-  const retryDelay = Duration.fromInputUnsafe(timing.retry ?? "5 seconds")
-  const requestTimeout = Duration.fromInputUnsafe(timing.requestTimeout ?? "30 seconds")
-  const local = options.localClient
-  const scope = yield* Effect.scope
+/**
+ * What the controller is started with: its options and the configmap as read once at start (a
+ * changed cluster name needs a restart: pods carry it). A configmap whose identity keys
+ * (`cluster`, `instanceID`) are invalid stops the start; other invalid keys are logged.
+ */
+export class ControllerSettings extends Context.Service<ControllerSettings, {
+  readonly options: ControllerOptions
+  readonly config: ControllerConfig
+  readonly engineConfig: EngineConfig
+}>()("flotilla/controller/ControllerSettings") {
+  static readonly layer = (options: ControllerOptions) => Layer.effect(ControllerSettings, readSettings(options))
+}
 
-  // Configuration: read once; a changed cluster name needs a restart (pods carry it).
+const readSettings = Effect.fnUntraced(function*(options: ControllerOptions) {
+  const systemNamespace = options.systemNamespace ?? "argo"
+  const local = options.localClient
   const configMap = yield* local.get("configmaps", systemNamespace, options.configMapName ?? configMapName).pipe(
     Effect.map(Option.some),
     Effect.catchTag("KubeError", (e) => e.reason === "NotFound" ? Effect.succeed(Option.none()) : Effect.fail(e))
@@ -157,18 +178,25 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
   if (fatal !== undefined) return yield* Effect.fail(fatal)
   const engineConfig: EngineConfig = {
     localCluster: config.cluster,
-    podNameVersion: process.env["POD_NAMES"] === "v1" ? "v1" : "v2",
+    podNameVersion: options.podNameVersion ?? "v2",
     executorImage: config.executorImage,
     images: config.images,
     limits: config.limits,
     ...(config.instanceId ? { instanceId: config.instanceId } : {})
   }
+  return ControllerSettings.of({ options, config, engineConfig })
+})
 
-  const pool = yield* ClusterPool.make({
+/** The cluster pool the settings call for: this cluster's name, managed namespace, instance, the controller's indexes. */
+const poolLayer = Layer.unwrap(Effect.gen(function*() {
+  const { config, options } = yield* ControllerSettings
+  const supervisor = yield* Supervisor
+  return ClusterPool.layer({
+    supervisor,
     localCluster: config.cluster,
     localSpec: options.localSpec,
-    localClient: local,
-    systemNamespace,
+    localClient: options.localClient,
+    systemNamespace: options.systemNamespace ?? "argo",
     ...(config.namespace ? { managedNamespace: config.namespace } : {}),
     ...(config.instanceId ? { instanceId: config.instanceId } : {}),
     ...(options.watch ? { watch: options.watch } : {}),
@@ -183,7 +211,43 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       } }
     }
   })
-  const users = yield* UserClients.make(local)
+}))
+
+const expectationTtlMs = 60_000
+
+/**
+ * Everything the controller is wired from, built from `options`: settings, supervisor, cluster
+ * pool, user clients, work queue and expectations (needs a KubeConnector). Embedders may build
+ * their own from the parts.
+ */
+export const partsLayer = (options: ControllerOptions) => {
+  const settings = ControllerSettings.layer(options)
+  const base = Layer.mergeAll(
+    settings,
+    Supervisor.layer,
+    Layer.succeed(KubeClient, options.localClient),
+    WorkQueue.WorkQueue.layer({
+      onTake: (_key, waitedMs) => Instruments.recordQueueLatency(waitedMs),
+      onDone: (_key, workedMs) => Instruments.recordWorkDuration(workedMs)
+    }),
+    Expectations.layer({ ttlMillis: expectationTtlMs })
+  )
+  return Layer.mergeAll(poolLayer, UserClients.layer).pipe(Layer.provideMerge(base))
+}
+
+const make = Effect.gen(function*() {
+  const { options, config, engineConfig } = yield* ControllerSettings
+  const systemNamespace = options.systemNamespace ?? "argo"
+  const timing = options.timing ?? {}
+  const cacheWait = Duration.fromInputUnsafe(timing.cacheWait ?? "1 second")
+  const retryDelay = Duration.fromInputUnsafe(timing.retry ?? "5 seconds")
+  const requestTimeout = Duration.fromInputUnsafe(timing.requestTimeout ?? "30 seconds")
+  const local = yield* KubeClient
+  const scope = yield* Effect.scope
+  // The long-running fibres below (watch loops, triggers, resync, sweep) are its components.
+  const supervisor = yield* Supervisor
+  const pool = yield* ClusterPool
+  const users = yield* UserClients
   const proofKey = Option.getOrUndefined(yield* PodProof.loadKey(local, systemNamespace))
   const proven = (wf: KubeObject) => (pod: KubeObject, cluster: string, nodeId: string) =>
     proofKey !== undefined && proofKey.verify(pod, cluster, wf.metadata.uid ?? "", nodeId)
@@ -228,9 +292,10 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
   }
   const workflows = yield* Informers.make(local, "workflows", config.namespace, {
     ...options.watch,
+    supervisor,
     indexers: { [byName]: (wf) => wf.metadata.name ? [wf.metadata.name] : [] }
   })
-  const queue = yield* WorkQueue.make
+  const queue = yield* WorkQueue.WorkQueue
 
   // Clusters whose caches have been filled at least once (see the module header).
   // Tracked per view, not per name: a cluster rebuilt after an argo-kubeconfig change gets a new
@@ -249,8 +314,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
     })
 
   // Creates the caches and the stored status do not show yet (expected pods, records, waiting and failed creates).
-  const expectationTtlMs = 60_000
-  const expectations = yield* Expectations.make({ ttlMillis: expectationTtlMs })
+  const expectations = yield* Expectations
   // Which uid a key last had, so the per-node tables can be cleared when the workflow is gone.
   const uidByKey = new Map<string, string>()
   /** The resourceVersion each workflow's last status write replaced (see the stale-copy guard in reconcileKey). */
@@ -611,11 +675,27 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       return expectations.forget(uid)
     })
 
+  const throttler = Throttler.make({ parallelism: config.parallelism, namespaceParallelism: config.namespaceParallelism })
+  const admitted = (wf: KubeObject, key: string): boolean => {
+    const spec = (wf["spec"] ?? {}) as { priority?: unknown }
+    const status = (wf["status"] ?? {}) as { phase?: unknown }
+    return throttler.admit({
+      key,
+      namespace: wf.metadata.namespace ?? "",
+      priority: typeof spec.priority === "number" ? spec.priority : 0,
+      created: Date.parse(wf.metadata.creationTimestamp ?? "") || 0,
+      started: status.phase === "Running" || Object.keys(storedNodes(wf)).length > 0
+    })
+  }
+  /** Frees a running place; the waiting workflows that may start now are looked at again. */
+  const releaseSlot = (key: string) => Effect.forEach(throttler.release(key), queue.add, { discard: true })
+
   const reconcileKey = (key: string): Effect.Effect<void> =>
     Effect.gen(function*() {
       const ref = parseWorkflowKey(key)
       const found = yield* workflows.get(ref.namespace, ref.name)
       if (Option.isNone(found)) {
+        yield* releaseSlot(key)
         yield* leases.end(key)
         yield* forgetNodes(uidByKey.get(key))
         uidByKey.delete(key)
@@ -638,6 +718,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       }
 
       if (wf.metadata.deletionTimestamp) {
+        yield* releaseSlot(key)
         if (hasFinalizer(wf)) {
           // The lease may not be held (e.g. deleted while no controller ran): take it up, then end it.
           // If that fails, nothing else would bring this workflow back until the resync: retry.
@@ -663,6 +744,19 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
           yield* local.replace("workflows", ref.namespace, { ...wf, status: { ...status, message: why } }).pipe(Effect.ignore)
         }
         yield* queue.addAfter(key, cacheWait)
+        return
+      }
+
+      // parallelism / namespaceParallelism: one that may not start yet waits, Pending, as upstream
+      if (isCompleted(wf)) yield* releaseSlot(key)
+      else if (!admitted(wf, key)) {
+        const status = (wf["status"] ?? {}) as Record<string, unknown>
+        if (status["phase"] !== "Pending" || status["message"] !== Throttler.postponedMessage) {
+          yield* local.replace("workflows", ref.namespace, {
+            ...wf,
+            status: { ...status, phase: "Pending", message: Throttler.postponedMessage }
+          }).pipe(Effect.catchTag("KubeError", (e) => e.reason === "Conflict" || e.reason === "NotFound" ? Effect.void : Effect.fail(e)))
+        }
         return
       }
 
@@ -853,8 +947,8 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
           if (e.reason !== "Conflict" && e.reason !== "NotFound") {
             yield* Effect.logWarning("status update failed").pipe(Effect.annotateLogs({ workflow: key, error: e.message }))
           }
-          yield* queue.addAfter(key, e.reason === "Conflict" ? "100 millis" : retryDelay)
-          return
+          // a Conflict (a newer copy is on its way) or a failed write: again after the key's backoff
+          return "retry" as const
         }
       }
 
@@ -904,6 +998,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
       const phase = (status["phase"] as string | undefined) ?? ""
       const completed = isCompletedPhase(phase)
       if (completed) {
+        yield* releaseSlot(key)
         yield* expectations.clearFailures(wfUid)
         if (hasFinalizer(wf)) {
           const pendingRecords = yield* expectations.pendingRecords(wfUid)
@@ -935,11 +1030,15 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
         }
       }
       if (after !== undefined) yield* queue.addAfter(key, Duration.millis(Math.max(after, 10)))
+      return "done" as const
     }).pipe(
+      Instruments.timeReconcileBy((outcome) => outcome === "retry" ? "requeue" : "success"),
+      // client-go's pattern: a failed round comes back after the key's growing backoff, a good one forgets it
+      Effect.flatMap((outcome) => outcome === "retry" ? queue.addRateLimited(key) : queue.forget(key)),
       Effect.catchCause((cause) =>
         Effect.logError("reconcile failed").pipe(
           Effect.annotateLogs({ workflow: key, error: String(cause) }),
-          Effect.andThen(queue.addAfter(key, retryDelay))
+          Effect.andThen(queue.addRateLimited(key))
         )
       ),
       Effect.withSpan("Controller.reconcile", { attributes: { workflow: key } })
@@ -985,12 +1084,20 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
     return deleted
   })
 
-  // Wire the triggers.
-  yield* workflows.changes.pipe(
-    Stream.runForEach((change) => queue.add(workflowKey({ namespace: change.object.metadata.namespace!, name: change.object.metadata.name! }))),
-    Effect.forkIn(scope)
-  )
-  yield* pool.changes.pipe(
+  const resync = Effect.gen(function*() {
+    for (const wf of yield* workflows.list()) {
+      yield* queue.add(workflowKey({ namespace: wf.metadata.namespace!, name: wf.metadata.name! }))
+    }
+  })
+
+  // Wire the triggers. Each is a supervised component; one that restarts queues every workflow
+  // again (changes may have come while it was down).
+  let triggerRuns = 0
+  const afterRestart = Effect.suspend(() => triggerRuns++ < 2 ? Effect.void : resync)
+  yield* supervisor.supervise("workflow-trigger", Effect.andThen(afterRestart, workflows.changes.pipe(
+    Stream.runForEach((change) => queue.add(workflowKey({ namespace: change.object.metadata.namespace!, name: change.object.metadata.name! })))
+  )))
+  yield* supervisor.supervise("cluster-trigger", Effect.andThen(afterRestart, pool.changes.pipe(
     Stream.runForEach((change) => {
       if (change.kind === "pods") {
         const owner = ownerOfPod(change.object, config.cluster)
@@ -1006,32 +1113,25 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
         if (owner !== undefined && candidates.some((wf) => wf.metadata.uid === owner)) retainReported(change.cluster, change.object)
         for (const wf of candidates) yield* queue.add(workflowKey({ namespace: wf.metadata.namespace!, name }))
       })
-    }),
-    Effect.forkIn(scope)
-  )
+    })
+  )))
 
   // Cache readiness per cluster, also for clusters added later.
   const trackAll = Effect.gen(function*() {
     for (const view of yield* pool.all) yield* trackView(view)
   })
   yield* trackAll
-  yield* trackAll.pipe(Effect.repeat(Schedule.spaced(timing.clusterCheck ?? "2 seconds")), Effect.forkIn(scope))
+  yield* supervisor.supervise("cache-tracker", trackAll.pipe(Effect.repeat(Schedule.spaced(timing.clusterCheck ?? "2 seconds"))))
 
   yield* workflows.synced
   yield* queue.run(options.workers ?? 32, reconcileKey).pipe(Scope.provide(scope))
 
-  const resync = Effect.gen(function*() {
-    for (const wf of yield* workflows.list()) {
-      yield* queue.add(workflowKey({ namespace: wf.metadata.namespace!, name: wf.metadata.name! }))
-    }
-  })
   yield* resync
-  yield* resync.pipe(Effect.repeat(Schedule.spaced(options.resync ?? "20 minutes")), Effect.forkIn(scope))
-  yield* sweepOrphans.pipe(
+  yield* supervisor.supervise("resync", resync.pipe(Effect.delay(options.resync ?? "20 minutes"), Effect.forever))
+  yield* supervisor.supervise("orphan-sweep", sweepOrphans.pipe(
     Effect.delay(Duration.fromInputUnsafe(timing.firstOrphanSweep ?? "5 seconds")),
-    Effect.repeat(Schedule.spaced(options.orphanSweepInterval ?? "5 minutes")),
-    Effect.forkIn(scope)
-  )
+    Effect.repeat(Schedule.spaced(options.orphanSweepInterval ?? "5 minutes"))
+  ))
 
   return Controller.of({
     config,
@@ -1041,6 +1141,7 @@ const make = Effect.fnUntraced(function*(options: ControllerOptions) {
     sweepOrphans,
     workflows,
     queueDepth: queue.depth,
-    ignored: Effect.sync(() => ({ ...ignoredCounts }))
+    ignored: Effect.sync(() => ({ ...ignoredCounts })),
+    supervisor
   })
 })

@@ -29,6 +29,8 @@ export interface ControllerConfig {
   readonly images: Readonly<Record<string, ImageEntrypoint>>
   /** Key `parallelism`: running workflows at most (0 = unlimited). */
   readonly parallelism: number
+  /** Key `namespaceParallelism`: running workflows of one namespace at most (0 = unlimited). */
+  readonly namespaceParallelism: number
   /** Opt-in for `insecure-skip-tls-verify` in users' kubeconfig secrets (key `userKubeconfig`). */
   readonly allowInsecureSkipTlsVerify: boolean
   /** Key `limits` (flotilla's own): overrides of the engine's bounds on one workflow. */
@@ -65,6 +67,7 @@ export const defaults: ControllerConfig = {
   executorImage: defaultExecutorImage,
   images: {},
   parallelism: 0,
+  namespaceParallelism: 0,
   allowInsecureSkipTlsVerify: false,
   limits: {},
   raw: {}
@@ -139,12 +142,15 @@ export const parseControllerConfig = (
     }
   }
 
-  let parallelism = 0
-  if (values["parallelism"] !== undefined) {
-    const p = Number(values["parallelism"])
-    if (Number.isInteger(p) && p >= 0) parallelism = p
-    else errors.push(new ConfigMapError({ configMap: name, key: "parallelism", detail: "must be a non-negative integer" }))
+  const count = (key: "parallelism" | "namespaceParallelism"): number => {
+    if (values[key] === undefined) return 0
+    const p = Number(values[key])
+    if (Number.isInteger(p) && p >= 0) return p
+    errors.push(new ConfigMapError({ configMap: name, key, detail: "must be a non-negative integer" }))
+    return 0
   }
+  const parallelism = count("parallelism")
+  const namespaceParallelism = count("namespaceParallelism")
 
   const executor = values["executor"]
   const executorImage = isRecord(executor) && typeof executor["image"] === "string"
@@ -178,6 +184,7 @@ export const parseControllerConfig = (
       executorImage,
       images,
       parallelism,
+      namespaceParallelism,
       allowInsecureSkipTlsVerify,
       limits,
       ...(workflowDefaults ? { workflowDefaults } : {}),

@@ -21,6 +21,7 @@ import type { ConnectionSpec } from "./Connection.js"
 import { type Indexers, type Informer, Informer as Informers } from "./Informer.js"
 import type { KubeClientShape } from "./KubeClient.js"
 import { KubeConnector } from "./KubeConnector.js"
+import type { Supervisor } from "../runtime/Supervisor.js"
 import type { KubeError } from "./KubeError.js"
 import type { KubeObject, ResourceKind } from "./Resources.js"
 import type { WatchResourceOptions, WatchState } from "./Watch.js"
@@ -100,6 +101,8 @@ export interface ClusterPoolOptions {
   readonly reloadBackoff?: Duration.Input
   /** Watch tuning, mainly for tests. */
   readonly watch?: Pick<WatchResourceOptions, "openTimeout" | "idleTimeout" | "schedule">
+  /** Supervises every cluster's watch loops (see `Informer`). */
+  readonly supervisor?: Supervisor["Service"]
   /** Indexes of every cluster's pod and task result caches (see `Informer.byIndex`). */
   readonly indexers?: { readonly pods?: Indexers; readonly workflowtaskresults?: Indexers }
 }
@@ -248,12 +251,14 @@ const make = Effect.fnUntraced(function*(options: ClusterPoolOptions) {
     const pods = yield* Informers.make(client, "pods", managedNamespace, {
       ...watchOptions,
       onState: onState("pods"),
+      ...(options.supervisor ? { supervisor: options.supervisor } : {}),
       labelSelector: selector,
       ...(options.indexers?.pods ? { indexers: options.indexers.pods } : {})
     }).pipe(Scope.provide(scope))
     const taskResults = yield* Informers.make(client, "workflowtaskresults", managedNamespace, {
       ...watchOptions,
       onState: onState("workflowtaskresults"),
+      ...(options.supervisor ? { supervisor: options.supervisor } : {}),
       ...(options.indexers?.workflowtaskresults ? { indexers: options.indexers.workflowtaskresults } : {}),
       labelSelector: Labels.workflow
     }).pipe(Scope.provide(scope))
@@ -410,13 +415,15 @@ const make = Effect.fnUntraced(function*(options: ClusterPoolOptions) {
   // Follow the secret.
   const secrets = yield* Informers.make(options.localClient, "secrets", options.systemNamespace, {
     ...watchOptions,
+    ...(options.supervisor ? { supervisor: options.supervisor } : {}),
     fieldSelector: `metadata.name=${argoKubeconfigSecret}`
   })
   yield* secrets.synced
-  yield* secrets.changes.pipe(
-    Stream.runForEach(() => reload),
-    Effect.forkIn(poolScope)
-  )
+  const followSecret = secrets.changes.pipe(Stream.runForEach(() => reload))
+  if (options.supervisor) {
+    // a restarted follower reloads once: a change may have come while it was down
+    yield* options.supervisor.supervise("argo-kubeconfig", Effect.andThen(reload, followSecret))
+  } else yield* Effect.forkIn(followSecret, poolScope)
 
   yield* Effect.addFinalizer(() =>
     Ref.get(entries).pipe(Effect.flatMap((m) => Effect.forEach(m.values(), closeEntry, { discard: true })))

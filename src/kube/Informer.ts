@@ -15,6 +15,7 @@
 import { Deferred, Effect, Option, PubSub, Scope, Stream, SubscriptionRef } from "effect"
 import type { KubeClientShape } from "./KubeClient.js"
 import { type KubeObject, namespacedName, type ResourceKind } from "./Resources.js"
+import type { Supervisor } from "../runtime/Supervisor.js"
 import { type WatchItem, watchResource, type WatchResourceOptions, type WatchState } from "./Watch.js"
 
 export interface InformerChange {
@@ -52,6 +53,11 @@ export type Indexers = Readonly<Record<string, (object: KubeObject) => ReadonlyA
 
 export interface InformerOptions extends WatchResourceOptions {
   readonly indexers?: Indexers
+  /**
+   * Runs the watch loop as a supervised component (restarted, with a log naming the cluster and
+   * kind, should it ever fail or die); without one, the loop is forked into the scope as is.
+   */
+  readonly supervisor?: Supervisor["Service"]
 }
 
 /** The index structure: index name -> value -> cache keys. */
@@ -171,17 +177,23 @@ export const make = (
         }
       })
 
-    yield* watchResource(client, kind, namespace, {
-      ...options,
+    const { supervisor, indexers: _indexers, ...watchOptions } = options
+    const loop = watchResource(client, kind, namespace, {
+      ...watchOptions,
       onState: (next) =>
         SubscriptionRef.set(state, next).pipe(
           Effect.andThen(options.onState ? options.onState(next) : Effect.void)
         )
     }).pipe(
       Stream.runForEach(apply),
-      Effect.annotateLogs({ informer: kind, cluster: client.cluster }),
-      Effect.forkScoped
+      Effect.annotateLogs({ informer: kind, cluster: client.cluster })
     )
+    if (supervisor === undefined) yield* Effect.forkScoped(loop)
+    else {
+      yield* supervisor.superviseScoped(`informer/${client.cluster}/${kind}`, loop, {
+        annotations: { cluster: client.cluster, informer: kind }
+      })
+    }
 
     const informer: Informer = {
       kind,

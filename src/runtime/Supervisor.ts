@@ -43,6 +43,15 @@ export class Supervisor extends Context.Service<Supervisor, {
    * entry under a numbered name). Returns once it is forked.
    */
   readonly supervise: <E, R>(component: string, effect: Effect.Effect<unknown, E, R>, options?: SuperviseOptions) => Effect.Effect<void, never, R>
+  /**
+   * Like `supervise`, but the component lives in the caller's scope (say, one cluster's watch,
+   * stopped when the cluster is removed); it leaves `states` when that scope closes.
+   */
+  readonly superviseScoped: <E, R>(
+    component: string,
+    effect: Effect.Effect<unknown, E, R>,
+    options?: SuperviseOptions
+  ) => Effect.Effect<void, never, R | Scope.Scope>
   /** Every supervised component's state, by name. */
   readonly states: Effect.Effect<ReadonlyMap<string, ComponentState>>
   /** True when every supervised component is running. */
@@ -68,6 +77,11 @@ const make = Effect.fnUntraced(function*() {
   }
 
   const supervise = <E, R>(component: string, effect: Effect.Effect<unknown, E, R>, options: SuperviseOptions = {}) =>
+    start(component, effect, options, scope)
+  const superviseScoped = <E, R>(component: string, effect: Effect.Effect<unknown, E, R>, options: SuperviseOptions = {}) =>
+    Effect.flatMap(Effect.scope, (caller) => start(component, effect, options, caller))
+
+  const start = <E, R>(component: string, effect: Effect.Effect<unknown, E, R>, options: SuperviseOptions, into: Scope.Scope) =>
     Effect.gen(function*() {
       const backoffMs = Duration.toMillis(Duration.fromInputUnsafe(options.backoff ?? "100 millis"))
       const backoffMaxMs = Duration.toMillis(Duration.fromInputUnsafe(options.backoffMax ?? "30 seconds"))
@@ -89,17 +103,26 @@ const make = Effect.fnUntraced(function*() {
           const delayMs = Math.min(backoffMaxMs, backoffMs * 2 ** Math.min(attempt - 1, 30))
           const error = describe(exit)
           yield* set(name, { _tag: "Restarting", attempt, error, since: now })
+          // (only here: the component's own log lines keep their format, e.g. `msg=cluster cluster=...`)
           yield* Effect.logError("component failed").pipe(
-            Effect.annotateLogs({ attempt, restartInMs: delayMs, error })
+            Effect.annotateLogs({ ...annotations, attempt, restartInMs: delayMs, error })
           )
           yield* Effect.sleep(Duration.millis(delayMs))
         }
-      }).pipe(Effect.annotateLogs(annotations))
-      yield* Effect.forkIn(loop, scope)
+      })
+      if (into !== scope) {
+        yield* Scope.addFinalizer(into, Ref.update(states, (m) => {
+          const copy = new Map(m)
+          copy.delete(name)
+          return copy
+        }))
+      }
+      yield* Effect.forkIn(loop, into)
     })
 
   return Supervisor.of({
     supervise,
+    superviseScoped,
     states: Ref.get(states),
     ready: Effect.map(Ref.get(states), (m) => [...m.values()].every((s) => s._tag === "Running"))
   })

@@ -1,8 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Option, PubSub, Queue, Schedule, Scope, Stream, SubscriptionRef } from "effect"
+import { Cause, Effect, Exit, Fiber, Logger, Option, PubSub, Queue, References, Schedule, Scope, Stream, SubscriptionRef } from "effect"
 import { TestClock } from "effect/testing"
 import { Informer, type InformerChange } from "../../src/kube/Informer.js"
 import { KubeError } from "../../src/kube/KubeError.js"
+import { Supervisor } from "../../src/runtime/Supervisor.js"
 import type { ObjectList, WatchEvent } from "../../src/kube/Resources.js"
 import { pod, scriptedClient, waitUntil } from "./fakeClient.js"
 
@@ -120,6 +121,78 @@ describe("Informer", () => {
       yield* TestClock.adjust("1 second")
       yield* Fiber.join(syncedFiber)
       assert.strictEqual(SubscriptionRef.getUnsafe(informer.state)._tag, "Connected")
+    }))
+
+  it.effect("indexes follow the cache: byIndex reads one value's objects, through upserts, deletes and relists", () =>
+    Effect.gen(function*() {
+      const owned = (name: string, rv: string, owner: string) => pod(name, rv, { metadata: { name, namespace: "ns", resourceVersion: rv, labels: { owner } } })
+      const fake = yield* makeFake([
+        Effect.succeed({ items: [owned("a", "1", "x"), owned("b", "2", "y")], resourceVersion: "10" }),
+        Effect.succeed({ items: [owned("b", "20", "x")], resourceVersion: "30" })
+      ])
+      const informer = yield* Informer.make(fake.client, "pods", "ns", {
+        indexers: { owner: (o) => o.metadata.labels?.["owner"] ? [o.metadata.labels["owner"]] : [] }
+      })
+      yield* informer.synced
+      const names = (value: string) => informer.byIndex("owner", value).pipe(Effect.map((os) => os.map((o) => o.metadata.name).sort()))
+      assert.deepStrictEqual(yield* names("x"), ["a"])
+      assert.deepStrictEqual(yield* names("y"), ["b"])
+      assert.deepStrictEqual(yield* informer.byIndex("nope", "x"), [])
+      yield* waitUntil("watch open", () => fake.watchCount() === 1)
+      const subscription = yield* informer.subscribe
+      yield* Queue.offerAll(fake.current(), [
+        { type: "MODIFIED", object: owned("a", "11", "y") },
+        { type: "ADDED", object: owned("c", "12", "x") },
+        { type: "DELETED", object: owned("b", "13", "y") }
+      ])
+      for (let i = 0; i < 3; i++) yield* PubSub.take(subscription)
+      assert.deepStrictEqual(yield* names("x"), ["c"])
+      assert.deepStrictEqual(yield* names("y"), ["a"])
+      // a relist replaces everything
+      yield* Queue.fail(fake.current(), new KubeError({ reason: "Gone", cluster: "east", verb: "watch", resource: "pods", detail: "too old" }))
+      for (let i = 0; i < 3; i++) yield* PubSub.take(subscription)
+      assert.deepStrictEqual(yield* names("x"), ["b"])
+      assert.deepStrictEqual(yield* names("y"), [])
+    }))
+
+  it.effect("a defect in the watch loop is logged with its cluster and kind, and the loop restarts (supervised)", () =>
+    Effect.gen(function*() {
+      const fake = yield* makeFake([
+        Effect.succeed({ items: [], resourceVersion: "10" }),
+        Effect.succeed({ items: [pod("poison", "11"), pod("after", "12")], resourceVersion: "12" })
+      ])
+      const supervisor = yield* Supervisor.make
+      let poisoned = false
+      const failures: Array<Record<string, unknown>> = []
+      const informer = yield* Informer.make(fake.client, "pods", "ns", {
+        supervisor,
+        // a buggy index function: throws the first time it meets "poison"
+        indexers: {
+          bad: (o) => {
+            if (o.metadata.name === "poison" && !poisoned) {
+              poisoned = true
+              throw new Error("index function bug")
+            }
+            return []
+          }
+        }
+      }).pipe(Effect.provide(Logger.layer([Logger.make((options) => {
+        if (String(options.message).includes("component failed")) failures.push({ ...options.fiber.getRef(References.CurrentLogAnnotations) })
+      })])))
+      yield* informer.synced
+      yield* waitUntil("watch open", () => fake.watchCount() === 1)
+      yield* Queue.offer(fake.current(), { type: "ADDED", object: pod("poison", "11") })
+      yield* waitUntil("the defect", () => failures.length === 1)
+      assert.strictEqual(failures[0]!["component"], "informer/east/pods")
+      assert.strictEqual(failures[0]!["cluster"], "east")
+      assert.include(String(failures[0]!["error"]), "index function bug")
+      assert.isFalse(yield* supervisor.ready)
+      // restarted after its backoff: lists again and carries on
+      yield* TestClock.adjust("100 millis")
+      yield* waitUntil("relisted", () => fake.listCalls() === 2)
+      for (let i = 0; i < 50; i++) yield* Effect.yieldNow
+      assert.deepStrictEqual((yield* informer.list()).map((o) => o.metadata.name).sort(), ["after", "poison"])
+      assert.isTrue(yield* supervisor.ready)
     }))
 
   it.effect("stops watching when its scope closes", () =>
