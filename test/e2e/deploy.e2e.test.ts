@@ -68,7 +68,7 @@ describe.runIf(haveRealNodes)("deployed as shipped: kubectl apply -k, real nodes
     if (process.env["FLOTILLA_E2E_KEEP_DEPLOY"] !== "1") await cleanUpDeploy()
   }, 300_000)
 
-  it("the replicas run the image's `flotilla controller` with in-cluster credentials: one leads, both answer /healthz", async () => {
+  it("the replicas run the image's `flotilla controller` with in-cluster credentials: one leads, both answer /healthz and /readyz", async () => {
     const pods = (await getJson<{ items: Array<any> }>(MAIN, ["pods", "-n", SYSTEM_NS, "-l", "app.kubernetes.io/name=flotilla"]))!.items
     expect(pods).toHaveLength(2)
     expect(new Set(pods.map((p) => p.spec.nodeName)).size).toBe(2)
@@ -92,6 +92,11 @@ describe.runIf(haveRealNodes)("deployed as shipped: kubectl apply -k, real nodes
       const body = await response.json() as { leader: boolean; clusters?: Record<string, string> }
       expect(body.leader).toBe(p.metadata.name === lease.spec.holderIdentity)
       if (body.leader) expect(body.clusters?.[MAIN]).toBe("Connected")
+      // the readiness probe's path: the leader with every supervised component running, the standby as such
+      const ready = await fetch(`http://${p.status.podIP}:6060/readyz`)
+      const readyBody = await ready.json() as { leader: boolean; components?: Record<string, string> }
+      expect(ready.status, JSON.stringify(readyBody)).toBe(200)
+      if (readyBody.leader) expect(Object.values(readyBody.components ?? {})).toContain("Running")
     }
     const logs = await kubectl(MAIN, ["-n", SYSTEM_NS, "logs", lease.spec.holderIdentity])
     await waitFor("the leader's msg=cluster lines", async () => {
