@@ -3,7 +3,7 @@
  * real clusters, or act as a node agent (the local kubelet) for test clusters.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Clock, Console, Effect, Layer, Option, PubSub, Ref, Scope } from "effect"
+import { Clock, Console, Context, Effect, Layer, Option, PubSub, Ref, Scope } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -25,6 +25,7 @@ import { lintWorkflow } from "../workflow/lint/lint.js"
 import { decodeWorkflow } from "../workflow/model/decode.js"
 import { statusNodes } from "../workflow/model/compressedNodes.js"
 import { argoNamespaceConfig, leaderElectionConfig, podNamesConfig } from "../runtime/EnvConfig.js"
+import * as FlotillaLive from "../runtime/FlotillaLive.js"
 import { renderWorkflow } from "./Tree.js"
 
 const readWorkflows = (files: ReadonlyArray<string>, namespace: string): ReadonlyArray<KubeObject> => {
@@ -206,13 +207,13 @@ const controller = Command.make(
     // Before connecting: a malformed variable fails at once, naming it.
     const election = yield* leaderElectionConfig
     const podNameVersion = yield* podNamesConfig
-    const spec = yield* loadLocalConnection({
-      kubeconfig: Option.getOrUndefined(kubeconfig),
-      context: Option.getOrUndefined(context)
-    })
     yield* Effect.gen(function*() {
-      const connector = yield* KubeConnector
-      const localClient = yield* connector.connect(spec)
+      // the same connection and controller layer an embedder gets from FlotillaLive
+      const connection = yield* FlotillaLive.connect({
+        kubeconfig: Option.getOrUndefined(kubeconfig),
+        context: Option.getOrUndefined(context)
+      })
+      const localClient = connection.localClient
       // Served by every replica: a standby answers /healthz too, so its probes pass while it waits.
       const leading = yield* Ref.make(Option.none<Controller["Service"]>())
       const host = bindAddress === "" ? undefined : bindAddress
@@ -228,7 +229,13 @@ const controller = Command.make(
       // Interruptible throughout (a lost lease or SIGTERM must stop a controller still waiting for its caches).
       const lead = Effect.gen(function*() {
         yield* Effect.addFinalizer(() => Ref.set(leading, Option.none()))
-        const controller = yield* Controller.make({ localClient, localSpec: spec, systemNamespace: namespace, configMapName: configmap, workers, podNameVersion })
+        const built = yield* Layer.build(FlotillaLive.controllerLayer(connection, {
+          systemNamespace: namespace,
+          configMapName: configmap,
+          workers,
+          podNameVersion
+        }))
+        const controller = Context.get(built, Controller)
         yield* Ref.set(leading, Option.some(controller))
       })
       if (election.disabled) {

@@ -10,7 +10,7 @@
  * Used by `flotilla run` when no kubeconfig is given, by the conformance suite
  * and by in-memory tests.
  */
-import { Effect, Layer, PubSub, Redacted, References, Scope } from "effect"
+import { Context, Effect, Layer, PubSub, Redacted, References, Scope } from "effect"
 import * as YAML from "yaml"
 import { Controller, type ControllerOptions } from "../controller/Controller.js"
 import type { ConnectionSpec } from "../kube/Connection.js"
@@ -263,6 +263,23 @@ export interface StartResult {
   /** Admin of the local cluster: plays the user submitting workflows. */
   readonly admin: KubeClientShape
 }
+
+/**
+ * The embedded runtime as a layer: in-memory clusters provisioned for `placement`, a kubelet per
+ * cluster and the controller, which runs while the layer's scope is open. Provide it beside your
+ * own services (the in-memory counterpart of `FlotillaLive.layer`); `InMemoryKube` in the context
+ * plays the clusters (`adminClient("main")` submits workflows).
+ */
+export const controllerLayer = (
+  placement: Placement,
+  options: StartOptions = {}
+): Layer.Layer<
+  Controller | InMemoryKube | import("../kube/KubeConnector.js").KubeConnector,
+  import("../kube/KubeError.js").KubeError | import("../controller/ControllerConfig.js").ConfigMapError
+> =>
+  Layer.effectContext(
+    Effect.map(start(placement, options), (started) => Context.make(Controller, started.controller))
+  ).pipe(Layer.provideMerge(InMemoryKube.layer))
 
 /** InMemoryKube + KubeConnector, for callers that build their own runtime. */
 export const layer: Layer.Layer<InMemoryKube | import("../kube/KubeConnector.js").KubeConnector> = InMemoryKube.layer

@@ -12,7 +12,7 @@
  */
 import { Config, Duration, Effect, Option, Schema, SchemaIssue, SchemaTransformation } from "effect"
 import { defaultTimings, leaseName } from "../controller/LeaderElection.js"
-import { parseGoDuration } from "../kubelet/LocalKubelet.js"
+import { parseDurationMs } from "../util/goDuration.js"
 
 const invalid = (message: string, input: unknown): SchemaIssue.Issue =>
   new SchemaIssue.InvalidValue({ message }, Option.some(input))
@@ -23,7 +23,7 @@ export const GoDuration: Schema.Codec<Duration.Duration, string> = Schema.String
     Schema.Duration,
     SchemaTransformation.transformEffect({
       decode: (s: string) => {
-        const ms = parseGoDuration(s)
+        const ms = parseDurationMs(s)
         return ms === undefined
           ? Effect.fail(invalid(`expected a Go duration such as "15s" or "1m30s", got ${JSON.stringify(s)}`, s))
           : Effect.succeed(Duration.millis(ms))

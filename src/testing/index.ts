@@ -16,3 +16,7 @@ export {
   type Verb
 } from "./InMemoryKube.js"
 export * as LabelSelector from "./LabelSelector.js"
+/** The embedded runtime (in-memory clusters, kubelets, controller; `controllerLayer` to provide it). */
+export * as Embedded from "../embedded/EmbeddedRuntime.js"
+/** A kubelet that runs pods as processes (or simulates them), for in-memory clusters. */
+export * as LocalKubelet from "../kubelet/LocalKubelet.js"

@@ -24,6 +24,14 @@ const parsed = sourceFiles(srcRoot).map((file) => ({
 
 const rel = (file: string) => path.relative(srcRoot, file)
 
+/** Every import specifier of a module (packages and node: built-ins included). */
+const specifiersOf = (source: ts.SourceFile): Array<string> =>
+  source.statements.flatMap((s) =>
+    (ts.isImportDeclaration(s) || ts.isExportDeclaration(s)) && s.moduleSpecifier !== undefined && ts.isStringLiteral(s.moduleSpecifier)
+      ? [s.moduleSpecifier.text]
+      : []
+  )
+
 /** Relative imports and re-exports of a module, resolved to the .ts files they name. */
 const importsOf = (file: string, source: ts.SourceFile): Array<string> =>
   source.statements.flatMap((s) => {
@@ -90,5 +98,30 @@ describe("src/ module graph", () => {
       visit(source, false)
     }
     assert.deepStrictEqual(findings, [])
+  })
+
+  it("the production entry (src/index.ts) reaches no in-memory cluster, embedded runtime or local kubelet", () => {
+    const graph = new Map(parsed.map(({ file, source }) => [file, importsOf(file, source)]))
+    const reached = new Set<string>()
+    const visit = (file: string): void => {
+      if (reached.has(file)) return
+      reached.add(file)
+      for (const next of graph.get(file) ?? []) visit(next)
+    }
+    visit(path.join(srcRoot, "index.ts"))
+    const forbidden = [...reached].map(rel).filter((f) => /^(testing|embedded|kubelet)\//.test(f))
+    assert.deepStrictEqual(forbidden, [])
+    // Processes: only the exec credential plugin of the controller's own kubeconfig (users' exec is refused).
+    const spawning = [...reached].filter((f) => specifiersOf(parsed.find((p) => p.file === f)!.source).some((s) => /child_process/.test(s)))
+    assert.deepStrictEqual(spawning.map(rel), ["kube/LiveKubeConnector.ts"])
+    // and flotilla/testing does offer them
+    const testing = new Set<string>()
+    const visitTesting = (file: string): void => {
+      if (testing.has(file)) return
+      testing.add(file)
+      for (const next of graph.get(file) ?? []) visitTesting(next)
+    }
+    visitTesting(path.join(srcRoot, "testing/index.ts"))
+    assert.includeMembers([...testing].map(rel), ["embedded/EmbeddedRuntime.ts", "kubelet/LocalKubelet.ts", "testing/InMemoryKube.ts"])
   })
 })
