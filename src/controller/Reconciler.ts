@@ -1,0 +1,282 @@
+/**
+ * One reconcile of one workflow, Argo's operator split: the decisions are the pure engine's
+ * (`workflow/engine`), this is the plumbing around it. For a key taken from the work queue:
+ *
+ *   load (informer cache) -> engine(workflow, observations, now) -> apply:
+ *     create pods (`PodCreator`),
+ *     write the status (`StatusWriter`, one Update, as Argo does),
+ *     then delete / label pods (only after the status that records their completion is stored,
+ *     so a restart never re-creates a finished pod),
+ *     then the finalizer (`WorkflowCleanup`) and `spec.ttlStrategy` of a completed workflow.
+ *
+ * Before the engine runs: a gone workflow's state is dropped; a copy older than the controller's
+ * own last write waits; a deleted one's finalizer is released; one whose clusters' caches are not
+ * filled waits (and says why once a cluster failed); one that `parallelism` holds back stays
+ * Pending (`Throttler`); one that may own pods elsewhere takes up its finalizer lease.
+ *
+ * Outcomes follow client-go: a failed round comes back after the key's growing backoff, a good
+ * one forgets it.
+ */
+import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
+import { ClusterPool } from "../kube/ClusterPool.js"
+import { KubeClient } from "../kube/KubeClient.js"
+import type { KubeObject } from "../kube/Resources.js"
+import * as Instruments from "../observability/Metrics.js"
+import { labelCompleted } from "../util/argoKeys.js"
+import type { EngineAction } from "../workflow/engine/contract.js"
+import { needsFinalizer, reconcile } from "../workflow/engine/index.js"
+import { decodeWorkflow } from "../workflow/model/decode.js"
+import { cacheWaitPrefix, ClusterReadiness } from "./ClusterReadiness.js"
+import { ControllerSettings, timingOf } from "./ControllerSettings.js"
+import { Expectations } from "./Expectations.js"
+import { Observation, type OwnPod } from "./Observation.js"
+import { parseWorkflowKey } from "./observe.js"
+import { PodCreator } from "./PodCreator.js"
+import { recordedPod, storedNodes } from "./PodIdentity.js"
+import { PodOwnership } from "./PodOwnership.js"
+import { boundedBy } from "./RequestTimeout.js"
+import { StatusWriter } from "./StatusWriter.js"
+import * as Throttler from "./Throttler.js"
+import { hasFinalizer, isCompleted, isCompletedPhase, WorkflowCleanup } from "./WorkflowCleanup.js"
+import { WorkflowCache } from "./WorkflowCache.js"
+import { WorkQueue } from "./WorkQueue.js"
+
+/** Argo's ttlStrategy: success/failure-specific seconds win over secondsAfterCompletion. */
+export const ttlSecondsFor = (wf: KubeObject, phase: string): number | undefined => {
+  const ttl = ((wf["spec"] ?? {}) as { ttlStrategy?: Record<string, unknown> }).ttlStrategy
+  if (!ttl) return undefined
+  const num = (v: unknown) => (typeof v === "number" && v >= 0 ? v : undefined)
+  const specific = phase === "Succeeded" ? num(ttl["secondsAfterSuccess"]) : num(ttl["secondsAfterFailure"])
+  return specific ?? num(ttl["secondsAfterCompletion"])
+}
+
+export class Reconciler extends Context.Service<Reconciler, {
+  /** Reconciles the workflow of `key` once; failures requeue the key (never fails). */
+  readonly reconcile: (key: string) => Effect.Effect<void>
+}>()("flotilla/controller/Reconciler") {
+  static readonly layer = Layer.effect(Reconciler, Effect.suspend(() => make))
+}
+
+const make = Effect.gen(function*() {
+  const { config, engineConfig, options } = yield* ControllerSettings
+  const timing = timingOf(options)
+  const bounded = boundedBy(timing.requestTimeout)
+  const local = yield* KubeClient
+  const pool = yield* ClusterPool
+  const queue = yield* WorkQueue
+  const workflows = yield* WorkflowCache
+  const expectations = yield* Expectations
+  const readiness = yield* ClusterReadiness
+  const ownership = yield* PodOwnership
+  const observation = yield* Observation
+  const statusWriter = yield* StatusWriter
+  const creator = yield* PodCreator
+  const cleanup = yield* WorkflowCleanup
+
+  const throttler = Throttler.make({ parallelism: config.parallelism, namespaceParallelism: config.namespaceParallelism })
+  const admitted = (wf: KubeObject, key: string): boolean => {
+    const spec = (wf["spec"] ?? {}) as { priority?: unknown }
+    const status = (wf["status"] ?? {}) as { phase?: unknown }
+    return throttler.admit({
+      key,
+      namespace: wf.metadata.namespace ?? "",
+      priority: typeof spec.priority === "number" ? spec.priority : 0,
+      created: Date.parse(wf.metadata.creationTimestamp ?? "") || 0,
+      started: status.phase === "Running" || Object.keys(storedNodes(wf)).length > 0
+    })
+  }
+  /** Frees a running place; the waiting workflows that may start now are looked at again. */
+  const releaseSlot = (key: string) => Effect.forEach(throttler.release(key), queue.add, { discard: true })
+
+  /** The workflow is gone: drop what was kept for it. */
+  const forgetWorkflow = (key: string) =>
+    Effect.gen(function*() {
+      const uid = ownership.lastUid(key)
+      if (uid !== undefined) {
+        yield* observation.forgetReported(uid)
+        yield* expectations.forget(uid)
+      }
+      yield* ownership.forgetUid(key)
+      yield* statusWriter.forget(key)
+    })
+
+  /** Deletes and labels the node's own pods the engine is done with (by uid: a pod that took the name meanwhile is not touched). */
+  const applyPodActions = (key: string, actions: ReadonlyArray<EngineAction>, accepted: ReadonlyMap<string, OwnPod>) =>
+    Effect.gen(function*() {
+      // Only the node's own pod, by its uid: an observation the controller made up (a failed create,
+      // a pod not seen yet) names a pod that may be anyone's.
+      const ownPod = (action: { readonly nodeId: string; readonly cluster: string; readonly namespace: string; readonly podName: string }) => {
+        const own = accepted.get(action.nodeId)
+        return own !== undefined && own.cluster === action.cluster && own.namespace === action.namespace && own.name === action.podName &&
+            own.uid !== ""
+          ? own
+          : undefined
+      }
+      for (const action of actions) {
+        if (action._tag === "DeletePod") {
+          const own = ownPod(action)
+          if (own === undefined) continue
+          const view = yield* pool.get(action.cluster).pipe(Effect.option)
+          if (Option.isNone(view)) continue
+          yield* bounded(
+            view.value.client.delete("pods", action.namespace, action.podName, { uid: own.uid }),
+            { cluster: action.cluster, verb: "delete", resource: "pods", namespace: action.namespace, name: action.podName }
+          ).pipe(
+            Effect.catchTag("KubeError", (e) =>
+              e.reason === "NotFound" || e.reason === "Conflict"
+                ? Effect.void
+                : Effect.logWarning("pod deletion failed").pipe(
+                  Effect.annotateLogs({ workflow: key, cluster: action.cluster, error: e.message }),
+                  Effect.andThen(queue.addAfter(key, timing.retry))
+                ))
+          )
+        } else if (action._tag === "LabelPodCompleted") {
+          // Remote identities only have list/watch/delete: label only what we own locally.
+          if (action.cluster !== config.cluster) continue
+          const own = ownPod(action)
+          if (own === undefined) continue
+          const pod = yield* pool.local.pods.get(action.namespace, action.podName)
+          if (Option.isNone(pod) || pod.value.metadata.uid !== own.uid || pod.value.metadata.labels?.[labelCompleted] === "true") continue
+          // the uid makes the patch fail on any other pod that took the name meanwhile
+          yield* local.patch("pods", action.namespace, action.podName, {
+            metadata: { uid: own.uid, labels: { [labelCompleted]: "true" } }
+          }).pipe(Effect.catchTag("KubeError", () => Effect.void))
+        }
+      }
+    })
+
+  const reconcileKey = (key: string): Effect.Effect<void> =>
+    Effect.gen(function*() {
+      const ref = parseWorkflowKey(key)
+      const found = yield* workflows.get(ref.namespace, ref.name)
+      if (Option.isNone(found)) {
+        yield* releaseSlot(key)
+        yield* cleanup.end(key)
+        yield* forgetWorkflow(key)
+        return
+      }
+      const wf = found.value
+      if (wf.metadata.uid) yield* ownership.rememberUid(key, wf.metadata.uid)
+      // A copy older than this controller's own last status write (the watch has not delivered the
+      // write yet) would have the engine redo what that write recorded: wait for the write to come back.
+      if (yield* statusWriter.staleCopy(key, wf)) return
+
+      if (wf.metadata.deletionTimestamp) {
+        yield* releaseSlot(key)
+        if (hasFinalizer(wf)) {
+          // The lease may not be held (e.g. deleted while no controller ran): take it up, then end it.
+          // If that fails, nothing else would bring this workflow back until the resync: retry.
+          const held = yield* cleanup.hold(key).pipe(Effect.result)
+          if (held._tag === "Failure") {
+            yield* Effect.logWarning("cannot take up finalizer of deleted workflow").pipe(
+              Effect.annotateLogs({ workflow: key, error: String(held.failure) })
+            )
+            yield* queue.addAfter(key, timing.retry)
+            return
+          }
+          yield* cleanup.end(key)
+        }
+        return
+      }
+
+      if (!(yield* readiness.cachesReady(wf))) {
+        // Say why in the workflow's message (it would otherwise sit there with no status at all),
+        // once a cluster it needs has actually failed rather than just being slow to list.
+        const why = yield* readiness.cacheProblem(wf)
+        if (why !== undefined) yield* statusWriter.showMessage(wf, why)
+        yield* queue.addAfter(key, timing.cacheWait)
+        return
+      }
+
+      // parallelism / namespaceParallelism: one that may not start yet waits, Pending, as upstream
+      if (isCompleted(wf)) yield* releaseSlot(key)
+      else if (!admitted(wf, key)) {
+        yield* statusWriter.postpone(wf)
+        return
+      }
+
+      const decoded = decodeWorkflow(wf)
+      // Once completed (and released) a workflow needs no finalizer any more: holding one again would
+      // add and remove it on every reconcile.
+      if (decoded.ok && ((needsFinalizer(decoded.value, config.cluster) && !isCompleted(wf)) || hasFinalizer(wf))) {
+        const held = yield* cleanup.hold(key).pipe(Effect.result)
+        if (held._tag === "Failure") {
+          yield* Effect.logWarning("cannot add finalizer").pipe(Effect.annotateLogs({ workflow: key, error: String(held.failure) }))
+          yield* queue.addAfter(key, timing.retry)
+          return
+        }
+        if (!hasFinalizer(wf)) return // the finalizer write triggers the next reconcile
+      }
+
+      const now = yield* Clock.currentTimeMillis
+      const wfUid = wf.metadata.uid ?? ""
+      // Records the stored status already holds need no overlay any more.
+      const stored = storedNodes(wf)
+      const recordOf = yield* expectations.settleRecords(wfUid, (nodeId) => recordedPod(stored, nodeId))
+      const { accepted, pods, taskResults } = yield* observation.observe(key, wf, recordOf, now)
+
+      // A message left by the cache wait above is not the engine's: drop it before it carries it over.
+      const previous = wf["status"] as Record<string, unknown> | undefined
+      const engineInput = typeof previous?.["message"] === "string" && previous["message"].startsWith(cacheWaitPrefix)
+        ? { ...wf, status: Object.fromEntries(Object.entries(previous).filter(([k]) => k !== "message")) }
+        : wf
+      const output = reconcile({ workflow: engineInput, pods, taskResults, now, config: engineConfig })
+
+      // 1. create pods (in parallel, bounded)
+      const retryCreates = yield* creator.createAll(
+        key,
+        wf,
+        output.actions.filter((a): a is Extract<EngineAction, { _tag: "CreatePod" }> => a._tag === "CreatePod"),
+        recordOf,
+        now
+      )
+
+      // 2. write the status when it changed, with the records of the pods just created
+      const written = yield* statusWriter.write(key, wf, output, now)
+      if (written._tag === "Retry") return "retry" as const
+      const status = written.status
+
+      // 3. only now that the status records their completion: delete / label pods
+      yield* applyPodActions(key, output.actions, accepted)
+
+      // 4. a completed workflow whose remote pods are gone no longer needs its finalizer
+      const phase = (status["phase"] as string | undefined) ?? ""
+      const completed = isCompletedPhase(phase)
+      if (completed) {
+        yield* releaseSlot(key)
+        yield* expectations.clearFailures(wfUid)
+        yield* cleanup.releaseCompleted(key, wf)
+      }
+
+      // 5. spec.ttlStrategy: a completed workflow is deleted once its time is up.
+      let after = retryCreates ?? output.requeueAfterMs
+      const ttl = completed ? ttlSecondsFor(wf, phase) : undefined
+      const finishedAt = Date.parse(String(status["finishedAt"] ?? ""))
+      if (ttl !== undefined && Number.isFinite(finishedAt)) {
+        const due = finishedAt + ttl * 1000
+        if (now >= due) {
+          yield* local.delete("workflows", ref.namespace, ref.name, { ...(wf.metadata.uid ? { uid: wf.metadata.uid } : {}) }).pipe(
+            Effect.tap(() => Effect.logInfo("deleting workflow: TTL expired").pipe(Effect.annotateLogs({ workflow: key, ttlSeconds: ttl }))),
+            Effect.catchTag("KubeError", (e) => e.reason === "NotFound" || e.reason === "Conflict" ? Effect.void : Effect.fail(e))
+          )
+        } else {
+          after = after === undefined ? due - now : Math.min(after, due - now)
+        }
+      }
+      if (after !== undefined) yield* queue.addAfter(key, Duration.millis(Math.max(after, 10)))
+      return "done" as const
+    }).pipe(
+      Instruments.timeReconcileBy((outcome) => outcome === "retry" ? "requeue" : "success"),
+      // client-go's pattern: a failed round comes back after the key's growing backoff, a good one forgets it
+      Effect.flatMap((outcome) => outcome === "retry" ? queue.addRateLimited(key) : queue.forget(key)),
+      Effect.catchCause((cause) =>
+        Effect.logError("reconcile failed").pipe(
+          Effect.annotateLogs({ workflow: key, error: String(cause) }),
+          Effect.andThen(queue.addRateLimited(key))
+        )
+      ),
+      Effect.withSpan("Controller.reconcile", { attributes: { workflow: key } })
+    )
+
+  return Reconciler.of({ reconcile: reconcileKey })
+})
