@@ -3,7 +3,9 @@
  * the pure helpers about identity and placement.
  */
 export type * from "./contract.js"
-export { reconcile, podCleanupAction, workflowLabels } from "./reconcile.js"
+export { reconcile } from "./reconcile.js"
+export { podCleanupAction } from "./podgc.js"
+export { workflowLabels } from "./status.js"
 export { labelPhase, labelCompleted as labelWorkflowCompleted } from "../../util/argoKeys.js"
 export { nodeId, podName, fnv32a } from "./ids.js"
 export { needsFinalizer, targetOf, isLocalTarget, inheritPlacement, type Placement, type Target } from "./targeting.js"

@@ -3,7 +3,7 @@
  * conformance suite (test/conformance/run.ts) on upstream's examples.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { stepOrTaskName } from "../../../src/workflow/engine/reconcile.js"
+import { stepOrTaskName } from "../../../src/workflow/engine/outputs.js"
 import { container, envOf, Sim, workflow } from "./harness.js"
 
 const script = (name: string) => ({ name, script: { image: "python", command: ["python"], source: "print(1)" } })

@@ -1,0 +1,299 @@
+/**
+ * The state of one operation (one reconcile of one workflow) and its node
+ * bookkeeping: the nodes being built (copied from the stored status, never
+ * mutated in place), the actions collected, the globals, the work budget
+ * (`limits.maxReconcileSteps`, `limits.maxNodes`), and the primitives every
+ * part of the engine uses to create, find, link and mark nodes, resolve
+ * templates (with `templateDefaults`) and enforce a boundary's
+ * `parallelism`. Upstream's `wfOperationCtx` with `initializeNode`,
+ * `markNodePhase`, `checkParallelism` and `getOutboundNodes`
+ * (workflow/controller/operator.go).
+ *
+ * The template executors (steps.ts, dag.ts, retry.ts, podNodes.ts, ...) are
+ * functions over this state; they reach one another through the abstract
+ * `executeTemplate` / `executeBody`, implemented by reconcile.ts, so that no
+ * executor imports the one that calls it (steps and DAGs recurse through
+ * templates). Pure: no I/O, no clock (the time is `input.now`).
+ */
+import { annotationPodNameFormat } from "../../util/argoKeys.js"
+import { isRecord } from "../../util/records.js"
+import { isoSeconds } from "../../util/time.js"
+import { isFulfilled, type NodeOutputs, type NodePhase, type NodeStatus, type NodeType, type Parameter, type Template, type Workflow } from "../model/Workflow.js"
+import type { EngineAction, EngineConfig, EngineInput } from "./contract.js"
+import { nodeId as makeNodeId } from "./ids.js"
+import type { EngineLimits } from "./limits.js"
+import { displayNameOf, type ExecOpts, getOrCreate, type Node, type ResolvedArgs } from "./nodes.js"
+
+/**
+ * Thrown from inside an operation when the workflow crosses one of its
+ * limits; `run` turns it into the workflow's Error. Not an Error subclass:
+ * it is control flow, and needs no stack trace.
+ */
+export class LimitExceeded {
+  constructor(readonly message: string) {}
+}
+
+/** A node that holds one of its boundary's `parallelism` slots while it is not fulfilled. */
+const countsForParallelism = (n: Node): boolean =>
+  n.boundaryID !== undefined && !isFulfilled(n.phase) && n.type !== "StepGroup" && n.type !== "TaskGroup" && n.nodeFlag?.retried !== true
+
+/** templateDefaults merged under a template (the template wins; objects merge). */
+const mergeDefaults = (defaults: Readonly<Record<string, unknown>>, tmpl: Readonly<Record<string, unknown>>): Record<string, unknown> => {
+  const out: Record<string, unknown> = { ...tmpl }
+  for (const [k, v] of Object.entries(defaults)) {
+    if (k === "name") continue
+    if (!(k in tmpl) || tmpl[k] === undefined) {
+      // Container defaults only apply to templates of that kind.
+      if ((k === "container" || k === "script") && !(k in tmpl)) continue
+      out[k] = v
+    } else if (isRecord(v) && isRecord(tmpl[k])) out[k] = mergeDefaults(v, tmpl[k] as Record<string, unknown>)
+  }
+  return out
+}
+
+export abstract class OperationState {
+  readonly nodes: Record<string, Node>
+  readonly actions: Array<EngineAction> = []
+  requeueAt: number | undefined
+  readonly globals = new Map<string, unknown>()
+  readonly nowIso: string
+  readonly status: Record<string, unknown>
+  readonly taskResultsCompletion: Record<string, boolean>
+  private readonly templates: ReadonlyMap<string, Template>
+  readonly config: EngineConfig
+  readonly limits: EngineLimits
+  readonly now: number
+  workflowDeadline: number | undefined
+  activePods = 0
+  globalOutputs: Array<Parameter>
+  depth = 0
+  /** `spec.workflowMetadata` labels set on the first operation (`updateWorkflowMetadata`). */
+  metadataLabels: Record<string, string> = {}
+  private nodeCount = 0
+  /** Work units spent so far (`limits.maxReconcileSteps`); nothing is counted once the operation is aborted. */
+  private spent = 0
+  aborted = false
+  // Indexes built once per reconcile, so that no step of a reconcile scans every node.
+  private readonly ids = new Map<string, string>()
+  private readonly childSets = new Map<string, Set<string>>()
+  private readonly resolvedTemplates = new Map<string, Template | undefined>()
+  /** Per boundary: its nodes that count against the boundary's parallelism and were active when last looked at. */
+  private activeByBoundary: Map<string, Set<Node>> | undefined
+
+  constructor(
+    readonly wf: Workflow,
+    readonly input: EngineInput,
+    limits: EngineLimits,
+    nodes: Readonly<Record<string, NodeStatus>>
+  ) {
+    this.config = input.config
+    this.limits = limits
+    this.now = input.now
+    this.nowIso = isoSeconds(input.now)
+    const prev = (wf.status ?? {}) as Record<string, unknown>
+    this.status = { ...prev }
+    // The stored nodes are never mutated: each is copied (its `children` too, the only array
+    // changed in place), shallowly; every other change assigns a fresh value.
+    this.nodes = {}
+    for (const id in nodes) {
+      const n = nodes[id] as Node
+      const copy: Node = { ...n }
+      if (n.children !== undefined) copy.children = [...n.children]
+      this.nodes[id] = copy
+      this.nodeCount++
+    }
+    this.taskResultsCompletion = { ...((prev.taskResultsCompletionStatus ?? {}) as Record<string, boolean>) }
+    this.templates = new Map(wf.spec.templates.map((t) => [t.name, t] as const))
+    this.globalOutputs = [...(((prev.outputs as NodeOutputs | undefined)?.parameters) ?? [])]
+  }
+
+  /** Spend work units of this reconcile's budget (`limits.maxReconcileSteps`). */
+  spend(units = 1): void {
+    this.spent += units
+    if (this.spent > this.limits.maxReconcileSteps && !this.aborted) {
+      throw new LimitExceeded(
+        `reconcile exceeded limits.maxReconcileSteps (${this.limits.maxReconcileSteps} work units): ` +
+          `the workflow is too large to evaluate (${this.nodeCount} nodes)`
+      )
+    }
+  }
+
+  requeue(at: number): void {
+    if (this.requeueAt === undefined || at < this.requeueAt) this.requeueAt = at
+  }
+
+  id(name: string): string {
+    let id = this.ids.get(name)
+    if (id === undefined) {
+      id = makeNodeId(this.wf.metadata.name, name)
+      this.ids.set(name, id)
+    }
+    return id
+  }
+
+  byName(name: string): Node | undefined {
+    return this.nodes[this.id(name)]
+  }
+
+  initNode(
+    name: string,
+    type: NodeType,
+    phase: NodePhase,
+    opts: { boundaryId?: string; templateName?: string; message?: string; hooked?: boolean; retried?: boolean; inputs?: Node["inputs"] }
+  ): Node {
+    this.spend()
+    if (this.nodeCount >= this.limits.maxNodes) {
+      throw new LimitExceeded(`status.nodes: node "${name}" would be node ${this.nodeCount + 1}, which exceeds limits.maxNodes (${this.limits.maxNodes})`)
+    }
+    const id = this.id(name)
+    const node: Node = {
+      id,
+      name,
+      displayName: displayNameOf(name),
+      type,
+      phase,
+      startedAt: this.nowIso
+    }
+    if (opts.templateName !== undefined) node.templateName = opts.templateName
+    if (opts.templateName !== undefined) node.templateScope = "local/"
+    if (opts.boundaryId !== undefined && opts.boundaryId !== "") node.boundaryID = opts.boundaryId
+    if (opts.message !== undefined && opts.message !== "") node.message = opts.message
+    if (opts.hooked === true || opts.retried === true) {
+      node.nodeFlag = { ...(opts.hooked === true ? { hooked: true } : {}), ...(opts.retried === true ? { retried: true } : {}) }
+    }
+    if (opts.inputs !== undefined) node.inputs = opts.inputs
+    if (isFulfilled(phase)) node.finishedAt = this.nowIso
+    if (!(id in this.nodes)) this.nodeCount++
+    this.nodes[id] = node
+    if (this.activeByBoundary !== undefined && countsForParallelism(node)) {
+      getOrCreate(this.activeByBoundary, node.boundaryID!, () => new Set()).add(node)
+    }
+    return node
+  }
+
+  /** The node of a template call, as first created: its boundary, flags and declared inputs. */
+  initCallNode(nodeName: string, type: NodeType, phase: NodePhase, tmpl: Template, opts: ExecOpts, retried: boolean): Node {
+    return this.initNode(nodeName, type, phase, {
+      boundaryId: opts.boundaryId,
+      templateName: tmpl.name,
+      hooked: opts.hooked,
+      retried,
+      inputs: tmpl.inputs?.parameters !== undefined ? { parameters: tmpl.inputs.parameters } : undefined
+    })
+  }
+
+  /** The Steps or DAG node `nodeName`, created Running on first visit; undefined while parallelism holds it back. */
+  compositeNode(nodeName: string, type: "Steps" | "DAG", tmpl: Template, opts: ExecOpts, retried: boolean): Node | undefined {
+    const existing = this.byName(nodeName)
+    if (existing !== undefined) return existing
+    if (!retried && this.parallelismBlocked(opts)) return undefined
+    return this.initCallNode(nodeName, type, "Running", tmpl, opts, retried)
+  }
+
+  markPhase(node: Node, phase: NodePhase, message?: string): Node {
+    node.phase = phase
+    if (message !== undefined) {
+      if (message === "") delete node.message
+      else node.message = message
+    }
+    if (isFulfilled(phase)) node.finishedAt ??= this.nowIso
+    else delete node.finishedAt
+    return node
+  }
+
+  errorNode(name: string, message: string, opts: ExecOpts, templateName?: string): Node {
+    const existing = this.byName(name)
+    if (existing !== undefined) return this.markPhase(existing, "Error", message)
+    return this.initNode(name, "Skipped", "Error", { boundaryId: opts.boundaryId, message, templateName, hooked: opts.hooked })
+  }
+
+  addChild(parentName: string, childName: string): void {
+    const parent = this.byName(parentName)
+    if (parent === undefined) return
+    const childId = this.id(childName)
+    const known = getOrCreate(this.childSets, parent.id, () => new Set(parent.children))
+    if (known.has(childId)) return
+    known.add(childId)
+    parent.children ??= []
+    parent.children.push(childId)
+  }
+
+  outboundNodes(id: string): Array<string> {
+    this.spend()
+    const node = this.nodes[id]
+    if (node === undefined) return []
+    switch (node.type) {
+      case "Skipped":
+      case "Suspend":
+      case "HTTP":
+      case "Plugin":
+      case "Pod":
+        return [node.id]
+      case "TaskGroup":
+      case "Container":
+        if ((node.children ?? []).length === 0) return [node.id]
+        return (node.children ?? []).flatMap((c) => this.outboundNodes(c))
+      case "Retry": {
+        const c = node.children ?? []
+        if (c.length > 0) return [c[c.length - 1]]
+        return []
+      }
+      default:
+        return (node.outboundNodes ?? []).flatMap((o) => this.outboundNodes(o))
+    }
+  }
+
+  childNodes(node: Node): Array<Node> {
+    this.spend((node.children ?? []).length)
+    return (node.children ?? []).map((c) => this.nodes[c]).filter((n) => n !== undefined)
+  }
+
+  /** The template with `templateDefaults` merged under it, merged once per reconcile. */
+  resolveTemplate(name: string): Template | undefined {
+    if (this.resolvedTemplates.has(name)) return this.resolvedTemplates.get(name)
+    const t = this.templates.get(name)
+    const defaults = this.wf.spec.templateDefaults
+    const resolved = t === undefined || defaults === undefined ? t : (mergeDefaults(defaults, t) as Template)
+    this.resolvedTemplates.set(name, resolved)
+    return resolved
+  }
+
+  podNameVersion(): "v1" | "v2" {
+    const a = this.wf.metadata.annotations?.[annotationPodNameFormat]
+    return a === "v1" || a === "v2" ? a : this.config.podNameVersion
+  }
+
+  parallelismBlocked(opts: ExecOpts): boolean {
+    if (opts.boundaryId === undefined) return false
+    const boundary = this.nodes[opts.boundaryId]
+    const bt = boundary?.templateName === undefined ? undefined : this.resolveTemplate(boundary.templateName)
+    const limit = bt?.parallelism
+    if (typeof limit !== "number") return false
+    if (this.activeByBoundary === undefined) {
+      this.activeByBoundary = new Map()
+      for (const id in this.nodes) {
+        const n = this.nodes[id]
+        if (countsForParallelism(n)) getOrCreate(this.activeByBoundary, n.boundaryID!, () => new Set()).add(n)
+      }
+    }
+    const active = this.activeByBoundary.get(opts.boundaryId)
+    if (active === undefined) return false
+    // A node never becomes active again once fulfilled, so the set only shrinks to the active ones.
+    for (const n of active) if (isFulfilled(n.phase) || this.nodes[n.id] !== n) active.delete(n)
+    return active.size >= limit
+  }
+
+  stepScope(): Map<string, unknown> {
+    return new Map(this.globals)
+  }
+
+  /** Execute a template call as node `nodeName` (reconcile.ts): what steps, DAG tasks and hooks call. */
+  abstract executeTemplate(
+    nodeName: string,
+    call: { readonly template: string; readonly args: ResolvedArgs },
+    opts: ExecOpts
+  ): Node | undefined
+
+  /** Execute a processed template's body by its type (reconcile.ts): what a retry attempt runs. */
+  abstract executeBody(nodeName: string, tmpl: Template, opts: ExecOpts, retried: boolean): Node | undefined
+}

@@ -1,0 +1,201 @@
+/**
+ * Pod nodes: executing a container or script template (parallelism, the
+ * workflow deadline, the template's `timeout`), requesting its pod as a
+ * CreatePod action (the manifest comes from pod.ts), and folding what was
+ * observed of pods and their task results into their nodes. Upstream's
+ * `executeContainer`/`executeScript`, `podReconciliation` and
+ * `assessNodeStatus` (workflow/controller/operator.go), and the deadline
+ * handling of `failSuspendedAndPendingNodesAfterDeadlineOrShutdown`.
+ */
+import type { KubeObject } from "../../kube/Resources.js"
+import { parseDurationMs } from "../../util/goDuration.js"
+import { isoSeconds } from "../../util/time.js"
+import { isFulfilled, type NodeOutputs, type NodePhase, type Template } from "../model/Workflow.js"
+import type { PodObservation } from "./contract.js"
+import { podName as makePodName } from "./ids.js"
+import type { ExecOpts, Mutable, Node } from "./nodes.js"
+import type { OperationState } from "./operation.js"
+import { includeScriptOutput } from "./outputs.js"
+import { buildPod, PodSpecPatchError } from "./pod.js"
+import { substitute } from "./scope.js"
+import { isInvalidTarget, resolveTarget } from "./targeting.js"
+
+export const terminalPodPhases = new Set(["Succeeded", "Failed"])
+
+export const isPodObservationTerminal = (o: PodObservation): boolean => terminalPodPhases.has(o.phase)
+
+export const executePod = (op: OperationState, nodeName: string, tmpl: Template, opts: ExecOpts, retried: boolean): Node | undefined => {
+  let node = op.byName(nodeName)
+  const id = op.id(nodeName)
+  if (node === undefined) {
+    if (op.workflowDeadline !== undefined && op.now >= op.workflowDeadline && !opts.onExit) {
+      return op.initNode(nodeName, "Pod", "Failed", {
+        boundaryId: opts.boundaryId,
+        templateName: tmpl.name,
+        message: "Step exceeded its deadline",
+        hooked: opts.hooked,
+        retried
+      })
+    }
+    const wfLimit = op.wf.spec.parallelism
+    if (typeof wfLimit === "number" && op.activePods >= wfLimit) return undefined
+    if (!retried && op.parallelismBlocked(opts)) return undefined
+    node = op.initCallNode(nodeName, "Pod", "Pending", tmpl, opts, retried)
+    op.activePods++
+    if (expectsTaskResult(op, nodeName, tmpl, opts)) op.taskResultsCompletion[id] = false
+    const obs = op.input.pods.get(id)
+    if (obs !== undefined) assessPod(op, node, obs)
+  }
+  if (isFulfilled(node.phase)) return node
+
+  // Template timeout: a pod still pending past its deadline fails.
+  const timeoutMs = parseDurationMs(tmpl.timeout)
+  if (timeoutMs !== undefined) {
+    const deadline = Date.parse(node.startedAt ?? op.nowIso) + timeoutMs
+    if (node.phase === "Pending" && op.now > deadline) {
+      deletePodOf(op, node)
+      return op.markPhase(node, "Failed", "timeout")
+    }
+    if (op.now < deadline) op.requeue(deadline)
+  }
+
+  const obs = op.input.pods.get(id)
+  if (obs === undefined && node.phase === "Pending") createPod(op, node, tmpl, opts)
+  return node
+}
+
+const expectsTaskResult = (op: OperationState, nodeName: string, tmpl: Template, opts: ExecOpts): boolean => {
+  return (tmpl.outputs?.parameters ?? []).length > 0 || tmpl.script !== undefined || includeScriptOutput(op, nodeName, opts)
+}
+
+const createPod = (op: OperationState, node: Node, tmpl: Template, opts: ExecOpts): void => {
+  const target = resolveTarget(tmpl, op.wf, op.config.localCluster, opts.placement)
+  // An invalid cluster or namespace (after substitution) fails the node: no pod is ever requested there.
+  if (isInvalidTarget(target)) return void op.markPhase(node, "Error", target.message)
+  const name = makePodName(op.wf.metadata.name, node.name, tmpl.name, node.id, op.podNameVersion())
+  let activeDeadlineSeconds: number | undefined
+  const tmplAds = tmpl.activeDeadlineSeconds === undefined ? undefined : Number(tmpl.activeDeadlineSeconds)
+  const timeoutMs = parseDurationMs(tmpl.timeout)
+  if (tmplAds !== undefined && Number.isFinite(tmplAds)) activeDeadlineSeconds = tmplAds
+  if (timeoutMs !== undefined) activeDeadlineSeconds = Math.min(activeDeadlineSeconds ?? Infinity, Math.ceil(timeoutMs / 1000))
+  if (op.workflowDeadline !== undefined && !opts.onExit) {
+    const remaining = Math.floor((op.workflowDeadline - op.now) / 1000)
+    activeDeadlineSeconds = Math.min(activeDeadlineSeconds ?? Infinity, remaining)
+  }
+  const podGC = op.wf.spec.podGC
+  // spec.podSpecPatch gets the workflow's global variables, as upstream substitutes the spec.
+  const wfPatch = op.wf.spec.podSpecPatch
+  let workflowPodSpecPatch: string | undefined
+  if (typeof wfPatch === "string" && wfPatch.includes("{{")) {
+    const r = substitute(wfPatch, op.globals, false, op.limits.expression)
+    if (!r.ok) return void op.markPhase(node, "Error", `spec.podSpecPatch: ${r.error.message}`)
+    workflowPodSpecPatch = r.value
+  }
+  let pod: KubeObject
+  try {
+    pod = buildPod({
+      workflow: op.wf,
+      config: op.config,
+      nodeId: node.id,
+      nodeName: node.name,
+      podName: name,
+      template: tmpl,
+      target,
+      onExit: opts.onExit,
+      includeScriptOutput: includeScriptOutput(op, node.name, opts),
+      activeDeadlineSeconds,
+      podGCAnnotation: podGC === undefined ? undefined : `${podGC.strategy || "OnPodNone"}/${podGC.deleteDelayDuration ?? "0s"}`,
+      deadline: op.workflowDeadline === undefined ? undefined : isoSeconds(op.workflowDeadline),
+      ...(workflowPodSpecPatch !== undefined ? { workflowPodSpecPatch } : {})
+    })
+  } catch (e) {
+    if (e instanceof PodSpecPatchError) return void op.markPhase(node, "Error", e.message)
+    throw e
+  }
+  op.actions.push({ _tag: "CreatePod", nodeId: node.id, cluster: target.cluster, namespace: target.namespace, pod })
+}
+
+const deletePodOf = (op: OperationState, node: Node): void => {
+  const obs = op.input.pods.get(node.id)
+  if (obs === undefined) return
+  op.actions.push({ _tag: "DeletePod", nodeId: node.id, cluster: obs.cluster, namespace: obs.namespace, podName: obs.podName })
+}
+
+/** Fold every observed pod into its node before executing (`podReconciliation`). */
+export const reconcilePods = (op: OperationState): void => {
+  for (const id in op.nodes) {
+    op.spend()
+    const node = op.nodes[id]
+    if (node.type !== "Pod") continue
+    const obs = op.input.pods.get(node.id)
+    if (isFulfilled(node.phase)) continue
+    if (obs !== undefined) assessPod(op, node, obs)
+    else if (node.phase === "Running") op.markPhase(node, "Error", "pod deleted")
+  }
+}
+
+const assessPod = (op: OperationState, node: Node, obs: PodObservation): void => {
+  if (isFulfilled(node.phase)) return
+  if (obs.hostNodeName !== undefined) node.hostNodeName = obs.hostNodeName
+  if (obs.podIP !== undefined) node.podIP = obs.podIP
+  if (obs.exitCode !== undefined) node.outputs = { ...(node.outputs ?? {}), exitCode: String(obs.exitCode) }
+  const tr = op.input.taskResults.get(node.id)
+  if (tr !== undefined) {
+    const outs: Mutable<NodeOutputs> = { ...(node.outputs ?? {}) }
+    if (tr.outputs?.parameters !== undefined) outs.parameters = tr.outputs.parameters.map((p) => ({ ...p }))
+    if (tr.outputs?.result !== undefined) outs.result = tr.outputs.result
+    if (tr.outputs?.artifacts !== undefined) outs.artifacts = tr.outputs.artifacts
+    if (tr.outputs?.exitCode !== undefined && outs.exitCode === undefined) outs.exitCode = tr.outputs.exitCode
+    if (Object.keys(outs).length > 0) node.outputs = outs
+    if (tr.progress !== undefined) node.progress = tr.progress
+    if (tr.completed && node.id in op.taskResultsCompletion) op.taskResultsCompletion[node.id] = true
+  }
+  const synced = op.taskResultsCompletion[node.id] !== false
+  if (obs.deleted === true && !terminalPodPhases.has(obs.phase)) {
+    op.markPhase(node, "Error", "pod deleted")
+    node.finishedAt = obs.finishedAt ?? op.nowIso
+    return
+  }
+  switch (obs.phase) {
+    case "Pending":
+      op.markPhase(node, "Pending", obs.message ?? obs.reason ?? "")
+      break
+    case "Running":
+      op.markPhase(node, "Running", "")
+      break
+    case "Succeeded":
+      if (!synced) {
+        // Outputs are reported by the wait container; complete once they are in.
+        op.markPhase(node, "Running", "")
+        break
+      }
+      op.markPhase(node, "Succeeded", "")
+      node.finishedAt = obs.finishedAt ?? op.nowIso
+      break
+    case "Failed": {
+      const message = obs.message !== undefined && obs.message !== ""
+        ? obs.message
+        : obs.exitCode !== undefined
+        ? `Error (exit code ${obs.exitCode})`
+        : obs.reason ?? "pod failed"
+      const phase: NodePhase = obs.exitCode === undefined && obs.reason !== undefined && obs.reason !== "DeadlineExceeded" &&
+          obs.reason !== "Evicted"
+        ? "Error"
+        : "Failed"
+      op.markPhase(node, phase, message)
+      node.finishedAt = obs.finishedAt ?? op.nowIso
+      if (op.taskResultsCompletion[node.id] === false) op.taskResultsCompletion[node.id] = true
+      break
+    }
+    default:
+      break
+  }
+}
+
+export const failAfterDeadline = (op: OperationState): void => {
+  for (const node of Object.values(op.nodes)) {
+    if (node.type !== "Pod" || isFulfilled(node.phase) || node.nodeFlag?.hooked === true) continue
+    deletePodOf(op, node)
+    op.markPhase(node, "Failed", "Step exceeded its deadline")
+  }
+}

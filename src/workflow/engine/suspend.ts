@@ -1,0 +1,43 @@
+/**
+ * Suspend nodes: waiting until resumed, or until `suspend.duration` has
+ * passed, then succeeding with the output parameters' defaults. Upstream's
+ * `executeSuspend` (workflow/controller/operator.go).
+ */
+import { parseDurationMs } from "../../util/goDuration.js"
+import { isFulfilled, type Template } from "../model/Workflow.js"
+import type { ExecOpts, Node } from "./nodes.js"
+import type { OperationState } from "./operation.js"
+
+/**
+ * `executeSuspend`: the node waits (Running) until resumed; with
+ * `suspend.duration` (seconds, or a Go duration) it resumes by itself once
+ * that long has passed since it started, its output parameters taking
+ * their `valueFrom.default`, as upstream's `OverrideOutputParametersWithDefault`.
+ * A duration that does not parse errors the node rather than waiting for ever.
+ */
+export const executeSuspend = (op: OperationState, nodeName: string, tmpl: Template, opts: ExecOpts): Node => {
+  const node = op.byName(nodeName) ??
+    op.initNode(nodeName, "Suspend", "Running", { boundaryId: opts.boundaryId, templateName: tmpl.name, hooked: opts.hooked })
+  if (isFulfilled(node.phase)) return node
+  const suspend = (tmpl.suspend ?? {}) as { duration?: unknown }
+  const duration = suspend.duration
+  if (duration === undefined || duration === null || duration === "") return node
+  const ms = typeof duration === "string" || typeof duration === "number" ? parseDurationMs(duration) : undefined
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) {
+    return op.markPhase(node, "Error", `suspend.duration: invalid duration ${JSON.stringify(duration)}`)
+  }
+  const resumeAt = Date.parse(node.startedAt ?? op.nowIso) + ms
+  if (op.now < resumeAt) {
+    op.requeue(resumeAt)
+    return node
+  }
+  const declared = tmpl.outputs?.parameters ?? []
+  if (declared.length > 0) {
+    const parameters = declared.map((p) => {
+      const fallback = (p.valueFrom as { default?: unknown } | undefined)?.default ?? p.value
+      return fallback === undefined ? { name: p.name } : { name: p.name, value: String(fallback) }
+    })
+    node.outputs = { ...(node.outputs ?? {}), parameters }
+  }
+  return op.markPhase(node, "Succeeded", "")
+}

@@ -1,0 +1,93 @@
+/**
+ * Binding a call to a template: the arguments of a step, task or hook
+ * resolved against its scope (with the callee's input defaults for what does
+ * not resolve), the template's inputs bound and its body substituted, and a
+ * `when` evaluated. Upstream's `common.ProcessArgs` / `SubstituteParams`
+ * (workflow/common/util.go) and `shouldExecute` (workflow/controller/steps.go).
+ */
+import type { Arguments, Parameter, Template, TemplateCall } from "../model/Workflow.js"
+import type { EngineLimits } from "./limits.js"
+import type { Failure, ResolvedArgs } from "./nodes.js"
+import type { OperationState } from "./operation.js"
+import { evaluateWhen, type Scope, substitute, substituteTemplate } from "./scope.js"
+
+export const substituteForMessage = (text: string, scope: Scope, limits: EngineLimits["expression"]): string => {
+  const r = substitute(text, scope, true, limits)
+  return r.ok ? r.value : text
+}
+
+export const argMap = (args: Arguments | undefined): ResolvedArgs => {
+  const m = new Map<string, string | undefined>()
+  for (const p of args?.parameters ?? []) {
+    if (p.value !== undefined) m.set(p.name, String(p.value))
+  }
+  return m
+}
+
+/** Bind arguments to inputs and substitute the template (`common.ProcessArgs`). */
+export const processTemplate = (op: OperationState, tmpl: Template, args: ResolvedArgs, locals: ReadonlyMap<string, unknown>): Template | Failure => {
+  // Substitution walks the whole template: a DAG's or steps' size is its calls.
+  op.spend(1 + (tmpl.dag?.tasks.length ?? 0) + (tmpl.steps?.length ?? 0))
+  const scope = new Map<string, unknown>([...op.globals, ...locals])
+  const inputs: Array<Parameter> = []
+  for (const p of tmpl.inputs?.parameters ?? []) {
+    let value: string | undefined = p.value !== undefined ? String(p.value) : p.default !== undefined ? String(p.default) : undefined
+    const supplied = args.get(p.name)
+    if (supplied !== undefined) value = supplied
+    if (value === undefined) {
+      return { error: `inputs.parameters.${p.name} was not supplied` }
+    }
+    // An argument is data, substituted where the caller wrote it; only the template's own value or default is substituted here.
+    const s = supplied === undefined ? substitute(value, scope, true, op.limits.expression) : undefined
+    if (s?.ok) value = s.value
+    if (p.enum !== undefined && p.enum.length > 0 && !p.enum.map(String).includes(value)) {
+      return { error: `inputs.parameters.${p.name}: value '${value}' is not in the enum [${p.enum.join(" ")}]` }
+    }
+    const { default: _d, enum: _e, ...rest } = p
+    inputs.push({ ...rest, value })
+    scope.set(`inputs.parameters.${p.name}`, value)
+  }
+  scope.set("inputs.parameters", JSON.stringify(inputs.map((p) => ({ name: p.name, value: p.value }))))
+  const { inputs: _inputs, ...body } = tmpl
+  const sub = substituteTemplate(body, scope, op.limits.expression)
+  if (!sub.ok) return { error: sub.error.message }
+  const out: Template = { ...sub.value, name: tmpl.name } as Template
+  if (tmpl.inputs !== undefined) {
+    return { ...out, inputs: { ...tmpl.inputs, parameters: tmpl.inputs.parameters === undefined ? undefined : inputs } }
+  }
+  return out
+}
+
+/** Resolve a call's arguments against the scope; unresolvable parameters become `undefined`. */
+export const resolveArgs = (op: OperationState, call: TemplateCall, scope: Scope): ResolvedArgs | Failure => {
+  const out = new Map<string, string | undefined>()
+  let firstError: string | undefined
+  for (const p of call.arguments?.parameters ?? []) {
+    if (p.value === undefined) {
+      if (p.valueFrom !== undefined) return { error: `arguments.parameters.${p.name}: valueFrom is not supported in arguments` }
+      continue
+    }
+    const r = substitute(String(p.value), scope, false, op.limits.expression)
+    if (r.ok) out.set(p.name, r.value)
+    else {
+      out.set(p.name, undefined)
+      firstError ??= r.error.message
+    }
+  }
+  // Unresolved arguments fall back to the callee's input defaults; without one they are an error.
+  const callee = call.template === undefined ? undefined : op.resolveTemplate(call.template)
+  for (const [name, v] of out) {
+    if (v !== undefined) continue
+    const input = callee?.inputs?.parameters?.find((ip) => ip.name === name)
+    if (input?.default === undefined && input?.value === undefined) return { error: firstError ?? `failed to resolve arguments.parameters.${name}` }
+  }
+  return out
+}
+
+/** Evaluate a `when` against the scope: true, false, or an error message. */
+export const shouldExecute = (op: OperationState, when: string | undefined, scope: Scope): boolean | Failure => {
+  if (when === undefined || when.trim() === "") return true
+  const r = evaluateWhen(when, scope, op.limits.expression)
+  if (!r.ok) return { error: r.error.message }
+  return r.value
+}
