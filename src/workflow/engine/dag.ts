@@ -29,6 +29,7 @@ interface DagCtx {
   readonly onExit: boolean
 }
 
+/** `executeDAG`: the DAG node, its reachable tasks run, then its phase and (once Succeeded) its outputs; undefined while parallelism holds it back. */
 export const executeDag = (op: OperationState, nodeName: string, tmpl: Template, opts: ExecOpts, retried: boolean): Node | undefined => {
   const node = op.compositeNode(nodeName, "DAG", tmpl, opts, retried)
   if (node === undefined) return undefined

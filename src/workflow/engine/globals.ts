@@ -26,6 +26,7 @@ const marshalParameter = (p: Parameter): Record<string, unknown> => {
 const isValidLabelValue = (v: string): boolean =>
   v.length <= 63 && /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(v)
 
+/** `setGlobalParameters`: the `workflow.*` variables; a message when a workflow argument has no usable value. */
 export const setGlobals = (op: OperationState, startedMs: number): string | undefined => {
   const meta = op.wf.metadata
   const g = op.globals
@@ -98,6 +99,7 @@ export const updateWorkflowMetadata = (op: OperationState): string | undefined =
   return undefined
 }
 
+/** `workflow.failures`: every Failed or Error node, as upstream's exit handler lists them. */
 export const failures = (op: OperationState): ReadonlyArray<Record<string, unknown>> => {
   return Object.values(op.nodes)
     .filter((n) => n.phase === "Failed" || n.phase === "Error")

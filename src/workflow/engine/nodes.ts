@@ -9,9 +9,12 @@
 import type { NodePhase, NodeStatus, Template, TemplateCall } from "../model/Workflow.js"
 import type { Placement } from "./targeting.js"
 
+/** A status type whose fields the operation assigns. */
 export type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+/** A node of `status.nodes` as the operation builds it. */
 export type Node = Mutable<NodeStatus> & { children?: Array<string>; outboundNodes?: Array<string> }
 
+/** How a template call is executed (upstream's `executeTemplateOpts`). */
 export interface ExecOpts {
   readonly boundaryId?: string
   readonly onExit: boolean
@@ -27,9 +30,11 @@ export interface ExecOpts {
 /** Arguments after substitution; `undefined` marks a parameter that could not be resolved. */
 export type ResolvedArgs = ReadonlyMap<string, string | undefined>
 
+/** What a step of evaluation returns instead of its value when it fails; the message becomes a node's. */
 export type Failure = { readonly error: string }
 export const isFailure = (u: unknown): u is Failure => typeof u === "object" && u !== null && "error" in u && !("name" in u)
 
+/** The map's value for `key`, made and stored on first use. */
 export const getOrCreate = <K, V>(map: Map<K, V>, key: K, make: () => V): V => {
   let v = map.get(key)
   if (v === undefined) {
@@ -39,9 +44,11 @@ export const getOrCreate = <K, V>(map: Map<K, V>, key: K, make: () => V): V => {
   return v
 }
 
+/** Whether a step's or task's `continueOn` lets its parent carry on past this phase. */
 export const continues = (call: TemplateCall | undefined, phase: NodePhase): boolean =>
   (phase === "Failed" && call?.continueOn?.failed === true) || (phase === "Error" && call?.continueOn?.error === true)
 
+/** A node's `displayName`, from its name. */
 export const displayNameOf = (name: string): string => {
   // The display name is the last segment of the node name: `wf[0].step(1:x)` -> `step(1:x)`, `wf[0]` -> `[0]`.
   let depth = 0

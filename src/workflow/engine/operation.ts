@@ -51,6 +51,10 @@ const mergeDefaults = (defaults: Readonly<Record<string, unknown>>, tmpl: Readon
   return out
 }
 
+/**
+ * One operation's state (`wfOperationCtx`). Fields are read and assigned by the
+ * executor modules; those private here are the indexes only this class keeps.
+ */
 export abstract class OperationState {
   readonly nodes: Record<string, Node>
   readonly actions: Array<EngineAction> = []

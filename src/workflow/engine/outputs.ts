@@ -88,6 +88,7 @@ export const includeScriptOutput = (op: OperationState, nodeName: string, opts: 
   return resultReferences(opts.parentTemplate).has(stepOrTaskName(nodeName))
 }
 
+/** The `<prefix>.<name>.*` entries of a completed step or task (id, status, times, IP, exit code, outputs). */
 export const addNodeToScope = (op: OperationState, scope: Map<string, unknown>, prefix: "steps" | "tasks", name: string, node: Node): void => {
   const k = `${prefix}.${name}`
   scope.set(`${k}.id`, node.id)
@@ -112,6 +113,7 @@ export const addNodeToScope = (op: OperationState, scope: Map<string, unknown>, 
   }
 }
 
+/** A loop's aggregated `<prefix>.<name>.outputs.result` / `.outputs.parameters` (`processAggregateNodeOutputs`). */
 export const addAggregateToScope = (op: OperationState, scope: Map<string, unknown>, prefix: "steps" | "tasks", name: string, children: ReadonlyArray<Node>): void => {
   op.spend(children.length)
   const sorted = children
@@ -144,6 +146,7 @@ export const addAggregateToScope = (op: OperationState, scope: Map<string, unkno
   }
 }
 
+/** A Steps/DAG template's `outputs.parameters`, resolved against the scope of its children (`getTemplateOutputsFromScope`). */
 const templateOutputs = (op: OperationState, tmpl: Template, scope: Scope): NodeOutputs | Failure | undefined => {
   const params = tmpl.outputs?.parameters
   if (params === undefined || params.length === 0) return undefined
@@ -180,6 +183,7 @@ export const succeedWithOutputs = (op: OperationState, node: Node, tmpl: Templat
   return op.markPhase(node, "Succeeded")
 }
 
+/** Outputs with a `globalName` become `workflow.outputs.parameters.<globalName>` and `status.outputs`. */
 const exportGlobals = (op: OperationState, outputs: NodeOutputs | undefined): void => {
   for (const p of outputs?.parameters ?? []) {
     if (p.globalName === undefined || p.value === undefined) continue

@@ -20,10 +20,12 @@ import { buildPod, PodSpecPatchError } from "./pod.js"
 import { substitute } from "./scope.js"
 import { isInvalidTarget, resolveTarget } from "./targeting.js"
 
+/** Pod phases after which a pod never runs again. */
 export const terminalPodPhases = new Set(["Succeeded", "Failed"])
 
 export const isPodObservationTerminal = (o: PodObservation): boolean => terminalPodPhases.has(o.phase)
 
+/** A container or script template's Pod node; undefined while parallelism holds it back. */
 export const executePod = (op: OperationState, nodeName: string, tmpl: Template, opts: ExecOpts, retried: boolean): Node | undefined => {
   let node = op.byName(nodeName)
   const id = op.id(nodeName)
@@ -68,6 +70,7 @@ const expectsTaskResult = (op: OperationState, nodeName: string, tmpl: Template,
   return (tmpl.outputs?.parameters ?? []).length > 0 || tmpl.script !== undefined || includeScriptOutput(op, nodeName, opts)
 }
 
+/** Request the node's pod (a CreatePod action) where its template targets, or error the node when it cannot be built. */
 const createPod = (op: OperationState, node: Node, tmpl: Template, opts: ExecOpts): void => {
   const target = resolveTarget(tmpl, op.wf, op.config.localCluster, opts.placement)
   // An invalid cluster or namespace (after substitution) fails the node: no pod is ever requested there.
@@ -134,6 +137,7 @@ export const reconcilePods = (op: OperationState): void => {
   }
 }
 
+/** `assessNodeStatus`: what was observed of a node's pod and task result, folded into the node. */
 const assessPod = (op: OperationState, node: Node, obs: PodObservation): void => {
   if (isFulfilled(node.phase)) return
   if (obs.hostNodeName !== undefined) node.hostNodeName = obs.hostNodeName
@@ -192,6 +196,7 @@ const assessPod = (op: OperationState, node: Node, obs: PodObservation): void =>
   }
 }
 
+/** Past `spec.activeDeadlineSeconds`: every unfinished pod node (not an exit hook's) fails and its pod is deleted. */
 export const failAfterDeadline = (op: OperationState): void => {
   for (const node of Object.values(op.nodes)) {
     if (node.type !== "Pod" || isFulfilled(node.phase) || node.nodeFlag?.hooked === true) continue

@@ -57,6 +57,7 @@ const matchesSelector = (
   return true
 }
 
+/** Label or delete every completed pod whose node is complete (or gone), as `spec.podGC` says for the workflow's phase. */
 export const podGC = (op: OperationState, phase: WorkflowPhase): void => {
   const gc = op.wf.spec.podGC
   const strategy = gc?.strategy ?? ""

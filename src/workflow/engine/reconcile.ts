@@ -16,6 +16,7 @@ import { isFailedOrError, isFulfilled, isWorkflowCompleted, type Template, templ
 import type { EngineInput, EngineOutput } from "./contract.js"
 import { executeDag } from "./dag.js"
 import { failures, setGlobals, updateWorkflowMetadata } from "./globals.js"
+import { runWorkflowExitHook, workflowExitHook } from "./hooks.js"
 import { podName as makePodName } from "./ids.js"
 import { type EngineLimits, resolveLimits } from "./limits.js"
 import { type ExecOpts, isFailure, type Mutable, type Node, type ResolvedArgs } from "./nodes.js"
@@ -27,7 +28,7 @@ import { executeWithRetries } from "./retry.js"
 import { closeWorkflow, decodeFailure, pack, workflowError } from "./status.js"
 import { executeSteps } from "./steps.js"
 import { executeSuspend } from "./suspend.js"
-import { argMap, processTemplate, resolveArgs } from "./templates.js"
+import { argMap, processTemplate } from "./templates.js"
 
 /**
  * One reconcile of one workflow. Never throws: whatever goes wrong inside the
@@ -117,23 +118,10 @@ class Operation extends OperationState {
     this.globals.set("workflow.status", wfStatus)
     this.globals.set("workflow.failures", JSON.stringify(failures(this)))
 
-    // `spec.GetExitHook(spec.arguments)`: spec.onExit gets the workflow's arguments; a `hooks.exit`
-    // hook gets its own arguments, or the workflow's when it has none.
     let onExitNode: Node | undefined
-    const exitHook = this.wf.spec.onExit !== undefined && this.wf.spec.onExit !== ""
-      ? { template: this.wf.spec.onExit, arguments: this.wf.spec.arguments }
-      : this.wf.spec.hooks?.exit?.template !== undefined
-      ? {
-        template: this.wf.spec.hooks.exit.template,
-        arguments: (this.wf.spec.hooks.exit.arguments?.parameters ?? []).length > 0 ? this.wf.spec.hooks.exit.arguments : this.wf.spec.arguments
-      }
-      : undefined
+    const exitHook = workflowExitHook(this.wf)
     if (exitHook !== undefined) {
-      const exitName = `${this.wf.metadata.name}.onExit`
-      const args = resolveArgs(this, { name: exitName, template: exitHook.template, arguments: exitHook.arguments }, this.globals)
-      onExitNode = isFailure(args)
-        ? this.errorNode(exitName, args.error, { onExit: true, hooked: true }, exitHook.template)
-        : this.executeTemplate(exitName, { template: exitHook.template, args }, { onExit: true, hooked: true })
+      onExitNode = runWorkflowExitHook(this, exitHook)
       if (onExitNode === undefined || !isFulfilled(onExitNode.phase)) return this.output("Running")
     }
     if (wfStatus === "Succeeded" && onExitNode !== undefined && isFailedOrError(onExitNode.phase)) {

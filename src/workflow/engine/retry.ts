@@ -24,6 +24,7 @@ const durationSeconds = (n: NodeStatus): number => {
 const transientPatterns = [/connection refused/i, /connection reset/i, /i\/o timeout/i, /TLS handshake timeout/i, /\bEOF\b/, /etcdserver: leader changed/i, /too many requests/i, /transient/i]
 const isTransient = (message: string): boolean => transientPatterns.some((p) => p.test(message))
 
+/** A template with a `retryStrategy`: the Retry node, running its current attempt or deciding on the next. */
 export const executeWithRetries = (
   op: OperationState,
   nodeName: string,
@@ -80,6 +81,7 @@ export const executeWithRetries = (
   return retryNode
 }
 
+/** The attempts of a Retry node (its children but exit hooks). */
 const retryAttempts = (op: OperationState, retryNode: Node): Array<Node> => {
   return (retryNode.children ?? [])
     .map((c) => op.nodes[c])

@@ -14,6 +14,7 @@ import type { EngineInput, EngineOutput } from "./contract.js"
 import type { Mutable } from "./nodes.js"
 import type { OperationState } from "./operation.js"
 
+/** The status of a workflow that does not decode: Error with the reason, the rest as stored. */
 export const decodeFailure = (input: EngineInput, message: string): EngineOutput => {
   const prev = (input.workflow.status ?? {}) as Record<string, unknown>
   const nowIso = isoSeconds(input.now)
@@ -54,6 +55,7 @@ export const workflowLabels = (phase: WorkflowPhase): Record<string, string> => 
   [labelCompleted]: isWorkflowCompleted(phase) ? "true" : "false"
 })
 
+/** `markWorkflowPhase` to a final phase: the message, the times, and every unfinished node closed in Error. */
 export const closeWorkflow = (op: OperationState, phase: WorkflowPhase, message: string): void => {
   op.status.phase = phase
   if (message !== "") op.status.message = message

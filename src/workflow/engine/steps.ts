@@ -14,6 +14,7 @@ import { addAggregateToScope, addNodeToScope, succeedWithOutputs } from "./outpu
 import { inheritPlacement, type Placement } from "./targeting.js"
 import { resolveArgs, shouldExecute, substituteForMessage } from "./templates.js"
 
+/** `executeSteps`: the Steps node, its groups in order; undefined while parallelism holds it back. */
 export const executeSteps = (op: OperationState, nodeName: string, tmpl: Template, opts: ExecOpts, retried: boolean): Node | undefined => {
   const node = op.compositeNode(nodeName, "Steps", tmpl, opts, retried)
   if (node === undefined) return undefined
@@ -77,6 +78,7 @@ const updateStepsOutbound = (op: OperationState, node: Node, groupCount: number)
   }
 }
 
+/** `executeStepGroup`: one group's steps (loops expanded) run in parallel; complete once all are, with their exit hooks. */
 const executeStepGroup = (
   op: OperationState,
   steps: ReadonlyArray<TemplateCall>,

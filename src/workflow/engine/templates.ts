@@ -11,11 +11,13 @@ import type { Failure, ResolvedArgs } from "./nodes.js"
 import type { OperationState } from "./operation.js"
 import { evaluateWhen, type Scope, substitute, substituteTemplate } from "./scope.js"
 
+/** The text with what resolves substituted, for a message (the text as written when it does not). */
 export const substituteForMessage = (text: string, scope: Scope, limits: EngineLimits["expression"]): string => {
   const r = substitute(text, scope, true, limits)
   return r.ok ? r.value : text
 }
 
+/** The workflow's own arguments as a call's (values given, nothing substituted). */
 export const argMap = (args: Arguments | undefined): ResolvedArgs => {
   const m = new Map<string, string | undefined>()
   for (const p of args?.parameters ?? []) {
