@@ -322,11 +322,13 @@ describe("LocalKubelet (process mode)", () => {
       const { client } = yield* setup
       const kubelet = yield* startKubelet(client)
       const marker = sharedDir("flotilla-kill-")
-      // The pod writes its pid and sleeps; once deleted, that pid must be gone.
+      // The pod writes its pid and sleeps; once deleted, that pid must be gone. (An odd duration of
+      // its own: processes are looked for machine-wide, where another `sleep 60` may well run.)
+      const nap = `59.${process.pid}`
       yield* client.create(
         "pods",
         ns,
-        withHostPath(podFor("victim", { container: { image: "busybox", command: ["sh", "-c", `sleep 60 & echo $! > ${marker}/pid.tmp; mv ${marker}/pid.tmp ${marker}/pid; wait`] } }), marker)
+        withHostPath(podFor("victim", { container: { image: "busybox", command: ["sh", "-c", `sleep ${nap} & echo $! > ${marker}/pid.tmp; mv ${marker}/pid.tmp ${marker}/pid; wait`] } }), marker)
       )
       yield* awaitRunning(client, "victim")
       yield* awaitFile(`${marker}/pid`)
@@ -336,7 +338,7 @@ describe("LocalKubelet (process mode)", () => {
       yield* waitIdle
       const pid = fs.readFileSync(`${marker}/pid`, "utf8").trim()
       assert.isFalse(processExists((c) => c.includes(`${marker}/pid`)), "the pod's shell must be killed")
-      assert.isFalse(processExists((c) => c === "sleep\u000060\u0000"), `its child sleep (pid ${pid} in the pod) must be killed`)
+      assert.isFalse(processExists((c) => c === `sleep\u0000${nap}\u0000`), `its child sleep (pid ${pid} in the pod) must be killed`)
       const results = yield* client.list("workflowtaskresults", ns)
       assert.deepStrictEqual(results.items.map((r) => r.metadata.name), [])
       fs.rmSync(marker, { recursive: true, force: true })
@@ -346,14 +348,15 @@ describe("LocalKubelet (process mode)", () => {
     Effect.gen(function*() {
       const { client } = yield* setup
       const marker = sharedDir("flotilla-scope-")
+      const nap = `61.${process.pid}` // its own duration: processes are looked for machine-wide
       const fiber = yield* Effect.forkChild(Effect.scoped(Effect.gen(function*() {
         yield* startKubelet(client)
-        yield* client.create("pods", ns, withHostPath(podFor("long", { container: { image: "busybox", command: ["sh", "-c", `touch ${marker}/started; exec sleep 61`] } }), marker))
+        yield* client.create("pods", ns, withHostPath(podFor("long", { container: { image: "busybox", command: ["sh", "-c", `touch ${marker}/started; exec sleep ${nap}`] } }), marker))
         yield* awaitRunning(client, "long")
         yield* awaitFile(`${marker}/started`)
       })))
       yield* Fiber.join(fiber)
-      assert.isFalse(processExists((c) => c === "sleep\u000061\u0000"))
+      assert.isFalse(processExists((c) => c === `sleep\u0000${nap}\u0000`))
       fs.rmSync(marker, { recursive: true, force: true })
     }).pipe(Effect.provide(InMemoryKube.layer)))
 })
