@@ -117,7 +117,8 @@ const make = Effect.gen(function*() {
         client = local
       } else {
         const serviceAccountName = ((wf["spec"] as { serviceAccountName?: string } | undefined)?.serviceAccountName) || "default"
-        client = yield* users.clientFor({
+        // held (not closed for being idle or rotated) until this create is done
+        client = yield* users.acquire({
           workflowNamespace: wfNamespace,
           workflowName: wf.metadata.name!,
           serviceAccountName,
@@ -147,7 +148,7 @@ const make = Effect.gen(function*() {
             ? nameTaken(wf, action, view, record)
             : Effect.flatMap(createFailed(action.cluster, e), Effect.fail))
       )
-    })
+    }).pipe(Effect.scoped)
 
   /**
    * The create found a pod of that name (names are deterministic). If it is the node's recorded
