@@ -113,7 +113,7 @@ describe("src/ module graph", () => {
     assert.deepStrictEqual(forbidden, [])
     // Processes: only the exec credential plugin of the controller's own kubeconfig (users' exec is refused).
     const spawning = [...reached].filter((f) => specifiersOf(parsed.find((p) => p.file === f)!.source).some((s) => /child_process/.test(s)))
-    assert.deepStrictEqual(spawning.map(rel), ["kube/LiveKubeConnector.ts"])
+    assert.deepStrictEqual(spawning.map(rel), ["kube/live/execCredential.ts"])
     // and flotilla/testing does offer them
     const testing = new Set<string>()
     const visitTesting = (file: string): void => {

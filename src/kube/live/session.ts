@@ -1,0 +1,129 @@
+/**
+ * The state of one live connection, shared by its requests and its watches:
+ * its own `KubeConfig`, the bearer token fetched by an exec plugin (cached
+ * until it expires) or read from a token file (read again every minute), the
+ * secrets that must never show up in an error, and its lifetime: closing the
+ * scope aborts its watches and drops its connections.
+ */
+import type { KubeConfig } from "@kubernetes/client-node"
+import type * as http from "node:http"
+import { Clock, Duration, Effect, Redacted, type Scope, Semaphore } from "effect"
+import type { ConnectionSpec } from "../Connection.js"
+import type { KubeError, KubeErrorReason } from "../KubeError.js"
+import { buildKubeConfig, type LiveKubeConnectorOptions } from "./config.js"
+import { describe, type ErrorContext, makeError } from "./errors.js"
+import { type ExecCredential, readTokenFile, runExecCredential } from "./execCredential.js"
+
+export interface Session {
+  readonly spec: ConnectionSpec
+  readonly kc: KubeConfig
+  /** The server's URL without a trailing slash. */
+  readonly server: string
+  readonly requestTimeout: Duration.Duration
+  readonly pageSize: number
+  readonly base: { readonly cluster: string }
+  /** A `KubeError` with every known secret scrubbed from its detail. */
+  readonly fail: (ctx: ErrorContext, reason: KubeErrorReason, detail: string) => KubeError
+  /** Fetches a bearer token when there is none or it is about to expire. */
+  readonly ensureCredentials: Effect.Effect<void, KubeError>
+  /** After a 401 the cached token is dropped, so the next call runs the plugin or reads the file again. */
+  readonly onUnauthorized: Effect.Effect<void>
+  readonly dropCredentials: () => void
+  readonly isClosed: () => boolean
+  readonly watchControllers: Set<AbortController>
+  readonly agents: Set<http.Agent>
+}
+
+export const makeSession = (
+  spec: ConnectionSpec,
+  options: LiveKubeConnectorOptions
+): Effect.Effect<Session, KubeError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const requestTimeout = Duration.fromInputUnsafe(options.requestTimeout ?? "60 seconds")
+    const pageSize = options.listPageSize ?? 500
+    const base = { cluster: spec.cluster }
+    const kc = yield* Effect.try({
+      try: () => buildKubeConfig(spec),
+      catch: (error) => makeError({ ...base, verb: "connect", resource: "cluster" }, "Invalid", describe(error))
+    })
+    const server = spec.endpoint.server.replace(/\/+$/, "")
+
+    // secrets that must never show up in an error
+    const secrets: Array<string> = []
+    if (spec.auth._tag === "Token") secrets.push(Redacted.value(spec.auth.token))
+    if (spec.auth._tag === "ClientCertificate") secrets.push(Redacted.value(spec.auth.keyData))
+    const scrub = (text: string): string =>
+      secrets.reduce((acc, secret) => (secret.length >= 4 ? acc.split(secret).join("[redacted]") : acc), text)
+    const fail = (ctx: ErrorContext, reason: KubeErrorReason, detail: string) => makeError(ctx, reason, scrub(detail))
+
+    // --- bearer tokens from an exec plugin (cached until they expire) or a token file (read again every minute) ---
+    let bearer: ExecCredential | undefined
+    const auth = spec.auth
+    const fetchBearer: Effect.Effect<ExecCredential, KubeError> | undefined = auth._tag === "Exec"
+      ? runExecCredential(auth, {
+        cluster: spec.cluster,
+        ...(options.execTimeout !== undefined ? { timeout: options.execTimeout } : {})
+      })
+      : auth._tag === "TokenFile"
+      ? readTokenFile(auth.path, spec.cluster)
+      : undefined
+    const bearerLock = yield* Semaphore.make(1)
+    if (fetchBearer) {
+      kc.addAuthenticator({
+        isAuthProvider: (user) => user.name === spec.user,
+        applyAuthentication: async (_user, opts) => {
+          if (bearer === undefined) return
+          opts.headers = { ...(opts.headers ?? {}), Authorization: `Bearer ${Redacted.value(bearer.token)}` }
+        }
+      })
+    }
+    const ensureCredentials: Effect.Effect<void, KubeError> = fetchBearer === undefined
+      ? Effect.void
+      : bearerLock.withPermit(Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        if (bearer !== undefined && (bearer.expiresAt === undefined || bearer.expiresAt - 10_000 > now)) return
+        const credential = yield* fetchBearer.pipe(
+          // A token file that cannot be read right now: keep using the token read before (as client-go does).
+          Effect.catch((error) => auth._tag === "TokenFile" && bearer !== undefined ? Effect.succeed(bearer) : Effect.fail(error))
+        )
+        const token = Redacted.value(credential.token)
+        if (!secrets.includes(token)) secrets.push(token)
+        bearer = credential
+      }))
+    /** After a 401 the cached token is dropped, so the next call runs the plugin or reads the file again. */
+    const onUnauthorized = Effect.sync(() => {
+      bearer = undefined
+    })
+
+    // --- lifetime ---
+    let closed = false
+    const watchControllers = new Set<AbortController>()
+    const agents = new Set<http.Agent>()
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        closed = true
+        for (const controller of watchControllers) controller.abort()
+        watchControllers.clear()
+        for (const agent of agents) agent.destroy()
+        agents.clear()
+      })
+    )
+
+    return {
+      spec,
+      kc,
+      server,
+      requestTimeout,
+      pageSize,
+      base,
+      fail,
+      ensureCredentials,
+      onUnauthorized,
+      dropCredentials: () => {
+        bearer = undefined
+      },
+      isClosed: () => closed,
+      watchControllers,
+      agents
+    } satisfies Session
+  })

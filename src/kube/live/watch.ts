@@ -1,0 +1,118 @@
+/**
+ * The watch of a live client, through client-node's `Watch` class, as a
+ * `Stream` of `WatchEvent`s: OPENED once the server answered, then ADDED,
+ * MODIFIED, DELETED and BOOKMARK; an ERROR event fails the stream with its
+ * reason (Gone for an expired resourceVersion), and a quiet watch the library
+ * ends just ends the stream, for the caller to resume from its last version.
+ * Closing the stream's scope or the connection's aborts the request.
+ */
+import { Watch } from "@kubernetes/client-node"
+import { Cause, Effect, Queue, Stream } from "effect"
+import type { KubeClientShape } from "../KubeClient.js"
+import { type KubeError, type KubeErrorReason, reasonFromStatus } from "../KubeError.js"
+import type { KubeObject, WatchEvent, WatchOptions } from "../Resources.js"
+import { describe, type ErrorContext, reasonFromNetworkError } from "./errors.js"
+import { collectionPath, namespaceFor } from "./paths.js"
+import type { Session } from "./session.js"
+
+export const makeWatch = (session: Session): KubeClientShape["watch"] => {
+  const { base, ensureCredentials, fail, kc, watchControllers } = session
+
+  const watch: KubeClientShape["watch"] = (kind, namespace, watchOptions: WatchOptions) => {
+    const ns = namespaceFor(kind, namespace)
+    const ctx: ErrorContext = { ...base, verb: "watch", resource: kind, namespace: ns }
+    return Stream.callback<WatchEvent, KubeError>((queue) =>
+      Effect.gen(function*() {
+        if (session.isClosed()) return yield* Effect.fail(fail(ctx, "Unavailable", "client is closed"))
+        yield* Effect.mapError(ensureCredentials, (error) => fail(ctx, error.reason, error.detail))
+        const failWith = (error: KubeError) => {
+          Queue.failCauseUnsafe(queue, Cause.fail(error))
+        }
+        let stopped = false
+        let opened = false
+        let controller: AbortController | undefined
+        const stop = () => {
+          stopped = true
+          if (controller) {
+            controller.abort()
+            watchControllers.delete(controller)
+          }
+        }
+        yield* Effect.addFinalizer(() => Effect.sync(stop))
+        const watcher = new Watch(kc)
+        const params = {
+          resourceVersion: watchOptions.resourceVersion,
+          allowWatchBookmarks: watchOptions.allowBookmarks,
+          timeoutSeconds: watchOptions.timeoutSeconds,
+          labelSelector: watchOptions.labelSelector,
+          fieldSelector: watchOptions.fieldSelector
+        }
+        const onEvent = (phase: string, object: any) => {
+          if (stopped) return
+          switch (phase) {
+            case "ADDED":
+            case "MODIFIED":
+            case "DELETED":
+              Queue.offerUnsafe(queue, { type: phase, object: object as KubeObject })
+              return
+            case "BOOKMARK":
+              Queue.offerUnsafe(queue, { type: "BOOKMARK", resourceVersion: String(object?.metadata?.resourceVersion ?? "") })
+              return
+            case "ERROR": {
+              const code = typeof object?.code === "number" ? object.code : undefined
+              let reason: KubeErrorReason = code === undefined ? "Unknown" : reasonFromStatus(code)
+              if (object?.reason === "Expired" || object?.reason === "Gone") reason = "Gone"
+              const message = typeof object?.message === "string" ? object.message : JSON.stringify(object)
+              failWith(fail(ctx, reason, `${code ?? "watch error"}: ${message}`))
+              stop()
+              return
+            }
+            default:
+              return
+          }
+        }
+        const onDone = (error: any) => {
+          if (stopped) return
+          stopped = true
+          if (controller) watchControllers.delete(controller)
+          if (!error) {
+            Queue.endUnsafe(queue)
+          } else if (opened && (error?.name === "TimeoutError" || error?.name === "AbortError")) {
+            // the library ends a quiet watch; the caller resumes from its last version
+            Queue.endUnsafe(queue)
+          } else if (typeof error?.statusCode === "number") {
+            if (error.statusCode === 401) session.dropCredentials()
+            failWith(fail(ctx, reasonFromStatus(error.statusCode), `${error.statusCode}: ${describe(error)}`))
+          } else {
+            failWith(fail(ctx, reasonFromNetworkError(error), describe(error)))
+          }
+        }
+        let started: Promise<AbortController>
+        try {
+          started = watcher.watch(collectionPath(kind, ns), params, onEvent, onDone)
+        } catch (error) {
+          return yield* Effect.fail(fail(ctx, reasonFromNetworkError(error), describe(error)))
+        }
+        started.then(
+          (abort) => {
+            opened = true
+            controller = abort
+            if (stopped || session.isClosed()) abort.abort()
+            else {
+              watchControllers.add(abort)
+              Queue.offerUnsafe(queue, { type: "OPENED" })
+            }
+          },
+          (error) => {
+            if (!stopped) {
+              stopped = true
+              failWith(fail(ctx, reasonFromNetworkError(error), describe(error)))
+            }
+          }
+        )
+      })
+    )
+  }
+
+  return watch
+}
