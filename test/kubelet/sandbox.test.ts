@@ -1,5 +1,5 @@
 /**
- * The embedded runtime's sandbox (see src/kubelet/PodProcess.ts), escape by
+ * The embedded runtime's sandbox (see src/kubelet/sandbox.ts), escape by
  * escape: each test is an attack a pod made before the sandbox had user,
  * network and IPC namespaces, dropped capabilities, read-only host binds, a
  * private /dev/shm and a clean environment, and must fail now.

@@ -1,0 +1,87 @@
+/**
+ * What a pod runner is given (`ProcessSpec`) and gives back
+ * (`ProcessResult`), and what its two runners share: the host uid pods run
+ * as in the sandbox, the environment of the runner's own helper programs, and
+ * the per-pod directories they prepare and remove.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import type { Effect } from "effect"
+import type { HostPathMount } from "./PodPlan.js"
+
+export type Isolation = "overlay" | "none"
+
+export type { HostPathMount } from "./PodPlan.js"
+
+export interface ProcessSpec {
+  readonly argv: ReadonlyArray<string>
+  /** The complete environment of the process: nothing of the runner's own is added. */
+  readonly env: Readonly<Record<string, string>>
+  readonly workingDir?: string | undefined
+  readonly scriptSource?: string | undefined
+  /** Absolute paths to read after the process exits. */
+  readonly outputPaths: ReadonlyArray<string>
+  /** A fresh directory owned by this pod run; removed afterwards by the caller. */
+  readonly podDir: string
+  /** The pod's host name in its own UTS namespace (the pod's name; ignored with hostNetwork). */
+  readonly hostname?: string | undefined
+  /** `spec.hostNetwork`: share the host's network and UTS namespaces instead of getting private ones. */
+  readonly hostNetwork?: boolean | undefined
+  /** hostPath volumes, bound as declared (read-write unless readOnly). */
+  readonly hostPaths?: ReadonlyArray<HostPathMount> | undefined
+}
+
+export interface ProcessResult {
+  readonly exitCode: number
+  readonly stdout: string
+  /** stdout and stderr interleaved as they arrived: the container log. */
+  readonly log: string
+  /** Contents of each output path; undefined when the file does not exist. */
+  readonly files: Readonly<Record<string, string | undefined>>
+  /** Set when the process could not start at all (command not found...). */
+  readonly startError?: string | undefined
+}
+
+export interface Runner {
+  readonly isolation: Isolation
+  readonly run: (spec: ProcessSpec) => Effect.Effect<ProcessResult>
+}
+
+/**
+ * The host uid and gid that root in a pod maps to, with the next 65535 ids
+ * for the pod's other users. 0x70000000 lies above the ranges Debian's
+ * useradd hands out (/etc/subuid, from 100000) and systemd-nspawn's
+ * (524288-1879048191), in a range systemd leaves unused; no host user owns
+ * files there, so a pod owns nothing on the host but what it wrote itself.
+ */
+export const podHostId = 0x70000000
+
+/** The environment of the runner's own helpers (unshare, mount...): never the pod's, never the host's. */
+export const helperEnv = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" }
+
+export const isUnder = (p: string, dir: string) => p === dir || p.startsWith(dir.endsWith("/") ? dir : dir + "/")
+
+export const prepareDirs = (spec: ProcessSpec, overlay: boolean) => {
+  const tmp = path.join(spec.podDir, "tmp")
+  fs.mkdirSync(tmp, { recursive: true, mode: 0o1777 })
+  fs.chmodSync(tmp, 0o1777)
+  if (overlay) {
+    // Only the runner may walk the pod's directory; the pod reaches its parts through bind mounts.
+    fs.chmodSync(spec.podDir, 0o700)
+    for (const d of ["upper", "work", "root"]) fs.mkdirSync(path.join(spec.podDir, d), { recursive: true })
+    // Root in the pod owns its /tmp and its root folder (the upper dir's owner is the overlay root's).
+    fs.chownSync(tmp, podHostId, podHostId)
+    fs.chownSync(path.join(spec.podDir, "upper"), podHostId, podHostId)
+  }
+  if (spec.scriptSource !== undefined) {
+    fs.writeFileSync(path.join(spec.podDir, "script"), spec.scriptSource, { mode: 0o755 })
+  }
+}
+
+export const removeDir = (dir: string): void => {
+  try {
+    fs.rmSync(dir, { recursive: true, force: true })
+  } catch {
+    // Best effort: a leftover per-pod directory is harmless and named by uid.
+  }
+}
