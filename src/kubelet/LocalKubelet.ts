@@ -18,38 +18,28 @@
  *    kubelet's scope kills every process it started.
  *
  * It never creates pods, and never writes a Workflow.
+ *
+ * Parts: podStatus.ts (reporting a pod's state and task result), outcome.ts
+ * (outputs from what a run left), simulate.ts (simulate mode), PodProcess.ts
+ * (running a process, sandboxed or not), PodPlan.ts (what to run).
  */
 import * as os from "node:os"
 import * as path from "node:path"
-import { Clock, Effect, FiberMap, Option, Schedule, Scope, Semaphore, Stream } from "effect"
+import { Clock, Effect, FiberMap, Option, type Scope, Semaphore, Stream } from "effect"
 import type { KubeClientShape } from "../kube/KubeClient.js"
-import { isTransient, type KubeError } from "../kube/KubeError.js"
-import type { KubeObject, OwnerReference } from "../kube/Resources.js"
+import type { KubeObject } from "../kube/Resources.js"
 import { watchResource } from "../kube/Watch.js"
-import { annotationNodeId, labelReportOutputsCompleted, labelWorkflow } from "../util/argoKeys.js"
 import { parseDurationMs } from "../util/goDuration.js"
-import { isRecord } from "../util/records.js"
 import { isoSeconds } from "../util/time.js"
-import { executorEnvOf } from "../workflow/engine/pod.js"
 import { defaultImages, type ImageEntrypoint, imagesPath } from "./images.js"
-import { containerPath, mainContainer, planPod, type PodPlan, podContainers } from "./PodPlan.js"
+import { annotations, collectOutputs, labels, type Outcome } from "./outcome.js"
+import { containerPath, mainContainer, planPod, type PodPlan } from "./PodPlan.js"
 import { type Isolation, makeRunner, type ProcessResult, removeDir, type Runner } from "./PodProcess.js"
+import { makeStatusReporter } from "./podStatus.js"
+import { simulate } from "./simulate.js"
 
 export type { Isolation } from "./PodProcess.js"
-
-export const annotations = {
-  nodeId: annotationNodeId,
-  simulatePhase: "flotilla.dev/simulate-phase",
-  simulateExitCode: "flotilla.dev/simulate-exit-code",
-  simulateDuration: "flotilla.dev/simulate-duration",
-  simulateResult: "flotilla.dev/simulate-result",
-  simulateParameters: "flotilla.dev/simulate-parameters"
-} as const
-
-export const labels = {
-  workflow: labelWorkflow,
-  reportOutputsCompleted: labelReportOutputsCompleted
-} as const
+export { annotations, labels } from "./outcome.js"
 
 /**
  * Clients that can serve pod logs written by a kubelet (the in-memory
@@ -94,46 +84,10 @@ export interface LocalKubelet {
   readonly running: Effect.Effect<number>
 }
 
-/** What a finished main container amounts to, in process or simulate mode. */
-interface Outcome {
-  readonly exitCode: number
-  readonly stdout: string
-  readonly log: string
-  /** Reason of the main container's terminated state when it never started ("StartError"). */
-  readonly startFailure?: { readonly reason: string; readonly message: string } | undefined
-  readonly files: Readonly<Record<string, string | undefined>>
-  /** Simulate mode: parameters given directly. */
-  readonly parameters?: Readonly<Record<string, string>> | undefined
-}
-
 const now = Effect.map(Clock.currentTimeMillis, isoSeconds)
 
 /** Durations as used in the simulate annotations ("2s", "1m30s", "500ms", or plain seconds), in milliseconds: util/goDuration.ts. */
 export const parseGoDuration = (s: string): number | undefined => parseDurationMs(s)
-
-const trimOneNewline = (s: string): string => (s.endsWith("\n") ? s.slice(0, -1) : s)
-
-/** Doubling from 200ms up to 10s between attempts to report a pod's state. */
-const reportSchedule = Schedule.min([Schedule.exponential("200 millis"), Schedule.spaced("10 seconds")])
-/** How long a refusal (401/403) is retried: a restarted API server refuses until its RBAC caches are synced. */
-const refusalRetryMillis = 120_000
-
-/**
- * Reports a pod's state (status, task result) the way a kubelet's status sync
- * does: for as long as the API server is unreachable or overloaded (an outage
- * or a restart must not leave a finished pod Running forever), and for
- * `refusalRetryMillis` when it refuses us; anything else fails at once.
- */
-const retryReport = <A>(effect: Effect.Effect<A, KubeError>): Effect.Effect<A, KubeError> =>
-  Effect.flatMap(Clock.currentTimeMillis, (started) =>
-    effect.pipe(Effect.retry({
-      schedule: reportSchedule,
-      while: (error: KubeError) =>
-        Effect.map(Clock.currentTimeMillis, (now) =>
-          isTransient(error) ||
-          ((error.reason === "Forbidden" || error.reason === "Unauthorized") && now - started < refusalRetryMillis))
-    })))
-
 
 /** Starts the kubelet in the current scope and returns a handle on it. */
 export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet, never, Scope.Scope> =>
@@ -162,142 +116,8 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
 
     const log = (pod: KubeObject) => Effect.annotateLogs({ cluster: client.cluster, node: nodeName, pod: `${pod.metadata.namespace}/${pod.metadata.name}` })
 
-    // ---- reporting -------------------------------------------------------
-
-    const patchStatus = (pod: KubeObject, status: Record<string, unknown>) =>
-      retryReport(client.patch("pods", pod.metadata.namespace, pod.metadata.name ?? "", { status }, { subresource: "status" }))
-
-    const conditions = (ready: boolean, at: string, reason?: string) => [
-      { type: "PodReadyToStartContainers", status: "True", lastTransitionTime: at },
-      { type: "Initialized", status: "True", lastTransitionTime: at },
-      { type: "Ready", status: ready ? "True" : "False", lastTransitionTime: at, ...(reason ? { reason } : {}) },
-      { type: "ContainersReady", status: ready ? "True" : "False", lastTransitionTime: at, ...(reason ? { reason } : {}) },
-      { type: "PodScheduled", status: "True", lastTransitionTime: at }
-    ]
-
-    const containerId = (pod: KubeObject, name: string) => `flotilla://${pod.metadata.uid}/${name}`
-
-    /** One status per container of the pod: ready and started, or neither; `state` by container name. */
-    const containerStatuses = (pod: KubeObject, ready: boolean, state: (name: string | undefined) => unknown) =>
-      podContainers(pod).map((c) => ({
-        name: c.name,
-        image: c.image ?? "",
-        imageID: "",
-        containerID: containerId(pod, c.name ?? ""),
-        ready,
-        started: ready,
-        restartCount: 0,
-        state: state(c.name)
-      }))
-
-    const markRunning = (pod: KubeObject, startedAt: string) =>
-      patchStatus(pod, {
-        phase: "Running",
-        hostIP: "127.0.0.1",
-        hostIPs: [{ ip: "127.0.0.1" }],
-        podIP: "127.0.0.1",
-        podIPs: [{ ip: "127.0.0.1" }],
-        startTime: startedAt,
-        conditions: conditions(true, startedAt),
-        ...initStatuses(pod, startedAt),
-        containerStatuses: containerStatuses(pod, true, () => ({ running: { startedAt } }))
-      })
-
-    const initStatuses = (pod: KubeObject, at: string) => {
-      const inits = ((pod.spec as { initContainers?: Array<{ name?: string; image?: string }> } | undefined)?.initContainers) ?? []
-      if (inits.length === 0) return {}
-      return {
-        initContainerStatuses: inits.map((c) => ({
-          name: c.name,
-          image: c.image ?? "",
-          imageID: "",
-          containerID: containerId(pod, c.name ?? ""),
-          ready: true,
-          restartCount: 0,
-          state: { terminated: { exitCode: 0, reason: "Completed", startedAt: at, finishedAt: at } }
-        }))
-      }
-    }
-
-    const markFinished = (
-      pod: KubeObject,
-      startedAt: string,
-      finishedAt: string,
-      outcome: Outcome,
-      failure: string | undefined
-    ) => {
-      const failed = outcome.exitCode !== 0 || failure !== undefined
-      const main = mainContainer(pod)
-      const hasWait = podContainers(pod).some((c) => c.name === "wait")
-      const mainMessage = outcome.startFailure?.message ?? (hasWait ? undefined : failure)
-      const message = outcome.startFailure?.message ??
-        (outcome.exitCode !== 0 ? `Error (exit code ${outcome.exitCode})` : failure)
-      const terminated = (name: string | undefined) => {
-        if (name === main?.name || (main === undefined && name === "main")) {
-          return {
-            exitCode: outcome.exitCode,
-            reason: outcome.startFailure?.reason ?? (outcome.exitCode === 0 ? "Completed" : "Error"),
-            ...(mainMessage !== undefined ? { message: mainMessage } : {}),
-            startedAt,
-            finishedAt,
-            containerID: containerId(pod, name ?? "")
-          }
-        }
-        // The wait container is where upstream reports failures to collect outputs.
-        const waitFailed = name === "wait" && failure !== undefined && outcome.startFailure === undefined
-        return {
-          exitCode: waitFailed ? 1 : 0,
-          reason: waitFailed ? "Error" : "Completed",
-          ...(waitFailed ? { message: failure } : {}),
-          startedAt,
-          finishedAt,
-          containerID: containerId(pod, name ?? "")
-        }
-      }
-      return patchStatus(pod, {
-        phase: failed ? "Failed" : "Succeeded",
-        ...(failed && message !== undefined ? { message } : {}),
-        conditions: conditions(false, finishedAt, "PodCompleted"),
-        containerStatuses: containerStatuses(pod, false, (name) => ({ terminated: terminated(name) }))
-      })
-    }
-
-    const writeTaskResult = (pod: KubeObject, outputs: Record<string, unknown>) =>
-      Effect.gen(function*() {
-        const nodeId = pod.metadata.annotations?.[annotations.nodeId]
-        if (nodeId === undefined) return
-        const workflow = pod.metadata.labels?.[labels.workflow]
-        // As argoexec does: owned by the Workflow its executor env names (ARGO_WORKFLOW_NAME/UID), wherever
-        // the pod runs; a result in another namespace or cluster thus has a dangling owner, as with argoexec.
-        const executorEnv = executorEnvOf(pod)
-        const ownerReferences: ReadonlyArray<OwnerReference> = executorEnv["ARGO_WORKFLOW_NAME"] && executorEnv["ARGO_WORKFLOW_UID"]
-          ? [{ apiVersion: "argoproj.io/v1alpha1", kind: "Workflow", name: executorEnv["ARGO_WORKFLOW_NAME"], uid: executorEnv["ARGO_WORKFLOW_UID"] }]
-          : (pod.metadata.ownerReferences ?? []).filter((o) => o.kind === "Workflow" && o.apiVersion.startsWith("argoproj.io/"))
-        const object: KubeObject = {
-          apiVersion: "argoproj.io/v1alpha1",
-          kind: "WorkflowTaskResult",
-          metadata: {
-            name: nodeId,
-            namespace: pod.metadata.namespace,
-            labels: {
-              ...(workflow !== undefined ? { [labels.workflow]: workflow } : {}),
-              [labels.reportOutputsCompleted]: "true"
-            },
-            ...(ownerReferences.length > 0 ? { ownerReferences } : {})
-          },
-          outputs
-        }
-        yield* retryReport(client.create("workflowtaskresults", pod.metadata.namespace, object)).pipe(
-          Effect.catchTag("KubeError", (e) =>
-            e.reason === "AlreadyExists"
-              // A retried node reuses its ID upstream too: the newest outputs win.
-              ? retryReport(client.patch("workflowtaskresults", pod.metadata.namespace, nodeId, {
-                metadata: { labels: object.metadata.labels },
-                outputs
-              }))
-              : Effect.fail(e))
-        )
-      })
+    const { conditions, containerId, containerStatuses, markFinished, markRunning, patchStatus, writeTaskResult } =
+      makeStatusReporter(client)
 
     const storeLogs = (pod: KubeObject, text: string) =>
       Effect.gen(function*() {
@@ -358,62 +178,6 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
       return r.isolation === "none" && plan.outputParameters.length > 0 ? outputsLock.withPermits(1)(exec) : exec
     }
 
-    /** The duration counts from `startMs`, so when the clock is read does not stretch it. */
-    const simulate = (pod: KubeObject, startMs: number): Effect.Effect<Outcome> =>
-      Effect.gen(function*() {
-        const a = pod.metadata.annotations ?? {}
-        const duration = a[annotations.simulateDuration] !== undefined ? parseDurationMs(a[annotations.simulateDuration]) : undefined
-        if (duration !== undefined && duration > 0) {
-          const remaining = startMs + duration - (yield* Clock.currentTimeMillis)
-          if (remaining > 0) yield* Effect.sleep(remaining)
-        }
-        const phase = a[annotations.simulatePhase] === "Failed" ? "Failed" : "Succeeded"
-        const code = Number.parseInt(a[annotations.simulateExitCode] ?? "", 10)
-        const exitCode = Number.isNaN(code) ? (phase === "Failed" ? 1 : 0) : code
-        const stdout = a[annotations.simulateResult] ?? ""
-        let parameters: Record<string, string> | undefined
-        try {
-          const raw: unknown = a[annotations.simulateParameters] !== undefined ? JSON.parse(a[annotations.simulateParameters]) : undefined
-          if (isRecord(raw)) {
-            parameters = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]))
-          }
-        } catch {
-          yield* Effect.logWarning(`ignoring malformed ${annotations.simulateParameters}`).pipe(log(pod))
-        }
-        return {
-          // A phase of Failed with exit code 0 still fails the pod.
-          exitCode: phase === "Failed" && exitCode === 0 ? 1 : exitCode,
-          stdout,
-          log: stdout,
-          files: {},
-          parameters
-        }
-      })
-
-    /** Turns what the process left into Argo outputs, or the reason the pod fails. */
-    const collectOutputs = (plan: PodPlan | undefined, outcome: Outcome, simulated: boolean) => {
-      const outputs: Record<string, unknown> = {}
-      let failure: string | undefined
-      const parameters: Array<{ name: string; value: string }> = []
-      for (const p of plan?.outputParameters ?? []) {
-        const given = outcome.parameters?.[p.name]
-        const content = given ?? outcome.files[p.path]
-        if (content !== undefined) parameters.push({ name: p.name, value: given ?? trimOneNewline(content) })
-        else if (p.default !== undefined) parameters.push({ name: p.name, value: p.default })
-        else if (!simulated && outcome.startFailure === undefined && failure === undefined) {
-          failure = `failed to save outputs: output parameter "${p.name}": open ${p.path}: no such file or directory`
-        }
-      }
-      for (const [name, value] of Object.entries(outcome.parameters ?? {})) {
-        if (!parameters.some((p) => p.name === name)) parameters.push({ name, value })
-      }
-      if (parameters.length > 0) outputs.parameters = parameters
-      const captureResult = simulated ? outcome.stdout !== "" || plan?.captureResult === true : plan?.captureResult === true
-      if (captureResult && outcome.startFailure === undefined) outputs.result = trimOneNewline(outcome.stdout)
-      outputs.exitCode = String(outcome.exitCode)
-      return { outputs, failure }
-    }
-
     const runPod = (pod: KubeObject) =>
       Effect.gen(function*() {
         const startMs = yield* Clock.currentTimeMillis
@@ -431,10 +195,10 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
             startFailure: { reason: plan.reason, message: plan.message },
             files: {}
           }
-          if (simulated) outcome = yield* simulate(running, startMs)
+          if (simulated) outcome = yield* simulate(running, startMs, log)
         } else {
           planOk = plan
-          outcome = simulated ? yield* simulate(running, startMs) : yield* runProcess(running, plan)
+          outcome = simulated ? yield* simulate(running, startMs, log) : yield* runProcess(running, plan)
         }
         const finishedAt = yield* now
         const { failure, outputs } = collectOutputs(planOk, outcome, simulated)
