@@ -14,7 +14,7 @@
  * identity (`PodCreator`); reconcile a workflow against a cluster whose cache has not been filled
  * yet (`ClusterReadiness`: absence of a pod would be misread as its deletion).
  */
-import { Context, Effect, Layer, Schedule, Scope, Stream } from "effect"
+import { Context, Effect, Layer, PubSub, Schedule, Scope } from "effect"
 import { ClusterPool } from "../kube/ClusterPool.js"
 import type { Informer } from "../kube/Informer.js"
 import { KubeClient } from "../kube/KubeClient.js"
@@ -141,7 +141,7 @@ const make = Effect.gen(function*() {
   const readiness = yield* ClusterReadiness
   const observation = yield* Observation
   const sweeper = yield* OrphanSweeper
-  const { reconcile } = yield* Reconciler
+  const { countRunning, reconcile } = yield* Reconciler
 
   const resync = Effect.gen(function*() {
     for (const wf of yield* workflows.list()) {
@@ -149,42 +149,51 @@ const make = Effect.gen(function*() {
     }
   })
 
-  // Wire the triggers. Each is a supervised component; one that restarts queues every workflow
-  // again (changes may have come while it was down).
-  let triggerRuns = 0
-  const afterRestart = Effect.suspend(() => triggerRuns++ < 2 ? Effect.void : resync)
-  yield* supervisor.supervise("workflow-trigger", Effect.andThen(afterRestart, workflows.changes.pipe(
-    Stream.runForEach((change) => queue.add(workflowKey({ namespace: change.object.metadata.namespace!, name: change.object.metadata.name! })))
-  )))
-  yield* supervisor.supervise("cluster-trigger", Effect.andThen(afterRestart, pool.changes.pipe(
-    Stream.runForEach((change) => {
-      if (change.kind === "pods") {
-        const owner = ownerOfPod(change.object, config.cluster)
-        return owner ? queue.add(workflowKey(owner)) : Effect.void
-      }
-      // A task result names its workflow; it lives in the pod's namespace, which may not be the workflow's.
-      const name = change.object.metadata.labels?.[labelWorkflow]
-      if (!name) return Effect.void
-      return Effect.gen(function*() {
-        const candidates = yield* workflows.byIndex(byName, name)
-        // Kept only for a workflow that exists: anyone may write results naming made-up owners.
-        const owner = change.object.metadata.ownerReferences?.find((o) => o.kind === "Workflow")?.uid
-        if (owner !== undefined && candidates.some((wf) => wf.metadata.uid === owner)) yield* observation.retainReported(change.cluster, change.object)
-        for (const wf of candidates) yield* queue.add(workflowKey({ namespace: wf.metadata.namespace!, name }))
-      })
+  // Wire the triggers. Each is a supervised component of this controller's scope; one that restarts
+  // subscribes first, then queues every workflow again (changes may have come while it was down).
+  const trigger = <A>(
+    name: string,
+    subscribe: Effect.Effect<PubSub.Subscription<A>, never, Scope.Scope>,
+    handle: (item: A) => Effect.Effect<void>
+  ) => {
+    let runs = 0
+    return supervisor.superviseScoped(name, Effect.scoped(Effect.gen(function*() {
+      const subscription = yield* subscribe
+      if (runs++ > 0) yield* resync
+      return yield* Effect.forever(Effect.flatMap(PubSub.take(subscription), handle))
+    })))
+  }
+  yield* trigger("workflow-trigger", workflows.subscribe, (change) =>
+    queue.add(workflowKey({ namespace: change.object.metadata.namespace!, name: change.object.metadata.name! })))
+  yield* trigger("cluster-trigger", pool.subscribe, (change) => {
+    if (change.kind === "pods") {
+      const owner = ownerOfPod(change.object, config.cluster)
+      return owner ? queue.add(workflowKey(owner)) : Effect.void
+    }
+    // A task result names its workflow; it lives in the pod's namespace, which may not be the workflow's.
+    const name = change.object.metadata.labels?.[labelWorkflow]
+    if (!name) return Effect.void
+    return Effect.gen(function*() {
+      const candidates = yield* workflows.byIndex(byName, name)
+      // Kept only for a workflow that exists: anyone may write results naming made-up owners.
+      const owner = change.object.metadata.ownerReferences?.find((o) => o.kind === "Workflow")?.uid
+      if (owner !== undefined && candidates.some((wf) => wf.metadata.uid === owner)) yield* observation.retainReported(change.cluster, change.object)
+      for (const wf of candidates) yield* queue.add(workflowKey({ namespace: wf.metadata.namespace!, name }))
     })
-  )))
+  })
 
   // Cache readiness per cluster, also for clusters added later.
   yield* readiness.trackAll
-  yield* supervisor.supervise("cache-tracker", readiness.trackAll.pipe(Effect.repeat(Schedule.spaced(timing.clusterCheck))))
+  yield* supervisor.superviseScoped("cache-tracker", readiness.trackAll.pipe(Effect.repeat(Schedule.spaced(timing.clusterCheck))))
 
   yield* workflows.synced
+  // parallelism: the workflows already running count before any waiting one is taken
+  yield* countRunning(yield* workflows.list())
   yield* queue.run(timing.workers, reconcile).pipe(Scope.provide(scope))
 
   yield* resync
-  yield* supervisor.supervise("resync", resync.pipe(Effect.delay(timing.resync), Effect.forever))
-  yield* supervisor.supervise("orphan-sweep", sweeper.sweep.pipe(
+  yield* supervisor.superviseScoped("resync", resync.pipe(Effect.delay(timing.resync), Effect.forever))
+  yield* supervisor.superviseScoped("orphan-sweep", sweeper.sweep.pipe(
     Effect.delay(timing.firstOrphanSweep),
     Effect.repeat(Schedule.spaced(timing.orphanSweepInterval))
   ))

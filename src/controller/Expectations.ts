@@ -27,8 +27,10 @@ import type { PodObservation } from "../workflow/engine/contract.js"
 import type { PodRecord } from "./PodIdentity.js"
 
 export interface Waiting {
-  /** First failure of the current run of transient failures (clock millis). */
+  /** First failure of the current run of transient failures of this kind (clock millis). */
   readonly since: number
+  /** What it waits for: a cluster (bounded by createTimeout) or a ResourceQuota (until the workflow ends). */
+  readonly kind: "cluster" | "quota"
   /** The node's message meanwhile. */
   readonly message: string
 }
@@ -55,8 +57,13 @@ export class Expectations extends Context.Service<Expectations, {
    * (unless expired at `now`). Expectations met or expired are dropped.
    */
   readonly overlay: (uid: string, observed: ReadonlyMap<string, PodObservation>, now: number) => Effect.Effect<Map<string, PodObservation>>
-  /** A transient create failure: the node keeps waiting; returns since when it has been. */
-  readonly waiting: (uid: string, nodeId: string, now: number, message: string) => Effect.Effect<number>
+  /** When the earliest pod still expected stops being expected (clock millis), if any. */
+  readonly nextLapse: (uid: string) => Effect.Effect<number | undefined>
+  /**
+   * A transient create failure: the node keeps waiting, with `message`; returns since when it has
+   * been waiting for this `kind` (a change of kind starts over).
+   */
+  readonly waiting: (uid: string, nodeId: string, now: number, message: string, kind?: Waiting["kind"]) => Effect.Effect<number>
   readonly waitingOf: (uid: string) => Effect.Effect<ReadonlyMap<string, Waiting>>
   /** A permanent create failure: the node's pod is Failed with `failure`'s reason and message. */
   readonly failed: (uid: string, nodeId: string, failure: PodObservation) => Effect.Effect<void>
@@ -115,11 +122,18 @@ const make = (options: { readonly ttlMillis?: number }): Expectations["Service"]
         tidy(uid)
         return pods
       }),
-    waiting: (uid, nodeId, now, message) =>
+    nextLapse: (uid) =>
+      Effect.sync(() => {
+        let earliest: number | undefined
+        for (const { at } of byUid.get(uid)?.expected.values() ?? []) earliest = earliest === undefined ? at : Math.min(earliest, at)
+        return earliest === undefined ? undefined : earliest + ttl
+      }),
+    waiting: (uid, nodeId, now, message, kind = "cluster") =>
       Effect.sync(() => {
         const t = tables(uid)
-        const since = t.waiting.get(nodeId)?.since ?? now
-        t.waiting.set(nodeId, { since, message })
+        const previous = t.waiting.get(nodeId)
+        const since = previous !== undefined && previous.kind === kind ? previous.since : now
+        t.waiting.set(nodeId, { since, message, kind })
         return since
       }),
     waitingOf: (uid) => Effect.sync(() => byUid.get(uid)?.waiting ?? new Map<string, Waiting>()),

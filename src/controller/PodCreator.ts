@@ -237,17 +237,19 @@ const make = Effect.gen(function*() {
             ),
             Effect.catchTag("CreateFailure", (failure) =>
               Effect.gen(function*() {
-                const since = (yield* expectations.waitingOf(wfUid)).get(action.nodeId)?.since ?? now
-                if (failure.transient && (failure.untilDeadline === true || now - since < timing.createTimeoutMs)) {
+                const quota = failure.untilDeadline === true
+                // (time spent waiting for quota does not count against a cluster's createTimeout)
+                const since = yield* expectations.waiting(
+                  wfUid,
+                  action.nodeId,
+                  now,
                   // A full quota is not the cluster's fault: its message is shown as upstream shows it.
-                  yield* expectations.waiting(
-                    wfUid,
-                    action.nodeId,
-                    now,
-                    failure.untilDeadline === true ? failure.detail : `waiting for cluster: ${failure.detail}`
-                  )
+                  quota ? failure.detail : `waiting for cluster: ${failure.detail}`,
+                  quota ? "quota" : "cluster"
+                )
+                if (failure.transient && (quota || now - since < timing.createTimeoutMs)) {
                   retryCreates = Duration.toMillis(timing.retry)
-                  yield* Effect.logWarning("pod creation waiting for cluster").pipe(
+                  yield* Effect.logWarning(quota ? "pod creation waiting for quota" : "pod creation waiting for cluster").pipe(
                     Effect.annotateLogs({ workflow: key, cluster: action.cluster, error: failure.detail })
                   )
                   return

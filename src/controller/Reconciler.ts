@@ -30,7 +30,7 @@ import { cacheWaitPrefix, ClusterReadiness } from "./ClusterReadiness.js"
 import { ControllerSettings, timingOf } from "./ControllerSettings.js"
 import { Expectations } from "./Expectations.js"
 import { Observation, type OwnPod } from "./Observation.js"
-import { parseWorkflowKey } from "./observe.js"
+import { parseWorkflowKey, workflowKey } from "./observe.js"
 import { PodCreator } from "./PodCreator.js"
 import { recordedPod, storedNodes } from "./PodIdentity.js"
 import { PodOwnership } from "./PodOwnership.js"
@@ -53,6 +53,11 @@ export const ttlSecondsFor = (wf: KubeObject, phase: string): number | undefined
 export class Reconciler extends Context.Service<Reconciler, {
   /** Reconciles the workflow of `key` once; failures requeue the key (never fails). */
   readonly reconcile: (key: string) => Effect.Effect<void>
+  /**
+   * Counts the started, unfinished workflows as running (parallelism): called once after the
+   * workflow cache is filled, before the workers start, as upstream's throttler Init.
+   */
+  readonly countRunning: (workflows: ReadonlyArray<KubeObject>) => Effect.Effect<void>
 }>()("flotilla/controller/Reconciler") {
   static readonly layer = Layer.effect(Reconciler, Effect.suspend(() => make))
 }
@@ -74,17 +79,32 @@ const make = Effect.gen(function*() {
   const cleanup = yield* WorkflowCleanup
 
   const throttler = Throttler.make({ parallelism: config.parallelism, namespaceParallelism: config.namespaceParallelism })
-  const admitted = (wf: KubeObject, key: string): boolean => {
+  const started = (wf: KubeObject) => ((wf["status"] ?? {}) as { phase?: unknown }).phase === "Running" || Object.keys(storedNodes(wf)).length > 0
+  const candidate = (wf: KubeObject, key: string): Throttler.Candidate => {
     const spec = (wf["spec"] ?? {}) as { priority?: unknown }
-    const status = (wf["status"] ?? {}) as { phase?: unknown }
-    return throttler.admit({
+    return {
       key,
       namespace: wf.metadata.namespace ?? "",
       priority: typeof spec.priority === "number" ? spec.priority : 0,
       created: Date.parse(wf.metadata.creationTimestamp ?? "") || 0,
-      started: status.phase === "Running" || Object.keys(storedNodes(wf)).length > 0
-    })
+      started: started(wf)
+    }
   }
+  /** Whether the workflow may run now; the waiting ones a start leaves room for are looked at again. */
+  const admitted = (wf: KubeObject, key: string) =>
+    Effect.suspend(() => {
+      const admission = throttler.admit(candidate(wf, key))
+      return Effect.as(Effect.forEach(admission.wake, queue.add, { discard: true }), admission.admitted)
+    })
+  /** After a restart, before any workflow is taken: every started, unfinished workflow counts as running. */
+  const countRunning = (all: ReadonlyArray<KubeObject>) =>
+    Effect.sync(() => {
+      for (const wf of all) {
+        if (!isCompleted(wf) && !wf.metadata.deletionTimestamp && started(wf)) {
+          throttler.admit(candidate(wf, workflowKey({ namespace: wf.metadata.namespace!, name: wf.metadata.name! })))
+        }
+      }
+    })
   /** Frees a running place; the waiting workflows that may start now are looked at again. */
   const releaseSlot = (key: string) => Effect.forEach(throttler.release(key), queue.add, { discard: true })
 
@@ -190,7 +210,7 @@ const make = Effect.gen(function*() {
 
       // parallelism / namespaceParallelism: one that may not start yet waits, Pending, as upstream
       if (isCompleted(wf)) yield* releaseSlot(key)
-      else if (!admitted(wf, key)) {
+      else if (!(yield* admitted(wf, key))) {
         yield* statusWriter.postpone(wf)
         return
       }
@@ -215,9 +235,11 @@ const make = Effect.gen(function*() {
       const recordOf = yield* expectations.settleRecords(wfUid, (nodeId) => recordedPod(stored, nodeId))
       const { accepted, pods, taskResults } = yield* observation.observe(key, wf, recordOf, now)
 
-      // A message left by the cache wait above is not the engine's: drop it before it carries it over.
+      // A message left by the cache wait or the parallelism wait above is not the engine's: drop it
+      // before it carries it over (upstream clears it when the workflow starts running).
       const previous = wf["status"] as Record<string, unknown> | undefined
-      const engineInput = typeof previous?.["message"] === "string" && previous["message"].startsWith(cacheWaitPrefix)
+      const engineInput = typeof previous?.["message"] === "string" &&
+          (previous["message"].startsWith(cacheWaitPrefix) || previous["message"] === Throttler.postponedMessage)
         ? { ...wf, status: Object.fromEntries(Object.entries(previous).filter(([k]) => k !== "message")) }
         : wf
       const output = reconcile({ workflow: engineInput, pods, taskResults, now, config: engineConfig })
@@ -263,6 +285,10 @@ const make = Effect.gen(function*() {
           after = after === undefined ? due - now : Math.min(after, due - now)
         }
       }
+      // A pod expected but never seen (deleted before its watch delivered it) is looked for again once
+      // its expectation lapses; the queue keeps one wake-up per key, so this is asked for every round.
+      const lapse = yield* expectations.nextLapse(wfUid)
+      if (lapse !== undefined) after = after === undefined ? lapse + 1000 - now : Math.min(after, lapse + 1000 - now)
       if (after !== undefined) yield* queue.addAfter(key, Duration.millis(Math.max(after, 10)))
       return "done" as const
     }).pipe(
@@ -278,5 +304,5 @@ const make = Effect.gen(function*() {
       Effect.withSpan("Controller.reconcile", { attributes: { workflow: key } })
     )
 
-  return Reconciler.of({ reconcile: reconcileKey })
+  return Reconciler.of({ reconcile: reconcileKey, countRunning })
 })

@@ -9,7 +9,9 @@
  * A workflow that already started (it has nodes, or phase Running, say
  * after a controller restart) always counts as running and is never held
  * back, even over the limit (the limit may have been lowered): stopping it
- * half way would be worse. Completed and deleted workflows release their
+ * half way would be worse. After a restart the controller counts them all
+ * (`admit` with `started`) before its workers take any workflow, as
+ * upstream's throttler `Init` does, so a waiting one cannot slip in first. Completed and deleted workflows release their
  * place (`release`), which names the waiting workflows to look at again.
  *
  * Pure bookkeeping, no I/O; one instance per controller. Workflows are
@@ -37,9 +39,18 @@ export interface Candidate {
 /** Upstream's message on a workflow held back by `parallelism`. */
 export const postponedMessage = "Workflow processing has been postponed because too many workflows are already running"
 
+export interface Admission {
+  /** The workflow may run now (it then counts as running until released). */
+  readonly admitted: boolean
+  /**
+   * Waiting workflows to look at again: after a start, those that may still find room (two woken
+   * by one release race each other; the one refused for being behind must not be forgotten).
+   */
+  readonly wake: ReadonlyArray<string>
+}
+
 export interface Throttler {
-  /** True when the workflow may run now (it then counts as running until released). */
-  readonly admit: (candidate: Candidate) => boolean
+  readonly admit: (candidate: Candidate) => Admission
   /** The workflow completed or is gone: frees its place; returns the waiting keys to look at again. */
   readonly release: (key: string) => ReadonlyArray<string>
   readonly running: () => number
@@ -64,21 +75,27 @@ export const make = (limits: ThrottleLimits): Throttler => {
     runningByNamespace.set(candidate.namespace, (runningByNamespace.get(candidate.namespace) ?? 0) + 1)
   }
 
+  /** Waiting workflows that would find room now, first in line first. */
+  const withRoom = () =>
+    [...waiting.values()].filter((c) => hasRoom(c.namespace)).sort((a, b) => (before(a, b) ? -1 : 1)).map((c) => c.key)
+  const admitted: Admission = { admitted: true, wake: [] }
+  const refused: Admission = { admitted: false, wake: [] }
+
   return {
     admit: (candidate) => {
-      if (unlimited || running.has(candidate.key)) return true
+      if (unlimited || running.has(candidate.key)) return admitted
       if (candidate.started) {
         start(candidate)
-        return true
+        return admitted
       }
       waiting.set(candidate.key, candidate)
-      if (!hasRoom(candidate.namespace)) return false
+      if (!hasRoom(candidate.namespace)) return refused
       // the first in line among those with room goes first
       for (const other of waiting.values()) {
-        if (other.key !== candidate.key && hasRoom(other.namespace) && before(other, candidate)) return false
+        if (other.key !== candidate.key && hasRoom(other.namespace) && before(other, candidate)) return refused
       }
       start(candidate)
-      return true
+      return { admitted: true, wake: withRoom() }
     },
     release: (key) => {
       waiting.delete(key)
@@ -88,7 +105,7 @@ export const make = (limits: ThrottleLimits): Throttler => {
       const left = (runningByNamespace.get(namespace) ?? 1) - 1
       if (left <= 0) runningByNamespace.delete(namespace)
       else runningByNamespace.set(namespace, left)
-      return [...waiting.values()].filter((c) => hasRoom(c.namespace)).sort((a, b) => (before(a, b) ? -1 : 1)).map((c) => c.key)
+      return withRoom()
     },
     running: () => running.size
   }

@@ -16,7 +16,7 @@
  * re-read; exec credentials are re-run), at most once per `reloadBackoff`.
  */
 import { createHash } from "node:crypto"
-import { Clock, Context, Duration, Effect, Exit, Layer, Option, PubSub, Redacted, Ref, Schema, Scope, Semaphore, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Exit, Layer, Option, PubSub, Redacted, Ref, References, Schema, Scope, Semaphore, Stream } from "effect"
 import type { ConnectionSpec } from "./Connection.js"
 import { type Indexers, type Informer, Informer as Informers } from "./Informer.js"
 import type { KubeClientShape } from "./KubeClient.js"
@@ -46,8 +46,8 @@ export type ClusterState =
     /** When (clock millis) this cluster's watches last became connected. */
     readonly since: number
     /**
-     * True when this connection follows an outage (a watch failed since the first connect): the
-     * API server may have just restarted, and one that has serves requests before its RBAC cache
+     * True when this connection follows an outage (a watch failed, before or after the first
+     * connect, or the connection was rebuilt): the API server may have just restarted, and one that has serves requests before its RBAC cache
      * has synced, answering 403 to what its users may do.
      */
     readonly afterOutage: boolean
@@ -193,7 +193,7 @@ const make = Effect.fnUntraced(function*(options: ClusterPoolOptions) {
   const selector = podSelector(options.localCluster, options.instanceId)
   const watchOptions = options.watch ?? {}
 
-  /** Clusters that lost their connection at least once after connecting (a watch failed, or it was rebuilt). */
+  /** Clusters whose connection was lost, rebuilt or retried at least once (see `afterOutage`). */
   const hadOutage = new Set<string>()
   /** Each informer's own watch state, by cluster: the cluster is as connected as its least connected watch. */
   const watchStates = new Map<string, Map<ResourceKind, WatchState>>()
@@ -204,7 +204,9 @@ const make = Effect.fnUntraced(function*(options: ClusterPoolOptions) {
       const now = yield* Clock.currentTimeMillis
       yield* Ref.update(states, (m) => {
         const previous = m.get(cluster)
-        if (state._tag !== "Connected" && previous?._tag === "Connected") hadOutage.add(cluster)
+        // a connection lost, or one that had to be retried before it first came up (the API server
+        // may be the one restarting: a controller or cluster started together with it)
+        if ((state._tag !== "Connected" && previous?._tag === "Connected") || state._tag === "Retrying") hadOutage.add(cluster)
         return new Map(m).set(cluster, stateFromWatch(state, previous, now, hadOutage.has(cluster)))
       })
     })
@@ -242,7 +244,11 @@ const make = Effect.fnUntraced(function*(options: ClusterPoolOptions) {
           )
           if (state.lastError.reason === "Unauthorized" && !local) {
             // Credentials may have been rotated: reload them, but not in a tight loop.
-            yield* reloadCredentials(name).pipe(Effect.forkIn(poolScope))
+            // (without the informer's log annotations: its `msg=cluster` line keeps Argo's exact format)
+            yield* reloadCredentials(name).pipe(
+              Effect.provideService(References.CurrentLogAnnotations, {}),
+              Effect.forkIn(poolScope)
+            )
           }
         } else if (state._tag === "Connected") {
           yield* Effect.logDebug("cluster connected").pipe(Effect.annotateLogs({ cluster: name }))
@@ -419,11 +425,15 @@ const make = Effect.fnUntraced(function*(options: ClusterPoolOptions) {
     fieldSelector: `metadata.name=${argoKubeconfigSecret}`
   })
   yield* secrets.synced
-  const followSecret = secrets.changes.pipe(Stream.runForEach(() => reload))
   if (options.supervisor) {
-    // a restarted follower reloads once: a change may have come while it was down
-    yield* options.supervisor.supervise("argo-kubeconfig", Effect.andThen(reload, followSecret))
-  } else yield* Effect.forkIn(followSecret, poolScope)
+    // a restarted follower subscribes, then reloads once: a change may have come while it was down
+    let runs = 0
+    yield* options.supervisor.superviseScoped("argo-kubeconfig", Effect.scoped(Effect.gen(function*() {
+      const subscription = yield* secrets.subscribe
+      if (runs++ > 0) yield* reload
+      return yield* Effect.forever(Effect.andThen(PubSub.take(subscription), reload))
+    }))).pipe(Scope.provide(poolScope))
+  } else yield* Effect.forkIn(secrets.changes.pipe(Stream.runForEach(() => reload)), poolScope)
 
   yield* Effect.addFinalizer(() =>
     Ref.get(entries).pipe(Effect.flatMap((m) => Effect.forEach(m.values(), closeEntry, { discard: true })))

@@ -4,10 +4,11 @@
  * and start, in priority then creation order, as running ones complete.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Exit, Scope } from "effect"
 import type { KubeObject } from "../../src/kube/Resources.js"
 import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
 import { postponedMessage } from "../../src/controller/Throttler.js"
+import { InMemoryKube } from "../../src/testing/InMemoryKube.js"
 import { completed, eventually, fast, inMemory, workflow } from "./harness.js"
 import { submit } from "./fixtures.js"
 
@@ -40,6 +41,8 @@ describe("parallelism", () => {
         assert.isAtMost(Date.parse(first!.finishedAt!), Date.parse(third!.startedAt!) + 1000)
         assert.isAtMost(Date.parse(third!.finishedAt!), Date.parse(second!.startedAt!) + 1000)
         assert.isBelow(Date.parse(third!.startedAt!), Date.parse(second!.startedAt!) + 1)
+        // once running, the wait's message is gone (upstream clears it)
+        for (const status of [first, second, third]) assert.notStrictEqual(status!.message, postponedMessage)
       })
     ), 30_000)
 
@@ -59,6 +62,40 @@ describe("parallelism", () => {
         const a2Waiting = yield* admin.get("workflows", "team-a", "a2")
         assert.strictEqual(statusOf(a2Waiting).message, postponedMessage)
         for (const wf of [a1, a2, b1]) assert.strictEqual(Embedded.phaseOf(yield* completed(controller, wf)), "Succeeded")
+      })
+    ), 30_000)
+
+  it.live("after a restart, the workflows already running count before a waiting one is taken", () =>
+    inMemory(() =>
+      Effect.gen(function*() {
+        // named so that the waiting one comes first in the cache and the resync
+        const running = workflow({ name: "zz-running", annotations: { "flotilla.dev/simulate-duration": "1500ms" } })
+        const waiting = workflow({ name: "aa-waiting", annotations: slow })
+        const placement = Embedded.placementOf([running, waiting])
+        const options = fast({ configData: { parallelism: "1" } })
+        yield* Embedded.provision(placement, options)
+        yield* Embedded.startKubelets(placement, options)
+        const admin = (yield* InMemoryKube).adminClient("main")
+
+        const scope = yield* Scope.make()
+        yield* Embedded.startController(options).pipe(Scope.provide(scope))
+        yield* submit(admin, running)
+        yield* eventually("running started", admin.get("workflows", "local", "zz-running").pipe(Effect.map((w) => statusOf(w).phase === "Running" ? w : undefined)))
+        yield* Scope.close(scope, Exit.void)
+
+        // submitted while no controller runs: the new controller must not let it in before the running one
+        yield* submit(admin, waiting)
+        const { controller } = yield* Embedded.startController(options)
+        const held = yield* eventually(
+          "waiting postponed",
+          admin.get("workflows", "local", "aa-waiting").pipe(Effect.map((w) => statusOf(w).message === postponedMessage ? w : undefined))
+        )
+        assert.strictEqual(statusOf(held).phase, "Pending")
+        const first = statusOf(yield* completed(controller, running))
+        const second = statusOf(yield* completed(controller, waiting))
+        assert.strictEqual(first.phase, "Succeeded")
+        assert.strictEqual(second.phase, "Succeeded")
+        assert.isAtMost(Date.parse(first.finishedAt!), Date.parse(second.startedAt!) + 1000)
       })
     ), 30_000)
 })
