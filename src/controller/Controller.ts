@@ -67,8 +67,12 @@ export class Controller extends Context.Service<Controller, {
   static readonly layerFromParts = Layer.effect(Controller, Effect.suspend(() => make)).pipe(
     Layer.provide(Layer.suspend(() => servicesLayer))
   )
-  /** The controller and its parts from `options` (needs a KubeConnector). */
-  static readonly layer = (options: ControllerOptions) => Controller.layerFromParts.pipe(Layer.provide(partsLayer(options)))
+  /**
+   * The controller and its parts from `options` (needs a KubeConnector). Fresh: layers are shared
+   * by reference within one build, and two controllers built together must not share parts.
+   */
+  static readonly layer = (options: ControllerOptions) =>
+    Layer.fresh(Controller.layerFromParts).pipe(Layer.provide(partsLayer(options)))
   /** Starts the controller in the current scope (builds `layer(options)`); it runs until the scope closes. */
   static readonly make = (options: ControllerOptions) =>
     Layer.build(Controller.layer(options)).pipe(Effect.map((context) => Context.get(context, Controller)))
@@ -103,7 +107,7 @@ export const partsLayer = (options: ControllerOptions) => {
   const settings = ControllerSettings.layer(options)
   const base = Layer.mergeAll(
     settings,
-    Supervisor.layer,
+    Layer.fresh(Supervisor.layer),
     Layer.succeed(KubeClient, options.localClient),
     WorkQueue.WorkQueue.layer({
       onTake: (_key, waitedMs) => Instruments.recordQueueLatency(waitedMs),
@@ -111,7 +115,7 @@ export const partsLayer = (options: ControllerOptions) => {
     }),
     Expectations.layer({ ttlMillis: expectationTtlMs })
   )
-  return Layer.mergeAll(poolLayer, UserClients.layer).pipe(Layer.provideMerge(base))
+  return Layer.mergeAll(Layer.fresh(poolLayer), Layer.fresh(UserClients.layer)).pipe(Layer.provideMerge(base))
 }
 
 /**
