@@ -17,9 +17,10 @@
  *  - `states` and `ready` say which components run now: `/readyz` answers 503
  *    while any is restarting.
  *
- * Interruption (the scope closing) is not a failure: the component just stops.
+ * Interruption by the scope closing is not a failure: the component just stops. A component
+ * interrupted otherwise (its own input shut down, say) has failed and restarts.
  */
-import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Ref, Scope } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Exit, Fiber, Layer, Ref, Scope } from "effect"
 
 export type ComponentState =
   | { readonly _tag: "Running"; readonly since: number }
@@ -96,8 +97,11 @@ const make = Effect.fnUntraced(function*() {
         while (true) {
           const started = yield* Clock.currentTimeMillis
           yield* set(name, { _tag: "Running", since: started })
-          const exit = yield* Effect.exit(effect)
-          if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) return
+          // in a child fibre: one that interrupts itself must not take this loop down with it
+          const exit = yield* Effect.flatMap(Effect.forkChild(effect), Fiber.await)
+          // Interrupted because its scope is closing: the next step interrupts this loop too, and it
+          // just stops. Interrupted by anything else (say, a queue it read was shut down): it failed.
+          if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) yield* Effect.yieldNow
           const now = yield* Clock.currentTimeMillis
           attempt = now - started >= stableMs ? 1 : attempt + 1
           const delayMs = Math.min(backoffMaxMs, backoffMs * 2 ** Math.min(attempt - 1, 30))

@@ -13,6 +13,11 @@ const captured = () => {
   return { lines, layer }
 }
 
+/** Lets forked fibres run until they block. */
+const settle = Effect.gen(function*() {
+  for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+})
+
 describe("Supervisor", () => {
   it.effect("a defect in a component is logged with its name and annotations, and the component restarts with backoff", () => {
     const logs = captured()
@@ -31,7 +36,7 @@ describe("Supervisor", () => {
         }),
         { annotations: { cluster: "cluster-1" }, backoff: "1 second" }
       )
-      yield* Effect.yieldNow
+      yield* settle
       assert.strictEqual(yield* Ref.get(runs), 1)
       const down = (yield* supervisor.states).get("informer")
       assert.strictEqual(down?._tag, "Restarting")
@@ -71,7 +76,7 @@ describe("Supervisor", () => {
         }),
         { backoff: "1 second", stableAfter: "1 minute" }
       )
-      yield* Effect.yieldNow
+      yield* settle
       yield* TestClock.adjust("10 minutes")
       assert.strictEqual((yield* supervisor.states).get("resync")?._tag, "Restarting")
       // ran 10 minutes (stable): backoff is the first delay again, every time
@@ -93,4 +98,27 @@ describe("Supervisor", () => {
       const f = yield* Effect.forkChild(Effect.never)
       yield* Fiber.interrupt(f)
     }).pipe(Effect.provide(Supervisor.layer)))
+
+  it.effect("a component interrupted by anything but its scope closing has failed: logged, restarted", () => {
+    const logs = captured()
+    return Effect.gen(function*() {
+      const supervisor = yield* Supervisor.make
+      const runs = yield* Ref.make(0)
+      yield* supervisor.supervise(
+        "reader",
+        Effect.gen(function*() {
+          const n = yield* Ref.updateAndGet(runs, (x) => x + 1)
+          if (n === 1) return yield* Effect.interrupt
+          return yield* Effect.never
+        }),
+        { backoff: "1 second" }
+      )
+      yield* settle
+      assert.strictEqual((yield* supervisor.states).get("reader")?._tag, "Restarting")
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(yield* Ref.get(runs), 2)
+      assert.isTrue(yield* supervisor.ready)
+      assert.lengthOf(logs.lines.filter((l) => String(l.message).includes("component failed")), 1)
+    }).pipe(Effect.scoped, Effect.provide(logs.layer))
+  })
 })
