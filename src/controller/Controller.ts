@@ -164,7 +164,7 @@ const make = Effect.gen(function*() {
     return supervisor.superviseScoped(name, Effect.scoped(Effect.gen(function*() {
       const subscription = yield* subscribe
       if (runs++ > 0) yield* resync
-      return yield* Effect.forever(Effect.flatMap(PubSub.take(subscription), handle))
+      return yield* Effect.forever(Effect.flatMap(PubSub.takeAll(subscription), (items) => Effect.forEach(items, handle, { discard: true })))
     })))
   }
   yield* trigger("workflow-trigger", workflows.subscribe, (change) =>

@@ -255,7 +255,16 @@ const make = Effect.gen(function*() {
 
       // 2. write the status when it changed, with the records of the pods just created
       const written = yield* statusWriter.write(key, wf, output, now)
-      if (written._tag === "Retry") return "retry" as const
+      if (written._tag === "Retry") {
+        // A Conflict is no failure: a newer copy is on its way (its event requeues the key, and this
+        // looks again soon in case it does not). Charging it to the key's backoff and the shared
+        // token bucket made busy workflows wait minutes behind a large one's stream of conflicts.
+        if (written.conflict) {
+          yield* queue.addAfter(key, "100 millis")
+          return "done" as const
+        }
+        return "retry" as const
+      }
       const status = written.status
 
       // 3. only now that the status records their completion: delete / label pods

@@ -26,7 +26,7 @@ export type WriteResult =
   /** The status is stored (written now, or unchanged). */
   | { readonly _tag: "Stored"; readonly status: Readonly<Record<string, unknown>> }
   /** A Conflict (a newer copy is on its way) or a failed write: again after the key's backoff. */
-  | { readonly _tag: "Retry" }
+  | { readonly _tag: "Retry"; readonly conflict: boolean }
 
 export class StatusWriter extends Context.Service<StatusWriter, {
   /**
@@ -105,7 +105,7 @@ const make = Effect.gen(function*() {
           if (e.reason !== "Conflict" && e.reason !== "NotFound") {
             yield* Effect.logWarning("status update failed").pipe(Effect.annotateLogs({ workflow: key, error: e.message }))
           }
-          return { _tag: "Retry" } as const
+          return { _tag: "Retry", conflict: e.reason === "Conflict" } as const
         }
       }
       return { _tag: "Stored", status } as const
