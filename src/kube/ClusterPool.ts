@@ -15,9 +15,8 @@
  * running. A cluster answering 401 has its credentials reloaded (the secret is
  * re-read; exec credentials are re-run), at most once per `reloadBackoff`.
  */
-import { createHash } from "node:crypto"
-import { Clock, Context, Duration, Effect, Exit, Layer, Option, PubSub, Redacted, Ref, References, Schema, Scope, Semaphore, Stream } from "effect"
-import type { ConnectionSpec } from "./Connection.js"
+import { Clock, Context, Duration, Effect, Exit, Layer, Option, PubSub, Ref, References, Schema, Scope, Semaphore, Stream } from "effect"
+import { type ConnectionSpec, fingerprintOf } from "./Connection.js"
 import { type Indexers, type Informer, Informer as Informers } from "./Informer.js"
 import type { KubeClientShape } from "./KubeClient.js"
 import { KubeConnector } from "./KubeConnector.js"
@@ -141,23 +140,6 @@ export const podSelector = (localCluster: string, instanceId: string | undefined
     `${Labels.cluster}=${clusterLabelValue(localCluster)}`,
     instanceId ? `${Labels.instanceId}=${instanceId}` : `!${Labels.instanceId}`
   ].join(",")
-
-/**
- * What identifies a connection, credentials included, so a rotated token rebuilds the cluster.
- * Redacted values must be unwrapped before JSON.stringify (their toJSON hides them, which made
- * every token look the same); the result is hashed so no plaintext copy of a credential is kept.
- */
-const fingerprintOf = (spec: ConnectionSpec): string => {
-  const reveal = (value: unknown): unknown => {
-    if (Redacted.isRedacted(value)) return { redacted: Redacted.value(value) }
-    if (Array.isArray(value)) return value.map(reveal)
-    if (value !== null && typeof value === "object") {
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, reveal(v)]))
-    }
-    return value
-  }
-  return createHash("sha256").update(JSON.stringify(reveal(spec))).digest("hex")
-}
 
 const stateFromWatch = (
   state: WatchState | Extract<ClusterState, { _tag: "Failed" }>,

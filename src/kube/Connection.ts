@@ -4,7 +4,8 @@
  * file or a command unless the kubeconfig was operator-owned (system), which is
  * the only place exec credentials may come from.
  */
-import type { Redacted } from "effect"
+import { Redacted } from "effect"
+import { createHash } from "node:crypto"
 
 export interface ClusterEndpoint {
   /** `https://host:port`, or `memory://<cluster>` for the in-memory runtime. */
@@ -51,4 +52,22 @@ export interface ConnectionSpec {
   readonly user: string
   readonly endpoint: ClusterEndpoint
   readonly auth: ClusterAuth
+}
+
+/**
+ * A hash of everything that identifies a connection, credentials included, so a rotated token
+ * makes another connection. Redacted values must be unwrapped before JSON.stringify (their toJSON
+ * hides them, which made every token look the same); the result is hashed so no plaintext copy
+ * of a credential is kept.
+ */
+export const fingerprintOf = (spec: ConnectionSpec): string => {
+  const reveal = (value: unknown): unknown => {
+    if (Redacted.isRedacted(value)) return { redacted: Redacted.value(value) }
+    if (Array.isArray(value)) return value.map(reveal)
+    if (value !== null && typeof value === "object") {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, reveal(v)]))
+    }
+    return value
+  }
+  return createHash("sha256").update(JSON.stringify(reveal(spec))).digest("hex")
 }

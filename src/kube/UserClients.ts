@@ -16,11 +16,10 @@
  * kept: the next request tries again. Plaintext credentials are never part of
  * a key (only their SHA-256).
  */
-import { createHash } from "node:crypto"
-import { Context, type Duration, Effect, Equal, Hash, Layer, RcMap, Redacted, Schema, type Scope } from "effect"
+import { Context, type Duration, Effect, Equal, Hash, Layer, RcMap, Schema, type Scope } from "effect"
 import { parseKubeconfig } from "../kubeconfig/Kubeconfig.js"
 import { secretValue, userConnection } from "../kubeconfig/UserKubeconfig.js"
-import type { ConnectionSpec } from "./Connection.js"
+import { type ConnectionSpec, fingerprintOf } from "./Connection.js"
 import { KubeClient, type KubeClientShape } from "./KubeClient.js"
 import { KubeConnector } from "./KubeConnector.js"
 import { isTransient } from "./KubeError.js"
@@ -81,23 +80,6 @@ class ConnectionKey implements Equal.Equal {
   [Hash.symbol](): number {
     return Hash.string(this.id)
   }
-}
-
-/**
- * A hash of everything that identifies a connection. `Redacted` values serialize to nothing
- * readable, so they are revealed for the hash only: without that two different tokens would
- * share a key.
- */
-const fingerprintOf = (spec: ConnectionSpec): string => {
-  const reveal = (value: unknown): unknown => {
-    if (Redacted.isRedacted(value)) return { redacted: Redacted.value(value) }
-    if (Array.isArray(value)) return value.map(reveal)
-    if (value !== null && typeof value === "object") {
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, reveal(v)]))
-    }
-    return value
-  }
-  return createHash("sha256").update(JSON.stringify(reveal(spec))).digest("hex")
 }
 
 export class UserClients extends Context.Service<UserClients, {
