@@ -14,7 +14,7 @@ import type { ImageEntrypoint } from "../images/ImageEntrypoints.js"
 import type { KubeObject } from "../kube/Resources.js"
 import { validateLabelValue } from "../kube/Validation.js"
 import { defaultEngineLimits, type EngineLimitsInput } from "../workflow/engine/limits.js"
-import { inClusterName } from "../workflow/engine/pod.js"
+import { inClusterName } from "../workflow/engine/targeting.js"
 import { isRecord } from "../util/records.js"
 
 export { type ImageEntrypoint, lookupImage } from "../images/ImageEntrypoints.js"

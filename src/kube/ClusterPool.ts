@@ -27,7 +27,7 @@ import type { WatchResourceOptions, WatchState } from "./Watch.js"
 import { parseKubeconfig } from "../kubeconfig/Kubeconfig.js"
 import { validateSystemKubeconfig } from "../kubeconfig/SystemKubeconfig.js"
 import { secretValue } from "../kubeconfig/UserKubeconfig.js"
-import { clusterLabelValue, inClusterName } from "../workflow/engine/pod.js"
+import { clusterLabelValue, inClusterName } from "../workflow/engine/targeting.js"
 
 export const argoKubeconfigSecret = "argo-kubeconfig"
 

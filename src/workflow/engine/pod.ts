@@ -23,20 +23,6 @@ import { isRecord } from "../../util/records.js"
 import type { EngineConfig } from "./contract.js"
 import { clusterLabelValue, isLocalTarget, type Target } from "./targeting.js"
 
-// The pod keys are spelled in util/argoKeys.ts and the cluster names in targeting.ts; re-exported
-// here for the controller and the cluster pool, which read pods through this module.
-export {
-  annotationNodeId,
-  annotationNodeName,
-  annotationPodGC,
-  annotationWorkflowNamespace,
-  labelCluster,
-  labelCompleted,
-  labelInstanceId,
-  labelOnExit,
-  labelWorkflow
-} from "../../util/argoKeys.js"
-export { clusterLabelValue, inClusterName } from "./targeting.js"
 export const annotationDefaultContainer = "kubectl.kubernetes.io/default-container"
 
 const varRunArgo = "/var/run/argo"
