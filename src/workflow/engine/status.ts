@@ -17,18 +17,11 @@ import type { OperationState } from "./operation.js"
 /** The status of a workflow that does not decode: Error with the reason, the rest as stored. */
 export const decodeFailure = (input: EngineInput, message: string): EngineOutput => {
   const prev = (input.workflow.status ?? {}) as Record<string, unknown>
-  const nowIso = isoSeconds(input.now)
-  const status: Record<string, unknown> = {
-    ...prev,
-    phase: "Error",
-    message,
-    startedAt: prev.startedAt ?? nowIso,
-    finishedAt: prev.finishedAt ?? nowIso,
-    progress: prev.progress ?? "0/0"
-  }
+  const failed = workflowError(input, message)
+  const status: Record<string, unknown> = { ...failed.status, progress: prev.progress ?? "0/0" }
   // Compressed nodes stay as stored (readers decode them when `nodes` is empty).
   if (typeof prev.compressedNodes !== "string" || prev.compressedNodes === "") status.nodes = prev.nodes ?? {}
-  return { status, labels: { [labelPhase]: "Error", [labelCompleted]: "true" }, actions: [] }
+  return { ...failed, status }
 }
 
 /**
