@@ -2,29 +2,14 @@
  * Shared by the unit tests of the controller's services: a fake local client whose unscripted
  * verbs die, and ControllerSettings with the configmap's defaults.
  */
-import { Effect, Layer, Stream } from "effect"
+import { Layer } from "effect"
 import type { ConnectionSpec } from "../../src/kube/Connection.js"
 import { KubeClient, type KubeClientShape } from "../../src/kube/KubeClient.js"
 import { parseControllerConfig } from "../../src/controller/ControllerConfig.js"
 import { type ControllerOptions, ControllerSettings } from "../../src/controller/Controller.js"
 import type { EngineConfig } from "../../src/workflow/engine/contract.js"
 
-export const fakeClient = (verbs: Partial<KubeClientShape>): KubeClientShape => {
-  const unexpected = (verb: string) => () => Effect.die(new Error(`fake client: unexpected call to ${verb}`))
-  return {
-    cluster: "main",
-    identity: "test",
-    get: unexpected("get"),
-    create: unexpected("create"),
-    replace: unexpected("replace"),
-    patch: unexpected("patch"),
-    delete: unexpected("delete"),
-    logs: unexpected("logs"),
-    list: unexpected("list"),
-    watch: () => Stream.die(new Error("fake client: unexpected call to watch")),
-    ...verbs
-  }
-}
+export { fakeClient } from "../kube/fakeClient.js"
 
 /** ControllerSettings (configmap defaults: cluster `main`) and the KubeClient, over `client`. */
 export const settingsLayer = (client: KubeClientShape, options: Partial<ControllerOptions> = {}) => {

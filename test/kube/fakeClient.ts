@@ -3,18 +3,15 @@
  * helpers. Each test file scripts `list` and `watch` its own way; every other
  * verb dies as an unexpected call.
  */
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
 import type { KubeClientShape } from "../../src/kube/KubeClient.js"
 import type { KubeObject } from "../../src/kube/Resources.js"
 
-/** A client of cluster "east" that answers only `list` and `watch`. */
-export const scriptedClient = (
-  list: KubeClientShape["list"],
-  watch: KubeClientShape["watch"]
-): KubeClientShape => {
+/** A client of `cluster` that answers only the given verbs; any other call dies as unexpected. */
+export const fakeClient = (verbs: Partial<KubeClientShape>, cluster = "main"): KubeClientShape => {
   const unexpected = (verb: string) => () => Effect.die(new Error(`fake client: unexpected call to ${verb}`))
   return {
-    cluster: "east",
+    cluster,
     identity: "test",
     get: unexpected("get"),
     create: unexpected("create"),
@@ -22,10 +19,17 @@ export const scriptedClient = (
     patch: unexpected("patch"),
     delete: unexpected("delete"),
     logs: unexpected("logs"),
-    list,
-    watch
+    list: unexpected("list"),
+    watch: () => Stream.die(new Error("fake client: unexpected call to watch")),
+    ...verbs
   }
 }
+
+/** A client of cluster "east" that answers only `list` and `watch`. */
+export const scriptedClient = (
+  list: KubeClientShape["list"],
+  watch: KubeClientShape["watch"]
+): KubeClientShape => fakeClient({ list, watch }, "east")
 
 export const pod = (name: string, resourceVersion: string, extra: Record<string, unknown> = {}): KubeObject => ({
   apiVersion: "v1",
