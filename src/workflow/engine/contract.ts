@@ -5,6 +5,7 @@
  * take. It never performs I/O and never reads a clock.
  */
 import type { KubeObject } from "../../kube/Resources.js"
+import type { Artifact } from "../model/Workflow.js"
 import type { EngineLimitsInput } from "./limits.js"
 
 export type PodPhase = "Pending" | "Running" | "Succeeded" | "Failed" | "Unknown"
@@ -40,7 +41,7 @@ export interface TaskResultObservation {
     readonly parameters?: ReadonlyArray<OutputParameter>
     readonly result?: string
     readonly exitCode?: string
-    readonly artifacts?: ReadonlyArray<unknown>
+    readonly artifacts?: ReadonlyArray<Artifact>
   }
   readonly progress?: string
   /** Label `workflows.argoproj.io/report-outputs-completed=true`. */

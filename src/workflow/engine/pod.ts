@@ -56,8 +56,7 @@ export const lookupImage = (config: EngineConfig, image: string | undefined) => 
 /** The labels every pod of this node carries (also used by podGC label selectors). */
 export const podLabels = (workflow: Workflow, config: EngineConfig, template: Template, onExit: boolean): Record<string, string> => {
   // The user's first, the controller's last: a reserved key (refused at decode) could never win anyway.
-  const podMetadata = workflow.spec.podMetadata as { labels?: Record<string, string> } | undefined
-  const labels: Record<string, string> = { ...podMetadata?.labels, ...template.metadata?.labels }
+  const labels: Record<string, string> = { ...workflow.spec.podMetadata?.labels, ...template.metadata?.labels }
   labels[labelWorkflow] = workflow.metadata.name
   labels[labelCompleted] = "false"
   labels[labelCluster] = clusterLabelValue(config.localCluster)
@@ -79,7 +78,7 @@ const pick = (template: Template, workflow: Workflow, tKey: string, wKey: string
 export const buildPod = (req: PodRequest): KubeObject => {
   const { config, template, workflow } = req
   const isScript = template.script !== undefined
-  const source: Container = (template.script ?? template.container ?? {}) as Container
+  const source: Container = template.script ?? template.container ?? {}
 
   // The template the executor reads: inputs.parameters are already substituted.
   const simplified: Record<string, unknown> = { ...template }
@@ -116,7 +115,7 @@ export const buildPod = (req: PodRequest): KubeObject => {
   })
 
   // main: every user field passes through; only name, command and env are extended.
-  const { source: _source, ...userContainer } = source as Container & { source?: string }
+  const { source: _source, ...userContainer } = source
   let command = source.command
   let args = source.args
   if (command === undefined || command.length === 0) {
@@ -132,12 +131,12 @@ export const buildPod = (req: PodRequest): KubeObject => {
     name: "main",
     command: [`${varRunArgo}/argoexec`, "emissary", "--", ...(command ?? [])],
     env: [
-      ...((source.env as ReadonlyArray<Env> | undefined) ?? []),
+      ...(source.env ?? []),
       ...execEnv.filter((e) => e.name === "ARGO_POD_NAME" || e.name === "ARGO_WORKFLOW_NAME"),
       ...commonEnv("main")
     ],
     volumeMounts: [
-      ...((source.volumeMounts as ReadonlyArray<unknown> | undefined) ?? []),
+      ...(source.volumeMounts ?? []),
       volumeMountVarArgo,
       ...(isScript ? [{ name: "argo-staging", mountPath: "/argo/staging" }] : [])
     ]
@@ -145,7 +144,7 @@ export const buildPod = (req: PodRequest): KubeObject => {
   if (args !== undefined) main.args = args
   else delete main.args
 
-  const podMetadata = workflow.spec.podMetadata as { annotations?: Record<string, string> } | undefined
+  const podMetadata = workflow.spec.podMetadata
   const annotations: Record<string, string> = {
     [annotationDefaultContainer]: "main",
     ...podMetadata?.annotations,
@@ -174,14 +173,16 @@ export const buildPod = (req: PodRequest): KubeObject => {
     }]
   }
 
+  const initContainers: Array<unknown> = [execContainer("init")]
+  const containers: Array<unknown> = [execContainer("wait"), main]
   const spec: Record<string, unknown> = {
     restartPolicy: "Never",
-    initContainers: [execContainer("init")],
-    containers: [execContainer("wait"), main],
+    initContainers,
+    containers,
     volumes: [
       { name: "var-run-argo", emptyDir: {} },
       { name: "tmp-dir-argo", emptyDir: {} },
-      ...((template.volumes as ReadonlyArray<unknown> | undefined) ?? []),
+      ...(template.volumes ?? []),
       ...(isScript ? [{ name: "argo-staging", emptyDir: {} }] : [])
     ]
   }
@@ -204,14 +205,12 @@ export const buildPod = (req: PodRequest): KubeObject => {
   set("activeDeadlineSeconds", req.activeDeadlineSeconds)
   set("resources", pick(template, workflow, "podResources"))
   const hostAliases = [
-    ...((workflow.spec.hostAliases as ReadonlyArray<unknown> | undefined) ?? []),
-    ...((template.hostAliases as ReadonlyArray<unknown> | undefined) ?? [])
+    ...(workflow.spec.hostAliases ?? []),
+    ...(template.hostAliases ?? [])
   ]
   if (hostAliases.length > 0) spec.hostAliases = hostAliases
-  const userInit = template.initContainers as ReadonlyArray<Record<string, unknown>> | undefined
-  if (userInit !== undefined) (spec.initContainers as Array<unknown>).push(...userInit)
-  const sidecars = template.sidecars as ReadonlyArray<Record<string, unknown>> | undefined
-  if (sidecars !== undefined) (spec.containers as Array<unknown>).push(...sidecars)
+  if (template.initContainers !== undefined) initContainers.push(...template.initContainers)
+  if (template.sidecars !== undefined) containers.push(...template.sidecars)
 
   const templateIndex = workflow.spec.templates.findIndex((t) => t.name === template.name)
   const patched = applyPodSpecPatch(spec, [

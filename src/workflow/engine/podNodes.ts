@@ -75,7 +75,7 @@ const createPod = (op: OperationState, node: Node, tmpl: Template, opts: ExecOpt
   const target = resolveTarget(tmpl, op.wf, op.config.localCluster, opts.placement)
   // An invalid cluster or namespace (after substitution) fails the node: no pod is ever requested there.
   if (isInvalidTarget(target)) return void op.markPhase(node, "Error", target.message)
-  const name = makePodName(op.wf.metadata.name, node.name, tmpl.name, node.id, op.podNameVersion())
+  const name = makePodName(op.wf.metadata.name, node.name, tmpl.name ?? "", node.id, op.podNameVersion())
   let activeDeadlineSeconds: number | undefined
   const tmplAds = tmpl.activeDeadlineSeconds === undefined ? undefined : Number(tmpl.activeDeadlineSeconds)
   const timeoutMs = parseDurationMs(tmpl.timeout)

@@ -175,7 +175,7 @@ class Operation extends OperationState {
     if (opts.callKind === "step" && opts.callName !== undefined) locals.set("steps.name", opts.callName)
     const isPod = tmpl.container !== undefined || tmpl.script !== undefined
     if (isPod && tmpl.retryStrategy === undefined) {
-      locals.set("pod.name", makePodName(this.wf.metadata.name, nodeName, tmpl.name, this.id(nodeName), this.podNameVersion()))
+      locals.set("pod.name", makePodName(this.wf.metadata.name, nodeName, tmpl.name ?? "", this.id(nodeName), this.podNameVersion()))
     }
     const processed = processTemplate(this, tmpl, call.args, locals)
     if (isFailure(processed)) return this.errorNode(nodeName, processed.error, opts, tmpl.name)

@@ -33,7 +33,7 @@ export const executeWithRetries = (
   call: { readonly template: string; readonly args: ResolvedArgs },
   opts: ExecOpts
 ): Node | undefined => {
-  const rs = processed.retryStrategy as RetryStrategy
+  const rs: RetryStrategy = processed.retryStrategy ?? {}
   let retryNode = op.byName(nodeName)
   if (retryNode === undefined) {
     if (op.parallelismBlocked(opts)) return undefined
@@ -69,7 +69,7 @@ export const executeWithRetries = (
   if (opts.callKind === "task" && opts.callName !== undefined) locals.set("tasks.name", opts.callName)
   if (opts.callKind === "step" && opts.callName !== undefined) locals.set("steps.name", opts.callName)
   if (rawTmpl.container !== undefined || rawTmpl.script !== undefined) {
-    locals.set("pod.name", makePodName(op.wf.metadata.name, childName, rawTmpl.name, op.id(childName), op.podNameVersion()))
+    locals.set("pod.name", makePodName(op.wf.metadata.name, childName, rawTmpl.name ?? "", op.id(childName), op.podNameVersion()))
   }
   const again = processTemplate(op, rawTmpl, call.args, locals)
   if (isFailure(again)) return op.markPhase(retryNode, "Error", again.error)

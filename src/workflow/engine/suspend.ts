@@ -19,10 +19,9 @@ export const executeSuspend = (op: OperationState, nodeName: string, tmpl: Templ
   const node = op.byName(nodeName) ??
     op.initNode(nodeName, "Suspend", "Running", { boundaryId: opts.boundaryId, templateName: tmpl.name, hooked: opts.hooked })
   if (isFulfilled(node.phase)) return node
-  const suspend = (tmpl.suspend ?? {}) as { duration?: unknown }
-  const duration = suspend.duration
-  if (duration === undefined || duration === null || duration === "") return node
-  const ms = typeof duration === "string" || typeof duration === "number" ? parseDurationMs(duration) : undefined
+  const duration = tmpl.suspend?.duration
+  if (duration === undefined || duration === "") return node
+  const ms = parseDurationMs(duration)
   if (ms === undefined || !Number.isFinite(ms) || ms < 0) {
     return op.markPhase(node, "Error", `suspend.duration: invalid duration ${JSON.stringify(duration)}`)
   }
@@ -34,8 +33,8 @@ export const executeSuspend = (op: OperationState, nodeName: string, tmpl: Templ
   const declared = tmpl.outputs?.parameters ?? []
   if (declared.length > 0) {
     const parameters = declared.map((p) => {
-      const fallback = (p.valueFrom as { default?: unknown } | undefined)?.default ?? p.value
-      return fallback === undefined ? { name: p.name } : { name: p.name, value: String(fallback) }
+      const fallback = p.valueFrom?.default ?? p.value
+      return fallback === undefined ? { name: p.name } : { name: p.name, value: fallback }
     })
     node.outputs = { ...(node.outputs ?? {}), parameters }
   }

@@ -44,7 +44,7 @@ export const targetOf = (
   localCluster: string,
   inherited?: Placement
 ): Target => {
-  const defaults = workflow.spec.templateDefaults as Partial<Template> | undefined
+  const defaults = workflow.spec.templateDefaults
   return {
     cluster: nonEmpty(template.cluster) ?? inherited?.cluster ?? nonEmpty(defaults?.cluster) ?? localCluster,
     namespace: nonEmpty(template.namespace) ?? inherited?.namespace ?? nonEmpty(defaults?.namespace) ??
@@ -102,20 +102,20 @@ export const resolveTarget = (
   localCluster: string,
   inherited?: Placement
 ): Target | InvalidTarget => {
-  const defaults = workflow.spec.templateDefaults as Record<string, unknown> | undefined
-  const own = template as unknown as Record<string, unknown>
-  const pick = (field: "cluster" | "namespace"): { readonly value: unknown; readonly from: string } | undefined => {
+  const defaults = workflow.spec.templateDefaults
+  const pick = (field: "cluster" | "namespace"): { readonly value: string; readonly from: string } | undefined => {
     const fromDefaults = defaults?.[field]
-    if (isGiven(own[field])) {
+    const own = template[field]
+    if (isGiven(own)) {
       // The engine merges templateDefaults under each template, so the same value may have come from there.
-      const from = own[field] === fromDefaults ? `template "${template.name}" or spec.templateDefaults` : `template "${template.name}"`
-      return { value: own[field], from }
+      const from = own === fromDefaults ? `template "${template.name}" or spec.templateDefaults` : `template "${template.name}"`
+      return { value: own, from }
     }
     if (inherited?.[field] !== undefined) return { value: inherited[field], from: `a steps or DAG template calling "${template.name}"` }
     if (isGiven(fromDefaults)) return { value: fromDefaults, from: "spec.templateDefaults" }
     return undefined
   }
-  const invalid = (field: "cluster" | "namespace", picked: { readonly value: unknown; readonly from: string }, problem: string): InvalidTarget => ({
+  const invalid = (field: "cluster" | "namespace", picked: { readonly value: string; readonly from: string }, problem: string): InvalidTarget => ({
     _tag: "InvalidTarget",
     field,
     value: picked.value,
@@ -132,13 +132,13 @@ export const resolveTarget = (
     if (problem !== undefined) return invalid("namespace", namespace, problem)
   }
   return {
-    cluster: (cluster?.value as string | undefined) ?? localCluster,
-    namespace: (namespace?.value as string | undefined) ?? workflow.metadata.namespace
+    cluster: cluster?.value ?? localCluster,
+    namespace: namespace?.value ?? workflow.metadata.namespace
   }
 }
 
 /** Set at all: absent, null and "" mean "not set" (as {@link targetOf} reads them). */
-const isGiven = (value: unknown): boolean => value !== undefined && value !== null && value !== ""
+const isGiven = <A>(value: A | null | undefined): value is A => value !== undefined && value !== null && value !== ""
 
 /** The value for a message: quoted, cut to 100 characters, control characters escaped. */
 const describeValue = (value: unknown): string => {

@@ -10,174 +10,34 @@ import type { KubeObject } from "../../kube/Resources.js"
 
 export type Json = null | boolean | number | string | ReadonlyArray<Json> | { readonly [key: string]: Json }
 
-export interface ValueFrom {
-  readonly path?: string
-  readonly default?: string
-  readonly expression?: string
-  readonly parameter?: string
-  readonly jsonPath?: string
-  readonly event?: string
-  readonly supplied?: unknown
-  readonly configMapKeyRef?: unknown
-}
-
-export interface Parameter {
-  readonly name: string
-  readonly value?: string
-  readonly default?: string
-  readonly enum?: ReadonlyArray<string>
-  readonly valueFrom?: ValueFrom
-  readonly globalName?: string
-  readonly description?: string
-}
-
-export interface Arguments {
-  readonly parameters?: ReadonlyArray<Parameter>
-  readonly artifacts?: ReadonlyArray<unknown>
-}
-
-export interface Inputs {
-  readonly parameters?: ReadonlyArray<Parameter>
-  readonly artifacts?: ReadonlyArray<unknown>
-}
-
-export interface Outputs {
-  readonly parameters?: ReadonlyArray<Parameter>
-  readonly artifacts?: ReadonlyArray<unknown>
-  readonly result?: string
-  readonly exitCode?: string
-}
-
-export interface Backoff {
-  readonly duration?: string | number
-  readonly factor?: string | number
-  readonly maxDuration?: string | number
-  readonly cap?: string | number
-}
+/*
+ * The spec's types are the Workflow Schema's decoded types (schema/): one
+ * source for decoding, linting and the engine. Decoding has already turned
+ * `null` fields into absent ones, numbers and booleans of `AnyString` fields
+ * into strings, and both forms of a step group into a list.
+ */
+export type {
+  Arguments,
+  Artifact,
+  Backoff,
+  Inputs,
+  LifecycleHook,
+  Metadata,
+  Outputs,
+  Parameter,
+  RetryStrategy,
+  ValueFrom
+} from "./schema/common.js"
+export type { Container, DAGTask as DagTask, DAGTemplate as DagTemplate, ScriptTemplate, Sequence, Template, WorkflowStep } from "./schema/template.js"
+export type { PodGC, TemplateDefaults, WorkflowSpec } from "./schema/workflow.js"
+import type { Inputs, Outputs } from "./schema/common.js"
+import type { DAGTask, Template, WorkflowStep } from "./schema/template.js"
+import type { WorkflowSpec } from "./schema/workflow.js"
 
 export type RetryPolicy = "Always" | "OnFailure" | "OnError" | "OnTransientError"
 
-export interface RetryStrategy {
-  readonly limit?: string | number
-  readonly retryPolicy?: RetryPolicy
-  readonly backoff?: Backoff
-  readonly expression?: string
-  readonly affinity?: unknown
-}
-
-export interface ContinueOn {
-  readonly failed?: boolean
-  readonly error?: boolean
-}
-
-export interface LifecycleHook {
-  readonly template?: string
-  readonly arguments?: Arguments
-  readonly expression?: string
-}
-
-export interface Sequence {
-  readonly count?: string | number
-  readonly start?: string | number
-  readonly end?: string | number
-  readonly format?: string
-}
-
 /** What steps and DAG tasks have in common: a call of a template. */
-export interface TemplateCall {
-  readonly name: string
-  readonly template?: string
-  readonly templateRef?: unknown
-  readonly inline?: Template
-  readonly arguments?: Arguments
-  readonly when?: string
-  readonly withItems?: ReadonlyArray<Json>
-  readonly withParam?: string
-  readonly withSequence?: Sequence
-  readonly continueOn?: ContinueOn
-  readonly onExit?: string
-  readonly hooks?: Readonly<Record<string, LifecycleHook>>
-}
-
-export type WorkflowStep = TemplateCall
-
-export interface DagTask extends TemplateCall {
-  readonly dependencies?: ReadonlyArray<string>
-  readonly depends?: string
-}
-
-export interface DagTemplate {
-  readonly target?: string
-  readonly tasks: ReadonlyArray<DagTask>
-  readonly failFast?: boolean
-}
-
-export interface Container {
-  readonly name?: string
-  readonly image?: string
-  readonly command?: ReadonlyArray<string>
-  readonly args?: ReadonlyArray<string>
-  readonly [key: string]: unknown
-}
-
-export interface ScriptTemplate extends Container {
-  readonly source?: string
-}
-
-export interface Metadata {
-  readonly labels?: Readonly<Record<string, string>>
-  readonly annotations?: Readonly<Record<string, string>>
-}
-
-export interface Template {
-  readonly name: string
-  readonly inputs?: Inputs
-  readonly outputs?: Outputs
-  readonly container?: Container
-  readonly script?: ScriptTemplate
-  readonly steps?: ReadonlyArray<ReadonlyArray<WorkflowStep>>
-  readonly dag?: DagTemplate
-  readonly suspend?: unknown
-  readonly resource?: unknown
-  readonly containerSet?: unknown
-  readonly data?: unknown
-  readonly http?: unknown
-  readonly plugin?: unknown
-  readonly metadata?: Metadata
-  readonly retryStrategy?: RetryStrategy
-  readonly parallelism?: number
-  readonly failFast?: boolean
-  readonly activeDeadlineSeconds?: string | number
-  readonly timeout?: string
-  readonly serviceAccountName?: string
-  /** flotilla: the cluster the template's pod runs in (absent = local cluster). */
-  readonly cluster?: string
-  /** flotilla: the namespace the template's pod runs in (absent = the workflow's). */
-  readonly namespace?: string
-  readonly [key: string]: unknown
-}
-
-export interface PodGC {
-  readonly strategy?: "OnPodCompletion" | "OnPodSuccess" | "OnWorkflowCompletion" | "OnWorkflowSuccess" | ""
-  readonly labelSelector?: { readonly matchLabels?: Readonly<Record<string, string>>; readonly matchExpressions?: ReadonlyArray<unknown> }
-  readonly deleteDelayDuration?: string
-}
-
-export interface WorkflowSpec {
-  readonly entrypoint?: string
-  readonly templates: ReadonlyArray<Template>
-  readonly arguments?: Arguments
-  readonly onExit?: string
-  readonly hooks?: Readonly<Record<string, LifecycleHook>>
-  readonly serviceAccountName?: string
-  readonly parallelism?: number
-  readonly activeDeadlineSeconds?: number
-  readonly podGC?: PodGC
-  readonly templateDefaults?: Readonly<Record<string, unknown>>
-  readonly shutdown?: string
-  readonly suspend?: boolean
-  readonly [key: string]: unknown
-}
+export type TemplateCall = WorkflowStep | DAGTask
 
 export type NodePhase = "Pending" | "Running" | "Succeeded" | "Skipped" | "Failed" | "Error" | "Omitted"
 export type NodeType = "Pod" | "Container" | "Steps" | "StepGroup" | "DAG" | "TaskGroup" | "Retry" | "Skipped" | "Suspend" | "HTTP" | "Plugin"

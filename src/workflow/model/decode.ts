@@ -7,11 +7,10 @@
  * with the message, like Argo's validation failures.
  */
 import type { KubeObject } from "../../kube/Resources.js"
-import { isRecord } from "../../util/records.js"
 import { referenceProblems } from "./references.js"
 import { checkAgainst, type SchemaProblem } from "./schema/issues.js"
 import { Workflow as WorkflowSchema } from "./schema/workflow.js"
-import type { Template, Workflow } from "./Workflow.js"
+import type { Workflow } from "./Workflow.js"
 
 /**
  * `error` is every problem as one line (`path: message; path: message`), as
@@ -40,8 +39,6 @@ export const decodeWorkflow = (obj: KubeObject): DecodeResult => {
   const { metadata, spec, status } = checked.value
   const references = referenceProblems(spec)
   if (references.length > 0) return failed(references)
-  // Steps written as `- steps: [...]` objects are normalised to plain lists.
-  const templates = (spec.templates as unknown as ReadonlyArray<Template>).map(normaliseTemplate)
   return {
     ok: true,
     value: {
@@ -50,22 +47,14 @@ export const decodeWorkflow = (obj: KubeObject): DecodeResult => {
       metadata: {
         name: metadata.name!,
         namespace: metadata.namespace ?? "default",
-        uid: metadata.uid ?? undefined,
-        creationTimestamp: metadata.creationTimestamp ?? undefined,
-        labels: metadata.labels ?? undefined,
-        annotations: metadata.annotations ?? undefined
+        uid: metadata.uid,
+        creationTimestamp: metadata.creationTimestamp,
+        labels: metadata.labels,
+        annotations: metadata.annotations
       },
-      spec: { ...(spec as object), templates, templateDefaults: spec.templateDefaults ?? undefined } as Workflow["spec"],
-      status: status ?? undefined,
+      spec,
+      status,
       raw: obj
     }
   }
-}
-
-const normaliseTemplate = (t: Template): Template => {
-  if (t.steps === undefined) return t
-  const steps = (t.steps as ReadonlyArray<unknown>).map((g) =>
-    isRecord(g) && Array.isArray(g.steps) ? g.steps : g
-  ) as Template["steps"]
-  return { ...t, steps }
 }

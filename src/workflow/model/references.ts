@@ -12,11 +12,8 @@
 import { reservedFieldsOfSpec } from "./reserved.js"
 import type { SchemaProblem } from "./schema/issues.js"
 import type { LifecycleHook } from "./schema/common.js"
-import type { DAGTask, ParallelSteps, Template, WorkflowStep } from "./schema/template.js"
+import type { DAGTask, Template, WorkflowStep } from "./schema/template.js"
 import type { WorkflowSpec } from "./schema/workflow.js"
-
-const stepsOfGroup = (g: ParallelSteps): ReadonlyArray<WorkflowStep> =>
-  Array.isArray(g) ? g : (g as { readonly steps: ReadonlyArray<WorkflowStep> }).steps
 
 const dependsSuffix = /\.(Succeeded|Failed|Errored|Skipped|Omitted|Daemoned|AnySucceeded|AllFailed)$/
 
@@ -48,10 +45,8 @@ export const referenceProblems = (spec: WorkflowSpec): ReadonlyArray<SchemaProbl
         add(`${path}.${kind}.image`, "expected a string, got nothing")
       }
     }
-    t.steps?.forEach((g, i) => {
-      const object = !Array.isArray(g)
-      stepsOfGroup(g).forEach((s, j) => call(s, object ? `${path}.steps[${i}].steps[${j}]` : `${path}.steps[${i}][${j}]`))
-    })
+    // Both forms of a step group (`- - step` and `- steps: [step]`) decode as a list.
+    t.steps?.forEach((g, i) => g.forEach((s, j) => call(s, `${path}.steps[${i}][${j}]`)))
     const dag = t.dag
     if (dag == null) return
     const tasks = new Set(dag.tasks.map((task) => task.name))

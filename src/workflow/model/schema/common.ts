@@ -13,10 +13,20 @@
  * `null`, which is what YAML gives for `key:` with nothing after it and what Go
  * reads as absent.
  */
-import { Schema } from "effect"
+import { Option, Predicate, Schema, SchemaGetter, SchemaTransformation } from "effect"
 
-/** An optional field that may also be `null` (Go's `omitempty` pointer). */
-export const opt = <S extends Schema.Top>(schema: S) => Schema.optional(Schema.NullOr(schema))
+/**
+ * An optional field that may also be `null` (Go's `omitempty` pointer): a
+ * `null` decodes as an absent key, so the decoded type has no nulls.
+ */
+export const opt = <S extends Schema.Top>(schema: S) =>
+  Schema.optional(Schema.NullOr(schema)).pipe(Schema.decodeTo(
+    Schema.optionalKey(Schema.toType(schema)),
+    SchemaTransformation.transformOptional<S["Type"], S["Type"] | null | undefined>({
+      decode: (o) => Option.filter(o, Predicate.isNotNullish),
+      encode: (o) => o
+    })
+  ))
 
 /** A struct that keeps the keys it does not name. */
 export const open = <const Fields extends Schema.Struct.Fields>(fields: Fields) =>
@@ -30,8 +40,13 @@ export const KubeObject = Schema.Record(Schema.String, Schema.Unknown).annotate(
 
 export const StringMap = Schema.Record(Schema.String, Schema.String)
 
-/** Upstream's `AnyString`: JSON strings, numbers and booleans all read as a string. */
-export const AnyString = Schema.Union([Schema.String, Schema.Finite, Schema.Boolean]).annotate({ expected: "a string" })
+/** Upstream's `AnyString`: JSON strings, numbers and booleans all read as a string (`5` decodes as `"5"`). */
+export const AnyString = Schema.Union([Schema.String, Schema.Finite, Schema.Boolean]).annotate({ expected: "a string" }).pipe(
+  Schema.decodeTo(Schema.String, {
+    decode: SchemaGetter.transform((v: string | number | boolean) => String(v)),
+    encode: SchemaGetter.passthrough()
+  })
+)
 
 /** `intstr.IntOrString`. */
 export const IntOrString = Schema.Union([Schema.Int, Schema.String]).annotate({ expected: "an integer or a string" })

@@ -9,7 +9,7 @@
  * resources, volumes, affinity...) stay open objects: the engine passes them
  * to pods as written.
  */
-import { Schema } from "effect"
+import { Schema, SchemaGetter } from "effect"
 import {
   Any,
   Arguments,
@@ -120,7 +120,7 @@ export const TemplateRef = open({ name: opt(Schema.String), template: opt(Schema
 const callFields = {
   name: Schema.String,
   template: opt(Schema.String),
-  inline: opt(Schema.suspend((): Schema.Codec<Template> => Template)),
+  inline: opt(Schema.suspend((): Schema.Codec<Template, TemplateEncoded> => Template)),
   arguments: opt(Arguments),
   templateRef: opt(TemplateRef),
   withItems: opt(Schema.Array(Any)),
@@ -144,8 +144,16 @@ export const WorkflowStep = open(callFields).check(callCheck)
 export type WorkflowStep = typeof WorkflowStep.Type
 
 /** A step group: a list of steps, or upstream's `- steps: [...]` object form. */
-export const ParallelSteps = Schema.Union([Schema.Array(WorkflowStep), open({ steps: Schema.Array(WorkflowStep) })])
+const stepsOfGroup = <A>(g: ReadonlyArray<A> | { readonly steps: ReadonlyArray<A> }): ReadonlyArray<A> => Array.isArray(g) ? g : (g as { readonly steps: ReadonlyArray<A> }).steps
+
+const StepGroup = Schema.Union([Schema.Array(WorkflowStep), open({ steps: Schema.Array(WorkflowStep) })])
   .annotate({ expected: "a list of steps" })
+/** A step group as written; either form decodes as the plain list. */
+export type ParallelStepsEncoded = typeof StepGroup.Encoded
+export const ParallelSteps = StepGroup.pipe(Schema.decodeTo(Schema.toType(Schema.Array(WorkflowStep)), {
+  decode: SchemaGetter.transform((g: typeof StepGroup.Type) => stepsOfGroup(g)),
+  encode: SchemaGetter.passthrough()
+}))
 export type ParallelSteps = typeof ParallelSteps.Type
 
 export const DAGTask = open({
@@ -162,16 +170,13 @@ export const DAGTemplate = open({
 })
 export type DAGTemplate = typeof DAGTemplate.Type
 
-const stepsOfGroup = (g: ParallelSteps): ReadonlyArray<WorkflowStep> => Array.isArray(g) ? g : (g as { readonly steps: ReadonlyArray<WorkflowStep> }).steps
-
 /** Step names are unique across all the groups of a template, as upstream's validator wants. */
 const uniqueStepNames = Schema.makeFilter((groups: ReadonlyArray<ParallelSteps>) => {
   const seen = new Set<string>()
   const issues: Array<Schema.FilterIssue> = []
   groups.forEach((g, i) => {
-    const object = !Array.isArray(g)
-    stepsOfGroup(g).forEach((s, j) => {
-      if (seen.has(s.name)) issues.push({ path: object ? [i, "steps", j, "name"] : [i, j, "name"], issue: `duplicate step name "${s.name}"` })
+    g.forEach((s, j) => {
+      if (seen.has(s.name)) issues.push({ path: [i, j, "name"], issue: `duplicate step name "${s.name}"` })
       seen.add(s.name)
     })
   })
@@ -242,12 +247,19 @@ const TemplateStruct = open(templateFields)
 
 /** A template: inline in a step or task, or (with a name) in `spec.templates`. */
 export interface Template extends Schema.Schema.Type<typeof TemplateStruct> {}
-export const Template: Schema.Codec<Template> = TemplateStruct.check(oneKind)
+/** A template as written (optional fields may be `null`). */
+export interface TemplateEncoded extends Schema.Codec.Encoded<typeof TemplateStruct> {}
+export const Template: Schema.Codec<Template, TemplateEncoded> = TemplateStruct.check(oneKind)
 
 /** A template of `spec.templates`: it has a name, which steps and tasks call it by. */
+export interface NamedTemplate extends Template {
+  readonly name: string
+}
+// A check rather than `Schema.refine`, so that the problem is reported at `.name`;
+// the check is what makes the narrowed type true.
 export const NamedTemplate = Template.check(Schema.makeFilter((t: Template) =>
   typeof t.name === "string" && t.name !== "" ? undefined : { path: ["name"], issue: "a template name is required" }
-))
+)) as Schema.Codec<Template, TemplateEncoded> as Schema.Codec<NamedTemplate, TemplateEncoded>
 
 /** Upstream's `TemplateType` of a template (the first kind it defines). */
 export const templateKindOf = (t: Template): TemplateKind | undefined => kindsOf(t)[0]
