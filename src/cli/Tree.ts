@@ -3,7 +3,7 @@
  * per node under its parent (children in order, step groups and task groups
  * included), with template, pod name, duration and message. Pure.
  */
-import type { KubeObject } from "../kube/Resources.js"
+import type { KubeObject } from "../kube/api/Resources.js"
 import { statusNodes } from "../workflow/model/compressedNodes.js"
 
 interface Node {

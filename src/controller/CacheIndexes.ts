@@ -3,7 +3,7 @@
  * one workflow's pods and task results by index instead of walking every cache, so its cost does
  * not grow with the pods of other workflows (bench `controller.reconcileScale`).
  */
-import type { KubeObject } from "../kube/Resources.js"
+import type { KubeObject } from "../kube/api/Resources.js"
 import { labelWorkflow } from "../util/argoKeys.js"
 import { ownerOfPod, workflowKey } from "./observe.js"
 

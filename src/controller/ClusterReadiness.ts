@@ -11,7 +11,7 @@
  */
 import { Context, Effect, Layer, Option } from "effect"
 import { ClusterPool, type ClusterView } from "../kube/ClusterPool.js"
-import type { KubeObject } from "../kube/Resources.js"
+import type { KubeObject } from "../kube/api/Resources.js"
 import { ControllerSettings } from "./ControllerSettings.js"
 import { storedNodes } from "./PodIdentity.js"
 

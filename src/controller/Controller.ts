@@ -16,8 +16,8 @@
  */
 import { Context, Effect, Layer, PubSub, Schedule, Scope } from "effect"
 import { ClusterPool } from "../kube/ClusterPool.js"
-import type { Informer } from "../kube/Informer.js"
-import { KubeClient } from "../kube/KubeClient.js"
+import type { Informer } from "../kube/cache/Informer.js"
+import { KubeClient } from "../kube/api/KubeClient.js"
 import { UserClients } from "../kube/UserClients.js"
 import * as Instruments from "../observability/Metrics.js"
 import { Supervisor } from "../runtime/Supervisor.js"

@@ -6,9 +6,9 @@
  * once, so the controller's parts cannot disagree about them.
  */
 import { Context, Duration, Effect, Layer, Option, type Schedule } from "effect"
-import type { ConnectionSpec } from "../kube/Connection.js"
-import type { KubeClientShape } from "../kube/KubeClient.js"
-import type { KubeError } from "../kube/KubeError.js"
+import type { ConnectionSpec } from "../kube/api/Connection.js"
+import type { KubeClientShape } from "../kube/api/KubeClient.js"
+import type { KubeError } from "../kube/api/KubeError.js"
 import type { EngineConfig } from "../workflow/engine/contract.js"
 import { type ControllerConfig, identityKeys, parseControllerConfig } from "./ControllerConfig.js"
 

@@ -15,9 +15,9 @@
  * What this tolerates is a difference in clock rates, not in clock values.
  */
 import { Clock, Duration, Effect, Exit, Option, Ref, Schedule, Scope } from "effect"
-import type { KubeClientShape } from "../kube/KubeClient.js"
-import type { KubeError } from "../kube/KubeError.js"
-import type { KubeObject } from "../kube/Resources.js"
+import type { KubeClientShape } from "../kube/api/KubeClient.js"
+import type { KubeError } from "../kube/api/KubeError.js"
+import type { KubeObject } from "../kube/api/Resources.js"
 
 export interface LeaderElectionOptions {
   readonly namespace: string

@@ -12,7 +12,7 @@
  */
 import { Context, Effect, Layer } from "effect"
 import { ClusterPool, type ClusterView } from "../kube/ClusterPool.js"
-import type { KubeObject } from "../kube/Resources.js"
+import type { KubeObject } from "../kube/api/Resources.js"
 import { labelReportOutputsCompleted } from "../util/argoKeys.js"
 import type { PodObservation, TaskResultObservation } from "../workflow/engine/contract.js"
 import { byWorkflow, byWorkflowName } from "./CacheIndexes.js"

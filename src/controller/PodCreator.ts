@@ -19,9 +19,9 @@
  */
 import { Clock, Context, Duration, Effect, Layer, Schema } from "effect"
 import { type ClusterNotAvailable, ClusterPool, type ClusterView } from "../kube/ClusterPool.js"
-import { KubeClient, type KubeClientShape } from "../kube/KubeClient.js"
-import { isTransient, type KubeError, quotaExceeded, refused } from "../kube/KubeError.js"
-import type { KubeObject } from "../kube/Resources.js"
+import { KubeClient, type KubeClientShape } from "../kube/api/KubeClient.js"
+import { isTransient, type KubeError, quotaExceeded, refused } from "../kube/api/KubeError.js"
+import type { KubeObject } from "../kube/api/Resources.js"
 import { UserClients } from "../kube/UserClients.js"
 import { annotationNodeId } from "../util/argoKeys.js"
 import type { EngineAction } from "../workflow/engine/contract.js"

@@ -25,7 +25,7 @@
  *
  * Pure: no I/O.
  */
-import type { KubeObject } from "../kube/Resources.js"
+import type { KubeObject } from "../kube/api/Resources.js"
 import { annotationNodeId, labelWorkflow } from "../util/argoKeys.js"
 import { statusNodes, updateStatusNodes } from "../workflow/model/compressedNodes.js"
 

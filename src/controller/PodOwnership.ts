@@ -10,8 +10,8 @@
  * is gone can still be told apart from those of a same-named successor.
  */
 import { Clock, Context, Effect, Layer, Option } from "effect"
-import { KubeClient } from "../kube/KubeClient.js"
-import type { KubeObject } from "../kube/Resources.js"
+import { KubeClient } from "../kube/api/KubeClient.js"
+import type { KubeObject } from "../kube/api/Resources.js"
 import { annotationNodeId } from "../util/argoKeys.js"
 import { executorEnvOf } from "../workflow/engine/pod.js"
 import { ControllerSettings, timingOf } from "./ControllerSettings.js"

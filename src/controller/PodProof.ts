@@ -24,8 +24,8 @@
  */
 import { Effect, Option } from "effect"
 import * as crypto from "node:crypto"
-import type { KubeClientShape } from "../kube/KubeClient.js"
-import type { KubeObject } from "../kube/Resources.js"
+import type { KubeClientShape } from "../kube/api/KubeClient.js"
+import type { KubeObject } from "../kube/api/Resources.js"
 
 export const proofAnnotation = "flotilla.dev/pod-proof"
 export const keySecretName = "flotilla-pod-identity"

@@ -19,8 +19,8 @@
  */
 import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
 import { ClusterPool } from "../kube/ClusterPool.js"
-import { KubeClient } from "../kube/KubeClient.js"
-import type { KubeObject } from "../kube/Resources.js"
+import { KubeClient } from "../kube/api/KubeClient.js"
+import type { KubeObject } from "../kube/api/Resources.js"
 import * as Instruments from "../observability/Metrics.js"
 import { labelCompleted } from "../util/argoKeys.js"
 import type { EngineAction } from "../workflow/engine/contract.js"

@@ -4,7 +4,7 @@
  * `Timeout`) like any other, naming the call that did not answer.
  */
 import { Duration, Effect } from "effect"
-import { KubeError } from "../kube/KubeError.js"
+import { KubeError } from "../kube/api/KubeError.js"
 
 export interface CallSite {
   readonly cluster: string

@@ -11,9 +11,9 @@
  * should the write's event never arrive, it is taken as it is after a while).
  */
 import { Clock, Context, Duration, Effect, Layer } from "effect"
-import { KubeClient } from "../kube/KubeClient.js"
-import type { KubeError } from "../kube/KubeError.js"
-import type { KubeObject } from "../kube/Resources.js"
+import { KubeClient } from "../kube/api/KubeClient.js"
+import type { KubeError } from "../kube/api/KubeError.js"
+import type { KubeObject } from "../kube/api/Resources.js"
 import type { EngineOutput } from "../workflow/engine/contract.js"
 import { updateStatusNodes } from "../workflow/model/compressedNodes.js"
 import { Expectations } from "./Expectations.js"

@@ -4,8 +4,8 @@
  * workflows from this one cache, never from the API server: one watch, one view of what exists.
  */
 import { Context, Effect, Layer } from "effect"
-import { Informer as Informers, type Informer } from "../kube/Informer.js"
-import { KubeClient } from "../kube/KubeClient.js"
+import { Informer as Informers, type Informer } from "../kube/cache/Informer.js"
+import { KubeClient } from "../kube/api/KubeClient.js"
 import { Supervisor } from "../runtime/Supervisor.js"
 import { byName, workflowsByName } from "./CacheIndexes.js"
 import { ControllerSettings } from "./ControllerSettings.js"

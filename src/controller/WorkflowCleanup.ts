@@ -10,9 +10,9 @@
  */
 import { Context, Effect, Layer, Option, Schedule, Schema } from "effect"
 import { ClusterPool } from "../kube/ClusterPool.js"
-import { KubeClient } from "../kube/KubeClient.js"
-import type { KubeError } from "../kube/KubeError.js"
-import type { KubeObject } from "../kube/Resources.js"
+import { KubeClient } from "../kube/api/KubeClient.js"
+import type { KubeError } from "../kube/api/KubeError.js"
+import type { KubeObject } from "../kube/api/Resources.js"
 import { byWorkflowName } from "./CacheIndexes.js"
 import { ClusterReadiness } from "./ClusterReadiness.js"
 import { ControllerSettings, timingOf } from "./ControllerSettings.js"

@@ -8,7 +8,7 @@
  * a pod of a same-named workflow from another cluster sharing a remote
  * namespace, is not ours and is never observed.
  */
-import type { KubeObject } from "../kube/Resources.js"
+import type { KubeObject } from "../kube/api/Resources.js"
 import type { PodObservation, PodPhase, TaskResultObservation } from "../workflow/engine/contract.js"
 import { clusterLabelValue } from "../workflow/engine/targeting.js"
 import {

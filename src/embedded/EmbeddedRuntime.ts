@@ -13,9 +13,9 @@
 import { Context, Effect, Layer, PubSub, Redacted, References, Scope } from "effect"
 import * as YAML from "yaml"
 import { Controller, type ControllerOptions } from "../controller/Controller.js"
-import type { ConnectionSpec } from "../kube/Connection.js"
-import type { KubeClientShape } from "../kube/KubeClient.js"
-import type { KubeObject } from "../kube/Resources.js"
+import type { ConnectionSpec } from "../kube/api/Connection.js"
+import type { KubeClientShape } from "../kube/api/KubeClient.js"
+import type { KubeObject } from "../kube/api/Resources.js"
 import * as LocalKubelet from "../kubelet/LocalKubelet.js"
 import { defaultImages, type Images } from "../kubelet/images.js"
 import { InMemoryKube, type PolicyRule, serverUrl } from "../testing/InMemoryKube.js"
@@ -274,15 +274,15 @@ export const controllerLayer = (
   placement: Placement,
   options: StartOptions = {}
 ): Layer.Layer<
-  Controller | InMemoryKube | import("../kube/KubeConnector.js").KubeConnector,
-  import("../kube/KubeError.js").KubeError | import("../controller/ControllerConfig.js").ConfigMapError
+  Controller | InMemoryKube | import("../kube/api/KubeConnector.js").KubeConnector,
+  import("../kube/api/KubeError.js").KubeError | import("../controller/ControllerConfig.js").ConfigMapError
 > =>
   Layer.effectContext(
     Effect.map(start(placement, options), (started) => Context.make(Controller, started.controller))
   ).pipe(Layer.provideMerge(InMemoryKube.layer))
 
 /** InMemoryKube + KubeConnector, for callers that build their own runtime. */
-export const layer: Layer.Layer<InMemoryKube | import("../kube/KubeConnector.js").KubeConnector> = InMemoryKube.layer
+export const layer: Layer.Layer<InMemoryKube | import("../kube/api/KubeConnector.js").KubeConnector> = InMemoryKube.layer
 
 export type { Scope }
 

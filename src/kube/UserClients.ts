@@ -19,10 +19,10 @@
 import { Context, type Duration, Effect, Equal, Hash, Layer, RcMap, Schema, type Scope } from "effect"
 import { parseKubeconfig } from "../kubeconfig/Kubeconfig.js"
 import { secretValue, userConnection } from "../kubeconfig/UserKubeconfig.js"
-import { type ConnectionSpec, fingerprintOf } from "./Connection.js"
-import { KubeClient, type KubeClientShape } from "./KubeClient.js"
-import { KubeConnector } from "./KubeConnector.js"
-import { isTransient } from "./KubeError.js"
+import { type ConnectionSpec, fingerprintOf } from "./api/Connection.js"
+import { KubeClient, type KubeClientShape } from "./api/KubeClient.js"
+import { KubeConnector } from "./api/KubeConnector.js"
+import { isTransient } from "./api/KubeError.js"
 
 export class UserCredentialsError extends Schema.TaggedError<UserCredentialsError>()("UserCredentialsError", {
   workflow: Schema.String,

@@ -13,8 +13,8 @@
  * ConnectionSpec or a KubeconfigError.
  */
 import { Effect, Redacted } from "effect"
-import type { ClusterAuth, ClusterEndpoint, ConnectionSpec } from "../kube/Connection.js"
-import { validateBearerToken } from "../kube/Validation.js"
+import type { ClusterAuth, ClusterEndpoint, ConnectionSpec } from "../kube/api/Connection.js"
+import { validateBearerToken } from "../kube/api/Validation.js"
 import {
   errorsFor,
   findEntry,

@@ -15,8 +15,8 @@
  * - only the chosen context's user and cluster entries are looked at.
  */
 import { Effect, Redacted } from "effect"
-import type { ClusterAuth, ClusterEndpoint, ConnectionSpec } from "../kube/Connection.js"
-import { validateBearerToken } from "../kube/Validation.js"
+import type { ClusterAuth, ClusterEndpoint, ConnectionSpec } from "../kube/api/Connection.js"
+import { validateBearerToken } from "../kube/api/Validation.js"
 import { errorsFor, findEntry, isSet, normalizeBase64, sameServer, setString } from "./internal.js"
 import { type Kubeconfig, MAX_KUBECONFIG_BYTES, type NamedContext, parseKubeconfig } from "./Kubeconfig.js"
 import { KubeconfigError, secretSource } from "./KubeconfigError.js"

@@ -13,7 +13,7 @@
  * host's environment never reaches a pod.
  */
 import { posix } from "node:path"
-import type { KubeObject } from "../kube/Resources.js"
+import type { KubeObject } from "../kube/api/Resources.js"
 import { type Images, lookupImage } from "./images.js"
 
 export interface OutputParameterSpec {

@@ -7,9 +7,9 @@
  * or restart never leaves a finished pod Running forever.
  */
 import { Clock, Effect, Schedule } from "effect"
-import type { KubeClientShape } from "../kube/KubeClient.js"
-import { isTransient, type KubeError } from "../kube/KubeError.js"
-import type { KubeObject, OwnerReference } from "../kube/Resources.js"
+import type { KubeClientShape } from "../kube/api/KubeClient.js"
+import { isTransient, type KubeError } from "../kube/api/KubeError.js"
+import type { KubeObject, OwnerReference } from "../kube/api/Resources.js"
 import { executorEnvOf } from "../workflow/engine/pod.js"
 import { annotations, labels, type Outcome } from "./outcome.js"
 import { mainContainer, podContainers } from "./PodPlan.js"

@@ -4,7 +4,7 @@
  * output parameters), so workflows can be tested without running anything.
  */
 import { Clock, Effect } from "effect"
-import type { KubeObject } from "../kube/Resources.js"
+import type { KubeObject } from "../kube/api/Resources.js"
 import { parseDurationMs } from "../util/goDuration.js"
 import { isRecord } from "../util/records.js"
 import { annotations, type Outcome } from "./outcome.js"

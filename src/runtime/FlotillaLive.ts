@@ -15,11 +15,11 @@
  */
 import { Effect, Layer } from "effect"
 import { Controller, type ControllerOptions } from "../controller/Controller.js"
-import type { ConnectionSpec } from "../kube/Connection.js"
-import type { KubeClientShape } from "../kube/KubeClient.js"
-import { KubeConnector } from "../kube/KubeConnector.js"
-import { LiveKubeConnector } from "../kube/LiveKubeConnector.js"
-import { loadLocalConnection } from "../kube/LocalConnection.js"
+import type { ConnectionSpec } from "../kube/api/Connection.js"
+import type { KubeClientShape } from "../kube/api/KubeClient.js"
+import { KubeConnector } from "../kube/api/KubeConnector.js"
+import { LiveKubeConnector } from "../kube/live/LiveKubeConnector.js"
+import { loadLocalConnection } from "../kube/live/LocalConnection.js"
 import { argoNamespaceConfig, podNamesConfig } from "./EnvConfig.js"
 
 export interface FlotillaLiveOptions extends Partial<Omit<ControllerOptions, "localClient" | "localSpec">> {

@@ -24,11 +24,11 @@
  * This module keeps the service, its harness operations and its layers.
  */
 import { Clock, Context, Duration, Effect, Layer, Random, type Scope } from "effect"
-import type { ConnectionSpec } from "../kube/Connection.js"
-import type { KubeClientShape } from "../kube/KubeClient.js"
-import { KubeConnector } from "../kube/KubeConnector.js"
-import type { KubeError, KubeErrorReason } from "../kube/KubeError.js"
-import { type KubeObject, type ResourceKind, resources } from "../kube/Resources.js"
+import type { ConnectionSpec } from "../kube/api/Connection.js"
+import type { KubeClientShape } from "../kube/api/KubeClient.js"
+import { KubeConnector } from "../kube/api/KubeConnector.js"
+import type { KubeError, KubeErrorReason } from "../kube/api/KubeError.js"
+import { type KubeObject, type ResourceKind, resources } from "../kube/api/Resources.js"
 import type { AuditEntry, ChangeRecord, IdentitySpec, InMemoryKubeOptions, PolicyRule, Verb } from "./memory/api.js"
 import { toEffect } from "./memory/calls.js"
 import { connect, makeClient } from "./memory/client.js"

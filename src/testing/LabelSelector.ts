@@ -8,7 +8,7 @@
  * `!=` and `notin` also match objects that do not have the label at all.
  */
 import { Result, Schema } from "effect"
-import { validateLabelKey, validateLabelValue } from "../kube/Validation.js"
+import { validateLabelKey, validateLabelValue } from "../kube/api/Validation.js"
 
 export class LabelSelectorError extends Schema.TaggedError<LabelSelectorError>()("LabelSelectorError", {
   selector: Schema.String,
@@ -41,7 +41,7 @@ export type LabelSelector = ReadonlyArray<Requirement>
 export type Labels = Readonly<Record<string, string>> | undefined
 
 // Validation (k8s.io/apimachinery/pkg/util/validation), shared with the controller
-export { validateDnsLabel, validateLabelKey, validateLabelValue, validateSubdomain } from "../kube/Validation.js"
+export { validateDnsLabel, validateLabelKey, validateLabelValue, validateSubdomain } from "../kube/api/Validation.js"
 
 // ---------------------------------------------------------------------------
 // Lexer

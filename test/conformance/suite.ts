@@ -29,7 +29,7 @@ import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import * as YAML from "yaml"
 import { phaseOf } from "../../src/embedded/EmbeddedRuntime.js"
-import type { KubeObject } from "../../src/kube/Resources.js"
+import type { KubeObject } from "../../src/kube/api/Resources.js"
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
 export const examplesDir = process.env["FLOTILLA_CONFORMANCE_DIR"]

@@ -20,7 +20,7 @@ import {
 } from "./harness.js"
 import { submit } from "./fixtures.js"
 import * as PodProof from "../../src/controller/PodProof.js"
-import type { KubeClientShape } from "../../src/kube/KubeClient.js"
+import type { KubeClientShape } from "../../src/kube/api/KubeClient.js"
 
 /**
  * A pod as the controller makes it for a workflow that is gone: its executor names the workflow's

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Clock, Deferred, Effect, Fiber, Ref } from "effect"
 import { TestClock } from "effect/testing"
 import * as LeaderElection from "../../src/controller/LeaderElection.js"
-import type { KubeClientShape } from "../../src/kube/KubeClient.js"
+import type { KubeClientShape } from "../../src/kube/api/KubeClient.js"
 import { InMemoryKube } from "../../src/testing/InMemoryKube.js"
 
 const rules = [{ verbs: ["*" as const], resources: ["leases" as const] }]

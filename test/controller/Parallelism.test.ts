@@ -5,7 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
-import type { KubeObject } from "../../src/kube/Resources.js"
+import type { KubeObject } from "../../src/kube/api/Resources.js"
 import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
 import { postponedMessage } from "../../src/controller/Throttler.js"
 import { InMemoryKube } from "../../src/testing/InMemoryKube.js"

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import type { KubeObject } from "../../src/kube/Resources.js"
+import type { KubeObject } from "../../src/kube/api/Resources.js"
 import { acceptsTaskResult, judgePod, recordedPod, storedNodes, withPodRecords } from "../../src/controller/PodIdentity.js"
 import { compressNodes, statusNodes } from "../../src/workflow/model/compressedNodes.js"
 

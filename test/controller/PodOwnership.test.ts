@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
 import { PodOwnership } from "../../src/controller/PodOwnership.js"
-import { KubeError } from "../../src/kube/KubeError.js"
-import type { KubeObject } from "../../src/kube/Resources.js"
+import { KubeError } from "../../src/kube/api/KubeError.js"
+import type { KubeObject } from "../../src/kube/api/Resources.js"
 import { annotationNodeId } from "../../src/util/argoKeys.js"
 import { fakeClient, settingsLayer } from "./services.js"
 

@@ -7,7 +7,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import type { KubeObject } from "../../src/kube/Resources.js"
+import type { KubeObject } from "../../src/kube/api/Resources.js"
 import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
 import { render } from "../../src/controller/Metrics.js"
 import { completed, eventually, fast, inMemory, podCreates, podNodes, podRunning, provisioned, stoppableController, waitFor } from "./harness.js"

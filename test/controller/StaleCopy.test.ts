@@ -6,7 +6,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import type { KubeObject } from "../../src/kube/Resources.js"
+import type { KubeObject } from "../../src/kube/api/Resources.js"
 import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
 import { completed, fast, inMemory, podRunning, waitFor, workflow } from "./harness.js"
 import { submit } from "./fixtures.js"

@@ -4,10 +4,10 @@ import { TestClock } from "effect/testing"
 import { Expectations } from "../../src/controller/Expectations.js"
 import { StatusWriter } from "../../src/controller/StatusWriter.js"
 import { WorkQueue } from "../../src/controller/WorkQueue.js"
-import { KubeError } from "../../src/kube/KubeError.js"
-import type { KubeObject } from "../../src/kube/Resources.js"
+import { KubeError } from "../../src/kube/api/KubeError.js"
+import type { KubeObject } from "../../src/kube/api/Resources.js"
 import { fakeClient } from "./services.js"
-import { KubeClient } from "../../src/kube/KubeClient.js"
+import { KubeClient } from "../../src/kube/api/KubeClient.js"
 
 const workflow = (resourceVersion: string, status: Record<string, unknown>): KubeObject => ({
   apiVersion: "argoproj.io/v1alpha1",

@@ -6,7 +6,7 @@
 import { Effect } from "effect"
 import * as YAML from "yaml"
 import * as fs from "node:fs"
-import type { KubeObject } from "../../src/kube/Resources.js"
+import type { KubeObject } from "../../src/kube/api/Resources.js"
 import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
 
 export const loadWorkflow = (path: string): KubeObject => YAML.parse(fs.readFileSync(path, "utf8")) as KubeObject

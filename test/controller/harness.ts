@@ -6,8 +6,8 @@
  */
 import { Duration, Effect, Exit, Layer, Logger, Option, Schedule, Scope } from "effect"
 import * as YAML from "yaml"
-import type { KubeClientShape } from "../../src/kube/KubeClient.js"
-import type { KubeObject } from "../../src/kube/Resources.js"
+import type { KubeClientShape } from "../../src/kube/api/KubeClient.js"
+import type { KubeObject } from "../../src/kube/api/Resources.js"
 import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
 import { argoLogger } from "../../src/observability/ArgoLogger.js"
 import { InMemoryKube } from "../../src/testing/InMemoryKube.js"

@@ -3,8 +3,8 @@
  * verbs die, and ControllerSettings with the configmap's defaults.
  */
 import { Layer } from "effect"
-import type { ConnectionSpec } from "../../src/kube/Connection.js"
-import { KubeClient, type KubeClientShape } from "../../src/kube/KubeClient.js"
+import type { ConnectionSpec } from "../../src/kube/api/Connection.js"
+import { KubeClient, type KubeClientShape } from "../../src/kube/api/KubeClient.js"
 import { parseControllerConfig } from "../../src/controller/ControllerConfig.js"
 import { type ControllerOptions, ControllerSettings } from "../../src/controller/Controller.js"
 import type { EngineConfig } from "../../src/workflow/engine/contract.js"

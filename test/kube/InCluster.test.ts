@@ -14,9 +14,9 @@ import * as https from "node:https"
 import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import { KubeConnector } from "../../src/kube/KubeConnector.js"
-import { LiveKubeConnector } from "../../src/kube/LiveKubeConnector.js"
-import { loadLocalConnection } from "../../src/kube/LocalConnection.js"
+import { KubeConnector } from "../../src/kube/api/KubeConnector.js"
+import { LiveKubeConnector } from "../../src/kube/live/LiveKubeConnector.js"
+import { loadLocalConnection } from "../../src/kube/live/LocalConnection.js"
 
 const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 

@@ -1,10 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Logger, Option, PubSub, Queue, References, Schedule, Scope, Stream, SubscriptionRef } from "effect"
 import { TestClock } from "effect/testing"
-import { Informer, type InformerChange } from "../../src/kube/Informer.js"
-import { KubeError } from "../../src/kube/KubeError.js"
+import { Informer, type InformerChange } from "../../src/kube/cache/Informer.js"
+import { KubeError } from "../../src/kube/api/KubeError.js"
 import { Supervisor } from "../../src/runtime/Supervisor.js"
-import type { ObjectList, WatchEvent } from "../../src/kube/Resources.js"
+import type { ObjectList, WatchEvent } from "../../src/kube/api/Resources.js"
 import { pod, scriptedClient, waitUntil } from "./fakeClient.js"
 
 // --- a small scripted fake client --------------------------------------------

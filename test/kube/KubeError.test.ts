@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { isTransient, KubeError } from "../../src/kube/KubeError.js"
+import { isTransient, KubeError } from "../../src/kube/api/KubeError.js"
 
 const forbidden = (detail: string) =>
   new KubeError({ reason: "Forbidden", cluster: "cluster-1", verb: "create", resource: "pods", namespace: "remote", detail })

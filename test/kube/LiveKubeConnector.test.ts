@@ -5,11 +5,11 @@ import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import type { ConnectionSpec } from "../../src/kube/Connection.js"
-import { KubeConnector } from "../../src/kube/KubeConnector.js"
-import type { KubeError } from "../../src/kube/KubeError.js"
-import { buildKubeConfig, LiveKubeConnector, runExecCredential } from "../../src/kube/LiveKubeConnector.js"
-import type { WatchEvent } from "../../src/kube/Resources.js"
+import type { ConnectionSpec } from "../../src/kube/api/Connection.js"
+import { KubeConnector } from "../../src/kube/api/KubeConnector.js"
+import type { KubeError } from "../../src/kube/api/KubeError.js"
+import { buildKubeConfig, LiveKubeConnector, runExecCredential } from "../../src/kube/live/LiveKubeConnector.js"
+import type { WatchEvent } from "../../src/kube/api/Resources.js"
 
 // --- a tiny fake API server on 127.0.0.1 --------------------------------------------
 

@@ -1,10 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schedule, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import type { KubeClientShape } from "../../src/kube/KubeClient.js"
-import { KubeError, type KubeErrorReason } from "../../src/kube/KubeError.js"
-import type { ListOptions, ObjectList, WatchEvent, WatchOptions } from "../../src/kube/Resources.js"
-import { type WatchItem, watchResource, type WatchState } from "../../src/kube/Watch.js"
+import type { KubeClientShape } from "../../src/kube/api/KubeClient.js"
+import { KubeError, type KubeErrorReason } from "../../src/kube/api/KubeError.js"
+import type { ListOptions, ObjectList, WatchEvent, WatchOptions } from "../../src/kube/api/Resources.js"
+import { type WatchItem, watchResource, type WatchState } from "../../src/kube/cache/Watch.js"
 import { pod, scriptedClient, waitUntil } from "./fakeClient.js"
 
 // --- a small scripted fake client --------------------------------------------

@@ -4,8 +4,8 @@
  * verb dies as an unexpected call.
  */
 import { Effect, Stream } from "effect"
-import type { KubeClientShape } from "../../src/kube/KubeClient.js"
-import type { KubeObject } from "../../src/kube/Resources.js"
+import type { KubeClientShape } from "../../src/kube/api/KubeClient.js"
+import type { KubeObject } from "../../src/kube/api/Resources.js"
 
 /** A client of `cluster` that answers only the given verbs; any other call dies as unexpected. */
 export const fakeClient = (verbs: Partial<KubeClientShape>, cluster = "main"): KubeClientShape => {

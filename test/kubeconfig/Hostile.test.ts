@@ -6,7 +6,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
-import type { ConnectionSpec } from "../../src/kube/Connection.js"
+import type { ConnectionSpec } from "../../src/kube/api/Connection.js"
 import {
   loadSystemKubeconfig,
   loadUserConnection,

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
-import type { ConnectionSpec } from "../../src/kube/Connection.js"
+import type { ConnectionSpec } from "../../src/kube/api/Connection.js"
 import type { KubeconfigError } from "../../src/kubeconfig/index.js"
 import { loadUserConnection, parseKubeconfig, secretValue, userConnection } from "../../src/kubeconfig/index.js"
 import { CA_DATA, CERT_DATA, KEY_DATA, SEED_USER, SYSTEM_TOKEN, USER_SOURCE, USER_TOKEN } from "./fixtures.js"

@@ -15,8 +15,8 @@ import fc from "fast-check"
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml"
-import type { ConnectionSpec } from "../../src/kube/Connection.js"
-import { validateBearerToken } from "../../src/kube/Validation.js"
+import type { ConnectionSpec } from "../../src/kube/api/Connection.js"
+import { validateBearerToken } from "../../src/kube/api/Validation.js"
 import {
   KubeconfigError,
   MAX_KUBECONFIG_BYTES,
@@ -424,10 +424,10 @@ describe("kubeconfig fuzz", () => {
 
   it("the kubeconfig parsers cannot read files or run commands: they import neither", () => {
     const dir = join(import.meta.dirname, "../../src/kubeconfig")
-    const allowed = new Set(["effect", "yaml", "../kube/Connection.js", "../kube/Validation.js"])
+    const allowed = new Set(["effect", "yaml", "../kube/api/Connection.js", "../kube/api/Validation.js"])
     const files = readdirSync(dir).filter((f) => f.endsWith(".ts"))
     assert.isAbove(files.length, 3)
-    for (const file of [...files.map((f) => join(dir, f)), join(dir, "../kube/Validation.ts")]) {
+    for (const file of [...files.map((f) => join(dir, f)), join(dir, "../kube/api/Validation.ts")]) {
       const source = readFileSync(file, "utf8")
       for (const match of source.matchAll(/(?:from|import)\s*\(?\s*"([^"]+)"/g)) {
         const spec = match[1]

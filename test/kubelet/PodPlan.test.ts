@@ -5,7 +5,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { defaultImages, imagesPath, lookupImage } from "../../src/kubelet/images.js"
 import { planPod, scriptPath, unwrapEmissary } from "../../src/kubelet/PodPlan.js"
-import type { KubeObject } from "../../src/kube/Resources.js"
+import type { KubeObject } from "../../src/kube/api/Resources.js"
 import { podFor } from "./helpers.js"
 
 const bare = (main: Record<string, unknown>): KubeObject => ({

@@ -7,9 +7,9 @@
 import { Effect, Option, Stream } from "effect"
 import * as nodeFs from "node:fs"
 import * as nodePath from "node:path"
-import type { KubeClientShape } from "../../src/kube/KubeClient.js"
-import type { KubeObject, ResourceKind } from "../../src/kube/Resources.js"
-import { watchResource } from "../../src/kube/Watch.js"
+import type { KubeClientShape } from "../../src/kube/api/KubeClient.js"
+import type { KubeObject, ResourceKind } from "../../src/kube/api/Resources.js"
+import { watchResource } from "../../src/kube/cache/Watch.js"
 import { InMemoryKube } from "../../src/testing/InMemoryKube.js"
 
 export const cluster = "local"

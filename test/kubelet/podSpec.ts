@@ -7,7 +7,7 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import type { KubeObject } from "../../src/kube/Resources.js"
+import type { KubeObject } from "../../src/kube/api/Resources.js"
 
 interface ContainerSpec {
   readonly name?: string

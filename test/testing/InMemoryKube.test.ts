@@ -1,11 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Redacted, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import type { ConnectionSpec } from "../../src/kube/Connection.js"
-import type { KubeClientShape } from "../../src/kube/KubeClient.js"
-import { KubeConnector } from "../../src/kube/KubeConnector.js"
-import type { KubeError } from "../../src/kube/KubeError.js"
-import type { KubeObject, WatchEvent, WatchOptions } from "../../src/kube/Resources.js"
+import type { ConnectionSpec } from "../../src/kube/api/Connection.js"
+import type { KubeClientShape } from "../../src/kube/api/KubeClient.js"
+import { KubeConnector } from "../../src/kube/api/KubeConnector.js"
+import type { KubeError } from "../../src/kube/api/KubeError.js"
+import type { KubeObject, WatchEvent, WatchOptions } from "../../src/kube/api/Resources.js"
 import { InMemoryKube, type InMemoryKubeOptions } from "../../src/testing/index.js"
 
 // --- helpers ------------------------------------------------------------------

@@ -7,7 +7,7 @@
  */
 import { KubeConfig } from "@kubernetes/client-node"
 import { type Duration, Redacted } from "effect"
-import type { ConnectionSpec } from "../Connection.js"
+import type { ConnectionSpec } from "../api/Connection.js"
 
 export interface LiveKubeConnectorOptions {
   /** Timeout of one non-watch request. Default 60s. */

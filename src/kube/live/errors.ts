@@ -5,7 +5,7 @@
  * every caller sees the server's own words rather than a bare HTTP code.
  */
 import * as http from "node:http"
-import { KubeError, type KubeErrorReason, reasonFromStatus } from "../KubeError.js"
+import { KubeError, type KubeErrorReason, reasonFromStatus } from "../api/KubeError.js"
 
 export interface ErrorContext {
   readonly cluster: string

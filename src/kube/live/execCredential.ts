@@ -9,9 +9,9 @@
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { Clock, Duration, Effect, Redacted } from "effect"
-import type { ClusterAuth } from "../Connection.js"
-import type { KubeError } from "../KubeError.js"
-import { validateBearerToken } from "../Validation.js"
+import type { ClusterAuth } from "../api/Connection.js"
+import type { KubeError } from "../api/KubeError.js"
+import { validateBearerToken } from "../api/Validation.js"
 import { describe, type ErrorContext, makeError } from "./errors.js"
 
 export type ExecAuth = Extract<ClusterAuth, { readonly _tag: "Exec" }>

@@ -2,7 +2,7 @@
  * The API server paths and query strings of each resource kind, and the type
  * meta (apiVersion, kind) that list items and some answers leave out.
  */
-import { apiVersionOf, type KubeObject, type ResourceKind, resources } from "../Resources.js"
+import { apiVersionOf, type KubeObject, type ResourceKind, resources } from "../api/Resources.js"
 
 export const enc = encodeURIComponent
 

@@ -5,9 +5,9 @@
  * with their type meta filled in.
  */
 import { Effect } from "effect"
-import type { KubeClientShape } from "../KubeClient.js"
-import type { KubeError } from "../KubeError.js"
-import { type DeleteOptions, type KubeObject, type ListOptions, type MergePatch, type ObjectList, resources } from "../Resources.js"
+import type { KubeClientShape } from "../api/KubeClient.js"
+import type { KubeError } from "../api/KubeError.js"
+import { type DeleteOptions, type KubeObject, type ListOptions, type MergePatch, type ObjectList, resources } from "../api/Resources.js"
 import type { ErrorContext } from "./errors.js"
 import { collectionPath, namespaceFor, query, withTypeMeta } from "./paths.js"
 import type { Requests } from "./requests.js"

@@ -8,9 +8,9 @@
  */
 import { Watch } from "@kubernetes/client-node"
 import { Cause, Effect, Queue, Stream } from "effect"
-import type { KubeClientShape } from "../KubeClient.js"
-import { type KubeError, type KubeErrorReason, reasonFromStatus } from "../KubeError.js"
-import type { KubeObject, WatchEvent, WatchOptions } from "../Resources.js"
+import type { KubeClientShape } from "../api/KubeClient.js"
+import { type KubeError, type KubeErrorReason, reasonFromStatus } from "../api/KubeError.js"
+import type { KubeObject, WatchEvent, WatchOptions } from "../api/Resources.js"
 import { describe, type ErrorContext, reasonFromNetworkError } from "./errors.js"
 import { collectionPath, namespaceFor } from "./paths.js"
 import type { Session } from "./session.js"

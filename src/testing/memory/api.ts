@@ -5,8 +5,8 @@
  * without importing the server itself.
  */
 import type { Duration } from "effect"
-import type { KubeErrorReason } from "../../kube/KubeError.js"
-import type { ResourceKind } from "../../kube/Resources.js"
+import type { KubeErrorReason } from "../../kube/api/KubeError.js"
+import type { ResourceKind } from "../../kube/api/Resources.js"
 
 export type Verb = "get" | "list" | "watch" | "create" | "update" | "patch" | "delete"
 

@@ -6,7 +6,7 @@
  * turns them into failures (anything else is a defect).
  */
 import { Clock, Effect, Random } from "effect"
-import { KubeError } from "../../kube/KubeError.js"
+import { KubeError } from "../../kube/api/KubeError.js"
 import { type AuditEntry, serverUrl } from "./api.js"
 import { fail } from "./errors.js"
 import { takeInjected } from "./faults.js"

@@ -6,10 +6,10 @@
  * credentials, whose watches end when the connection's scope closes.
  */
 import { Array as Arr, Duration, Effect, Queue, Redacted, type Scope, Stream } from "effect"
-import type { ConnectionSpec } from "../../kube/Connection.js"
-import type { KubeClientShape } from "../../kube/KubeClient.js"
-import { KubeError, type KubeErrorReason } from "../../kube/KubeError.js"
-import { type KubeObject, type ResourceKind, resources, type WatchEvent, type WatchOptions } from "../../kube/Resources.js"
+import type { ConnectionSpec } from "../../kube/api/Connection.js"
+import type { KubeClientShape } from "../../kube/api/KubeClient.js"
+import { KubeError, type KubeErrorReason } from "../../kube/api/KubeError.js"
+import { type KubeObject, type ResourceKind, resources, type WatchEvent, type WatchOptions } from "../../kube/api/Resources.js"
 import { isRecord } from "../../util/records.js"
 import { serverPrefix } from "./api.js"
 import { call } from "./calls.js"

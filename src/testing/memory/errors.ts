@@ -4,8 +4,8 @@
  * invalid: ...`), each a KubeError naming the cluster, verb, resource,
  * namespace and name of the request.
  */
-import { KubeError, type KubeErrorReason } from "../../kube/KubeError.js"
-import { type KubeObject, type ResourceKind, resources } from "../../kube/Resources.js"
+import { KubeError, type KubeErrorReason } from "../../kube/api/KubeError.js"
+import { type KubeObject, type ResourceKind, resources } from "../../kube/api/Resources.js"
 import type { Ctx } from "./state.js"
 
 export const qualifiedResource = (kind: ResourceKind): string => {

@@ -4,8 +4,8 @@
  * clusters (calls wait), held watch events (a lagging informer), and
  * compaction (watches behind it fail with Gone).
  */
-import type { KubeErrorReason } from "../../kube/KubeError.js"
-import type { ResourceKind } from "../../kube/Resources.js"
+import type { KubeErrorReason } from "../../kube/api/KubeError.js"
+import type { ResourceKind } from "../../kube/api/Resources.js"
 import { serverUrl, type Verb } from "./api.js"
 import { allKinds, type ClusterState, type Injected, type Request } from "./state.js"
 import { failWatcher, offer } from "./watch.js"

@@ -8,7 +8,7 @@
  * only dangling owners). One module because these call each other: a removal
  * cascades through updates and deletions of dependents and owners.
  */
-import { apiVersionOf, type DeleteOptions, type KubeObject, type ResourceKind, resources } from "../../kube/Resources.js"
+import { apiVersionOf, type DeleteOptions, type KubeObject, type ResourceKind, resources } from "../../kube/api/Resources.js"
 import { isoSeconds } from "../../util/time.js"
 import { invalid } from "./errors.js"
 import { deepEqual, normalizeMeta } from "./json.js"

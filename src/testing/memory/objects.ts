@@ -6,7 +6,7 @@
  * failures are thrown KubeErrors, turned into effects by `calls.ts`.
  */
 import type { Random } from "effect"
-import { apiVersionOf, type DeleteOptions, type KubeObject, type ListOptions, type MergePatch, type ObjectList, type ResourceKind, resources } from "../../kube/Resources.js"
+import { apiVersionOf, type DeleteOptions, type KubeObject, type ListOptions, type MergePatch, type ObjectList, type ResourceKind, resources } from "../../kube/api/Resources.js"
 import { isRecord } from "../../util/records.js"
 import { isoSeconds } from "../../util/time.js"
 import * as LabelSelector from "../LabelSelector.js"

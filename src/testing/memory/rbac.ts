@@ -3,7 +3,7 @@
  * namespace a namespace object's own requests are checked in), and the real
  * server's Forbidden message.
  */
-import { resources } from "../../kube/Resources.js"
+import { resources } from "../../kube/api/Resources.js"
 import type { PolicyRule } from "./api.js"
 import { qualifiedResource } from "./errors.js"
 import type { Request } from "./state.js"

@@ -4,7 +4,7 @@
  * built from a request's options.
  */
 import { Result } from "effect"
-import type { KubeObject, ListOptions, ResourceKind } from "../../kube/Resources.js"
+import type { KubeObject, ListOptions, ResourceKind } from "../../kube/api/Resources.js"
 import { isRecord } from "../../util/records.js"
 import * as LabelSelector from "../LabelSelector.js"
 import { fail } from "./errors.js"

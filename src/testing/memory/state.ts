@@ -7,8 +7,8 @@
  * inside one call, which is what makes every call atomic.
  */
 import { type Cause, type Duration, Latch, type Queue, type Random } from "effect"
-import type { KubeError, KubeErrorReason } from "../../kube/KubeError.js"
-import { type KubeObject, type ResourceKind, resources } from "../../kube/Resources.js"
+import type { KubeError, KubeErrorReason } from "../../kube/api/KubeError.js"
+import { type KubeObject, type ResourceKind, resources } from "../../kube/api/Resources.js"
 import type { AuditEntry, ChangeRecord, PolicyRule, Verb } from "./api.js"
 
 /** The server's options, resolved; every cluster carries them. */

@@ -6,8 +6,8 @@
  * to the change log, and fans it out to the open watchers (or holds it while
  * watch events are held).
  */
-import type { KubeObject, OwnerReference, ResourceKind } from "../../kube/Resources.js"
-import { resources } from "../../kube/Resources.js"
+import type { KubeObject, OwnerReference, ResourceKind } from "../../kube/api/Resources.js"
+import { resources } from "../../kube/api/Resources.js"
 import { isRecord } from "../../util/records.js"
 import { normalizeMeta } from "./json.js"
 import { type ChangeType, type ClusterState, type Ctx, type HistoryEntry, namespaceOf, trimLog } from "./state.js"

@@ -4,7 +4,7 @@
  * path against the object's, the namespace existing (and not terminating, for
  * creates), and the uid and resourceVersion preconditions of writes.
  */
-import { apiVersionOf, type KubeObject, type ResourceKind, resources } from "../../kube/Resources.js"
+import { apiVersionOf, type KubeObject, type ResourceKind, resources } from "../../kube/api/Resources.js"
 import { isRecord } from "../../util/records.js"
 import * as LabelSelector from "../LabelSelector.js"
 import { conflictMessage, fail, invalid, staleMessage, uidConflict } from "./errors.js"

@@ -7,8 +7,8 @@
  * compacted part: Gone). The stream a client reads is built in `client.ts`.
  */
 import { Cause, Queue } from "effect"
-import { KubeError, type KubeErrorReason } from "../../kube/KubeError.js"
-import { type KubeObject, type ResourceKind, resources, type WatchEvent, type WatchOptions } from "../../kube/Resources.js"
+import { KubeError, type KubeErrorReason } from "../../kube/api/KubeError.js"
+import { type KubeObject, type ResourceKind, resources, type WatchEvent, type WatchOptions } from "../../kube/api/Resources.js"
 import { fail } from "./errors.js"
 import { cloneJson } from "./json.js"
 import { buildMatcher } from "./selectors.js"

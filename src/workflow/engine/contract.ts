@@ -4,7 +4,7 @@
  * clusters and the time, and answers with the next status and the actions to
  * take. It never performs I/O and never reads a clock.
  */
-import type { KubeObject } from "../../kube/Resources.js"
+import type { KubeObject } from "../../kube/api/Resources.js"
 import type { Artifact } from "../model/Workflow.js"
 import type { EngineLimitsInput } from "./limits.js"
 

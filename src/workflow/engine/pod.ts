@@ -4,7 +4,7 @@
  * emissary wrapper, so a real cluster runs it with upstream's argoexec image.
  * The user's container and template-level pod fields pass through unchanged.
  */
-import type { KubeObject } from "../../kube/Resources.js"
+import type { KubeObject } from "../../kube/api/Resources.js"
 import type { Container, Template, Workflow } from "../model/Workflow.js"
 import { lookupImage as lookupEntrypoint } from "../../images/ImageEntrypoints.js"
 import { parsePodSpecPatch, reservedInPodSpecPatch } from "../model/reserved.js"

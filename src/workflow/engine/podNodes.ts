@@ -7,7 +7,7 @@
  * `assessNodeStatus` (workflow/controller/operator.go), and the deadline
  * handling of `failSuspendedAndPendingNodesAfterDeadlineOrShutdown`.
  */
-import type { KubeObject } from "../../kube/Resources.js"
+import type { KubeObject } from "../../kube/api/Resources.js"
 import { parseDurationMs } from "../../util/goDuration.js"
 import { isoSeconds } from "../../util/time.js"
 import { isFulfilled, type NodeOutputs, type NodePhase, type Template } from "../model/Workflow.js"

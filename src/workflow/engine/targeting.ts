@@ -4,7 +4,7 @@
  * or DAG template they are inherited by every template it calls unless that
  * template sets its own (cluster and namespace are inherited separately).
  */
-import { validateDnsLabel, validateLabelValue } from "../../kube/Validation.js"
+import { validateDnsLabel, validateLabelValue } from "../../kube/api/Validation.js"
 import type { Template, Workflow } from "../model/Workflow.js"
 
 /** The controller's own cluster when the configmap names none (the name upstream's multi-cluster design gives it). */

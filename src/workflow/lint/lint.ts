@@ -11,7 +11,7 @@
  * the rules between parts: references to templates, tasks, steps, parameters
  * and variables, expressions, cycles, reserved keys (`model/reserved.ts`).
  */
-import type { KubeObject } from "../../kube/Resources.js"
+import type { KubeObject } from "../../kube/api/Resources.js"
 import { isRecord } from "../../util/records.js"
 import { decodeWorkflow } from "../model/decode.js"
 import { reservedFieldsOfSpec } from "../model/reserved.js"

@@ -6,7 +6,7 @@
  * user wrote survives even when flotilla does not know it. Only the fields the
  * engine interprets are named here.
  */
-import type { KubeObject } from "../../kube/Resources.js"
+import type { KubeObject } from "../../kube/api/Resources.js"
 
 export type Json = null | boolean | number | string | ReadonlyArray<Json> | { readonly [key: string]: Json }
 

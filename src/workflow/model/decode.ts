@@ -6,7 +6,7 @@
  * Decoding never throws: a workflow that does not decode ends in phase Error
  * with the message, like Argo's validation failures.
  */
-import type { KubeObject } from "../../kube/Resources.js"
+import type { KubeObject } from "../../kube/api/Resources.js"
 import { referenceProblems } from "./references.js"
 import { checkAgainst, type SchemaProblem } from "./schema/issues.js"
 import { Workflow as WorkflowSchema } from "./schema/workflow.js"

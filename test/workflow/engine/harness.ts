@@ -3,7 +3,7 @@
  * (pods, task results) and the time; each `tick` stores the returned status
  * back on the workflow like the controller would.
  */
-import type { KubeObject } from "../../../src/kube/Resources.js"
+import type { KubeObject } from "../../../src/kube/api/Resources.js"
 import type {
   EngineAction,
   EngineConfig,

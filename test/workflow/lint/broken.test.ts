@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import type { KubeObject } from "../../../src/kube/Resources.js"
+import type { KubeObject } from "../../../src/kube/api/Resources.js"
 import { type LintIssue, lintWorkflow } from "../../../src/workflow/lint/lint.js"
 
 const wf = (spec: Record<string, unknown>, metadata: Record<string, unknown> = { name: "w" }): KubeObject =>

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as YAML from "yaml"
-import type { KubeObject } from "../../../src/kube/Resources.js"
+import type { KubeObject } from "../../../src/kube/api/Resources.js"
 import { lintWorkflow } from "../../../src/workflow/lint/lint.js"
 
 const dir = "/work/shared/conformance/argo-examples"

@@ -4,7 +4,7 @@
  * label, a cluster a label value (or `@in-cluster`).
  */
 import { assert, describe, it } from "@effect/vitest"
-import type { KubeObject } from "../../../src/kube/Resources.js"
+import type { KubeObject } from "../../../src/kube/api/Resources.js"
 import { lintWorkflow } from "../../../src/workflow/lint/lint.js"
 
 const wf = (spec: Record<string, unknown>): KubeObject =>

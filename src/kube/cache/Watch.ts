@@ -16,9 +16,9 @@
  * `Upsert` / `Delete` events.
  */
 import { Clock, Duration, Effect, Pull, Queue, Random, Result, Schedule, Stream } from "effect"
-import type { KubeClientShape } from "./KubeClient.js"
-import { KubeError } from "./KubeError.js"
-import type { KubeObject, ListOptions, ResourceKind, WatchEvent } from "./Resources.js"
+import type { KubeClientShape } from "../api/KubeClient.js"
+import { KubeError } from "../api/KubeError.js"
+import type { KubeObject, ListOptions, ResourceKind, WatchEvent } from "../api/Resources.js"
 
 export type WatchItem =
   | { readonly _tag: "Synced"; readonly items: ReadonlyArray<KubeObject>; readonly resourceVersion: string }

@@ -36,7 +36,7 @@ export interface KubeClientShape {
   /**
    * Raw watch from a resourceVersion. Starts with `OPENED` once the server
    * accepted it; ends when the server closes it; fails with reason `Gone`
-   * when the version was compacted. Use `kube/Watch` for a resilient
+   * when the version was compacted. Use `kube/cache/Watch` for a resilient
    * list+watch stream.
    */
   readonly watch: (

@@ -21,19 +21,19 @@
  * HTTP request), `verbs` (get, list, create...), `watch`, `paths`, `errors`.
  */
 import { Effect, Layer, type Scope } from "effect"
-import type { ConnectionSpec } from "./Connection.js"
-import type { KubeClientShape } from "./KubeClient.js"
-import { KubeConnector } from "./KubeConnector.js"
-import type { KubeError } from "./KubeError.js"
-import type { LiveKubeConnectorOptions } from "./live/config.js"
-import { makeRequests } from "./live/requests.js"
-import { makeSession } from "./live/session.js"
-import { makeVerbs } from "./live/verbs.js"
-import { makeWatch } from "./live/watch.js"
+import type { ConnectionSpec } from "../api/Connection.js"
+import type { KubeClientShape } from "../api/KubeClient.js"
+import { KubeConnector } from "../api/KubeConnector.js"
+import type { KubeError } from "../api/KubeError.js"
+import type { LiveKubeConnectorOptions } from "./config.js"
+import { makeRequests } from "./requests.js"
+import { makeSession } from "./session.js"
+import { makeVerbs } from "./verbs.js"
+import { makeWatch } from "./watch.js"
 
-export { buildKubeConfig, type LiveKubeConnectorOptions } from "./live/config.js"
-export { reasonFromNetworkError } from "./live/errors.js"
-export { type ExecCredential, readTokenFile, runExecCredential } from "./live/execCredential.js"
+export { buildKubeConfig, type LiveKubeConnectorOptions } from "./config.js"
+export { reasonFromNetworkError } from "./errors.js"
+export { type ExecCredential, readTokenFile, runExecCredential } from "./execCredential.js"
 
 /** Builds one live client; closing the scope aborts its watches and drops its connections. */
 export const connect = (

@@ -10,7 +10,7 @@
 import { KubeConfig } from "@kubernetes/client-node"
 import { Effect, Redacted, Schema } from "effect"
 import * as fs from "node:fs"
-import type { ClusterAuth, ConnectionSpec } from "./Connection.js"
+import type { ClusterAuth, ConnectionSpec } from "../api/Connection.js"
 
 export class LocalConnectionError extends Schema.TaggedError<LocalConnectionError>()("LocalConnectionError", {
   source: Schema.String,

@@ -1,5 +1,5 @@
 /**
- * A cache of one resource kind fed by `kube/Watch`. The watch runs in a fibre
+ * A cache of one resource kind fed by `kube/cache/Watch`. The watch runs in a fibre
  * tied to the scope `make` is called in; closing that scope stops it.
  *
  * `changes` never misses a delete: when the watch has to relist (a 410 Gone,
@@ -13,9 +13,9 @@
  * value without walking the whole cache.
  */
 import { Deferred, Effect, Option, PubSub, Scope, Stream, SubscriptionRef } from "effect"
-import type { KubeClientShape } from "./KubeClient.js"
-import { type KubeObject, namespacedName, type ResourceKind } from "./Resources.js"
-import type { Supervisor } from "../runtime/Supervisor.js"
+import type { KubeClientShape } from "../api/KubeClient.js"
+import { type KubeObject, namespacedName, type ResourceKind } from "../api/Resources.js"
+import type { Supervisor } from "../../runtime/Supervisor.js"
 import { type WatchItem, watchResource, type WatchResourceOptions, type WatchState } from "./Watch.js"
 
 export interface InformerChange {
