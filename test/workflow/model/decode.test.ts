@@ -18,6 +18,26 @@ describe("decodeWorkflow", () => {
     if (r.ok) assert.deepStrictEqual(r.value.spec.templates[0].steps, [[{ name: "a", template: "leaf" }]])
   })
 
+  it("decodes an unchanged spec once: a later version of the workflow (new status, new resourceVersion) reuses it; a changed spec is decoded anew", () => {
+    const spec = { entrypoint: "main", templates: [{ ...leaf, name: "main" }] }
+    const first = decodeWorkflow(workflow(structuredClone(spec)))
+    const later = decodeWorkflow({ ...workflow(structuredClone(spec)), status: { phase: "Running" } })
+    const changed = decodeWorkflow(workflow({ ...structuredClone(spec), arguments: { parameters: [{ name: "p", value: 5 }] } }))
+    assert.ok(first.ok && later.ok && changed.ok)
+    if (!first.ok || !later.ok || !changed.ok) return
+    assert.strictEqual(later.value.spec, first.value.spec)
+    assert.deepStrictEqual(later.value.status, { phase: "Running" })
+    assert.notStrictEqual(changed.value.spec, first.value.spec)
+    assert.deepStrictEqual(changed.value.spec.arguments, { parameters: [{ name: "p", value: "5" }] })
+    // A spec that fails decodes to the same problems every time, metadata problems first.
+    const bad = { ...workflow({ entrypoint: "main", templates: [{ name: "main", container: { image: 5 } }] }), metadata: {} }
+    const once = decodeWorkflow(bad)
+    const twice = decodeWorkflow(structuredClone(bad))
+    assert.ok(!once.ok && !twice.ok)
+    if (!once.ok) assert.strictEqual(once.error, "metadata.name: a name is required; spec.templates[0].container.image: expected a string, got number 5")
+    if (!twice.ok && !once.ok) assert.strictEqual(twice.error, once.error)
+  })
+
   it("names the field of an unknown template reference", () => {
     assert.strictEqual(
       errorOf({ entrypoint: "main", templates: [leaf, leaf2, { name: "main", steps: [[{ name: "a", template: "leaf" }, { name: "b", template: "foo" }]] }] }),

@@ -105,15 +105,23 @@ export const WorkflowSpec = open({
 })
 export type WorkflowSpec = typeof WorkflowSpec.Type
 
-export const Workflow = open({
+const workflowFields = {
   apiVersion: opt(Schema.String),
   kind: opt(Schema.String),
   metadata: ObjectMeta.check(Schema.makeFilter((m) =>
     typeof m.name === "string" && m.name !== "" ? undefined : { path: ["name"], issue: "a name is required" }
   )),
-  spec: WorkflowSpec,
   status: opt(KubeObject)
-})
+}
+
+export const Workflow = open({ ...workflowFields, spec: WorkflowSpec })
 export type Workflow = typeof Workflow.Type
+
+/**
+ * A Workflow without its spec: what changes at every status write. Decoding
+ * checks it, and decodes the spec (which seldom changes, and costs most) on
+ * its own against `WorkflowSpec`, so that a decoded spec can be reused.
+ */
+export const WorkflowEnvelope = open({ ...workflowFields, spec: Schema.optional(Schema.Unknown) })
 
 export { Template }
