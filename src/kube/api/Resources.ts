@@ -40,6 +40,9 @@ export type ResourceKind =
   | "pods"
   | "workflows"
   | "workflowtaskresults"
+  | "workflowtemplates"
+  | "clusterworkflowtemplates"
+  | "cronworkflows"
   | "secrets"
   | "configmaps"
   | "events"
@@ -63,7 +66,10 @@ export const resources: Record<ResourceKind, ResourceInfo> = {
   nodes: { group: "", version: "v1", kind: "Node", namespaced: false },
   leases: { group: "coordination.k8s.io", version: "v1", kind: "Lease", namespaced: true },
   workflows: { group: "argoproj.io", version: "v1alpha1", kind: "Workflow", namespaced: true },
-  workflowtaskresults: { group: "argoproj.io", version: "v1alpha1", kind: "WorkflowTaskResult", namespaced: true }
+  workflowtaskresults: { group: "argoproj.io", version: "v1alpha1", kind: "WorkflowTaskResult", namespaced: true },
+  workflowtemplates: { group: "argoproj.io", version: "v1alpha1", kind: "WorkflowTemplate", namespaced: true },
+  clusterworkflowtemplates: { group: "argoproj.io", version: "v1alpha1", kind: "ClusterWorkflowTemplate", namespaced: false },
+  cronworkflows: { group: "argoproj.io", version: "v1alpha1", kind: "CronWorkflow", namespaced: true }
 }
 
 export const apiVersionOf = (kind: ResourceKind): string => {
