@@ -67,9 +67,24 @@ export interface EngineConfig {
   readonly limits?: EngineLimitsInput
 }
 
+/**
+ * The WorkflowTemplates and ClusterWorkflowTemplates as stored, for `templateRef` and
+ * `spec.workflowTemplateRef`: at least those the workflow references (a missing one
+ * errors the workflow, as upstream). Once resolved, a template is read from the
+ * workflow's `status.storedTemplates` / `storedWorkflowTemplateSpec` instead.
+ */
+export interface TemplateLookup {
+  /** WorkflowTemplates by `namespace/name`. */
+  readonly workflowTemplates: ReadonlyMap<string, KubeObject>
+  /** ClusterWorkflowTemplates by name. */
+  readonly clusterWorkflowTemplates: ReadonlyMap<string, KubeObject>
+}
+
 export interface EngineInput {
   /** The Workflow as stored (spec + current status); treated as immutable. */
   readonly workflow: KubeObject
+  /** The (Cluster)WorkflowTemplates it may reference; absent = none exist. */
+  readonly templates?: TemplateLookup
   readonly pods: ReadonlyMap<string, PodObservation>
   readonly taskResults: ReadonlyMap<string, TaskResultObservation>
   /** Current time, epoch milliseconds. */
