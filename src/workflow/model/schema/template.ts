@@ -57,7 +57,8 @@ export const containerFields = {
 export const Container = open(containerFields)
 export type Container = typeof Container.Type
 
-export const ScriptTemplate = open({ ...containerFields, source: Schema.String })
+// `source` may be absent or empty: upstream then runs the container as is (and warns).
+export const ScriptTemplate = open({ ...containerFields, source: opt(Schema.String) })
 export type ScriptTemplate = typeof ScriptTemplate.Type
 
 export const UserContainer = open({ ...containerFields, mirrorVolumeMounts: opt(Schema.Boolean) })
