@@ -16,6 +16,11 @@
  *  - one fibre per pod (FiberMap keyed by uid): deleting a pod interrupts its
  *    fibre, which kills its processes and reports nothing; closing the
  *    kubelet's scope kills every process it started.
+ *  - `spec.activeDeadlineSeconds` is enforced as the kubelet does, counted
+ *    from `status.startTime` and following changes to the spec: past it, the
+ *    pod's processes are killed (its whole process group, or simulate mode's
+ *    wait cut short) and the pod ends Failed with reason DeadlineExceeded
+ *    (activeDeadline.ts).
  *
  * It never creates pods, and never writes a Workflow.
  *
@@ -31,6 +36,7 @@ import type { KubeObject } from "../kube/api/Resources.js"
 import { watchResource } from "../kube/cache/Watch.js"
 import { parseDurationMs } from "../util/goDuration.js"
 import { isoSeconds } from "../util/time.js"
+import { activeDeadlineSeconds, type DeadlineTracker, makeDeadlineTracker, startTimeMs } from "./activeDeadline.js"
 import { defaultImages, type ImageEntrypoint, imagesPath } from "./images.js"
 import { annotations, collectOutputs, labels, type Outcome } from "./outcome.js"
 import { containerPath, mainContainer, planPod, type PodPlan } from "./PodPlan.js"
@@ -113,6 +119,8 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
     /** Pods this kubelet has taken (uid); never taken twice. */
     const owned = new Set<string>()
     const fibers = yield* FiberMap.make<string>()
+    /** The active deadline of each running pod (uid), following its spec. */
+    const deadlines = new Map<string, DeadlineTracker>()
 
     const log = (pod: KubeObject) => Effect.annotateLogs({ cluster: client.cluster, node: nodeName, pod: `${pod.metadata.namespace}/${pod.metadata.name}` })
 
@@ -151,7 +159,8 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
       return env
     }
 
-    const runProcess = (pod: KubeObject, plan: PodPlan): Effect.Effect<Outcome> => {
+    /** Runs the plan; `stop` completing (the active deadline) kills the pod's processes. */
+    const runProcess = (pod: KubeObject, plan: PodPlan, stop: Effect.Effect<void>): Effect.Effect<Outcome> => {
       const r = runner!
       runs += 1
       const podDir = path.join(workDir, `${pod.metadata.uid}-${process.pid}-${runs}`)
@@ -164,14 +173,16 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
         podDir,
         hostname: pod.metadata.name,
         hostNetwork: plan.hostNetwork,
-        hostPaths: plan.hostPaths
+        hostPaths: plan.hostPaths,
+        stop
       }).pipe(
         Effect.map((res: ProcessResult): Outcome => ({
           exitCode: res.exitCode,
           stdout: res.stdout,
           log: res.startError !== undefined ? `${res.log}${res.startError}\n` : res.log,
           startFailure: res.startError !== undefined ? { reason: "StartError", message: res.startError } : undefined,
-          files: res.files
+          files: res.files,
+          ...(res.stopped === true ? { deadlineExceeded: true } : {})
         })),
         Effect.ensuring(Effect.sync(() => removeDir(podDir)))
       )
@@ -184,6 +195,15 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
         const startedAt = isoSeconds(startMs)
         const running = yield* markRunning(pod, startedAt)
         const simulated = options.mode === "simulate"
+        // Counted from status.startTime, as the kubelet does; the watch keeps it up to date with the spec.
+        const deadline = yield* makeDeadlineTracker(startTimeMs(running) ?? startMs, activeDeadlineSeconds(running))
+        const uid = running.metadata.uid ?? ""
+        deadlines.set(uid, deadline)
+        yield* Effect.addFinalizer(() => Effect.sync(() => deadlines.delete(uid)))
+        const simulateUntilDeadline = Effect.raceFirst(
+          simulate(running, startMs, log),
+          deadline.passed.pipe(Effect.as<Outcome>({ exitCode: 137, stdout: "", log: "", files: {}, deadlineExceeded: true }))
+        )
         const plan = planPod(running, images)
         let outcome: Outcome
         let planOk: PodPlan | undefined
@@ -195,10 +215,13 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
             startFailure: { reason: plan.reason, message: plan.message },
             files: {}
           }
-          if (simulated) outcome = yield* simulate(running, startMs, log)
+          if (simulated) outcome = yield* simulateUntilDeadline
         } else {
           planOk = plan
-          outcome = simulated ? yield* simulate(running, startMs, log) : yield* runProcess(running, plan)
+          outcome = simulated ? yield* simulateUntilDeadline : yield* runProcess(running, plan, deadline.passed)
+        }
+        if (outcome.deadlineExceeded === true) {
+          yield* Effect.logInfo(`killed at its active deadline (${activeDeadlineSeconds(running) ?? "?"}s)`).pipe(log(running))
         }
         const finishedAt = yield* now
         const { failure, outputs } = collectOutputs(planOk, outcome, simulated)
@@ -206,6 +229,7 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
         yield* writeTaskResult(running, outputs)
         yield* markFinished(running, startedAt, finishedAt, outcome, failure)
       }).pipe(
+        Effect.scoped,
         Effect.catchTag("KubeError", (e) =>
           e.reason === "NotFound"
             ? Effect.logDebug("pod vanished while running").pipe(log(pod))
@@ -272,7 +296,12 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
           }
           return
         }
-        if (owned.has(uid)) return
+        if (owned.has(uid)) {
+          // The active deadline may be set or lowered on a running pod.
+          const deadline = deadlines.get(uid)
+          if (deadline !== undefined) yield* deadline.set(activeDeadlineSeconds(pod))
+          return
+        }
         const phase = status?.phase
         if (phase === "Succeeded" || phase === "Failed") return
         if (phase === "Running") {

@@ -69,7 +69,7 @@ const makePlainRunner = (): Runner => {
       const script = path.join(spec.podDir, "script")
       const argv = spec.argv.map((a) => (spec.scriptSource !== undefined && a === scriptPath ? script : a))
       const cwd = spec.workingDir !== undefined && fs.existsSync(spec.workingDir) ? spec.workingDir : spec.podDir
-      const spawned = yield* spawnAndWait(argv, { env: { ...spec.env, TMPDIR: tmp }, cwd })
+      const spawned = yield* spawnAndWait(argv, { env: { ...spec.env, TMPDIR: tmp }, cwd, stop: spec.stop })
       const files = yield* Effect.sync(() => {
         const out: Record<string, string | undefined> = {}
         for (const p of spec.outputPaths) out[p] = readIfFile(p)

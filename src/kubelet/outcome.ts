@@ -31,6 +31,8 @@ export interface Outcome {
   readonly files: Readonly<Record<string, string | undefined>>
   /** Simulate mode: parameters given directly. */
   readonly parameters?: Readonly<Record<string, string>> | undefined
+  /** The kubelet killed the pod at its `activeDeadlineSeconds`. */
+  readonly deadlineExceeded?: boolean | undefined
 }
 
 const trimOneNewline = (s: string): string => (s.endsWith("\n") ? s.slice(0, -1) : s)

@@ -11,6 +11,7 @@ import type { KubeClientShape } from "../kube/api/KubeClient.js"
 import { isTransient, type KubeError } from "../kube/api/KubeError.js"
 import type { KubeObject, OwnerReference } from "../kube/api/Resources.js"
 import { executorEnvOf } from "../workflow/engine/pod.js"
+import { deadlineExceeded } from "./activeDeadline.js"
 import { annotations, labels, type Outcome } from "./outcome.js"
 import { mainContainer, podContainers } from "./PodPlan.js"
 
@@ -98,6 +99,7 @@ export const makeStatusReporter = (client: KubeClientShape) => {
     outcome: Outcome,
     failure: string | undefined
   ) => {
+    if (outcome.deadlineExceeded === true) return markDeadlineExceeded(pod, startedAt, finishedAt, outcome)
     const failed = outcome.exitCode !== 0 || failure !== undefined
     const main = mainContainer(pod)
     const hasWait = podContainers(pod).some((c) => c.name === "wait")
@@ -131,6 +133,30 @@ export const makeStatusReporter = (client: KubeClientShape) => {
       ...(failed && message !== undefined ? { message } : {}),
       conditions: conditions(false, finishedAt, "PodCompleted"),
       containerStatuses: containerStatuses(pod, false, (name) => ({ terminated: terminated(name) }))
+    })
+  }
+
+  /**
+   * A pod killed at its active deadline, as the kubelet reports one: Failed
+   * with reason DeadlineExceeded and its message; every container killed
+   * (SIGKILL: exit code 137, reason Error).
+   */
+  const markDeadlineExceeded = (pod: KubeObject, startedAt: string, finishedAt: string, outcome: Outcome) => {
+    const main = mainContainer(pod)
+    return patchStatus(pod, {
+      phase: "Failed",
+      reason: deadlineExceeded.reason,
+      message: deadlineExceeded.message,
+      conditions: conditions(false, finishedAt, "PodCompleted"),
+      containerStatuses: containerStatuses(pod, false, (name) => ({
+        terminated: {
+          exitCode: name === main?.name ? outcome.exitCode : 137,
+          reason: "Error",
+          startedAt,
+          finishedAt,
+          containerID: containerId(pod, name ?? "")
+        }
+      }))
     })
   }
 

@@ -29,6 +29,8 @@ export interface ProcessSpec {
   readonly hostNetwork?: boolean | undefined
   /** hostPath volumes, bound as declared (read-write unless readOnly). */
   readonly hostPaths?: ReadonlyArray<HostPathMount> | undefined
+  /** When this completes, the pod's processes are killed (SIGKILL) and the run returns what they left, `stopped` set. */
+  readonly stop?: Effect.Effect<void> | undefined
 }
 
 export interface ProcessResult {
@@ -40,6 +42,8 @@ export interface ProcessResult {
   readonly files: Readonly<Record<string, string | undefined>>
   /** Set when the process could not start at all (command not found...). */
   readonly startError?: string | undefined
+  /** The processes were killed because `stop` completed (the kubelet's active deadline). */
+  readonly stopped?: boolean | undefined
 }
 
 export interface Runner {

@@ -279,7 +279,7 @@ export const makeOverlayRunner = (workDir: string, exposed: ReadonlyArray<string
         ...envPairs(spec.env),
         ...spec.argv
       ]
-      const spawned = yield* spawnAndWait(argv, { env: helperEnv, cwd: "/" })
+      const spawned = yield* spawnAndWait(argv, { env: helperEnv, cwd: "/", stop: spec.stop })
       const view: PodView = {
         podDir: spec.podDir,
         hostPaths,
