@@ -7,7 +7,8 @@
  *
  * Triggers: workflow changes, pod and task result changes in every cluster (mapped back to their
  * workflow by labels), the engine's requeueAfter, and a periodic resync. A periodic orphan sweep
- * (`OrphanSweeper`) deletes pods of this cluster's workflows that no longer exist. Every
+ * (`OrphanSweeper`) deletes pods of this cluster's workflows that no longer exist. CronWorkflows
+ * are scheduled by `CronWorkflows`, in the same scope (only the leader runs them). Every
  * long-running fibre is a supervised component (`Supervisor`), so `/readyz` sees one that stops.
  *
  * Never: create a pod outside the workflow's own cluster+namespace with the controller's
@@ -24,6 +25,7 @@ import { Supervisor } from "../runtime/Supervisor.js"
 import { labelWorkflow } from "../util/argoKeys.js"
 import { byName, byWorkflow, byWorkflowName, podsByWorkflow, taskResultsByWorkflowName } from "./CacheIndexes.js"
 import { ClusterReadiness } from "./ClusterReadiness.js"
+import { CronWorkflows } from "./CronWorkflows.js"
 import type { ControllerConfig } from "./ControllerConfig.js"
 import { type ControllerOptions, ControllerSettings, expectationTtlMs, timingOf } from "./ControllerSettings.js"
 import { Expectations } from "./Expectations.js"
@@ -124,6 +126,7 @@ export const partsLayer = (options: ControllerOptions) => {
  * and closing the scope stops them in the reverse order (the finalizer leases after the workers).
  */
 const servicesLayer = Reconciler.layer.pipe(
+  Layer.provideMerge(CronWorkflows.layer),
   Layer.provideMerge(OrphanSweeper.layer),
   Layer.provideMerge(WorkflowCleanup.layer),
   Layer.provideMerge(PodCreator.layer),
