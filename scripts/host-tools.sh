@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the host programs that workflow steps call on the embedded runtime
 # (it runs each pod's command on this machine instead of pulling its image):
-# sh, python as `python`, cowsay (docker/whalesay's entrypoint); the sandbox's
+# sh, python as `python`, cowsay (docker/whalesay's entrypoint), busybox (the
+# sh of busybox and alpine images, src/images/ImageCommands.ts); the sandbox's
 # unshare, setpriv, pivot_root (util-linux) and ip (iproute2); and openssl +
 # curl + runc for the real test clusters.
 # Idempotent and quick when everything is present; needs root + apt-get
@@ -17,6 +18,9 @@ in_pods cowsay || missing+=(cowsay)
 in_pods python3 || missing+=(python3)
 in_pods python || missing+=(python-is-python3)
 in_pods bash || missing+=(bash)
+# Debian's statically linked BusyBox, as in the busybox/alpine images of the real test nodes
+# (scripts/images/build.sh); the `busybox` package would do as well.
+in_pods busybox || missing+=(busybox-static)
 in_pods unshare && in_pods setpriv && in_pods pivot_root || missing+=(util-linux)
 in_pods ip || missing+=(iproute2)
 # The end-to-end clusters (scripts/clusters/up.sh) make their own CA and poll /readyz.

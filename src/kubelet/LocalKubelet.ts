@@ -28,6 +28,7 @@
  * (outputs from what a run left), simulate.ts (simulate mode), PodProcess.ts
  * (running a process, sandboxed or not), PodPlan.ts (what to run).
  */
+import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Clock, Effect, FiberMap, Option, type Scope, Semaphore, Stream } from "effect"
@@ -37,7 +38,7 @@ import { watchResource } from "../kube/cache/Watch.js"
 import { parseDurationMs } from "../util/goDuration.js"
 import { isoSeconds } from "../util/time.js"
 import { activeDeadlineSeconds, type DeadlineTracker, makeDeadlineTracker, startTimeMs } from "./activeDeadline.js"
-import { defaultImages, type ImageEntrypoint, imagesPath } from "./images.js"
+import { defaultImages, hostCommand, type HostPrograms, type ImageEntrypoint, imagesPath } from "./images.js"
 import { annotations, collectOutputs, labels, type Outcome } from "./outcome.js"
 import { containerPath, mainContainer, planPod, type PodPlan } from "./PodPlan.js"
 import { type Isolation, makeRunner, type ProcessResult, removeDir, type Runner } from "./PodProcess.js"
@@ -92,6 +93,17 @@ export interface LocalKubelet {
 
 const now = Effect.map(Clock.currentTimeMillis, isoSeconds)
 
+/** Whether an executable `name` is in one of `dirs`. */
+const onPath = (name: string, dirs: ReadonlyArray<string>): boolean =>
+  dirs.some((dir) => {
+    try {
+      fs.accessSync(path.join(dir, name), fs.constants.X_OK)
+      return true
+    } catch {
+      return false
+    }
+  })
+
 /** Durations as used in the simulate annotations ("2s", "1m30s", "500ms", or plain seconds), in milliseconds: util/goDuration.ts. */
 export const parseGoDuration = (s: string): number | undefined => parseDurationMs(s)
 
@@ -106,6 +118,13 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
     const ownNode = path.basename(process.execPath) === "node" && !containerPath.split(":").includes(nodeDir) ? [nodeDir] : []
     const pathPrepend = [...(options.pathPrepend ?? []), imagesPath, ...ownNode]
     const workDir = options.workDir ?? path.join(os.tmpdir(), "flotilla-kubelet")
+    // Programs that stand in for an image's own (images/ImageCommands.ts), looked for where pods look.
+    const hostPrograms: HostPrograms = { busybox: onPath("busybox", [...pathPrepend, ...containerPath.split(":")]) }
+    if (options.mode === "process" && !hostPrograms.busybox) {
+      yield* Effect.logWarning(
+        "local kubelet: busybox is not installed (Debian: apt-get install busybox-static); busybox and alpine images' sh is the host's"
+      )
+    }
     const runner: Runner | undefined = options.mode === "process"
       ? yield* makeRunner(workDir, options.isolation ?? "auto", pathPrepend)
       : undefined
@@ -165,7 +184,7 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
       runs += 1
       const podDir = path.join(workDir, `${pod.metadata.uid}-${process.pid}-${runs}`)
       const exec = r.run({
-        argv: plan.argv,
+        argv: hostCommand(plan.image, plan.argv, hostPrograms),
         env: podEnv(pod, plan),
         workingDir: plan.workingDir,
         scriptSource: plan.scriptSource,

@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url"
 
 import type { Images } from "../images/ImageEntrypoints.js"
 
+export { hostCommand, type HostPrograms, imageRepository } from "../images/ImageCommands.js"
 export { type ImageEntrypoint, type Images, lookupImage } from "../images/ImageEntrypoints.js"
 
 export const defaultImages: Images = {
