@@ -125,7 +125,8 @@ export const buildPod = (req: PodRequest): KubeObject => {
       if (args === undefined) args = found.args
     }
   }
-  if (isScript) args = [...(args ?? []), scriptSourcePath]
+  // Without a source the script template runs its container as is (upstream warns, and stages nothing to run).
+  if (isScript && (template.script?.source ?? "") !== "") args = [...(args ?? []), scriptSourcePath]
   const main: Record<string, unknown> = {
     ...userContainer,
     name: "main",
