@@ -1,13 +1,15 @@
 /**
  * DAG templates: tasks run once their dependencies (`dependencies` or
  * `depends`) allow, loops as task groups, `when`, exit hooks, `target`, and
- * the DAG's phase from its target tasks (`failFast`). Upstream's
+ * the DAG's phase from its target tasks (`dag.failFast`; the template's
+ * `failFast` is failFast.ts's). Upstream's
  * `executeDAG`, `executeDAGTask`, `buildLocalScopeFromTask` and
  * `assessDAGPhase` (workflow/controller/dag.go). Its 300 lines are one
  * concept: `runDagTask` alone is the body of upstream's `executeDAGTask`.
  */
 import { type DagTask, isFailedOrError, isFulfilled, type NodePhase, type Template } from "../model/Workflow.js"
 import { type DependencyState, dependsLogic, evaluateDepends, taskDependencies } from "./depends.js"
+import { applyFailFast, isUnsuccessfulChild } from "./failFast.js"
 import { exitHookDone, runOnExit } from "./hooks.js"
 import { LayeredScope, TaskScope } from "./lazyScope.js"
 import { expandLoop, isLoop } from "./loops.js"
@@ -27,6 +29,8 @@ interface DagCtx {
   readonly entries: Map<string, Scope | null>
   readonly placement: Placement
   readonly onExit: boolean
+  /** Template-level failFast after a failure (failFast.ts): no task that has not started starts. */
+  readonly halt: { on: boolean }
 }
 
 /** `executeDAG`: the DAG node, its reachable tasks run, then its phase and (once Succeeded) its outputs; undefined while parallelism holds it back. */
@@ -42,7 +46,8 @@ export const executeDag = (op: OperationState, nodeName: string, tmpl: Template,
     visited: new Set(),
     entries: new Map(),
     placement: inheritPlacement(tmpl, opts.placement),
-    onExit: opts.onExit
+    onExit: opts.onExit,
+    halt: { on: false }
   }
   let targets: ReadonlyArray<string>
   if (dag.target !== undefined && dag.target.trim() !== "") {
@@ -54,14 +59,23 @@ export const executeDag = (op: OperationState, nodeName: string, tmpl: Template,
     const depended = new Set(dag.tasks.flatMap((t) => taskDependencies(t)))
     targets = dag.tasks.filter((t) => !depended.has(t.name)).map((t) => t.name)
   }
+  const setOutbound = () => {
+    node.outboundNodes = targets.flatMap((t) => {
+      const tn = op.byName(`${nodeName}.${t}`)
+      return tn === undefined ? [] : op.outboundNodes(tn.id)
+    })
+  }
+  const failFast = applyFailFast(op, node, tmpl)
+  if (failFast === "failed") {
+    setOutbound()
+    return node
+  }
+  ctx.halt.on = failFast === "halt"
   for (const t of targets) executeDagTask(op, ctx, t)
 
   const phase = assessDag(op, ctx, targets)
   if (phase === "Running") return node
-  node.outboundNodes = targets.flatMap((t) => {
-    const tn = op.byName(`${nodeName}.${t}`)
-    return tn === undefined ? [] : op.outboundNodes(tn.id)
-  })
+  setOutbound()
   if (phase !== "Succeeded") return op.markPhase(node, phase)
   const scope = op.stepScope()
   for (const task of dag.tasks) {
@@ -154,6 +168,8 @@ const runDagTask = (op: OperationState, ctx: DagCtx, taskName: string): void => 
     }
     return
   }
+  // Halted by failFast: a task not yet begun is not begun (upstream does not even visit the DAG then).
+  if (node === undefined && ctx.halt.on) return
   const deps = taskDependencies(task)
   const connect = (childName: string, group: Node | undefined): void => {
     if (group !== undefined) op.addChild(group.name, childName)
@@ -230,6 +246,7 @@ const runDagTask = (op: OperationState, ctx: DagCtx, taskName: string): void => 
   for (const e of expanded) {
     const childName = `${ctx.node.name}.${e.name}`
     let child = op.byName(childName)
+    if (child === undefined && ctx.halt.on) continue
     const local = e.vars.size === 0 ? scope : new LayeredScope(scope, e.vars)
     if (child === undefined) {
       const proceed = shouldExecute(op, task.when, local)
@@ -265,6 +282,7 @@ const runDagTask = (op: OperationState, ctx: DagCtx, taskName: string): void => 
       parentTemplate: ctx.tmpl
     })
     if (child !== undefined && !existed) connect(childName, taskGroup)
+    if (child !== undefined && ctx.tmpl.failFast === true && isUnsuccessfulChild(child, ctx.node.id)) ctx.halt.on = true
     if (child !== undefined && isFulfilled(child.phase) && taskGroup === undefined) {
       runOnExit(op, child, task, ctx.node.id, ctx.placement, "tasks", scope)
     }
@@ -304,7 +322,8 @@ const assessDag = (op: OperationState, ctx: DagCtx, targets: ReadonlyArray<strin
       : (node.children ?? [])
     for (const c of next) queue.push({ id: c, phase: branch })
   }
-  const failFast = ctx.tmpl.dag?.failFast ?? ctx.tmpl.failFast ?? true
+  // `dag.failFast` only (default true); the template's own `failFast` is failFast.ts's.
+  const failFast = ctx.tmpl.dag?.failFast ?? true
   let result: NodePhase = "Succeeded"
   for (const t of targets) {
     const p = targetPhases.get(op.id(`${ctx.node.name}.${t}`))

@@ -5,6 +5,7 @@
  * `executeStepGroup` and `expandStepGroup` (workflow/controller/steps.go).
  */
 import { isFailedOrError, isFulfilled, type Template, type TemplateCall } from "../model/Workflow.js"
+import { applyFailFast, isUnsuccessfulChild } from "./failFast.js"
 import { runOnExit } from "./hooks.js"
 import { LayeredScope } from "./lazyScope.js"
 import { expandLoop, isLoop } from "./loops.js"
@@ -21,6 +22,12 @@ export const executeSteps = (op: OperationState, nodeName: string, tmpl: Templat
   const placement = inheritPlacement(tmpl, opts.placement)
   const scope = op.stepScope()
   const groups = tmpl.steps ?? []
+  const failFast = applyFailFast(op, node, tmpl, latestGroup(op, node, groups.length))
+  if (failFast === "failed") {
+    updateStepsOutbound(op, node, groups.length)
+    return node
+  }
+  const halt = { on: failFast === "halt" }
   for (let i = 0; i < groups.length; i++) {
     op.spend()
     const sgName = `${nodeName}[${i}]`
@@ -43,7 +50,7 @@ export const executeSteps = (op: OperationState, nodeName: string, tmpl: Templat
         }
       }
     }
-    const group = executeStepGroup(op, groups[i], sg, node.id, scope, placement, tmpl, opts.onExit)
+    const group = executeStepGroup(op, groups[i], sg, node.id, scope, placement, tmpl, opts.onExit, halt)
     if (!isFulfilled(group.phase)) return node
     if (isFailedOrError(group.phase)) {
       updateStepsOutbound(op, node, groups.length)
@@ -69,6 +76,15 @@ export const executeSteps = (op: OperationState, nodeName: string, tmpl: Templat
   return succeedWithOutputs(op, node, tmpl, scope)
 }
 
+/** The last step group of the Steps node so far (upstream's `findLeafNodeWithType(..., StepGroup)`). */
+const latestGroup = (op: OperationState, node: Node, groupCount: number): Node | undefined => {
+  for (let i = groupCount - 1; i >= 0; i--) {
+    const sg = op.byName(`${node.name}[${i}]`)
+    if (sg !== undefined) return sg
+  }
+  return undefined
+}
+
 const updateStepsOutbound = (op: OperationState, node: Node, groupCount: number): void => {
   for (let i = groupCount - 1; i >= 0; i--) {
     const sg = op.byName(`${node.name}[${i}]`)
@@ -78,7 +94,10 @@ const updateStepsOutbound = (op: OperationState, node: Node, groupCount: number)
   }
 }
 
-/** `executeStepGroup`: one group's steps (loops expanded) run in parallel; complete once all are, with their exit hooks. */
+/**
+ * `executeStepGroup`: one group's steps (loops expanded) run in parallel; complete once all are, with their exit hooks.
+ * While `halt.on` (template-level failFast after a failure, see failFast.ts) no step that has not started starts.
+ */
 const executeStepGroup = (
   op: OperationState,
   steps: ReadonlyArray<TemplateCall>,
@@ -87,7 +106,8 @@ const executeStepGroup = (
   scope: Map<string, unknown>,
   placement: Placement,
   parentTemplate: Template,
-  onExit: boolean
+  onExit: boolean,
+  halt: { on: boolean }
 ): Node => {
   if (isFulfilled(sg.phase)) return sg
   // Expand loops into concrete steps.
@@ -112,6 +132,7 @@ const executeStepGroup = (
       op.addChild(sg.name, childName)
       continue
     }
+    if (existing === undefined && halt.on) continue
     const local = vars.size === 0 ? scope : new LayeredScope(scope, vars)
     const proceed = shouldExecute(op, step.when, local)
     if (isFailure(proceed)) {
@@ -145,6 +166,7 @@ const executeStepGroup = (
       parentTemplate
     })
     if (child !== undefined) op.addChild(sg.name, childName)
+    if (child !== undefined && parentTemplate.failFast === true && isUnsuccessfulChild(child, boundaryId)) halt.on = true
   }
 
   // Complete when all children (and their exit hooks) are fulfilled.
