@@ -1,6 +1,7 @@
 /**
  * Pod nodes: executing a container or script template (parallelism, the
- * workflow deadline, the template's `timeout`), requesting its pod as a
+ * workflow deadline, the template's `timeout` and `activeDeadlineSeconds`, also
+ * on a running pod), requesting its pod as a
  * CreatePod action (the manifest comes from pod.ts), and folding what was
  * observed of pods and their task results into their nodes. Upstream's
  * `executeContainer`/`executeScript`, `podReconciliation` and
@@ -50,20 +51,60 @@ export const executePod = (op: OperationState, nodeName: string, tmpl: Template,
   }
   if (isFulfilled(node.phase)) return node
 
-  // Template timeout: a pod still pending past its deadline fails.
-  const timeoutMs = parseDurationMs(tmpl.timeout)
-  if (timeoutMs !== undefined) {
-    const deadline = Date.parse(node.startedAt ?? op.nowIso) + timeoutMs
-    if (node.phase === "Pending" && op.now > deadline) {
-      deletePodOf(op, node)
-      return op.markPhase(node, "Failed", "timeout")
-    }
-    if (op.now < deadline) op.requeue(deadline)
-  }
-
   const obs = op.input.pods.get(id)
+  const timedOut = checkPodDeadlines(op, node, tmpl, obs)
+  if (timedOut !== undefined) return timedOut
   if (obs === undefined && node.phase === "Pending") createPod(op, node, tmpl, opts)
   return node
+}
+
+/** The kubelet's words for a pod killed at its `activeDeadlineSeconds` (pod status `reason: DeadlineExceeded`). */
+export const podDeadlineMessage = "Pod was active on the node longer than the specified deadline"
+
+/** The template's `timeout` as an instant: counted from the node's start, as upstream's `checkTemplateTimeouts`. */
+const timeoutDeadline = (node: Node, tmpl: Template): number | undefined => {
+  const ms = parseDurationMs(tmpl.timeout)
+  if (ms === undefined || node.startedAt === undefined) return undefined
+  return Date.parse(node.startedAt) + ms
+}
+
+/**
+ * The template's `timeout` and `activeDeadlineSeconds`, enforced by the controller:
+ * - a node still Pending past its `timeout` fails with "timeout" and its pod is deleted
+ *   (upstream's `checkTemplateTimeouts`);
+ * - a pod still running past either deadline fails, and is deleted, as the kubelet would have failed it
+ *   (upstream leaves that to the kubelet, which enforces the pod's `activeDeadlineSeconds`;
+ *   a kubelet that lags, or one that does not enforce it, must not let the node succeed).
+ *   `activeDeadlineSeconds` counts from the pod's start (`status.startTime`), as the kubelet does.
+ * Before the deadline the workflow is requeued for it. Returns the node when it failed here.
+ */
+const checkPodDeadlines = (op: OperationState, node: Node, tmpl: Template, obs: PodObservation | undefined): Node | undefined => {
+  // A pod that finished in time (its node maybe still waiting for outputs) is past any deadline's reach.
+  if (obs !== undefined && isPodObservationTerminal(obs)) return undefined
+  const timeoutAt = timeoutDeadline(node, tmpl)
+  if (timeoutAt !== undefined && node.phase === "Pending" && op.now >= timeoutAt) {
+    deletePodOf(op, node)
+    return failForDeadline(op, node, "timeout")
+  }
+  const ads = tmpl.activeDeadlineSeconds === undefined ? undefined : Number(tmpl.activeDeadlineSeconds)
+  const podStart = obs?.startedAt ?? (node.phase === "Running" ? node.startedAt : undefined)
+  const adsAt = ads !== undefined && Number.isFinite(ads) && podStart !== undefined ? Date.parse(podStart) + ads * 1000 : undefined
+  const candidates = [timeoutAt, adsAt].filter((t): t is number => t !== undefined && Number.isFinite(t))
+  if (candidates.length === 0) return undefined
+  const at = Math.min(...candidates)
+  if (op.now < at) {
+    op.requeue(at)
+    return undefined
+  }
+  if (node.phase !== "Running" && obs?.startedAt === undefined) return undefined
+  deletePodOf(op, node)
+  return failForDeadline(op, node, podDeadlineMessage)
+}
+
+const failForDeadline = (op: OperationState, node: Node, message: string): Node => {
+  // Its wait container is gone or going: no task result will complete.
+  if (op.taskResultsCompletion[node.id] === false) op.taskResultsCompletion[node.id] = true
+  return op.markPhase(node, "Failed", message)
 }
 
 const expectsTaskResult = (op: OperationState, nodeName: string, tmpl: Template, opts: ExecOpts): boolean => {
@@ -76,14 +117,23 @@ const createPod = (op: OperationState, node: Node, tmpl: Template, opts: ExecOpt
   // An invalid cluster or namespace (after substitution) fails the node: no pod is ever requested there.
   if (isInvalidTarget(target)) return void op.markPhase(node, "Error", target.message)
   const name = makePodName(op.wf.metadata.name, node.name, tmpl.name ?? "", node.id, op.podNameVersion())
+  // The pod's activeDeadlineSeconds, which the kubelet enforces: the template's, bounded by what is
+  // left of the workflow's deadline (not for exit handlers) and of the template's `timeout`, as
+  // upstream's pod builder. Upstream lets a `timeout` replace a smaller template value; here the
+  // smaller one wins, so the pod never outlives either bound.
   let activeDeadlineSeconds: number | undefined
   const tmplAds = tmpl.activeDeadlineSeconds === undefined ? undefined : Number(tmpl.activeDeadlineSeconds)
-  const timeoutMs = parseDurationMs(tmpl.timeout)
   if (tmplAds !== undefined && Number.isFinite(tmplAds)) activeDeadlineSeconds = tmplAds
-  if (timeoutMs !== undefined) activeDeadlineSeconds = Math.min(activeDeadlineSeconds ?? Infinity, Math.ceil(timeoutMs / 1000))
   if (op.workflowDeadline !== undefined && !opts.onExit) {
-    const remaining = Math.floor((op.workflowDeadline - op.now) / 1000)
+    const remaining = Math.trunc((op.workflowDeadline - op.now) / 1000)
     activeDeadlineSeconds = Math.min(activeDeadlineSeconds ?? Infinity, remaining)
+  }
+  const timeoutAt = timeoutDeadline(node, tmpl)
+  if (timeoutAt !== undefined) {
+    const left = Math.trunc((timeoutAt - op.now) / 1000)
+    // Upstream refuses to make a pod with a second or less to live.
+    if (left <= 1) return void op.markPhase(node, "Error", `${node.name} exceeded its deadline`)
+    activeDeadlineSeconds = Math.min(activeDeadlineSeconds ?? Infinity, left)
   }
   const podGC = op.wf.spec.podGC
   // spec.podSpecPatch gets the workflow's global variables, as upstream substitutes the spec.
@@ -177,8 +227,12 @@ const assessPod = (op: OperationState, node: Node, obs: PodObservation): void =>
       node.finishedAt = obs.finishedAt ?? op.nowIso
       break
     case "Failed": {
+      // A pod with a message is explained by it (upstream's `inferFailedReason`); one killed at its
+      // deadline by a kubelet that left no message gets the kubelet's usual one.
       const message = obs.message !== undefined && obs.message !== ""
         ? obs.message
+        : obs.reason === "DeadlineExceeded"
+        ? podDeadlineMessage
         : obs.exitCode !== undefined
         ? `Error (exit code ${obs.exitCode})`
         : obs.reason ?? "pod failed"
