@@ -236,7 +236,8 @@ export const planPod = (pod: KubeObject, images: Images): PodPlan | PlanError =>
   const hostPaths = hostPathMounts(pod, main)
 
   const script = template?.script
-  if (script !== undefined) {
+  // A script template without a source runs its container as is (as upstream): planned like a container, below.
+  if (script !== undefined && typeof script.source === "string" && script.source !== "") {
     const image = script.image ?? main?.image ?? ""
     const command = asArray<string>(script.command).length > 0 ? asArray<string>(script.command) : ["sh"]
     return {

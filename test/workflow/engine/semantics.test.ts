@@ -6,6 +6,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import type { KubeObject } from "../../../src/kube/api/Resources.js"
+import { defaultImages } from "../../../src/kubelet/images.js"
+import { planPod } from "../../../src/kubelet/PodPlan.js"
 import type { EngineAction } from "../../../src/workflow/engine/contract.js"
 import { nodeId } from "../../../src/workflow/engine/ids.js"
 import { lintWorkflow } from "../../../src/workflow/lint/lint.js"
@@ -39,6 +41,22 @@ describe("script templates without a source", () => {
     const sim = new Sim(scriptWf({ source: "echo from source" }))
     const [pod] = sim.creates(sim.tick())
     assert.deepStrictEqual(container(pod.pod, "main").args, ["echo hi", "/argo/staging/script"])
+  })
+
+  it("the embedded kubelet runs it as its container too (no staged script on the command line)", () => {
+    for (const script of [{}, { source: "" }]) {
+      const [pod] = new Sim(scriptWf(script)).tick().actions.filter((a) => a._tag === "CreatePod") as Array<Extract<EngineAction, { _tag: "CreatePod" }>>
+      const plan = planPod(pod.pod, defaultImages)
+      assert.strictEqual(plan._tag, "PodPlan")
+      if (plan._tag === "PodPlan") {
+        assert.deepStrictEqual(plan.argv, ["sh", "-c", "echo hi"])
+        assert.strictEqual(plan.scriptSource, undefined)
+      }
+    }
+    const [withSource] = new Sim(scriptWf({ source: "echo x" })).tick().actions.filter((a) => a._tag === "CreatePod") as Array<Extract<EngineAction, { _tag: "CreatePod" }>>
+    const plan = planPod(withSource.pod, defaultImages)
+    if (plan._tag === "PodPlan") assert.deepStrictEqual(plan.argv, ["sh", "-c", "echo hi", "/argo/staging/script"])
+    else assert.fail(plan._tag)
   })
 
   it("lint accepts a script template without a source", () => {
