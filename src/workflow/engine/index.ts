@@ -10,3 +10,5 @@ export { labelPhase, labelCompleted as labelWorkflowCompleted } from "../../util
 export { nodeId, podName, fnv32a } from "./ids.js"
 export { needsFinalizer, targetOf, isLocalTarget, inheritPlacement, type Placement, type Target } from "./targeting.js"
 export { buildPod, lookupImage, podLabels } from "./pod.js"
+export { holderRefsIn, type HolderRef } from "./templateRefs.js"
+export { execWorkflow, joinWorkflowSpec } from "./workflowTemplateRef.js"

@@ -18,11 +18,47 @@
 import { annotationPodNameFormat } from "../../util/argoKeys.js"
 import { isRecord } from "../../util/records.js"
 import { isoSeconds } from "../../util/time.js"
-import { isFulfilled, type NodeOutputs, type NodePhase, type NodeStatus, type NodeType, type Parameter, type Template, type Workflow } from "../model/Workflow.js"
+import {
+  isFulfilled,
+  type NodeOutputs,
+  type NodePhase,
+  type NodeStatus,
+  type NodeType,
+  type Parameter,
+  type Template,
+  type TemplateCall,
+  type Workflow
+} from "../model/Workflow.js"
+import type { TemplateRef } from "../model/schema/template.js"
 import type { EngineAction, EngineConfig, EngineInput } from "./contract.js"
 import { nodeId as makeNodeId } from "./ids.js"
 import type { EngineLimits } from "./limits.js"
-import { displayNameOf, type ExecOpts, getOrCreate, type Node, type ResolvedArgs } from "./nodes.js"
+import { displayNameOf, type ExecOpts, type Failure, getOrCreate, type Node, type ResolvedArgs } from "./nodes.js"
+import {
+  baseOfRef,
+  baseOfScope,
+  localBase,
+  scopeOf,
+  storedKey,
+  type TemplateBase,
+  templateRefOf,
+  TemplateResolver
+} from "./templateRefs.js"
+import { labelClusterWorkflowTemplate, labelWorkflowTemplate } from "./workflowTemplateRef.js"
+
+/**
+ * One template call being executed (upstream's `tmplCtx` passed down
+ * `executeTemplate`): the nodes of the call itself (its node, a Retry node and
+ * its attempts, all in the caller's boundary) are in the caller's template scope
+ * and carry the call's `templateRef`; the nodes inside it (step groups, the
+ * calls of its steps and tasks) are in the scope its template came from.
+ */
+interface CallFrame {
+  readonly boundaryId: string | undefined
+  readonly caller: TemplateBase
+  readonly inner: TemplateBase
+  readonly templateRef: TemplateRef | undefined
+}
 
 /**
  * Thrown from inside an operation when the workflow crosses one of its
@@ -83,6 +119,11 @@ export abstract class OperationState {
   private readonly resolvedTemplates = new Map<string, Template | undefined>()
   /** Per boundary: its nodes that count against the boundary's parallelism and were active when last looked at. */
   private activeByBoundary: Map<string, Set<Node>> | undefined
+  /** The template calls being executed, innermost last; the first is the workflow itself. */
+  private readonly frames: Array<CallFrame> = [{ boundaryId: undefined, caller: localBase, inner: localBase, templateRef: undefined }]
+  readonly resolver: TemplateResolver
+  /** Each steps or DAG template's calls by name, for the `templateRef` of a call (see `callOf`). */
+  private readonly callsByTemplate = new WeakMap<Template, Map<string, TemplateCall>>()
 
   constructor(
     readonly wf: Workflow,
@@ -108,6 +149,9 @@ export abstract class OperationState {
     }
     this.taskResultsCompletion = { ...((prev.taskResultsCompletionStatus ?? {}) as Record<string, boolean>) }
     this.templates = new Map(wf.spec.templates.map((t) => [t.name, t] as const))
+    this.resolver = new TemplateResolver(wf, input.templates)
+    const wfRef = wf.spec.workflowTemplateRef
+    if (wfRef !== undefined) this.metadataLabels[wfRef.clusterScope === true ? labelClusterWorkflowTemplate : labelWorkflowTemplate] = wfRef.name
     this.globalOutputs = [...(((prev.outputs as NodeOutputs | undefined)?.parameters) ?? [])]
   }
 
@@ -158,8 +202,14 @@ export abstract class OperationState {
       phase,
       startedAt: this.nowIso
     }
-    if (opts.templateName !== undefined) node.templateName = opts.templateName
-    if (opts.templateName !== undefined) node.templateScope = "local/"
+    const frame = this.frames[this.frames.length - 1]
+    // The call's own nodes share its boundary; the nodes inside it have the call's node (or an attempt) as boundary.
+    const own = (opts.boundaryId || undefined) === frame.boundaryId
+    const templateRef = own ? frame.templateRef : undefined
+    const base = own ? frame.caller : frame.inner
+    if (templateRef !== undefined) node.templateRef = templateRef
+    else if (opts.templateName !== undefined) node.templateName = opts.templateName
+    if (opts.templateName !== undefined || templateRef !== undefined || base.scope !== "local") node.templateScope = scopeOf(base)
     if (opts.boundaryId !== undefined && opts.boundaryId !== "") node.boundaryID = opts.boundaryId
     if (opts.message !== undefined && opts.message !== "") node.message = opts.message
     if (opts.hooked === true || opts.retried === true) {
@@ -252,14 +302,93 @@ export abstract class OperationState {
     return (node.children ?? []).map((c) => this.nodes[c]).filter((n) => n !== undefined)
   }
 
-  /** The template with `templateDefaults` merged under it, merged once per reconcile. */
+  /**
+   * Template `name` of the template base being executed (the workflow's own, or
+   * the (Cluster)WorkflowTemplate the current call came from), with
+   * `templateDefaults` merged under it; undefined when there is none.
+   */
   resolveTemplate(name: string): Template | undefined {
-    if (this.resolvedTemplates.has(name)) return this.resolvedTemplates.get(name)
-    const t = this.templates.get(name)
+    const r = this.resolveIn(this.frames[this.frames.length - 1].inner, name, false)
+    return "error" in r ? undefined : r
+  }
+
+  /** What a call runs: its `templateRef`, or its template by name in the current template base. */
+  resolveCall(call: { readonly template?: string | undefined; readonly templateRef?: TemplateRef | undefined }): Template | Failure {
+    const ref = templateRefOf(call as TemplateCall)
+    if (ref !== undefined) return this.resolveIn(baseOfRef(ref), ref.template, true)
+    return this.resolveIn(this.frames[this.frames.length - 1].inner, call.template ?? "", false)
+  }
+
+  /** The template a node was executed with: by its `templateRef`, or its `templateName` in its `templateScope`. */
+  templateOfNode(node: Node): Template | undefined {
+    const ref = node.templateRef as TemplateRef | undefined
+    const r = ref !== undefined
+      ? this.resolveIn(baseOfRef(ref), ref.template, true)
+      : node.templateName === undefined
+      ? undefined
+      : this.resolveIn(baseOfScope(node.templateScope), node.templateName, false)
+    return r === undefined || "error" in r ? undefined : r
+  }
+
+  /**
+   * Template `name` of `base`, merged under `templateDefaults` once per
+   * reconcile; one found in a (Cluster)WorkflowTemplate is stored in
+   * `status.storedTemplates` the first time.
+   */
+  private resolveIn(base: TemplateBase, name: string, byRef: boolean): Template | Failure {
+    const key = base.scope === "local" ? name : `${byRef ? "ref:" : ""}${storedKey(base, name)}`
+    const known = this.resolvedTemplates.get(key)
+    if (known !== undefined || (base.scope === "local" && this.resolvedTemplates.has(key))) {
+      return known ?? { error: `template ${name} not found` }
+    }
+    let t: Template | undefined
+    if (base.scope === "local") t = this.templates.get(name)
+    else {
+      const found = this.resolver.find(base, name, byRef)
+      if (!found.ok) return { error: found.error }
+      t = found.template
+      if (found.fetched) {
+        const prev = this.status.storedTemplates
+        this.status.storedTemplates = { ...(isRecord(prev) ? prev : {}), [storedKey(base, name)]: t }
+      }
+    }
     const defaults = this.wf.spec.templateDefaults
     const resolved = t === undefined || defaults === undefined ? t : (mergeDefaults(defaults, t) as Template)
-    this.resolvedTemplates.set(name, resolved)
-    return resolved
+    this.resolvedTemplates.set(key, resolved)
+    return resolved ?? { error: `template ${name} not found` }
+  }
+
+  /**
+   * The step or task a call of `executeTemplate` comes from, looked up in the
+   * steps or DAG template that makes it (steps and tasks pass only a template
+   * name; a `templateRef` call passes none).
+   */
+  callOf(opts: ExecOpts): TemplateCall | undefined {
+    const parent = opts.parentTemplate
+    if (parent === undefined || opts.callName === undefined) return undefined
+    let calls = this.callsByTemplate.get(parent)
+    if (calls === undefined) {
+      calls = new Map()
+      for (const group of parent.steps ?? []) for (const s of group) calls.set(`step/${s.name}`, s)
+      for (const t of parent.dag?.tasks ?? []) calls.set(`task/${t.name}`, t)
+      this.callsByTemplate.set(parent, calls)
+    }
+    return calls.get(`${opts.callKind}/${opts.callName}`)
+  }
+
+  /** Enter a template call made in `boundaryId` (with its `templateRef`, if any): see {@link CallFrame}. */
+  enterCall(boundaryId: string | undefined, templateRef: TemplateRef | undefined): void {
+    const caller = this.frames[this.frames.length - 1].inner
+    this.frames.push({
+      boundaryId: boundaryId || undefined,
+      caller,
+      inner: templateRef !== undefined ? baseOfRef(templateRef) : caller,
+      templateRef
+    })
+  }
+
+  leaveCall(): void {
+    if (this.frames.length > 1) this.frames.pop()
   }
 
   podNameVersion(): "v1" | "v2" {
@@ -270,7 +399,7 @@ export abstract class OperationState {
   parallelismBlocked(opts: ExecOpts): boolean {
     if (opts.boundaryId === undefined) return false
     const boundary = this.nodes[opts.boundaryId]
-    const bt = boundary?.templateName === undefined ? undefined : this.resolveTemplate(boundary.templateName)
+    const bt = boundary === undefined ? undefined : this.templateOfNode(boundary)
     const limit = bt?.parallelism
     if (typeof limit !== "number") return false
     if (this.activeByBoundary === undefined) {

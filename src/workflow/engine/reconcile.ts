@@ -12,6 +12,7 @@
 import { labelCompleted, labelPhase } from "../../util/argoKeys.js"
 import { readStatusNodes } from "../model/compressedNodes.js"
 import { decodeWorkflow } from "../model/decode.js"
+import type { TemplateRef } from "../model/schema/template.js"
 import { isFailedOrError, isFulfilled, isWorkflowCompleted, type Template, templateTypeOf, type WorkflowPhase } from "../model/Workflow.js"
 import type { EngineInput, EngineOutput } from "./contract.js"
 import { executeDag } from "./dag.js"
@@ -28,7 +29,9 @@ import { executeWithRetries } from "./retry.js"
 import { closeWorkflow, decodeFailure, pack, workflowError } from "./status.js"
 import { executeSteps } from "./steps.js"
 import { executeSuspend } from "./suspend.js"
+import { referenceError, templateRefOf } from "./templateRefs.js"
 import { argMap, processTemplate } from "./templates.js"
+import { execWorkflow } from "./workflowTemplateRef.js"
 
 /**
  * One reconcile of one workflow. Never throws: whatever goes wrong inside the
@@ -40,11 +43,14 @@ import { argMap, processTemplate } from "./templates.js"
 export const reconcile = (input: EngineInput): EngineOutput => {
   const limits = resolveLimits(input.config.limits)
   try {
-    const decoded = decodeWorkflow(input.workflow)
+    // spec.workflowTemplateRef: the engine runs the joined spec (upstream's execWf).
+    const exec = execWorkflow(input.workflow, input.templates)
+    if (!exec.ok) return workflowError(input, exec.error)
+    const decoded = decodeWorkflow(exec.workflow)
     if (!decoded.ok) return decodeFailure(input, decoded.error)
     const nodes = readStatusNodes(decoded.value.status, maxDecodedNodeBytes(limits))
     if (!nodes.ok) return workflowError(input, nodes.error)
-    return new Operation(decoded.value, input, limits, nodes.nodes).run()
+    return new Operation(decoded.value, { ...input, workflow: exec.workflow }, limits, nodes.nodes).run()
   } catch (e) {
     return workflowError(input, `workflow engine failed: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`)
   }
@@ -99,6 +105,9 @@ class Operation extends OperationState {
     const argsError = setGlobals(this, startedMs)
     if (argsError !== undefined) return this.finish("Error", argsError)
     if (phase === "") {
+      // Upstream validates the references to (Cluster)WorkflowTemplates once, before anything runs.
+      const refError = referenceError(this.resolver)
+      if (refError !== undefined) return this.finish("Failed", refError)
       const metadataError = updateWorkflowMetadata(this)
       if (metadataError !== undefined) return this.finish("Error", metadataError)
     }
@@ -166,9 +175,26 @@ class Operation extends OperationState {
     const existing = this.byName(nodeName)
     if (existing !== undefined && isFulfilled(existing.phase)) return existing
     this.spend()
-    if (this.depth + 1 >= this.limits.maxDepth) this.maxDepthExceeded(nodeName, call.template, opts)
-    const tmpl = this.resolveTemplate(call.template)
-    if (tmpl === undefined) return this.errorNode(nodeName, `template ${call.template} not found`, opts, call.template)
+    // A step or task that calls a templateRef passes no template name: its call says what it runs.
+    const templateRef = call.template === "" ? templateRefOf(this.callOf(opts)) : undefined
+    this.enterCall(opts.boundaryId, templateRef)
+    try {
+      return this.executeCall(nodeName, call, templateRef, opts)
+    } finally {
+      this.leaveCall()
+    }
+  }
+
+  private executeCall(
+    nodeName: string,
+    call: { readonly template: string; readonly args: ResolvedArgs },
+    templateRef: TemplateRef | undefined,
+    opts: ExecOpts
+  ): Node | undefined {
+    const callName = templateRef !== undefined ? `${templateRef.name}/${templateRef.template}` : call.template
+    if (this.depth + 1 >= this.limits.maxDepth) this.maxDepthExceeded(nodeName, callName, opts)
+    const tmpl = this.resolveCall({ template: call.template, templateRef })
+    if (isFailure(tmpl)) return this.errorNode(nodeName, tmpl.error, opts, templateRef !== undefined ? undefined : call.template)
 
     const locals = new Map<string, unknown>([["node.name", nodeName]])
     if (opts.callKind === "task" && opts.callName !== undefined) locals.set("tasks.name", opts.callName)

@@ -5,7 +5,10 @@
  * template sets its own (cluster and namespace are inherited separately).
  */
 import { validateDnsLabel, validateLabelValue } from "../../kube/api/Validation.js"
+import type { TemplateRef } from "../model/schema/template.js"
 import type { Template, Workflow } from "../model/Workflow.js"
+import type { TemplateLookup } from "./contract.js"
+import { callsOf, localBase, storedKey, type TemplateBase, TemplateResolver } from "./templateRefs.js"
 
 /** The controller's own cluster when the configmap names none (the name upstream's multi-cluster design gives it). */
 export const inClusterName = "@in-cluster"
@@ -151,44 +154,36 @@ const describeValue = (value: unknown): string => {
 export const isLocalTarget = (target: Target, workflow: Pick<Workflow, "metadata">, localCluster: string): boolean =>
   target.cluster === localCluster && target.namespace === workflow.metadata.namespace
 
-const callsOf = (t: Template): ReadonlyArray<string> => {
-  const out: Array<string> = []
-  for (const group of t.steps ?? []) {
-    for (const s of group) {
-      if (s.template !== undefined) out.push(s.template)
-      if (s.onExit !== undefined) out.push(s.onExit)
-      for (const h of Object.values(s.hooks ?? {})) if (h.template !== undefined) out.push(h.template)
-    }
-  }
-  for (const task of t.dag?.tasks ?? []) {
-    if (task.template !== undefined) out.push(task.template)
-    if (task.onExit !== undefined) out.push(task.onExit)
-    for (const h of Object.values(task.hooks ?? {})) if (h.template !== undefined) out.push(h.template)
-  }
-  return out
-}
-
 /**
  * True iff some pod template, after inheritance, targets another cluster or a
  * namespace other than the workflow's: the controller then holds a finalizer
- * so remote pods are cleaned up before the Workflow goes away.
+ * so remote pods are cleaned up before the Workflow goes away. Templates called
+ * by `templateRef` count, found as the engine finds them (`templates`, or the
+ * workflow's stored templates).
  */
-export const needsFinalizer = (workflow: Pick<Workflow, "metadata" | "spec">, localCluster: string): boolean => {
-  const byName = new Map(workflow.spec.templates.map((t) => [t.name, t] as const))
+export const needsFinalizer = (
+  workflow: Pick<Workflow, "metadata" | "spec" | "status">,
+  localCluster: string,
+  templates?: TemplateLookup
+): boolean => {
+  const resolver = new TemplateResolver(workflow, templates)
   const seen = new Set<string>()
-  const visit = (name: string | undefined, inherited: Placement | undefined): boolean => {
-    const t = name === undefined ? undefined : byName.get(name)
-    if (t === undefined) return false
-    const key = `${t.name}\u0000${inherited?.cluster ?? ""}\u0000${inherited?.namespace ?? ""}`
+  const visit = (base: TemplateBase, call: { readonly template?: string; readonly templateRef?: TemplateRef }, inherited: Placement | undefined): boolean => {
+    if (call.template === undefined && call.templateRef === undefined) return false
+    const found = resolver.findCall(base, call)
+    if (!found.ok) return false
+    const t = found.template
+    const key = `${storedKey(found.base, t.name ?? "")}\u0000${inherited?.cluster ?? ""}\u0000${inherited?.namespace ?? ""}`
     if (seen.has(key)) return false
     seen.add(key)
     if (t.container !== undefined || t.script !== undefined || t.resource !== undefined || t.containerSet !== undefined) {
       if (!isLocalTarget(targetOf(t, workflow, localCluster, inherited), workflow, localCluster)) return true
     }
     const down = inheritPlacement(t, inherited)
-    return callsOf(t).some((c) => visit(c, down))
+    return callsOf(t).some((c) => visit(found.base, c, down))
   }
   const roots = [workflow.spec.entrypoint, workflow.spec.onExit, ...Object.values(workflow.spec.hooks ?? {}).map((h) => h.template)]
   // Every template also counts on its own, reachable or not.
-  return roots.some((r) => visit(r, undefined)) || workflow.spec.templates.some((t) => visit(t.name, undefined))
+  return roots.some((r) => visit(localBase, { template: r }, undefined)) ||
+    workflow.spec.templates.some((t) => visit(localBase, { template: t.name }, undefined))
 }

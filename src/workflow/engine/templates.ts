@@ -7,7 +7,7 @@
  */
 import type { Arguments, Parameter, Template, TemplateCall } from "../model/Workflow.js"
 import type { EngineLimits } from "./limits.js"
-import type { Failure, ResolvedArgs } from "./nodes.js"
+import { type Failure, isFailure, type ResolvedArgs } from "./nodes.js"
 import type { OperationState } from "./operation.js"
 import { evaluateWhen, type Scope, substitute, substituteTemplate } from "./scope.js"
 
@@ -77,7 +77,8 @@ export const resolveArgs = (op: OperationState, call: TemplateCall, scope: Scope
     }
   }
   // Unresolved arguments fall back to the callee's input defaults; without one they are an error.
-  const callee = call.template === undefined ? undefined : op.resolveTemplate(call.template)
+  const resolved = call.template === undefined && call.templateRef === undefined ? undefined : op.resolveCall(call)
+  const callee = resolved === undefined || isFailure(resolved) ? undefined : resolved
   for (const [name, v] of out) {
     if (v !== undefined) continue
     const input = callee?.inputs?.parameters?.find((ip) => ip.name === name)

@@ -10,7 +10,8 @@ import type {
   EngineOutput,
   PodObservation,
   PodPhase,
-  TaskResultObservation
+  TaskResultObservation,
+  TemplateLookup
 } from "../../../src/workflow/engine/contract.js"
 import { reconcile } from "../../../src/workflow/engine/reconcile.js"
 
@@ -39,13 +40,15 @@ export class Sim {
   readonly taskResults = new Map<string, TaskResultObservation>()
   last: EngineOutput | undefined
   cfg: EngineConfig = config
+  /** The (Cluster)WorkflowTemplates the engine is given. */
+  templates: TemplateLookup | undefined
 
   constructor(wf: KubeObject) {
     this.wf = wf
   }
 
   tick(): EngineOutput {
-    const out = reconcile({ workflow: this.wf, pods: this.pods, taskResults: this.taskResults, now: this.now, config: this.cfg })
+    const out = reconcile({ workflow: this.wf, pods: this.pods, taskResults: this.taskResults, now: this.now, config: this.cfg, templates: this.templates })
     this.wf = { ...this.wf, metadata: { ...this.wf.metadata, labels: { ...this.wf.metadata.labels, ...out.labels } }, status: out.status }
     this.last = out
     return out

@@ -115,7 +115,16 @@ export type Sequence = typeof Sequence.Type
 
 export const ContinueOn = open({ error: opt(Schema.Boolean), failed: opt(Schema.Boolean) })
 
-export const TemplateRef = open({ name: opt(Schema.String), template: opt(Schema.String), clusterScope: opt(Schema.Boolean) })
+/**
+ * A call of a template of a WorkflowTemplate (or, with `clusterScope`, a
+ * ClusterWorkflowTemplate) of the workflow's namespace: upstream's `TemplateRef`.
+ */
+export const TemplateRef = open({
+  name: Schema.String.check(Schema.makeFilter((s: string) => s === "" ? "resource name is required" : undefined)),
+  template: Schema.String.check(Schema.makeFilter((s: string) => s === "" ? "template name is required" : undefined)),
+  clusterScope: opt(Schema.Boolean)
+})
+export type TemplateRef = typeof TemplateRef.Type
 
 /** What a step and a DAG task have in common: a call of a template. */
 const callFields = {
@@ -133,11 +142,12 @@ const callFields = {
   hooks: opt(LifecycleHooks)
 }
 
-/** A call names what it runs (flotilla does not resolve WorkflowTemplates yet). */
+/** A call names what it runs: a template of its own workflow (or WorkflowTemplate), a `templateRef`, or an inline template. */
 const callCheck = Schema.makeFilter((c: { readonly template?: unknown; readonly templateRef?: unknown; readonly inline?: unknown }) => {
-  const has = (v: unknown) => v !== undefined && v !== null
-  if (has(c.templateRef)) return { path: ["templateRef"], issue: "templateRef (WorkflowTemplate) is not supported yet" }
-  if (!has(c.template) && !has(c.inline)) return { path: ["template"], issue: "a template name is required" }
+  const has = (v: unknown) => v !== undefined && v !== null && v !== ""
+  // upstream's validateTemplateHolder
+  if (has(c.templateRef) && has(c.template)) return { path: ["template"], issue: "template name cannot be specified with templateRef" }
+  if (!has(c.template) && !has(c.inline) && !has(c.templateRef)) return { path: ["template"], issue: "a template name is required" }
   return undefined
 })
 

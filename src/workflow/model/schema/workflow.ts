@@ -60,6 +60,13 @@ export const TemplateDefaults = open({
 })
 export type TemplateDefaults = typeof TemplateDefaults.Type
 
+/** `spec.workflowTemplateRef`: run a (Cluster)WorkflowTemplate's spec, merged under this one's. */
+export const WorkflowTemplateRef = open({
+  name: Schema.String.check(Schema.makeFilter((s: string) => s === "" ? "a WorkflowTemplate name is required" : undefined)),
+  clusterScope: opt(Schema.Boolean)
+})
+export type WorkflowTemplateRef = typeof WorkflowTemplateRef.Type
+
 export const WorkflowSpec = open({
   templates: Schema.Array(NamedTemplate).check(uniqueNames("template")),
   entrypoint: opt(Schema.String),
@@ -92,7 +99,7 @@ export const WorkflowSpec = open({
   podDisruptionBudget: opt(KubeObject),
   metrics: opt(KubeObject),
   shutdown: opt(Schema.String),
-  workflowTemplateRef: opt(KubeObject),
+  workflowTemplateRef: opt(WorkflowTemplateRef),
   synchronization: opt(KubeObject),
   volumeClaimGC: opt(KubeObject),
   retryStrategy: opt(RetryStrategy),
