@@ -307,7 +307,12 @@ const make = Effect.gen(function*() {
       return updated ? draft : undefined
     })
 
-  const sync = (key: string) =>
+  const sync = (key: string): Effect.Effect<void> =>
+    Effect.flatMap(crons.get(splitKey(key).namespace, splitKey(key).name), (cached) =>
+      // (no lock for a CronWorkflow that does not exist: a child may name anything)
+      Option.isNone(cached) ? Effect.void : syncLocked(key))
+
+  const syncLocked = (key: string) =>
     locked(key, Effect.gen(function*() {
       const cron = yield* current(key)
       if (cron === undefined) return
