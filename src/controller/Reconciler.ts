@@ -24,7 +24,8 @@ import type { KubeObject } from "../kube/api/Resources.js"
 import * as Instruments from "../observability/Metrics.js"
 import { labelCompleted } from "../util/argoKeys.js"
 import type { EngineAction } from "../workflow/engine/contract.js"
-import { needsFinalizer, reconcile } from "../workflow/engine/index.js"
+import type { TemplateLookup } from "../workflow/engine/contract.js"
+import { execWorkflow, holderRefsIn, needsFinalizer, reconcile } from "../workflow/engine/index.js"
 import { decodeWorkflow } from "../workflow/model/decode.js"
 import { cacheWaitPrefix, ClusterReadiness } from "./ClusterReadiness.js"
 import { ControllerSettings, timingOf } from "./ControllerSettings.js"
@@ -36,6 +37,7 @@ import { recordedPod, storedNodes } from "./PodIdentity.js"
 import { PodOwnership } from "./PodOwnership.js"
 import { boundedBy } from "./RequestTimeout.js"
 import { StatusWriter } from "./StatusWriter.js"
+import { TemplateCache } from "./TemplateCache.js"
 import * as Throttler from "./Throttler.js"
 import { hasFinalizer, isCompleted, isCompletedPhase, WorkflowCleanup } from "./WorkflowCleanup.js"
 import { WorkflowCache } from "./WorkflowCache.js"
@@ -50,6 +52,18 @@ export const ttlSecondsFor = (wf: KubeObject, phase: string): number | undefined
   return specific ?? num(ttl["secondsAfterCompletion"])
 }
 
+/**
+ * The workflow as the cluster caches' readiness reads it (the clusters its templates name): with
+ * the templates of the (Cluster)WorkflowTemplates it references beside its own.
+ */
+const withReferencedTemplates = (wf: KubeObject, templates: TemplateLookup | undefined): KubeObject => {
+  if (templates === undefined) return wf
+  const spec = (wf.spec ?? {}) as { templates?: ReadonlyArray<unknown> }
+  const referenced = [...templates.workflowTemplates.values(), ...templates.clusterWorkflowTemplates.values()]
+    .flatMap((o) => ((o.spec ?? {}) as { templates?: ReadonlyArray<unknown> }).templates ?? [])
+  return referenced.length === 0 ? wf : { ...wf, spec: { ...spec, templates: [...(spec.templates ?? []), ...referenced] } }
+}
+
 export class Reconciler extends Context.Service<Reconciler, {
   /** Reconciles the workflow of `key` once; failures requeue the key (never fails). */
   readonly reconcile: (key: string) => Effect.Effect<void>
@@ -59,7 +73,7 @@ export class Reconciler extends Context.Service<Reconciler, {
    */
   readonly countRunning: (workflows: ReadonlyArray<KubeObject>) => Effect.Effect<void>
 }>()("flotilla/controller/Reconciler") {
-  static readonly layer = Layer.effect(Reconciler, Effect.suspend(() => make))
+  static readonly layer = Layer.effect(Reconciler, Effect.suspend(() => make)).pipe(Layer.provide(TemplateCache.layer))
 }
 
 const make = Effect.gen(function*() {
@@ -77,6 +91,7 @@ const make = Effect.gen(function*() {
   const statusWriter = yield* StatusWriter
   const creator = yield* PodCreator
   const cleanup = yield* WorkflowCleanup
+  const templateCache = yield* TemplateCache
 
   const throttler = Throttler.make({ parallelism: config.parallelism, namespaceParallelism: config.namespaceParallelism })
   const started = (wf: KubeObject) => ((wf["status"] ?? {}) as { phase?: unknown }).phase === "Running" || Object.keys(storedNodes(wf)).length > 0
@@ -199,7 +214,16 @@ const make = Effect.gen(function*() {
         return
       }
 
-      if (!(yield* readiness.cachesReady(wf))) {
+      // The (Cluster)WorkflowTemplates it names: until their caches are filled, one not seen may yet exist.
+      const namesTemplates = holderRefsIn(wf.spec).length > 0 ||
+        holderRefsIn((wf["status"] as { storedWorkflowTemplateSpec?: unknown } | undefined)?.storedWorkflowTemplateSpec).length > 0
+      if (namesTemplates && !(yield* templateCache.ready)) {
+        yield* queue.addAfter(key, timing.cacheWait)
+        return
+      }
+      const templates = namesTemplates ? yield* templateCache.lookupFor(wf) : undefined
+
+      if (!(yield* readiness.cachesReady(withReferencedTemplates(wf, templates)))) {
         // Say why in the workflow's message (it would otherwise sit there with no status at all),
         // once a cluster it needs has actually failed rather than just being slow to list.
         const why = yield* readiness.cacheProblem(wf)
@@ -215,10 +239,11 @@ const make = Effect.gen(function*() {
         return
       }
 
-      const decoded = decodeWorkflow(wf)
+      const exec = execWorkflow(wf, templates)
+      const decoded = decodeWorkflow(exec.ok ? exec.workflow : wf)
       // Once completed (and released) a workflow needs no finalizer any more: holding one again would
       // add and remove it on every reconcile.
-      if (decoded.ok && ((needsFinalizer(decoded.value, config.cluster) && !isCompleted(wf)) || hasFinalizer(wf))) {
+      if (decoded.ok && ((needsFinalizer(decoded.value, config.cluster, templates) && !isCompleted(wf)) || hasFinalizer(wf))) {
         const held = yield* cleanup.hold(key).pipe(Effect.result)
         if (held._tag === "Failure") {
           yield* Effect.logWarning("cannot add finalizer").pipe(Effect.annotateLogs({ workflow: key, error: String(held.failure) }))
@@ -242,7 +267,7 @@ const make = Effect.gen(function*() {
           (previous["message"].startsWith(cacheWaitPrefix) || previous["message"] === Throttler.postponedMessage)
         ? { ...wf, status: Object.fromEntries(Object.entries(previous).filter(([k]) => k !== "message")) }
         : wf
-      const output = reconcile({ workflow: engineInput, pods, taskResults, now, config: engineConfig })
+      const output = reconcile({ workflow: engineInput, pods, taskResults, now, config: engineConfig, ...(templates ? { templates } : {}) })
 
       // 1. create pods (in parallel, bounded)
       const retryCreates = yield* creator.createAll(
