@@ -18,6 +18,8 @@ import type { KubeClientShape } from "../kube/api/KubeClient.js"
 import type { KubeObject } from "../kube/api/Resources.js"
 import * as LocalKubelet from "../kubelet/LocalKubelet.js"
 import { defaultImages, type Images } from "../kubelet/images.js"
+import * as Scheduler from "../kubelet/Scheduler.js"
+import { nodeObject } from "../kubelet/scheduling.js"
 import { InMemoryKube, type PolicyRule, serverUrl } from "../testing/InMemoryKube.js"
 
 export const localClusterName = "main"
@@ -26,7 +28,8 @@ export const systemNamespace = "argo"
 export const tokens = {
   controller: "controller-token",
   workflowUser: "workflow-user-token",
-  kubelet: "kubelet-token"
+  kubelet: "kubelet-token",
+  scheduler: "scheduler-token"
 } as const
 
 export interface Placement {
@@ -90,6 +93,11 @@ const controllerRemoteRules = (namespace: string | undefined): ReadonlyArray<Pol
     resources: ["pods", "workflowtaskresults"],
     ...(namespace ? { namespaces: [namespace] } : {})
   }
+]
+/** kube-scheduler's rights, as far as binding pods goes. */
+const schedulerRules: ReadonlyArray<PolicyRule> = [
+  { verbs: ["get", "list", "watch"], resources: ["nodes"] },
+  { verbs: ["get", "list", "watch", "update", "patch"], resources: ["pods"] }
 ]
 const kubeletRules: ReadonlyArray<PolicyRule> = [
   { verbs: ["get", "list", "watch", "patch", "update", "delete"], resources: ["pods"] },
@@ -213,19 +221,35 @@ export interface StartOptions extends ProvisionOptions {
 /** Everything in `ControllerOptions` except the connection, which the embedded runtime provides. */
 export type ControllerTuning = Partial<Omit<ControllerOptions, "localClient" | "localSpec" | "systemNamespace">>
 
-/** Starts a local kubelet per cluster of `placement` in the current scope. */
+/** The node of a cluster's local kubelet. */
+export const nodeNameOf = (cluster: string): string => `${cluster}-node`
+
+/**
+ * Starts, in the current scope, a node per cluster of `placement` (registered
+ * with the labels a kubelet gives its node: hostname, os, arch), its local
+ * kubelet, and a scheduler binding the cluster's pods to the nodes their
+ * nodeSelector, node affinity and tolerations allow; a pod no node takes stays
+ * Pending (Unschedulable) until one does.
+ */
 export const startKubelets = Effect.fnUntraced(function*(placement: Placement, options: StartOptions = {}) {
   const kube = yield* InMemoryKube
   const images = { ...defaultImages, ...options.images }
   for (const cluster of placement.clusters) {
+    const nodeName = nodeNameOf(cluster)
+    yield* kube.adminClient(cluster).create("nodes", undefined, nodeObject(nodeName)).pipe(
+      Effect.catchTag("KubeError", (e) => (e.reason === "AlreadyExists" ? Effect.void : Effect.die(e)))
+    )
+    yield* kube.addIdentity(cluster, { name: "scheduler", token: tokens.scheduler, rules: schedulerRules })
     yield* LocalKubelet.start({
       client: kube.clientFor(cluster, tokens.kubelet),
-      nodeName: `${cluster}-node`,
+      nodeName,
       mode: options.mode ?? "process",
       images,
       pathPrepend: ["/usr/games"],
+      bind: false,
       logSink: { writeLogs: (ns, pod, container, text) => kube.setPodLog(cluster, ns, pod, container, text) }
     })
+    yield* Scheduler.start({ client: kube.clientFor(cluster, tokens.scheduler) })
   }
 })
 

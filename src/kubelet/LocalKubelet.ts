@@ -1,9 +1,11 @@
 /**
- * The node agent of the embedded runtime: it is both the scheduler (binds
- * unscheduled pods to its node) and the kubelet + Argo executor (runs the main
- * container of each pod as a local process, or simulates it, and reports back
- * exactly what the controller reads from a real cluster: the pod's phase and
- * container states, and a `WorkflowTaskResult` with the outputs).
+ * The node agent of the embedded runtime: the kubelet + Argo executor (runs
+ * the main container of each pod bound to its node as a local process, or
+ * simulates it, and reports back exactly what the controller reads from a
+ * real cluster: the pod's phase and container states, and a
+ * `WorkflowTaskResult` with the outputs). Alone (`bind`, the default) it is
+ * also the scheduler of a one-node cluster; the embedded runtime runs a
+ * `Scheduler` over its nodes instead.
  *
  * Guarantees:
  *  - a pod runs at most once: pods already Succeeded/Failed are left alone;
@@ -26,7 +28,9 @@
  *
  * Parts: podStatus.ts (reporting a pod's state and task result), outcome.ts
  * (outputs from what a run left), simulate.ts (simulate mode), PodProcess.ts
- * (running a process, sandboxed or not), PodPlan.ts (what to run).
+ * (running a process, sandboxed or not), PodPlan.ts (what to run),
+ * activeDeadline.ts (the active deadline), scheduling.ts (which node takes a
+ * pod).
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -43,6 +47,7 @@ import { annotations, collectOutputs, labels, type Outcome } from "./outcome.js"
 import { containerPath, mainContainer, planPod, type PodPlan } from "./PodPlan.js"
 import { type Isolation, makeRunner, type ProcessResult, removeDir, type Runner } from "./PodProcess.js"
 import { makeStatusReporter } from "./podStatus.js"
+import { nodeObject, place, type Taint, unschedulableCondition, unschedulableMessage } from "./scheduling.js"
 import { simulate } from "./simulate.js"
 
 export type { Isolation } from "./PodProcess.js"
@@ -75,10 +80,16 @@ export interface LocalKubeletOptions {
   /** Where pod logs go besides memory; default: the client, when it implements `PodLogSink`. */
   readonly logSink?: PodLogSink | undefined
   /**
-   * Bind unscheduled pods to this node (the embedded runtime has no scheduler).
-   * Default true; false on a real cluster, where kube-scheduler binds.
+   * Schedule unscheduled pods, as the scheduler of a one-node cluster: bind
+   * those this node takes (nodeSelector, required node affinity, taints), and
+   * mark the others Unschedulable. Default true; false where a scheduler binds
+   * (kube-scheduler on a real cluster, `Scheduler` in the embedded runtime).
    */
   readonly bind?: boolean | undefined
+  /** This node's labels on top of the standard ones (hostname, os, arch), for `bind`. */
+  readonly nodeLabels?: Readonly<Record<string, string>> | undefined
+  /** This node's taints, for `bind`. */
+  readonly nodeTaints?: ReadonlyArray<Taint> | undefined
 }
 
 export interface LocalKubelet {
@@ -274,6 +285,9 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
         })
       })
 
+    /** This node as `bind` schedules onto it. */
+    const self = nodeObject(nodeName, { labels: options.nodeLabels, taints: options.nodeTaints })
+
     const bind = (pod: KubeObject) =>
       client.replace("pods", pod.metadata.namespace, {
         ...pod,
@@ -333,6 +347,16 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
         let bound = pod
         if (spec?.nodeName === undefined || spec.nodeName === "") {
           if (options.bind === false) return
+          const placement = place(pod, [self])
+          if (placement._tag === "Unschedulable") {
+            // As kube-scheduler: the pod waits, Pending, saying why.
+            if (unschedulableMessage(pod) !== placement.message) {
+              yield* client.patch("pods", pod.metadata.namespace, pod.metadata.name ?? "", {
+                status: { phase: "Pending", conditions: [unschedulableCondition(placement.message, yield* now)] }
+              }, { subresource: "status" })
+            }
+            return
+          }
           const result = yield* bind(pod)
           if (Option.isNone(result)) return
           bound = result.value
