@@ -19,6 +19,7 @@ import type { OperationState } from "./operation.js"
 import { includeScriptOutput } from "./outputs.js"
 import { buildPod, PodSpecPatchError } from "./pod.js"
 import { substitute } from "./scope.js"
+import { podNotCreatedMessage, shouldExecute, shutdownStrategy } from "./shutdown.js"
 import { isInvalidTarget, resolveTarget } from "./targeting.js"
 
 /** Pod phases after which a pod never runs again. */
@@ -54,7 +55,12 @@ export const executePod = (op: OperationState, nodeName: string, tmpl: Template,
   const obs = op.input.pods.get(id)
   const timedOut = checkPodDeadlines(op, node, tmpl, obs)
   if (timedOut !== undefined) return timedOut
-  if (obs === undefined && node.phase === "Pending") createPod(op, node, tmpl, opts)
+  if (obs === undefined && node.phase === "Pending") {
+    // Upstream's shutdown guard in createWorkflowPod: no pod is made once the workflow is stopping.
+    const stopping = shutdownStrategy(op)
+    if (stopping !== undefined && !shouldExecute(op, opts.onExit)) return op.markPhase(node, "Failed", podNotCreatedMessage(stopping))
+    createPod(op, node, tmpl, opts)
+  }
   return node
 }
 

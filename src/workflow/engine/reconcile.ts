@@ -28,6 +28,7 @@ import { updateProgress } from "./progress.js"
 import { executeWithRetries } from "./retry.js"
 import { closeWorkflow, decodeFailure, pack, workflowError } from "./status.js"
 import { executeSteps } from "./steps.js"
+import { applyShutdown, isSuspended, shouldExecute, shutdownStrategy, stoppedMessage } from "./shutdown.js"
 import { executeSuspend } from "./suspend.js"
 import { referenceError, templateRefOf } from "./templateRefs.js"
 import { argMap, processTemplate } from "./templates.js"
@@ -93,6 +94,12 @@ class Operation extends OperationState {
       podGC(this, phase)
       return this.output(phase)
     }
+    const stopping = shutdownStrategy(this)
+    // Upstream: a workflow terminated before it started fails at once.
+    if ((phase === "" || phase === "Pending") && stopping === "Terminate") {
+      this.status.startedAt ??= this.nowIso
+      return this.finish("Failed", stoppedMessage(stopping))
+    }
     if (phase === "" || phase === "Pending") {
       this.status.phase = "Running"
       this.status.startedAt ??= this.nowIso
@@ -114,6 +121,9 @@ class Operation extends OperationState {
 
     reconcilePods(this)
     if (this.workflowDeadline !== undefined && this.now >= this.workflowDeadline) failAfterDeadline(this)
+    applyShutdown(this)
+    // Suspended: running pods go on and are observed, nothing new starts (upstream's ShouldSuspend).
+    if (isSuspended(this)) return this.output("Running")
     this.activePods = Object.values(this.nodes).filter((n) => n.type === "Pod" && (n.phase === "Pending" || n.phase === "Running")).length
 
     const entry = this.executeTemplate(
@@ -129,14 +139,16 @@ class Operation extends OperationState {
 
     let onExitNode: Node | undefined
     const exitHook = workflowExitHook(this.wf)
-    if (exitHook !== undefined) {
+    // Under Terminate the exit handler does not start (one already started is stopped by applyShutdown).
+    if (exitHook !== undefined && (this.byName(`${this.wf.metadata.name}.onExit`) !== undefined || shouldExecute(this, true))) {
       onExitNode = runWorkflowExitHook(this, exitHook)
       if (onExitNode === undefined || !isFulfilled(onExitNode.phase)) return this.output("Running")
     }
     if (wfStatus === "Succeeded" && onExitNode !== undefined && isFailedOrError(onExitNode.phase)) {
       return this.finish(onExitNode.phase === "Failed" ? "Failed" : "Error", onExitNode.message ?? "")
     }
-    return this.finish(wfStatus, wfStatus === "Succeeded" ? "" : (entry.message ?? ""))
+    const message = wfStatus === "Succeeded" ? "" : stopping !== undefined ? stoppedMessage(stopping) : (entry.message ?? "")
+    return this.finish(wfStatus, message)
   }
 
   private finish(phase: WorkflowPhase, message: string): EngineOutput {

@@ -13,6 +13,7 @@ import { podName as makePodName } from "./ids.js"
 import { type ExecOpts, isFailure, type Node, type ResolvedArgs } from "./nodes.js"
 import type { OperationState } from "./operation.js"
 import { evaluate } from "./scope.js"
+import { shutdownStrategy, stoppedMessage } from "./shutdown.js"
 import { processTemplate } from "./templates.js"
 
 const durationSeconds = (n: NodeStatus): number => {
@@ -98,6 +99,11 @@ const processRetries = (op: OperationState, node: Node, rs: RetryStrategy): "don
     if (last.outputs !== undefined) node.outputs = structuredClone(last.outputs)
     else delete node.outputs
     op.markPhase(node, last.phase === "Skipped" ? "Skipped" : "Succeeded", "")
+    return "done"
+  }
+  const stopping = shutdownStrategy(op)
+  if (stopping !== undefined) {
+    op.markPhase(node, last.phase, stoppedMessage(stopping))
     return "done"
   }
   if (op.workflowDeadline !== undefined && op.now >= op.workflowDeadline) {
