@@ -22,31 +22,81 @@ import * as LocalKubelet from "../kubelet/LocalKubelet.js"
 import * as ArgoLogger from "../observability/ArgoLogger.js"
 import { InMemoryKube } from "../testing/InMemoryKube.js"
 import { lintWorkflow } from "../workflow/lint/lint.js"
+import type { TemplateLookup } from "../workflow/engine/contract.js"
+import { referenceProblems } from "../workflow/engine/templateRefs.js"
+import { execWorkflow } from "../workflow/engine/workflowTemplateRef.js"
 import { decodeWorkflow } from "../workflow/model/decode.js"
+import { decodeTemplateHolderSpec } from "../workflow/model/schema/workflowTemplate.js"
 import { statusNodes } from "../workflow/model/compressedNodes.js"
 import { argoNamespaceConfig, leaderElectionConfig, podNamesConfig } from "../runtime/EnvConfig.js"
 import * as FlotillaLive from "../runtime/FlotillaLive.js"
 import { renderWorkflow } from "./Tree.js"
 
-const readWorkflows = (files: ReadonlyArray<string>, namespace: string): ReadonlyArray<KubeObject> => {
-  const out: Array<KubeObject> = []
+/** What the files hold: the workflows to run, and the (Cluster)WorkflowTemplates they may reference. */
+interface Documents {
+  readonly workflows: ReadonlyArray<KubeObject>
+  readonly templates: ReadonlyArray<KubeObject>
+}
+
+const templateKinds = new Set(["WorkflowTemplate", "ClusterWorkflowTemplate"])
+
+const readDocuments = (files: ReadonlyArray<string>, namespace: string): Documents => {
+  const workflows: Array<KubeObject> = []
+  const templates: Array<KubeObject> = []
   for (const file of files) {
     const docs = YAML.parseAllDocuments(fs.readFileSync(file, "utf8"))
     for (const doc of docs) {
       if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors[0]!.message}`)
       const value = doc.toJS() as KubeObject | null
       if (!value) continue
-      if (value.kind !== "Workflow") throw new Error(`${file}: kind ${String(value.kind)} is not a Workflow`)
+      const kind = String(value.kind)
+      if (kind !== "Workflow" && !templateKinds.has(kind)) {
+        throw new Error(`${file}: kind ${kind} is not a Workflow, WorkflowTemplate or ClusterWorkflowTemplate`)
+      }
       const metadata = { ...value.metadata }
-      if (!metadata.namespace) metadata.namespace = namespace
+      // A WorkflowTemplate that names no namespace goes beside the workflows (see `placeTemplates`).
+      if (kind === "ClusterWorkflowTemplate" || (kind === "WorkflowTemplate" && !metadata.namespace)) delete metadata.namespace
+      else if (!metadata.namespace) metadata.namespace = namespace
       if (!metadata.name) {
-        if (!metadata.generateName) throw new Error(`${file}: metadata.name or metadata.generateName is required`)
+        if (kind !== "Workflow" || !metadata.generateName) throw new Error(`${file}: metadata.name${kind === "Workflow" ? " or metadata.generateName" : ""} is required`)
         metadata.name = metadata.generateName + Math.random().toString(36).slice(2, 7)
       }
-      out.push({ ...value, metadata })
+      ;(kind === "Workflow" ? workflows : templates).push({ ...value, metadata })
     }
   }
-  return out
+  return { workflows, templates }
+}
+
+/**
+ * A WorkflowTemplate is found in its workflow's namespace only (as upstream): one given without a
+ * namespace is placed in every namespace the workflows given with it use (the default one if none).
+ */
+const placeTemplates = (templates: ReadonlyArray<KubeObject>, workflows: ReadonlyArray<KubeObject>, namespace: string): Array<KubeObject> => {
+  const namespaces = new Set(workflows.map((wf) => wf.metadata.namespace!))
+  if (namespaces.size === 0) namespaces.add(namespace)
+  return templates.flatMap((t) =>
+    t.kind !== "WorkflowTemplate" || t.metadata.namespace
+      ? [t]
+      : [...namespaces].map((ns) => ({ ...t, metadata: { ...t.metadata, namespace: ns } }))
+  )
+}
+
+/** The template objects as the engine is given them. */
+const lookupOf = (templates: ReadonlyArray<KubeObject>): TemplateLookup => ({
+  workflowTemplates: new Map(templates.filter((t) => t.kind === "WorkflowTemplate").map((t) => [`${t.metadata.namespace}/${t.metadata.name}`, t])),
+  clusterWorkflowTemplates: new Map(templates.filter((t) => t.kind === "ClusterWorkflowTemplate").map((t) => [t.metadata.name!, t]))
+})
+
+/**
+ * A workflow's reference problems and, for one with `workflowTemplateRef`, the
+ * workflow as it runs (the template's spec joined under its own).
+ */
+const resolveReferences = (wf: KubeObject, lookup: TemplateLookup) => {
+  const exec = execWorkflow(wf, lookup)
+  if (!exec.ok) return { workflow: wf, problems: [{ path: "spec.workflowTemplateRef", message: exec.error }] }
+  const decoded = decodeWorkflow(exec.workflow)
+  const stub = { metadata: { name: wf.metadata.name ?? "", namespace: wf.metadata.namespace ?? "default" }, spec: { templates: [] } }
+  return { workflow: exec.workflow, problems: referenceProblems(decoded.ok ? decoded.value : stub, exec.workflow.spec, lookup) }
 }
 
 const podIndex = (pods: ReadonlyArray<{ cluster: string; pod: KubeObject }>) => {
@@ -122,7 +172,7 @@ const follow = (
     return finals
   })
 
-const files = Argument.String("file").pipe(Argument.withDescription("Workflow YAML files"), Argument.variadic({ min: 1 }))
+const files = Argument.String("file").pipe(Argument.withDescription("Workflow YAML files, and the WorkflowTemplate and ClusterWorkflowTemplate files they reference"), Argument.variadic({ min: 1 }))
 const outputFlag = Flag.Literals("output", ["tree", "json"]).pipe(
   Flag.withAlias("o"),
   Flag.withDescription("tree: live node tree; json: the final Workflow object(s)"),
@@ -142,17 +192,35 @@ const run = Command.make(
   "run",
   { files, output: outputFlag, namespace: namespaceFlag, simulate: simulateFlag },
   Effect.fn(function*({ files, output, namespace, simulate }) {
-    const workflows = yield* Effect.try({ try: () => readWorkflows(files, namespace), catch: (e) => e as Error })
+    const docs = yield* Effect.try({ try: () => readDocuments(files, namespace), catch: (e) => e as Error })
+    const workflows = docs.workflows
+    if (workflows.length === 0) return yield* Effect.fail(new Error("no Workflow in the files given"))
+    const templates = placeTemplates(docs.templates, workflows, namespace)
+    const lookup = lookupOf(templates)
+    // Every cluster and namespace the workflows' own templates and the referenced ones name.
+    const placed: Array<KubeObject> = []
     for (const wf of workflows) {
-      const decoded = decodeWorkflow(wf)
+      const resolved = resolveReferences(wf, lookup)
+      const problem = resolved.problems[0]
+      if (problem !== undefined) {
+        return yield* Effect.fail(new Error(`workflow ${wf.metadata.namespace}/${wf.metadata.name}: ${problem.path}: ${problem.message}`))
+      }
+      const decoded = decodeWorkflow(resolved.workflow)
       if (!decoded.ok) return yield* Effect.fail(new Error(`workflow ${wf.metadata.namespace}/${wf.metadata.name}: ${decoded.error}`))
+      placed.push(resolved.workflow)
+      for (const t of templates) placed.push({ ...t, metadata: { ...t.metadata, namespace: wf.metadata.namespace } })
     }
     const finals = yield* Effect.scoped(Effect.gen(function*() {
       const podNameVersion = yield* podNamesConfig
-      const { admin, controller, kube } = yield* Embedded.start(Embedded.placementOf(workflows, namespace), {
+      const { admin, controller, kube } = yield* Embedded.start(Embedded.placementOf(placed, namespace), {
         mode: simulate ? "simulate" : "process",
         controller: { podNameVersion }
       })
+      // The templates first: a workflow that references one that is not there yet errors at once.
+      for (const t of templates) {
+        if (t.kind === "ClusterWorkflowTemplate") yield* admin.create("clusterworkflowtemplates", undefined, t)
+        else yield* admin.create("workflowtemplates", t.metadata.namespace, t)
+      }
       for (const wf of workflows) {
         yield* admin.create("workflows", wf.metadata.namespace, { apiVersion: "argoproj.io/v1alpha1", kind: "Workflow", ...wf })
       }
@@ -301,12 +369,28 @@ const lint = Command.make(
   { files },
   Effect.fn(function*({ files }) {
     let bad = 0
+    const empty: Documents = { workflows: [], templates: [] }
+    const byFile: Array<readonly [string, Documents]> = []
     for (const file of files) {
-      const workflows = yield* Effect.try({ try: () => readWorkflows([file], "default"), catch: (e) => e as Error }).pipe(
-        Effect.catch((e) => Console.error(`${file}: ${e.message}`).pipe(Effect.andThen(Effect.sync(() => { bad++ })), Effect.as([] as ReadonlyArray<KubeObject>)))
+      const docs = yield* Effect.try({ try: () => readDocuments([file], "default"), catch: (e) => e as Error }).pipe(
+        Effect.catch((e) => Console.error(`${file}: ${e.message}`).pipe(Effect.andThen(Effect.sync(() => { bad++ })), Effect.as(empty)))
       )
+      byFile.push([file, docs])
+    }
+    // templateRef and workflowTemplateRef resolve against the template objects of every file given.
+    const lookup = lookupOf(placeTemplates(byFile.flatMap(([, d]) => d.templates), byFile.flatMap(([, d]) => d.workflows), "default"))
+    for (const [file, { templates, workflows }] of byFile) {
+      for (const t of templates) {
+        const decoded = decodeTemplateHolderSpec(t)
+        if (decoded.ok) yield* Console.log(`${file}: ok`)
+        else {
+          bad++
+          for (const p of decoded.problems) yield* Console.error(`${file}: ${t.kind} ${t.metadata.name}: ${p.path}: ${p.message}`)
+        }
+      }
       for (const wf of workflows) {
-        const issues = lintWorkflow(wf)
+        const resolved = resolveReferences(wf, lookup)
+        const issues = [...resolved.problems, ...lintWorkflow(resolved.workflow)]
         if (issues.length === 0) yield* Console.log(`${file}: ok`)
         else {
           bad++

@@ -229,3 +229,51 @@ export const holderRefsIn = (spec: unknown): ReadonlyArray<HolderRef> => {
   holderRefsCache.set(spec, refs)
   return refs
 }
+
+/** A reference that does not resolve, by the path of the field that makes it (for lint). */
+export interface ReferenceProblem {
+  readonly path: string
+  readonly message: string
+}
+
+/**
+ * The `templateRef`s of a workflow's own steps and tasks (as stored, not
+ * decoded) that name no template of the given template objects, each at its
+ * field's path, then what `referenceError` finds further in. What `flotilla
+ * lint` reports; the engine fails such a workflow on its first operation.
+ */
+export const referenceProblems = (
+  workflow: Pick<Workflow, "metadata" | "spec" | "status">,
+  rawSpec: unknown,
+  lookup: TemplateLookup | undefined
+): ReadonlyArray<ReferenceProblem> => {
+  const resolver = new TemplateResolver(workflow, lookup)
+  const problems: Array<ReferenceProblem> = []
+  const check = (path: string, call: unknown) => {
+    if (!isRecord(call) || !isRecord(call.templateRef)) return
+    const { name, template, clusterScope } = call.templateRef
+    if (typeof name !== "string" || typeof template !== "string" || name.includes("{{") || template.includes("{{")) return
+    const found = resolver.find(baseOfRef({ name, template, clusterScope: clusterScope === true }), template, true)
+    if (!found.ok) {
+      problems.push({
+        path: `${path}.templateRef`,
+        message: found.notFound ? `template reference ${name}.${template} not found: ${found.error}` : found.error
+      })
+    }
+  }
+  const templates = isRecord(rawSpec) && Array.isArray(rawSpec.templates) ? rawSpec.templates : []
+  templates.forEach((t, i) => {
+    if (!isRecord(t)) return
+    const p = `spec.templates[${i}]`
+    if (Array.isArray(t.steps)) {
+      t.steps.forEach((g, j) => {
+        const steps = Array.isArray(g) ? g : isRecord(g) && Array.isArray(g.steps) ? g.steps : []
+        steps.forEach((s, k) => check(`${p}.steps[${j}][${k}]`, s))
+      })
+    }
+    if (isRecord(t.dag) && Array.isArray(t.dag.tasks)) t.dag.tasks.forEach((task, j) => check(`${p}.dag.tasks[${j}]`, task))
+  })
+  if (problems.length > 0) return problems
+  const deeper = referenceError(resolver)
+  return deeper === undefined ? [] : [{ path: "spec", message: deeper.replace(/^invalid spec: /, "") }]
+}
