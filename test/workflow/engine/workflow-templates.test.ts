@@ -173,6 +173,23 @@ describe("templateRef", () => {
     expect(sim.node("wf[0].s")).toMatchObject({ phase: "Error", message: "workflow template gone not found" })
   })
 
+  it("retries a referenced template: the Retry node and its attempts carry the templateRef", () => {
+    const sim = new Sim(workflow({
+      entrypoint: "main",
+      templates: [{ name: "main", dag: { tasks: [{ name: "t", templateRef: { name: "lib", template: "flaky" } }] } }]
+    }))
+    sim.templates = lookup(wft("lib", { templates: [{ name: "flaky", retryStrategy: { limit: 2 }, container: { image: "busybox" } }] }))
+    let attempt = 0
+    const out = sim.runAll(() => ({ ok: attempt++ > 0 }))
+    expect(out.status.phase).toBe("Succeeded")
+    const retry = sim.node("wf.t")!
+    expect(retry.type).toBe("Retry")
+    expect(retry.templateRef).toEqual({ name: "lib", template: "flaky" })
+    expect(retry.templateScope).toBe("local/")
+    expect(sim.node("wf.t(0)")).toMatchObject({ phase: "Failed", templateRef: { name: "lib", template: "flaky" }, templateScope: "local/" })
+    expect(sim.node("wf.t(1)")).toMatchObject({ phase: "Succeeded", templateRef: { name: "lib", template: "flaky" } })
+  })
+
   it("rejects a step with both template and templateRef", () => {
     const out = new Sim(workflow({
       entrypoint: "main",
