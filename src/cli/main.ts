@@ -19,6 +19,7 @@ import { LiveKubeConnector } from "../kube/live/LiveKubeConnector.js"
 import { loadLocalConnection } from "../kube/live/LocalConnection.js"
 import type { KubeObject } from "../kube/api/Resources.js"
 import * as LocalKubelet from "../kubelet/LocalKubelet.js"
+import { standardNodeLabels } from "../kubelet/scheduling.js"
 import * as ArgoLogger from "../observability/ArgoLogger.js"
 import { InMemoryKube } from "../testing/InMemoryKube.js"
 import { lintWorkflow } from "../workflow/lint/lint.js"
@@ -328,7 +329,7 @@ const registerNode = (client: KubeClientShape, nodeName: string) =>
   client.create("nodes", undefined, {
     apiVersion: "v1",
     kind: "Node",
-    metadata: { name: nodeName, labels: { "kubernetes.io/hostname": nodeName, type: "flotilla-local-kubelet" } },
+    metadata: { name: nodeName, labels: { ...standardNodeLabels(nodeName), type: "flotilla-local-kubelet" } },
     spec: {},
     status: {
       conditions: [{ type: "Ready", status: "True", reason: "KubeletReady", message: "flotilla local kubelet" }],
