@@ -75,6 +75,7 @@ export const observePod = (pod: KubeObject, cluster: string): PodObservation | u
     readonly hostIP?: string
     readonly podIP?: string
     readonly containerStatuses?: ReadonlyArray<ContainerStatus>
+    readonly conditions?: ReadonlyArray<{ readonly type?: string; readonly reason?: string; readonly message?: string }>
   }
   const spec = (pod["spec"] ?? {}) as { readonly nodeName?: string }
   const main = status.containerStatuses?.find((c) => c.name === "main")
@@ -82,7 +83,10 @@ export const observePod = (pod: KubeObject, cluster: string): PodObservation | u
   const waiting = main?.state?.waiting
   const phase = (status.phase && phases.has(status.phase) ? status.phase : "Pending") as PodPhase
   // A container stuck waiting (image pull, bad config) explains a Pending pod better than nothing.
-  const message = status.message ?? terminated?.message ?? (waiting?.reason ? [waiting.reason, waiting.message].filter(Boolean).join(": ") : undefined)
+  // So does the scheduler's condition of a pod no node takes (upstream's getPendingReason: "Unschedulable: 0/3 nodes...").
+  const unschedulable = phase === "Pending" ? status.conditions?.find((c) => c.reason === "Unschedulable") : undefined
+  const message = status.message ?? terminated?.message ?? (waiting?.reason ? [waiting.reason, waiting.message].filter(Boolean).join(": ") : undefined) ??
+    (unschedulable ? [unschedulable.reason, unschedulable.message].filter(Boolean).join(": ") : undefined)
   const startedAt = status.startTime ?? main?.state?.running?.startedAt ?? terminated?.startedAt
   return {
     nodeId,

@@ -1,0 +1,36 @@
+/**
+ * What the controller reads of a pod (src/controller/observe.ts): a Pending
+ * pod's message says why it waits, as upstream's getPendingReason does.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { observePod } from "../../src/controller/observe.js"
+import type { KubeObject } from "../../src/kube/api/Resources.js"
+
+const pod = (status: Record<string, unknown>): KubeObject => ({
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { name: "p", namespace: "argo", annotations: { "workflows.argoproj.io/node-id": "wf-1" } },
+  spec: {},
+  status
+})
+
+describe("observePod", () => {
+  it("a pod no node takes: its message is the scheduler's condition, 'Unschedulable: ...'", () => {
+    const o = observePod(pod({
+      phase: "Pending",
+      conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", message: "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector." }]
+    }), "main")
+    assert.strictEqual(o?.phase, "Pending")
+    assert.strictEqual(o?.message, "Unschedulable: 0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.")
+  })
+
+  it("a waiting container explains a Pending pod first; a scheduled pod has no message", () => {
+    const waiting = observePod(pod({
+      phase: "Pending",
+      containerStatuses: [{ name: "main", state: { waiting: { reason: "ErrImagePull", message: "not found" } } }],
+      conditions: [{ type: "PodScheduled", status: "True" }]
+    }), "main")
+    assert.strictEqual(waiting?.message, "ErrImagePull: not found")
+    assert.isUndefined(observePod(pod({ phase: "Running", conditions: [{ type: "PodScheduled", status: "True" }] }), "main")?.message)
+  })
+})
