@@ -13,6 +13,7 @@ interface Node {
   readonly type: string
   readonly phase?: string
   readonly templateName?: string
+  readonly templateRef?: { readonly name?: string; readonly template?: string }
   readonly message?: string
   readonly startedAt?: string
   readonly finishedAt?: string
@@ -66,7 +67,8 @@ export const renderWorkflow = (wf: KubeObject, options: TreeOptions): string => 
     const pod = options.pods?.get(node.id)
     rows.push([
       `${branch}${icon} ${label}`,
-      node.type === "Pod" ? (node.templateName ?? "") : (node.templateName ?? ""),
+      // As `argo get`: a template called through a WorkflowTemplate shows as <WorkflowTemplate>/<template>.
+      node.templateName ?? (node.templateRef ? `${node.templateRef.name ?? ""}/${node.templateRef.template ?? ""}` : ""),
       node.type === "Pod" ? (pod?.name ?? "") : "",
       node.type === "Pod" && pod ? `${pod.cluster}/${pod.namespace}` : "",
       duration(node, options.now),

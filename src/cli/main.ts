@@ -31,6 +31,7 @@ import { decodeTemplateHolderSpec } from "../workflow/model/schema/workflowTempl
 import { statusNodes } from "../workflow/model/compressedNodes.js"
 import { argoNamespaceConfig, leaderElectionConfig, podNamesConfig } from "../runtime/EnvConfig.js"
 import * as FlotillaLive from "../runtime/FlotillaLive.js"
+import { controlCommands } from "./control.js"
 import { renderWorkflow } from "./Tree.js"
 
 /** What the files hold: the workflows to run, and the (Cluster)WorkflowTemplates they may reference. */
@@ -405,7 +406,7 @@ const lint = Command.make(
 
 const flotilla = Command.make("flotilla").pipe(
   Command.withDescription("Argo Workflows compatible controller whose templates may run in other clusters and namespaces"),
-  Command.withSubcommands([run, controller, kubelet, lint])
+  Command.withSubcommands([run, controller, kubelet, lint, ...controlCommands])
 )
 
 flotilla.pipe(
