@@ -103,9 +103,9 @@ export const addNodeToScope = (op: OperationState, scope: Map<string, unknown>, 
   for (const p of outs?.parameters ?? []) {
     if (p.value !== undefined) scope.set(`${k}.outputs.parameters.${p.name}`, p.value)
   }
-  if ((node.phase === "Skipped" || node.phase === "Omitted") && node.templateName !== undefined) {
-    // A skipped producer's declared output defaults stand in for its outputs.
-    for (const p of op.resolveTemplate(node.templateName)?.outputs?.parameters ?? []) {
+  if (node.phase === "Skipped" || node.phase === "Omitted") {
+    // A skipped producer's declared output defaults stand in for its outputs (found by templateRef too).
+    for (const p of op.templateOfNode(node)?.outputs?.parameters ?? []) {
       const key = `${k}.outputs.parameters.${p.name}`
       // Without a default the output is an absent optional (nil), so `??` can pick a fallback.
       if (!scope.has(key)) scope.set(key, p.valueFrom?.default !== undefined ? String(p.valueFrom.default) : null)

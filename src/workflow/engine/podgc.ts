@@ -66,7 +66,8 @@ export const podGC = (op: OperationState, phase: WorkflowPhase): void => {
     if (!terminalPodPhases.has(obs.phase) || obs.deleted === true) continue
     const node = op.nodes[obs.nodeId]
     if (node !== undefined && !isFulfilled(node.phase)) continue
-    const tmpl = node?.templateName === undefined ? undefined : op.resolveTemplate(node.templateName)
+    // By templateRef too: a node called through a WorkflowTemplate has no templateName.
+    const tmpl = node === undefined ? undefined : op.templateOfNode(node)
     const labels = tmpl === undefined ? undefined : podLabels(op.wf, op.config, tmpl, node?.nodeFlag?.hooked === true)
     const action = podCleanupAction(strategy, phase, obs.phase, labels === undefined || matchesSelector(gc?.labelSelector, labels))
     if (action === "label") {

@@ -281,3 +281,27 @@ describe("workflowTemplateRef", () => {
     })
   })
 })
+
+describe("templateRef'd nodes elsewhere in the engine", () => {
+  it("podGC's labelSelector reads the labels of the referenced template (a node called by templateRef has no templateName)", () => {
+    const lib = wft("lib", {
+      templates: [
+        { name: "keep", metadata: { labels: { keep: "yes" } }, container: { image: "busybox", command: ["true"] } },
+        { name: "drop", container: { image: "busybox", command: ["true"] } }
+      ]
+    })
+    const sim = new Sim(workflow({
+      entrypoint: "main",
+      podGC: { strategy: "OnPodSuccess", labelSelector: { matchExpressions: [{ key: "keep", operator: "DoesNotExist" }] } },
+      templates: [{
+        name: "main",
+        steps: [[{ name: "k", templateRef: { name: "lib", template: "keep" } }, { name: "d", templateRef: { name: "lib", template: "drop" } }]]
+      }]
+    }))
+    sim.templates = lookup(lib)
+    sim.runAll()
+    const out = sim.tick()
+    const deleted = out.actions.filter((a) => a._tag === "DeletePod").map((a) => a.nodeId)
+    expect(deleted).toEqual([sim.node("wf[0].d")!.id])
+  })
+})
