@@ -25,6 +25,7 @@ import { LimitExceeded, OperationState } from "./operation.js"
 import { podGC } from "./podgc.js"
 import { executePod, failAfterDeadline, reconcilePods } from "./podNodes.js"
 import { updateProgress } from "./progress.js"
+import { executeResource } from "./resource.js"
 import { executeWithRetries } from "./retry.js"
 import { closeWorkflow, decodeFailure, pack, workflowError } from "./status.js"
 import { executeSteps } from "./steps.js"
@@ -211,7 +212,7 @@ class Operation extends OperationState {
     const locals = new Map<string, unknown>([["node.name", nodeName]])
     if (opts.callKind === "task" && opts.callName !== undefined) locals.set("tasks.name", opts.callName)
     if (opts.callKind === "step" && opts.callName !== undefined) locals.set("steps.name", opts.callName)
-    const isPod = tmpl.container !== undefined || tmpl.script !== undefined
+    const isPod = tmpl.container !== undefined || tmpl.script !== undefined || tmpl.resource !== undefined
     if (isPod && tmpl.retryStrategy === undefined) {
       locals.set("pod.name", makePodName(this.wf.metadata.name, nodeName, tmpl.name ?? "", this.id(nodeName), this.podNameVersion()))
     }
@@ -252,6 +253,8 @@ class Operation extends OperationState {
         return executeDag(this, nodeName, tmpl, opts, retried)
       case "Suspend":
         return executeSuspend(this, nodeName, tmpl, opts)
+      case "Resource":
+        return executeResource(this, nodeName, tmpl, opts, retried)
       default:
         return this.errorNode(nodeName, `template '${tmpl.name}' of type ${templateTypeOf(tmpl) ?? "unknown"} is not supported`, opts, tmpl.name)
     }
