@@ -7,6 +7,7 @@
 import type { KubeObject } from "../../kube/api/Resources.js"
 import type { Artifact } from "../model/Workflow.js"
 import type { EngineLimitsInput } from "./limits.js"
+import type { MemoInput, MemoRequests, SyncInput, SyncRequests } from "./syncTypes.js"
 
 export type PodPhase = "Pending" | "Running" | "Succeeded" | "Failed" | "Unknown"
 
@@ -90,6 +91,10 @@ export interface EngineInput {
   /** Current time, epoch milliseconds. */
   readonly now: number
   readonly config: EngineConfig
+  /** The controller's locks and semaphore limits (synchronization); absent = no lock held, no limit read. */
+  readonly sync?: SyncInput
+  /** The memoization caches read for this workflow; absent = none read yet. */
+  readonly memo?: MemoInput
 }
 
 export type EngineAction =
@@ -126,4 +131,8 @@ export interface EngineOutput {
   readonly actions: ReadonlyArray<EngineAction>
   /** When the engine next needs to run although nothing is observed (backoff, deadlines, podGC delay). */
   readonly requeueAfterMs?: number
+  /** Locks taken, waited for and released (synchronization); absent when the workflow uses none. */
+  readonly sync?: SyncRequests
+  /** Memoization cache entries to store and reads still needed; absent when none. */
+  readonly memo?: MemoRequests
 }
