@@ -74,7 +74,7 @@ const countsForParallelism = (n: Node): boolean =>
   n.boundaryID !== undefined && !isFulfilled(n.phase) && n.type !== "StepGroup" && n.type !== "TaskGroup" && n.nodeFlag?.retried !== true
 
 /** templateDefaults merged under a template (the template wins; objects merge). */
-const mergeDefaults = (defaults: Readonly<Record<string, unknown>>, tmpl: Readonly<Record<string, unknown>>): Record<string, unknown> => {
+export const mergeDefaults = (defaults: Readonly<Record<string, unknown>>, tmpl: Readonly<Record<string, unknown>>): Record<string, unknown> => {
   const out: Record<string, unknown> = { ...tmpl }
   for (const [k, v] of Object.entries(defaults)) {
     if (k === "name") continue

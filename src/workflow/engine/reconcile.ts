@@ -19,6 +19,7 @@ import { executeDag } from "./dag.js"
 import { failures, setGlobals, updateWorkflowMetadata } from "./globals.js"
 import { runWorkflowExitHook, workflowExitHook } from "./hooks.js"
 import { podName as makePodName } from "./ids.js"
+import { inlineTemplate } from "./inline.js"
 import { type EngineLimits, resolveLimits } from "./limits.js"
 import { type ExecOpts, isFailure, type Mutable, type Node, type ResolvedArgs } from "./nodes.js"
 import { LimitExceeded, OperationState } from "./operation.js"
@@ -190,9 +191,11 @@ class Operation extends OperationState {
     this.spend()
     // A step or task that calls a templateRef passes no template name: its call says what it runs.
     const templateRef = call.template === "" ? templateRefOf(this.callOf(opts)) : undefined
+    // Or it carries its template inline (inline.ts).
+    const inline = call.template === "" && templateRef === undefined ? inlineTemplate(this, opts) : undefined
     this.enterCall(opts.boundaryId, templateRef)
     try {
-      return this.executeCall(nodeName, call, templateRef, opts)
+      return this.executeCall(nodeName, call, templateRef, opts, inline)
     } finally {
       this.leaveCall()
     }
@@ -202,11 +205,12 @@ class Operation extends OperationState {
     nodeName: string,
     call: { readonly template: string; readonly args: ResolvedArgs },
     templateRef: TemplateRef | undefined,
-    opts: ExecOpts
+    opts: ExecOpts,
+    inline: Template | undefined
   ): Node | undefined {
-    const callName = templateRef !== undefined ? `${templateRef.name}/${templateRef.template}` : call.template
+    const callName = templateRef !== undefined ? `${templateRef.name}/${templateRef.template}` : inline !== undefined ? "(inline)" : call.template
     if (this.depth + 1 >= this.limits.maxDepth) this.maxDepthExceeded(nodeName, callName, opts)
-    const tmpl = this.resolveCall({ template: call.template, templateRef })
+    const tmpl = inline ?? this.resolveCall({ template: call.template, templateRef })
     if (isFailure(tmpl)) return this.errorNode(nodeName, tmpl.error, opts, templateRef !== undefined ? undefined : call.template)
 
     const locals = new Map<string, unknown>([["node.name", nodeName]])

@@ -6,6 +6,7 @@
  * (workflow/common/util.go) and `shouldExecute` (workflow/controller/steps.go).
  */
 import type { Arguments, Parameter, Template, TemplateCall } from "../model/Workflow.js"
+import { inlineOf } from "./inline.js"
 import type { EngineLimits } from "./limits.js"
 import { type Failure, isFailure, type ResolvedArgs } from "./nodes.js"
 import type { OperationState } from "./operation.js"
@@ -77,7 +78,7 @@ export const resolveArgs = (op: OperationState, call: TemplateCall, scope: Scope
     }
   }
   // Unresolved arguments fall back to the callee's input defaults; without one they are an error.
-  const resolved = call.template === undefined && call.templateRef === undefined ? undefined : op.resolveCall(call)
+  const resolved = inlineOf(call) ?? (call.template === undefined && call.templateRef === undefined ? undefined : op.resolveCall(call))
   const callee = resolved === undefined || isFailure(resolved) ? undefined : resolved
   for (const [name, v] of out) {
     if (v !== undefined) continue
