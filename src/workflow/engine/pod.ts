@@ -1,8 +1,10 @@
 /**
- * The pod manifest for a container or script template, laid out the way
- * Argo's controller builds it (`workflowpod.go`): init + wait + main with the
- * emissary wrapper, so a real cluster runs it with upstream's argoexec image.
- * The user's container and template-level pod fields pass through unchanged.
+ * The pod manifest for a container, script or resource template, laid out the
+ * way Argo's controller builds it (`workflowpod.go`): init + wait + main with
+ * the emissary wrapper, so a real cluster runs it with upstream's argoexec
+ * image. The user's container and template-level pod fields pass through
+ * unchanged. A resource template's pod has no wait container: its main is the
+ * executor itself (`argoexec resource <action>`), locked down as upstream does.
  */
 import type { KubeObject } from "../../kube/api/Resources.js"
 import type { Container, Template, Workflow } from "../model/Workflow.js"
@@ -30,6 +32,20 @@ const varRunArgo = "/var/run/argo"
 const noDeadline = "0001-01-01T00:00:00Z"
 const scriptSourcePath = "/argo/staging/script"
 const volumeMountVarArgo = { name: "var-run-argo", mountPath: varRunArgo }
+
+/**
+ * Upstream's `MinimalCtrSC`, which its controller gives the executor containers of a
+ * resource template's pod (the main one also a read-only root: the manifest goes to /tmp).
+ */
+const resourceSecurityContext = (readOnlyRoot: boolean): Record<string, unknown> => ({
+  capabilities: { drop: ["ALL"] },
+  privileged: false,
+  runAsNonRoot: true,
+  runAsUser: 8737,
+  ...(readOnlyRoot ? { readOnlyRootFilesystem: true } : {}),
+  allowPrivilegeEscalation: false,
+  seccompProfile: { type: "RuntimeDefault" }
+})
 
 export interface PodRequest {
   readonly workflow: Workflow
@@ -78,6 +94,7 @@ const pick = (template: Template, workflow: Workflow, tKey: string, wKey: string
 export const buildPod = (req: PodRequest): KubeObject => {
   const { config, template, workflow } = req
   const isScript = template.script !== undefined
+  const resource = template.resource
   const source: Container = template.script ?? template.container ?? {}
 
   // The template the executor reads: inputs.parameters are already substituted.
@@ -107,6 +124,7 @@ export const buildPod = (req: PodRequest): KubeObject => {
     command: ["argoexec", name],
     env: [...execEnv, ...commonEnv(name)],
     resources: {},
+    ...(resource !== undefined ? { securityContext: resourceSecurityContext(false) } : {}),
     volumeMounts: [
       ...(name === "wait" ? [{ name: "tmp-dir-argo", mountPath: "/tmp", subPath: "0" }] : []),
       volumeMountVarArgo,
@@ -144,6 +162,17 @@ export const buildPod = (req: PodRequest): KubeObject => {
   }
   if (args !== undefined) main.args = args
   else delete main.args
+  // A resource template's main is the executor, wrapped by the emissary like any main (upstream's executeResource);
+  // its /tmp (where the manifest is staged) is the executor's tmp volume, as for the executor image's containers.
+  const resourceMain: Record<string, unknown> | undefined = resource === undefined ? undefined : {
+    name: "main",
+    image: config.executorImage,
+    command: [`${varRunArgo}/argoexec`, "emissary", "--", "argoexec", "resource", resource.action],
+    env: [...execEnv, ...commonEnv("main")],
+    resources: {},
+    securityContext: resourceSecurityContext(true),
+    volumeMounts: [{ name: "tmp-dir-argo", mountPath: "/tmp", subPath: "0" }, volumeMountVarArgo]
+  }
 
   const podMetadata = workflow.spec.podMetadata
   const annotations: Record<string, string> = {
@@ -175,7 +204,7 @@ export const buildPod = (req: PodRequest): KubeObject => {
   }
 
   const initContainers: Array<unknown> = [execContainer("init")]
-  const containers: Array<unknown> = [execContainer("wait"), main]
+  const containers: Array<unknown> = resourceMain !== undefined ? [resourceMain] : [execContainer("wait"), main]
   const spec: Record<string, unknown> = {
     restartPolicy: "Never",
     initContainers,
