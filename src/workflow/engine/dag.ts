@@ -10,7 +10,7 @@
 import { type DagTask, isFailedOrError, isFulfilled, type NodePhase, type Template } from "../model/Workflow.js"
 import { type DependencyState, dependsLogic, evaluateDepends, taskDependencies } from "./depends.js"
 import { applyFailFast, isUnsuccessfulChild } from "./failFast.js"
-import { exitHookDone, runOnExit } from "./hooks.js"
+import { exitHookDone, runCallLifecycleHooks, runOnExit } from "./hooks.js"
 import { LayeredScope, TaskScope } from "./lazyScope.js"
 import { expandLoop, isLoop } from "./loops.js"
 import { continues, type ExecOpts, isFailure, type Node } from "./nodes.js"
@@ -72,6 +72,12 @@ export const executeDag = (op: OperationState, nodeName: string, tmpl: Template,
   }
   ctx.halt.on = failFast === "halt"
   for (const t of targets) executeDagTask(op, ctx, t)
+  // Upstream looks at the targets' hooks again once they ran, so a target that just finished starts its hooks before the DAG completes.
+  for (const t of targets) {
+    const tn = taskNode(op, ctx, t)
+    const task = tasks.get(t)
+    if (tn !== undefined && task !== undefined) taskHooksDone(op, ctx, task, tn)
+  }
 
   const phase = assessDag(op, ctx, targets)
   if (phase === "Running") return node
@@ -156,12 +162,23 @@ const executeDagTask = (op: OperationState, ctx: DagCtx, target: string): void =
   }
 }
 
+/** The task's lifecycle hooks run (hooks.ts); an expression that fails errors the task's node. */
+const taskHooksDone = (op: OperationState, ctx: DagCtx, task: DagTask, node: Node): boolean => {
+  if (task.hooks === undefined) return true
+  const r = runCallLifecycleHooks(op, node, task, ctx.node.id, ctx.placement, "tasks", task.name, () => taskScope(op, ctx, task))
+  if (!isFailure(r)) return r
+  op.markPhase(node, "Error", r.error)
+  return false
+}
+
 /** One task whose dependencies were visited: `executeDAGTask` after its recursion. */
 const runDagTask = (op: OperationState, ctx: DagCtx, taskName: string): void => {
   const task = ctx.tasks.get(taskName)
   if (task === undefined) return
   const nodeName = `${ctx.node.name}.${taskName}`
   let node = taskNode(op, ctx, taskName)
+  // Lifecycle hooks (hooks.ts) of a running or finished task; until those that started are done, it waits.
+  if (node !== undefined && (isFulfilled(node.phase) || node.phase === "Running") && !taskHooksDone(op, ctx, task, node)) return
   if (node !== undefined && isFulfilled(node.phase)) {
     if (node.phase !== "Skipped" && node.phase !== "Omitted") {
       runOnExit(op, node, task, ctx.node.id, ctx.placement, "tasks", () => taskScope(op, ctx, task))

@@ -17,7 +17,7 @@ import { isFailedOrError, isFulfilled, isWorkflowCompleted, type Template, templ
 import type { EngineInput, EngineOutput } from "./contract.js"
 import { executeDag } from "./dag.js"
 import { failures, setGlobals, updateWorkflowMetadata } from "./globals.js"
-import { runWorkflowExitHook, workflowExitHook } from "./hooks.js"
+import { runWorkflowExitHook, runWorkflowLifecycleHooks, workflowExitHook } from "./hooks.js"
 import { podName as makePodName } from "./ids.js"
 import { inlineTemplate } from "./inline.js"
 import { type EngineLimits, resolveLimits } from "./limits.js"
@@ -32,6 +32,7 @@ import { closeWorkflow, decodeFailure, pack, workflowError } from "./status.js"
 import { executeSteps } from "./steps.js"
 import { applyShutdown, isSuspended, shouldExecute, shutdownStrategy, stoppedMessage } from "./shutdown.js"
 import { executeSuspend } from "./suspend.js"
+import { guardTemplate, syncRequests, workflowLock } from "./sync.js"
 import { referenceError, templateRefOf } from "./templateRefs.js"
 import { argMap, processTemplate } from "./templates.js"
 import { execWorkflow } from "./workflowTemplateRef.js"
@@ -102,6 +103,9 @@ class Operation extends OperationState {
       this.status.startedAt ??= this.nowIso
       return this.finish("Failed", stoppedMessage(stopping))
     }
+    // spec.synchronization: a workflow waiting for its lock stays Pending (sync.ts)
+    const lockWait = workflowLock(this)
+    if (lockWait !== undefined) return lockWait.failed !== undefined ? this.finish("Failed", lockWait.failed) : this.output("Pending")
     if (phase === "" || phase === "Pending") {
       this.status.phase = "Running"
       this.status.startedAt ??= this.nowIso
@@ -133,6 +137,10 @@ class Operation extends OperationState {
       { template: this.wf.spec.entrypoint ?? "", args: argMap(this.wf.spec.arguments) },
       { onExit: false }
     )
+    // spec.hooks other than exit (hooks.ts): the workflow waits for those that started.
+    const hooks = runWorkflowLifecycleHooks(this)
+    if (isFailure(hooks) && entry !== undefined) this.markPhase(entry, "Error", hooks.error)
+    if (hooks === false) return this.output("Running")
     if (entry === undefined || !isFulfilled(entry.phase)) return this.output("Running")
 
     const wfStatus: WorkflowPhase = entry.phase === "Failed" ? "Failed" : entry.phase === "Error" ? "Error" : "Succeeded"
@@ -168,6 +176,8 @@ class Operation extends OperationState {
     if (Object.keys(this.taskResultsCompletion).length > 0) this.status.taskResultsCompletionStatus = this.taskResultsCompletion
     if (this.globalOutputs.length > 0) this.status.outputs = { parameters: this.globalOutputs }
     const completed = isWorkflowCompleted(phase)
+    // locks released and cache entries stored (sync.ts, memoize.ts)
+    const requests = syncRequests(this, completed)
     const out: Mutable<EngineOutput> = {
       status: this.status,
       labels: {
@@ -178,7 +188,7 @@ class Operation extends OperationState {
       actions: this.actions
     }
     if (this.requeueAt !== undefined) out.requeueAfterMs = Math.max(0, this.requeueAt - this.now)
-    return pack(this, out)
+    return pack(this, { ...out, ...requests })
   }
 
   override executeTemplate(
@@ -225,8 +235,11 @@ class Operation extends OperationState {
 
     this.depth++
     try {
-      if (processed.retryStrategy !== undefined) return executeWithRetries(this, nodeName, tmpl, processed, call, opts)
-      return this.executeBody(nodeName, processed, opts, false)
+      // synchronization and memoize wrap the template's execution (sync.ts)
+      return guardTemplate(this, nodeName, processed, opts, () =>
+        processed.retryStrategy !== undefined
+          ? executeWithRetries(this, nodeName, tmpl, processed, call, opts)
+          : this.executeBody(nodeName, processed, opts, false))
     } finally {
       this.depth--
     }

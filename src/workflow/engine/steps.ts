@@ -6,7 +6,7 @@
  */
 import { isFailedOrError, isFulfilled, type Template, type TemplateCall } from "../model/Workflow.js"
 import { applyFailFast, isUnsuccessfulChild } from "./failFast.js"
-import { runOnExit } from "./hooks.js"
+import { runCallLifecycleHooks, runOnExit } from "./hooks.js"
 import { LayeredScope } from "./lazyScope.js"
 import { expandLoop, isLoop } from "./loops.js"
 import { continues, type ExecOpts, isFailure, type Node } from "./nodes.js"
@@ -174,6 +174,11 @@ const executeStepGroup = (
   for (const cid of sg.children ?? []) {
     const child = op.nodes[cid]
     if (child === undefined) continue
+    // Lifecycle hooks (hooks.ts): a group waits for those that started, as upstream's executeStepGroup.
+    const origin = stepOf.get(cid)
+    const hooks = origin === undefined ? true : runCallLifecycleHooks(op, child, origin, boundaryId, placement, "steps", child.displayName, scope)
+    if (isFailure(hooks)) return op.markPhase(sg, "Error", hooks.error)
+    if (!hooks) return sg
     if (!isFulfilled(child.phase)) completed = false
     else {
       const step = stepOf.get(cid)
