@@ -111,7 +111,7 @@ describe("suspend, resume and stop on real clusters", () => {
     const { wf, nodes } = await finishedWorkflow(WF_SUSPEND, WF_NS, diagnostics, 180_000)
     expect(wf.status.phase, JSON.stringify(wf.status, null, 2)).toBe("Succeeded")
     expect(nodes.filter((n) => n.type !== "StepGroup").map((n) => `${n.displayName} ${n.phase}`).sort())
-      .toEqual([`${WF_SUSPEND} Succeeded`, "after Succeeded", "approve Succeeded", "before Succeeded"])
+      .toEqual([`${WF_SUSPEND} Succeeded`, "after Succeeded", "approve Succeeded", "before Succeeded"].sort())
     for (const [cluster, baseline] of [["cluster-1", baseline1], ["cluster-2", baseline2]] as const) {
       const pods = await podsOfWorkflow(WF_SUSPEND, cluster)
       expect(pods).toHaveLength(1)
