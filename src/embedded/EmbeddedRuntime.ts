@@ -15,12 +15,12 @@ import * as YAML from "yaml"
 import { Controller, type ControllerOptions } from "../controller/Controller.js"
 import type { ConnectionSpec } from "../kube/api/Connection.js"
 import type { KubeClientShape } from "../kube/api/KubeClient.js"
-import type { KubeObject } from "../kube/api/Resources.js"
+import { apiVersionOf, type KubeObject, type ResourceKind, resources } from "../kube/api/Resources.js"
 import * as LocalKubelet from "../kubelet/LocalKubelet.js"
 import { defaultImages, type Images } from "../kubelet/images.js"
 import * as Scheduler from "../kubelet/Scheduler.js"
 import { nodeObject } from "../kubelet/scheduling.js"
-import { InMemoryKube, type PolicyRule, serverUrl } from "../testing/InMemoryKube.js"
+import { InMemoryKube, type PolicyRule, serverUrl, type Verb } from "../testing/InMemoryKube.js"
 
 export const localClusterName = "main"
 export const systemNamespace = "argo"
@@ -38,6 +38,44 @@ export interface Placement {
   readonly namespaces: ReadonlyMap<string, ReadonlySet<string>>
   /** Workflow namespaces (where the user kubeconfig secrets go), with the service accounts used. */
   readonly workflowNamespaces: ReadonlyMap<string, ReadonlySet<string>>
+  /**
+   * What the workflows' resource templates do, per cluster: the rights their
+   * pods' service accounts get there (resourceGrants). Absent: none.
+   */
+  readonly resourceRules?: ReadonlyMap<string, ReadonlyArray<PolicyRule>>
+}
+
+/** The user name of a service account, as the API server reports it. */
+export const serviceAccountUser = (namespace: string, name: string): string => `system:serviceaccount:${namespace}:${name}`
+/** The token the embedded runtime's kubelets give a pod of `namespace` running as service account `name` in `cluster`. */
+export const serviceAccountToken = (cluster: string, namespace: string, name: string): string =>
+  `service-account-token:${cluster}:${namespace}:${name}`
+
+/** The verbs `argoexec resource <action>` needs (kubectl's calls, plus get to wait and read outputs). */
+const resourceVerbs: Readonly<Record<string, ReadonlyArray<Verb>>> = {
+  create: ["create", "get"],
+  apply: ["get", "create", "patch"],
+  patch: ["get", "patch", "update"],
+  replace: ["get", "update"],
+  delete: ["delete"],
+  get: ["get"]
+}
+
+/** The kind a manifest names, if the in-memory API serves it. */
+const manifestKind = (manifest: unknown): { kind: ResourceKind; namespace: string | undefined } | undefined => {
+  if (typeof manifest !== "string") return undefined
+  let doc: unknown
+  try {
+    doc = YAML.parse(manifest)
+  } catch {
+    return undefined
+  }
+  if (typeof doc !== "object" || doc === null) return undefined
+  const { apiVersion, kind, metadata } = doc as { apiVersion?: unknown; kind?: unknown; metadata?: { namespace?: unknown } }
+  const found = (Object.keys(resources) as Array<ResourceKind>).find((k) => resources[k].kind === kind && apiVersionOf(k) === apiVersion)
+  if (found === undefined) return undefined
+  const ns = str(metadata?.namespace)
+  return { kind: found, namespace: ns !== undefined && !ns.includes("{{") ? ns : undefined }
 }
 
 const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined)
@@ -47,6 +85,7 @@ export const placementOf = (workflows: ReadonlyArray<KubeObject>, defaultNamespa
   const clusters = new Set<string>([localClusterName])
   const namespaces = new Map<string, Set<string>>()
   const workflowNamespaces = new Map<string, Set<string>>()
+  const resourceRules = new Map<string, Array<PolicyRule>>()
   const add = (cluster: string, ns: string) => {
     clusters.add(cluster)
     const set = namespaces.get(cluster) ?? new Set<string>()
@@ -68,12 +107,32 @@ export const placementOf = (workflows: ReadonlyArray<KubeObject>, defaultNamespa
     const clusterNames = new Set<string>()
     const named = new Set<string>()
     let unnamedNamespace = false
+    const defaults = spec.templateDefaults ?? {}
     for (const t of templates) {
       const c = str(t["cluster"])
       const n = str(t["namespace"])
       if (c) clusterNames.add(c)
       if (n) named.add(n)
-      else if (t["container"] !== undefined || t["script"] !== undefined) unnamedNamespace = true
+      else if (t["container"] !== undefined || t["script"] !== undefined || t["resource"] !== undefined) unnamedNamespace = true
+      const resource = t["resource"] as { action?: unknown; manifest?: unknown } | undefined
+      if (resource !== undefined) {
+        // The resource pod's service account gets what its action needs on the manifest's kind, where it acts.
+        const cluster = c ?? str(defaults["cluster"]) ?? localClusterName
+        const podNs = n ?? str(defaults["namespace"]) ?? wfNs
+        const target = manifestKind(resource.manifest)
+        const verbs = resourceVerbs[String(resource.action)]
+        if (target !== undefined && verbs !== undefined) {
+          const ns = resources[target.kind].namespaced ? target.namespace ?? podNs : undefined
+          if (ns !== undefined) add(cluster, ns)
+          const rules = resourceRules.get(cluster) ?? []
+          rules.push({ verbs, resources: [target.kind], ...(ns !== undefined ? { namespaces: [ns] } : {}) })
+          resourceRules.set(cluster, rules)
+        }
+        if (c !== undefined) clusters.add(c)
+        add(cluster, podNs)
+      }
+      const sa = str(t["serviceAccountName"])
+      if (sa !== undefined) sas.add(sa)
     }
     // Inheritance can combine any named cluster with any named namespace; a
     // template naming no namespace runs in the workflow's.
@@ -82,7 +141,7 @@ export const placementOf = (workflows: ReadonlyArray<KubeObject>, defaultNamespa
     for (const n of named) add(localClusterName, n)
     for (const c of clusterNames) for (const n of remoteNamespaces) add(c, n)
   }
-  return { clusters, namespaces, workflowNamespaces }
+  return { clusters, namespaces, workflowNamespaces, resourceRules }
 }
 
 const controllerLocalRules: ReadonlyArray<PolicyRule> = [{ verbs: ["*"], resources: ["*"] }]
@@ -167,6 +226,16 @@ export const provision = Effect.fnUntraced(function*(placement: Placement, optio
       rules: [{ verbs: ["create"], resources: ["pods"], namespaces: [...namespaces] }]
     })
     yield* kube.addIdentity(cluster, { name: "kubelet", token: tokens.kubelet, rules: kubeletRules })
+    // The workflows' service accounts in each namespace their pods may run in: the identity a resource
+    // template's pod acts with, granted what the workflows' resource templates do in this cluster.
+    const serviceAccounts = new Set<string>(["default"])
+    for (const sas of placement.workflowNamespaces.values()) for (const sa of sas) serviceAccounts.add(sa)
+    const rules = placement.resourceRules?.get(cluster) ?? []
+    for (const ns of namespaces) {
+      for (const sa of serviceAccounts) {
+        yield* kube.addIdentity(cluster, { name: serviceAccountUser(ns, sa), token: serviceAccountToken(cluster, ns, sa), rules })
+      }
+    }
   }
   const admin = kube.adminClient(localClusterName)
   yield* kube.ensureNamespace(localClusterName, systemNamespace)
@@ -247,6 +316,8 @@ export const startKubelets = Effect.fnUntraced(function*(placement: Placement, o
       images,
       pathPrepend: ["/usr/games"],
       bind: false,
+      serviceAccountClient: (namespace, serviceAccount) =>
+        kube.clientFor(cluster, serviceAccountToken(cluster, namespace, serviceAccount)),
       logSink: { writeLogs: (ns, pod, container, text) => kube.setPodLog(cluster, ns, pod, container, text) }
     })
     yield* Scheduler.start({ client: kube.clientFor(cluster, tokens.scheduler) })

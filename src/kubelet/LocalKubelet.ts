@@ -47,6 +47,7 @@ import { annotations, collectOutputs, labels, type Outcome } from "./outcome.js"
 import { containerPath, mainContainer, planPod, type PodPlan } from "./PodPlan.js"
 import { type Isolation, makeRunner, type ProcessResult, removeDir, type Runner } from "./PodProcess.js"
 import { makeStatusReporter } from "./podStatus.js"
+import { resourceTemplateOf, runResourcePod, type ServiceAccountClient } from "./resourcePod.js"
 import { nodeObject, place, type Taint, unschedulableCondition, unschedulableMessage } from "./scheduling.js"
 import { simulate } from "./simulate.js"
 
@@ -90,6 +91,13 @@ export interface LocalKubeletOptions {
   readonly nodeLabels?: Readonly<Record<string, string>> | undefined
   /** This node's taints, for `bind`. */
   readonly nodeTaints?: ReadonlyArray<Taint> | undefined
+  /**
+   * A client acting as a pod's service account in this cluster (what a
+   * kubelet's projected token gives the pod), for resource templates' pods,
+   * which act on the API themselves (resourcePod.ts). Without it those pods
+   * fail, saying why: the kubelet never lends them its own identity.
+   */
+  readonly serviceAccountClient?: ServiceAccountClient | undefined
 }
 
 export interface LocalKubelet {
@@ -154,8 +162,8 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
 
     const log = (pod: KubeObject) => Effect.annotateLogs({ cluster: client.cluster, node: nodeName, pod: `${pod.metadata.namespace}/${pod.metadata.name}` })
 
-    const { conditions, containerId, containerStatuses, markFinished, markRunning, patchStatus, writeTaskResult } =
-      makeStatusReporter(client)
+    const reporter = makeStatusReporter(client)
+    const { conditions, containerId, containerStatuses, markFinished, markRunning, patchStatus, writeTaskResult } = reporter
 
     const storeLogs = (pod: KubeObject, text: string) =>
       Effect.gen(function*() {
@@ -234,6 +242,17 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
           simulate(running, startMs, log),
           deadline.passed.pipe(Effect.as<Outcome>({ exitCode: 137, stdout: "", log: "", files: {}, deadlineExceeded: true }))
         )
+        // A resource template's pod: the executor acts on the API as the pod's service account.
+        const resourceTemplate = resourceTemplateOf(running)
+        if (resourceTemplate !== undefined) {
+          return yield* runResourcePod(
+            { serviceAccountClient: options.serviceAccountClient, reporter, storeLogs },
+            running,
+            resourceTemplate,
+            startedAt,
+            deadline.passed
+          )
+        }
         const plan = planPod(running, images)
         let outcome: Outcome
         let planOk: PodPlan | undefined

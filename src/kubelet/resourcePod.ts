@@ -1,0 +1,98 @@
+/**
+ * A resource template's pod on the local kubelet: its main container is
+ * Argo's executor running `argoexec resource <action>` (engine/pod.ts), which
+ * the kubelet does itself (resourceAction.ts) with the credentials of the
+ * pod's service account in the pod's cluster, as the real executor would with
+ * its projected token, then reports as a real kubelet and argoexec do: the
+ * task result with the output parameters, and the pod Succeeded, or Failed
+ * with the executor's message as main's termination message (exit code 64,
+ * argoexec's for an error).
+ *
+ * It never acts with the kubelet's own identity: without a service-account
+ * client the pod fails, saying so.
+ */
+import { Clock, Effect } from "effect"
+import type { KubeClientShape } from "../kube/api/KubeClient.js"
+import type { KubeObject } from "../kube/api/Resources.js"
+import { parseDurationMs } from "../util/goDuration.js"
+import { isoSeconds } from "../util/time.js"
+import type { Outcome } from "./outcome.js"
+import { containerEnv, mainContainer, podTemplate } from "./PodPlan.js"
+import type { makeStatusReporter } from "./podStatus.js"
+import { type ResourceResult, type ResourceTemplate, runResource } from "./resourceAction.js"
+
+/** A client acting as `system:serviceaccount:<namespace>:<name>` in the kubelet's cluster, if the kubelet can get one. */
+export type ServiceAccountClient = (namespace: string, serviceAccountName: string) => KubeClientShape | undefined
+
+/** argoexec's exit code for an error it reports (`os.Exit(64)` in cmd/argoexec). */
+export const executorErrorExitCode = 64
+
+/** upstream's RESOURCE_STATE_CHECK_INTERVAL default. */
+const defaultCheckIntervalMs = 5000
+
+/** The pod's resource template (from `ARGO_TEMPLATE`), when it is a resource template's pod. */
+export const resourceTemplateOf = (pod: KubeObject): ResourceTemplate | undefined => {
+  const template = podTemplate(pod) as ResourceTemplate | undefined
+  return template?.resource !== undefined && typeof template.resource.action === "string" ? template : undefined
+}
+
+export interface ResourcePodDeps {
+  readonly serviceAccountClient: ServiceAccountClient | undefined
+  readonly reporter: ReturnType<typeof makeStatusReporter>
+  readonly storeLogs: (pod: KubeObject, text: string) => Effect.Effect<void>
+}
+
+/** Runs the resource pod `pod` (already marked Running at `startedAt`) until done or `deadline` passes. */
+export const runResourcePod = (
+  deps: ResourcePodDeps,
+  pod: KubeObject,
+  template: ResourceTemplate,
+  startedAt: string,
+  deadline: Effect.Effect<void>
+) =>
+  Effect.gen(function*() {
+    const namespace = pod.metadata.namespace ?? "default"
+    const spec = (pod.spec ?? {}) as { serviceAccountName?: string }
+    const serviceAccount = spec.serviceAccountName !== undefined && spec.serviceAccountName !== "" ? spec.serviceAccountName : "default"
+    const env = containerEnv(pod, mainContainer(pod))
+    const interval = parseDurationMs(env["RESOURCE_STATE_CHECK_INTERVAL"] ?? "") ?? defaultCheckIntervalMs
+    const client = deps.serviceAccountClient?.(namespace, serviceAccount)
+    const run: Effect.Effect<ResourceResult> = client === undefined
+      ? Effect.succeed({
+        error: `resource templates need the credentials of service account "${serviceAccount}" in namespace "${namespace}", ` +
+          `which this kubelet cannot obtain (it never acts on a pod's behalf with its own identity)`,
+        parameters: [],
+        log: ""
+      })
+      : runResource(client, namespace, template, Math.max(interval, 10))
+    const result = yield* Effect.raceFirst(run, deadline.pipe(Effect.as("deadline" as const)))
+    const finishedAt = isoSeconds(yield* Clock.currentTimeMillis)
+    if (result === "deadline") {
+      const outcome: Outcome = { exitCode: 137, stdout: "", log: "", files: {}, deadlineExceeded: true }
+      yield* deps.storeLogs(pod, "")
+      yield* deps.reporter.writeTaskResult(pod, { exitCode: "137" })
+      return yield* deps.reporter.markFinished(pod, startedAt, finishedAt, outcome, undefined)
+    }
+    const exitCode = result.error === undefined ? 0 : executorErrorExitCode
+    yield* deps.storeLogs(pod, result.log)
+    yield* deps.reporter.writeTaskResult(pod, {
+      ...(result.parameters.length > 0 ? { parameters: result.parameters } : {}),
+      exitCode: String(exitCode)
+    })
+    const main = mainContainer(pod)
+    // As a real kubelet: no pod-level message; main's termination message is the executor's.
+    return yield* deps.reporter.patchStatus(pod, {
+      phase: result.error === undefined ? "Succeeded" : "Failed",
+      conditions: deps.reporter.conditions(false, finishedAt, "PodCompleted"),
+      containerStatuses: deps.reporter.containerStatuses(pod, false, (name) => ({
+        terminated: {
+          exitCode: name === main?.name ? exitCode : 0,
+          reason: name === main?.name && result.error !== undefined ? "Error" : "Completed",
+          ...(name === main?.name && result.error !== undefined ? { message: result.error } : {}),
+          startedAt,
+          finishedAt,
+          containerID: deps.reporter.containerId(pod, name ?? "")
+        }
+      }))
+    })
+  })
