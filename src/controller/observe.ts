@@ -9,7 +9,7 @@
  * namespace, is not ours and is never observed.
  */
 import type { KubeObject } from "../kube/api/Resources.js"
-import type { PodObservation, PodPhase, TaskResultObservation } from "../workflow/engine/contract.js"
+import type { ContainerObservation, PodObservation, PodPhase, TaskResultObservation } from "../workflow/engine/contract.js"
 import { clusterLabelValue } from "../workflow/engine/targeting.js"
 import {
   annotationNodeId,
@@ -101,7 +101,31 @@ export const observePod = (pod: KubeObject, cluster: string): PodObservation | u
     ...(terminated?.exitCode !== undefined ? { exitCode: terminated.exitCode } : {}),
     ...(spec.nodeName ? { hostNodeName: spec.nodeName } : {}),
     ...(status.podIP ? { podIP: status.podIP } : {}),
-    ...(pod.metadata.deletionTimestamp ? { deleted: true } : {})
+    ...(pod.metadata.deletionTimestamp ? { deleted: true } : {}),
+    ...containersOf(status.containerStatuses)
+  }
+}
+
+/**
+ * Each container's state, for a containerSet's Container nodes: only for pods
+ * with containers other than `main` and `wait` (one main is all other pods need).
+ */
+const containersOf = (statuses: ReadonlyArray<ContainerStatus> | undefined): { containers?: ReadonlyArray<ContainerObservation> } => {
+  if (statuses === undefined || statuses.every((c) => c.name === "main" || c.name === "wait")) return {}
+  return {
+    containers: statuses.map((c): ContainerObservation => {
+      const t = c.state?.terminated
+      if (t !== undefined) {
+        return {
+          name: c.name,
+          state: "terminated",
+          ...(t.exitCode !== undefined ? { exitCode: t.exitCode } : {}),
+          ...(t.reason ? { reason: t.reason } : {}),
+          ...(t.message ? { message: t.message } : {})
+        }
+      }
+      return { name: c.name, state: c.state?.running !== undefined ? "running" : "waiting" }
+    })
   }
 }
 

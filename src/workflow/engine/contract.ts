@@ -28,6 +28,17 @@ export interface PodObservation {
   readonly podIP?: string
   /** The pod has a deletionTimestamp or was seen deleted before finishing. */
   readonly deleted?: boolean
+  /** The state of each of its containers, for a containerSet's Container nodes (absent: not observed). */
+  readonly containers?: ReadonlyArray<ContainerObservation>
+}
+
+/** What the controller saw of one container of a pod (its `containerStatuses` entry). */
+export interface ContainerObservation {
+  readonly name: string
+  readonly state: "waiting" | "running" | "terminated"
+  readonly exitCode?: number
+  readonly reason?: string
+  readonly message?: string
 }
 
 export interface OutputParameter {

@@ -281,10 +281,18 @@ export abstract class OperationState {
       case "Suspend":
       case "HTTP":
       case "Plugin":
-      case "Pod":
         return [node.id]
+      case "Pod":
+      case "Container": {
+        // A containerSet's pod ends where its containers' graph ends (containerSet.ts); hooks below it do not count.
+        const inner = (node.children ?? []).filter((c) => {
+          const child = this.nodes[c]
+          return child?.type === "Container" && child.boundaryID === (node.type === "Pod" ? node.id : node.boundaryID)
+        })
+        if (inner.length === 0) return [node.id]
+        return inner.flatMap((c) => this.outboundNodes(c))
+      }
       case "TaskGroup":
-      case "Container":
         if ((node.children ?? []).length === 0) return [node.id]
         return (node.children ?? []).flatMap((c) => this.outboundNodes(c))
       case "Retry": {

@@ -174,9 +174,15 @@ export const buildPod = (req: PodRequest): KubeObject => {
     volumeMounts: [{ name: "tmp-dir-argo", mountPath: "/tmp", subPath: "0" }, volumeMountVarArgo]
   }
 
+  const mains = template.containerSet === undefined ? [main] : containerSetMains(template, config, (name) => [
+    ...execEnv.filter((e) => e.name === "ARGO_POD_NAME" || e.name === "ARGO_WORKFLOW_NAME"),
+    ...commonEnv(name)
+  ])
+
   const podMetadata = workflow.spec.podMetadata
   const annotations: Record<string, string> = {
-    [annotationDefaultContainer]: "main",
+    // Upstream: "main" when there is one, else the last container (a containerSet without a main).
+    [annotationDefaultContainer]: mains.some((c) => c.name === "main") ? "main" : String(mains[mains.length - 1]?.name ?? "main"),
     ...podMetadata?.annotations,
     ...template.metadata?.annotations
   }
@@ -204,7 +210,7 @@ export const buildPod = (req: PodRequest): KubeObject => {
   }
 
   const initContainers: Array<unknown> = [execContainer("init")]
-  const containers: Array<unknown> = resourceMain !== undefined ? [resourceMain] : [execContainer("wait"), main]
+  const containers: Array<unknown> = resourceMain !== undefined ? [resourceMain] : [execContainer("wait"), ...mains]
   const spec: Record<string, unknown> = {
     restartPolicy: "Never",
     initContainers,
@@ -249,6 +255,42 @@ export const buildPod = (req: PodRequest): KubeObject => {
   ])
   return { apiVersion: "v1", kind: "Pod", metadata, spec: patched } as KubeObject
 }
+
+/**
+ * A containerSet template's main containers, as upstream's pod builder makes
+ * them (`ContainerSetTemplate.GetContainers`): each container as written under
+ * its own name ("main" when it has none), the set's `volumeMounts` added, its
+ * command wrapped by the emissary, which reads the set's graph from
+ * ARGO_TEMPLATE and starts a container once its `dependencies` exited 0.
+ */
+const containerSetMains = (
+  template: Template,
+  config: EngineConfig,
+  env: (containerName: string) => ReadonlyArray<Env>
+): Array<Record<string, unknown>> =>
+  (template.containerSet?.containers ?? []).map((c) => {
+    const { dependencies: _deps, ...container } = c
+    const name = c.name === undefined || c.name === "" ? "main" : c.name
+    let command = c.command
+    let args = c.args
+    if (command === undefined || command.length === 0) {
+      const found = lookupImage(config, c.image)
+      if (found !== undefined) {
+        command = found.cmd ?? []
+        if (args === undefined) args = found.args
+      }
+    }
+    const out: Record<string, unknown> = {
+      ...container,
+      name,
+      command: [`${varRunArgo}/argoexec`, "emissary", "--", ...(command ?? [])],
+      env: [...(c.env ?? []), ...env(name)],
+      volumeMounts: [...(c.volumeMounts ?? []), ...(template.containerSet?.volumeMounts ?? []), volumeMountVarArgo]
+    }
+    if (args !== undefined) out.args = args
+    else delete out.args
+    return out
+  })
 
 /** A podSpecPatch that cannot be applied: the node errors with this message, before any pod is made. */
 export class PodSpecPatchError extends Error {

@@ -15,6 +15,7 @@ import { decodeWorkflow } from "../model/decode.js"
 import type { TemplateRef } from "../model/schema/template.js"
 import { isFailedOrError, isFulfilled, isWorkflowCompleted, type Template, templateTypeOf, type WorkflowPhase } from "../model/Workflow.js"
 import type { EngineInput, EngineOutput } from "./contract.js"
+import { executeContainerSet, reconcileContainerSets } from "./containerSet.js"
 import { executeDag } from "./dag.js"
 import { failures, setGlobals, updateWorkflowMetadata } from "./globals.js"
 import { runWorkflowExitHook, runWorkflowLifecycleHooks, workflowExitHook } from "./hooks.js"
@@ -126,6 +127,7 @@ class Operation extends OperationState {
     }
 
     reconcilePods(this)
+    reconcileContainerSets(this)
     if (this.workflowDeadline !== undefined && this.now >= this.workflowDeadline) failAfterDeadline(this)
     applyShutdown(this)
     // Suspended: running pods go on and are observed, nothing new starts (upstream's ShouldSuspend).
@@ -226,7 +228,7 @@ class Operation extends OperationState {
     const locals = new Map<string, unknown>([["node.name", nodeName]])
     if (opts.callKind === "task" && opts.callName !== undefined) locals.set("tasks.name", opts.callName)
     if (opts.callKind === "step" && opts.callName !== undefined) locals.set("steps.name", opts.callName)
-    const isPod = tmpl.container !== undefined || tmpl.script !== undefined || tmpl.resource !== undefined
+    const isPod = tmpl.container !== undefined || tmpl.script !== undefined || tmpl.containerSet !== undefined || tmpl.resource !== undefined
     if (isPod && tmpl.retryStrategy === undefined) {
       locals.set("pod.name", makePodName(this.wf.metadata.name, nodeName, tmpl.name ?? "", this.id(nodeName), this.podNameVersion()))
     }
@@ -270,10 +272,21 @@ class Operation extends OperationState {
         return executeDag(this, nodeName, tmpl, opts, retried)
       case "Suspend":
         return executeSuspend(this, nodeName, tmpl, opts)
+      case "ContainerSet":
+        return executeContainerSet(this, nodeName, tmpl, opts, retried)
+      case "Data":
+        // Data templates read artifacts, which flotilla does not yet move.
+        return this.errorNode(nodeName, `${templatePath(this.wf, tmpl)}.data: data templates are not supported (they need artifacts)`, opts, tmpl.name)
       case "Resource":
         return executeResource(this, nodeName, tmpl, opts, retried)
       default:
         return this.errorNode(nodeName, `template '${tmpl.name}' of type ${templateTypeOf(tmpl) ?? "unknown"} is not supported`, opts, tmpl.name)
     }
   }
+}
+
+/** Where a template is written, for a message: `spec.templates[i]`, or the template's name (inline, or from a WorkflowTemplate). */
+const templatePath = (wf: { readonly spec: { readonly templates: ReadonlyArray<Template> } }, tmpl: Template): string => {
+  const i = wf.spec.templates.findIndex((t) => t.name !== undefined && t.name === tmpl.name)
+  return i >= 0 ? `spec.templates[${i}]` : `template '${tmpl.name ?? "(inline)"}'`
 }
