@@ -30,7 +30,8 @@
  * (outputs from what a run left), simulate.ts (simulate mode), PodProcess.ts
  * (running a process, sandboxed or not), PodPlan.ts (what to run),
  * activeDeadline.ts (the active deadline), scheduling.ts (which node takes a
- * pod).
+ * pod), resourcePod.ts (a resource template's pod: the executor's API calls,
+ * made as the pod's service account).
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -46,6 +47,7 @@ import { defaultImages, hostCommand, type HostPrograms, type ImageEntrypoint, im
 import { annotations, collectOutputs, labels, type Outcome } from "./outcome.js"
 import { containerPath, mainContainer, planPod, type PodPlan } from "./PodPlan.js"
 import { type Isolation, makeRunner, type ProcessResult, removeDir, type Runner } from "./PodProcess.js"
+import { containerSetOf, runContainerSetPod } from "./containerSetPod.js"
 import { makeStatusReporter } from "./podStatus.js"
 import { resourceTemplateOf, runResourcePod, type ServiceAccountClient } from "./resourcePod.js"
 import { nodeObject, place, type Taint, unschedulableCondition, unschedulableMessage } from "./scheduling.js"
@@ -252,6 +254,11 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
             startedAt,
             deadline.passed
           )
+        }
+        // A containerSet template's pod: several main containers in dependency order (containerSetPod.ts).
+        const containerSet = simulated ? undefined : containerSetOf(running)
+        if (containerSet !== undefined) {
+          return yield* runContainerSetPod({ reporter, runProcess, storeLogs, images }, running, containerSet, startedAt, deadline.passed)
         }
         const plan = planPod(running, images)
         let outcome: Outcome
