@@ -23,12 +23,14 @@ import { KubeClient } from "../kube/api/KubeClient.js"
 import type { KubeObject } from "../kube/api/Resources.js"
 import * as Instruments from "../observability/Metrics.js"
 import { labelCompleted } from "../util/argoKeys.js"
+import type { CacheRead } from "../workflow/engine/syncTypes.js"
 import type { EngineAction } from "../workflow/engine/contract.js"
 import type { TemplateLookup } from "../workflow/engine/contract.js"
 import { execWorkflow, holderRefsIn, needsFinalizer, reconcile } from "../workflow/engine/index.js"
 import { decodeWorkflow } from "../workflow/model/decode.js"
 import { cacheWaitPrefix, ClusterReadiness } from "./ClusterReadiness.js"
 import { ControllerSettings, timingOf } from "./ControllerSettings.js"
+import { Memoization } from "./Memoization.js"
 import { Expectations } from "./Expectations.js"
 import { Observation, type OwnPod } from "./Observation.js"
 import { parseWorkflowKey, workflowKey } from "./observe.js"
@@ -37,6 +39,7 @@ import { recordedPod, storedNodes } from "./PodIdentity.js"
 import { PodOwnership } from "./PodOwnership.js"
 import { boundedBy } from "./RequestTimeout.js"
 import { StatusWriter } from "./StatusWriter.js"
+import { semaphoreRecheck, Synchronization } from "./Synchronization.js"
 import { TemplateCache } from "./TemplateCache.js"
 import * as Throttler from "./Throttler.js"
 import { hasFinalizer, isCompleted, isCompletedPhase, WorkflowCleanup } from "./WorkflowCleanup.js"
@@ -73,7 +76,9 @@ export class Reconciler extends Context.Service<Reconciler, {
    */
   readonly countRunning: (workflows: ReadonlyArray<KubeObject>) => Effect.Effect<void>
 }>()("flotilla/controller/Reconciler") {
-  static readonly layer = Layer.effect(Reconciler, Effect.suspend(() => make)).pipe(Layer.provide(TemplateCache.layer))
+  static readonly layer = Layer.effect(Reconciler, Effect.suspend(() => make)).pipe(
+    Layer.provide(Layer.mergeAll(TemplateCache.layer, Synchronization.layer, Memoization.layer))
+  )
 }
 
 const make = Effect.gen(function*() {
@@ -92,6 +97,8 @@ const make = Effect.gen(function*() {
   const creator = yield* PodCreator
   const cleanup = yield* WorkflowCleanup
   const templateCache = yield* TemplateCache
+  const synchronization = yield* Synchronization
+  const memoization = yield* Memoization
 
   const throttler = Throttler.make({ parallelism: config.parallelism, namespaceParallelism: config.namespaceParallelism })
   const started = (wf: KubeObject) => ((wf["status"] ?? {}) as { phase?: unknown }).phase === "Running" || Object.keys(storedNodes(wf)).length > 0
@@ -113,13 +120,14 @@ const make = Effect.gen(function*() {
     })
   /** After a restart, before any workflow is taken: every started, unfinished workflow counts as running. */
   const countRunning = (all: ReadonlyArray<KubeObject>) =>
-    Effect.sync(() => {
+    // the locks they hold, too (upstream's sync manager Initialize)
+    Effect.andThen(synchronization.restore(all), Effect.sync(() => {
       for (const wf of all) {
         if (!isCompleted(wf) && !wf.metadata.deletionTimestamp && started(wf)) {
           throttler.admit(candidate(wf, workflowKey({ namespace: wf.metadata.namespace!, name: wf.metadata.name! })))
         }
       }
-    })
+    }))
   /** Frees a running place; the waiting workflows that may start now are looked at again. */
   const releaseSlot = (key: string) => Effect.forEach(throttler.release(key), queue.add, { discard: true })
 
@@ -186,6 +194,7 @@ const make = Effect.gen(function*() {
       const found = yield* workflows.get(ref.namespace, ref.name)
       if (Option.isNone(found)) {
         yield* releaseSlot(key)
+        yield* synchronization.forget(key)
         yield* cleanup.end(key)
         yield* forgetWorkflow(key)
         return
@@ -198,6 +207,7 @@ const make = Effect.gen(function*() {
 
       if (wf.metadata.deletionTimestamp) {
         yield* releaseSlot(key)
+        yield* synchronization.forget(key)
         if (hasFinalizer(wf)) {
           // The lease may not be held (e.g. deleted while no controller ran): take it up, then end it.
           // If that fails, nothing else would bring this workflow back until the resync: retry.
@@ -267,7 +277,21 @@ const make = Effect.gen(function*() {
           (previous["message"].startsWith(cacheWaitPrefix) || previous["message"] === Throttler.postponedMessage)
         ? { ...wf, status: Object.fromEntries(Object.entries(previous).filter(([k]) => k !== "message")) }
         : wf
-      const output = reconcile({ workflow: engineInput, pods, taskResults, now, config: engineConfig, ...(templates ? { templates } : {}) })
+      // The engine runs against the controller's locks (Synchronization); the semaphore limits and
+      // memoization caches it asks for are read and it runs again (a few times at most).
+      let limits: ReadonlyMap<string, number | { readonly error: string }> = new Map()
+      let caches: ReadonlyMap<string, CacheRead> = new Map()
+      let output = yield* synchronization.run(key, limits, (sync) =>
+        reconcile({ workflow: engineInput, pods, taskResults, now, config: engineConfig, ...(templates ? { templates } : {}), sync, memo: { caches } }))
+      for (let pass = 0; pass < 3; pass++) {
+        const needLimits = (output.sync?.needLimits ?? []).filter((s) => !limits.has(s.lock))
+        const needCaches = (output.memo?.needCaches ?? []).filter((c) => !caches.has(c))
+        if (needLimits.length === 0 && needCaches.length === 0) break
+        if (needLimits.length > 0) limits = new Map([...limits, ...(yield* synchronization.readLimits(needLimits))])
+        if (needCaches.length > 0) caches = new Map([...caches, ...(yield* memoization.read(ref.namespace, needCaches))])
+        output = yield* synchronization.run(key, limits, (sync) =>
+          reconcile({ workflow: engineInput, pods, taskResults, now, config: engineConfig, ...(templates ? { templates } : {}), sync, memo: { caches } }))
+      }
 
       // 1. create pods (in parallel, bounded)
       const retryCreates = yield* creator.createAll(
@@ -277,6 +301,18 @@ const make = Effect.gen(function*() {
         recordOf,
         now
       )
+
+      // memoized nodes that Succeeded: their outputs are stored before the status records it
+      // (a failure comes back, and the engine asks again)
+      if (output.memo !== undefined && (output.memo.save.length > 0 || output.memo.hit.length > 0)) {
+        const stored = yield* memoization.apply(ref.namespace, output.memo, now).pipe(Effect.result)
+        if (stored._tag === "Failure") {
+          yield* Effect.logWarning("memoization: could not store a cache entry").pipe(
+            Effect.annotateLogs({ workflow: key, error: stored.failure.message })
+          )
+          return "retry" as const
+        }
+      }
 
       // 2. write the status when it changed, with the records of the pods just created
       const written = yield* statusWriter.write(key, wf, output, now)
@@ -324,6 +360,10 @@ const make = Effect.gen(function*() {
       const lapse = yield* expectations.nextLapse(wfUid)
       if (lapse !== undefined) after = after === undefined ? lapse + 1000 - now : Math.min(after, lapse + 1000 - now)
       if (after !== undefined) yield* queue.addAfter(key, Duration.millis(Math.max(after, 10)))
+      // waiting for a semaphore: its limit may be raised meanwhile
+      if (!completed && (output.sync?.wait ?? []).some((w) => w.locks.some((l) => l.split("/")[1] === "ConfigMap"))) {
+        yield* queue.addAfter(key, semaphoreRecheck)
+      }
       return "done" as const
     }).pipe(
       Instruments.timeReconcileBy((outcome) => outcome === "retry" ? "requeue" : "success"),

@@ -1,0 +1,246 @@
+/**
+ * Synchronization locks (mutexes and semaphores), the controller's half, as upstream's sync
+ * manager (workflow/sync): the locks are controller state, one table per controller. The pure
+ * engine reads it (`EngineInput.sync`) and says what it took, waits for and released
+ * (`EngineOutput.sync`); `run` does both in one synchronous step, so no other reconcile can take a
+ * lock between the engine's decision and its commit.
+ *
+ * - Semaphore limits are read live from their ConfigMap key (the lock's `namespace`, else the
+ *   workflow's) whenever the engine asks for one (a holder that waits or is about to take it):
+ *   a changed limit applies. A raised limit wakes the waiting workflows; a lowered one lets the
+ *   holders finish. A workflow waiting for a semaphore is also looked at again every
+ *   `semaphoreRecheck` (upstream watches the ConfigMaps instead).
+ * - Waiting holders are in line by priority, then creation time (`mayTake`, shared with the
+ *   engine). A release (or a take that leaves room) queues the workflows of the first waiters
+ *   that now fit at once: no polling delay.
+ * - After a restart the holders recorded in the unfinished workflows'
+ *   `status.synchronization` are taken up again before any workflow is reconciled (`restore`,
+ *   upstream's `Initialize`), over the limit if need be, so nothing is granted twice.
+ * - A workflow that is gone releases everything it held or waited for (`forget`).
+ *
+ * `LockTable` is the pure bookkeeping; `Synchronization` the service around it.
+ */
+import { Context, Effect, Layer, Option } from "effect"
+import { KubeClient } from "../kube/api/KubeClient.js"
+import type { KubeObject } from "../kube/api/Resources.js"
+import { isRecord } from "../util/records.js"
+import type { EngineOutput } from "../workflow/engine/contract.js"
+import { waiterBefore, workflowOfHolder } from "../workflow/engine/sync.js"
+import type { LockState, LockWaiter, SemaphoreSource, SyncInput, SyncRequests } from "../workflow/engine/syncTypes.js"
+import { WorkQueue } from "./WorkQueue.js"
+
+interface Lock {
+  readonly holders: Set<string>
+  readonly waiting: Map<string, LockWaiter>
+}
+
+const isMutex = (lock: string): boolean => lock.split("/")[1] === "Mutex"
+
+export interface LockTable {
+  /** The state of a lock as the engine reads it. */
+  readonly state: (lock: string) => LockState | undefined
+  /** A semaphore's limit as last read (mutexes: 1). */
+  readonly limitOf: (lock: string) => number | undefined
+  /** Records a semaphore's limit as read now; returns the workflows to wake when it rose. */
+  readonly setLimit: (lock: string, limit: number) => ReadonlyArray<string>
+  /** Applies what the engine decided for workflow `workflowKey`; returns the other workflows to wake. */
+  readonly commit: (workflowKey: string, requests: SyncRequests) => ReadonlyArray<string>
+  /** Takes up a holder recorded in a workflow's status (after a restart), whatever the limit. */
+  readonly restoreHolder: (lock: string, holder: string) => void
+  /** Everything workflow `workflowKey` holds or waits for is released; returns the workflows to wake. */
+  readonly forget: (workflowKey: string) => ReadonlyArray<string>
+}
+
+export const makeLockTable = (): LockTable => {
+  const locks = new Map<string, Lock>()
+  const limits = new Map<string, number>()
+  const lockOf = (key: string): Lock => {
+    let l = locks.get(key)
+    if (l === undefined) locks.set(key, l = { holders: new Set(), waiting: new Map() })
+    return l
+  }
+  const limitOf = (key: string) => isMutex(key) ? 1 : limits.get(key)
+  /** The workflows of the first waiters that fit in the free places of `key`. */
+  const wakeable = (key: string): Array<string> => {
+    const l = locks.get(key)
+    const limit = limitOf(key)
+    if (l === undefined || limit === undefined || l.waiting.size === 0) return []
+    const free = limit - l.holders.size
+    if (free <= 0) return []
+    return [...l.waiting.values()].sort((a, b) => (waiterBefore(a, b) ? -1 : 1)).slice(0, free).map((w) => workflowOfHolder(w.holder))
+  }
+  const tidy = (key: string) => {
+    const l = locks.get(key)
+    if (l !== undefined && l.holders.size === 0 && l.waiting.size === 0) locks.delete(key)
+  }
+  const releaseWhere = (match: (holder: string) => boolean): Set<string> => {
+    const touched = new Set<string>()
+    for (const [key, l] of locks) {
+      for (const h of l.holders) {
+        if (match(h)) {
+          l.holders.delete(h)
+          touched.add(key)
+        }
+      }
+      for (const h of l.waiting.keys()) {
+        if (match(h)) {
+          l.waiting.delete(h)
+          touched.add(key)
+        }
+      }
+    }
+    return touched
+  }
+  const wakeAll = (keys: Iterable<string>, except: string): Array<string> => {
+    const out = new Set<string>()
+    for (const key of keys) {
+      for (const wf of wakeable(key)) if (wf !== except) out.add(wf)
+      tidy(key)
+    }
+    return [...out]
+  }
+  const inWorkflow = (workflowKey: string) => (holder: string) => holder === workflowKey || holder.startsWith(`${workflowKey}/`)
+
+  return {
+    state: (key) => {
+      const l = locks.get(key)
+      return l === undefined ? undefined : { holders: [...l.holders], waiting: [...l.waiting.values()] }
+    },
+    limitOf,
+    setLimit: (key, limit) => {
+      const before = limits.get(key)
+      limits.set(key, limit)
+      return before !== undefined && limit > before ? wakeable(key) : []
+    },
+    commit: (workflowKey, requests) => {
+      const touched = new Set<string>()
+      if (requests.releaseWorkflow) for (const k of releaseWhere(inWorkflow(workflowKey))) touched.add(k)
+      if (requests.release.length > 0) {
+        const released = new Set(requests.release)
+        for (const k of releaseWhere((h) => released.has(h))) touched.add(k)
+      }
+      if (!requests.releaseWorkflow) {
+        for (const a of requests.acquire) {
+          for (const key of a.locks) {
+            const l = lockOf(key)
+            l.holders.add(a.holder)
+            l.waiting.delete(a.holder)
+            touched.add(key)
+          }
+        }
+        for (const w of requests.wait) {
+          for (const key of w.locks) {
+            const l = lockOf(key)
+            if (!l.holders.has(w.holder)) l.waiting.set(w.holder, { holder: w.holder, priority: w.priority, created: w.created })
+          }
+        }
+      }
+      return wakeAll(touched, workflowKey)
+    },
+    restoreHolder: (key, holder) => {
+      const l = lockOf(key)
+      l.holders.add(holder)
+      l.waiting.delete(holder)
+    },
+    forget: (workflowKey) => wakeAll(releaseWhere(inWorkflow(workflowKey)), workflowKey)
+  }
+}
+
+/** The holders a workflow's `status.synchronization` records, by lock. */
+export const recordedHolders = (wf: KubeObject): Array<{ readonly lock: string; readonly holder: string }> => {
+  const sync = (wf["status"] as { synchronization?: unknown } | undefined)?.synchronization
+  if (!isRecord(sync)) return []
+  const out: Array<{ lock: string; holder: string }> = []
+  const sem = isRecord(sync["semaphore"]) ? sync["semaphore"] : {}
+  for (const h of Array.isArray(sem["holding"]) ? sem["holding"] : []) {
+    if (!isRecord(h) || typeof h["semaphore"] !== "string") continue
+    for (const holder of Array.isArray(h["holders"]) ? h["holders"] : []) {
+      if (typeof holder === "string") out.push({ lock: h["semaphore"], holder })
+    }
+  }
+  const mtx = isRecord(sync["mutex"]) ? sync["mutex"] : {}
+  for (const h of Array.isArray(mtx["holding"]) ? mtx["holding"] : []) {
+    if (isRecord(h) && typeof h["mutex"] === "string" && typeof h["holder"] === "string") out.push({ lock: h["mutex"], holder: h["holder"] })
+  }
+  return out
+}
+
+/** A semaphore's limit from its ConfigMap key (upstream's getSyncLimit), or why it cannot be had. */
+const parseLimit = (cm: KubeObject, source: SemaphoreSource): number | { readonly error: string } => {
+  const data = (cm["data"] ?? {}) as Record<string, unknown>
+  const raw = data[source.key]
+  if (typeof raw !== "string") return { error: `failed to initialize semaphore ${source.lock} with limit` }
+  const n = Number.parseInt(raw.trim(), 10)
+  if (!Number.isFinite(n) || String(n) !== raw.trim()) return { error: `failed to initialize semaphore ${source.lock} with limit` }
+  return n
+}
+
+/** How often a workflow waiting for a semaphore is looked at again (its limit may have been raised). */
+export const semaphoreRecheck = "10 seconds"
+
+export class Synchronization extends Context.Service<Synchronization, {
+  /** Reads the limits of the semaphores named (live, from their ConfigMaps); wakes waiters of a raised one. */
+  readonly readLimits: (sources: ReadonlyArray<SemaphoreSource>) => Effect.Effect<ReadonlyMap<string, number | { readonly error: string }>>
+  /**
+   * Runs the engine for workflow `key` against the lock table (with the limits read) and commits
+   * its lock requests in the same step; the workflows a release leaves room for are queued.
+   */
+  readonly run: (
+    key: string,
+    limits: ReadonlyMap<string, number | { readonly error: string }>,
+    engine: (sync: SyncInput) => EngineOutput
+  ) => Effect.Effect<EngineOutput>
+  /** After a restart, before any workflow is taken: the holders the unfinished workflows record. */
+  readonly restore: (workflows: ReadonlyArray<KubeObject>) => Effect.Effect<void>
+  /** The workflow is gone: everything it held or waited for is released. */
+  readonly forget: (key: string) => Effect.Effect<void>
+}>()("flotilla/controller/Synchronization") {
+  static readonly layer = Layer.effect(Synchronization, Effect.suspend(() => make))
+}
+
+const make = Effect.gen(function*() {
+  const client = yield* KubeClient
+  const queue = yield* WorkQueue
+  const table = makeLockTable()
+  const wake = (keys: ReadonlyArray<string>) => Effect.forEach(keys, queue.add, { discard: true })
+
+  const readLimit = (source: SemaphoreSource) =>
+    client.get("configmaps", source.namespace, source.name).pipe(
+      Effect.map((cm) => parseLimit(cm, source)),
+      Effect.catchTag("KubeError", (e) => Effect.succeed({ error: `failed to get semaphore limit for ${source.lock}: ${e.message}` })),
+      Effect.option,
+      Effect.map(Option.getOrElse(() => ({ error: `failed to initialize semaphore ${source.lock} with limit` })))
+    )
+
+  const readLimits = (sources: ReadonlyArray<SemaphoreSource>) =>
+    Effect.gen(function*() {
+      const out = new Map<string, number | { readonly error: string }>()
+      for (const source of sources) {
+        const limit = yield* readLimit(source)
+        out.set(source.lock, limit)
+        if (typeof limit === "number") yield* wake(table.setLimit(source.lock, limit))
+      }
+      return out as ReadonlyMap<string, number | { readonly error: string }>
+    })
+
+  const run = (key: string, limits: ReadonlyMap<string, number | { readonly error: string }>, engine: (sync: SyncInput) => EngineOutput) =>
+    Effect.suspend(() => {
+      const output = engine({ lock: table.state, limits })
+      const woken = output.sync === undefined ? [] : table.commit(key, output.sync)
+      return Effect.as(wake(woken), output)
+    })
+
+  const restore = (workflows: ReadonlyArray<KubeObject>) =>
+    Effect.sync(() => {
+      for (const wf of workflows) {
+        const phase = (wf["status"] as { phase?: unknown } | undefined)?.phase
+        if (phase === "Succeeded" || phase === "Failed" || phase === "Error") continue
+        for (const { holder, lock } of recordedHolders(wf)) table.restoreHolder(lock, holder)
+      }
+    })
+
+  const forget = (key: string) => Effect.suspend(() => wake(table.forget(key)))
+
+  return Synchronization.of({ readLimits, run, restore, forget })
+})
+
