@@ -1,0 +1,132 @@
+/**
+ * The controller's synchronization locks (Synchronization) on the in-memory API: semaphore limits
+ * read live from their ConfigMap, a release waking the next waiter through the work queue at once
+ * (no clock advances), a raised limit waking waiters, locks taken up from the workflows' status
+ * after a restart, a gone workflow releasing everything.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Clock, Effect, Layer } from "effect"
+import { makeLockTable, Synchronization } from "../../src/controller/Synchronization.js"
+import * as WorkQueue from "../../src/controller/WorkQueue.js"
+import { KubeClient } from "../../src/kube/api/KubeClient.js"
+import type { KubeObject } from "../../src/kube/api/Resources.js"
+import { InMemoryKube } from "../../src/testing/InMemoryKube.js"
+import type { EngineOutput } from "../../src/workflow/engine/contract.js"
+import { reconcile } from "../../src/workflow/engine/reconcile.js"
+import { config, T0, workflow } from "../workflow/engine/harness.js"
+
+const settle = Effect.gen(function*() {
+  for (let i = 0; i < 50; i++) yield* Effect.yieldNow
+})
+
+/** The service over an in-memory cluster "main" with a namespace `argo`, and a recorder of the keys it queues. */
+const setup = Effect.gen(function*() {
+  const kube = yield* InMemoryKube
+  yield* kube.addCluster("main")
+  yield* kube.ensureNamespace("main", "argo")
+  const admin = kube.adminClient("main")
+  const queued: Array<string> = []
+  const queue = WorkQueue.WorkQueue.of({ ...(yield* WorkQueue.make), add: (key: string) => Effect.sync(() => void queued.push(key)) })
+  const sync = yield* Effect.service(Synchronization).pipe(
+    Effect.provide(Synchronization.layer.pipe(Layer.provide(Layer.mergeAll(Layer.succeed(KubeClient, admin), Layer.succeed(WorkQueue.WorkQueue, queue)))))
+  )
+  return { admin, queued, sync }
+}).pipe(Effect.provide(InMemoryKube.layer))
+
+const container = { image: "busybox", command: ["echo"], args: ["hi"] }
+const semWf = (name: string, created = "2025-01-01T00:00:00Z") => {
+  const wf = workflow({
+    entrypoint: "main",
+    synchronization: { semaphores: [{ configMapKeyRef: { name: "my-config", key: "workflow" } }] },
+    templates: [{ name: "main", container }]
+  }, name)
+  return { ...wf, metadata: { ...wf.metadata, creationTimestamp: created } }
+}
+
+/** One reconcile as the Reconciler does it: the engine against the locks, with the limits it asks for read. */
+const step = (sync: Synchronization["Service"], wf: KubeObject, pods: Map<string, any> = new Map()) =>
+  Effect.gen(function*() {
+    const key = `${wf.metadata.namespace}/${wf.metadata.name}`
+    const run = (limits: ReadonlyMap<string, number | { error: string }>) =>
+      sync.run(key, limits, (s) => reconcile({ workflow: wf, pods, taskResults: new Map(), now: T0, config, sync: s }))
+    let out: EngineOutput = yield* run(new Map())
+    if ((out.sync?.needLimits ?? []).length > 0) out = yield* run(yield* sync.readLimits(out.sync!.needLimits))
+    return { ...wf, status: out.status } as KubeObject
+  })
+
+const phaseOf = (wf: KubeObject) => (wf["status"] as { phase?: string }).phase
+const messageOf = (wf: KubeObject) => (wf["status"] as { message?: string }).message
+
+describe("Synchronization (controller)", () => {
+  it.effect("a semaphore's limit is read live from its ConfigMap; a raised limit wakes the waiters; a completed holder wakes the next at once", () =>
+    Effect.gen(function*() {
+      const { admin, queued, sync } = yield* setup
+      yield* admin.create("configmaps", "argo", { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "my-config", namespace: "argo" }, data: { workflow: "1" } })
+      let a = yield* step(sync, semWf("a"))
+      assert.strictEqual(phaseOf(a), "Running")
+      let b = yield* step(sync, semWf("b", "2025-01-01T00:00:01Z"))
+      const c = yield* step(sync, semWf("c", "2025-01-01T00:00:02Z"))
+      assert.strictEqual(phaseOf(b), "Pending")
+      assert.strictEqual(messageOf(b), "Waiting for argo/ConfigMap/my-config/workflow lock. Lock status: 0/1")
+      assert.deepStrictEqual((b["status"] as any).synchronization, {
+        semaphore: { waiting: [{ semaphore: "argo/ConfigMap/my-config/workflow", holders: ["argo/a"] }] }
+      })
+      assert.strictEqual(phaseOf(c), "Pending")
+      assert.deepStrictEqual(queued, [])
+
+      // the limit is raised to 2: the first waiter is woken when it is read, and takes the place
+      yield* admin.patch("configmaps", "argo", "my-config", { data: { workflow: "2" } })
+      b = yield* step(sync, b)
+      assert.strictEqual(phaseOf(b), "Running")
+      assert.deepStrictEqual(queued, ["argo/b"])
+      assert.deepStrictEqual((b["status"] as any).synchronization.semaphore.holding, [{ semaphore: "argo/ConfigMap/my-config/workflow", holders: ["argo/b"] }])
+
+      // a completes: its release wakes c through the queue, without the clock moving
+      const aPod = Object.keys((a["status"] as any).nodes)[0]!
+      a = yield* step(sync, a, new Map([[aPod, { nodeId: aPod, podName: "p", cluster: "main", namespace: "argo", phase: "Succeeded", exitCode: 0 }]]))
+      assert.strictEqual(phaseOf(a), "Succeeded")
+      assert.isUndefined((a["status"] as any).synchronization)
+      assert.deepStrictEqual(queued, ["argo/b", "argo/c"])
+      assert.strictEqual(phaseOf(yield* step(sync, c)), "Running")
+    }))
+
+  it.effect("a missing ConfigMap fails the workflow with upstream's words", () =>
+    Effect.gen(function*() {
+      const { sync } = yield* setup
+      const wf = yield* step(sync, semWf("lonely"))
+      assert.strictEqual(phaseOf(wf), "Failed")
+      assert.match(messageOf(wf)!, /^Failed to acquire the synchronization lock\. failed to get semaphore limit for argo\/ConfigMap\/my-config\/workflow/)
+    }))
+
+  it.effect("after a restart the holders recorded in the status are taken up before anything runs: no double grant", () =>
+    Effect.gen(function*() {
+      const first = yield* setup
+      const mutexWf = (name: string) =>
+        workflow({ entrypoint: "main", synchronization: { mutexes: [{ name: "m" }] }, templates: [{ name: "main", container }] }, name)
+      const holder = yield* step(first.sync, mutexWf("holder"))
+      assert.strictEqual(phaseOf(holder), "Running")
+      // a new controller: it knows only what the workflows' status says
+      const second = yield* setup
+      yield* second.sync.restore([holder])
+      const other = yield* step(second.sync, mutexWf("other"))
+      assert.strictEqual(phaseOf(other), "Pending")
+      assert.strictEqual(messageOf(other), "Waiting for argo/Mutex/m lock. Lock status: 0/1")
+      // the holder is deleted: its lock goes to the waiter at once
+      yield* second.sync.forget("argo/holder")
+      assert.deepStrictEqual(second.queued, ["argo/other"])
+      assert.strictEqual(phaseOf(yield* step(second.sync, other)), "Running")
+    }))
+
+  it.effect("the lock table's wake-ups need no clock: a release is seen at the same instant", () =>
+    Effect.gen(function*() {
+      const table = makeLockTable()
+      table.setLimit("argo/ConfigMap/c/k", 1)
+      table.commit("argo/a", { acquire: [{ holder: "argo/a", locks: ["argo/ConfigMap/c/k"] }], wait: [], release: [], releaseWorkflow: false, needLimits: [] })
+      table.commit("argo/b", { acquire: [], wait: [{ holder: "argo/b", priority: 0, created: 1, locks: ["argo/ConfigMap/c/k"] }], release: [], releaseWorkflow: false, needLimits: [] })
+      const before = yield* Clock.currentTimeMillis
+      const woken = table.commit("argo/a", { acquire: [], wait: [], release: [], releaseWorkflow: true, needLimits: [] })
+      assert.deepStrictEqual(woken, ["argo/b"])
+      assert.strictEqual(yield* Clock.currentTimeMillis, before)
+      yield* settle
+    }))
+})
