@@ -106,7 +106,39 @@ export interface EngineInput {
   readonly sync?: SyncInput
   /** The memoization caches read for this workflow; absent = none read yet. */
   readonly memo?: MemoInput
+  /**
+   * The responses to the http templates' requests the controller made (engine/http.ts), by node ID.
+   * Absent: the controller runs no http templates, and they error "not supported".
+   */
+  readonly httpResults?: ReadonlyMap<string, HttpResult>
 }
+
+/** What an http template asks for (after substitution); headers from secrets are read by the controller. */
+export interface HttpRequest {
+  readonly nodeId: string
+  /** The workflow's namespace: where `valueFrom.secretKeyRef` secrets are read. */
+  readonly namespace: string
+  readonly method: string
+  readonly url: string
+  readonly headers: ReadonlyArray<{
+    readonly name: string
+    readonly value?: string
+    readonly secretKeyRef?: { readonly name: string; readonly key: string }
+  }>
+  readonly body?: string
+  readonly timeoutSeconds?: number
+  readonly insecureSkipVerify?: boolean
+}
+
+/** The response to an http template's request, or why there is none. */
+export type HttpResult =
+  | {
+    readonly _tag: "Response"
+    readonly statusCode: number
+    readonly body: string
+    readonly headers: Readonly<Record<string, ReadonlyArray<string>>>
+  }
+  | { readonly _tag: "Failure"; readonly message: string }
 
 export type EngineAction =
   | {
@@ -140,6 +172,8 @@ export interface EngineOutput {
   /** Labels to set on the Workflow (`workflows.argoproj.io/phase`, `completed`). */
   readonly labels: Readonly<Record<string, string>>
   readonly actions: ReadonlyArray<EngineAction>
+  /** The http templates' requests still waiting for their response (made once per node by the controller). */
+  readonly httpRequests?: ReadonlyArray<HttpRequest>
   /** When the engine next needs to run although nothing is observed (backoff, deadlines, podGC delay). */
   readonly requeueAfterMs?: number
   /** Locks taken, waited for and released (synchronization); absent when the workflow uses none. */

@@ -18,6 +18,7 @@ import type { EngineInput, EngineOutput } from "./contract.js"
 import { executeContainerSet, reconcileContainerSets } from "./containerSet.js"
 import { executeDag } from "./dag.js"
 import { failures, setGlobals, updateWorkflowMetadata } from "./globals.js"
+import { executeHttp, httpRequestsOf } from "./http.js"
 import { runWorkflowExitHook, runWorkflowLifecycleHooks, workflowExitHook } from "./hooks.js"
 import { podName as makePodName } from "./ids.js"
 import { inlineTemplate } from "./inline.js"
@@ -190,6 +191,8 @@ class Operation extends OperationState {
       actions: this.actions
     }
     if (this.requeueAt !== undefined) out.requeueAfterMs = Math.max(0, this.requeueAt - this.now)
+    const httpRequests = httpRequestsOf(this)
+    if (httpRequests.length > 0) out.httpRequests = httpRequests
     return pack(this, { ...out, ...requests })
   }
 
@@ -272,6 +275,8 @@ class Operation extends OperationState {
         return executeDag(this, nodeName, tmpl, opts, retried)
       case "Suspend":
         return executeSuspend(this, nodeName, tmpl, opts)
+      case "HTTP":
+        return executeHttp(this, nodeName, tmpl, opts, retried)
       case "ContainerSet":
         return executeContainerSet(this, nodeName, tmpl, opts, retried)
       case "Data":
