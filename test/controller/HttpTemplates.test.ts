@@ -1,0 +1,153 @@
+/**
+ * The controller's http template requests against a server the test starts
+ * on 127.0.0.1: the response (status, body, canonical headers), headers from
+ * secrets, redirects (same host followed, to another private host refused),
+ * the body cap, the timeout, and one request per node.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { NodeHttpClient } from "@effect/platform-node"
+import { Deferred, Effect, type Scope } from "effect"
+import { HttpClient } from "effect/http"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
+import { HttpTemplates, isPrivateHost, maxBodyBytes, perform } from "../../src/controller/HttpTemplates.js"
+import type { HttpRequest } from "../../src/workflow/engine/contract.js"
+
+/** A server on 127.0.0.1 for the test's scope; `hits` counts requests per path. */
+const server = (handler: http.RequestListener) =>
+  Effect.acquireRelease(
+    Effect.callback<{ base: string; hits: Map<string, number> }>((resume) => {
+      const hits = new Map<string, number>()
+      const s = http.createServer((req, res) => {
+        hits.set(req.url ?? "", (hits.get(req.url ?? "") ?? 0) + 1)
+        handler(req, res)
+      })
+      s.listen(0, "127.0.0.1", () => resume(Effect.succeed({ base: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, hits, s } as any)))
+    }),
+    (x: any) => Effect.callback<void>((resume) => {
+      x.s.closeAllConnections()
+      x.s.close(() => resume(Effect.void))
+    })
+  )
+
+const handler: http.RequestListener = (req, res) => {
+  switch (req.url) {
+    case "/hello":
+      res.setHeader("x-echo-token", String(req.headers["x-token"] ?? ""))
+      res.end(`hello ${req.method} ${req.headers.accept}`)
+      return
+    case "/missing":
+      res.statusCode = 404
+      res.end("nope")
+      return
+    case "/post": {
+      let body = ""
+      req.on("data", (c) => body += c)
+      req.on("end", () => res.end(`got ${body}`))
+      return
+    }
+    case "/same":
+      res.statusCode = 302
+      res.setHeader("location", "/hello")
+      res.end()
+      return
+    case "/elsewhere":
+      res.statusCode = 302
+      res.setHeader("location", "http://localhost:1/secret")
+      res.end()
+      return
+    case "/big":
+      res.end("x".repeat(maxBodyBytes + 1))
+      return
+    case "/slow":
+      return // never answers
+    default:
+      res.statusCode = 500
+      res.end()
+  }
+}
+
+const secrets = (namespace: string, name: string, key: string) =>
+  namespace === "argo" && name === "tok" && key === "t" ? Effect.succeed("s3cret") : Effect.fail(`secret ${namespace}/${name} not found`)
+
+const req = (base: string, path: string, extra: Partial<HttpRequest> = {}): HttpRequest => ({
+  nodeId: `wf-${path}`,
+  namespace: "argo",
+  method: "GET",
+  url: `${base}${path}`,
+  headers: [],
+  ...extra
+})
+
+const withClient = <A, E>(f: (client: HttpClient.HttpClient, base: string, hits: Map<string, number>) => Effect.Effect<A, E, Scope.Scope>) =>
+  Effect.gen(function*() {
+    const { base, hits } = yield* server(handler)
+    const client = yield* HttpClient.HttpClient
+    return yield* f(client, base, hits)
+  }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerNodeHttp))
+
+describe("HttpTemplates", () => {
+  it.live("a response: status, body, canonical headers; a header from a secret in the workflow's namespace", () =>
+    withClient((client, base) =>
+      Effect.gen(function*() {
+        const r = yield* perform(client, secrets, req(base, "/hello", {
+          headers: [{ name: "X-Token", secretKeyRef: { name: "tok", key: "t" } }, { name: "Accept", value: "text/plain" }]
+        }))
+        assert.strictEqual(r._tag, "Response")
+        if (r._tag !== "Response") return
+        assert.strictEqual(r.statusCode, 200)
+        assert.strictEqual(r.body, "hello GET text/plain")
+        assert.deepStrictEqual(r.headers["X-Echo-Token"], ["s3cret"])
+        const missing = yield* perform(client, secrets, req(base, "/hello", { headers: [{ name: "X-Token", secretKeyRef: { name: "other", key: "t" } }] }))
+        assert.deepStrictEqual(missing, { _tag: "Failure", message: "http.headers.X-Token: secret argo/other not found" })
+        const notFound = yield* perform(client, secrets, req(base, "/missing"))
+        assert.strictEqual(notFound._tag === "Response" && notFound.statusCode, 404)
+        const post = yield* perform(client, secrets, req(base, "/post", { method: "POST", body: "data" }))
+        assert.strictEqual(post._tag === "Response" && post.body, "got data")
+      })))
+
+  it.live("redirects: to the same host followed, to another private host refused", () =>
+    withClient((client, base, hits) =>
+      Effect.gen(function*() {
+        const same = yield* perform(client, secrets, req(base, "/same"))
+        assert.strictEqual(same._tag === "Response" && same.body, "hello GET undefined")
+        const elsewhere = yield* perform(client, secrets, req(base, "/elsewhere"))
+        assert.strictEqual(elsewhere._tag, "Failure")
+        assert.include((elsewhere as { message: string }).message, "to a private address localhost:1 refused")
+        assert.strictEqual(hits.get("/hello"), 1)
+      })))
+
+  it.live("a body over the cap, and a server that never answers within timeoutSeconds, fail the request", () =>
+    withClient((client, base) =>
+      Effect.gen(function*() {
+        const big = yield* perform(client, secrets, req(base, "/big"))
+        assert.deepStrictEqual(big, { _tag: "Failure", message: `response body exceeds ${maxBodyBytes} bytes` })
+        const slow = yield* perform(client, secrets, req(base, "/slow", { timeoutSeconds: 1 }))
+        assert.deepStrictEqual(slow, { _tag: "Failure", message: "http request timed out after 1s" })
+        const refused = yield* perform(client, secrets, req("http://127.0.0.1:1", "/x"))
+        assert.strictEqual(refused._tag, "Failure")
+      })))
+
+  it.live("the service makes each node's request once and requeues its workflow when answered", () =>
+    withClient((client, base, hits) =>
+      Effect.gen(function*() {
+        const svc = yield* HttpTemplates.make(client, secrets)
+        const done = yield* Deferred.make<string>()
+        const r = req(base, "/hello")
+        yield* svc.request("argo/wf", [r], (key) => Deferred.succeed(done, key))
+        yield* svc.request("argo/wf", [r], (key) => Deferred.succeed(done, key))
+        assert.strictEqual(yield* Deferred.await(done), "argo/wf")
+        yield* svc.request("argo/wf", [r], () => Effect.die("asked twice"))
+        assert.strictEqual(svc.results("argo/wf").get(r.nodeId)?._tag, "Response")
+        assert.strictEqual(hits.get("/hello"), 1)
+        yield* svc.forget("argo/wf")
+        assert.strictEqual(svc.results("argo/wf").size, 0)
+      })))
+
+  it("private hosts", () => {
+    for (const h of ["127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.0.1", "169.254.169.254", "localhost", "[::1]", "fd00::1", "::ffff:127.0.0.1"]) {
+      assert.isTrue(isPrivateHost(h), h)
+    }
+    for (const h of ["8.8.8.8", "example.com", "172.32.0.1", "[2001:db8::1]"]) assert.isFalse(isPrivateHost(h), h)
+  })
+})
