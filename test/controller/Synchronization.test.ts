@@ -14,6 +14,9 @@ import { InMemoryKube } from "../../src/testing/InMemoryKube.js"
 import type { EngineOutput } from "../../src/workflow/engine/contract.js"
 import { reconcile } from "../../src/workflow/engine/reconcile.js"
 import { config, T0, workflow } from "../workflow/engine/harness.js"
+import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
+import { submit } from "./fixtures.js"
+import { completed, eventually, fast, inMemory, workflow as harnessWorkflow } from "./harness.js"
 
 const settle = Effect.gen(function*() {
   for (let i = 0; i < 50; i++) yield* Effect.yieldNow
@@ -54,8 +57,8 @@ const step = (sync: Synchronization["Service"], wf: KubeObject, pods: Map<string
     return { ...wf, status: out.status } as KubeObject
   })
 
-const phaseOf = (wf: KubeObject) => (wf["status"] as { phase?: string }).phase
-const messageOf = (wf: KubeObject) => (wf["status"] as { message?: string }).message
+const phaseOf = (wf: KubeObject) => (wf["status"] as { phase?: string } | undefined)?.phase
+const messageOf = (wf: KubeObject) => (wf["status"] as { message?: string } | undefined)?.message
 
 describe("Synchronization (controller)", () => {
   it.effect("a semaphore's limit is read live from its ConfigMap; a raised limit wakes the waiters; a completed holder wakes the next at once", () =>
@@ -129,4 +132,33 @@ describe("Synchronization (controller)", () => {
       assert.strictEqual(yield* Clock.currentTimeMillis, before)
       yield* settle
     }))
+})
+
+describe("Synchronization in the controller (embedded runtime)", () => {
+  it.live("workflow-level mutex: the second workflow waits Pending with upstream's message, then runs once the first completes", () =>
+    inMemory(() =>
+      Effect.gen(function*() {
+        const slow = { "flotilla.dev/simulate-duration": "500ms" }
+        const wfs = ["first", "second"].map((name) => {
+          const wf = harnessWorkflow({ name, annotations: slow })
+          return { ...wf, spec: { ...(wf["spec"] as object), synchronization: { mutexes: [{ name: "test" }] } } } as KubeObject
+        })
+        const { admin, controller } = yield* Embedded.start(Embedded.placementOf(wfs), fast())
+        yield* submit(admin, wfs[0]!)
+        yield* eventually("first running", admin.get("workflows", "local", "first").pipe(Effect.map((w) => phaseOf(w) === "Running" ? w : undefined)))
+        yield* submit(admin, wfs[1]!)
+        const waiting = yield* eventually(
+          "second waiting",
+          admin.get("workflows", "local", "second").pipe(Effect.map((w) => messageOf(w)?.startsWith("Waiting for") ? w : undefined))
+        )
+        assert.strictEqual(phaseOf(waiting), "Pending")
+        assert.strictEqual(messageOf(waiting), "Waiting for local/Mutex/test lock. Lock status: 0/1")
+        const first = (yield* completed(controller, wfs[0]!))!
+        const second = (yield* completed(controller, wfs[1]!))!
+        assert.strictEqual(Embedded.phaseOf(first), "Succeeded")
+        assert.strictEqual(Embedded.phaseOf(second), "Succeeded")
+        assert.isAtMost(Date.parse((first["status"] as any).finishedAt), Date.parse((second["status"] as any).startedAt) + 1000)
+        assert.isUndefined((second["status"] as any).synchronization)
+      })
+    ), 30_000)
 })
