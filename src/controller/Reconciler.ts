@@ -32,6 +32,7 @@ import { cacheWaitPrefix, ClusterReadiness } from "./ClusterReadiness.js"
 import { ControllerSettings, timingOf } from "./ControllerSettings.js"
 import { Memoization } from "./Memoization.js"
 import { Expectations } from "./Expectations.js"
+import { HttpTemplates } from "./HttpTemplates.js"
 import { Observation, type OwnPod } from "./Observation.js"
 import { parseWorkflowKey, workflowKey } from "./observe.js"
 import { PodCreator } from "./PodCreator.js"
@@ -77,7 +78,7 @@ export class Reconciler extends Context.Service<Reconciler, {
   readonly countRunning: (workflows: ReadonlyArray<KubeObject>) => Effect.Effect<void>
 }>()("flotilla/controller/Reconciler") {
   static readonly layer = Layer.effect(Reconciler, Effect.suspend(() => make)).pipe(
-    Layer.provide(Layer.mergeAll(TemplateCache.layer, Synchronization.layer, Memoization.layer))
+    Layer.provide(Layer.mergeAll(TemplateCache.layer, Synchronization.layer, Memoization.layer, HttpTemplates.layer))
   )
 }
 
@@ -99,6 +100,7 @@ const make = Effect.gen(function*() {
   const templateCache = yield* TemplateCache
   const synchronization = yield* Synchronization
   const memoization = yield* Memoization
+  const httpTemplates = yield* HttpTemplates
 
   const throttler = Throttler.make({ parallelism: config.parallelism, namespaceParallelism: config.namespaceParallelism })
   const started = (wf: KubeObject) => ((wf["status"] ?? {}) as { phase?: unknown }).phase === "Running" || Object.keys(storedNodes(wf)).length > 0
@@ -197,6 +199,7 @@ const make = Effect.gen(function*() {
         yield* synchronization.forget(key)
         yield* cleanup.end(key)
         yield* forgetWorkflow(key)
+        yield* httpTemplates.forget(key)
         return
       }
       const wf = found.value
@@ -282,7 +285,7 @@ const make = Effect.gen(function*() {
       let limits: ReadonlyMap<string, number | { readonly error: string }> = new Map()
       let caches: ReadonlyMap<string, CacheRead> = new Map()
       let output = yield* synchronization.run(key, limits, (sync) =>
-        reconcile({ workflow: engineInput, pods, taskResults, now, config: engineConfig, ...(templates ? { templates } : {}), sync, memo: { caches } }))
+        reconcile({ workflow: engineInput, pods, taskResults, now, config: engineConfig, ...(templates ? { templates } : {}), sync, memo: { caches }, httpResults: httpTemplates.results(key) }))
       for (let pass = 0; pass < 3; pass++) {
         const needLimits = (output.sync?.needLimits ?? []).filter((s) => !limits.has(s.lock))
         const needCaches = (output.memo?.needCaches ?? []).filter((c) => !caches.has(c))
@@ -290,7 +293,7 @@ const make = Effect.gen(function*() {
         if (needLimits.length > 0) limits = new Map([...limits, ...(yield* synchronization.readLimits(needLimits))])
         if (needCaches.length > 0) caches = new Map([...caches, ...(yield* memoization.read(ref.namespace, needCaches))])
         output = yield* synchronization.run(key, limits, (sync) =>
-          reconcile({ workflow: engineInput, pods, taskResults, now, config: engineConfig, ...(templates ? { templates } : {}), sync, memo: { caches } }))
+          reconcile({ workflow: engineInput, pods, taskResults, now, config: engineConfig, ...(templates ? { templates } : {}), sync, memo: { caches }, httpResults: httpTemplates.results(key) }))
       }
 
       // 1. create pods (in parallel, bounded)
@@ -327,6 +330,8 @@ const make = Effect.gen(function*() {
         return "retry" as const
       }
       const status = written.status
+      // http templates' requests, once the status records their nodes: each answer requeues the workflow.
+      if (output.httpRequests !== undefined) yield* httpTemplates.request(key, output.httpRequests, queue.add)
 
       // 3. only now that the status records their completion: delete / label pods
       yield* applyPodActions(key, output.actions, accepted)
