@@ -77,7 +77,7 @@ describe("embedded runtime: http templates", () => {
         Effect.timeoutOrElse({ duration: "60 seconds", orElse: () => Effect.die(new Error("http-template did not complete")) })
       )
       assert.strictEqual(Embedded.phaseOf(done), "Succeeded")
-      const nodes = Object.values((done.status as { nodes: Record<string, any> }).nodes)
+      const nodes = Object.values((done!.status as { nodes: Record<string, any> }).nodes)
       const byName = (n: string) => nodes.find((x) => x.name === n)
       assert.strictEqual(byName("http-template[0].good").type, "HTTP")
       assert.strictEqual(byName("http-template[0].good").outputs.result, "hello from the server")

@@ -8,6 +8,7 @@ import { validateDnsLabel, validateLabelValue } from "../../kube/api/Validation.
 import type { TemplateRef } from "../model/schema/template.js"
 import type { Template, Workflow } from "../model/Workflow.js"
 import type { TemplateLookup } from "./contract.js"
+import { inlineOf } from "./inline.js"
 import { callsOf, localBase, storedKey, type TemplateBase, TemplateResolver } from "./templateRefs.js"
 
 /** The controller's own cluster when the configmap names none (the name upstream's multi-cluster design gives it). */
@@ -176,11 +177,19 @@ export const needsFinalizer = (
     const key = `${storedKey(found.base, t.name ?? "")}\u0000${inherited?.cluster ?? ""}\u0000${inherited?.namespace ?? ""}`
     if (seen.has(key)) return false
     seen.add(key)
+    return visitTemplate(found.base, t, inherited)
+  }
+  // A template, named or inline (inline.ts: in the base of the template that holds it).
+  const visitTemplate = (base: TemplateBase, t: Template, inherited: Placement | undefined): boolean => {
     if (t.container !== undefined || t.script !== undefined || t.resource !== undefined || t.containerSet !== undefined) {
       if (!isLocalTarget(targetOf(t, workflow, localCluster, inherited), workflow, localCluster)) return true
     }
     const down = inheritPlacement(t, inherited)
-    return callsOf(t).some((c) => visit(found.base, c, down))
+    const inlines = [...(t.steps ?? []).flat(), ...(t.dag?.tasks ?? [])].flatMap((c) => {
+      const i = inlineOf(c)
+      return i === undefined ? [] : [i]
+    })
+    return callsOf(t).some((c) => visit(base, c, down)) || inlines.some((i) => visitTemplate(base, i, down))
   }
   const roots = [workflow.spec.entrypoint, workflow.spec.onExit, ...Object.values(workflow.spec.hooks ?? {}).map((h) => h.template)]
   // Every template also counts on its own, reachable or not.

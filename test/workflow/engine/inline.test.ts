@@ -6,6 +6,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { fnv32a, nodeId } from "../../../src/workflow/engine/ids.js"
+import { needsFinalizer } from "../../../src/workflow/engine/targeting.js"
+import { decodeWorkflow } from "../../../src/workflow/model/decode.js"
 import { Sim, workflow } from "./harness.js"
 
 const argosay = { container: { image: "argoproj/argosay:v2" } }
@@ -105,5 +107,19 @@ describe("inline templates", () => {
     assert.strictEqual(out.status.phase, "Succeeded")
     assert.strictEqual(sim.node("wf.a")!.type, "Retry")
     assert.strictEqual(sim.node("wf.a(1)")!.phase, "Succeeded")
+  })
+
+  it("a workflow whose only remote pod is an inline template's (nested) needs the finalizer", () => {
+    const nested = (placement: Record<string, unknown>) => {
+      const d = decodeWorkflow(workflow({
+        entrypoint: "main",
+        templates: [{ name: "main", steps: [[{ name: "a", inline: { dag: { tasks: [{ name: "b", inline: { ...placement, container: { image: "busybox" } } }] } } }]] }]
+      }))
+      if (!d.ok) throw new Error(String(d.error))
+      return needsFinalizer(d.value, "main")
+    }
+    assert.isTrue(nested({ cluster: "cluster-1" }))
+    assert.isTrue(nested({ namespace: "remote" }))
+    assert.isFalse(nested({}))
   })
 })
