@@ -16,6 +16,9 @@
  *  - the controller (`flotilla controller`) and one node agent
  *    (`flotilla kubelet`) per cluster as processes, their output in
  *    <state>/e2e/conformance-*.log;
+ *  - the examples' WorkflowTemplates, ClusterWorkflowTemplates and ConfigMaps
+ *    applied on main with kubectl as admin (as written in `argo`, their
+ *    multi-cluster copies in `argo-mc`), before any run;
  *  - every run submitted with kubectl as admin (FLOTILLA_CONFORMANCE_CONCURRENCY
  *    at a time), followed through a watch of the Workflows on main;
  *  - at the end every Workflow is deleted: they must all be gone (finalizers
@@ -44,7 +47,7 @@ import { defaultImages } from "../../src/kubelet/images.js"
 import { caData, clusterNames, clustersUp, ensureNamespace, ensureServiceAccount, getJson } from "../e2e/support/clusters.js"
 import { kubeconfigDoc, kubeconfigPath, kubectl, kubectlEnsure, kubectlRaw, nodeName } from "../e2e/support/clusters.js"
 import { type Proc, repoRoot, server, startFlotilla, stateDir, tailLogs, token, userName, waitFor, watchEvents, writePrivateFile } from "../e2e/support/clusters.js"
-import { exitWith, judge, loadExamples, manifestOf, report, runVariants, timedOut, timeoutSeconds, type Variant, variantsOf } from "./suite.js"
+import { exitWith, judge, loadExamples, manifestOf, placementHints, report, runVariants, supportObjects, timedOut, timeoutSeconds, type Variant, variantsOf } from "./suite.js"
 
 const MAIN = Embedded.localClusterName
 const SYSTEM_NS = Embedded.systemNamespace
@@ -268,12 +271,17 @@ const main = async (): Promise<number> => {
   if (!(await clustersUp())) throw new Error(`no clusters up in ${stateDir} (run scripts/clusters/up.sh)`)
   const examples = loadExamples()
   const variants = variantsOf(examples)
-  const placement = Embedded.placementOf(variants.map((v) => v.wf))
+  const support = supportObjects()
+  const placement = Embedded.placementOf([...variants.map((v) => v.wf), ...placementHints(support)])
   const remotes = remoteClustersOf(placement)
   const t0 = Date.now()
 
   await clearLeftovers(placement, variants)
   await setUp(placement)
+  // The templates and configmaps the examples use, before any run (apply: a second run on the same clusters updates them).
+  if (support.length > 0) {
+    await kubectl(MAIN, ["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "List", items: support.map((o) => o.object) }) })
+  }
   progress(`set up in ${((Date.now() - t0) / 1000).toFixed(1)}s; ${variants.length} runs, timeout ${timeout}s each`)
 
   const watcher = workflowWatcher()
@@ -310,7 +318,7 @@ const main = async (): Promise<number> => {
         const outcome = result === "timeout"
           ? timedOut(v, await getJson<KubeObject>(MAIN, [WORKFLOWS, name, "-n", ns]), timeout)
           : judge(v, result, started)
-        progress(`[${++finished}] ${v.label}: ${outcome.ok ? "Succeeded" : "not Succeeded"} in ${((Date.now() - started) / 1000).toFixed(1)}s`)
+        progress(`[${++finished}] ${v.label}: ${outcome.ok ? `${v.ex.expect.phase} as expected` : "not as expected"} in ${((Date.now() - started) / 1000).toFixed(1)}s`)
         return outcome
       })
     const remove = (v: Variant) =>

@@ -1,7 +1,8 @@
 /**
  * Conformance suite (see suite.ts) on the embedded runtime (process mode:
  * real host processes): every upstream Argo example, as written and as its
- * multi-cluster variant, on in-memory clusters.
+ * multi-cluster variant, on in-memory clusters; the examples' WorkflowTemplates,
+ * ClusterWorkflowTemplates and ConfigMaps are created first.
  *
  * Prints `PASS <run>` / `FAIL <run>: <reason>` per workflow run, then
  * `N passed, N failed`, and exits non-zero when anything failed.
@@ -10,14 +11,18 @@
 import { Effect, Fiber, References } from "effect"
 import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
 import { InMemoryKube } from "../../src/testing/InMemoryKube.js"
-import { exitWith, judge, loadExamples, manifestOf, report, runVariants, timedOut, timeoutSeconds, type Variant, variantsOf, verbose } from "./suite.js"
+import { exitWith, judge, loadExamples, manifestOf, placementHints, report, resourceOf, runVariants, supportObjects, timedOut, timeoutSeconds, type Variant, variantsOf, verbose } from "./suite.js"
 
 const timeout = timeoutSeconds(120)
 
 const main = Effect.gen(function*() {
   const examples = loadExamples()
   const variants = variantsOf(examples)
-  const { admin, controller } = yield* Embedded.start(Embedded.placementOf(variants.map((v) => v.wf)), { mode: "process" })
+  const support = supportObjects()
+  const placement = Embedded.placementOf([...variants.map((v) => v.wf), ...placementHints(support)])
+  const { admin, controller } = yield* Embedded.start(placement, { mode: "process" })
+  // The templates and configmaps first: a workflow referencing one that is not there yet errors at once.
+  for (const { object } of support) yield* admin.create(resourceOf(object), object.metadata.namespace, object)
 
   const attempt = (v: Variant) =>
     Effect.gen(function*() {

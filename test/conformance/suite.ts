@@ -3,7 +3,8 @@
  * clusters) and `clusters.ts` (the real clusters of scripts/clusters/up.sh).
  *
  * Every upstream Argo example in `../shared/conformance/argo-examples`
- * (override: FLOTILLA_CONFORMANCE_DIR) runs twice:
+ * (override: FLOTILLA_CONFORMANCE_DIR) and in `test/conformance/examples`
+ * (override: FLOTILLA_CONFORMANCE_REPO_DIR) runs twice:
  *
  *  1. "local": as written, in namespace `argo` when it names none;
  *  2. "remote": every container/script template gets `cluster: cluster-2` and
@@ -11,10 +12,21 @@
  *     the user's kubeconfig secret. It runs in namespace `argo-mc` under the
  *     same workflow name, so node names are directly comparable.
  *
- * Each run must end `Succeeded`; then both runs must agree on every node's
- * (name, type, phase) and outputs (parameters, result, exitCode), except for
- * the examples listed in `randomOutcome` whose outcome is random by design
- * (compared loosely, and given one more attempt when a run does not succeed).
+ * Each run must end `Succeeded`, or as the example's header says (see
+ * `Expectation`); then both runs must agree on every node's (name, type,
+ * phase) and outputs (parameters, result, exitCode), except for the examples
+ * whose outcome is random by design (`randomOutcomeNames`, or a `random-outcome`
+ * header line: compared loosely, and given one more attempt when a run does
+ * not end as expected).
+ *
+ * A file may hold other documents than its Workflow: its WorkflowTemplates,
+ * ClusterWorkflowTemplates and ConfigMaps (and those of files holding no
+ * Workflow, such as workflow templates shared by several examples) are
+ * created before any workflow runs, as upstream's examples test applies them:
+ * in `argo` as written, and for the multi-cluster runs in `argo-mc` with their
+ * container/script templates moved to cluster-2/remote (a
+ * ClusterWorkflowTemplate's multi-cluster copy is named `<name>-mc`, and the
+ * multi-cluster runs' cluster-scoped references name it).
  *
  * A driver prints `PASS <run>` / `FAIL <run>: <reason>` per workflow run, then
  * `N passed, N failed`, and exits non-zero when anything failed.
@@ -59,10 +71,10 @@ export const remoteNamespace = "remote"
  * are pods (a retry child that failed in one run may have succeeded in the
  * other, but the Retry, Steps, StepGroup and DAG nodes above it must agree);
  * outputs are not compared.
- * `randomOutputs`: examples printing a random number (nodes, types and phases
+ * `randomOutputNames`: examples printing a random number (nodes, types and phases
  * compared, output values not).
  */
-const randomOutcome = new Set([
+const randomOutcomeNames = new Set([
   "coinflip",
   "coinflip-recursive",
   "conditional-parameters",
@@ -72,12 +84,31 @@ const randomOutcome = new Set([
   "retry-script",
   "withsequence-nested-result"
 ])
-const randomOutputs = new Set(["scripts-bash", "scripts-javascript", "scripts-python"])
+const randomOutputNames = new Set(["scripts-bash", "scripts-javascript", "scripts-python"])
+
+/**
+ * What an example's run must end with, from its header's
+ * `# flotilla-conformance: ...` lines (the default: `expect Succeeded`):
+ *
+ *  - `expect <Phase>`: the workflow's phase;
+ *  - `message <text>`: the workflow's status.message contains the text;
+ *  - `node <displayName> <Phase>[ <text>]`: every node of that display name
+ *    (at least one) has the phase, and its message contains the text if given;
+ *  - `random-outcome`, `random-outputs`: as the sets below.
+ */
+export interface Expectation {
+  readonly phase: string
+  readonly message?: string
+  readonly nodes: ReadonlyArray<{ readonly displayName: string; readonly phase: string; readonly message?: string }>
+  readonly randomOutcome: boolean
+  readonly randomOutputs: boolean
+}
 
 export interface Example {
   readonly file: string
   readonly name: string
   readonly workflow: KubeObject
+  readonly expect: Expectation
 }
 
 /** One workflow run of the suite: an example as written, or its multi-cluster variant. */
@@ -89,39 +120,166 @@ export interface Variant {
 
 type Json = Record<string, unknown>
 
-export const loadExamples = (): ReadonlyArray<Example> =>
-  fs.readdirSync(examplesDir)
+/** The repository's own examples (upstream's, with a header naming their origin and expected outcome). */
+export const repoExamplesDir = process.env["FLOTILLA_CONFORMANCE_REPO_DIR"]
+  ?? path.resolve(repoRoot, "test", "conformance", "examples")
+
+const supportKinds = new Set(["WorkflowTemplate", "ClusterWorkflowTemplate", "ConfigMap"])
+const directive = /^#\s*flotilla-conformance:\s*(.*?)\s*$/
+
+const expectationOf = (file: string, text: string): Expectation => {
+  let phase = "Succeeded"
+  let message: string | undefined
+  const nodes: Array<Expectation["nodes"][number]> = []
+  const name = file.replace(/\.ya?ml$/, "")
+  let randomOutcome = randomOutcomeNames.has(name)
+  let randomOutputs = randomOutputNames.has(name)
+  for (const line of text.split("\n")) {
+    const m = directive.exec(line)
+    if (!m) continue
+    const [word = "", ...rest] = m[1]!.split(/\s+/)
+    if (word === "expect" && rest.length === 1) phase = rest[0]!
+    else if (word === "message" && rest.length > 0) message = rest.join(" ")
+    else if (word === "node" && rest.length >= 2) {
+      const [displayName, nodePhase, ...words] = rest
+      nodes.push({ displayName: displayName!, phase: nodePhase!, ...(words.length > 0 ? { message: words.join(" ") } : {}) })
+    } else if (word === "random-outcome" && rest.length === 0) randomOutcome = true
+    else if (word === "random-outputs" && rest.length === 0) randomOutputs = true
+    else throw new Error(`${file}: unknown conformance directive: ${m[1]}`)
+  }
+  return { phase, ...(message !== undefined ? { message } : {}), nodes, randomOutcome, randomOutputs }
+}
+
+interface ExampleFile {
+  readonly file: string
+  readonly text: string
+  readonly docs: ReadonlyArray<KubeObject>
+}
+
+const readDir = (dir: string): Array<ExampleFile> =>
+  !fs.existsSync(dir) ? [] : fs.readdirSync(dir)
     .filter((f) => f.endsWith(".yaml") || f.endsWith(".yml"))
-    .filter((f) => !filter || f.includes(filter))
     .sort()
     .map((file) => {
-      const name = file.replace(/\.ya?ml$/, "")
-      const wf = YAML.parse(fs.readFileSync(path.join(examplesDir, file), "utf8")) as KubeObject
-      return { file, name, workflow: wf }
+      const text = fs.readFileSync(path.join(dir, file), "utf8")
+      const docs = YAML.parseAllDocuments(text).map((d) => d.toJS() as KubeObject | null).filter((d): d is KubeObject => d !== null)
+      return { file, text, docs }
     })
 
-/** As written, with a deterministic name (the file's) and a namespace. */
+const allFiles = (): Array<ExampleFile> => [...readDir(examplesDir), ...readDir(repoExamplesDir)]
+
+/** Every example with a Workflow (FLOTILLA_CONFORMANCE_FILTER applies), in file name order within each folder. */
+export const loadExamples = (): ReadonlyArray<Example> => {
+  const examples = allFiles()
+    .filter((f) => !filter || f.file.includes(filter))
+    .flatMap(({ file, text, docs }) => {
+      const workflows = docs.filter((d) => (d.kind ?? "Workflow") === "Workflow")
+      if (workflows.length > 1) throw new Error(`${file}: more than one Workflow`)
+      const other = docs.find((d) => d.kind !== undefined && d.kind !== "Workflow" && !supportKinds.has(d.kind))
+      if (other) throw new Error(`${file}: kind ${other.kind} is neither a Workflow nor ${[...supportKinds].join(", ")}`)
+      const workflow = workflows[0]
+      if (!workflow) return []
+      return [{ file, name: file.replace(/\.ya?ml$/, ""), workflow, expect: expectationOf(file, text) }]
+    })
+  const names = new Set<string>()
+  for (const ex of examples) {
+    if (names.has(ex.name)) throw new Error(`two examples are named ${ex.name}`)
+    names.add(ex.name)
+  }
+  return examples
+}
+
+const remoteTemplateName = (name: string) => `${name}-mc`
+
+/** A multi-cluster copy's references to ClusterWorkflowTemplates name their multi-cluster copies. */
+const renameClusterScoped = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.map(renameClusterScoped)
+  if (value === null || typeof value !== "object") return value
+  const out: Json = {}
+  for (const [k, v] of Object.entries(value as Json)) {
+    const ref = v as Json | undefined
+    out[k] = (k === "templateRef" || k === "workflowTemplateRef") && ref && ref["clusterScope"] === true && typeof ref["name"] === "string"
+      ? { ...ref, name: remoteTemplateName(ref["name"]) }
+      : renameClusterScoped(v)
+  }
+  return out
+}
+
+/** Every container/script template of a Workflow or (Cluster)WorkflowTemplate spec runs in cluster-2/remote. */
+const moveTemplates = (spec: Json): Json => ({
+  ...spec,
+  ...(spec["templates"] === undefined ? {} : {
+    templates: ((spec["templates"] ?? []) as ReadonlyArray<Json>).map((t) =>
+      t["container"] !== undefined || t["script"] !== undefined
+        ? { ...t, cluster: remoteCluster, namespace: remoteNamespace }
+        : t
+    )
+  })
+})
+
+/** A WorkflowTemplate, ClusterWorkflowTemplate or ConfigMap to create, and the namespace of the runs it serves. */
+export interface SupportObject {
+  readonly object: KubeObject
+  readonly runsNamespace: string
+}
+
+/**
+ * The WorkflowTemplates, ClusterWorkflowTemplates and ConfigMaps of every
+ * example file (FLOTILLA_CONFORMANCE_FILTER does not apply), to create before
+ * the workflows: as written (namespaced ones in `argo`), then their
+ * multi-cluster copies (in `argo-mc`).
+ */
+export const supportObjects = (): ReadonlyArray<SupportObject> => {
+  const objects = allFiles().flatMap((f) => f.docs.filter((d) => d.kind !== undefined && supportKinds.has(d.kind)))
+  const local = objects.map((o): SupportObject => ({
+    runsNamespace: localNamespace,
+    object: o.kind === "ClusterWorkflowTemplate"
+      ? o
+      : { ...o, metadata: { ...o.metadata, namespace: o.metadata.namespace ?? localNamespace } }
+  }))
+  const remote = objects.map((o): SupportObject => {
+    const object = ((): KubeObject => {
+      if (o.kind === "ConfigMap") return { ...o, metadata: { ...o.metadata, namespace: remoteVariantNamespace } }
+      const spec = moveTemplates(renameClusterScoped(o["spec"] ?? {}) as Json)
+      return o.kind === "ClusterWorkflowTemplate"
+        ? { ...o, metadata: { ...o.metadata, name: remoteTemplateName(o.metadata.name!) }, spec }
+        : { ...o, metadata: { ...o.metadata, namespace: remoteVariantNamespace }, spec }
+    })()
+    return { runsNamespace: remoteVariantNamespace, object }
+  })
+  return [...local, ...remote]
+}
+
+/** The API resource of a support object. */
+export const resourceOf = (o: KubeObject): "workflowtemplates" | "clusterworkflowtemplates" | "configmaps" =>
+  o.kind === "ClusterWorkflowTemplate" ? "clusterworkflowtemplates" : o.kind === "WorkflowTemplate" ? "workflowtemplates" : "configmaps"
+
+/**
+ * The placement hints of the support objects: their templates, as if in the
+ * namespace of the runs that use them, for `placementOf` beside the runs'
+ * workflows (as `flotilla run` passes the templates it loads).
+ */
+export const placementHints = (objects: ReadonlyArray<SupportObject>): ReadonlyArray<KubeObject> =>
+  objects
+    .filter((o) => o.object.kind !== "ConfigMap")
+    .map((o) => ({ ...o.object, metadata: { ...o.object.metadata, namespace: o.runsNamespace } }))
+
+/** As written, with a deterministic name (the file's, lower-cased: a name is an RFC 1123 subdomain) and a namespace. */
 const asWritten = (ex: Example): KubeObject => {
   const { generateName: _g, ...metadata } = ex.workflow.metadata as KubeObject["metadata"] & { generateName?: string }
   return {
     ...ex.workflow,
-    metadata: { ...metadata, name: ex.name, namespace: ex.workflow.metadata.namespace ?? localNamespace }
+    metadata: { ...metadata, name: ex.name.toLowerCase(), namespace: ex.workflow.metadata.namespace ?? localNamespace }
   }
 }
 
-/** Every container/script template runs in cluster-2/remote. */
+/** Every container/script template runs in cluster-2/remote (and so do those of the templates it references). */
 const remoteVariant = (ex: Example): KubeObject => {
   const wf = asWritten(ex)
-  const spec = (wf["spec"] ?? {}) as Json
-  const templates = ((spec["templates"] ?? []) as ReadonlyArray<Json>).map((t) =>
-    t["container"] !== undefined || t["script"] !== undefined
-      ? { ...t, cluster: remoteCluster, namespace: remoteNamespace }
-      : t
-  )
   return {
     ...wf,
     metadata: { ...wf.metadata, namespace: remoteVariantNamespace },
-    spec: { ...spec, templates }
+    spec: moveTemplates(renameClusterScoped(wf["spec"] ?? {}) as Json)
   }
 }
 
@@ -137,6 +295,7 @@ export const manifestOf = (v: Variant): KubeObject => ({ apiVersion: "argoproj.i
 
 interface NodeView {
   readonly name: string
+  readonly displayName: string
   readonly type: string
   readonly phase: string
   readonly message?: string
@@ -153,6 +312,7 @@ const nodesOf = (wf: KubeObject | undefined): Map<string, NodeView> => {
     const message = node["message"] as string | undefined
     out.set(name, {
       name,
+      displayName: String(node["displayName"] ?? name),
       type: String(node["type"]),
       phase: String(node["phase"]),
       ...(message ? { message } : {}),
@@ -173,11 +333,11 @@ const describeNodes = (wf: KubeObject | undefined): string =>
     .join("; ")
 
 /** Differences between the two runs' nodes, empty when they agree. */
-const compareRuns = (name: string, local: KubeObject | undefined, remote: KubeObject | undefined): ReadonlyArray<string> => {
+const compareRuns = (ex: Example, local: KubeObject | undefined, remote: KubeObject | undefined): ReadonlyArray<string> => {
   const a = nodesOf(local)
   const b = nodesOf(remote)
   const diffs: Array<string> = []
-  const structureOnly = randomOutcome.has(name)
+  const structureOnly = ex.expect.randomOutcome
   if (!structureOnly) {
     for (const n of a.keys()) if (!b.has(n)) diffs.push(`node ${n} only in local run`)
     for (const n of b.keys()) if (!a.has(n)) diffs.push(`node ${n} only in remote run`)
@@ -193,7 +353,7 @@ const compareRuns = (name: string, local: KubeObject | undefined, remote: KubeOb
     }
     if (x.type !== y.type) diffs.push(`node ${n}: type ${x.type} vs ${y.type}`)
     if (x.phase !== y.phase) diffs.push(`node ${n}: phase ${x.phase} vs ${y.phase}`)
-    if (!randomOutputs.has(name)) {
+    if (!ex.expect.randomOutputs) {
       const ox = JSON.stringify(x.outputs)
       const oy = JSON.stringify(y.outputs)
       if (ox !== oy) diffs.push(`node ${n}: outputs ${ox} vs ${oy}`)
@@ -216,7 +376,28 @@ export const timedOut = (v: Variant, current: KubeObject | undefined, seconds: n
   reason: `not completed after ${seconds}s (phase ${phaseOf(current) || "none"}; ${describeNodes(current)})`
 })
 
-/** The outcome of a completed run (`result` is the completed Workflow); dumps it when asked to. */
+/** What of `expect` the completed Workflow does not meet (empty when it meets it all). */
+const unmetExpectations = (expect: Expectation, wf: KubeObject | undefined): Array<string> => {
+  const unmet: Array<string> = []
+  const phase = phaseOf(wf)
+  if (phase !== expect.phase) unmet.push(`expected ${expect.phase}`)
+  const message = String(((wf?.["status"] ?? {}) as Json)["message"] ?? "")
+  if (expect.message !== undefined && !message.includes(expect.message)) unmet.push(`expected the message to contain "${expect.message}"`)
+  const nodes = [...nodesOf(wf).values()]
+  for (const want of expect.nodes) {
+    const matching = nodes.filter((n) => n.displayName === want.displayName)
+    if (matching.length === 0) unmet.push(`expected a node ${want.displayName}`)
+    for (const n of matching) {
+      if (n.phase !== want.phase) unmet.push(`expected node ${n.name} ${want.phase}, is ${n.phase}`)
+      if (want.message !== undefined && !(n.message ?? "").includes(want.message)) {
+        unmet.push(`expected node ${n.name}'s message to contain "${want.message}", is "${n.message ?? ""}"`)
+      }
+    }
+  }
+  return unmet
+}
+
+/** The outcome of a completed run (`result` is the completed Workflow): does it end as its example expects? Dumps it when asked to. */
 export const judge = (v: Variant, result: KubeObject | undefined, startedMs: number): RunOutcome => {
   const ns = v.wf.metadata.namespace!
   const name = v.wf.metadata.name!
@@ -224,17 +405,18 @@ export const judge = (v: Variant, result: KubeObject | undefined, startedMs: num
     fs.mkdirSync(dumpDir, { recursive: true })
     fs.writeFileSync(path.join(dumpDir, `${ns}-${name}.yaml`), YAML.stringify(result))
   }
-  const phase = phaseOf(result)
-  if (phase !== "Succeeded") {
+  const unmet = unmetExpectations(v.ex.expect, result)
+  if (unmet.length > 0) {
+    const phase = phaseOf(result)
     const message = ((result?.["status"] ?? {}) as Json)["message"]
     return {
       label: v.label,
       ok: false,
-      reason: `${phase}${message ? `: ${String(message)}` : ""} (${describeNodes(result)})`,
+      reason: `${unmet.join("; ")}: ${phase}${message ? `: ${String(message)}` : ""} (${describeNodes(result)})`,
       workflow: result
     }
   }
-  if (verbose) console.error(`  ${v.label}: Succeeded in ${((Date.now() - startedMs) / 1000).toFixed(1)}s`)
+  if (verbose) console.error(`  ${v.label}: ${v.ex.expect.phase} as expected in ${((Date.now() - startedMs) / 1000).toFixed(1)}s`)
   return { label: v.label, ok: true, workflow: result }
 }
 
@@ -248,7 +430,7 @@ export interface Driver<R> {
 
 /**
  * Runs every variant, `concurrency` at a time; the outcomes are in the order
- * of `variants`. An example in `randomOutcome` that did not succeed gets one
+ * of `variants`. An example whose outcome is random that did not end as expected gets one
  * more attempt under the same name (after its Workflow is gone), because
  * failing is within its intended outcomes: retry-container/-script fail with
  * probability (2/3)^11 ≈ 1.2% per run, upstream's CI included.
@@ -260,7 +442,7 @@ export const runVariants = <R>(variants: ReadonlyArray<Variant>, driver: Driver<
     )
   const runOne = (v: Variant): Effect.Effect<RunOutcome, never, R> =>
     attempt(v).pipe(Effect.flatMap((outcome) =>
-      outcome.ok || !randomOutcome.has(v.ex.name)
+      outcome.ok || !v.ex.expect.randomOutcome
         ? Effect.succeed(outcome)
         : Effect.gen(function*() {
           if (verbose) console.error(`  ${v.label}: random outcome ${outcome.reason}; one more attempt`)
@@ -288,7 +470,7 @@ export const report = (
     const ex = examples[i]!
     const local = outcomes[2 * i]!
     const remote = outcomes[2 * i + 1]!
-    const diffs = local.ok && remote.ok ? compareRuns(ex.name, local.workflow, remote.workflow) : []
+    const diffs = local.ok && remote.ok ? compareRuns(ex, local.workflow, remote.workflow) : []
     for (const o of [local, remote]) {
       if (!o.ok) {
         failed++
