@@ -14,7 +14,7 @@
  * computed from it.
  */
 import { pathToFileURL } from "node:url"
-import type { KubeObject } from "../src/kube/Resources.js"
+import type { KubeObject } from "../src/kube/api/Resources.js"
 import type { EngineConfig, EngineOutput, PodObservation, TaskResultObservation } from "../src/workflow/engine/contract.js"
 import { reconcile } from "../src/workflow/engine/index.js"
 import { nodeId } from "../src/workflow/engine/ids.js"

@@ -17,7 +17,7 @@
  */
 import { Effect } from "effect"
 import * as Embedded from "../src/embedded/EmbeddedRuntime.js"
-import type { KubeObject } from "../src/kube/Resources.js"
+import type { KubeObject } from "../src/kube/api/Resources.js"
 import { InMemoryKube } from "../src/testing/InMemoryKube.js"
 
 const ns = "iso"

@@ -35,7 +35,7 @@ import { runInNewContext } from "node:vm"
 import { Effect } from "effect"
 import * as Embedded from "../src/embedded/EmbeddedRuntime.js"
 import { podSelector } from "../src/kube/ClusterPool.js"
-import type { KubeObject } from "../src/kube/Resources.js"
+import type { KubeObject } from "../src/kube/api/Resources.js"
 import { InMemoryKube } from "../src/testing/InMemoryKube.js"
 
 const ns = "scale"
