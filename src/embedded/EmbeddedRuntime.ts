@@ -81,6 +81,28 @@ const manifestKind = (manifest: unknown): { kind: ResourceKind; namespace: strin
 const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined)
 
 /** Every cluster and namespace the workflows name, and where their owners live. */
+/** Templates and the inline templates their steps and DAG tasks carry, however deep. */
+const withInlineTemplates = (templates: ReadonlyArray<Record<string, unknown>>): Array<Record<string, unknown>> => {
+  const out: Array<Record<string, unknown>> = []
+  const visit = (t: unknown, depth: number) => {
+    if (typeof t !== "object" || t === null || Array.isArray(t) || depth > 100) return
+    const template = t as Record<string, unknown>
+    out.push(template)
+    const calls: Array<unknown> = []
+    if (Array.isArray(template["steps"])) {
+      for (const group of template["steps"] as Array<unknown>) {
+        const steps = Array.isArray(group) ? group : (group as { steps?: unknown } | null)?.steps
+        if (Array.isArray(steps)) calls.push(...steps)
+      }
+    }
+    const dag = template["dag"] as { tasks?: unknown } | undefined
+    if (dag !== undefined && dag !== null && Array.isArray(dag.tasks)) calls.push(...dag.tasks)
+    for (const call of calls) visit((call as { inline?: unknown } | null)?.inline, depth + 1)
+  }
+  for (const t of templates) visit(t, 0)
+  return out
+}
+
 export const placementOf = (workflows: ReadonlyArray<KubeObject>, defaultNamespace = "default"): Placement => {
   const clusters = new Set<string>([localClusterName])
   const namespaces = new Map<string, Set<string>>()
@@ -103,7 +125,7 @@ export const placementOf = (workflows: ReadonlyArray<KubeObject>, defaultNamespa
     sas.add(spec.serviceAccountName || "default")
     workflowNamespaces.set(wfNs, sas)
     add(localClusterName, wfNs)
-    const templates = [...(spec.templates ?? []), ...(spec.templateDefaults ? [spec.templateDefaults] : [])]
+    const templates = [...withInlineTemplates(spec.templates ?? []), ...(spec.templateDefaults ? [spec.templateDefaults] : [])]
     const clusterNames = new Set<string>()
     const named = new Set<string>()
     let unnamedNamespace = false
