@@ -157,7 +157,7 @@ interface ExampleFile {
 }
 
 const readDir = (dir: string): Array<ExampleFile> =>
-  !fs.existsSync(dir) ? [] : fs.readdirSync(dir)
+  fs.readdirSync(dir)
     .filter((f) => f.endsWith(".yaml") || f.endsWith(".yml"))
     .sort()
     .map((file) => {
