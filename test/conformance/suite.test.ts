@@ -1,0 +1,76 @@
+/**
+ * The conformance suite's loading of test/conformance/examples (headers,
+ * expectations, templates and their multi-cluster copies), without running
+ * anything; the shared folder is replaced by an empty one.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+
+const load = async () => {
+  process.env["FLOTILLA_CONFORMANCE_DIR"] = fs.mkdtempSync(path.join(os.tmpdir(), "conformance-shared-"))
+  delete process.env["FLOTILLA_CONFORMANCE_REPO_DIR"]
+  delete process.env["FLOTILLA_CONFORMANCE_FILTER"]
+  return await import("./suite.js")
+}
+
+type Json = Record<string, any>
+
+describe("conformance suite: the repository's examples", () => {
+  it("every file names its upstream origin and expected outcome; every example parses", async () => {
+    const suite = await load()
+    for (const file of fs.readdirSync(suite.repoExamplesDir)) {
+      const text = fs.readFileSync(path.join(suite.repoExamplesDir, file), "utf8")
+      expect(text, file).toMatch(/^# Origin: https:\/\/github\.com\/argoproj\/argo-workflows\/blob\/v4\.0\.5\//m)
+      expect(text, file).toMatch(/^# Expected: /m)
+    }
+    const examples = suite.loadExamples()
+    expect(examples.length).toBeGreaterThan(30)
+    const byName = new Map(examples.map((ex) => [ex.name, ex]))
+    expect(byName.get("wftmpl-templates")).toBeUndefined() // templates only
+    expect(byName.get("hello-world")).toBeUndefined() // the shared folder is empty here
+    expect(byName.get("timeouts-step")!.expect).toEqual({
+      phase: "Failed",
+      nodes: [{ displayName: "timeouts-step", phase: "Failed", message: "Pod was active on the node longer than the specified deadline" }],
+      randomOutcome: false,
+      randomOutputs: false
+    })
+    expect(byName.get("parallelism-step-fail-fast")!.expect.message).toBe("template has failed or errored children and failFast enabled")
+    expect(byName.get("retry-conditional")!.expect.randomOutcome).toBe(true)
+    expect(byName.get("wftmpl-dag")!.expect.phase).toBe("Succeeded")
+  })
+
+  it("workflow names are valid (lower-cased file names); the multi-cluster run references the templates' multi-cluster copies", async () => {
+    const suite = await load()
+    const variants = suite.variantsOf(suite.loadExamples())
+    expect(variants.find((v) => v.label === "dag-disable-failFast")!.wf.metadata.name).toBe("dag-disable-failfast")
+    const remote = variants.find((v) => v.label === "cwftmpl-workflow-template-ref (multi-cluster)")!.wf
+    expect(remote.metadata.namespace).toBe("argo-mc")
+    expect((remote["spec"] as Json)["workflowTemplateRef"]).toEqual({ name: "cluster-workflow-template-submittable-mc", clusterScope: true })
+    const local = variants.find((v) => v.label === "cwftmpl-workflow-template-ref")!.wf
+    expect((local["spec"] as Json)["workflowTemplateRef"]).toEqual({ name: "cluster-workflow-template-submittable", clusterScope: true })
+  })
+
+  it("templates are created as written in argo, and moved to cluster-2/remote in argo-mc", async () => {
+    const suite = await load()
+    const support = suite.supportObjects()
+    const find = (kind: string, name: string, ns?: string) =>
+      support.find((o) => o.object.kind === kind && o.object.metadata.name === name && o.object.metadata.namespace === ns)
+    const local = find("WorkflowTemplate", "workflow-template-print-message", "argo")!
+    expect((local.object["spec"] as Json).templates[0].cluster).toBeUndefined()
+    const remote = find("WorkflowTemplate", "workflow-template-print-message", "argo-mc")!
+    expect((remote.object["spec"] as Json).templates[0]).toMatchObject({ cluster: "cluster-2", namespace: "remote" })
+    const cwt = find("ClusterWorkflowTemplate", "cluster-workflow-template-inner-steps-mc")!
+    expect(cwt.runsNamespace).toBe("argo-mc")
+    const [printMessage, innerSteps] = (cwt.object["spec"] as Json).templates
+    expect(printMessage).toMatchObject({ cluster: "cluster-2", namespace: "remote" })
+    expect(innerSteps.cluster).toBeUndefined()
+    expect(innerSteps.steps[0][0].templateRef).toEqual({ name: "cluster-workflow-template-print-message-mc", template: "print-message", clusterScope: true })
+    expect(find("ClusterWorkflowTemplate", "cluster-workflow-template-inner-steps")!.runsNamespace).toBe("argo")
+    // placement hints: every template object, in the namespace of the runs it serves
+    const hints = suite.placementHints(support)
+    expect(hints.length).toBe(support.length)
+    expect(hints.every((h) => h.metadata.namespace === "argo" || h.metadata.namespace === "argo-mc")).toBe(true)
+  })
+})
