@@ -8,6 +8,7 @@
  * controller falls back to the default for that key rather than refusing to
  * start: one typo must not take every workflow down.
  */
+import { type HttpAddressPolicy, strictPolicy } from "./httpPolicy.js"
 import { Schema } from "effect"
 import * as YAML from "yaml"
 import type { ImageEntrypoint } from "../images/ImageEntrypoints.js"
@@ -37,6 +38,8 @@ export interface ControllerConfig {
   readonly limits: EngineLimitsInput
   /** Key `workflowDefaults`, merged under every workflow's spec. */
   readonly workflowDefaults?: Readonly<Record<string, unknown>>
+  /** Key `httpTemplates` (flotilla's own): where http templates' requests may go (httpPolicy.ts); default neither local nor private addresses. */
+  readonly httpTemplates: HttpAddressPolicy
   /** Everything else, as parsed, for keys flotilla passes through. */
   readonly raw: Readonly<Record<string, unknown>>
 }
@@ -70,6 +73,7 @@ export const defaults: ControllerConfig = {
   namespaceParallelism: 0,
   allowInsecureSkipTlsVerify: false,
   limits: {},
+  httpTemplates: strictPolicy,
   raw: {}
 }
 
@@ -163,6 +167,8 @@ export const parseControllerConfig = (
   const limits = parseLimits(values["limits"], (key, detail) => errors.push(new ConfigMapError({ configMap: name, key, detail })))
 
   const workflowDefaults = isRecord(values["workflowDefaults"]) ? values["workflowDefaults"] : undefined
+
+  const httpTemplates = parseHttpTemplates(values["httpTemplates"], (detail) => errors.push(new ConfigMapError({ configMap: name, key: "httpTemplates", detail })))
   const namespace = str("namespace")
   /** Keys whose value ends up in pod labels and label selectors (`@in-cluster` is written as `in-cluster`). */
   const labelValue = (key: string): string | undefined => {
@@ -187,6 +193,7 @@ export const parseControllerConfig = (
       namespaceParallelism,
       allowInsecureSkipTlsVerify,
       limits,
+      httpTemplates,
       ...(workflowDefaults ? { workflowDefaults } : {}),
       raw: values
     },
@@ -226,4 +233,23 @@ const parseLimits = (value: unknown, report: (key: string, detail: string) => vo
     else report("limits.expression", "must be a mapping of limit names to positive integers")
   }
   return { ...top, ...(expression ? { expression } : {}) }
+}
+
+/** Key `httpTemplates`: `allowLoopbackAndLinkLocal` and `allowPrivateNetworks`, booleans (default false). */
+const parseHttpTemplates = (value: unknown, problem: (detail: string) => void): HttpAddressPolicy => {
+  if (value === undefined) return strictPolicy
+  if (!isRecord(value)) {
+    problem("must be a mapping with allowLoopbackAndLinkLocal and allowPrivateNetworks")
+    return strictPolicy
+  }
+  const flag = (key: keyof HttpAddressPolicy): boolean => {
+    const v = value[key]
+    if (v === undefined || typeof v === "boolean") return v === true
+    problem(`${key} must be true or false`)
+    return false
+  }
+  for (const key of Object.keys(value)) {
+    if (key !== "allowLoopbackAndLinkLocal" && key !== "allowPrivateNetworks") problem(`unknown key ${key}`)
+  }
+  return { allowLoopbackAndLinkLocal: flag("allowLoopbackAndLinkLocal"), allowPrivateNetworks: flag("allowPrivateNetworks") }
 }

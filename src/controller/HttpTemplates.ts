@@ -7,26 +7,37 @@
  * not install; the embedded runtime's sandboxed pods have a loopback-only
  * network of their own, so a pod could not reach a server on the host; and a
  * request is a small, bounded piece of I/O: a timeout (`timeoutSeconds`,
- * default 60 s), a capped response body, at most 10 redirects, none of which
- * may lead to a loopback, private or link-local address unless the URL named
- * that host itself (so a public URL cannot be turned against the controller's
- * network). Headers' `secretKeyRef`s are read in the workflow's namespace of
- * the local cluster with the controller's client (upstream's controller reads
- * secrets in workflows' namespaces too; its agent reads them as the executor).
+ * default 60 s, at most 10 min), a capped response body, at most 10
+ * redirects. Since the controller's network is not a tenant's, where a
+ * request may go is the operator's `httpPolicy.ts` (no loopback, link-local
+ * or private address unless the configmap allows it, names judged by what
+ * they resolve to), and a redirect may not lead to a local or private host
+ * other than the one the URL named, whatever the policy. Headers'
+ * `secretKeyRef`s are read in the workflow's namespace of the local cluster
+ * with the controller's client (upstream's controller reads secrets in
+ * workflows' namespaces too; its agent reads them as the executor).
  *
  * Each node's request is made once (a node ID in flight or answered is not
- * asked again); when it completes, its workflow is requeued. Responses are
- * kept until the workflow is forgotten. Never fails: a request that could
- * not be made is a `Failure` result with the reason.
+ * asked again); when it completes, its workflow is requeued. At most
+ * `maxInFlight` requests run at once, `maxInFlightPerWorkflow` of one
+ * workflow, so a wide loop of slow requests cannot take every socket. An
+ * answer is kept until the engine no longer lists its node (it was recorded)
+ * or the workflow is forgotten. Never fails: a request that could not be made
+ * is a `Failure` result with the reason.
  */
-import { Context, Duration, Effect, Fiber, Layer, Stream } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Semaphore, Stream } from "effect"
 import { HttpClient, HttpClientRequest } from "effect/http"
 import { NodeHttpClient } from "@effect/platform-node"
-import { isIP } from "node:net"
 import type { HttpRequest, HttpResult } from "../workflow/engine/contract.js"
 import { ClusterPool } from "../kube/ClusterPool.js"
+import { ControllerSettings } from "./ControllerSettings.js"
+import { guardedLookup, hostBlockedReason, type HttpAddressPolicy, isLocalOrPrivateHost } from "./httpPolicy.js"
 
 const defaultTimeoutSeconds = 60
+/** A template's `timeoutSeconds` above this is cut to it. */
+export const maxTimeoutSeconds = 600
+export const maxInFlight = 32
+export const maxInFlightPerWorkflow = 4
 const maxRedirects = 10
 /** Bytes of a response body kept as `outputs.result` (a parameter, stored in the Workflow's status). */
 export const maxBodyBytes = 256 * 1024
@@ -36,27 +47,15 @@ export type SecretReader = (namespace: string, name: string, key: string) => Eff
 
 const methods = new Set(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE"])
 
-/** Loopback, private, link-local, unique-local and unspecified addresses, and `localhost`. */
-export const isPrivateHost = (host: string): boolean => {
-  const h = host.replace(/^\[|\]$/g, "").toLowerCase()
-  if (h === "localhost" || h.endsWith(".localhost")) return true
-  if (isIP(h) === 4) {
-    const [a, b] = h.split(".").map(Number)
-    return a === 10 || a === 127 || a === 0 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) ||
-      (a === 100 && b >= 64 && b <= 127)
-  }
-  if (isIP(h) === 6) {
-    if (h === "::1" || h === "::") return true
-    if (h.startsWith("fc") || h.startsWith("fd") || h.startsWith("fe80")) return true
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h)
-    return mapped !== null && isPrivateHost(mapped[1])
-  }
-  return false
-}
-
 /** Make one request: headers resolved, redirects followed under the rules above, the body capped. */
-export const perform = (client: HttpClient.HttpClient, readSecret: SecretReader, req: HttpRequest): Effect.Effect<HttpResult> =>
-  Effect.gen(function*() {
+export const perform = (
+  client: HttpClient.HttpClient,
+  readSecret: SecretReader,
+  req: HttpRequest,
+  policy: HttpAddressPolicy
+): Effect.Effect<HttpResult> => {
+  const timeoutSeconds = Math.min(req.timeoutSeconds ?? defaultTimeoutSeconds, maxTimeoutSeconds)
+  return Effect.gen(function*() {
     const method = req.method.toUpperCase()
     if (!methods.has(method)) return failure(`http.method: unsupported method '${req.method}'`)
     let url: URL
@@ -67,6 +66,8 @@ export const perform = (client: HttpClient.HttpClient, readSecret: SecretReader,
     }
     if (url.protocol !== "http:" && url.protocol !== "https:") return failure(`http.url: only http and https URLs are supported, not ${url.protocol}`)
     if (req.insecureSkipVerify === true && url.protocol === "https:") return failure("http.insecureSkipVerify is not supported")
+    const blocked = hostBlockedReason(url.hostname, policy)
+    if (blocked !== undefined) return failure(`http.url: ${blocked}`)
     const headers: Array<[string, string]> = []
     for (const h of req.headers) {
       if (h.secretKeyRef !== undefined) {
@@ -84,9 +85,11 @@ export const perform = (client: HttpClient.HttpClient, readSecret: SecretReader,
       if (response.status >= 300 && response.status < 400 && response.headers["location"] !== undefined) {
         const next = new URL(response.headers["location"], url)
         if (next.protocol !== "http:" && next.protocol !== "https:") return failure(`redirect to ${next.protocol} refused`)
-        if (next.hostname !== originalHost && isPrivateHost(next.hostname)) {
+        if (next.hostname !== originalHost && isLocalOrPrivateHost(next.hostname)) {
           return failure(`redirect from ${url.host} to a private address ${next.host} refused`)
         }
+        const nextBlocked = hostBlockedReason(next.hostname, policy)
+        if (nextBlocked !== undefined) return failure(`redirect from ${url.host} refused: ${nextBlocked}`)
         url = next
         continue
       }
@@ -115,11 +118,20 @@ export const perform = (client: HttpClient.HttpClient, readSecret: SecretReader,
   }).pipe(
     Effect.scoped,
     Effect.timeoutOrElse({
-      duration: Duration.seconds(req.timeoutSeconds ?? defaultTimeoutSeconds),
-      orElse: () => Effect.succeed(failure(`http request timed out after ${req.timeoutSeconds ?? defaultTimeoutSeconds}s`))
+      duration: Duration.seconds(timeoutSeconds),
+      orElse: () => Effect.succeed(failure(`http request timed out after ${timeoutSeconds}s`))
     }),
-    Effect.catch((e) => Effect.succeed(failure(e.message)))
+    Effect.catch((e) => Effect.succeed(failure(messageOf(e))))
   )
+}
+
+/** A failed request's reason, with the cause a transport error wraps (a refused address says why). */
+const messageOf = (e: unknown): string => {
+  const message = e instanceof Error ? e.message : String(e)
+  const cause = e instanceof Error ? (e as { cause?: unknown }).cause : undefined
+  const inner = cause instanceof Error ? cause.message : undefined
+  return inner !== undefined && !message.includes(inner) ? `${message}: ${inner}` : message
+}
 
 const failure = (message: string): HttpResult => ({ _tag: "Failure", message })
 
@@ -131,26 +143,44 @@ export class HttpTemplates extends Context.Service<HttpTemplates, {
   /** Drops what is kept for `key` and stops its requests in flight. */
   readonly forget: (key: string) => Effect.Effect<void>
 }>()("flotilla/controller/HttpTemplates") {
-  static readonly make = (client: HttpClient.HttpClient, readSecret: SecretReader) =>
+  static readonly make = (client: HttpClient.HttpClient, readSecret: SecretReader, policy: HttpAddressPolicy) =>
     Effect.gen(function*() {
       const scope = yield* Effect.scope
       const answered = new Map<string, Map<string, HttpResult>>()
       const inFlight = new Map<string, Map<string, Fiber.Fiber<void>>>()
+      const all = yield* Semaphore.make(maxInFlight)
+      const perWorkflow = new Map<string, Semaphore.Semaphore>()
       const forget = (key: string) =>
         Effect.suspend(() => {
           const fibers = [...(inFlight.get(key)?.values() ?? [])]
           inFlight.delete(key)
           answered.delete(key)
+          perWorkflow.delete(key)
           return Effect.forEach(fibers, Fiber.interrupt, { discard: true })
         })
+      const limiterOf = (key: string): Semaphore.Semaphore => {
+        let s = perWorkflow.get(key)
+        if (s === undefined) perWorkflow.set(key, s = Semaphore.makeUnsafe(maxInFlightPerWorkflow))
+        return s
+      }
       yield* Effect.addFinalizer(() => Effect.forEach([...inFlight.keys()], forget, { discard: true }))
       return HttpTemplates.of({
         results: (key) => answered.get(key) ?? new Map(),
         request: (key, requests, onDone) =>
-          Effect.forEach(requests, (req) =>
+          Effect.suspend(() => {
+            // The engine lists the requests whose nodes still wait: an answer it no longer needs was recorded.
+            const kept = answered.get(key)
+            if (kept !== undefined) {
+              const wanted = new Set(requests.map((r) => r.nodeId))
+              for (const nodeId of [...kept.keys()]) if (!wanted.has(nodeId)) kept.delete(nodeId)
+              if (kept.size === 0) answered.delete(key)
+            }
+            return Effect.forEach(requests, (req) =>
             Effect.suspend(() => {
               if (answered.get(key)?.has(req.nodeId) === true || inFlight.get(key)?.has(req.nodeId) === true) return Effect.void
-              return perform(client, readSecret, req).pipe(
+              return perform(client, readSecret, req, policy).pipe(
+                limiterOf(key).withPermits(1),
+                all.withPermits(1),
                 Effect.flatMap((result) =>
                   Effect.suspend(() => {
                     inFlight.get(key)?.delete(req.nodeId)
@@ -167,13 +197,17 @@ export class HttpTemplates extends Context.Service<HttpTemplates, {
                   if (!answered.get(key)?.has(req.nodeId)) m.set(req.nodeId, fiber)
                 })
               )
-            }), { discard: true }),
+            }), { discard: true })
+          }),
         forget
       })
     })
 
-  /** With Node's http client; secrets read with the local cluster's client. */
-  static readonly layer = Layer.effect(
+  /** With Node's http client under the configmap's address policy (names checked as they resolve); secrets read with the local cluster's client. */
+  static readonly layer = Layer.unwrap(Effect.gen(function*() {
+    const { config } = yield* ControllerSettings
+    const policy = config.httpTemplates
+    return Layer.effect(
     HttpTemplates,
     Effect.gen(function*() {
       const client = yield* HttpClient.HttpClient
@@ -187,7 +221,11 @@ export class HttpTemplates extends Context.Service<HttpTemplates, {
             return data === undefined ? Effect.fail(`secret ${namespace}/${name} has no key '${key}'`) : Effect.succeed(Buffer.from(data, "base64").toString("utf8"))
           })
         )
-      return yield* HttpTemplates.make(client, readSecret)
+      return yield* HttpTemplates.make(client, readSecret, policy)
     })
-  ).pipe(Layer.provide(NodeHttpClient.layerNodeHttp))
+    ).pipe(
+      Layer.provide(NodeHttpClient.layerNodeHttpNoAgent),
+      Layer.provide(NodeHttpClient.layerAgentOptions({ lookup: guardedLookup(policy) }))
+    )
+  }))
 }

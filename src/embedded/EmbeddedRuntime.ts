@@ -279,6 +279,8 @@ export const provision = Effect.fnUntraced(function*(placement: Placement, optio
     data: {
       cluster: localClusterName,
       images: YAML.stringify(options.images ?? defaultImages),
+      // The embedded "clusters" are this machine: http templates may call its own servers.
+      httpTemplates: "allowLoopbackAndLinkLocal: true\nallowPrivateNetworks: true\n",
       ...options.configData
     }
   })

@@ -30,6 +30,16 @@ describe("workflow-controller-configmap", () => {
     assert.isTrue(config.allowInsecureSkipTlsVerify)
   })
 
+  it("httpTemplates: where http templates may go; by default neither local nor private addresses; a bad value is named and falls back to that", () => {
+    assert.deepStrictEqual(parseControllerConfig(cm({ cluster: "main" })).config.httpTemplates, { allowLoopbackAndLinkLocal: false, allowPrivateNetworks: false })
+    const open = parseControllerConfig(cm({ cluster: "main", httpTemplates: "allowPrivateNetworks: true\n" }))
+    assert.deepStrictEqual(open.errors, [])
+    assert.deepStrictEqual(open.config.httpTemplates, { allowLoopbackAndLinkLocal: false, allowPrivateNetworks: true })
+    const bad = parseControllerConfig(cm({ cluster: "main", httpTemplates: "allowPrivateNetworks: yes please\n" }))
+    assert.deepStrictEqual(bad.errors.map((e) => e.message), ['configmap argo/workflow-controller-configmap key "httpTemplates": allowPrivateNetworks must be true or false'])
+    assert.isFalse(bad.config.httpTemplates.allowPrivateNetworks)
+  })
+
   it("reads the old single `config` key; top-level keys win", () => {
     const { config, errors } = parseControllerConfig(cm({
       config: "cluster: old\nparallelism: 2\nimages:\n  busybox:\n    cmd: [sh]\n",

@@ -10,7 +10,8 @@ import { Deferred, Effect, type Scope } from "effect"
 import { HttpClient } from "effect/http"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
-import { HttpTemplates, isPrivateHost, maxBodyBytes, perform } from "../../src/controller/HttpTemplates.js"
+import { HttpTemplates, maxBodyBytes, perform } from "../../src/controller/HttpTemplates.js"
+import { blockedReason, guardedLookup, openPolicy, strictPolicy } from "../../src/controller/httpPolicy.js"
 import type { HttpRequest } from "../../src/workflow/engine/contract.js"
 
 /** A server on 127.0.0.1 for the test's scope; `hits` counts requests per path. */
@@ -92,26 +93,26 @@ describe("HttpTemplates", () => {
       Effect.gen(function*() {
         const r = yield* perform(client, secrets, req(base, "/hello", {
           headers: [{ name: "X-Token", secretKeyRef: { name: "tok", key: "t" } }, { name: "Accept", value: "text/plain" }]
-        }))
+        }), openPolicy)
         assert.strictEqual(r._tag, "Response")
         if (r._tag !== "Response") return
         assert.strictEqual(r.statusCode, 200)
         assert.strictEqual(r.body, "hello GET text/plain")
         assert.deepStrictEqual(r.headers["X-Echo-Token"], ["s3cret"])
-        const missing = yield* perform(client, secrets, req(base, "/hello", { headers: [{ name: "X-Token", secretKeyRef: { name: "other", key: "t" } }] }))
+        const missing = yield* perform(client, secrets, req(base, "/hello", { headers: [{ name: "X-Token", secretKeyRef: { name: "other", key: "t" } }] }), openPolicy)
         assert.deepStrictEqual(missing, { _tag: "Failure", message: "http.headers.X-Token: secret argo/other not found" })
-        const notFound = yield* perform(client, secrets, req(base, "/missing"))
+        const notFound = yield* perform(client, secrets, req(base, "/missing"), openPolicy)
         assert.strictEqual(notFound._tag === "Response" && notFound.statusCode, 404)
-        const post = yield* perform(client, secrets, req(base, "/post", { method: "POST", body: "data" }))
+        const post = yield* perform(client, secrets, req(base, "/post", { method: "POST", body: "data" }), openPolicy)
         assert.strictEqual(post._tag === "Response" && post.body, "got data")
       })))
 
   it.live("redirects: to the same host followed, to another private host refused", () =>
     withClient((client, base, hits) =>
       Effect.gen(function*() {
-        const same = yield* perform(client, secrets, req(base, "/same"))
+        const same = yield* perform(client, secrets, req(base, "/same"), openPolicy)
         assert.strictEqual(same._tag === "Response" && same.body, "hello GET undefined")
-        const elsewhere = yield* perform(client, secrets, req(base, "/elsewhere"))
+        const elsewhere = yield* perform(client, secrets, req(base, "/elsewhere"), openPolicy)
         assert.strictEqual(elsewhere._tag, "Failure")
         assert.include((elsewhere as { message: string }).message, "to a private address localhost:1 refused")
         assert.strictEqual(hits.get("/hello"), 1)
@@ -120,18 +121,18 @@ describe("HttpTemplates", () => {
   it.live("a body over the cap, and a server that never answers within timeoutSeconds, fail the request", () =>
     withClient((client, base) =>
       Effect.gen(function*() {
-        const big = yield* perform(client, secrets, req(base, "/big"))
+        const big = yield* perform(client, secrets, req(base, "/big"), openPolicy)
         assert.deepStrictEqual(big, { _tag: "Failure", message: `response body exceeds ${maxBodyBytes} bytes` })
-        const slow = yield* perform(client, secrets, req(base, "/slow", { timeoutSeconds: 1 }))
+        const slow = yield* perform(client, secrets, req(base, "/slow", { timeoutSeconds: 1 }), openPolicy)
         assert.deepStrictEqual(slow, { _tag: "Failure", message: "http request timed out after 1s" })
-        const refused = yield* perform(client, secrets, req("http://127.0.0.1:1", "/x"))
+        const refused = yield* perform(client, secrets, req("http://127.0.0.1:1", "/x"), openPolicy)
         assert.strictEqual(refused._tag, "Failure")
       })))
 
   it.live("the service makes each node's request once and requeues its workflow when answered", () =>
     withClient((client, base, hits) =>
       Effect.gen(function*() {
-        const svc = yield* HttpTemplates.make(client, secrets)
+        const svc = yield* HttpTemplates.make(client, secrets, openPolicy)
         const done = yield* Deferred.make<string>()
         const r = req(base, "/hello")
         yield* svc.request("argo/wf", [r], (key) => Deferred.succeed(done, key))
@@ -144,10 +145,40 @@ describe("HttpTemplates", () => {
         assert.strictEqual(svc.results("argo/wf").size, 0)
       })))
 
-  it("private hosts", () => {
-    for (const h of ["127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.0.1", "169.254.169.254", "localhost", "[::1]", "fd00::1", "::ffff:127.0.0.1"]) {
-      assert.isTrue(isPrivateHost(h), h)
-    }
-    for (const h of ["8.8.8.8", "example.com", "172.32.0.1", "[2001:db8::1]"]) assert.isFalse(isPrivateHost(h), h)
+  it("the address policy: local and private addresses refused unless allowed, IPv4 inside IPv6 judged as IPv4, reserved never", () => {
+    const local = ["127.0.0.1", "0.0.0.0", "169.254.169.254", "::1", "[::1]", "fe80::1", "::ffff:127.0.0.1", "::ffff:a9fe:a9fe", "::ffff:7f00:1", "64:ff9b::a9fe:a9fe", "::169.254.169.254"]
+    const privateNets = ["10.1.2.3", "192.168.0.1", "172.16.0.1", "100.64.0.1", "198.18.0.1", "fd00::1", "fec0::1", "::ffff:10.0.0.1"]
+    for (const a of [...local, ...privateNets]) assert.isDefined(blockedReason(a, strictPolicy), a)
+    for (const a of local) assert.isDefined(blockedReason(a, { allowLoopbackAndLinkLocal: false, allowPrivateNetworks: true }), a)
+    for (const a of privateNets) assert.isUndefined(blockedReason(a, { allowLoopbackAndLinkLocal: false, allowPrivateNetworks: true }), a)
+    for (const a of [...local, ...privateNets]) assert.isUndefined(blockedReason(a, openPolicy), a)
+    for (const a of ["224.0.0.1", "255.255.255.255", "ff02::1"]) assert.isDefined(blockedReason(a, openPolicy), a)
+    for (const a of ["8.8.8.8", "172.32.0.1", "2001:db8::1", "::ffff:8.8.8.8"]) assert.isUndefined(blockedReason(a, strictPolicy), a)
   })
+
+  it.live("under the strict policy, a URL naming a local address, a loopback name, or a name resolving to one is refused before any byte is sent", () =>
+    withClient((client, base, hits) =>
+      Effect.gen(function*() {
+        const literal = yield* perform(client, secrets, req(base, "/hello"), strictPolicy)
+        assert.deepStrictEqual(literal, { _tag: "Failure", message: "http.url: 127.0.0.1 is a loopback, unspecified or link-local address (configmap httpTemplates.allowLoopbackAndLinkLocal)" })
+        const mapped = yield* perform(client, secrets, req("http://[::ffff:a9fe:a9fe]", "/latest/meta-data/"), strictPolicy)
+        assert.include((mapped as { message: string }).message, "169.254.169.254 is a loopback, unspecified or link-local address")
+        const name = yield* perform(client, secrets, req(base.replace("127.0.0.1", "localhost"), "/hello"), strictPolicy)
+        assert.include((name as { message: string }).message, "localhost is a loopback name")
+        assert.strictEqual(hits.get("/hello"), undefined)
+      })))
+
+  it.live("a name is judged by what it resolves to, at connection time (guardedLookup)", () =>
+    Effect.gen(function*() {
+      const lookup = guardedLookup(strictPolicy)
+      const err = yield* Effect.callback<string>((resume) => {
+        // the URL check refuses the name "localhost" itself; the lookup judges whatever a name resolves to
+        lookup("localhost", {}, (e) => resume(Effect.succeed(e?.message ?? "no error")))
+      })
+      assert.match(err, /^localhost resolves to (127\.0\.0\.1|::1): /)
+      const ok = yield* Effect.callback<string>((resume) => {
+        guardedLookup(openPolicy)("localhost", {}, (e, address) => resume(Effect.succeed(e ? e.message : String(address))))
+      })
+      assert.match(ok, /^(127\.0\.0\.1|::1)$/)
+    }))
 })
