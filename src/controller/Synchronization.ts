@@ -235,7 +235,12 @@ const make = Effect.gen(function*() {
       for (const wf of workflows) {
         const phase = (wf["status"] as { phase?: unknown } | undefined)?.phase
         if (phase === "Succeeded" || phase === "Failed" || phase === "Error") continue
-        for (const { holder, lock } of recordedHolders(wf)) table.restoreHolder(lock, holder)
+        // status is writable by whoever may update the workflow: only its own holders of its own namespace's locks count
+        // (a forged `{lock: "other-ns/Mutex/x", holder: "other-ns/ghost"}` would otherwise hold another tenant's lock for ever).
+        const self = `${wf.metadata.namespace ?? ""}/${wf.metadata.name ?? ""}`
+        for (const { holder, lock } of recordedHolders(wf)) {
+          if ((holder === self || holder.startsWith(`${self}/`)) && lock.startsWith(`${wf.metadata.namespace ?? ""}/`)) table.restoreHolder(lock, holder)
+        }
       }
     })
 

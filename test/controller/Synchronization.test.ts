@@ -120,6 +120,30 @@ describe("Synchronization (controller)", () => {
       assert.strictEqual(phaseOf(yield* step(second.sync, other)), "Running")
     }))
 
+  it.effect("a status forged to hold another namespace's lock, or a holder not its own, is not taken up after a restart", () =>
+    Effect.gen(function*() {
+      const { sync } = yield* setup
+      const mutexWf = (name: string) =>
+        workflow({ entrypoint: "main", synchronization: { mutexes: [{ name: "m" }] }, templates: [{ name: "main", container }] }, name)
+      const forger = {
+        ...workflow({ entrypoint: "main", templates: [{ name: "main", container }] }, "forger"),
+        status: {
+          phase: "Running",
+          synchronization: { mutex: { holding: [{ mutex: "argo/Mutex/m", holder: "argo/ghost" }, { mutex: "victim/Mutex/deploy", holder: "argo/forger" }] } }
+        }
+      }
+      yield* sync.restore([forger])
+      assert.strictEqual(phaseOf(yield* step(sync, mutexWf("honest"))), "Running")
+    }))
+
+  it.effect("a lock in another namespace is refused with the field and 'not supported'", () =>
+    Effect.gen(function*() {
+      const { sync } = yield* setup
+      const wf = yield* step(sync, workflow({ entrypoint: "main", synchronization: { mutexes: [{ name: "deploy", namespace: "victim" }] }, templates: [{ name: "main", container }] }, "reach"))
+      assert.notStrictEqual(phaseOf(wf), "Running")
+      assert.include(messageOf(wf)!, 'spec.synchronization.mutexes[0].namespace: a lock in another namespace ("victim", the workflow\'s is "argo") is not supported')
+    }))
+
   it.effect("the lock table's wake-ups need no clock: a release is seen at the same instant", () =>
     Effect.gen(function*() {
       const table = makeLockTable()

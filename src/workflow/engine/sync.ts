@@ -37,6 +37,15 @@ interface LockItem {
   readonly source?: SemaphoreSource
 }
 
+/**
+ * Upstream lets a workflow take a lock, and read a semaphore's ConfigMap, in
+ * another namespace; in flotilla one tenant's workflow may neither hold
+ * another namespace's locks (stalling its workflows) nor have the controller
+ * read that namespace's ConfigMaps.
+ */
+const otherNamespace = (path: string, namespace: string, wfNamespace: string): string =>
+  `${path}: a lock in another namespace ("${namespace}", the workflow's is "${wfNamespace}") is not supported`
+
 /** The locks a `synchronization` block names (v3.6+ lists and the older singular fields), or why it is invalid. */
 export const lockItems = (sync: unknown, wfNamespace: string, field: string): ReadonlyArray<LockItem> | { readonly error: string } => {
   if (!isRecord(sync)) return []
@@ -48,6 +57,7 @@ export const lockItems = (sync: unknown, wfNamespace: string, field: string): Re
   for (const [s, path] of list("semaphores", "semaphore")) {
     if (!isRecord(s)) return { error: `${path}: expected an object` }
     const namespace = typeof s["namespace"] === "string" && s["namespace"] !== "" ? s["namespace"] : wfNamespace
+    if (namespace !== wfNamespace) return { error: otherNamespace(`${path}.namespace`, namespace, wfNamespace) }
     if (s["database"] !== undefined && s["database"] !== null) return { error: `${path}.database: database semaphores are not supported` }
     const ref = s["configMapKeyRef"]
     if (!isRecord(ref)) return { error: "cannot get LockName for a Semaphore without a ConfigMapRef or Database" }
@@ -62,6 +72,7 @@ export const lockItems = (sync: unknown, wfNamespace: string, field: string): Re
     if (!isRecord(m)) return { error: `${path}: expected an object` }
     if (m["database"] === true) return { error: `${path}.database: database mutexes are not supported` }
     const namespace = typeof m["namespace"] === "string" && m["namespace"] !== "" ? m["namespace"] : wfNamespace
+    if (namespace !== wfNamespace) return { error: otherNamespace(`${path}.namespace`, namespace, wfNamespace) }
     const name = typeof m["name"] === "string" ? m["name"] : ""
     if (name === "") return { error: "Invalid lock key: ResourceName is missing" }
     items.push({ key: `${namespace}/Mutex/${name}`, kind: "Mutex" })
