@@ -78,7 +78,10 @@ const resume = (wf: KubeObject, nowIso: string): ControlResult => {
     const next: Record<string, NodeStatus> = { ...nodes }
     for (const [id, node] of Object.entries(nodes)) {
       if (node.type !== "Suspend" || node.phase !== "Running") continue
-      const declared = outputsOf.get(node.templateName ?? "") ?? []
+      // The node's own supplied outputs (engine/suspend.ts, as upstream's addRawOutputFields); a node
+      // written before it carried them: its template's, by name.
+      const own = node.outputs?.parameters
+      const declared = own !== undefined && own.length > 0 ? own : outputsOf.get(node.templateName ?? "") ?? []
       const parameters: Array<Parameter> = []
       for (const p of declared) {
         const fallback = p.valueFrom?.default ?? p.value

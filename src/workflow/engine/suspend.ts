@@ -4,7 +4,7 @@
  * `executeSuspend` (workflow/controller/operator.go).
  */
 import { parseDurationMs } from "../../util/goDuration.js"
-import { isFulfilled, type Template } from "../model/Workflow.js"
+import { isFulfilled, type Parameter, type Template } from "../model/Workflow.js"
 import type { ExecOpts, Node } from "./nodes.js"
 import type { OperationState } from "./operation.js"
 
@@ -16,8 +16,12 @@ import type { OperationState } from "./operation.js"
  * A duration that does not parse errors the node rather than waiting for ever.
  */
 export const executeSuspend = (op: OperationState, nodeName: string, tmpl: Template, opts: ExecOpts): Node => {
-  const node = op.byName(nodeName) ??
-    op.initNode(nodeName, "Suspend", "Running", { boundaryId: opts.boundaryId, templateName: tmpl.name, hooked: opts.hooked })
+  let node = op.byName(nodeName)
+  if (node === undefined) {
+    node = op.initNode(nodeName, "Suspend", "Running", { boundaryId: opts.boundaryId, templateName: tmpl.name, hooked: opts.hooked })
+    const supplied = suppliedOutputs(tmpl)
+    if (supplied.length > 0) node.outputs = { parameters: supplied }
+  }
   if (isFulfilled(node.phase)) return node
   const duration = tmpl.suspend?.duration
   if (duration === undefined || duration === "") return node
@@ -40,3 +44,19 @@ export const executeSuspend = (op: OperationState, nodeName: string, tmpl: Templ
   }
   return op.markPhase(node, "Succeeded", "")
 }
+
+/**
+ * Upstream's `addRawOutputFields`: a suspend node carries, from its start, the
+ * output parameters to be supplied on resume (`valueFrom.supplied`), each with
+ * its default (or the input parameter of the same name's), so that whoever
+ * resumes it (`flotilla resume`, `argo resume`) reads them from the node, not
+ * from a template looked up by name.
+ */
+const suppliedOutputs = (tmpl: Template): Array<Parameter> =>
+  (tmpl.outputs?.parameters ?? []).filter((p) => p.valueFrom?.supplied !== undefined).map((p) => {
+    if (p.valueFrom?.default !== undefined) return p
+    // The template arrives processed: an input's default is already its value.
+    const input = (tmpl.inputs?.parameters ?? []).find((i) => i.name === p.name)
+    const fromInput = input?.default ?? input?.value
+    return fromInput === undefined ? p : { ...p, valueFrom: { ...p.valueFrom, default: fromInput } }
+  })

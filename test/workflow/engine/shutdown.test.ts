@@ -135,6 +135,28 @@ describe("spec.suspend and resume", () => {
     assert.include(JSON.stringify(create!.pod), "\"echo\",\"yes\"")
   })
 
+  it("the suspend node carries its supplied outputs from the start, so an inline suspend template resumes with them too", () => {
+    const sim = new Sim(workflow({
+      entrypoint: "main",
+      templates: [
+        {
+          name: "main",
+          steps: [
+            [{ name: "approve", inline: { suspend: {}, inputs: { parameters: [{ name: "answer", default: "from-input" }] }, outputs: { parameters: [{ name: "answer", valueFrom: { supplied: {} } }] } } }],
+            [{ name: "after", template: "show", arguments: { parameters: [{ name: "m", value: "{{steps.approve.outputs.parameters.answer}}" }] } }]
+          ]
+        },
+        { name: "show", inputs: { parameters: [{ name: "m" }] }, container: { image: "busybox", command: ["echo", "{{inputs.parameters.m}}"] } }
+      ]
+    }))
+    sim.tick()
+    assert.deepStrictEqual(sim.node("wf[0].approve")?.outputs?.parameters, [{ name: "answer", valueFrom: { supplied: {}, default: "from-input" } }])
+    control(sim, "resume")
+    assert.deepStrictEqual(sim.node("wf[0].approve")?.outputs?.parameters, [{ name: "answer", value: "from-input" }])
+    const [create] = sim.creates(sim.tick())
+    assert.include(JSON.stringify(create!.pod), "\"echo\",\"from-input\"")
+  })
+
   it("resume refuses a supplied output without a default, naming it; a completed workflow cannot be stopped", () => {
     const sim = new Sim(workflow({
       entrypoint: "approve",
