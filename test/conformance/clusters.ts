@@ -33,6 +33,11 @@
  * configmap names argoexec v4.0.5 and the shipped configmap's image
  * entrypoints, and no node agent is started.
  *
+ * Examples whose header says `embedded-only <reason>` are not run: `SKIP
+ * <run>: <reason>` per run, then `N skipped` after the counts (never counted
+ * as passed). The loopback server of the `url` header lines runs in this
+ * process (the controller runs on this machine and reaches it).
+ *
  * Prints `PASS <run>` / `FAIL <run>: <reason>` per workflow run, then
  * `N passed, N failed`, and exits non-zero when anything failed. Progress goes
  * to stderr. Env: see suite.ts (FLOTILLA_CONFORMANCE_TIMEOUT defaults to 300
@@ -47,7 +52,7 @@ import { defaultImages } from "../../src/kubelet/images.js"
 import { caData, clusterNames, clustersUp, ensureNamespace, ensureServiceAccount, getJson } from "../e2e/support/clusters.js"
 import { kubeconfigDoc, kubeconfigPath, kubectl, kubectlEnsure, kubectlRaw, nodeName } from "../e2e/support/clusters.js"
 import { type Proc, repoRoot, server, startFlotilla, stateDir, tailLogs, token, userName, waitFor, watchEvents, writePrivateFile } from "../e2e/support/clusters.js"
-import { exitWith, judge, loadExamples, manifestOf, placementHints, report, runVariants, supportObjects, timedOut, timeoutSeconds, type Variant, variantsOf } from "./suite.js"
+import { exitWith, judge, loadExamples, manifestOf, placementHints, report, runVariants, startLoopbackServer, supportObjects, timedOut, timeoutFor, timeoutSeconds, type Variant, variantsOf } from "./suite.js"
 
 const MAIN = Embedded.localClusterName
 const SYSTEM_NS = Embedded.systemNamespace
@@ -110,7 +115,9 @@ const setUp = async (placement: Placement): Promise<void> => {
     `--from-literal=cluster=${MAIN}`,
     ...(realNodes
       ? [`--from-literal=images=${shippedImages()}`, "--from-literal=executor=image: quay.io/argoproj/argoexec:v4.0.5"]
-      : [`--from-literal=images=${YAML.stringify(defaultImages)}`])
+      : [`--from-literal=images=${YAML.stringify(defaultImages)}`]),
+    // The controller runs on this machine: the examples' http templates call the suite's loopback server.
+    "--from-literal=httpTemplates=allowLoopbackAndLinkLocal: true"
   ])
   // The user's kubeconfig per workflow namespace and service account: contexts + users only, the workflow user's token.
   const userKubeconfig = kubeconfigDoc({
@@ -269,7 +276,12 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 
 const main = async (): Promise<number> => {
   if (!(await clustersUp())) throw new Error(`no clusters up in ${stateDir} (run scripts/clusters/up.sh)`)
-  const examples = loadExamples()
+  // The controller runs on this machine: the examples' http templates reach the loopback server their `url` lines name.
+  const server = await startLoopbackServer()
+  const all = loadExamples(server.base)
+  // `embedded-only` examples cannot work here (see their headers): reported SKIP, never run nor counted as passed.
+  const skipped = all.filter((ex) => ex.expect.embeddedOnly !== undefined)
+  const examples = all.filter((ex) => ex.expect.embeddedOnly === undefined)
   const variants = variantsOf(examples)
   const support = supportObjects()
   const placement = Embedded.placementOf([...variants.map((v) => v.wf), ...placementHints(support)])
@@ -313,10 +325,11 @@ const main = async (): Promise<number> => {
         const ns = v.wf.metadata.namespace!
         const name = v.wf.metadata.name!
         const started = Date.now()
+        const seconds = timeoutFor(v.ex, timeout)
         const created = JSON.parse(await kubectl(MAIN, ["create", "-f", "-", "-o", "json"], { input: JSON.stringify(manifestOf(v)) })) as KubeObject
-        const result = await watcher.completion(ns, name, created.metadata.uid!, timeout * 1000)
+        const result = await watcher.completion(ns, name, created.metadata.uid!, seconds * 1000)
         const outcome = result === "timeout"
-          ? timedOut(v, await getJson<KubeObject>(MAIN, [WORKFLOWS, name, "-n", ns]), timeout)
+          ? timedOut(v, await getJson<KubeObject>(MAIN, [WORKFLOWS, name, "-n", ns]), seconds)
           : judge(v, result, started)
         progress(`[${++finished}] ${v.label}: ${outcome.ok ? `${v.ex.expect.phase} as expected` : "not as expected"} in ${((Date.now() - started) / 1000).toFixed(1)}s`)
         return outcome
@@ -349,10 +362,11 @@ const main = async (): Promise<number> => {
     if (cleanupFailures.length === 0) progress(`cleanup: every workflow gone, nothing of theirs left in ${remotes.join(", ")}`)
     for (const p of procs) if (p.exited()) cleanupFailures.push(`process ${p.name} exited during the run (see ${p.logFile})`)
 
-    return report(examples, outcomes, cleanupFailures)
+    return report(examples, outcomes, cleanupFailures, skipped)
   } finally {
     watcher.stop()
     await Promise.all(procs.map((p) => p.stop()))
+    await server.close()
   }
 }
 

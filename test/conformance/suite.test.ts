@@ -34,7 +34,8 @@ describe("conformance suite: the repository's examples", () => {
       phase: "Failed",
       nodes: [{ displayName: "timeouts-step", phase: "Failed", message: "Pod was active on the node longer than the specified deadline" }],
       randomOutcome: false,
-      randomOutputs: false
+      randomOutputs: false,
+      urls: []
     })
     expect(byName.get("parallelism-step-fail-fast")!.expect.message).toBe("template has failed or errored children and failFast enabled")
     expect(byName.get("retry-conditional")!.expect.randomOutcome).toBe(true)
@@ -68,9 +69,58 @@ describe("conformance suite: the repository's examples", () => {
     expect(innerSteps.cluster).toBeUndefined()
     expect(innerSteps.steps[0][0].templateRef).toEqual({ name: "cluster-workflow-template-print-message-mc", template: "print-message", clusterScope: true })
     expect(find("ClusterWorkflowTemplate", "cluster-workflow-template-inner-steps")!.runsNamespace).toBe("argo")
-    // placement hints: every template object, in the namespace of the runs it serves
+    // placement hints: every template object (not the ConfigMaps), in the namespace of the runs it serves
     const hints = suite.placementHints(support)
-    expect(hints.length).toBe(support.length)
+    expect(hints.length).toBe(support.filter((o) => o.object.kind !== "ConfigMap").length)
+    expect(support.some((o) => o.object.kind === "ConfigMap" && o.object.metadata.name === "my-config" && o.object.metadata.namespace === "argo-mc")).toBe(true)
     expect(hints.every((h) => h.metadata.namespace === "argo" || h.metadata.namespace === "argo-mc")).toBe(true)
+  })
+
+  it("url lines point the examples' URLs at the loopback server; embedded-only and timeout lines parse", async () => {
+    const suite = await load()
+    const asWritten = new Map(suite.loadExamples().map((ex) => [ex.name, ex]))
+    const hello = asWritten.get("http-hello-world")!
+    expect(hello.expect.urls.map((u) => u.path)).toEqual(["/status/200", "/status/404"])
+    expect(JSON.stringify(hello.workflow)).toContain("https://raw.githubusercontent.com/") // no base: as written
+    const based = new Map(suite.loadExamples("http://127.0.0.1:9").map((ex) => [ex.name, ex]))
+    const text = JSON.stringify(based.get("http-hello-world")!.workflow)
+    expect(text).not.toContain("https://")
+    expect(text).toContain("http://127.0.0.1:9/status/200")
+    expect(text).toContain("http://127.0.0.1:9/status/404")
+    expect(asWritten.get("k8s-patch-pod")!.expect.embeddedOnly).toMatch(/service account/)
+    expect(asWritten.get("dag-inline-workflow")!.expect.embeddedOnly).toBeUndefined()
+    expect(asWritten.get("parallelism-nested-workflow")!.expect.timeoutSeconds).toBe(240)
+    expect(suite.timeoutFor(asWritten.get("parallelism-nested-workflow")!, 120)).toBe(240)
+    expect(suite.timeoutFor(asWritten.get("dag-inline-workflow")!, 120)).toBe(120)
+  })
+
+  it("the loopback server answers /status/<code> and /body/<text>", async () => {
+    const suite = await load()
+    const server = await suite.startLoopbackServer()
+    try {
+      expect((await fetch(`${server.base}/status/201`)).status).toBe(201)
+      const body = await fetch(`${server.base}/body/google`)
+      expect([body.status, await body.text()]).toEqual([200, "google"])
+      expect((await fetch(`${server.base}/other`)).status).toBe(404)
+    } finally {
+      await server.close()
+    }
+  })
+
+  it("the multi-cluster run moves inline, containerSet and resource templates, but not a resource creating a Workflow nor http", async () => {
+    const suite = await load()
+    const remote = (label: string) => suite.variantsOf(suite.loadExamples()).find((v) => v.label === `${label} (multi-cluster)`)!.wf["spec"] as Json
+    expect(remote("dag-inline-workflow").templates[0].dag.tasks[0].inline).toMatchObject({ cluster: "cluster-2", namespace: "remote" })
+    expect(remote("steps-inline-workflow").templates[0].steps[0][0].inline).toMatchObject({ cluster: "cluster-2", namespace: "remote" })
+    expect(remote("dag-inline-workflow").templates[0].cluster).toBeUndefined()
+    expect(remote("dag-inline-workflow").templates[0].dag.tasks[0].inline).toMatchObject({ cluster: "cluster-2", namespace: "remote" })
+    expect(remote("k8s-patch-pod").templates[0]).toMatchObject({ cluster: "cluster-2", namespace: "remote" })
+    const wow = remote("workflow-of-workflows").templates as Array<Json>
+    expect(wow.every((t) => t.cluster === undefined)).toBe(true) // its resources create Workflows: on main
+    const http = (remote("http-hello-world").templates as Array<Json>).find((t) => t.name === "http")!
+    expect(http.cluster).toBeUndefined()
+    // a WorkflowTemplate's inline templates move in its multi-cluster copy
+    const wt = suite.supportObjects().find((o) => o.object.kind === "WorkflowTemplate" && o.object.metadata.name === "dag-inline" && o.object.metadata.namespace === "argo-mc")!
+    expect((wt.object["spec"] as Json).templates[0].dag.tasks[0].inline).toMatchObject({ cluster: "cluster-2", namespace: "remote" })
   })
 })

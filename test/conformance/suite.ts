@@ -19,6 +19,18 @@
  * header line: compared loosely, and given one more attempt when a run does
  * not end as expected).
  *
+ * Resource templates move too (they are pods acting in the cluster they run
+ * in), except those whose manifest is a Workflow: a Workflow must be created
+ * where the controller runs it (a Workflow in cluster-2 would never run); the
+ * templates its manifest references are the multi-cluster copies in `argo-mc`.
+ * Inline templates (in steps and DAG tasks) and containerSet templates move
+ * like container/script templates; http templates stay: the controller makes
+ * their requests.
+ *
+ * Tests dial loopback only: a `url <upstream url> -> <path>` header line makes
+ * the suite replace the URL in the example's text, at load time, by
+ * `<base><path>` on the driver's loopback server (`startLoopbackServer`).
+ *
  * A file may hold other documents than its Workflow: its WorkflowTemplates,
  * ClusterWorkflowTemplates and ConfigMaps (and those of files holding no
  * Workflow, such as workflow templates shared by several examples) are
@@ -29,13 +41,16 @@
  * multi-cluster runs' cluster-scoped references name it).
  *
  * A driver prints `PASS <run>` / `FAIL <run>: <reason>` per workflow run, then
- * `N passed, N failed`, and exits non-zero when anything failed.
+ * `N passed, N failed`, and exits non-zero when anything failed. The real
+ * clusters' driver skips the examples whose header has an `embedded-only
+ * <reason>` line (`SKIP <run>: <reason>`, then `N skipped`, never counted as passed).
  * Env: FLOTILLA_CONFORMANCE_FILTER (substring of file names),
  * FLOTILLA_CONFORMANCE_CONCURRENCY (default 6), FLOTILLA_CONFORMANCE_TIMEOUT
  * (seconds per workflow; the default is the driver's), FLOTILLA_CONFORMANCE_VERBOSE=1 (logs),
  * FLOTILLA_CONFORMANCE_DUMP=<dir> (final Workflows as YAML).
  */
 import * as fs from "node:fs"
+import * as http from "node:http"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
@@ -50,6 +65,8 @@ const filter = process.env["FLOTILLA_CONFORMANCE_FILTER"]
 export const concurrency = Number(process.env["FLOTILLA_CONFORMANCE_CONCURRENCY"] ?? "6")
 /** Seconds a workflow may take (FLOTILLA_CONFORMANCE_TIMEOUT, else the driver's default). */
 export const timeoutSeconds = (fallback: number): number => Number(process.env["FLOTILLA_CONFORMANCE_TIMEOUT"] ?? String(fallback))
+/** Seconds a run of `ex` may take: the driver's `timeout`, or the example's `timeout` header line when longer. */
+export const timeoutFor = (ex: Example, timeout: number): number => Math.max(timeout, ex.expect.timeoutSeconds ?? 0)
 export const verbose = process.env["FLOTILLA_CONFORMANCE_VERBOSE"] === "1"
 /** When set, each run's final Workflow is written there as YAML (for debugging). */
 const dumpDir = process.env["FLOTILLA_CONFORMANCE_DUMP"]
@@ -94,7 +111,12 @@ const randomOutputNames = new Set(["scripts-bash", "scripts-javascript", "script
  *  - `message <text>`: the workflow's status.message contains the text;
  *  - `node <displayName> <Phase>[ <text>]`: every node of that display name
  *    (at least one) has the phase, and its message contains the text if given;
- *  - `random-outcome`, `random-outputs`: as the sets below.
+ *  - `random-outcome`, `random-outputs`: as the sets below;
+ *  - `url <upstream url> -> <path>`: the URL (every occurrence in the file's
+ *    text) is replaced by the loopback server's `<base><path>` at load time;
+ *  - `embedded-only <reason>`: the real clusters' driver skips it;
+ *  - `timeout <seconds>`: the run may take that long when the driver's
+ *    timeout is shorter (see `timeoutFor`).
  */
 export interface Expectation {
   readonly phase: string
@@ -102,6 +124,9 @@ export interface Expectation {
   readonly nodes: ReadonlyArray<{ readonly displayName: string; readonly phase: string; readonly message?: string }>
   readonly randomOutcome: boolean
   readonly randomOutputs: boolean
+  readonly urls: ReadonlyArray<{ readonly upstream: string; readonly path: string }>
+  readonly embeddedOnly?: string
+  readonly timeoutSeconds?: number
 }
 
 export interface Example {
@@ -134,6 +159,9 @@ const expectationOf = (file: string, text: string): Expectation => {
   const name = file.replace(/\.ya?ml$/, "")
   let randomOutcome = randomOutcomeNames.has(name)
   let randomOutputs = randomOutputNames.has(name)
+  const urls: Array<Expectation["urls"][number]> = []
+  let embeddedOnly: string | undefined
+  let timeout: number | undefined
   for (const line of text.split("\n")) {
     const m = directive.exec(line)
     if (!m) continue
@@ -145,9 +173,21 @@ const expectationOf = (file: string, text: string): Expectation => {
       nodes.push({ displayName: displayName!, phase: nodePhase!, ...(words.length > 0 ? { message: words.join(" ") } : {}) })
     } else if (word === "random-outcome" && rest.length === 0) randomOutcome = true
     else if (word === "random-outputs" && rest.length === 0) randomOutputs = true
+    else if (word === "url" && rest.length === 3 && rest[1] === "->" && rest[2]!.startsWith("/")) urls.push({ upstream: rest[0]!, path: rest[2]! })
+    else if (word === "embedded-only" && rest.length > 0) embeddedOnly = rest.join(" ")
+    else if (word === "timeout" && rest.length === 1 && /^[1-9]\d*$/.test(rest[0]!)) timeout = Number(rest[0])
     else throw new Error(`${file}: unknown conformance directive: ${m[1]}`)
   }
-  return { phase, ...(message !== undefined ? { message } : {}), nodes, randomOutcome, randomOutputs }
+  return {
+    phase,
+    ...(message !== undefined ? { message } : {}),
+    nodes,
+    randomOutcome,
+    randomOutputs,
+    urls,
+    ...(embeddedOnly !== undefined ? { embeddedOnly } : {}),
+    ...(timeout !== undefined ? { timeoutSeconds: timeout } : {})
+  }
 }
 
 interface ExampleFile {
@@ -156,21 +196,36 @@ interface ExampleFile {
   readonly docs: ReadonlyArray<KubeObject>
 }
 
-const readDir = (dir: string): Array<ExampleFile> =>
+/** The file's text with its `url` lines' URLs replaced by the loopback server's (`base`; none: as written). */
+const withUrls = (file: string, text: string, base: string | undefined): string => {
+  if (base === undefined) return text
+  let out = text
+  for (const { upstream, path: to } of expectationOf(file, text).urls) {
+    // every occurrence but the header line's own
+    out = out.split("\n").map((line) => (directive.test(line) ? line : line.split(upstream).join(`${base}${to}`))).join("\n")
+  }
+  return out
+}
+
+const readDir = (dir: string, urlBase: string | undefined): Array<ExampleFile> =>
   fs.readdirSync(dir)
     .filter((f) => f.endsWith(".yaml") || f.endsWith(".yml"))
     .sort()
     .map((file) => {
-      const text = fs.readFileSync(path.join(dir, file), "utf8")
+      const text = withUrls(file, fs.readFileSync(path.join(dir, file), "utf8"), urlBase)
       const docs = YAML.parseAllDocuments(text).map((d) => d.toJS() as KubeObject | null).filter((d): d is KubeObject => d !== null)
       return { file, text, docs }
     })
 
-const allFiles = (): Array<ExampleFile> => [...readDir(examplesDir), ...readDir(repoExamplesDir)]
+const allFiles = (urlBase?: string): Array<ExampleFile> => [...readDir(examplesDir, urlBase), ...readDir(repoExamplesDir, urlBase)]
 
-/** Every example with a Workflow (FLOTILLA_CONFORMANCE_FILTER applies), in file name order within each folder. */
-export const loadExamples = (): ReadonlyArray<Example> => {
-  const examples = allFiles()
+/**
+ * Every example with a Workflow (FLOTILLA_CONFORMANCE_FILTER applies), in file
+ * name order within each folder; `urlBase` (the loopback server's, see
+ * `startLoopbackServer`) replaces the upstream URLs of `url` header lines.
+ */
+export const loadExamples = (urlBase?: string): ReadonlyArray<Example> => {
+  const examples = allFiles(urlBase)
     .filter((f) => !filter || f.file.includes(filter))
     .flatMap(({ file, text, docs }) => {
       const workflows = docs.filter((d) => (d.kind ?? "Workflow") === "Workflow")
@@ -205,16 +260,49 @@ const renameClusterScoped = (value: unknown): unknown => {
   return out
 }
 
-/** Every container/script template of a Workflow or (Cluster)WorkflowTemplate spec runs in cluster-2/remote. */
+/** A resource template whose manifest is a Workflow (it must be created where the controller runs it). */
+const createsWorkflow = (t: Json): boolean => {
+  const manifest = (t["resource"] as Json | undefined)?.["manifest"]
+  if (typeof manifest !== "string") return false
+  try {
+    return (YAML.parse(manifest.replace(/\{\{[^}]*\}\}/g, "x")) as Json | null)?.["kind"] === "Workflow"
+  } catch {
+    return false
+  }
+}
+
+/** Does the template run a pod that moves: container, script, containerSet, resource (but one creating a Workflow)? */
+const movesToRemote = (t: Json): boolean =>
+  t["container"] !== undefined || t["script"] !== undefined || t["containerSet"] !== undefined ||
+  (t["resource"] !== undefined && !createsWorkflow(t))
+
+/** The template moved to cluster-2/remote if it runs such a pod, with the inline templates of its steps and DAG tasks moved too. */
+const moveTemplate = (t: Json): Json => {
+  const moveCalls = (calls: unknown): unknown =>
+    Array.isArray(calls)
+      ? calls.map((c: Json) => (c !== null && typeof c === "object" && c["inline"] !== undefined ? { ...c, inline: moveTemplate(c["inline"] as Json) } : c))
+      : calls
+  const steps = t["steps"]
+  const dag = t["dag"] as Json | undefined
+  return {
+    ...t,
+    ...(movesToRemote(t) ? { cluster: remoteCluster, namespace: remoteNamespace } : {}),
+    ...(Array.isArray(steps)
+      ? { steps: steps.map((group: unknown) =>
+        Array.isArray(group)
+          ? moveCalls(group)
+          : group !== null && typeof group === "object" && Array.isArray((group as Json)["steps"])
+          ? { ...(group as Json), steps: moveCalls((group as Json)["steps"]) }
+          : group) }
+      : {}),
+    ...(dag !== undefined && dag !== null && Array.isArray(dag["tasks"]) ? { dag: { ...dag, tasks: moveCalls(dag["tasks"]) } } : {})
+  }
+}
+
+/** Every template of a Workflow or (Cluster)WorkflowTemplate spec that runs a pod (see `movesToRemote`) runs in cluster-2/remote. */
 const moveTemplates = (spec: Json): Json => ({
   ...spec,
-  ...(spec["templates"] === undefined ? {} : {
-    templates: ((spec["templates"] ?? []) as ReadonlyArray<Json>).map((t) =>
-      t["container"] !== undefined || t["script"] !== undefined
-        ? { ...t, cluster: remoteCluster, namespace: remoteNamespace }
-        : t
-    )
-  })
+  ...(spec["templates"] === undefined ? {} : { templates: ((spec["templates"] ?? []) as ReadonlyArray<Json>).map(moveTemplate) })
 })
 
 /** A WorkflowTemplate, ClusterWorkflowTemplate or ConfigMap to create, and the namespace of the runs it serves. */
@@ -273,7 +361,7 @@ const asWritten = (ex: Example): KubeObject => {
   }
 }
 
-/** Every container/script template runs in cluster-2/remote (and so do those of the templates it references). */
+/** Every template running a pod runs in cluster-2/remote (and so do those of the templates it references). */
 const remoteVariant = (ex: Example): KubeObject => {
   const wf = asWritten(ex)
   return {
@@ -456,13 +544,16 @@ export const runVariants = <R>(variants: ReadonlyArray<Variant>, driver: Driver<
 
 /**
  * Prints `PASS`/`FAIL` per run (outcomes in the order of `variantsOf`), then
- * one `FAIL` line per extra failure (checks beyond single runs), then
- * `N passed, N failed`. Returns the number failed.
+ * one `FAIL` line per extra failure (checks beyond single runs), one `SKIP`
+ * line per run of the `skipped` examples (not run: `embeddedOnly`), then
+ * `N passed, N failed` and, when some were skipped, `N skipped` (never
+ * counted as passed). Returns the number failed.
  */
 export const report = (
   examples: ReadonlyArray<Example>,
   outcomes: ReadonlyArray<RunOutcome>,
-  extraFailures: ReadonlyArray<string> = []
+  extraFailures: ReadonlyArray<string> = [],
+  skipped: ReadonlyArray<Example> = []
 ): number => {
   let passed = 0
   let failed = 0
@@ -488,7 +579,10 @@ export const report = (
     failed++
     console.log(`FAIL ${f}`)
   }
+  const skippedRuns = variantsOf(skipped)
+  for (const v of skippedRuns) console.log(`SKIP ${v.label}: ${v.ex.expect.embeddedOnly ?? "skipped"}`)
   console.log(`${passed} passed, ${failed} failed`)
+  if (skippedRuns.length > 0) console.log(`${skippedRuns.length} skipped`)
   return failed
 }
 
@@ -503,3 +597,38 @@ export const exitWith = (failed: Promise<number>): void => {
     }
   )
 }
+
+/**
+ * The loopback HTTP server the `url` header lines point at, serving what the
+ * examples expect of the public URLs they name: `/status/<code>` answers with
+ * that status code (body `{"status":<code>}`), `/body/<text>` answers 200
+ * with the text as its body; anything else is a 404. Tests may dial loopback
+ * only. `base` is `http://127.0.0.1:<port>`.
+ */
+export const startLoopbackServer = (): Promise<{ readonly base: string; readonly close: () => Promise<void> }> =>
+  new Promise((resolve, reject) => {
+    const server = http.createServer((req, res) => {
+      const url = new URL(req.url ?? "/", "http://127.0.0.1")
+      const status = /^\/status\/(\d{3})$/.exec(url.pathname)
+      const body = /^\/body\/([^/]+)$/.exec(url.pathname)
+      if (status) {
+        res.writeHead(Number(status[1]), { "content-type": "application/json" })
+        res.end(JSON.stringify({ status: Number(status[1]) }))
+      } else if (body) {
+        res.writeHead(200, { "content-type": "text/plain" })
+        res.end(decodeURIComponent(body[1]!))
+      } else {
+        res.writeHead(404, { "content-type": "text/plain" })
+        res.end("not found")
+      }
+    })
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      if (address === null || typeof address === "string") return reject(new Error("loopback server: no port"))
+      resolve({
+        base: `http://127.0.0.1:${address.port}`,
+        close: () => new Promise<void>((done) => server.close(() => done()))
+      })
+    })
+  })
