@@ -78,9 +78,11 @@ const timeoutDeadline = (node: Node, tmpl: Template): number | undefined => {
  * The template's `timeout` and `activeDeadlineSeconds`, enforced by the controller:
  * - a node still Pending past its `timeout` fails with "timeout" and its pod is deleted
  *   (upstream's `checkTemplateTimeouts`);
- * - a pod still running past either deadline fails, and is deleted, as the kubelet would have failed it
- *   (upstream leaves that to the kubelet, which enforces the pod's `activeDeadlineSeconds`;
- *   a kubelet that lags, or one that does not enforce it, must not let the node succeed).
+ * - a pod still running `deadlineGraceMs` past either deadline fails, and is deleted, as the kubelet
+ *   would have failed it (upstream leaves that to the kubelet, which enforces the pod's
+ *   `activeDeadlineSeconds`; a kubelet that lags, or one that does not enforce it, must not let the
+ *   node succeed). The grace lets a kubelet that does enforce it report first, with its container
+ *   states and exit code, so the node's outputs do not depend on who won a race.
  *   `activeDeadlineSeconds` counts from the pod's start (`status.startTime`), as the kubelet does.
  * Before the deadline the workflow is requeued for it. Returns the node when it failed here.
  */
@@ -97,15 +99,19 @@ const checkPodDeadlines = (op: OperationState, node: Node, tmpl: Template, obs: 
   const adsAt = ads !== undefined && Number.isFinite(ads) && podStart !== undefined ? Date.parse(podStart) + ads * 1000 : undefined
   const candidates = [timeoutAt, adsAt].filter((t): t is number => t !== undefined && Number.isFinite(t))
   if (candidates.length === 0) return undefined
-  const at = Math.min(...candidates)
+  const at = Math.min(...candidates) + deadlineGraceMs
   if (op.now < at) {
-    op.requeue(at)
+    // A node still Pending is woken at its timeout (above), a running one after the grace.
+    op.requeue(timeoutAt !== undefined && node.phase === "Pending" ? Math.min(timeoutAt, at) : at)
     return undefined
   }
   if (node.phase !== "Running" && obs?.startedAt === undefined) return undefined
   deletePodOf(op, node)
   return failForDeadline(op, node, podDeadlineMessage)
 }
+
+/** How long after a running pod's deadline the controller waits for the kubelet's own report before failing the node itself. */
+export const deadlineGraceMs = 10_000
 
 const failForDeadline = (op: OperationState, node: Node, message: string): Node => {
   // Its wait container is gone or going: no task result will complete.

@@ -10,6 +10,7 @@ import { defaultImages } from "../../../src/kubelet/images.js"
 import { planPod } from "../../../src/kubelet/PodPlan.js"
 import type { EngineAction } from "../../../src/workflow/engine/contract.js"
 import { nodeId } from "../../../src/workflow/engine/ids.js"
+import { deadlineGraceMs } from "../../../src/workflow/engine/podNodes.js"
 import { lintWorkflow } from "../../../src/workflow/lint/lint.js"
 import { container, Sim, workflow } from "./harness.js"
 
@@ -192,7 +193,7 @@ describe("template-level failFast", () => {
 describe("template timeout and activeDeadlineSeconds on a running pod", () => {
   const deadlineMessage = "Pod was active on the node longer than the specified deadline"
 
-  it("a DAG task with timeout 10s whose pod runs 15 s ends Failed: the controller fails it at 10 s and deletes the pod", () => {
+  it("a DAG task with timeout 10s whose pod runs on ends Failed: the controller fails it once the kubelet's grace has passed and deletes the pod", () => {
     const sim = new Sim(workflow({
       entrypoint: "main",
       templates: [{ name: "main", dag: { tasks: [{ name: "t", template: "sleep" }] } }, c("sleep", { timeout: "10s" })]
@@ -205,7 +206,7 @@ describe("template timeout and activeDeadlineSeconds on a running pod", () => {
     sim.now += 5_000
     out = sim.tick()
     assert.strictEqual(sim.node("wf.t")!.phase, "Running")
-    assert.strictEqual(out.requeueAfterMs, 5_000)
+    assert.strictEqual(out.requeueAfterMs, 5_000 + deadlineGraceMs)
     // The kubelet has not enforced it (slow, or not at all): the controller does, when it wakes.
     sim.now += out.requeueAfterMs!
     out = sim.tick()
@@ -243,8 +244,8 @@ describe("template timeout and activeDeadlineSeconds on a running pod", () => {
     sim.now += 7_000
     sim.setPod(pod.nodeId, "Running", { startedAt: iso(sim.now) })
     out = sim.tick()
-    assert.strictEqual(out.requeueAfterMs, 20_000)
-    sim.now += 19_000
+    assert.strictEqual(out.requeueAfterMs, 20_000 + deadlineGraceMs)
+    sim.now += 19_000 + deadlineGraceMs
     out = sim.tick()
     assert.strictEqual(sim.node("wf")!.phase, "Running")
     sim.now += 1_000
