@@ -34,13 +34,18 @@ import * as FlotillaLive from "../runtime/FlotillaLive.js"
 import { controlCommands } from "./control.js"
 import { renderWorkflow } from "./Tree.js"
 
-/** What the files hold: the workflows to run, and the (Cluster)WorkflowTemplates they may reference. */
+/**
+ * What the files hold: the workflows to run, and the (Cluster)WorkflowTemplates they may reference
+ * and the ConfigMaps their parameters may read (`valueFrom.configMapKeyRef`), both in `templates`.
+ */
 interface Documents {
   readonly workflows: ReadonlyArray<KubeObject>
   readonly templates: ReadonlyArray<KubeObject>
 }
 
-const templateKinds = new Set(["WorkflowTemplate", "ClusterWorkflowTemplate"])
+const templateKinds = new Set(["WorkflowTemplate", "ClusterWorkflowTemplate", "ConfigMap"])
+/** Kinds found in the workflow's own namespace: one given without a namespace goes beside the workflows. */
+const namespacedBeside = (kind: unknown) => kind === "WorkflowTemplate" || kind === "ConfigMap"
 
 const readDocuments = (files: ReadonlyArray<string>, namespace: string): Documents => {
   const workflows: Array<KubeObject> = []
@@ -53,15 +58,16 @@ const readDocuments = (files: ReadonlyArray<string>, namespace: string): Documen
       if (!value) continue
       const kind = String(value.kind)
       if (kind !== "Workflow" && !templateKinds.has(kind)) {
-        throw new Error(`${file}: kind ${kind} is not a Workflow, WorkflowTemplate or ClusterWorkflowTemplate`)
+        throw new Error(`${file}: kind ${kind} is not a Workflow, WorkflowTemplate, ClusterWorkflowTemplate or ConfigMap`)
       }
       const metadata = { ...value.metadata }
-      // A WorkflowTemplate that names no namespace goes beside the workflows (see `placeTemplates`).
-      if (kind === "ClusterWorkflowTemplate" || (kind === "WorkflowTemplate" && !metadata.namespace)) delete metadata.namespace
+      // A WorkflowTemplate or ConfigMap that names no namespace goes beside the workflows (see `placeTemplates`).
+      if (kind === "ClusterWorkflowTemplate" || (namespacedBeside(kind) && !metadata.namespace)) delete metadata.namespace
       else if (!metadata.namespace) metadata.namespace = namespace
       if (!metadata.name) {
         if (kind !== "Workflow" || !metadata.generateName) throw new Error(`${file}: metadata.name${kind === "Workflow" ? " or metadata.generateName" : ""} is required`)
-        metadata.name = metadata.generateName + Math.random().toString(36).slice(2, 7)
+        // as Kubernetes' generateName: the prefix cut to 58 characters, so the name fits 63
+        metadata.name = String(metadata.generateName).slice(0, 58) + Math.random().toString(36).slice(2, 7)
       }
       ;(kind === "Workflow" ? workflows : templates).push({ ...value, metadata })
     }
@@ -70,14 +76,15 @@ const readDocuments = (files: ReadonlyArray<string>, namespace: string): Documen
 }
 
 /**
- * A WorkflowTemplate is found in its workflow's namespace only (as upstream): one given without a
- * namespace is placed in every namespace the workflows given with it use (the default one if none).
+ * A WorkflowTemplate (or a parameters' ConfigMap) is found in its workflow's namespace only (as
+ * upstream): one given without a namespace is placed in every namespace the workflows given with it
+ * use (the default one if none).
  */
 const placeTemplates = (templates: ReadonlyArray<KubeObject>, workflows: ReadonlyArray<KubeObject>, namespace: string): Array<KubeObject> => {
   const namespaces = new Set(workflows.map((wf) => wf.metadata.namespace!))
   if (namespaces.size === 0) namespaces.add(namespace)
   return templates.flatMap((t) =>
-    t.kind !== "WorkflowTemplate" || t.metadata.namespace
+    !namespacedBeside(t.kind) || t.metadata.namespace
       ? [t]
       : [...namespaces].map((ns) => ({ ...t, metadata: { ...t.metadata, namespace: ns } }))
   )
@@ -174,7 +181,7 @@ const follow = (
     return finals
   })
 
-const files = Argument.String("file").pipe(Argument.withDescription("Workflow YAML files, and the WorkflowTemplate and ClusterWorkflowTemplate files they reference"), Argument.variadic({ min: 1 }))
+const files = Argument.String("file").pipe(Argument.withDescription("Workflow YAML files, and the WorkflowTemplate, ClusterWorkflowTemplate and ConfigMap files they reference"), Argument.variadic({ min: 1 }))
 const outputFlag = Flag.Literals("output", ["tree", "json"]).pipe(
   Flag.withAlias("o"),
   Flag.withDescription("tree: live node tree; json: the final Workflow object(s)"),
@@ -218,9 +225,10 @@ const run = Command.make(
         mode: simulate ? "simulate" : "process",
         controller: { podNameVersion }
       })
-      // The templates first: a workflow that references one that is not there yet errors at once.
+      // The templates and ConfigMaps first: a workflow that references one that is not there yet errors at once.
       for (const t of templates) {
         if (t.kind === "ClusterWorkflowTemplate") yield* admin.create("clusterworkflowtemplates", undefined, t)
+        else if (t.kind === "ConfigMap") yield* admin.create("configmaps", t.metadata.namespace, t)
         else yield* admin.create("workflowtemplates", t.metadata.namespace, t)
       }
       for (const wf of workflows) {
@@ -383,6 +391,7 @@ const lint = Command.make(
     const lookup = lookupOf(placeTemplates(byFile.flatMap(([, d]) => d.templates), byFile.flatMap(([, d]) => d.workflows), "default"))
     for (const [file, { templates, workflows }] of byFile) {
       for (const t of templates) {
+        if (t.kind === "ConfigMap") continue // data for parameters, nothing to check
         const decoded = decodeTemplateHolderSpec(t)
         if (decoded.ok) yield* Console.log(`${file}: ok`)
         else {

@@ -21,6 +21,7 @@ import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
 import { ClusterPool } from "../kube/ClusterPool.js"
 import { KubeClient } from "../kube/api/KubeClient.js"
 import type { KubeObject } from "../kube/api/Resources.js"
+import * as CustomMetrics from "../observability/CustomMetrics.js"
 import * as Instruments from "../observability/Metrics.js"
 import { labelCompleted } from "../util/argoKeys.js"
 import type { CacheRead } from "../workflow/engine/syncTypes.js"
@@ -280,20 +281,32 @@ const make = Effect.gen(function*() {
           (previous["message"].startsWith(cacheWaitPrefix) || previous["message"] === Throttler.postponedMessage)
         ? { ...wf, status: Object.fromEntries(Object.entries(previous).filter(([k]) => k !== "message")) }
         : wf
-      // The engine runs against the controller's locks (Synchronization); the semaphore limits and
-      // memoization caches it asks for are read and it runs again (a few times at most).
+      // The engine runs against the controller's locks (Synchronization); the semaphore limits,
+      // memoization caches and parameters' ConfigMaps it asks for are read and it runs again (a few times at most).
       let limits: ReadonlyMap<string, number | { readonly error: string }> = new Map()
       let caches: ReadonlyMap<string, CacheRead> = new Map()
-      let output = yield* synchronization.run(key, limits, (sync) =>
-        reconcile({ workflow: engineInput, pods, taskResults, now, config: engineConfig, ...(templates ? { templates } : {}), sync, memo: { caches }, httpResults: httpTemplates.results(key) }))
+      let configMaps: ReadonlyMap<string, CacheRead> = new Map()
+      const runEngine = () =>
+        synchronization.run(key, limits, (sync) =>
+          reconcile({ workflow: engineInput, pods, taskResults, now, config: engineConfig, ...(templates ? { templates } : {}), sync, memo: { caches }, configMaps, httpResults: httpTemplates.results(key) }))
+      let output = yield* runEngine()
       for (let pass = 0; pass < 3; pass++) {
         const needLimits = (output.sync?.needLimits ?? []).filter((s) => !limits.has(s.lock))
         const needCaches = (output.memo?.needCaches ?? []).filter((c) => !caches.has(c))
-        if (needLimits.length === 0 && needCaches.length === 0) break
+        const needConfigMaps = (output.needConfigMaps ?? []).filter((c) => !configMaps.has(c))
+        if (needLimits.length === 0 && needCaches.length === 0 && needConfigMaps.length === 0) break
         if (needLimits.length > 0) limits = new Map([...limits, ...(yield* synchronization.readLimits(needLimits))])
         if (needCaches.length > 0) caches = new Map([...caches, ...(yield* memoization.read(ref.namespace, needCaches))])
-        output = yield* synchronization.run(key, limits, (sync) =>
-          reconcile({ workflow: engineInput, pods, taskResults, now, config: engineConfig, ...(templates ? { templates } : {}), sync, memo: { caches }, httpResults: httpTemplates.results(key) }))
+        // parameters' ConfigMaps are read as the caches are: by name in the workflow's namespace (found or not)
+        if (needConfigMaps.length > 0) configMaps = new Map([...configMaps, ...(yield* memoization.read(ref.namespace, needConfigMaps))])
+        output = yield* runEngine()
+      }
+      // An output that still waits for a ConfigMap decided on a value it did not have: never applied.
+      if ((output.needConfigMaps ?? []).length > 0) {
+        yield* Effect.logWarning("parameters' ConfigMaps still unread after the engine's passes").pipe(
+          Effect.annotateLogs({ workflow: key, configMaps: output.needConfigMaps!.join(",") })
+        )
+        return "retry" as const
       }
 
       // 1. create pods (in parallel, bounded)
@@ -330,6 +343,8 @@ const make = Effect.gen(function*() {
         return "retry" as const
       }
       const status = written.status
+      // custom metrics, once the status that records what they count is stored (a retried round emits them again only if not)
+      if (output.metrics !== undefined) yield* CustomMetrics.recordAll(output.metrics)
       // http templates' requests, once the status records their nodes: each answer requeues the workflow.
       if (output.httpRequests !== undefined) yield* httpTemplates.request(key, output.httpRequests, queue.add)
 

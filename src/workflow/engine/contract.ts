@@ -7,7 +7,10 @@
 import type { KubeObject } from "../../kube/api/Resources.js"
 import type { Artifact } from "../model/Workflow.js"
 import type { EngineLimitsInput } from "./limits.js"
-import type { MemoInput, MemoRequests, SyncInput, SyncRequests } from "./syncTypes.js"
+import type { CacheRead, MemoInput, MemoRequests, SyncInput, SyncRequests } from "./syncTypes.js"
+
+/** A ConfigMap of the workflow's namespace as the controller read it (or that it does not exist). */
+export type ConfigMapRead = CacheRead
 
 export type PodPhase = "Pending" | "Running" | "Succeeded" | "Failed" | "Unknown"
 
@@ -107,6 +110,11 @@ export interface EngineInput {
   /** The memoization caches read for this workflow; absent = none read yet. */
   readonly memo?: MemoInput
   /**
+   * The ConfigMaps of the workflow's namespace that parameters' `valueFrom.configMapKeyRef` name
+   * (engine/configMapParams.ts), by name, as read for this run; absent = none read yet.
+   */
+  readonly configMaps?: ReadonlyMap<string, ConfigMapRead>
+  /**
    * The responses to the http templates' requests the controller made (engine/http.ts), by node ID.
    * Absent: the controller runs no http templates, and they error "not supported".
    */
@@ -166,6 +174,24 @@ export type EngineAction =
     readonly podName: string
   }
 
+/**
+ * A custom metric to record (a template's or the workflow's `metrics.prometheus`, engine/metrics.ts),
+ * its name as written (exposed as `argo_workflows_<name>`) and help as upstream's.
+ */
+export interface MetricEmission {
+  readonly name: string
+  readonly help: string
+  readonly labels: Readonly<Record<string, string>>
+  readonly kind: "gauge" | "counter" | "histogram"
+  /** The value to set (gauge), add (counter, gauge `Add`), subtract (gauge `Sub`) or observe (histogram). */
+  readonly value?: number
+  readonly operation?: "Add" | "Sub"
+  /** A histogram's buckets (sorted). */
+  readonly buckets?: ReadonlyArray<number>
+  /** A realtime gauge: the seconds from `startedAt` until `finishedAt` (epoch ms), or until it is read. */
+  readonly realtime?: { readonly startedAt: number; readonly finishedAt?: number }
+}
+
 export interface EngineOutput {
   /** The full next `status` object of the Workflow (Argo's WorkflowStatus JSON). */
   readonly status: Readonly<Record<string, unknown>>
@@ -180,4 +206,11 @@ export interface EngineOutput {
   readonly sync?: SyncRequests
   /** Memoization cache entries to store and reads still needed; absent when none. */
   readonly memo?: MemoRequests
+  /**
+   * ConfigMaps (in the workflow's namespace) that parameters read and that were not in
+   * `EngineInput.configMaps`: read them and run the engine again (this output is provisional).
+   */
+  readonly needConfigMaps?: ReadonlyArray<string>
+  /** Custom metrics to record once this status is stored; absent when none. */
+  readonly metrics?: ReadonlyArray<MetricEmission>
 }

@@ -6,6 +6,7 @@
  * `runOnExitNode` (workflow/controller/operator.go).
  */
 import type { Parameter } from "../model/Workflow.js"
+import { configMapKeyRefOf, globalParameterFromConfigMap } from "./configMapParams.js"
 import { podName as makePodName } from "./ids.js"
 import type { OperationState } from "./operation.js"
 import { evaluate } from "./scope.js"
@@ -42,7 +43,14 @@ export const setGlobals = (op: OperationState, startedMs: number): string | unde
   for (const [k, v] of Object.entries(meta.labels ?? {})) g.set(`workflow.labels.${k}`, v)
   for (const [k, v] of Object.entries(meta.annotations ?? {})) g.set(`workflow.annotations.${k}`, v)
   for (const p of op.wf.spec.arguments?.parameters ?? []) {
-    const raw = p.value ?? p.default ?? p.valueFrom?.default
+    let raw: unknown = p.value ?? p.default
+    // valueFrom.configMapKeyRef: the key of a ConfigMap in the workflow's namespace (configMapParams.ts)
+    if (raw === undefined && configMapKeyRefOf(p) !== undefined) {
+      const fromConfigMap = globalParameterFromConfigMap(op, p)
+      if ("error" in fromConfigMap) return fromConfigMap.error
+      raw = fromConfigMap.value
+    }
+    raw ??= p.valueFrom?.default
     if (raw === undefined) {
       if (p.valueFrom !== undefined) return `spec.arguments.parameters.${p.name}: valueFrom is not supported`
       return `spec.arguments.parameters.${p.name}: a value is required`

@@ -17,6 +17,8 @@ import { isFailedOrError, isFulfilled, isWorkflowCompleted, type Template, templ
 import type { EngineInput, EngineOutput } from "./contract.js"
 import { executeContainerSet, reconcileContainerSets } from "./containerSet.js"
 import { executeDag } from "./dag.js"
+import { configMapsNeeded } from "./configMapParams.js"
+import { customMetrics, recordMetricErrors } from "./metrics.js"
 import { failures, setGlobals, updateWorkflowMetadata } from "./globals.js"
 import { executeHttp, httpRequestsOf } from "./http.js"
 import { runWorkflowExitHook, runWorkflowLifecycleHooks, workflowExitHook } from "./hooks.js"
@@ -137,7 +139,7 @@ class Operation extends OperationState {
 
     const entry = this.executeTemplate(
       this.wf.metadata.name,
-      { template: this.wf.spec.entrypoint ?? "", args: argMap(this.wf.spec.arguments) },
+      { template: this.wf.spec.entrypoint ?? "", args: argMap(this.wf.spec.arguments, this.globals) },
       { onExit: false }
     )
     // spec.hooks other than exit (hooks.ts): the workflow waits for those that started.
@@ -179,6 +181,9 @@ class Operation extends OperationState {
     if (Object.keys(this.taskResultsCompletion).length > 0) this.status.taskResultsCompletionStatus = this.taskResultsCompletion
     if (this.globalOutputs.length > 0) this.status.outputs = { parameters: this.globalOutputs }
     const completed = isWorkflowCompleted(phase)
+    // templates' and the workflow's custom metrics (metrics.ts)
+    const metrics = customMetrics(this, phase)
+    recordMetricErrors(this, metrics.errors)
     // locks released and cache entries stored (sync.ts, memoize.ts)
     const requests = syncRequests(this, completed)
     const out: Mutable<EngineOutput> = {
@@ -193,6 +198,9 @@ class Operation extends OperationState {
     if (this.requeueAt !== undefined) out.requeueAfterMs = Math.max(0, this.requeueAt - this.now)
     const httpRequests = httpRequestsOf(this)
     if (httpRequests.length > 0) out.httpRequests = httpRequests
+    const needConfigMaps = configMapsNeeded(this)
+    if (needConfigMaps.length > 0) out.needConfigMaps = needConfigMaps
+    if (metrics.emit.length > 0) out.metrics = metrics.emit
     return pack(this, { ...out, ...requests })
   }
 

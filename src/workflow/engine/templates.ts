@@ -6,6 +6,7 @@
  * (workflow/common/util.go) and `shouldExecute` (workflow/controller/steps.go).
  */
 import type { Arguments, Parameter, Template, TemplateCall } from "../model/Workflow.js"
+import { configMapKeyRefOf, inputParameterFromConfigMap } from "./configMapParams.js"
 import { inlineOf } from "./inline.js"
 import type { EngineLimits } from "./limits.js"
 import { type Failure, isFailure, type ResolvedArgs } from "./nodes.js"
@@ -18,17 +19,44 @@ export const substituteForMessage = (text: string, scope: Scope, limits: EngineL
   return r.ok ? r.value : text
 }
 
-/** The workflow's own arguments as a call's (values given, nothing substituted). */
-export const argMap = (args: Arguments | undefined): ResolvedArgs => {
+/**
+ * The workflow's own arguments as a call's (values given, nothing substituted). One from a ConfigMap
+ * passes the value `setGlobals` read (upstream reads the same informer again in `ProcessArgs`).
+ */
+export const argMap = (args: Arguments | undefined, globals?: ReadonlyMap<string, unknown>): ResolvedArgs => {
   const m = new Map<string, string | undefined>()
   for (const p of args?.parameters ?? []) {
     if (p.value !== undefined) m.set(p.name, String(p.value))
+    else if (configMapKeyRefOf(p) !== undefined) {
+      const read = globals?.get(`workflow.parameters.${p.name}`)
+      if (read !== undefined) m.set(p.name, String(read))
+    }
   }
   return m
 }
 
+/**
+ * Whether the pod of a template would archive its logs (upstream's `IsArchiveLogs`: the template's
+ * `archiveLocation.archiveLogs` over the workflow's `spec.archiveLogs`), and the field that says so.
+ * Upstream's executor saves them to the artifact repository; flotilla has none yet (artifacts have
+ * an issue of their own), and upstream with none configured fails the pod ("artifact storage is not
+ * configured"), so such a pod errors before it is made instead of running with its logs dropped.
+ */
+const archiveLogsField = (op: OperationState, tmpl: Template): string | undefined => {
+  if (tmpl.container === undefined && tmpl.script === undefined && tmpl.containerSet === undefined) return undefined
+  const location = tmpl.archiveLocation as { archiveLogs?: unknown } | undefined
+  if (typeof location?.archiveLogs === "boolean") {
+    return location.archiveLogs ? `templates.${tmpl.name ?? ""}.archiveLocation.archiveLogs` : undefined
+  }
+  return op.wf.spec.archiveLogs === true ? "spec.archiveLogs" : undefined
+}
+
 /** Bind arguments to inputs and substitute the template (`common.ProcessArgs`). */
 export const processTemplate = (op: OperationState, tmpl: Template, args: ResolvedArgs, locals: ReadonlyMap<string, unknown>): Template | Failure => {
+  const archiveLogs = archiveLogsField(op, tmpl)
+  if (archiveLogs !== undefined) {
+    return { error: `${archiveLogs}: archiving logs is not supported (it needs an artifact repository: artifact storage is not configured)` }
+  }
   // Substitution walks the whole template: a DAG's or steps' size is its calls.
   op.spend(1 + (tmpl.dag?.tasks.length ?? 0) + (tmpl.steps?.length ?? 0))
   const scope = new Map<string, unknown>([...op.globals, ...locals])
@@ -37,11 +65,20 @@ export const processTemplate = (op: OperationState, tmpl: Template, args: Resolv
     let value: string | undefined = p.value !== undefined ? String(p.value) : p.default !== undefined ? String(p.default) : undefined
     const supplied = args.get(p.name)
     if (supplied !== undefined) value = supplied
+    else if (value === undefined && configMapKeyRefOf(p) !== undefined) {
+      // its name and key substituted with the global variables only, as upstream
+      const fromConfigMap = inputParameterFromConfigMap(op, p, op.globals)
+      if ("error" in fromConfigMap) return fromConfigMap
+      value = fromConfigMap.value
+    }
     if (value === undefined) {
       return { error: `inputs.parameters.${p.name} was not supplied` }
     }
-    // An argument is data, substituted where the caller wrote it; only the template's own value or default is substituted here.
-    const s = supplied === undefined ? substitute(value, scope, true, op.limits.expression) : undefined
+    // An argument is data, substituted where the caller wrote it; only the template's own value or default is substituted here
+    // (a ConfigMap's value is data too).
+    const s = supplied === undefined && p.value === undefined && p.default === undefined && configMapKeyRefOf(p) !== undefined
+      ? undefined
+      : supplied === undefined ? substitute(value, scope, true, op.limits.expression) : undefined
     if (s?.ok) value = s.value
     if (p.enum !== undefined && p.enum.length > 0 && !p.enum.map(String).includes(value)) {
       return { error: `inputs.parameters.${p.name}: value '${value}' is not in the enum [${p.enum.join(" ")}]` }
@@ -67,6 +104,13 @@ export const resolveArgs = (op: OperationState, call: TemplateCall, scope: Scope
   let firstError: string | undefined
   for (const p of call.arguments?.parameters ?? []) {
     if (p.value === undefined) {
+      if (configMapKeyRefOf(p) !== undefined) {
+        // upstream's overwriteWithArguments: the callee's input reads the ConfigMap
+        const fromConfigMap = inputParameterFromConfigMap(op, p, op.globals)
+        if ("error" in fromConfigMap) return fromConfigMap
+        out.set(p.name, fromConfigMap.value)
+        continue
+      }
       if (p.valueFrom !== undefined) return { error: `arguments.parameters.${p.name}: valueFrom is not supported in arguments` }
       continue
     }

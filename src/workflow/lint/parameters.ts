@@ -26,7 +26,8 @@ export const checkParameter = (cx: LintContext, p: unknown, path: string, what: 
   const n = str(p.name)
   if (n === undefined || n === "") return
   if (workflow) {
-    if (!present(p.value) && !present(p.default) && !(isRecord(p.valueFrom) && present(p.valueFrom.default))) {
+    // a value from a ConfigMap (valueFrom.configMapKeyRef) is read when the workflow runs
+    if (!present(p.value) && !present(p.default) && !(isRecord(p.valueFrom) && (present(p.valueFrom.default) || present(p.valueFrom.configMapKeyRef)))) {
       cx.add(`${path}.value`, `${what} "${n}" has no value`)
     }
   } else if (!present(p.value) && !present(p.valueFrom)) {

@@ -1,0 +1,77 @@
+/**
+ * Workflows' custom Prometheus metrics (`metrics.prometheus`, Argo's docs/metrics.md "Custom
+ * metrics"), recorded into the context's `Metric.MetricRegistry` and so exposed on the
+ * controller's /metrics with the rest (observability/Metrics.ts `format`). The engine decides what
+ * to emit (workflow/engine/metrics.ts); this records it as upstream's workflow/metrics/metrics_custom.go:
+ *
+ * - name `argo_workflows_<name>` (upstream's telemetry prefix), help text as written;
+ * - a gauge is set (or raised / lowered with `operation: Add|Sub`), a counter adds the value, a
+ *   histogram observes it in the metric's buckets;
+ * - a realtime gauge is the seconds since its node (or workflow) started, read when scraped, fixed
+ *   once it finished;
+ * - one name keeps its first help and type: a metric that would change them is refused with
+ *   upstream's message, logged.
+ *
+ * Upstream drops series not updated within `metricsTTL`; these stay until the controller restarts.
+ */
+import { Clock, Effect, Metric } from "effect"
+import type { MetricEmission } from "../workflow/engine/contract.js"
+
+/** Upstream's telemetry prefix for every instrument. */
+export const customPrefix = "argo_workflows_"
+
+type Kind = "gauge" | "counter" | "histogram"
+/** Per registry: each custom name's type and help, as first recorded. */
+const declared = new WeakMap<object, Map<string, { readonly kind: Kind; readonly help: string }>>()
+
+const options = (e: MetricEmission) => ({
+  description: e.help,
+  ...(Object.keys(e.labels).length > 0 ? { attributes: e.labels } : {})
+})
+
+/** Why the emission cannot be recorded under its name (upstream's `matchExistingMetric`), or undefined. */
+const conflict = (registry: object, e: MetricEmission): string | undefined => {
+  let names = declared.get(registry)
+  if (names === undefined) declared.set(registry, names = new Map())
+  const kind: Kind = e.realtime !== undefined ? "gauge" : e.kind
+  const known = names.get(e.name)
+  if (known === undefined) {
+    names.set(e.name, { kind, help: e.help })
+    return undefined
+  }
+  if (known.help !== e.help) return `help for metric ${e.name} is already set to ${known.help}, it cannot be changed`
+  if (known.kind !== kind) return `found existing ${known.kind} for custom metric ${e.name} of type ${kind}`
+  return undefined
+}
+
+/** Records one emission; a refused one is logged (upstream reports it as a MetricsError condition). */
+export const record = Effect.fnUntraced(function*(e: MetricEmission) {
+  const registry = yield* Metric.MetricRegistry
+  const why = conflict(registry, e)
+  if (why !== undefined) {
+    return yield* Effect.logWarning("custom metric not recorded").pipe(Effect.annotateLogs({ metric: e.name, error: `could not construct metric '${e.name}': ${why}` }))
+  }
+  const name = customPrefix + e.name
+  if (e.realtime !== undefined) {
+    const { startedAt, finishedAt } = e.realtime
+    const clock = yield* Clock.clockWith(Effect.succeed)
+    const context = yield* Effect.context<never>()
+    Metric.registerUnsafe(Metric.gauge(name, options(e)), context, {
+      get: () => ({ value: Math.max(0, ((finishedAt ?? clock.currentTimeMillisUnsafe()) - startedAt) / 1000) }),
+      update: () => {},
+      modify: () => {}
+    })
+    return
+  }
+  const value = e.value ?? 0
+  if (e.kind === "counter") return yield* Metric.update(Metric.counter(name, { ...options(e), incremental: true }), value)
+  if (e.kind === "histogram") return yield* Metric.update(Metric.histogram(name, { ...options(e), boundaries: e.buckets ?? [] }), value)
+  const gauge = Metric.gauge(name, options(e))
+  if (e.operation === "Add") return yield* Metric.modify(gauge, value)
+  if (e.operation === "Sub") return yield* Metric.modify(gauge, -value)
+  return yield* Metric.update(gauge, value)
+})
+
+/** Records a reconcile's emissions, in order. */
+export const recordAll = (emissions: ReadonlyArray<MetricEmission>): Effect.Effect<void> =>
+  Effect.forEach(emissions, record, { discard: true })

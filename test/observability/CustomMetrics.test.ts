@@ -1,0 +1,53 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Metric } from "effect"
+import { TestClock } from "effect/testing"
+import * as CustomMetrics from "../../src/observability/CustomMetrics.js"
+import * as Instruments from "../../src/observability/Metrics.js"
+
+/** A registry of its own, so that tests in one process keep their numbers apart. */
+const isolated = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provideService(effect, Metric.MetricRegistry, new Map())
+
+const lines = (text: string, prefix: string) => text.split("\n").filter((l) => l.startsWith(prefix))
+
+describe("custom metrics on /metrics", () => {
+  it.effect("counters, gauges and histograms appear with Argo's prefix, help text and labels", () =>
+    isolated(Effect.gen(function*() {
+      const counter = { name: "result_counter", help: "Count of step execution by result status", labels: { name: "flakey", status: "Failed" }, kind: "counter" as const, value: 1 }
+      yield* CustomMetrics.recordAll([counter, counter, { ...counter, labels: { name: "flakey", status: "Succeeded" } }])
+      yield* CustomMetrics.recordAll([
+        { name: "g", help: "A gauge", labels: {}, kind: "gauge", value: 5 },
+        { name: "g", help: "A gauge", labels: {}, kind: "gauge", value: 2, operation: "Sub" },
+        { name: "random_int_step_histogram", help: "Value of the int", labels: {}, kind: "histogram", value: 3, buckets: [2.01, 4.01] }
+      ])
+      const text = yield* Instruments.format
+      assert.include(text, "# HELP argo_workflows_result_counter Count of step execution by result status")
+      assert.include(text, "# TYPE argo_workflows_result_counter counter")
+      assert.include(text, `argo_workflows_result_counter{name="flakey",status="Failed"} 2`)
+      assert.include(text, `argo_workflows_result_counter{name="flakey",status="Succeeded"} 1`)
+      assert.deepStrictEqual(lines(text, "argo_workflows_g "), ["argo_workflows_g 3"])
+      assert.include(text, `argo_workflows_random_int_step_histogram_bucket{le="2.01"} 0`)
+      assert.include(text, `argo_workflows_random_int_step_histogram_bucket{le="4.01"} 1`)
+      assert.include(text, "argo_workflows_random_int_step_histogram_count 1")
+    })))
+
+  it.effect("a realtime gauge is the seconds since its start when scraped, fixed once finished", () =>
+    isolated(Effect.gen(function*() {
+      yield* TestClock.setTime(10_000)
+      yield* CustomMetrics.record({ name: "duration_gauge", help: "Duration gauge by name", labels: { name: "steps" }, kind: "gauge", realtime: { startedAt: 10_000 } })
+      yield* TestClock.adjust("30 seconds")
+      assert.deepStrictEqual(lines(yield* Instruments.format, "argo_workflows_duration_gauge{"), [`argo_workflows_duration_gauge{name="steps"} 30`])
+      yield* CustomMetrics.record({ name: "duration_gauge", help: "Duration gauge by name", labels: { name: "steps" }, kind: "gauge", realtime: { startedAt: 10_000, finishedAt: 55_000 } })
+      yield* TestClock.adjust("1 minute")
+      assert.deepStrictEqual(lines(yield* Instruments.format, "argo_workflows_duration_gauge{"), [`argo_workflows_duration_gauge{name="steps"} 45`])
+    })))
+
+  it.effect("a name keeps its first help and type: a changed one is not recorded", () =>
+    isolated(Effect.gen(function*() {
+      yield* CustomMetrics.record({ name: "m", help: "first", labels: {}, kind: "counter", value: 1 })
+      yield* CustomMetrics.record({ name: "m", help: "second", labels: {}, kind: "counter", value: 1 })
+      yield* CustomMetrics.record({ name: "m", help: "first", labels: {}, kind: "gauge", value: 7 })
+      const text = yield* Instruments.format
+      assert.deepStrictEqual(lines(text, "argo_workflows_m "), ["argo_workflows_m 1"])
+      assert.notInclude(text, "second")
+    })))
+})
