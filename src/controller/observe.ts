@@ -79,7 +79,12 @@ export const observePod = (pod: KubeObject, cluster: string): PodObservation | u
   }
   const spec = (pod["spec"] ?? {}) as { readonly nodeName?: string }
   const main = status.containerStatuses?.find((c) => c.name === "main")
-  const terminated = main?.state?.terminated
+  // The exit code as upstream's getExitCode: the first main container that terminated; a containerSet
+  // pod's mains are its containers (no container is called main unless the set names one so).
+  const firstMainTerminated = main?.state?.terminated !== undefined
+    ? main
+    : status.containerStatuses?.find((c) => c.name !== "wait" && c.state?.terminated !== undefined)
+  const terminated = firstMainTerminated?.state?.terminated
   const waiting = main?.state?.waiting
   const phase = (status.phase && phases.has(status.phase) ? status.phase : "Pending") as PodPhase
   // A container stuck waiting (image pull, bad config) explains a Pending pod better than nothing.
@@ -107,11 +112,12 @@ export const observePod = (pod: KubeObject, cluster: string): PodObservation | u
 }
 
 /**
- * Each container's state, for a containerSet's Container nodes: only for pods
- * with containers other than `main` and `wait` (one main is all other pods need).
+ * Each container's state, for a containerSet's Container nodes (a set may have
+ * a single container named `main`, so every pod's are kept; the engine only
+ * follows those a Container node names).
  */
 const containersOf = (statuses: ReadonlyArray<ContainerStatus> | undefined): { containers?: ReadonlyArray<ContainerObservation> } => {
-  if (statuses === undefined || statuses.every((c) => c.name === "main" || c.name === "wait")) return {}
+  if (statuses === undefined || statuses.length === 0) return {}
   return {
     containers: statuses.map((c): ContainerObservation => {
       const t = c.state?.terminated

@@ -33,4 +33,21 @@ describe("observePod", () => {
     assert.strictEqual(waiting?.message, "ErrImagePull: not found")
     assert.isUndefined(observePod(pod({ phase: "Running", conditions: [{ type: "PodScheduled", status: "True" }] }), "main")?.message)
   })
+
+  it("a containerSet pod: every container's state is observed (even a set of one container named main), and the exit code is the first main container's that ended", () => {
+    const single = observePod(pod({
+      phase: "Running",
+      containerStatuses: [{ name: "main", state: { running: { startedAt: "2025-01-01T00:00:00Z" } } }, { name: "wait", state: { running: {} } }]
+    }), "main")
+    assert.deepStrictEqual(single?.containers?.map((c) => `${c.name} ${c.state}`), ["main running", "wait running"])
+    const set = observePod(pod({
+      phase: "Succeeded",
+      containerStatuses: [
+        { name: "a", state: { terminated: { exitCode: 0, reason: "Completed" } } },
+        { name: "b", state: { terminated: { exitCode: 0, reason: "Completed" } } },
+        { name: "wait", state: { terminated: { exitCode: 0 } } }
+      ]
+    }), "main")
+    assert.strictEqual(set?.exitCode, 0)
+  })
 })
