@@ -12,6 +12,7 @@
  * (workflow/controller/hooks.go) and `CheckAllHooksFullfilled`.
  */
 import { type Arguments, isFulfilled, type LifecycleHook, type TemplateCall, type Workflow } from "../model/Workflow.js"
+import type { TemplateRef } from "../model/schema/common.js"
 import { type Failure, isFailure, type Node } from "./nodes.js"
 import type { OperationState } from "./operation.js"
 import { addNodeToScope } from "./outputs.js"
@@ -32,15 +33,15 @@ export const runOnExit = (
   prefix: "steps" | "tasks",
   scope: Scope | (() => Scope)
 ): boolean => {
-  const hook = call.onExit !== undefined ? { template: call.onExit, arguments: undefined } : call.hooks?.exit
-  if (hook?.template === undefined) return true
+  const hook: LifecycleHook | undefined = call.onExit !== undefined ? { template: call.onExit } : call.hooks?.exit
+  if (hook === undefined || (hook.template === undefined && hook.templateRef === undefined)) return true
   const local = new Map(typeof scope === "function" ? scope() : scope)
   addNodeToScope(op, local, prefix, call.name, parent)
-  const args = resolveArgs(op, { name: call.name, template: hook.template, arguments: hook.arguments }, local)
+  const args = resolveArgs(op, { name: call.name, template: hook.template, templateRef: hook.templateRef, arguments: hook.arguments }, local)
   const name = `${parent.name}.onExit`
   const node = isFailure(args)
     ? op.errorNode(name, args.error, { boundaryId, onExit: true, hooked: true })
-    : op.executeTemplate(name, { template: hook.template, args }, { boundaryId, onExit: true, hooked: true, placement })
+    : op.executeTemplate(name, { template: hook.template ?? "", args }, { boundaryId, onExit: true, hooked: true, placement, templateRef: hook.templateRef })
   if (node !== undefined) op.addChild(parent.name, name)
   return node !== undefined && isFulfilled(node.phase)
 }
@@ -98,11 +99,13 @@ const runLifecycleHook = (
   done.add(name)
   const execOpts = { boundaryId: opts.boundaryId, onExit: false, hooked: true, placement: opts.placement }
   let node: Node | undefined
-  if (hook.template === undefined || hook.template === "") {
-    node = op.errorNode(name, `hooks.${hookName}: ${hook.templateRef !== undefined ? "templateRef in a lifecycle hook is not supported" : "a template name is required"}`, execOpts)
+  if ((hook.template === undefined || hook.template === "") && hook.templateRef === undefined) {
+    node = op.errorNode(name, `hooks.${hookName}: a template name is required`, execOpts)
   } else {
-    const args = resolveArgs(op, { name: opts.caller, template: hook.template, arguments: hook.arguments }, argScope())
-    node = isFailure(args) ? op.errorNode(name, args.error, execOpts, hook.template) : op.executeTemplate(name, { template: hook.template, args }, execOpts)
+    const args = resolveArgs(op, { name: opts.caller, template: hook.template, templateRef: hook.templateRef, arguments: hook.arguments }, argScope())
+    node = isFailure(args)
+      ? op.errorNode(name, args.error, execOpts, hook.template)
+      : op.executeTemplate(name, { template: hook.template ?? "", args }, { ...execOpts, templateRef: hook.templateRef })
   }
   if (node !== undefined) op.addChild(parentName, name)
   return { node, started: true }
@@ -161,6 +164,7 @@ export const runWorkflowLifecycleHooks = (op: OperationState): boolean | Failure
 /** The workflow's exit hook: its template and the arguments it is called with. */
 export interface WorkflowExitHook {
   readonly template: string
+  readonly templateRef?: TemplateRef
   readonly arguments: Arguments | undefined
 }
 
@@ -171,9 +175,10 @@ export interface WorkflowExitHook {
 export const workflowExitHook = (wf: Workflow): WorkflowExitHook | undefined =>
   wf.spec.onExit !== undefined && wf.spec.onExit !== ""
     ? { template: wf.spec.onExit, arguments: wf.spec.arguments }
-    : wf.spec.hooks?.exit?.template !== undefined
+    : wf.spec.hooks?.exit?.template !== undefined || wf.spec.hooks?.exit?.templateRef !== undefined
     ? {
-      template: wf.spec.hooks.exit.template,
+      template: wf.spec.hooks.exit.template ?? "",
+      ...(wf.spec.hooks.exit.templateRef !== undefined ? { templateRef: wf.spec.hooks.exit.templateRef } : {}),
       arguments: (wf.spec.hooks.exit.arguments?.parameters ?? []).length > 0 ? wf.spec.hooks.exit.arguments : wf.spec.arguments
     }
     : undefined
@@ -181,8 +186,9 @@ export const workflowExitHook = (wf: Workflow): WorkflowExitHook | undefined =>
 /** Run the workflow's exit hook as `<workflow>.onExit`, its arguments resolved against the globals; undefined while held back. */
 export const runWorkflowExitHook = (op: OperationState, hook: WorkflowExitHook): Node | undefined => {
   const exitName = `${op.wf.metadata.name}.onExit`
-  const args = resolveArgs(op, { name: exitName, template: hook.template, arguments: hook.arguments }, op.globals)
+  const call = { name: exitName, template: hook.template === "" ? undefined : hook.template, templateRef: hook.templateRef, arguments: hook.arguments }
+  const args = resolveArgs(op, call, op.globals)
   return isFailure(args)
     ? op.errorNode(exitName, args.error, { onExit: true, hooked: true }, hook.template)
-    : op.executeTemplate(exitName, { template: hook.template, args }, { onExit: true, hooked: true })
+    : op.executeTemplate(exitName, { template: hook.template, args }, { onExit: true, hooked: true, templateRef: hook.templateRef })
 }

@@ -7,6 +7,7 @@
  * (`NodeStatus`) and `executeTemplateOpts` (workflow/controller/operator.go).
  */
 import type { NodePhase, NodeStatus, Template, TemplateCall } from "../model/Workflow.js"
+import type { TemplateRef } from "../model/schema/common.js"
 import type { Placement } from "./targeting.js"
 
 /** A status type whose fields the operation assigns. */
@@ -25,6 +26,8 @@ export interface ExecOpts {
   readonly callKind?: "step" | "task"
   /** The template of the enclosing steps/DAG (for includeScriptOutput). */
   readonly parentTemplate?: Template
+  /** What a hook calls when it names a WorkflowTemplate's template rather than its own (steps and tasks: `callOf`). */
+  readonly templateRef?: TemplateRef
 }
 
 /** Arguments after substitution; `undefined` marks a parameter that could not be resolved. */

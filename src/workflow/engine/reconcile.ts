@@ -213,7 +213,7 @@ class Operation extends OperationState {
     if (existing !== undefined && isFulfilled(existing.phase)) return existing
     this.spend()
     // A step or task that calls a templateRef passes no template name: its call says what it runs.
-    const templateRef = call.template === "" ? templateRefOf(this.callOf(opts)) : undefined
+    const templateRef = call.template === "" ? (opts.templateRef ?? templateRefOf(this.callOf(opts))) : undefined
     // Or it carries its template inline (inline.ts).
     const inline = call.template === "" && templateRef === undefined ? inlineTemplate(this, opts) : undefined
     this.enterCall(opts.boundaryId, templateRef)

@@ -192,7 +192,9 @@ export const needsFinalizer = (
     return callsOf(t).some((c) => visit(base, c, down)) || inlines.some((i) => visitTemplate(base, i, down))
   }
   const roots = [workflow.spec.entrypoint, workflow.spec.onExit, ...Object.values(workflow.spec.hooks ?? {}).map((h) => h.template)]
+  const hookRefs = Object.values(workflow.spec.hooks ?? {}).flatMap((h) => h.templateRef !== undefined ? [h.templateRef] : [])
   // Every template also counts on its own, reachable or not.
   return roots.some((r) => visit(localBase, { template: r }, undefined)) ||
+    hookRefs.some((templateRef) => visit(localBase, { templateRef }, undefined)) ||
     workflow.spec.templates.some((t) => visit(localBase, { template: t.name }, undefined))
 }

@@ -305,3 +305,45 @@ describe("templateRef'd nodes elsewhere in the engine", () => {
     expect(deleted).toEqual([sim.node("wf[0].d")!.id])
   })
 })
+
+describe("hooks that call a WorkflowTemplate's template", () => {
+  const lib = wft("lib", {
+    templates: [{ name: "bye", container: { image: "busybox", command: ["echo", "bye"] } }]
+  })
+
+  it("a workflow's hooks.exit and a step's onExit-by-hook with templateRef run the referenced template", () => {
+    const sim = new Sim(workflow({
+      entrypoint: "main",
+      hooks: { exit: { templateRef: { name: "lib", template: "bye" } } },
+      templates: [
+        { name: "main", steps: [[{ name: "a", template: "echo", hooks: { exit: { templateRef: { name: "lib", template: "bye" } } } }]] },
+        { name: "echo", container: { image: "busybox", command: ["echo", "a"] } }
+      ]
+    }))
+    sim.templates = lookup(lib)
+    sim.runAll()
+    const out = sim.tick()
+    expect(out.status.phase).toBe("Succeeded")
+    expect(sim.node("wf[0].a.onExit")?.phase).toBe("Succeeded")
+    expect(sim.node("wf[0].a.onExit")?.templateRef).toEqual({ name: "lib", template: "bye" })
+    expect(sim.node("wf.onExit")?.phase).toBe("Succeeded")
+    expect(sim.node("wf.onExit")?.templateRef).toEqual({ name: "lib", template: "bye" })
+  })
+
+  it("a lifecycle hook with templateRef runs when its expression holds", () => {
+    const sim = new Sim(workflow({
+      entrypoint: "main",
+      templates: [
+        {
+          name: "main",
+          steps: [[{ name: "a", template: "echo", hooks: { done: { expression: "steps.a.status == \"Succeeded\"", templateRef: { name: "lib", template: "bye" } } } }]]
+        },
+        { name: "echo", container: { image: "busybox", command: ["echo", "a"] } }
+      ]
+    }))
+    sim.templates = lookup(lib)
+    sim.runAll()
+    expect(sim.tick().status.phase).toBe("Succeeded")
+    expect(sim.node("wf[0].a.hooks.done")?.phase).toBe("Succeeded")
+  })
+})

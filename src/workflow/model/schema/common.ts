@@ -191,10 +191,21 @@ export const RetryStrategy = open({
 })
 export type RetryStrategy = typeof RetryStrategy.Type
 
+/**
+ * A call of a template of a WorkflowTemplate (or, with `clusterScope`, a
+ * ClusterWorkflowTemplate) of the workflow's namespace: upstream's `TemplateRef`.
+ */
+export const TemplateRef = open({
+  name: Schema.String.check(Schema.makeFilter((s: string) => s === "" ? "resource name is required" : undefined)),
+  template: Schema.String.check(Schema.makeFilter((s: string) => s === "" ? "template name is required" : undefined)),
+  clusterScope: opt(Schema.Boolean)
+})
+export type TemplateRef = typeof TemplateRef.Type
+
 export const LifecycleHook = open({
   template: opt(Schema.String),
   arguments: opt(Arguments),
-  templateRef: opt(KubeObject),
+  templateRef: opt(TemplateRef),
   expression: opt(Schema.String)
 })
 export type LifecycleHook = typeof LifecycleHook.Type

@@ -12,6 +12,7 @@
 import { Schema, SchemaGetter } from "effect"
 import {
   Any,
+  TemplateRef,
   Arguments,
   Artifact,
   Inputs,
@@ -115,16 +116,7 @@ export type Sequence = typeof Sequence.Type
 
 export const ContinueOn = open({ error: opt(Schema.Boolean), failed: opt(Schema.Boolean) })
 
-/**
- * A call of a template of a WorkflowTemplate (or, with `clusterScope`, a
- * ClusterWorkflowTemplate) of the workflow's namespace: upstream's `TemplateRef`.
- */
-export const TemplateRef = open({
-  name: Schema.String.check(Schema.makeFilter((s: string) => s === "" ? "resource name is required" : undefined)),
-  template: Schema.String.check(Schema.makeFilter((s: string) => s === "" ? "template name is required" : undefined)),
-  clusterScope: opt(Schema.Boolean)
-})
-export type TemplateRef = typeof TemplateRef.Type
+export { TemplateRef } from "./common.js"
 
 /** What a step and a DAG task have in common: a call of a template. */
 const callFields = {
