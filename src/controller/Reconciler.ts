@@ -18,6 +18,7 @@
  * one forgets it.
  */
 import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
+import { isTransient } from "../kube/api/KubeError.js"
 import { ClusterPool } from "../kube/ClusterPool.js"
 import { KubeClient } from "../kube/api/KubeClient.js"
 import type { KubeObject } from "../kube/api/Resources.js"
@@ -68,6 +69,9 @@ const withReferencedTemplates = (wf: KubeObject, templates: TemplateLookup | und
     .flatMap((o) => ((o.spec ?? {}) as { templates?: ReadonlyArray<unknown> }).templates ?? [])
   return referenced.length === 0 ? wf : { ...wf, spec: { ...spec, templates: [...(spec.templates ?? []), ...referenced] } }
 }
+
+/** How long a workflow waits for the template caches before its message says so. */
+const templateWaitMessageAfterMs = 30_000
 
 export class Reconciler extends Context.Service<Reconciler, {
   /** Reconciles the workflow of `key` once; failures requeue the key (never fails). */
@@ -135,6 +139,11 @@ const make = Effect.gen(function*() {
   const releaseSlot = (key: string) => Effect.forEach(throttler.release(key), queue.add, { discard: true })
 
   /** The workflow is gone: drop what was kept for it. */
+  /** Each workflow's UID as last seen, by key: a new UID under a known key is a new workflow. */
+  const lastUid = new Map<string, string>()
+  /** Since when a workflow has waited for the template caches, by key. */
+  const templateWaitSince = new Map<string, number>()
+
   const forgetWorkflow = (key: string) =>
     Effect.gen(function*() {
       const uid = ownership.lastUid(key)
@@ -201,10 +210,22 @@ const make = Effect.gen(function*() {
         yield* cleanup.end(key)
         yield* forgetWorkflow(key)
         yield* httpTemplates.forget(key)
+        lastUid.delete(key)
+        templateWaitSince.delete(key)
         return
       }
       const wf = found.value
-      if (wf.metadata.uid) yield* ownership.rememberUid(key, wf.metadata.uid)
+      if (wf.metadata.uid) {
+        // A workflow deleted and made again under the same name between two rounds: the old one's
+        // answers and locks are keyed by name (and its node IDs are the new one's), so drop them.
+        const before = lastUid.get(key)
+        if (before !== undefined && before !== wf.metadata.uid) {
+          yield* synchronization.forget(key)
+          yield* httpTemplates.forget(key)
+        }
+        lastUid.set(key, wf.metadata.uid)
+        yield* ownership.rememberUid(key, wf.metadata.uid)
+      }
       // A copy older than this controller's own last status write (the watch has not delivered the
       // write yet) would have the engine redo what that write recorded: wait for the write to come back.
       if (yield* statusWriter.staleCopy(key, wf)) return
@@ -232,9 +253,17 @@ const make = Effect.gen(function*() {
       const namesTemplates = holderRefsIn(wf.spec).length > 0 ||
         holderRefsIn((wf["status"] as { storedWorkflowTemplateSpec?: unknown } | undefined)?.storedWorkflowTemplateSpec).length > 0
       if (namesTemplates && !(yield* templateCache.ready)) {
+        // Say why once it lasts (the controller may not be allowed to list them, or their CRD is missing).
+        const nowMs = yield* Clock.currentTimeMillis
+        const since = templateWaitSince.get(key) ?? nowMs
+        templateWaitSince.set(key, since)
+        if (nowMs - since >= templateWaitMessageAfterMs) {
+          yield* statusWriter.showMessage(wf, "waiting for the controller's WorkflowTemplate and ClusterWorkflowTemplate caches to fill (can it list them? are their CRDs installed?)")
+        }
         yield* queue.addAfter(key, timing.cacheWait)
         return
       }
+      templateWaitSince.delete(key)
       const templates = namesTemplates ? yield* templateCache.lookupFor(wf) : undefined
 
       if (!(yield* readiness.cachesReady(withReferencedTemplates(wf, templates)))) {
@@ -326,7 +355,9 @@ const make = Effect.gen(function*() {
           yield* Effect.logWarning("memoization: could not store a cache entry").pipe(
             Effect.annotateLogs({ workflow: key, error: stored.failure.message })
           )
-          return "retry" as const
+          // A transient failure (Conflict, Timeout...) is tried again; one that will not pass (Forbidden,
+          // an entry too large for its ConfigMap) must not hold the workflow for ever: it goes on uncached.
+          if (isTransient(stored.failure) || stored.failure.reason === "Conflict") return "retry" as const
         }
       }
 
