@@ -280,8 +280,10 @@ const main = async (): Promise<number> => {
   const server = await startLoopbackServer()
   const all = loadExamples(server.base)
   // `embedded-only` examples cannot work here (see their headers): reported SKIP, never run nor counted as passed.
-  const skipped = all.filter((ex) => ex.expect.embeddedOnly !== undefined)
-  const examples = all.filter((ex) => ex.expect.embeddedOnly === undefined)
+  // So are `not-on-real-nodes` examples when the pods run on the real nodes.
+  const skip = (ex: (typeof all)[number]) => ex.expect.embeddedOnly !== undefined || (realNodes && ex.expect.notOnRealNodes !== undefined)
+  const skipped = all.filter(skip)
+  const examples = all.filter((ex) => !skip(ex))
   const variants = variantsOf(examples)
   const support = supportObjects()
   const placement = Embedded.placementOf([...variants.map((v) => v.wf), ...placementHints(support)])

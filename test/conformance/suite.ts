@@ -115,6 +115,8 @@ const randomOutputNames = new Set(["scripts-bash", "scripts-javascript", "script
  *  - `url <upstream url> -> <path>`: the URL (every occurrence in the file's
  *    text) is replaced by the loopback server's `<base><path>` at load time;
  *  - `embedded-only <reason>`: the real clusters' driver skips it;
+ *  - `not-on-real-nodes <reason>`: the real clusters' driver skips it when
+ *    the pods run on the real nodes (kubelet, containerd, argoexec);
  *  - `timeout <seconds>`: the run may take that long when the driver's
  *    timeout is shorter (see `timeoutFor`).
  */
@@ -126,6 +128,7 @@ export interface Expectation {
   readonly randomOutputs: boolean
   readonly urls: ReadonlyArray<{ readonly upstream: string; readonly path: string }>
   readonly embeddedOnly?: string
+  readonly notOnRealNodes?: string
   readonly timeoutSeconds?: number
 }
 
@@ -161,6 +164,7 @@ const expectationOf = (file: string, text: string): Expectation => {
   let randomOutputs = randomOutputNames.has(name)
   const urls: Array<Expectation["urls"][number]> = []
   let embeddedOnly: string | undefined
+  let notOnRealNodes: string | undefined
   let timeout: number | undefined
   for (const line of text.split("\n")) {
     const m = directive.exec(line)
@@ -175,6 +179,7 @@ const expectationOf = (file: string, text: string): Expectation => {
     else if (word === "random-outputs" && rest.length === 0) randomOutputs = true
     else if (word === "url" && rest.length === 3 && rest[1] === "->" && rest[2]!.startsWith("/")) urls.push({ upstream: rest[0]!, path: rest[2]! })
     else if (word === "embedded-only" && rest.length > 0) embeddedOnly = rest.join(" ")
+    else if (word === "not-on-real-nodes" && rest.length > 0) notOnRealNodes = rest.join(" ")
     else if (word === "timeout" && rest.length === 1 && /^[1-9]\d*$/.test(rest[0]!)) timeout = Number(rest[0])
     else throw new Error(`${file}: unknown conformance directive: ${m[1]}`)
   }
@@ -186,6 +191,7 @@ const expectationOf = (file: string, text: string): Expectation => {
     randomOutputs,
     urls,
     ...(embeddedOnly !== undefined ? { embeddedOnly } : {}),
+    ...(notOnRealNodes !== undefined ? { notOnRealNodes } : {}),
     ...(timeout !== undefined ? { timeoutSeconds: timeout } : {})
   }
 }
@@ -580,7 +586,7 @@ export const report = (
     console.log(`FAIL ${f}`)
   }
   const skippedRuns = variantsOf(skipped)
-  for (const v of skippedRuns) console.log(`SKIP ${v.label}: ${v.ex.expect.embeddedOnly ?? "skipped"}`)
+  for (const v of skippedRuns) console.log(`SKIP ${v.label}: ${v.ex.expect.embeddedOnly ?? v.ex.expect.notOnRealNodes ?? "skipped"}`)
   console.log(`${passed} passed, ${failed} failed`)
   if (skippedRuns.length > 0) console.log(`${skippedRuns.length} skipped`)
   return failed

@@ -72,7 +72,8 @@ describe("conformance suite on real clusters", () => {
   it.runIf(realNodeClusters().length >= 3 || process.env["CI"] === "true")(
     "on the real nodes (kubelet, containerd, argoexec v4.0.5 as init/wait, the emissary in main): every example passes",
     async () => {
-      const expected = loadExamples().filter((ex) => ex.expect.embeddedOnly === undefined).length * 2 // embedded-only: SKIP
+      // embedded-only and not-on-real-nodes: SKIP
+      const expected = loadExamples().filter((ex) => ex.expect.embeddedOnly === undefined && ex.expect.notOnRealNodes === undefined).length * 2
       const { code, output } = await runDriver({ FLOTILLA_CONFORMANCE_NODES: "real" })
       expect(output.split("\n")).toContain(`${expected} passed, 0 failed`)
       expect(code).toBe(0)
