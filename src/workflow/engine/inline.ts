@@ -14,16 +14,10 @@
  * stored template that holds them.
  */
 import type { Template, TemplateCall } from "../model/Workflow.js"
+import { inlineOf } from "../model/Workflow.js"
 import type { ExecOpts } from "./nodes.js"
 import { mergeDefaults, type OperationState } from "./operation.js"
 
-/** The inline template a step's or task's call carries, if it names neither a template nor a `templateRef`. */
-export const inlineOf = (call: TemplateCall | undefined): Template | undefined => {
-  if (call === undefined) return undefined
-  if (call.template !== undefined && call.template !== "") return undefined
-  if (call.templateRef !== undefined && call.templateRef !== null) return undefined
-  return call.inline ?? undefined
-}
 
 /** The inline template of the call `opts` describes, with `templateDefaults` merged under it. */
 export const inlineTemplate = (op: OperationState, opts: ExecOpts): Template | undefined => {

@@ -6,9 +6,8 @@
  */
 import { validateDnsLabel, validateLabelValue } from "../../kube/api/Validation.js"
 import type { TemplateRef } from "../model/schema/template.js"
-import type { Template, Workflow } from "../model/Workflow.js"
+import { inlineOf, type Template, type Workflow } from "../model/Workflow.js"
 import type { TemplateLookup } from "./contract.js"
-import { inlineOf } from "./inline.js"
 import { callsOf, localBase, storedKey, type TemplateBase, TemplateResolver } from "./templateRefs.js"
 
 /** The controller's own cluster when the configmap names none (the name upstream's multi-cluster design gives it). */

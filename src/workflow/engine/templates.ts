@@ -5,9 +5,8 @@
  * `when` evaluated. Upstream's `common.ProcessArgs` / `SubstituteParams`
  * (workflow/common/util.go) and `shouldExecute` (workflow/controller/steps.go).
  */
-import type { Arguments, Parameter, Template, TemplateCall } from "../model/Workflow.js"
+import { type Arguments, inlineOf, type Parameter, type Template, type TemplateCall } from "../model/Workflow.js"
 import { configMapKeyRefOf, inputParameterFromConfigMap } from "./configMapParams.js"
-import { inlineOf } from "./inline.js"
 import type { EngineLimits } from "./limits.js"
 import { type Failure, isFailure, type ResolvedArgs } from "./nodes.js"
 import type { OperationState } from "./operation.js"

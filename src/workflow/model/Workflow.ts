@@ -113,3 +113,11 @@ export const isPodTemplate = (t: Template): boolean => {
   const type = templateTypeOf(t)
   return type === "Container" || type === "Script"
 }
+
+/** The inline template a step's or task's call carries, if it names neither a template nor a `templateRef`. */
+export const inlineOf = (call: TemplateCall | undefined): Template | undefined => {
+  if (call === undefined) return undefined
+  if (call.template !== undefined && call.template !== "") return undefined
+  if (call.templateRef !== undefined && call.templateRef !== null) return undefined
+  return call.inline ?? undefined
+}
