@@ -66,7 +66,7 @@ const manifestKind = (manifest: unknown): { kind: ResourceKind; namespace: strin
   if (typeof manifest !== "string") return undefined
   let doc: unknown
   try {
-    doc = YAML.parse(manifest)
+    doc = YAML.parse(manifest, { logLevel: "error" }) // a manifest may still hold {{...}}: no warnings about it
   } catch {
     return undefined
   }
