@@ -12,6 +12,7 @@
  * Pure: the template objects come in as `EngineInput.templates`.
  */
 import { isRecord } from "../../util/records.js"
+import { cachedByContent } from "../model/contentCache.js"
 import { checkAgainst } from "../model/schema/issues.js"
 import { NamedTemplate, type TemplateRef } from "../model/schema/template.js"
 import { decodeTemplateHolderSpec } from "../model/schema/workflowTemplate.js"
@@ -52,28 +53,13 @@ export type Resolved =
   | { readonly ok: true; readonly template: Template; readonly base: TemplateBase; readonly fetched: boolean }
   | { readonly ok: false; readonly error: string; readonly notFound: boolean }
 
-/**
- * Stored templates decoded, by their JSON: the status is a fresh object at
- * every reconcile, its stored templates seldom change. Least recently used first.
- */
-const storedCache = new Map<string, Template | undefined>()
-const maxStoredCache = 2048
 const checkTemplate = checkAgainst(NamedTemplate)
 
-const decodeStored = (value: unknown): Template | undefined => {
-  const json = JSON.stringify(value) ?? ""
-  if (storedCache.has(json)) {
-    const hit = storedCache.get(json)
-    storedCache.delete(json)
-    storedCache.set(json, hit)
-    return hit
-  }
+/** Stored templates decoded once per content: the status is a fresh object at every reconcile, its stored templates seldom change. */
+const decodeStored = cachedByContent((value: unknown): Template | undefined => {
   const checked = checkTemplate(value)
-  const t = checked.ok ? checked.value : undefined
-  storedCache.set(json, t)
-  if (storedCache.size > maxStoredCache) storedCache.delete(storedCache.keys().next().value!)
-  return t
-}
+  return checked.ok ? checked.value : undefined
+}, 2048)
 
 /** Upstream's `addPodMetadata`: the template object's `spec.podMetadata` under the template's own metadata. */
 const withPodMetadata = (t: Template, podMetadata: Template["metadata"]): Template => {

@@ -6,8 +6,8 @@
  * Decoding never throws: a workflow that does not decode ends in phase Error
  * with the message, like Argo's validation failures.
  */
-import { createHash } from "node:crypto"
 import type { KubeObject } from "../../kube/api/Resources.js"
+import { cachedByContent } from "./contentCache.js"
 import { referenceProblems } from "./references.js"
 import { checkAgainst, type SchemaProblem } from "./schema/issues.js"
 import { WorkflowEnvelope, WorkflowSpec } from "./schema/workflow.js"
@@ -34,23 +34,8 @@ type SpecResult =
   | { readonly ok: true; readonly spec: WorkflowSpec }
   | { readonly ok: false; readonly stage: "shape" | "references"; readonly problems: ReadonlyArray<SchemaProblem> }
 
-/**
- * Decoded specs by the SHA-256 of their JSON, least recently used first. A
- * workflow is decoded at every reconcile, its spec almost never changes, and
- * decoding a 1,000-task DAG costs about 50 times what hashing its JSON does.
- * The decoded value is immutable, so workflows with equal specs share it.
- */
-const specCache = new Map<string, SpecResult>()
-const maxCachedSpecs = 4096
-
-const decodeSpec = (spec: unknown): SpecResult => {
-  const key = createHash("sha256").update(JSON.stringify(spec) ?? "").digest("base64")
-  const cached = specCache.get(key)
-  if (cached !== undefined) {
-    specCache.delete(key)
-    specCache.set(key, cached)
-    return cached
-  }
+/** The spec decoded once per content (a workflow is decoded at every reconcile; its spec almost never changes). */
+const decodeSpec = cachedByContent((spec: unknown): SpecResult => {
   const checked = checkSpec(spec)
   const references = checked.ok ? referenceProblems(checked.value) : []
   const result: SpecResult = !checked.ok
@@ -58,10 +43,8 @@ const decodeSpec = (spec: unknown): SpecResult => {
     : references.length > 0
     ? { ok: false, stage: "references", problems: references }
     : { ok: true, spec: checked.value }
-  specCache.set(key, result)
-  if (specCache.size > maxCachedSpecs) specCache.delete(specCache.keys().next().value!)
   return result
-}
+}, 4096)
 
 /**
  * Decode a stored Workflow object: its shape against the Workflow Schema, then
