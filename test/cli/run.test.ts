@@ -4,21 +4,11 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { flotilla } from "./process.js"
 
-const root = path.resolve(import.meta.dirname, "..", "..")
-const tsx = path.join(root, "node_modules", ".bin", "tsx")
-
-const flotilla = (...args: Array<string>) =>
-  Effect.callback<{ code: number; stdout: string; stderr: string }>((resume) => {
-    const child = execFile(tsx, [path.join(root, "src", "cli", "main.ts"), ...args], { cwd: root, timeout: 90_000 }, (error, stdout, stderr) => {
-      resume(Effect.succeed({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }))
-    })
-    return Effect.sync(() => child.kill())
-  })
 
 describe("flotilla run", () => {
   it.live("runs the multi-cluster example: pod in cluster-1/remote, exit 0, the seed's log lines", () =>
