@@ -1,0 +1,233 @@
+/**
+ * An artifact store (get, put, delete, exists by location) and its S3
+ * implementation on `@aws-sdk/client-s3`, as argoexec's S3 driver behaves:
+ * path-style addressing, the endpoint from the location (`insecure` → http),
+ * credentials given by the caller (read from the pod's mounted secrets), a
+ * key that names no object but a "directory" of objects loaded as a
+ * directory, a local directory saved object by object, and the bucket made
+ * first when `createBucketIfNotPresent` says so.
+ *
+ * Every call is bounded in time (the client's connection and request
+ * timeouts and an overall `Effect.timeout`), so a dead or black-holed
+ * endpoint fails the pod instead of hanging it. Every failure is one
+ * `ArtifactStoreError` whose `reason` says what S3 answered.
+ */
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client
+} from "@aws-sdk/client-s3"
+import { Duration, Effect, Schema } from "effect"
+
+export const ArtifactStoreReason = Schema.Literals([
+  "NotFound",
+  "BucketNotFound",
+  "AccessDenied",
+  "Timeout",
+  "Unavailable",
+  "Unknown"
+])
+export type ArtifactStoreReason = typeof ArtifactStoreReason.Type
+
+export class ArtifactStoreError extends Schema.TaggedError<ArtifactStoreError>()("ArtifactStoreError", {
+  reason: ArtifactStoreReason,
+  /** What was being done: "get", "put", "delete", "list", "create bucket". */
+  verb: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `failed to ${this.verb}: ${this.detail}`
+  }
+}
+
+export interface S3Target {
+  /** host:port, or a URL with its scheme. */
+  readonly endpoint: string
+  readonly bucket: string
+  readonly key: string
+  readonly region?: string | undefined
+  readonly insecure?: boolean | undefined
+  readonly accessKey?: string | undefined
+  readonly secretKey?: string | undefined
+  readonly sessionToken?: string | undefined
+  readonly createBucketIfNotPresent?: boolean | undefined
+}
+
+/** What a key holds: one object, or the objects under `<key>/` (relative names). */
+export type Loaded =
+  | { readonly _tag: "File"; readonly data: Uint8Array }
+  | { readonly _tag: "Directory"; readonly files: ReadonlyArray<{ readonly rel: string; readonly data: Uint8Array }> }
+
+export interface ArtifactStore {
+  readonly get: (target: S3Target) => Effect.Effect<Loaded, ArtifactStoreError>
+  readonly put: (target: S3Target, data: Uint8Array) => Effect.Effect<void, ArtifactStoreError>
+  /** Each file at `<key>/<rel>`. */
+  readonly putDirectory: (target: S3Target, files: ReadonlyArray<{ readonly rel: string; readonly data: Uint8Array }>) => Effect.Effect<void, ArtifactStoreError>
+  /** A key ending in `/` deletes every object under it, as upstream's Delete. */
+  readonly delete: (target: S3Target) => Effect.Effect<void, ArtifactStoreError>
+  readonly exists: (target: S3Target) => Effect.Effect<boolean, ArtifactStoreError>
+}
+
+export interface S3StoreOptions {
+  /** Bound on each S3 call, retries included. Default 60 s. */
+  readonly callTimeout?: Duration.Input | undefined
+  /** Bound on connecting to the endpoint. Default 10 s. */
+  readonly connectTimeoutMs?: number | undefined
+}
+
+const endpointUrl = (t: S3Target): string =>
+  /^[a-z]+:\/\//i.test(t.endpoint) ? t.endpoint : `${t.insecure === true ? "http" : "https"}://${t.endpoint}`
+
+interface SdkError {
+  readonly name?: string
+  readonly Code?: string
+  readonly message?: string
+  readonly code?: string
+  readonly $metadata?: { readonly httpStatusCode?: number }
+}
+
+const classify = (verb: string, t: S3Target, e: unknown): ArtifactStoreError => {
+  if (e instanceof ArtifactStoreError) return e
+  const err = (e ?? {}) as SdkError
+  const code = err.Code ?? err.name ?? err.code ?? "Error"
+  const status = err.$metadata?.httpStatusCode
+  const reason: ArtifactStoreReason = code === "NoSuchKey" || code === "NotFound"
+    ? "NotFound"
+    : code === "NoSuchBucket"
+    ? "BucketNotFound"
+    : ["InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "Forbidden"].includes(code) || status === 403
+    ? "AccessDenied"
+    : code === "TimeoutError" || code === "AbortError" || code === "ETIMEDOUT" || code === "RequestTimeout"
+    ? "Timeout"
+    : ["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EHOSTUNREACH", "EAI_AGAIN"].includes(code) || (status !== undefined && status >= 500)
+    ? "Unavailable"
+    : "Unknown"
+  const text = err.message !== undefined && err.message !== "" && err.message !== code ? `${code}: ${err.message}` : code
+  return new ArtifactStoreError({ reason, verb, detail: `${text} (bucket "${t.bucket}", key "${t.key}", endpoint ${endpointUrl(t)})` })
+}
+
+const cleanPrefix = (key: string): string => key === "" ? "" : `${key.replace(/\/+$/, "")}/`
+
+/** The S3 store; a client per target and call, so credentials never leak between pods. */
+export const makeS3Store = (options: S3StoreOptions = {}): ArtifactStore => {
+  const callTimeout = options.callTimeout ?? Duration.seconds(60)
+  const connectTimeoutMs = options.connectTimeoutMs ?? 10_000
+
+  const clientFor = (t: S3Target) =>
+    new S3Client({
+      endpoint: endpointUrl(t),
+      region: t.region !== undefined && t.region !== "" ? t.region : "us-east-1",
+      forcePathStyle: true,
+      maxAttempts: 3,
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
+      requestHandler: { connectionTimeout: connectTimeoutMs, requestTimeout: Duration.toMillis(Duration.fromInputUnsafe(callTimeout)) },
+      credentials: {
+        accessKeyId: t.accessKey ?? "",
+        secretAccessKey: t.secretKey ?? "",
+        ...(t.sessionToken !== undefined && t.sessionToken !== "" ? { sessionToken: t.sessionToken } : {})
+      }
+    })
+
+  /** One bounded call with a fresh client, destroyed afterwards. */
+  const call = <A>(verb: string, t: S3Target, f: (client: S3Client, signal: AbortSignal) => Promise<A>) =>
+    Effect.acquireUseRelease(
+      Effect.sync(() => clientFor(t)),
+      (client) =>
+        Effect.tryPromise({ try: (signal) => f(client, signal), catch: (e) => classify(verb, t, e) }).pipe(
+          Effect.timeoutOrElse({
+            duration: callTimeout,
+            orElse: () =>
+              Effect.fail(new ArtifactStoreError({
+                reason: "Timeout",
+                verb,
+                detail: `no answer within ${Duration.format(Duration.fromInputUnsafe(callTimeout))} (bucket "${t.bucket}", key "${t.key}", endpoint ${endpointUrl(t)})`
+              }))
+          })
+        ),
+      (client) => Effect.sync(() => client.destroy())
+    )
+
+  const getObject = (t: S3Target, key: string) =>
+    call("get file", { ...t, key }, async (c, abortSignal) => {
+      const res = await c.send(new GetObjectCommand({ Bucket: t.bucket, Key: key }), { abortSignal })
+      return res.Body === undefined ? new Uint8Array(0) : await res.Body.transformToByteArray()
+    })
+
+  const listKeys = (t: S3Target, prefix: string, limit?: number) =>
+    call("list", t, async (c, abortSignal) => {
+      const keys: Array<string> = []
+      let token: string | undefined
+      do {
+        const res = await c.send(
+          new ListObjectsV2Command({ Bucket: t.bucket, Prefix: prefix, ContinuationToken: token, ...(limit !== undefined ? { MaxKeys: limit } : {}) }),
+          { abortSignal }
+        )
+        for (const o of res.Contents ?? []) if (o.Key !== undefined) keys.push(o.Key)
+        token = res.IsTruncated === true && (limit === undefined || keys.length < limit) ? res.NextContinuationToken : undefined
+      } while (token !== undefined)
+      return keys
+    })
+
+  const putObject = (t: S3Target, key: string, data: Uint8Array) =>
+    call("put file", { ...t, key }, (c, abortSignal) =>
+      c.send(new PutObjectCommand({ Bucket: t.bucket, Key: key, Body: data, ContentLength: data.length }), { abortSignal }).then(() => undefined))
+
+  const ensureBucket = (t: S3Target) =>
+    t.createBucketIfNotPresent !== true
+      ? Effect.void
+      : call("create bucket", t, (c, abortSignal) =>
+        c.send(new CreateBucketCommand({ Bucket: t.bucket }), { abortSignal }).then(() => undefined).catch((e: SdkError) => {
+          if (e.name === "BucketAlreadyOwnedByYou" || e.name === "BucketAlreadyExists" || e.Code === "BucketAlreadyOwnedByYou") return undefined
+          throw e
+        }))
+
+  const get = (t: S3Target): Effect.Effect<Loaded, ArtifactStoreError> =>
+    getObject(t, t.key).pipe(
+      Effect.map((data): Loaded => ({ _tag: "File", data })),
+      Effect.catchIf(
+        (e) => e.reason === "NotFound",
+        (notFound) =>
+          Effect.gen(function*() {
+            // As upstream: a key that is no object may be a "directory" of objects.
+            const prefix = cleanPrefix(t.key)
+            const keys = yield* listKeys(t, prefix)
+            if (keys.length === 0) return yield* Effect.fail(notFound)
+            const files: Array<{ rel: string; data: Uint8Array }> = []
+            for (const key of keys) {
+              if (key.endsWith("/")) continue
+              files.push({ rel: key.slice(prefix.length), data: yield* getObject(t, key) })
+            }
+            return { _tag: "Directory", files } satisfies Loaded
+          })
+      )
+    )
+
+  return {
+    get,
+    put: (t, data) => ensureBucket(t).pipe(Effect.andThen(putObject(t, t.key, data))),
+    putDirectory: (t, files) =>
+      ensureBucket(t).pipe(
+        Effect.andThen(Effect.forEach(files, (f) => putObject(t, `${t.key.replace(/\/+$/, "")}/${f.rel}`, f.data), { discard: true }))
+      ),
+    delete: (t) =>
+      t.key.endsWith("/")
+        ? listKeys(t, t.key).pipe(
+          Effect.flatMap((keys) =>
+            Effect.forEach(keys, (key) =>
+              call("delete", { ...t, key }, (c, abortSignal) =>
+                c.send(new DeleteObjectCommand({ Bucket: t.bucket, Key: key }), { abortSignal }).then(() => undefined)), { discard: true })
+          )
+        )
+        : call("delete", t, (c, abortSignal) => c.send(new DeleteObjectCommand({ Bucket: t.bucket, Key: t.key }), { abortSignal }).then(() => undefined)),
+    exists: (t) =>
+      call("stat", t, (c, abortSignal) => c.send(new HeadObjectCommand({ Bucket: t.bucket, Key: t.key }), { abortSignal }).then(() => true)).pipe(
+        Effect.catchIf((e) => e.reason === "NotFound", () =>
+          listKeys(t, cleanPrefix(t.key), 1).pipe(Effect.map((keys) => keys.length > 0)))
+      )
+  }
+}

@@ -1,0 +1,224 @@
+/**
+ * A minimal tar codec for artifacts: writes what Go's `archive/tar` writes
+ * for argoexec's `TarGzToWriter` (ustar headers, a PAX record for names or
+ * link targets that do not fit) and reads what such tools write (ustar, GNU
+ * long names `L`/`K`, PAX `x` records; global `g` records are skipped).
+ * Regular files, directories and symbolic links only: hard links, devices
+ * and FIFOs are not artifacts and are skipped on read.
+ *
+ * Pure (no file system): entries in, bytes out and back. It never decides
+ * where an entry lands on disk; the extracting side (archive.ts) checks
+ * names against traversal.
+ */
+
+export interface TarEntry {
+  /** Slash-separated, relative. */
+  readonly name: string
+  readonly type: "file" | "dir" | "symlink"
+  /** Permission bits (0o7777 at most). */
+  readonly mode: number
+  readonly data?: Uint8Array | undefined
+  readonly linkname?: string | undefined
+  /** Seconds since the epoch. */
+  readonly mtime?: number | undefined
+}
+
+export class TarFormatError extends Error {
+  override readonly name = "TarFormatError"
+}
+
+const block = 512
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+const octal = (value: number, width: number): string => value.toString(8).padStart(width - 1, "0") + "\0"
+
+const putString = (header: Uint8Array, offset: number, width: number, value: string) => {
+  const bytes = encoder.encode(value)
+  header.set(bytes.subarray(0, width), offset)
+}
+
+/** Splits a long name into ustar's prefix (155) and name (100), or undefined when it cannot. */
+const splitUstar = (name: string): { prefix: string; name: string } | undefined => {
+  if (encoder.encode(name).length <= 100) return { prefix: "", name }
+  for (let i = name.length - 1; i > 0; i--) {
+    if (name[i] !== "/") continue
+    const prefix = name.slice(0, i)
+    const rest = name.slice(i + 1)
+    if (encoder.encode(prefix).length <= 155 && encoder.encode(rest).length <= 100 && rest !== "") return { prefix, name: rest }
+  }
+  return undefined
+}
+
+const header = (name: string, prefix: string, typeflag: string, mode: number, size: number, mtime: number, linkname: string) => {
+  const h = new Uint8Array(block)
+  putString(h, 0, 100, name)
+  putString(h, 100, 8, octal(mode & 0o7777, 8))
+  putString(h, 108, 8, octal(0, 8))
+  putString(h, 116, 8, octal(0, 8))
+  putString(h, 124, 12, octal(size, 12))
+  putString(h, 136, 12, octal(Math.max(0, Math.floor(mtime)), 12))
+  h.fill(0x20, 148, 156)
+  putString(h, 156, 1, typeflag)
+  putString(h, 157, 100, linkname)
+  putString(h, 257, 6, "ustar\0")
+  putString(h, 263, 2, "00")
+  putString(h, 345, 155, prefix)
+  let sum = 0
+  for (const b of h) sum += b
+  putString(h, 148, 8, sum.toString(8).padStart(6, "0") + "\0 ")
+  return h
+}
+
+const padded = (data: Uint8Array): Array<Uint8Array> => {
+  const rest = data.length % block
+  return rest === 0 ? [data] : [data, new Uint8Array(block - rest)]
+}
+
+/** A PAX record "<len> key=value\n", whose length counts itself. */
+const paxRecord = (key: string, value: string): string => {
+  const body = ` ${key}=${value}\n`
+  const bodyLen = encoder.encode(body).length
+  let len = bodyLen + 1
+  while (bodyLen + String(len).length !== len) len = bodyLen + String(len).length
+  return `${len}${body}`
+}
+
+/** The tar stream (uncompressed) of `entries`, in order, with the two zero blocks at the end. */
+export const packTar = (entries: ReadonlyArray<TarEntry>): Uint8Array => {
+  const parts: Array<Uint8Array> = []
+  for (const e of entries) {
+    const name = e.type === "dir" && !e.name.endsWith("/") ? `${e.name}/` : e.name
+    const linkname = e.type === "symlink" ? e.linkname ?? "" : ""
+    const split = splitUstar(name)
+    const pax: Array<string> = []
+    if (split === undefined) pax.push(paxRecord("path", name))
+    if (encoder.encode(linkname).length > 100) pax.push(paxRecord("linkpath", linkname))
+    const mtime = e.mtime ?? 0
+    if (pax.length > 0) {
+      const body = encoder.encode(pax.join(""))
+      parts.push(header("PaxHeaders/" + name.slice(-80), "", "x", 0o644, body.length, mtime, ""), ...padded(body))
+    }
+    const data = e.type === "file" ? e.data ?? new Uint8Array(0) : new Uint8Array(0)
+    const typeflag = e.type === "file" ? "0" : e.type === "dir" ? "5" : "2"
+    parts.push(header(split?.name ?? name.slice(0, 100), split?.prefix ?? "", typeflag, e.mode, data.length, mtime, linkname.slice(0, 100)))
+    if (data.length > 0) parts.push(...padded(data))
+  }
+  parts.push(new Uint8Array(block * 2))
+  const total = parts.reduce((n, p) => n + p.length, 0)
+  const out = new Uint8Array(total)
+  let at = 0
+  for (const p of parts) {
+    out.set(p, at)
+    at += p.length
+  }
+  return out
+}
+
+const readString = (buf: Uint8Array, offset: number, width: number): string => {
+  const slice = buf.subarray(offset, offset + width)
+  const end = slice.indexOf(0)
+  return decoder.decode(end === -1 ? slice : slice.subarray(0, end))
+}
+
+const readNumber = (buf: Uint8Array, offset: number, width: number, field: string): number => {
+  // GNU base-256 for large values: high bit of the first byte set.
+  if ((buf[offset]! & 0x80) !== 0) {
+    let value = buf[offset]! & 0x7f
+    for (let i = 1; i < width; i++) value = value * 256 + buf[offset + i]!
+    return value
+  }
+  const text = readString(buf, offset, width).trim()
+  if (text === "") return 0
+  if (!/^[0-7]+$/.test(text)) throw new TarFormatError(`invalid tar header: ${field} is not octal`)
+  return parseInt(text, 8)
+}
+
+const checksumOk = (h: Uint8Array): boolean => {
+  const stored = readNumber(h, 148, 8, "checksum")
+  let unsigned = 0
+  let signed = 0
+  for (let i = 0; i < block; i++) {
+    const b = i >= 148 && i < 156 ? 0x20 : h[i]!
+    unsigned += b
+    signed += b > 127 ? b - 256 : b
+  }
+  return stored === unsigned || stored === signed
+}
+
+const parsePax = (body: Uint8Array): Record<string, string> => {
+  const out: Record<string, string> = {}
+  const text = decoder.decode(body)
+  let at = 0
+  while (at < text.length) {
+    const space = text.indexOf(" ", at)
+    if (space === -1) break
+    const len = parseInt(text.slice(at, space), 10)
+    if (!Number.isFinite(len) || len <= 0) throw new TarFormatError("invalid tar PAX record")
+    const record = text.slice(space + 1, at + len - 1)
+    const eq = record.indexOf("=")
+    if (eq > 0) out[record.slice(0, eq)] = record.slice(eq + 1)
+    at += len
+  }
+  return out
+}
+
+/** The entries of a tar stream (uncompressed); throws `TarFormatError` when it is not one. */
+export const unpackTar = (buf: Uint8Array): ReadonlyArray<TarEntry> => {
+  const entries: Array<TarEntry> = []
+  let at = 0
+  let longName: string | undefined
+  let longLink: string | undefined
+  let pax: Record<string, string> = {}
+  let sawHeader = false
+  while (at + block <= buf.length) {
+    const h = buf.subarray(at, at + block)
+    if (h.every((b) => b === 0)) {
+      if (!sawHeader) throw new TarFormatError("not a tar archive: it starts with an empty block")
+      return entries
+    }
+    if (!checksumOk(h)) throw new TarFormatError(sawHeader ? "invalid tar header checksum" : "not a tar archive")
+    sawHeader = true
+    const size = readNumber(h, 124, 12, "size")
+    const typeflag = String.fromCharCode(h[156]!)
+    const dataStart = at + block
+    const dataEnd = dataStart + size
+    if (dataEnd > buf.length) throw new TarFormatError("truncated tar archive")
+    const data = buf.subarray(dataStart, dataEnd)
+    at = dataStart + Math.ceil(size / block) * block
+    if (typeflag === "L") {
+      longName = readString(data, 0, data.length)
+      continue
+    }
+    if (typeflag === "K") {
+      longLink = readString(data, 0, data.length)
+      continue
+    }
+    if (typeflag === "x") {
+      pax = { ...pax, ...parsePax(data) }
+      continue
+    }
+    if (typeflag === "g") continue
+    const magic = readString(h, 257, 6)
+    const prefix = magic.startsWith("ustar") ? readString(h, 345, 155) : ""
+    const short = readString(h, 0, 100)
+    const name = pax.path ?? longName ?? (prefix !== "" ? `${prefix}/${short}` : short)
+    const linkname = pax.linkpath ?? longLink ?? readString(h, 157, 100)
+    const mode = readNumber(h, 100, 8, "mode") & 0o7777
+    const mtime = readNumber(h, 136, 12, "mtime")
+    longName = undefined
+    longLink = undefined
+    pax = {}
+    if (typeflag === "0" || typeflag === "\0" || typeflag === "7") {
+      entries.push({ name, type: "file", mode, data: data.slice(), mtime })
+    } else if (typeflag === "5") {
+      entries.push({ name, type: "dir", mode, mtime })
+    } else if (typeflag === "2") {
+      entries.push({ name, type: "symlink", mode, linkname, mtime })
+    }
+    // Hard links, devices, FIFOs: not artifacts.
+  }
+  if (!sawHeader) throw new TarFormatError("not a tar archive")
+  // Go's reader accepts a stream cut after the last entry; so do we.
+  return entries
+}
