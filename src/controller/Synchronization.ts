@@ -8,8 +8,17 @@
  * - Semaphore limits are read live from their ConfigMap key (the lock's `namespace`, else the
  *   workflow's) whenever the engine asks for one (a holder that waits or is about to take it):
  *   a changed limit applies. A raised limit wakes the waiting workflows; a lowered one lets the
- *   holders finish. A workflow waiting for a semaphore is also looked at again every
- *   `semaphoreRecheck` (upstream watches the ConfigMaps instead).
+ *   holders finish.
+ * - The ConfigMaps of the managed namespace (or all) are watched, as upstream's
+ *   `runConfigMapWatcher` / `notifySemaphoreConfigUpdate`: when a semaphore's key changes (raised,
+ *   lowered, removed, or its ConfigMap deleted) the workflows waiting for it, and only those
+ *   (`LockTable.configMapChanged`, by an index from ConfigMap to its semaphores), are queued at
+ *   once. The watch keeps no cache (a ConfigMap's limit is read where it is needed), so it costs
+ *   no memory per ConfigMap; a relist compares every watched semaphore with its last limit.
+ *   A change that lands between a workflow's read of its limits and its commit as a waiter
+ *   queues that workflow again (`run`), so no ordering of the two loses the change.
+ *   `semaphoreRecheck` remains as a slow safety net: the watch may be refused (RBAC without
+ *   `watch` on configmaps in a namespace) and then retries for as long as that lasts.
  * - Waiting holders are in line by priority, then creation time (`mayTake`, shared with the
  *   engine). A release (or a take that leaves room) queues the workflows of the first waiters
  *   that now fit at once: no polling delay.
@@ -20,13 +29,16 @@
  *
  * `LockTable` is the pure bookkeeping; `Synchronization` the service around it.
  */
-import { Context, Effect, Layer, Option } from "effect"
+import { Context, Effect, Layer, Option, Stream } from "effect"
 import { KubeClient } from "../kube/api/KubeClient.js"
 import type { KubeObject } from "../kube/api/Resources.js"
+import { watchResource, type WatchItem } from "../kube/cache/Watch.js"
+import { Supervisor } from "../runtime/Supervisor.js"
 import { isRecord } from "../util/records.js"
 import type { EngineOutput } from "../workflow/engine/contract.js"
 import { waiterBefore, workflowOfHolder } from "../workflow/engine/sync.js"
 import type { LockState, LockWaiter, SemaphoreSource, SyncInput, SyncRequests } from "../workflow/engine/syncTypes.js"
+import { ControllerSettings } from "./ControllerSettings.js"
 import { WorkQueue } from "./WorkQueue.js"
 
 interface Lock {
@@ -35,6 +47,16 @@ interface Lock {
 }
 
 const isMutex = (lock: string): boolean => lock.split("/")[1] === "Mutex"
+
+/** A semaphore lock's ConfigMap (`<ns>/<name>`) and key; undefined for a mutex. */
+const configMapOf = (lock: string): { readonly configMap: string; readonly key: string } | undefined => {
+  const parts = lock.split("/")
+  if (parts[1] !== "ConfigMap" || parts.length < 4) return undefined
+  return { configMap: `${parts[0]}/${parts[2]}`, key: parts.slice(3).join("/") }
+}
+
+/** What a semaphore's ConfigMap now says of one key: its limit, or undefined (no such key, a bad value, no ConfigMap). */
+export type ReadKey = (key: string) => number | undefined
 
 export interface LockTable {
   /** The state of a lock as the engine reads it. */
@@ -49,14 +71,31 @@ export interface LockTable {
   readonly restoreHolder: (lock: string, holder: string) => void
   /** Everything workflow `workflowKey` holds or waits for is released; returns the workflows to wake. */
   readonly forget: (workflowKey: string) => ReadonlyArray<string>
+  /**
+   * ConfigMap `configMap` (`<ns>/<name>`) changed and now reads as `read` says: the workflows waiting
+   * for one of its semaphores whose limit is not the one last read, to look at again.
+   */
+  readonly configMapChanged: (configMap: string, read: ReadKey) => ReadonlyArray<string>
+  /** The ConfigMaps (`<ns>/<name>`) of the semaphores somebody waits for. */
+  readonly awaitedConfigMaps: () => ReadonlyArray<string>
 }
 
 export const makeLockTable = (): LockTable => {
   const locks = new Map<string, Lock>()
   const limits = new Map<string, number>()
+  /** The semaphore locks in `locks` by their ConfigMap (`<ns>/<name>`): what a ConfigMap's change looks at. */
+  const byConfigMap = new Map<string, Set<string>>()
   const lockOf = (key: string): Lock => {
     let l = locks.get(key)
-    if (l === undefined) locks.set(key, l = { holders: new Set(), waiting: new Map() })
+    if (l === undefined) {
+      locks.set(key, l = { holders: new Set(), waiting: new Map() })
+      const cm = configMapOf(key)
+      if (cm !== undefined) {
+        let set = byConfigMap.get(cm.configMap)
+        if (set === undefined) byConfigMap.set(cm.configMap, set = new Set())
+        set.add(key)
+      }
+    }
     return l
   }
   const limitOf = (key: string) => isMutex(key) ? 1 : limits.get(key)
@@ -71,7 +110,15 @@ export const makeLockTable = (): LockTable => {
   }
   const tidy = (key: string) => {
     const l = locks.get(key)
-    if (l !== undefined && l.holders.size === 0 && l.waiting.size === 0) locks.delete(key)
+    if (l !== undefined && l.holders.size === 0 && l.waiting.size === 0) {
+      locks.delete(key)
+      const cm = configMapOf(key)
+      const set = cm === undefined ? undefined : byConfigMap.get(cm.configMap)
+      if (set !== undefined) {
+        set.delete(key)
+        if (set.size === 0) byConfigMap.delete(cm!.configMap)
+      }
+    }
   }
   const releaseWhere = (match: (holder: string) => boolean): Set<string> => {
     const touched = new Set<string>()
@@ -142,7 +189,33 @@ export const makeLockTable = (): LockTable => {
       l.holders.add(holder)
       l.waiting.delete(holder)
     },
-    forget: (workflowKey) => wakeAll(releaseWhere(inWorkflow(workflowKey)), workflowKey)
+    forget: (workflowKey) => wakeAll(releaseWhere(inWorkflow(workflowKey)), workflowKey),
+    configMapChanged: (configMap, read) => {
+      const out = new Set<string>()
+      for (const key of byConfigMap.get(configMap) ?? []) {
+        const l = locks.get(key)
+        if (l === undefined || l.waiting.size === 0) continue
+        const limit = read(configMapOf(key)!.key)
+        // Unchanged (another key of the ConfigMap was edited): nothing to look at again.
+        if (limit !== undefined && limit === limits.get(key)) continue
+        // Raised, lowered, or no longer readable: every waiter is looked at again (its reconcile
+        // reads the limit itself, takes a free place in line order, or says why it cannot).
+        for (const w of l.waiting.values()) out.add(workflowOfHolder(w.holder))
+      }
+      return [...out]
+    },
+    awaitedConfigMaps: () => {
+      const out: Array<string> = []
+      for (const [cm, keys] of byConfigMap) {
+        for (const key of keys) {
+          if ((locks.get(key)?.waiting.size ?? 0) > 0) {
+            out.push(cm)
+            break
+          }
+        }
+      }
+      return out
+    }
   }
 }
 
@@ -175,8 +248,18 @@ const parseLimit = (cm: KubeObject, source: SemaphoreSource): number | { readonl
   return n
 }
 
-/** How often a workflow waiting for a semaphore is looked at again (its limit may have been raised). */
-export const semaphoreRecheck = "10 seconds"
+/**
+ * How often a workflow waiting for a semaphore is looked at again: only a safety net, the ConfigMap
+ * watch queues it as soon as the limit changes (see the module comment for why it stays).
+ */
+export const semaphoreRecheck = "5 minutes"
+
+/** What a ConfigMap's `data` says of a semaphore key: its limit, or undefined. */
+const readKeyOf = (cm: KubeObject | undefined): ReadKey => (key) => {
+  if (cm === undefined) return undefined
+  const limit = parseLimit(cm, { lock: "", namespace: "", name: "", key })
+  return typeof limit === "number" ? limit : undefined
+}
 
 export class Synchronization extends Context.Service<Synchronization, {
   /** Reads the limits of the semaphores named (live, from their ConfigMaps); wakes waiters of a raised one. */
@@ -201,8 +284,64 @@ export class Synchronization extends Context.Service<Synchronization, {
 const make = Effect.gen(function*() {
   const client = yield* KubeClient
   const queue = yield* WorkQueue
+  const { config, options } = yield* ControllerSettings
+  const supervisor = yield* Supervisor
   const table = makeLockTable()
   const wake = (keys: ReadonlyArray<string>) => Effect.forEach(keys, queue.add, { discard: true })
+
+  /*
+   * Which ConfigMap changed when, by a sequence number of watch events, so that `run` can tell
+   * whether one a workflow read its limits from changed before it was recorded as a waiter (the
+   * watch then found nobody to wake). Bounded: past `maxTracked` names (or on a relist) it starts
+   * over from `floor`, and a read older than that counts as overtaken.
+   */
+  let seq = 0
+  let floor = 0
+  const lastChange = new Map<string, number>()
+  const maxTracked = 10_000
+  const readAt = new WeakMap<ReadonlyMap<string, unknown>, { readonly seq: number; readonly configMaps: ReadonlyArray<string> }>()
+  const overtaken = (limits: ReadonlyMap<string, unknown>): boolean => {
+    const read = readAt.get(limits)
+    return read !== undefined && (floor > read.seq || read.configMaps.some((cm) => (lastChange.get(cm) ?? 0) > read.seq))
+  }
+
+  const onWatch = (item: WatchItem): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      seq += 1
+      const woken = new Set<string>()
+      const changed = (configMap: string, read: ReadKey) => {
+        for (const k of table.configMapChanged(configMap, read)) woken.add(k)
+      }
+      const cmKey = (o: KubeObject) => `${o.metadata.namespace ?? ""}/${o.metadata.name ?? ""}`
+      switch (item._tag) {
+        case "Synced": {
+          // A (re)list: whatever changed while the watch was away.
+          floor = seq
+          lastChange.clear()
+          const listed = new Map(item.items.map((o) => [cmKey(o), o] as const))
+          for (const cm of table.awaitedConfigMaps()) changed(cm, readKeyOf(listed.get(cm)))
+          break
+        }
+        case "Upsert":
+        case "Delete": {
+          const cm = cmKey(item.object)
+          if (lastChange.size >= maxTracked) {
+            floor = seq
+            lastChange.clear()
+          }
+          lastChange.set(cm, seq)
+          changed(cm, readKeyOf(item._tag === "Upsert" ? item.object : undefined))
+          break
+        }
+      }
+      return wake([...woken])
+    })
+
+  yield* supervisor.superviseScoped(
+    `semaphore-configmaps/${client.cluster}`,
+    watchResource(client, "configmaps", config.namespace, { ...options.watch }).pipe(Stream.runForEach(onWatch)),
+    { annotations: { cluster: client.cluster, informer: "configmaps" } }
+  )
 
   const readLimit = (source: SemaphoreSource) =>
     client.get("configmaps", source.namespace, source.name).pipe(
@@ -215,6 +354,7 @@ const make = Effect.gen(function*() {
   const readLimits = (sources: ReadonlyArray<SemaphoreSource>) =>
     Effect.gen(function*() {
       const out = new Map<string, number | { readonly error: string }>()
+      readAt.set(out, { seq, configMaps: sources.map((x) => `${x.namespace}/${x.name}`) })
       for (const source of sources) {
         const limit = yield* readLimit(source)
         out.set(source.lock, limit)
@@ -226,7 +366,11 @@ const make = Effect.gen(function*() {
   const run = (key: string, limits: ReadonlyMap<string, number | { readonly error: string }>, engine: (sync: SyncInput) => EngineOutput) =>
     Effect.suspend(() => {
       const output = engine({ lock: table.state, limits })
-      const woken = output.sync === undefined ? [] : table.commit(key, output.sync)
+      const woken = output.sync === undefined ? [] : [...table.commit(key, output.sync)]
+      // It now waits for a semaphore, but a ConfigMap changed after its limits were read: look again.
+      if (overtaken(limits) && (output.sync?.wait ?? []).some((w) => w.locks.some((l) => configMapOf(l) !== undefined))) {
+        woken.push(key)
+      }
       return Effect.as(wake(woken), output)
     })
 

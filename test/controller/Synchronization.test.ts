@@ -5,8 +5,9 @@
  * after a restart, a gone workflow releasing everything.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Effect, Layer } from "effect"
-import { makeLockTable, Synchronization } from "../../src/controller/Synchronization.js"
+import { Clock, Context, Duration, Effect, Layer } from "effect"
+import { makeLockTable, semaphoreRecheck, Synchronization } from "../../src/controller/Synchronization.js"
+import { Supervisor } from "../../src/runtime/Supervisor.js"
 import * as WorkQueue from "../../src/controller/WorkQueue.js"
 import { KubeClient } from "../../src/kube/api/KubeClient.js"
 import type { KubeObject } from "../../src/kube/api/Resources.js"
@@ -17,12 +18,16 @@ import { config, T0, workflow } from "../workflow/engine/harness.js"
 import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
 import { submit } from "./fixtures.js"
 import { completed, eventually, fast, inMemory, workflow as harnessWorkflow } from "./harness.js"
+import { settingsLayer } from "./services.js"
 
 const settle = Effect.gen(function*() {
   for (let i = 0; i < 50; i++) yield* Effect.yieldNow
 })
 
-/** The service over an in-memory cluster "main" with a namespace `argo`, and a recorder of the keys it queues. */
+/**
+ * The service over an in-memory cluster "main" with a namespace `argo`, and a recorder of the keys
+ * it queues; its ConfigMap watch runs as long as the test.
+ */
 const setup = Effect.gen(function*() {
   const kube = yield* InMemoryKube
   yield* kube.addCluster("main")
@@ -30,9 +35,8 @@ const setup = Effect.gen(function*() {
   const admin = kube.adminClient("main")
   const queued: Array<string> = []
   const queue = WorkQueue.WorkQueue.of({ ...(yield* WorkQueue.make), add: (key: string) => Effect.sync(() => void queued.push(key)) })
-  const sync = yield* Effect.service(Synchronization).pipe(
-    Effect.provide(Synchronization.layer.pipe(Layer.provide(Layer.mergeAll(Layer.succeed(KubeClient, admin), Layer.succeed(WorkQueue.WorkQueue, queue)))))
-  )
+  const services = Layer.mergeAll(settingsLayer(admin), Layer.succeed(KubeClient, admin), Layer.succeed(WorkQueue.WorkQueue, queue), Supervisor.layer)
+  const sync = Context.get(yield* Layer.build(Synchronization.layer.pipe(Layer.provide(services))), Synchronization)
   return { admin, queued, sync }
 }).pipe(Effect.provide(InMemoryKube.layer))
 
@@ -91,6 +95,86 @@ describe("Synchronization (controller)", () => {
       assert.isUndefined((a["status"] as any).synchronization)
       assert.deepStrictEqual(queued, ["argo/b", "argo/c"])
       assert.strictEqual(phaseOf(yield* step(sync, c)), "Running")
+    }))
+
+  it.effect("a raised limit lets a waiter in at once through the ConfigMap watch: no poll, the clock never moves", () =>
+    Effect.gen(function*() {
+      const { admin, queued, sync } = yield* setup
+      yield* admin.create("configmaps", "argo", { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "my-config", namespace: "argo" }, data: { workflow: "1" } })
+      const a = yield* step(sync, semWf("a"))
+      let b = yield* step(sync, semWf("b", "2025-01-01T00:00:01Z"))
+      let c = yield* step(sync, semWf("c", "2025-01-01T00:00:02Z"))
+      assert.strictEqual(phaseOf(a), "Running")
+      assert.strictEqual(phaseOf(b), "Pending")
+      assert.strictEqual(phaseOf(c), "Pending")
+      yield* settle
+      // another ConfigMap, and another key of this one: nobody waits for those
+      yield* admin.create("configmaps", "argo", { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "other", namespace: "argo" }, data: { workflow: "5" } })
+      yield* admin.patch("configmaps", "argo", "my-config", { data: { unrelated: "9" } })
+      yield* settle
+      assert.deepStrictEqual(queued, [])
+
+      const before = yield* Clock.currentTimeMillis
+      yield* admin.patch("configmaps", "argo", "my-config", { data: { workflow: "3" } })
+      yield* settle
+      // both waiters (and only they) are queued by the watch, before any poll could have run
+      assert.deepStrictEqual([...queued].sort(), ["argo/b", "argo/c"])
+      assert.strictEqual(yield* Clock.currentTimeMillis, before)
+      b = yield* step(sync, b)
+      c = yield* step(sync, c)
+      assert.strictEqual(phaseOf(b), "Running")
+      assert.strictEqual(phaseOf(c), "Running")
+      assert.strictEqual(yield* Clock.currentTimeMillis, before)
+    }))
+
+  it.effect("a lowered limit or a deleted ConfigMap looks at the waiters again; a holder is never taken away", () =>
+    Effect.gen(function*() {
+      const { admin, queued, sync } = yield* setup
+      yield* admin.create("configmaps", "argo", { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "my-config", namespace: "argo" }, data: { workflow: "2" } })
+      const a = yield* step(sync, semWf("a"))
+      const x = yield* step(sync, semWf("x", "2025-01-01T00:00:00Z"))
+      let b = yield* step(sync, semWf("b", "2025-01-01T00:00:01Z"))
+      assert.deepStrictEqual([phaseOf(a), phaseOf(x), phaseOf(b)], ["Running", "Running", "Pending"])
+      yield* settle
+      yield* admin.patch("configmaps", "argo", "my-config", { data: { workflow: "1" } })
+      yield* settle
+      assert.deepStrictEqual(queued, ["argo/b"])
+      b = yield* step(sync, b)
+      assert.strictEqual(phaseOf(b), "Pending")
+      assert.match(messageOf(b)!, /^Waiting for argo\/ConfigMap\/my-config\/workflow lock\. Lock status: .*\/1$/)
+      // the holders keep their places: a and x still hold
+      const state = (b["status"] as any).synchronization.semaphore.waiting[0]
+      assert.deepStrictEqual([...state.holders].sort(), ["argo/a", "argo/x"])
+      queued.length = 0
+      yield* admin.delete("configmaps", "argo", "my-config")
+      yield* settle
+      assert.deepStrictEqual(queued, ["argo/b"])
+      b = yield* step(sync, b)
+      assert.strictEqual(phaseOf(b), "Failed")
+    }))
+
+  it.effect("a limit raised between a waiter's read and its commit queues it again", () =>
+    Effect.gen(function*() {
+      const { admin, queued, sync } = yield* setup
+      yield* admin.create("configmaps", "argo", { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "my-config", namespace: "argo" }, data: { workflow: "1" } })
+      yield* step(sync, semWf("a"))
+      yield* settle
+      const b = semWf("b", "2025-01-01T00:00:01Z")
+      const run = (limits: ReadonlyMap<string, number | { error: string }>) =>
+        sync.run("argo/b", limits, (s) => reconcile({ workflow: b, pods: new Map(), taskResults: new Map(), now: T0, config, sync: s }))
+      const limits = yield* sync.readLimits([{ lock: "argo/ConfigMap/my-config/workflow", namespace: "argo", name: "my-config", key: "workflow" }])
+      // the watch sees the raise before b is recorded as waiting: it has nobody to wake yet
+      yield* admin.patch("configmaps", "argo", "my-config", { data: { workflow: "2" } })
+      yield* settle
+      assert.deepStrictEqual(queued, [])
+      const out = yield* run(limits)
+      assert.strictEqual(out.status.phase, "Pending")
+      assert.deepStrictEqual(queued, ["argo/b"])
+    }))
+
+  it.effect("the periodic recheck is only a safety net, far longer than the old 10 s poll", () =>
+    Effect.sync(() => {
+      assert.isAtLeast(Duration.toMillis(Duration.fromInputUnsafe(semaphoreRecheck)), 60_000)
     }))
 
   it.effect("a missing ConfigMap fails the workflow with upstream's words", () =>
