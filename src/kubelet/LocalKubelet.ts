@@ -31,7 +31,8 @@
  * (running a process, sandboxed or not), PodPlan.ts (what to run),
  * activeDeadline.ts (the active deadline), scheduling.ts (which node takes a
  * pod), resourcePod.ts (a resource template's pod: the executor's API calls,
- * made as the pod's service account).
+ * made as the pod's service account), boundToken.ts (that service account's
+ * token, from the TokenRequest API, as a kubelet gets it).
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -49,7 +50,8 @@ import { containerPath, mainContainer, planPod, type PodPlan } from "./PodPlan.j
 import { type Isolation, makeRunner, type ProcessResult, removeDir, type Runner } from "./PodProcess.js"
 import { containerSetOf, runContainerSetPod } from "./containerSetPod.js"
 import { makeStatusReporter } from "./podStatus.js"
-import { resourceTemplateOf, runResourcePod, type ServiceAccountClient } from "./resourcePod.js"
+import type { PodServiceAccountClient } from "./boundToken.js"
+import { fromServiceAccountClient, resourceTemplateOf, runResourcePod, type ServiceAccountClient } from "./resourcePod.js"
 import { nodeObject, place, type Taint, unschedulableCondition, unschedulableMessage } from "./scheduling.js"
 import { simulate } from "./simulate.js"
 
@@ -100,6 +102,12 @@ export interface LocalKubeletOptions {
    * fail, saying why: the kubelet never lends them its own identity.
    */
   readonly serviceAccountClient?: ServiceAccountClient | undefined
+  /**
+   * The same from tokens got for each pod (boundToken.ts: the TokenRequest
+   * API, as a kubelet gets a pod's projected token); takes precedence over
+   * `serviceAccountClient`.
+   */
+  readonly podServiceAccountClient?: PodServiceAccountClient | undefined
 }
 
 export interface LocalKubelet {
@@ -165,6 +173,8 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
     const log = (pod: KubeObject) => Effect.annotateLogs({ cluster: client.cluster, node: nodeName, pod: `${pod.metadata.namespace}/${pod.metadata.name}` })
 
     const reporter = makeStatusReporter(client)
+    const podClient = options.podServiceAccountClient ??
+      (options.serviceAccountClient !== undefined ? fromServiceAccountClient(options.serviceAccountClient) : undefined)
     const { conditions, containerId, containerStatuses, markFinished, markRunning, patchStatus, writeTaskResult } = reporter
 
     const storeLogs = (pod: KubeObject, text: string) =>
@@ -248,7 +258,7 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
         const resourceTemplate = resourceTemplateOf(running)
         if (resourceTemplate !== undefined) {
           return yield* runResourcePod(
-            { serviceAccountClient: options.serviceAccountClient, reporter, storeLogs },
+            { podClient, reporter, storeLogs },
             running,
             resourceTemplate,
             startedAt,

@@ -9,13 +9,17 @@
  * argoexec's for an error).
  *
  * It never acts with the kubelet's own identity: without a service-account
- * client the pod fails, saying so.
+ * client the pod fails, saying so. On a real cluster the client holds a token
+ * bound to the pod, got through the TokenRequest API (boundToken.ts); a token
+ * the API server refuses to issue fails the pod with the server's message.
  */
 import { Clock, Effect } from "effect"
 import type { KubeClientShape } from "../kube/api/KubeClient.js"
+import { KubeError } from "../kube/api/KubeError.js"
 import type { KubeObject } from "../kube/api/Resources.js"
 import { parseDurationMs } from "../util/goDuration.js"
 import { isoSeconds } from "../util/time.js"
+import type { PodServiceAccountClient } from "./boundToken.js"
 import type { Outcome } from "./outcome.js"
 import { containerEnv, mainContainer, podTemplate } from "./PodPlan.js"
 import type { makeStatusReporter } from "./podStatus.js"
@@ -23,6 +27,23 @@ import { type ResourceResult, type ResourceTemplate, runResource } from "./resou
 
 /** A client acting as `system:serviceaccount:<namespace>:<name>` in the kubelet's cluster, if the kubelet can get one. */
 export type ServiceAccountClient = (namespace: string, serviceAccountName: string) => KubeClientShape | undefined
+
+/** A pod's client from a `ServiceAccountClient` (the embedded runtime's fixed service-account tokens). */
+export const fromServiceAccountClient = (f: ServiceAccountClient): PodServiceAccountClient => (_pod, namespace, serviceAccount) =>
+  Effect.suspend(() => {
+    const client = f(namespace, serviceAccount)
+    return client !== undefined ? Effect.succeed(client) : Effect.fail(
+      new KubeError({
+        reason: "Unauthorized",
+        cluster: "",
+        verb: "create",
+        resource: "serviceaccounts/token",
+        namespace,
+        name: serviceAccount,
+        detail: "it has no token for that service account"
+      })
+    )
+  })
 
 /** argoexec's exit code for an error it reports (`os.Exit(64)` in cmd/argoexec). */
 export const executorErrorExitCode = 64
@@ -37,7 +58,8 @@ export const resourceTemplateOf = (pod: KubeObject): ResourceTemplate | undefine
 }
 
 export interface ResourcePodDeps {
-  readonly serviceAccountClient: ServiceAccountClient | undefined
+  /** How the pod gets its service account's client; undefined: it cannot, and fails. */
+  readonly podClient: PodServiceAccountClient | undefined
   readonly reporter: ReturnType<typeof makeStatusReporter>
   readonly storeLogs: (pod: KubeObject, text: string) => Effect.Effect<void>
 }
@@ -56,15 +78,24 @@ export const runResourcePod = (
     const serviceAccount = spec.serviceAccountName !== undefined && spec.serviceAccountName !== "" ? spec.serviceAccountName : "default"
     const env = containerEnv(pod, mainContainer(pod))
     const interval = parseDurationMs(env["RESOURCE_STATE_CHECK_INTERVAL"] ?? "") ?? defaultCheckIntervalMs
-    const client = deps.serviceAccountClient?.(namespace, serviceAccount)
-    const run: Effect.Effect<ResourceResult> = client === undefined
-      ? Effect.succeed({
-        error: `resource templates need the credentials of service account "${serviceAccount}" in namespace "${namespace}", ` +
-          `which this kubelet cannot obtain (it never acts on a pod's behalf with its own identity)`,
-        parameters: [],
-        log: ""
-      })
-      : runResource(client, namespace, template, Math.max(interval, 10))
+    const cannot = (why: string): ResourceResult => ({
+      error: `resource templates need the credentials of service account "${serviceAccount}" in namespace "${namespace}", ` +
+        `which this kubelet cannot obtain (${why}; it never acts on a pod's behalf with its own identity)`,
+      parameters: [],
+      log: ""
+    })
+    const podClient = deps.podClient
+    // The pod's connection lives as long as its run (its scope closes with it).
+    const run: Effect.Effect<ResourceResult> = podClient === undefined
+      ? Effect.succeed(cannot("it has no way to"))
+      : Effect.scoped(
+        podClient(pod, namespace, serviceAccount).pipe(
+          Effect.matchEffect({
+            onFailure: (e) => Effect.succeed(cannot(`${e.reason}: ${e.detail}`)),
+            onSuccess: (client) => runResource(client, namespace, template, Math.max(interval, 10))
+          })
+        )
+      )
     const result = yield* Effect.raceFirst(run, deadline.pipe(Effect.as("deadline" as const)))
     const finishedAt = isoSeconds(yield* Clock.currentTimeMillis)
     if (result === "deadline") {

@@ -12,7 +12,8 @@ export type Verb = "get" | "list" | "watch" | "create" | "update" | "patch" | "d
 
 export interface PolicyRule {
   readonly verbs: ReadonlyArray<Verb | "*">
-  readonly resources: ReadonlyArray<ResourceKind | "*">
+  /** `serviceaccounts/token`: the TokenRequest API (memory/tokens.ts). */
+  readonly resources: ReadonlyArray<ResourceKind | "*" | "serviceaccounts/token">
   /** Absent: cluster-wide (also allows list/watch across all namespaces and cluster-scoped resources). */
   readonly namespaces?: ReadonlyArray<string>
 }
@@ -32,7 +33,8 @@ export interface AuditEntry {
   /** The authenticated user, `system:anonymous` when the token was unknown. */
   readonly identity: string
   readonly verb: Verb
-  readonly resource: ResourceKind
+  /** `serviceaccounts` only for TokenRequest calls (subresource `token`). */
+  readonly resource: ResourceKind | "serviceaccounts"
   /** `log` for `logs` calls (verb get on pods/log). */
   readonly subresource?: string
   readonly namespace?: string

@@ -10,6 +10,7 @@ import { KubeError } from "../../kube/api/KubeError.js"
 import { type AuditEntry, serverUrl } from "./api.js"
 import { fail } from "./errors.js"
 import { takeInjected } from "./faults.js"
+import { boundTokenValid } from "./boundTokens.js"
 import { forbiddenMessage, rbacNamespaceOf, ruleAllows } from "./rbac.js"
 import { adminIdentity, type ClientRef, type ClusterState, type Ctx, type Identity, type Request, trimLog } from "./state.js"
 
@@ -52,7 +53,7 @@ export const runSync = <A>(
   let identityName = adminIdentity
   if (client.auth._tag === "Token") {
     identity = c.tokens.get(client.auth.token)
-    if (identity === undefined) {
+    if (identity === undefined || !boundTokenValid(c, client.auth.token, now)) {
       audit(c, { identity: "system:anonymous", ...target, allowed: false, outcome: "Unauthorized" })
       throw fail({ label: client.label, req }, "Unauthorized", "Unauthorized")
     }

@@ -12,11 +12,13 @@ import { KubeError, type KubeErrorReason } from "../../kube/api/KubeError.js"
 import { type KubeObject, type ResourceKind, resources, type WatchEvent, type WatchOptions } from "../../kube/api/Resources.js"
 import { isRecord } from "../../util/records.js"
 import { serverPrefix } from "./api.js"
+import { answerAccessReview } from "./accessReview.js"
 import { call } from "./calls.js"
 import { fail } from "./errors.js"
 import { cloneJson } from "./json.js"
 import { createObject, deleteObject, getExisting, listObjects, patchObject, replaceObject } from "./objects.js"
 import { type ClientRef, type ClusterState, isChange, type Item, type Request, type Session, type Watcher } from "./state.js"
+import { requestToken, type TokenRequests } from "./tokens.js"
 import { requestNamespace } from "./validation.js"
 import { offer, openWatch, toWatchEvent } from "./watch.js"
 
@@ -81,7 +83,8 @@ export const watch = (
     )
   })
 
-export const makeClient = (client: ClientRef, identity: string): KubeClientShape => {
+/** A client's verbs, and the TokenRequest API (tokens.ts) a kubelet calls. */
+export const makeClient = (client: ClientRef, identity: string): KubeClientShape & TokenRequests => {
   const nsOf = (kind: ResourceKind, namespace: string | undefined) =>
     resources[kind].namespaced ? namespace : undefined
   /** A create or update: the object names itself and, unless the path does, its namespace. */
@@ -110,12 +113,15 @@ export const makeClient = (client: ClientRef, identity: string): KubeClientShape
       ),
     watch: (kind, namespace, options) => watch(client, kind, namespace, options),
     create: (kind, namespace, object) =>
-      call(
-        client,
-        bodyRequest("create", kind, namespace, object),
-        (ctx) => cloneJson(createObject(ctx, kind, namespace, object)),
-        (created) => created.metadata.name
-      ),
+      kind === "subjectaccessreviews"
+        // answered from the rules of the identity it names, never stored
+        ? call(client, { verb: "create", kind, namespace: undefined, name: undefined }, (ctx) => cloneJson(answerAccessReview(ctx, object)))
+        : call(
+          client,
+          bodyRequest("create", kind, namespace, object),
+          (ctx) => cloneJson(createObject(ctx, kind, namespace, object)),
+          (created) => created.metadata.name
+        ),
     replace: (kind, namespace, object) =>
       call(
         client,
@@ -128,6 +134,7 @@ export const makeClient = (client: ClientRef, identity: string): KubeClientShape
         { verb: "patch", kind, namespace: nsOf(kind, namespace), name },
         (ctx) => cloneJson(patchObject(ctx, kind, namespace, name, patch))
       ),
+    requestToken: (namespace, serviceAccount, spec) => requestToken(client, namespace, serviceAccount, spec),
     delete: (kind, namespace, name, options) =>
       call(client, { verb: "delete", kind, namespace: nsOf(kind, namespace), name }, (ctx) => {
         deleteObject(ctx, kind, namespace, name, options)
