@@ -14,8 +14,11 @@
  * they resolve to), and a redirect may not lead to a local or private host
  * other than the one the URL named, whatever the policy. Headers'
  * `secretKeyRef`s are read in the workflow's namespace of the local cluster
- * with the controller's client (upstream's controller reads secrets in
- * workflows' namespaces too; its agent reads them as the executor).
+ * with the controller's client, but only once the API server has said (a
+ * SubjectAccessReview, `secretReader`) that the workflow's service account may
+ * get that secret: upstream's agent pod reads it as that account, so a user
+ * who may create workflows but not read a namespace's secrets must not get
+ * one into a request header through the controller's rights.
  *
  * Each node's request is made once (a node ID in flight or answered is not
  * asked again); when it completes, its workflow is requeued. At most
@@ -29,9 +32,12 @@ import { Context, Duration, Effect, Fiber, Layer, Semaphore, Stream } from "effe
 import { HttpClient, HttpClientRequest } from "effect/http"
 import { NodeHttpClient } from "@effect/platform-node"
 import type { HttpRequest, HttpResult } from "../workflow/engine/contract.js"
+import { reviewAccess, serviceAccountSubject } from "../kube/api/AccessReview.js"
+import type { KubeClientShape } from "../kube/api/KubeClient.js"
 import { ClusterPool } from "../kube/ClusterPool.js"
-import { ControllerSettings } from "./ControllerSettings.js"
+import { ControllerSettings, timingOf } from "./ControllerSettings.js"
 import { guardedLookup, hostBlockedReason, type HttpAddressPolicy, isLocalOrPrivateHost } from "./httpPolicy.js"
+import { type Bounded, boundedBy } from "./RequestTimeout.js"
 
 const defaultTimeoutSeconds = 60
 /** A template's `timeoutSeconds` above this is cut to it. */
@@ -42,8 +48,14 @@ const maxRedirects = 10
 /** Bytes of a response body kept as `outputs.result` (a parameter, stored in the Workflow's status). */
 export const maxBodyBytes = 256 * 1024
 
-/** Reads key `key` of secret `name` in `namespace`, or says why it cannot. */
-export type SecretReader = (namespace: string, name: string, key: string) => Effect.Effect<string, string>
+/**
+ * Reads key `key` of secret `name` in `namespace` for service account `serviceAccount` of that
+ * namespace (the workflow's), or says why it cannot.
+ */
+export type SecretReader = (namespace: string, name: string, key: string, serviceAccount: string) => Effect.Effect<string, string>
+
+/** The service account an http template's secrets are read for when the workflow names none. */
+export const defaultServiceAccount = "default"
 
 const methods = new Set(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE"])
 
@@ -52,7 +64,8 @@ export const perform = (
   client: HttpClient.HttpClient,
   readSecret: SecretReader,
   req: HttpRequest,
-  policy: HttpAddressPolicy
+  policy: HttpAddressPolicy,
+  serviceAccount: string = defaultServiceAccount
 ): Effect.Effect<HttpResult> => {
   const timeoutSeconds = Math.min(req.timeoutSeconds ?? defaultTimeoutSeconds, maxTimeoutSeconds)
   return Effect.gen(function*() {
@@ -71,7 +84,7 @@ export const perform = (
     const headers: Array<[string, string]> = []
     for (const h of req.headers) {
       if (h.secretKeyRef !== undefined) {
-        const value = yield* readSecret(req.namespace, h.secretKeyRef.name, h.secretKeyRef.key).pipe(Effect.result)
+        const value = yield* readSecret(req.namespace, h.secretKeyRef.name, h.secretKeyRef.key, serviceAccount).pipe(Effect.result)
         if (value._tag === "Failure") return failure(`http.headers.${h.name}: ${value.failure}`)
         headers.push([h.name, value.success])
       } else headers.push([h.name, h.value ?? ""])
@@ -138,8 +151,16 @@ const failure = (message: string): HttpResult => ({ _tag: "Failure", message })
 export class HttpTemplates extends Context.Service<HttpTemplates, {
   /** The responses known for workflow `key`, by node ID. */
   readonly results: (key: string) => ReadonlyMap<string, HttpResult>
-  /** Makes the requests not yet made for `key`; `onDone(key)` runs when one is answered. */
-  readonly request: (key: string, requests: ReadonlyArray<HttpRequest>, onDone: (key: string) => Effect.Effect<void>) => Effect.Effect<void>
+  /**
+   * Makes the requests not yet made for `key`; `onDone(key)` runs when one is answered. Secrets
+   * are read for `serviceAccount` (the workflow's `serviceAccountName`; default `default`).
+   */
+  readonly request: (
+    key: string,
+    requests: ReadonlyArray<HttpRequest>,
+    onDone: (key: string) => Effect.Effect<void>,
+    serviceAccount?: string
+  ) => Effect.Effect<void>
   /** Drops what is kept for `key` and stops its requests in flight. */
   readonly forget: (key: string) => Effect.Effect<void>
 }>()("flotilla/controller/HttpTemplates") {
@@ -166,7 +187,7 @@ export class HttpTemplates extends Context.Service<HttpTemplates, {
       yield* Effect.addFinalizer(() => Effect.forEach([...inFlight.keys()], forget, { discard: true }))
       return HttpTemplates.of({
         results: (key) => answered.get(key) ?? new Map(),
-        request: (key, requests, onDone) =>
+        request: (key, requests, onDone, serviceAccount = defaultServiceAccount) =>
           Effect.suspend(() => {
             // The engine lists the requests whose nodes still wait: an answer it no longer needs was recorded.
             const kept = answered.get(key)
@@ -178,7 +199,7 @@ export class HttpTemplates extends Context.Service<HttpTemplates, {
             return Effect.forEach(requests, (req) =>
             Effect.suspend(() => {
               if (answered.get(key)?.has(req.nodeId) === true || inFlight.get(key)?.has(req.nodeId) === true) return Effect.void
-              return perform(client, readSecret, req, policy).pipe(
+              return perform(client, readSecret, req, policy, serviceAccount).pipe(
                 limiterOf(key).withPermits(1),
                 all.withPermits(1),
                 Effect.flatMap((result) =>
@@ -203,29 +224,55 @@ export class HttpTemplates extends Context.Service<HttpTemplates, {
       })
     })
 
-  /** With Node's http client under the configmap's address policy (names checked as they resolve); secrets read with the local cluster's client. */
+  /** With Node's http client under the configmap's address policy (names checked as they resolve); secrets read with the local cluster's client, for the workflow's service account (`secretReader`). */
   static readonly layer = Layer.unwrap(Effect.gen(function*() {
-    const { config } = yield* ControllerSettings
+    const { config, options } = yield* ControllerSettings
     const policy = config.httpTemplates
+    const bounded = boundedBy(timingOf(options).requestTimeout)
     return Layer.effect(
     HttpTemplates,
     Effect.gen(function*() {
       const client = yield* HttpClient.HttpClient
       const pool = yield* ClusterPool
-      const local = pool.local.client
-      const readSecret: SecretReader = (namespace, name, key) =>
-        local.get("secrets", namespace, name).pipe(
-          Effect.mapError((e) => `secret ${namespace}/${name}: ${e instanceof Error ? e.message : String(e)}`),
-          Effect.flatMap((secret) => {
-            const data = (secret as { data?: Record<string, string> }).data?.[key]
-            return data === undefined ? Effect.fail(`secret ${namespace}/${name} has no key '${key}'`) : Effect.succeed(Buffer.from(data, "base64").toString("utf8"))
-          })
-        )
-      return yield* HttpTemplates.make(client, readSecret, policy)
+      return yield* HttpTemplates.make(client, secretReader(pool.local.client, bounded), policy)
     })
     ).pipe(
       Layer.provide(NodeHttpClient.layerNodeHttpNoAgent),
       Layer.provide(NodeHttpClient.layerAgentOptions({ lookup: guardedLookup(policy) }))
     )
   }))
+}
+
+/**
+ * Reads secrets with `client` (the controller's) for a service account: first a
+ * SubjectAccessReview asks the API server whether `system:serviceaccount:<ns>:<sa>` may `get`
+ * that secret; only if it may is the secret read. Each call is bounded by `bounded` (a hung API
+ * server fails the header, and so the node, with the reason; it never holds the request). The
+ * failures name the secret and the service account, never a value.
+ */
+export const secretReader = (client: KubeClientShape, bounded: Bounded): SecretReader => (namespace, name, key, serviceAccount) => {
+  const secret = `secret ${namespace}/${name}`
+  const subject = serviceAccountSubject(namespace, serviceAccount)
+  const describe = (e: unknown) => (e instanceof Error ? e.message : String(e))
+  return bounded(
+    reviewAccess(client, subject, { verb: "get", resource: "secrets", namespace, name }),
+    { cluster: client.cluster, verb: "create", resource: "subjectaccessreviews" }
+  ).pipe(
+    Effect.mapError((e) => `${secret}: cannot check whether service account ${subject.user} may get it: ${describe(e)}`),
+    Effect.flatMap((decision) =>
+      decision.allowed
+        ? bounded(client.get("secrets", namespace, name), { cluster: client.cluster, verb: "get", resource: "secrets", namespace, name }).pipe(
+          Effect.mapError((e) => `${secret}: ${describe(e)}`)
+        )
+        : Effect.fail(
+          `${secret}: forbidden: service account ${subject.user} may not get it${
+            decision.evaluationError !== undefined ? ` (${decision.evaluationError})` : ""
+          } (an http template's secrets are read with the workflow's service account's rights)`
+        )
+    ),
+    Effect.flatMap((object) => {
+      const data = (object as { data?: Record<string, string> }).data?.[key]
+      return data === undefined ? Effect.fail(`${secret} has no key '${key}'`) : Effect.succeed(Buffer.from(data, "base64").toString("utf8"))
+    })
+  )
 }

@@ -70,6 +70,12 @@ const withReferencedTemplates = (wf: KubeObject, templates: TemplateLookup | und
   return referenced.length === 0 ? wf : { ...wf, spec: { ...spec, templates: [...(spec.templates ?? []), ...referenced] } }
 }
 
+/** The service account the workflow runs as (`spec.serviceAccountName`), if it names one. */
+const serviceAccountOf = (wf: KubeObject): string | undefined => {
+  const name = ((wf.spec ?? {}) as { serviceAccountName?: unknown }).serviceAccountName
+  return typeof name === "string" && name !== "" ? name : undefined
+}
+
 /** How long a workflow waits for the template caches before its message says so. */
 const templateWaitMessageAfterMs = 30_000
 
@@ -377,7 +383,9 @@ const make = Effect.gen(function*() {
       // custom metrics, once the status that records what they count is stored (a retried round emits them again only if not)
       if (output.metrics !== undefined) yield* CustomMetrics.recordAll(output.metrics)
       // http templates' requests, once the status records their nodes: each answer requeues the workflow.
-      if (output.httpRequests !== undefined) yield* httpTemplates.request(key, output.httpRequests, queue.add)
+      // Their secrets are read for the service account upstream's agent pod runs as: the workflow's
+      // (or its workflowTemplateRef's) serviceAccountName, else `default`.
+      if (output.httpRequests !== undefined) yield* httpTemplates.request(key, output.httpRequests, queue.add, serviceAccountOf(exec.ok ? exec.workflow : wf))
 
       // 3. only now that the status records their completion: delete / label pods
       yield* applyPodActions(key, output.actions, accepted)

@@ -167,6 +167,8 @@ export const placementOf = (workflows: ReadonlyArray<KubeObject>, defaultNamespa
 }
 
 const controllerLocalRules: ReadonlyArray<PolicyRule> = [{ verbs: ["*"], resources: ["*"] }]
+/** What a workflow's service account may read in its own namespace of the local cluster (http templates' secrets). */
+export const workflowSecretsRule = (namespace: string): PolicyRule => ({ verbs: ["get"], resources: ["secrets"], namespaces: [namespace] })
 /** What the seed grants the controller in a remote cluster: list/watch/delete, nothing else. */
 const controllerRemoteRules = (namespace: string | undefined): ReadonlyArray<PolicyRule> => [
   {
@@ -254,8 +256,12 @@ export const provision = Effect.fnUntraced(function*(placement: Placement, optio
     for (const sas of placement.workflowNamespaces.values()) for (const sa of sas) serviceAccounts.add(sa)
     const rules = placement.resourceRules?.get(cluster) ?? []
     for (const ns of namespaces) {
+      // An http template's header from a secret is read for its workflow's service account (the
+      // controller asks the server first). One user owns every embedded namespace: the workflows'
+      // service accounts may get the secrets of their own namespace.
+      const own = local && placement.workflowNamespaces.has(ns) ? [workflowSecretsRule(ns)] : []
       for (const sa of serviceAccounts) {
-        yield* kube.addIdentity(cluster, { name: serviceAccountUser(ns, sa), token: serviceAccountToken(cluster, ns, sa), rules })
+        yield* kube.addIdentity(cluster, { name: serviceAccountUser(ns, sa), token: serviceAccountToken(cluster, ns, sa), rules: [...rules, ...own] })
       }
     }
   }

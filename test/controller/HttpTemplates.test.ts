@@ -1,16 +1,20 @@
 /**
  * The controller's http template requests against a server the test starts
  * on 127.0.0.1: the response (status, body, canonical headers), headers from
- * secrets, redirects (same host followed, to another private host refused),
+ * secrets (read only when the workflow's service account may get them), redirects (same host followed, to another private host refused),
  * the body cap, the timeout, and one request per node.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { NodeHttpClient } from "@effect/platform-node"
-import { Deferred, Effect, type Scope } from "effect"
+import { Deferred, Duration, Effect, Fiber, type Scope } from "effect"
+import { TestClock } from "effect/testing"
 import { HttpClient } from "effect/http"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
-import { HttpTemplates, maxBodyBytes, perform } from "../../src/controller/HttpTemplates.js"
+import { HttpTemplates, maxBodyBytes, perform, secretReader } from "../../src/controller/HttpTemplates.js"
+import { boundedBy } from "../../src/controller/RequestTimeout.js"
+import { serviceAccountSubject, subjectAccessReview } from "../../src/kube/api/AccessReview.js"
+import { InMemoryKube } from "../../src/testing/InMemoryKube.js"
 import { blockedReason, guardedLookup, openPolicy, strictPolicy } from "../../src/controller/httpPolicy.js"
 import type { HttpRequest } from "../../src/workflow/engine/contract.js"
 
@@ -181,4 +185,96 @@ describe("HttpTemplates", () => {
       })
       assert.match(ok, /^(127\.0\.0\.1|::1)$/)
     }))
+})
+
+/**
+ * Headers' secrets are read for the workflow's service account: the controller asks the API
+ * server (a SubjectAccessReview) whether `system:serviceaccount:<ns>:<sa>` may get the secret,
+ * and reads it with its own client only if so.
+ */
+describe("HttpTemplates: secrets read for the workflow's service account", () => {
+  /** Cluster main: the controller may create reviews and read secrets; sa `reader` may get secrets in argo, `default` may not. */
+  const cluster = Effect.gen(function*() {
+    const kube = yield* InMemoryKube
+    yield* kube.addCluster("main")
+    yield* kube.ensureNamespace("main", "argo")
+    yield* kube.addIdentity("main", {
+      name: "controller",
+      token: "controller-token",
+      rules: [{ verbs: ["create"], resources: ["subjectaccessreviews"] }, { verbs: ["get"], resources: ["secrets"] }]
+    })
+    yield* kube.addIdentity("main", {
+      name: "system:serviceaccount:argo:reader",
+      token: "reader-token",
+      rules: [{ verbs: ["get"], resources: ["secrets"], namespaces: ["argo"] }]
+    })
+    yield* kube.addIdentity("main", { name: "system:serviceaccount:argo:default", token: "default-token", rules: [] })
+    yield* kube.adminClient("main").create("secrets", "argo", {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "tok", namespace: "argo" },
+      data: { t: Buffer.from("s3cret").toString("base64") }
+    })
+    const controller = kube.clientFor("main", "controller-token")
+    return { kube, read: secretReader(controller, boundedBy(Duration.seconds(5))) }
+  })
+
+  it.effect("allowed: the secret is read; the review names the service account with its groups", () =>
+    Effect.gen(function*() {
+      const { kube, read } = yield* cluster
+      assert.strictEqual(yield* read("argo", "tok", "t", "reader"), "s3cret")
+      const calls = (yield* kube.requests("main")).filter((r) => r.identity === "controller")
+      assert.deepStrictEqual(calls.map((r) => [r.verb, r.resource, r.outcome]), [
+        ["create", "subjectaccessreviews", "Success"],
+        ["get", "secrets", "Success"]
+      ])
+      const review = subjectAccessReview(serviceAccountSubject("argo", "reader"), { verb: "get", resource: "secrets", namespace: "argo", name: "tok" })
+      assert.deepStrictEqual((review["spec"] as { groups: Array<string> }).groups, ["system:serviceaccounts", "system:serviceaccounts:argo", "system:authenticated"])
+    }).pipe(Effect.provide(InMemoryKube.layer)))
+
+  it.effect("denied: the node's request fails naming the secret, the service account and 'forbidden'; the secret is never read", () =>
+    Effect.gen(function*() {
+      const { kube, read } = yield* cluster
+      const denied = yield* read("argo", "tok", "t", "default").pipe(Effect.flip)
+      assert.include(denied, "secret argo/tok")
+      assert.include(denied, "system:serviceaccount:argo:default")
+      assert.include(denied, "forbidden")
+      assert.notInclude(denied, "s3cret")
+      const calls = (yield* kube.requests("main")).filter((r) => r.identity === "controller")
+      assert.deepStrictEqual(calls.map((r) => r.resource), ["subjectaccessreviews"])
+      // through perform: the header's failure is the request's, no request is made
+      const result = yield* perform(
+        { execute: () => Effect.die("no request may be made") } as unknown as HttpClient.HttpClient,
+        read,
+        { nodeId: "n", namespace: "argo", method: "GET", url: "http://example.com/", headers: [{ name: "X-Token", secretKeyRef: { name: "tok", key: "t" } }] },
+        openPolicy
+      )
+      assert.strictEqual(result._tag, "Failure")
+      assert.include((result as { message: string }).message, "http.headers.X-Token: secret argo/tok: forbidden: service account system:serviceaccount:argo:default")
+      // the service account a workflow names is the one asked about (default when none)
+      const asReader = yield* perform(
+        { execute: () => Effect.die("stop here") } as unknown as HttpClient.HttpClient,
+        (ns, name, key, sa) => Effect.succeed(`${ns}/${name}/${key} for ${sa}`).pipe(Effect.flatMap((v) => Effect.fail(v))),
+        { nodeId: "n", namespace: "argo", method: "GET", url: "http://example.com/", headers: [{ name: "X-Token", secretKeyRef: { name: "tok", key: "t" } }] },
+        openPolicy,
+        "reader"
+      )
+      assert.deepStrictEqual(asReader, { _tag: "Failure", message: "http.headers.X-Token: argo/tok/t for reader" })
+    }).pipe(Effect.provide(InMemoryKube.layer)))
+
+  it.effect("the review itself failing (the controller may not create reviews, or the server does not answer) fails the header with the cause; nothing hangs", () =>
+    Effect.gen(function*() {
+      const { kube, read } = yield* cluster
+      yield* kube.failNext("main", "create", "subjectaccessreviews", "Forbidden", 1, "subjectaccessreviews.authorization.k8s.io is forbidden")
+      const refused = yield* read("argo", "tok", "t", "reader").pipe(Effect.flip)
+      assert.include(refused, "secret argo/tok: cannot check whether service account system:serviceaccount:argo:reader may get it")
+      assert.include(refused, "subjectaccessreviews.authorization.k8s.io is forbidden")
+      yield* kube.setHung("main", true)
+      const fiber = yield* read("argo", "tok", "t", "reader").pipe(Effect.flip, Effect.forkChild)
+      yield* TestClock.adjust("5 seconds")
+      const hung = yield* Fiber.join(fiber)
+      assert.include(hung, "cannot check whether service account system:serviceaccount:argo:reader may get it")
+      assert.include(hung, "no answer within 5s")
+      assert.notInclude(hung, "s3cret")
+    }).pipe(Effect.provide(InMemoryKube.layer)))
 })

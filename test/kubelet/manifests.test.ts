@@ -121,6 +121,8 @@ describe("k8s manifests", () => {
     }
     for (const v of ["list", "watch", "delete", "deletecollection"]) assert.include(verbs("argoproj.io", "workflowtaskresults"), v)
     assert.include(verbs("", "events"), "create")
+    // http templates' secrets: asking whether the workflow's service account may read them
+    assert.deepStrictEqual(verbs("authorization.k8s.io", "subjectaccessreviews"), ["create"])
     const lease = byKind("Role").find((r) => r.doc.metadata!.name === "flotilla-leader-election")!.doc as any
     assert.include(lease.rules[0].resources, "leases")
     const identity = byKind("Role").find((r) => r.doc.metadata!.name === "flotilla-pod-identity")!.doc as any

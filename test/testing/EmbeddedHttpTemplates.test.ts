@@ -3,7 +3,8 @@
  * request to a server the test starts on 127.0.0.1, with a header from a
  * secret in the workflow's namespace, and the next step reads the body as
  * the http step's result (http-hello-world.yaml's shape, a bad URL carried
- * on by continueOn). Also a lifecycle hook that is an http template.
+ * on by continueOn). Also a lifecycle hook that is an http template, and a
+ * workflow whose service account may not read the secret its header names.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -86,5 +87,39 @@ describe("embedded runtime: http templates", () => {
       assert.deepStrictEqual(byName("http-template[1].print").inputs.parameters, [{ name: "body", value: "hello from the server" }])
       assert.strictEqual(byName("http-template.hooks.running").nodeFlag.hooked, true)
       assert.sameMembers(seen, ["GET /good s3cret", "GET /bad s3cret", "GET /hook s3cret"])
+    }).pipe(Effect.scoped, Effect.provide(InMemoryKube.layer)))
+
+  it.live("a workflow whose service account may not get the secret: the node fails naming the secret, the account and 'forbidden'; no request is made", () =>
+    Effect.gen(function*() {
+      const { base, seen } = yield* startServer
+      const wf: KubeObject = {
+        apiVersion: "argoproj.io/v1alpha1",
+        kind: "Workflow",
+        metadata: { name: "http-forbidden", namespace: "default" },
+        spec: {
+          entrypoint: "http",
+          serviceAccountName: "no-secrets",
+          templates: [{ name: "http", http: { url: `${base}/good`, headers: [{ name: "X-Token", valueFrom: { secretKeyRef: { name: "token", key: "value" } } }] } }]
+        }
+      }
+      const { admin, controller, kube } = yield* Embedded.start(Embedded.placementOf([wf]), { mode: "simulate" })
+      // The user may create workflows here, and the controller may read every secret: the account may not.
+      yield* kube.revoke(Embedded.localClusterName, Embedded.serviceAccountUser("default", "no-secrets"), [Embedded.workflowSecretsRule("default")])
+      yield* admin.create("secrets", "default", {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: "token", namespace: "default" },
+        data: { value: Buffer.from("s3cret").toString("base64") }
+      })
+      yield* admin.create("workflows", "default", wf)
+      const done = yield* Embedded.awaitWorkflow(controller, "default", "http-forbidden", Embedded.isCompleted).pipe(
+        Effect.timeoutOrElse({ duration: "60 seconds", orElse: () => Effect.die(new Error("http-forbidden did not complete")) })
+      )
+      assert.strictEqual(Embedded.phaseOf(done), "Failed")
+      const node = Object.values((done!.status as { nodes: Record<string, any> }).nodes).find((x) => x.type === "HTTP")
+      assert.strictEqual(node.phase, "Failed")
+      assert.include(node.message, "secret default/token: forbidden: service account system:serviceaccount:default:no-secrets may not get it")
+      assert.notInclude(JSON.stringify(done), "s3cret")
+      assert.deepStrictEqual(seen, [])
     }).pipe(Effect.scoped, Effect.provide(InMemoryKube.layer)))
 })

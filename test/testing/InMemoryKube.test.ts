@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Redacted, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
+import { type ResourceAttributes, reviewAccess } from "../../src/kube/api/AccessReview.js"
 import type { ConnectionSpec } from "../../src/kube/api/Connection.js"
 import type { KubeClientShape } from "../../src/kube/api/KubeClient.js"
 import { KubeConnector } from "../../src/kube/api/KubeConnector.js"
@@ -843,4 +844,30 @@ describe("InMemoryKube scale", () => {
       const all = yield* admin.list("pods", undefined)
       assert.strictEqual(all.items.length, 20_000)
     })), 30_000)
+})
+
+describe("InMemoryKube: SubjectAccessReviews", () => {
+  it.effect("answered from the named identity's rules, never stored; the caller needs create on them; a review naming no one is Invalid", () =>
+    withKube(Effect.gen(function*() {
+      const { kube, admin } = yield* setup
+      yield* kube.ensureNamespace("east", "team")
+      yield* kube.addIdentity("east", { name: "system:serviceaccount:team:reader", token: "r", rules: [{ verbs: ["get"], resources: ["secrets"], namespaces: ["team"] }] })
+      yield* kube.addIdentity("east", { name: "asker", token: "a", rules: [{ verbs: ["create"], resources: ["subjectaccessreviews"] }] })
+      yield* kube.addIdentity("east", { name: "nobody", token: "n", rules: [] })
+      const asker = kube.clientFor("east", "a")
+      const allowed = (user: string, attributes: ResourceAttributes) =>
+        reviewAccess(asker, { user, groups: [] }, attributes).pipe(Effect.map((d) => d.allowed))
+      const secret = { verb: "get", resource: "secrets", namespace: "team", name: "tok" }
+      assert.isTrue(yield* allowed("system:serviceaccount:team:reader", secret))
+      assert.isFalse(yield* allowed("system:serviceaccount:team:reader", { ...secret, namespace: "default" }))
+      assert.isFalse(yield* allowed("system:serviceaccount:team:reader", { ...secret, verb: "list" }))
+      assert.isFalse(yield* allowed("system:serviceaccount:team:reader", { ...secret, group: "apps" }))
+      assert.isFalse(yield* allowed("system:serviceaccount:team:unknown", secret))
+      assert.strictEqual((yield* kube.objects("east", "subjectaccessreviews", undefined)).length, 0)
+      const forbidden = yield* failure(reviewAccess(kube.clientFor("east", "n"), { user: "asker", groups: [] }, secret))
+      assert.strictEqual(forbidden.reason, "Forbidden")
+      assert.include(forbidden.detail, `cannot create resource "subjectaccessreviews" in API group "authorization.k8s.io" at the cluster scope`)
+      const invalid = yield* failure(admin.create("subjectaccessreviews", undefined, { metadata: {}, spec: { resourceAttributes: secret } }))
+      assert.strictEqual(invalid.reason, "Invalid")
+    })))
 })

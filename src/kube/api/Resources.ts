@@ -49,6 +49,7 @@ export type ResourceKind =
   | "leases"
   | "namespaces"
   | "nodes"
+  | "subjectaccessreviews"
 
 export interface ResourceInfo {
   readonly group: string
@@ -69,7 +70,9 @@ export const resources: Record<ResourceKind, ResourceInfo> = {
   workflowtaskresults: { group: "argoproj.io", version: "v1alpha1", kind: "WorkflowTaskResult", namespaced: true },
   workflowtemplates: { group: "argoproj.io", version: "v1alpha1", kind: "WorkflowTemplate", namespaced: true },
   clusterworkflowtemplates: { group: "argoproj.io", version: "v1alpha1", kind: "ClusterWorkflowTemplate", namespaced: false },
-  cronworkflows: { group: "argoproj.io", version: "v1alpha1", kind: "CronWorkflow", namespaced: true }
+  cronworkflows: { group: "argoproj.io", version: "v1alpha1", kind: "CronWorkflow", namespaced: true },
+  /** Only created (POST), never stored: the answer is in the returned object's status (`AccessReview.ts`). */
+  subjectaccessreviews: { group: "authorization.k8s.io", version: "v1", kind: "SubjectAccessReview", namespaced: false }
 }
 
 export const apiVersionOf = (kind: ResourceKind): string => {
