@@ -15,6 +15,7 @@
  */
 import type { Parameter } from "../model/Workflow.js"
 import { labelConfigMapType } from "./memoize.js"
+import type { ConfigMapRead } from "./contract.js"
 import type { OperationState } from "./operation.js"
 import { type Scope, substitute } from "./scope.js"
 
@@ -30,6 +31,19 @@ const needs = new WeakMap<OperationState, Set<string>>()
 
 /** The ConfigMaps the engine needed in this run and was not given (`EngineOutput.needConfigMaps`). */
 export const configMapsNeeded = (op: OperationState): ReadonlyArray<string> => [...(needs.get(op) ?? [])]
+
+/**
+ * A ConfigMap of the workflow's namespace as the controller read it, or "pending" (then listed in
+ * `EngineOutput.needConfigMaps`): also the `artifact-repositories` ConfigMap (artifacts.ts).
+ */
+export const readConfigMap = (op: OperationState, name: string): ConfigMapRead | "pending" => {
+  const read = op.input.configMaps?.get(name)
+  if (read !== undefined) return read
+  let set = needs.get(op)
+  if (set === undefined) needs.set(op, set = new Set())
+  set.add(name)
+  return "pending"
+}
 
 /** Upstream's `GetConfigMapValue` over the ConfigMaps the controller read (in the workflow's namespace). */
 export const configMapValue = (op: OperationState, name: string, key: string): ConfigMapValue => {

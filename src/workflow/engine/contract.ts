@@ -6,6 +6,7 @@
  */
 import type { KubeObject } from "../../kube/api/Resources.js"
 import type { Artifact } from "../model/Workflow.js"
+import type { ArtifactRepository } from "./artifactRepository.js"
 import type { EngineLimitsInput } from "./limits.js"
 import type { CacheRead, MemoInput, MemoRequests, SyncInput, SyncRequests } from "./syncTypes.js"
 
@@ -80,6 +81,11 @@ export interface EngineConfig {
   readonly images?: Readonly<Record<string, { readonly cmd?: ReadonlyArray<string>; readonly args?: ReadonlyArray<string> }>>
   /** Configmap key `limits`: bounds on what one workflow may ask of the engine (defaults in `limits.ts`). */
   readonly limits?: EngineLimitsInput
+  /**
+   * Configmap key `artifactRepository`: where artifacts go when the workflow names no repository
+   * (`spec.artifactRepositoryRef`) and its namespace's `artifact-repositories` names no default.
+   */
+  readonly artifactRepository?: ArtifactRepository
 }
 
 /**

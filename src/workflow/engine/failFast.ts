@@ -41,13 +41,12 @@ export const applyFailFast = (op: OperationState, node: Node, tmpl: Template, le
   if (tmpl.failFast !== true) return "none"
   let unsuccessful = false
   let active = false
-  for (const id in op.nodes) {
-    const n = op.nodes[id]
-    if (n.boundaryID !== node.id) continue
+  // The node's own children only (an index of the reconcile), not every node of the workflow:
+  // a loop of failFast templates would otherwise cost its size squared.
+  for (const n of op.nodesInBoundary(node.id)) {
     if (isUnsuccessfulChild(n, node.id)) unsuccessful = true
     else if (n.type === "Pod" && (n.phase === "Pending" || n.phase === "Running")) active = true
   }
-  op.spend()
   if (!unsuccessful) return "none"
   if (active) return "halt"
   if (leafGroup !== undefined) op.markPhase(leafGroup, "Failed", failFastMessage)

@@ -37,6 +37,9 @@ export const setGlobals = (op: OperationState, startedMs: number): string | unde
   g.set("workflow.mainEntrypoint", op.wf.spec.entrypoint ?? "")
   g.set("workflow.serviceAccountName", op.wf.spec.serviceAccountName ?? "")
   g.set("workflow.creationTimestamp", meta.creationTimestamp ?? String(op.status.startedAt))
+  // a CronWorkflow's run (its scheduled-time annotation), as upstream's GlobalVarWorkflowCronScheduleTime
+  const scheduledTime = meta.annotations?.["workflows.argoproj.io/scheduled-time"]
+  if (scheduledTime !== undefined) g.set("workflow.scheduledTime", scheduledTime)
   g.set("workflow.priority", String(op.wf.spec.priority ?? 0))
   g.set("workflow.duration", String((op.now - startedMs) / 1000))
   g.set("workflow.status", String(op.status.phase ?? "Running"))
@@ -68,6 +71,7 @@ export const setGlobals = (op: OperationState, startedMs: number): string | unde
   g.set("workflow.parameters", all)
   if (!g.has("workflow.parameters.json")) g.set("workflow.parameters.json", all)
   for (const p of op.globalOutputs) g.set(`workflow.outputs.parameters.${p.name}`, p.value ?? "")
+  for (const a of op.globalArtifacts) g.set(`workflow.outputs.artifacts.${a.name}`, a)
   return undefined
 }
 

@@ -6,7 +6,7 @@
  * names, `continueOn`). Mirrors the types upstream keeps in `wfv1`
  * (`NodeStatus`) and `executeTemplateOpts` (workflow/controller/operator.go).
  */
-import type { NodePhase, NodeStatus, Template, TemplateCall } from "../model/Workflow.js"
+import type { Artifact, NodePhase, NodeStatus, Template, TemplateCall } from "../model/Workflow.js"
 import type { TemplateRef } from "../model/schema/common.js"
 import type { Placement } from "./targeting.js"
 
@@ -30,8 +30,11 @@ export interface ExecOpts {
   readonly templateRef?: TemplateRef
 }
 
-/** Arguments after substitution; `undefined` marks a parameter that could not be resolved. */
-export type ResolvedArgs = ReadonlyMap<string, string | undefined>
+/**
+ * Arguments after substitution; `undefined` marks a parameter that could not be resolved. The
+ * call's artifacts, `from` resolved (artifacts.ts), ride along on the map.
+ */
+export type ResolvedArgs = ReadonlyMap<string, string | undefined> & { readonly artifacts?: ReadonlyArray<Artifact> }
 
 /** What a step of evaluation returns instead of its value when it fails; the message becomes a node's. */
 export type Failure = { readonly error: string }

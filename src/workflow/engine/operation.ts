@@ -19,6 +19,7 @@ import { annotationPodNameFormat } from "../../util/argoKeys.js"
 import { isRecord } from "../../util/records.js"
 import { isoSeconds } from "../../util/time.js"
 import {
+  type Artifact,
   isFulfilled,
   type NodeOutputs,
   type NodePhase,
@@ -106,6 +107,8 @@ export abstract class OperationState {
   workflowDeadline: number | undefined
   activePods = 0
   globalOutputs: Array<Parameter>
+  /** `status.outputs.artifacts`: output artifacts exported by a `globalName` (artifacts.ts). */
+  globalArtifacts: Array<Artifact>
   depth = 0
   /** `spec.workflowMetadata` labels set on the first operation (`updateWorkflowMetadata`). */
   metadataLabels: Record<string, string> = {}
@@ -119,6 +122,8 @@ export abstract class OperationState {
   private readonly resolvedTemplates = new Map<string, Template | undefined>()
   /** Per boundary: its nodes that count against the boundary's parallelism and were active when last looked at. */
   private activeByBoundary: Map<string, Set<Node>> | undefined
+  /** Per boundary: the ids of the nodes inside it (built on first use, then kept up to date by `initNode`). */
+  private idsByBoundary: Map<string, Set<string>> | undefined
   /** The template calls being executed, innermost last; the first is the workflow itself. */
   private readonly frames: Array<CallFrame> = [{ boundaryId: undefined, caller: localBase, inner: localBase, templateRef: undefined }]
   readonly resolver: TemplateResolver
@@ -153,6 +158,7 @@ export abstract class OperationState {
     const wfRef = wf.spec.workflowTemplateRef
     if (wfRef !== undefined) this.metadataLabels[wfRef.clusterScope === true ? labelClusterWorkflowTemplate : labelWorkflowTemplate] = wfRef.name
     this.globalOutputs = [...(((prev.outputs as NodeOutputs | undefined)?.parameters) ?? [])]
+    this.globalArtifacts = [...(((prev.outputs as NodeOutputs | undefined)?.artifacts) ?? [])]
   }
 
   /** Spend work units of this reconcile's budget (`limits.maxReconcileSteps`). */
@@ -222,7 +228,35 @@ export abstract class OperationState {
     if (this.activeByBoundary !== undefined && countsForParallelism(node)) {
       getOrCreate(this.activeByBoundary, node.boundaryID!, () => new Set()).add(node)
     }
+    if (this.idsByBoundary !== undefined && node.boundaryID !== undefined) {
+      getOrCreate(this.idsByBoundary, node.boundaryID, () => new Set()).add(id)
+    }
     return node
+  }
+
+  /**
+   * The nodes whose boundary is `boundaryId`, as they are now; one walk over every node per
+   * reconcile (on first use), then only the boundary's own, whoever asks and however often.
+   */
+  nodesInBoundary(boundaryId: string): Array<Node> {
+    if (this.idsByBoundary === undefined) {
+      this.idsByBoundary = new Map()
+      let count = 0
+      for (const id in this.nodes) {
+        count++
+        const b = this.nodes[id].boundaryID
+        if (b !== undefined) getOrCreate(this.idsByBoundary, b, () => new Set()).add(id)
+      }
+      this.spend(count)
+    }
+    const out: Array<Node> = []
+    for (const id of this.idsByBoundary.get(boundaryId) ?? []) {
+      const n = this.nodes[id]
+      // a node created again under another boundary is filed under both: only its current one counts
+      if (n !== undefined && n.boundaryID === boundaryId) out.push(n)
+    }
+    this.spend(out.length)
+    return out
   }
 
   /** The node of a template call, as first created: its boundary, flags and declared inputs. */

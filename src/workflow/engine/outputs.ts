@@ -9,6 +9,7 @@
  * steps.go).
  */
 import type { NodeOutputs, Parameter, Template } from "../model/Workflow.js"
+import { addArtifactsToScope, exportGlobalArtifacts, templateOutputArtifacts } from "./artifacts.js"
 import { loopIndexOf } from "./loops.js"
 import { type ExecOpts, type Failure, getOrCreate, isFailure, type Node } from "./nodes.js"
 import type { OperationState } from "./operation.js"
@@ -103,6 +104,7 @@ export const addNodeToScope = (op: OperationState, scope: Map<string, unknown>, 
   for (const p of outs?.parameters ?? []) {
     if (p.value !== undefined) scope.set(`${k}.outputs.parameters.${p.name}`, p.value)
   }
+  addArtifactsToScope(scope, k, node)
   if (node.phase === "Skipped" || node.phase === "Omitted") {
     // A skipped producer's declared output defaults stand in for its outputs (found by templateRef too).
     for (const p of op.templateOfNode(node)?.outputs?.parameters ?? []) {
@@ -148,8 +150,10 @@ export const addAggregateToScope = (op: OperationState, scope: Map<string, unkno
 
 /** A Steps/DAG template's `outputs.parameters`, resolved against the scope of its children (`getTemplateOutputsFromScope`). */
 const templateOutputs = (op: OperationState, tmpl: Template, scope: Scope): NodeOutputs | Failure | undefined => {
-  const params = tmpl.outputs?.parameters
-  if (params === undefined || params.length === 0) return undefined
+  const params = tmpl.outputs?.parameters ?? []
+  const artifacts = templateOutputArtifacts(op, tmpl, scope)
+  if (isFailure(artifacts)) return artifacts
+  if (params.length === 0) return artifacts === undefined ? undefined : { artifacts }
   const out: Array<Parameter> = []
   for (const p of params) {
     const vf = p.valueFrom
@@ -169,7 +173,7 @@ const templateOutputs = (op: OperationState, tmpl: Template, scope: Scope): Node
     if (value === undefined) value = vf?.default
     out.push({ name: p.name, ...(value !== undefined ? { value } : {}), ...(p.globalName ? { globalName: p.globalName } : {}) })
   }
-  return { parameters: out }
+  return { parameters: out, ...(artifacts !== undefined ? { artifacts } : {}) }
 }
 
 /** A Steps/DAG node whose children all succeeded: Succeeded with the template's outputs, or Error when they cannot be resolved. */
@@ -179,6 +183,7 @@ export const succeedWithOutputs = (op: OperationState, node: Node, tmpl: Templat
   if (outputs !== undefined) {
     node.outputs = outputs
     exportGlobals(op, outputs)
+    exportGlobalArtifacts(op, outputs.artifacts)
   }
   return op.markPhase(node, "Succeeded")
 }

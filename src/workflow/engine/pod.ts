@@ -22,6 +22,7 @@ import {
   labelWorkflow
 } from "../../util/argoKeys.js"
 import { isRecord } from "../../util/records.js"
+import { executorArtifactBaseDir, executorMainFilesystemDir, hasLocationOrKey, secretVolMountPath } from "./artifacts.js"
 import type { EngineConfig } from "./contract.js"
 import { clusterLabelValue, isLocalTarget, type Target } from "./targeting.js"
 
@@ -209,8 +210,11 @@ export const buildPod = (req: PodRequest): KubeObject => {
     }]
   }
 
-  const initContainers: Array<unknown> = [execContainer("init")]
-  const containers: Array<unknown> = resourceMain !== undefined ? [resourceMain] : [execContainer("wait"), ...mains]
+  const init = execContainer("init")
+  const wait = execContainer("wait")
+  const initContainers: Array<unknown> = [init]
+  const containers: Array<unknown> = resourceMain !== undefined ? [resourceMain] : [wait, ...mains]
+  const artifactVolumes = resource === undefined ? addArtifactMounts(template, init, wait, mains) : []
   const spec: Record<string, unknown> = {
     restartPolicy: "Never",
     initContainers,
@@ -219,6 +223,7 @@ export const buildPod = (req: PodRequest): KubeObject => {
       { name: "var-run-argo", emptyDir: {} },
       { name: "tmp-dir-argo", emptyDir: {} },
       ...(template.volumes ?? []),
+      ...artifactVolumes,
       ...(isScript ? [{ name: "argo-staging", emptyDir: {} }] : [])
     ]
   }
@@ -254,6 +259,96 @@ export const buildPod = (req: PodRequest): KubeObject => {
     { path: templateIndex >= 0 ? `spec.templates[${templateIndex}].podSpecPatch` : `template "${template.name}" podSpecPatch`, value: template.podSpecPatch }
   ])
   return { apiVersion: "v1", kind: "Pod", metadata, spec: patched } as KubeObject
+}
+
+type Mount = { readonly name: string; readonly mountPath: string; readonly subPath?: string; readonly readOnly?: boolean }
+
+/** The secret key selectors of an artifact location that the executor reads as files (`createSecretVolumesFromArtifactLocations`). */
+const locationSecrets = (location: unknown): ReadonlyArray<{ readonly name: string; readonly key: string }> => {
+  if (!isRecord(location)) return []
+  const out: Array<unknown> = []
+  const s3 = location["s3"]
+  const http = location["http"]
+  if (isRecord(s3)) {
+    out.push(s3["accessKeySecret"], s3["secretKeySecret"], s3["sessionTokenSecret"], s3["caSecret"])
+    const enc = s3["encryptionOptions"]
+    if (isRecord(enc) && enc["enableEncryption"] === true) out.push(enc["serverSideCustomerKeySecret"])
+  } else if (isRecord(http) && isRecord(http["auth"])) {
+    const auth = http["auth"]
+    const part = (k: string) => isRecord(auth[k]) ? auth[k] as Record<string, unknown> : {}
+    out.push(part("basicAuth")["usernameSecret"], part("basicAuth")["passwordSecret"])
+    out.push(part("clientCert")["clientCertSecret"], part("clientCert")["clientKeySecret"])
+    out.push(part("oauth2")["clientIDSecret"], part("oauth2")["clientSecretSecret"], part("oauth2")["tokenURLSecret"])
+  }
+  return out.filter((s): s is { name: string; key: string } =>
+    isRecord(s) && typeof s["name"] === "string" && s["name"] !== "" && typeof s["key"] === "string" && s["key"] !== ""
+  )
+}
+
+/** The volume mounts of a template's main container(s) as written (`GetVolumeMounts`). */
+const userVolumeMounts = (template: Template): ReadonlyArray<Mount> =>
+  ((template.container ?? template.script)?.volumeMounts ?? template.containerSet?.volumeMounts ?? []) as ReadonlyArray<Mount>
+
+/** Whether an artifact's path lies in a volume the user mounts (`FindOverlappingVolume`): init loads it there instead. */
+const overlapsUserVolume = (template: Template, path: string): boolean =>
+  userVolumeMounts(template).some((m) => path === m.mountPath || path.startsWith(m.mountPath.endsWith("/") ? m.mountPath : `${m.mountPath}/`))
+
+/**
+ * Upstream's artifact layout of a pod (`createSecretVolumesAndMounts`, `addInputArtifactsVolumes`,
+ * `addOutputArtifactsVolumes`): every Secret the artifacts' locations name, mounted read-only at
+ * `/argo/secret/<secret>` (one volume per Secret, its keys as files) in init and wait; with input
+ * artifacts, the `input-artifacts` emptyDir at `/argo/inputs/artifacts` in init (with main's own
+ * mounts under `/mainctrfs`, for artifacts that land in a user volume) and at each artifact's path
+ * (`subPath` its name) in main; with output artifacts or archived logs, main's mounts mirrored
+ * under `/mainctrfs` in wait, where the executor collects outputs. The containers are changed in
+ * place; the volumes to add are returned (Secrets by name, so the manifest is deterministic).
+ */
+const addArtifactMounts = (
+  template: Template,
+  init: { volumeMounts: Array<unknown> },
+  wait: { volumeMounts: Array<unknown> },
+  mains: ReadonlyArray<Record<string, unknown>>
+): Array<unknown> => {
+  const inputs = template.inputs?.artifacts ?? []
+  const outputs = template.outputs?.artifacts ?? []
+  const location = template.archiveLocation
+  const archiveLogs = isRecord(location) && location["archiveLogs"] === true
+  if (inputs.length === 0 && outputs.length === 0 && !isRecord(location)) return []
+  const secrets = new Map<string, Set<string>>()
+  for (const s of [location, ...outputs, ...inputs].flatMap(locationSecrets)) {
+    let keys = secrets.get(s.name)
+    if (keys === undefined) secrets.set(s.name, keys = new Set())
+    keys.add(s.key)
+  }
+  const names = [...secrets.keys()].sort()
+  const volumes: Array<unknown> = names.map((name) => ({
+    name,
+    secret: { secretName: name, items: [...secrets.get(name)!].map((key) => ({ key, path: key })) }
+  }))
+  const secretMounts = names.map((name) => ({ name, mountPath: `${secretVolMountPath}/${name}`, readOnly: true }))
+  wait.volumeMounts.push(...secretMounts)
+  init.volumeMounts.push(...secretMounts)
+  const main = mains.find((c) => c.name === "main")
+  if (inputs.length > 0) {
+    volumes.push({ name: "input-artifacts", emptyDir: {} })
+    init.volumeMounts.push({ name: "input-artifacts", mountPath: executorArtifactBaseDir })
+    for (const m of userVolumeMounts(template)) init.volumeMounts.push({ ...m, mountPath: `${executorMainFilesystemDir}${m.mountPath}` })
+    if (main !== undefined) {
+      const mounts = main.volumeMounts as Array<unknown>
+      for (const art of inputs) {
+        if (art.path === undefined || art.path === "") continue
+        if (art.optional === true && !hasLocationOrKey(art)) continue
+        if (overlapsUserVolume(template, art.path)) continue
+        mounts.push({ name: "input-artifacts", mountPath: art.path, subPath: art.name })
+      }
+    }
+  }
+  if ((outputs.length > 0 || archiveLogs) && main !== undefined) {
+    for (const m of main.volumeMounts as ReadonlyArray<Mount>) {
+      wait.volumeMounts.push({ ...m, mountPath: `${executorMainFilesystemDir}${m.mountPath}`, readOnly: false })
+    }
+  }
+  return volumes
 }
 
 /**

@@ -14,7 +14,8 @@ import { isoSeconds } from "../../util/time.js"
 import { isFulfilled, type NodeOutputs, type NodePhase, type Template } from "../model/Workflow.js"
 import type { PodObservation } from "./contract.js"
 import { podName as makePodName } from "./ids.js"
-import type { ExecOpts, Mutable, Node } from "./nodes.js"
+import { exportGlobalArtifacts, prepareArtifacts, reportsArtifacts } from "./artifacts.js"
+import { type ExecOpts, isFailure, type Mutable, type Node } from "./nodes.js"
 import type { OperationState } from "./operation.js"
 import { includeScriptOutput } from "./outputs.js"
 import { buildPod, PodSpecPatchError } from "./pod.js"
@@ -120,15 +121,23 @@ const failForDeadline = (op: OperationState, node: Node, message: string): Node 
 }
 
 const expectsTaskResult = (op: OperationState, nodeName: string, tmpl: Template, opts: ExecOpts): boolean => {
-  return (tmpl.outputs?.parameters ?? []).length > 0 || tmpl.script !== undefined || includeScriptOutput(op, nodeName, opts)
+  return (tmpl.outputs?.parameters ?? []).length > 0 || tmpl.script !== undefined || includeScriptOutput(op, nodeName, opts) ||
+    (tmpl.resource === undefined && reportsArtifacts(op, tmpl))
 }
 
 /** Request the node's pod (a CreatePod action) where its template targets, or error the node when it cannot be built. */
-const createPod = (op: OperationState, node: Node, tmpl: Template, opts: ExecOpts): void => {
+const createPod = (op: OperationState, node: Node, template: Template, opts: ExecOpts): void => {
+  let tmpl = template
   const target = resolveTarget(tmpl, op.wf, op.config.localCluster, opts.placement)
   // An invalid cluster or namespace (after substitution) fails the node: no pod is ever requested there.
   if (isInvalidTarget(target)) return void op.markPhase(node, "Error", target.message)
   const name = makePodName(op.wf.metadata.name, node.name, tmpl.name ?? "", node.id, op.podNameVersion())
+  // The archive location and artifacts for the executor (artifacts.ts); while the repository's
+  // ConfigMap is read the node stays Pending (this run's output is provisional).
+  const prepared = prepareArtifacts(op, tmpl, name)
+  if (prepared === "pending") return
+  if (isFailure(prepared)) return void op.markPhase(node, "Error", prepared.error)
+  tmpl = prepared
   // The pod's activeDeadlineSeconds, which the kubelet enforces: the template's, bounded by what is
   // left of the workflow's deadline (not for exit handlers) and of the template's `timeout`, as
   // upstream's pod builder. Upstream lets a `timeout` replace a smaller template value; here the
@@ -237,6 +246,8 @@ const assessPod = (op: OperationState, node: Node, obs: PodObservation): void =>
       }
       op.markPhase(node, "Succeeded", "")
       node.finishedAt = obs.finishedAt ?? op.nowIso
+      // its output artifacts with a globalName become the workflow's (`addOutputsToGlobalScope`)
+      exportGlobalArtifacts(op, node.outputs?.artifacts)
       break
     case "Failed": {
       // A pod with a message is explained by it (upstream's `inferFailedReason`); one killed at its

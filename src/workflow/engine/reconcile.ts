@@ -179,7 +179,12 @@ class Operation extends OperationState {
     const nodes = this.nodes
     this.status.progress = updateProgress(nodes, this.limits.maxReconcileSteps)
     if (Object.keys(this.taskResultsCompletion).length > 0) this.status.taskResultsCompletionStatus = this.taskResultsCompletion
-    if (this.globalOutputs.length > 0) this.status.outputs = { parameters: this.globalOutputs }
+    if (this.globalOutputs.length > 0 || this.globalArtifacts.length > 0) {
+      this.status.outputs = {
+        ...(this.globalOutputs.length > 0 ? { parameters: this.globalOutputs } : {}),
+        ...(this.globalArtifacts.length > 0 ? { artifacts: this.globalArtifacts } : {})
+      }
+    }
     const completed = isWorkflowCompleted(phase)
     // templates' and the workflow's custom metrics (metrics.ts)
     const metrics = customMetrics(this, phase)

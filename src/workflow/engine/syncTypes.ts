@@ -52,7 +52,13 @@ export interface SyncRequests {
 /** A memoization cache (ConfigMap in the workflow's namespace) as read. */
 export type CacheRead =
   | { readonly found: false }
-  | { readonly found: true; readonly data: Readonly<Record<string, string>>; readonly labels: Readonly<Record<string, string>> }
+  | {
+    readonly found: true
+    readonly data: Readonly<Record<string, string>>
+    readonly labels: Readonly<Record<string, string>>
+    /** Read for the `artifact-repositories` ConfigMap's default key (artifacts.ts). */
+    readonly annotations?: Readonly<Record<string, string>>
+  }
 
 export interface MemoInput {
   /** Memoization caches by ConfigMap name. */

@@ -5,7 +5,8 @@
  * `when` evaluated. Upstream's `common.ProcessArgs` / `SubstituteParams`
  * (workflow/common/util.go) and `shouldExecute` (workflow/controller/steps.go).
  */
-import { type Arguments, inlineOf, type Parameter, type Template, type TemplateCall } from "../model/Workflow.js"
+import { type Arguments, type Artifact, inlineOf, type Parameter, type Template, type TemplateCall } from "../model/Workflow.js"
+import { bindInputArtifacts, resolveArgArtifacts } from "./artifacts.js"
 import { configMapKeyRefOf, inputParameterFromConfigMap } from "./configMapParams.js"
 import type { EngineLimits } from "./limits.js"
 import { type Failure, isFailure, type ResolvedArgs } from "./nodes.js"
@@ -23,7 +24,9 @@ export const substituteForMessage = (text: string, scope: Scope, limits: EngineL
  * passes the value `setGlobals` read (upstream reads the same informer again in `ProcessArgs`).
  */
 export const argMap = (args: Arguments | undefined, globals?: ReadonlyMap<string, unknown>): ResolvedArgs => {
-  const m = new Map<string, string | undefined>()
+  const m: Map<string, string | undefined> & { artifacts?: ReadonlyArray<Artifact> } = new Map<string, string | undefined>()
+  // spec.arguments.artifacts are the entrypoint's (upstream passes the workflow's arguments as its call's)
+  if (args?.artifacts !== undefined) m.artifacts = args.artifacts
   for (const p of args?.parameters ?? []) {
     if (p.value !== undefined) m.set(p.name, String(p.value))
     else if (configMapKeyRefOf(p) !== undefined) {
@@ -34,28 +37,8 @@ export const argMap = (args: Arguments | undefined, globals?: ReadonlyMap<string
   return m
 }
 
-/**
- * Whether the pod of a template would archive its logs (upstream's `IsArchiveLogs`: the template's
- * `archiveLocation.archiveLogs` over the workflow's `spec.archiveLogs`), and the field that says so.
- * Upstream's executor saves them to the artifact repository; flotilla has none yet (artifacts have
- * an issue of their own), and upstream with none configured fails the pod ("artifact storage is not
- * configured"), so such a pod errors before it is made instead of running with its logs dropped.
- */
-const archiveLogsField = (op: OperationState, tmpl: Template): string | undefined => {
-  if (tmpl.container === undefined && tmpl.script === undefined && tmpl.containerSet === undefined) return undefined
-  const location = tmpl.archiveLocation as { archiveLogs?: unknown } | undefined
-  if (typeof location?.archiveLogs === "boolean") {
-    return location.archiveLogs ? `templates.${tmpl.name ?? ""}.archiveLocation.archiveLogs` : undefined
-  }
-  return op.wf.spec.archiveLogs === true ? "spec.archiveLogs" : undefined
-}
-
 /** Bind arguments to inputs and substitute the template (`common.ProcessArgs`). */
 export const processTemplate = (op: OperationState, tmpl: Template, args: ResolvedArgs, locals: ReadonlyMap<string, unknown>): Template | Failure => {
-  const archiveLogs = archiveLogsField(op, tmpl)
-  if (archiveLogs !== undefined) {
-    return { error: `${archiveLogs}: archiving logs is not supported (it needs an artifact repository: artifact storage is not configured)` }
-  }
   // Substitution walks the whole template: a DAG's or steps' size is its calls.
   op.spend(1 + (tmpl.dag?.tasks.length ?? 0) + (tmpl.steps?.length ?? 0))
   const scope = new Map<string, unknown>([...op.globals, ...locals])
@@ -87,19 +70,34 @@ export const processTemplate = (op: OperationState, tmpl: Template, args: Resolv
     scope.set(`inputs.parameters.${p.name}`, value)
   }
   scope.set("inputs.parameters", JSON.stringify(inputs.map((p) => ({ name: p.name, value: p.value }))))
+  // input artifacts bound to the call's (artifacts.ts)
+  const artifacts = bindInputArtifacts(op, tmpl, args.artifacts, scope)
+  if (isFailure(artifacts)) return artifacts
   const { inputs: _inputs, ...body } = tmpl
   const sub = substituteTemplate(body, scope, op.limits.expression)
   if (!sub.ok) return { error: sub.error.message }
   const out: Template = { ...sub.value, name: tmpl.name } as Template
   if (tmpl.inputs !== undefined) {
-    return { ...out, inputs: { ...tmpl.inputs, parameters: tmpl.inputs.parameters === undefined ? undefined : inputs } }
+    return {
+      ...out,
+      inputs: {
+        ...tmpl.inputs,
+        parameters: tmpl.inputs.parameters === undefined ? undefined : inputs,
+        ...(artifacts !== undefined ? { artifacts } : {})
+      }
+    }
   }
   return out
 }
 
 /** Resolve a call's arguments against the scope; unresolvable parameters become `undefined`. */
 export const resolveArgs = (op: OperationState, call: TemplateCall, scope: Scope): ResolvedArgs | Failure => {
-  const out = new Map<string, string | undefined>()
+  const out: Map<string, string | undefined> & { artifacts?: ReadonlyArray<Artifact> } = new Map<string, string | undefined>()
+  if (call.arguments?.artifacts !== undefined) {
+    const artifacts = resolveArgArtifacts(op, call, scope)
+    if (isFailure(artifacts)) return artifacts
+    out.artifacts = artifacts
+  }
   let firstError: string | undefined
   for (const p of call.arguments?.parameters ?? []) {
     if (p.value === undefined) {

@@ -5,6 +5,7 @@
  */
 import type { KubeObject } from "../../../src/kube/api/Resources.js"
 import type {
+  ConfigMapRead,
   EngineAction,
   EngineConfig,
   EngineOutput,
@@ -42,13 +43,24 @@ export class Sim {
   cfg: EngineConfig = config
   /** The (Cluster)WorkflowTemplates the engine is given. */
   templates: TemplateLookup | undefined
+  /**
+   * The ConfigMaps of the workflow's namespace, when set: the engine's `needConfigMaps` are read
+   * from here (absent = not found) and it runs again, as the Reconciler does.
+   */
+  configMapStore: Map<string, ConfigMapRead> | undefined
 
   constructor(wf: KubeObject) {
     this.wf = wf
   }
 
   tick(): EngineOutput {
-    const out = reconcile({ workflow: this.wf, pods: this.pods, taskResults: this.taskResults, now: this.now, config: this.cfg, templates: this.templates })
+    const run = (configMaps?: ReadonlyMap<string, ConfigMapRead>) =>
+      reconcile({ workflow: this.wf, pods: this.pods, taskResults: this.taskResults, now: this.now, config: this.cfg, templates: this.templates, ...(configMaps ? { configMaps } : {}) })
+    let out = run(this.configMapStore === undefined ? undefined : new Map())
+    const store = this.configMapStore
+    if (store !== undefined && (out.needConfigMaps ?? []).length > 0) {
+      out = run(new Map((out.needConfigMaps ?? []).map((n) => [n, store.get(n) ?? { found: false }] as const)))
+    }
     this.wf = { ...this.wf, metadata: { ...this.wf.metadata, labels: { ...this.wf.metadata.labels, ...out.labels } }, status: out.status }
     this.last = out
     return out
