@@ -12,7 +12,9 @@
  *    workflow-controller-configmap (`cluster: main`, image entrypoints), in
  *    each workflow namespace the `<serviceAccount>-kubeconfig` secret (the
  *    workflow user's token), in cluster-2/remote a role letting the workflow
- *    user create pods, and list/watch/delete for the controller there;
+ *    user create pods, and list/watch/delete for the controller there; in
+ *    every cluster the rights the examples' resource templates need, for the
+ *    pods' service accounts where those pods run (`grantResourceTemplates`);
  *  - the controller (`flotilla controller`) and one node agent
  *    (`flotilla kubelet`) per cluster as processes, their output in
  *    <state>/e2e/conformance-*.log;
@@ -47,7 +49,7 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as YAML from "yaml"
 import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
-import type { KubeObject } from "../../src/kube/api/Resources.js"
+import { type KubeObject, resources } from "../../src/kube/api/Resources.js"
 import { defaultImages } from "../../src/kubelet/images.js"
 import { caData, clusterNames, clustersUp, ensureNamespace, ensureServiceAccount, getJson } from "../e2e/support/clusters.js"
 import { kubeconfigDoc, kubeconfigPath, kubectl, kubectlEnsure, kubectlRaw, nodeName } from "../e2e/support/clusters.js"
@@ -134,6 +136,7 @@ const setUp = async (placement: Placement): Promise<void> => {
     }
   }
   for (const ns of namespacesIn(placement, MAIN)) await prepareForRealNodes(MAIN, ns, [...serviceAccounts, "default"])
+  await grantResourceTemplates(placement, MAIN, [...new Set([...serviceAccounts, "default"])])
   // ---------------------------------------------------------------- remote clusters
   for (const c of remotes) {
     for (const ns of namespacesIn(placement, c)) {
@@ -145,10 +148,55 @@ const setUp = async (placement: Placement): Promise<void> => {
       await kubectlEnsure(c, ["-n", ns, "create", "rolebinding", "remote", "--role=remote", `--user=${userName.workflow}`])
       await prepareForRealNodes(c, ns, [...serviceAccounts, "default"])
     }
+    await grantResourceTemplates(placement, c, [...new Set([...serviceAccounts, "default"])])
     // ... and the controller may only list/watch/delete pods and task results.
     await kubectlEnsure(c, ["create", "clusterrole", "flotilla-remote", "--verb=list,watch,delete", `--resource=pods,${TASK_RESULTS}`])
     await kubectlEnsure(c, ["create", "clusterrolebinding", "flotilla-remote", "--clusterrole=flotilla-remote", `--user=${userName.controller}`])
   }
+}
+
+/** The name of the roles granting the resource templates' rights (a Role per namespace, a ClusterRole for cluster-scoped kinds). */
+const resourceTemplatesRole = "flotilla-conformance-resource-templates"
+
+/**
+ * What the examples' resource templates do in `cluster` (the embedded
+ * runtime's `resourceRules`: the verbs of each action on the kinds its
+ * manifests and flags target, in the namespaces they target), granted as an
+ * Argo operator grants their users' service accounts: to the pods' service
+ * accounts of the namespaces where pods run there, and nothing more. The
+ * pods act as those accounts: a node agent with a token bound to the pod
+ * (TokenRequest), argoexec on a real node with its projected token.
+ */
+const grantResourceTemplates = async (placement: Placement, cluster: string, serviceAccounts: ReadonlyArray<string>): Promise<void> => {
+  const rules = placement.resourceRules?.get(cluster) ?? []
+  if (rules.length === 0) return
+  const subjects = namespacesIn(placement, cluster).flatMap((ns) => serviceAccounts.map((name) => ({ kind: "ServiceAccount", name, namespace: ns })))
+  const rbac = "rbac.authorization.k8s.io/v1"
+  const byNamespace = new Map<string | undefined, Array<{ apiGroups: Array<string>; resources: Array<string>; verbs: Array<string> }>>()
+  for (const rule of rules) {
+    for (const ns of rule.namespaces ?? [undefined]) {
+      const list = byNamespace.get(ns) ?? []
+      for (const kind of rule.resources) {
+        if (kind === "*" || kind === "serviceaccounts/token") continue
+        list.push({ apiGroups: [resources[kind].group], resources: [kind], verbs: [...rule.verbs] })
+      }
+      byNamespace.set(ns, list)
+    }
+  }
+  const items: Array<Record<string, unknown>> = []
+  for (const [ns, nsRules] of byNamespace) {
+    const metadata = ns === undefined ? { name: resourceTemplatesRole } : { name: resourceTemplatesRole, namespace: ns }
+    const roleKind = ns === undefined ? "ClusterRole" : "Role"
+    items.push({ apiVersion: rbac, kind: roleKind, metadata, rules: nsRules })
+    items.push({
+      apiVersion: rbac,
+      kind: ns === undefined ? "ClusterRoleBinding" : "RoleBinding",
+      metadata,
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: roleKind, name: resourceTemplatesRole },
+      subjects
+    })
+  }
+  await kubectl(cluster, ["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "List", items }) })
 }
 
 const selectorOf = (names: ReadonlyArray<string>) => `workflows.argoproj.io/workflow in (${names.join(",")})`

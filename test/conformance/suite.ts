@@ -155,7 +155,7 @@ export const repoExamplesDir = process.env["FLOTILLA_CONFORMANCE_REPO_DIR"]
 const supportKinds = new Set(["WorkflowTemplate", "ClusterWorkflowTemplate", "ConfigMap"])
 const directive = /^#\s*flotilla-conformance:\s*(.*?)\s*$/
 
-const expectationOf = (file: string, text: string): Expectation => {
+export const expectationOf = (file: string, text: string): Expectation => {
   let phase = "Succeeded"
   let message: string | undefined
   const nodes: Array<Expectation["nodes"][number]> = []
