@@ -3,15 +3,17 @@
  * real clusters, or act as a node agent (the local kubelet) for test clusters.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Clock, Console, Context, Effect, Layer, Option, PubSub, Ref, Scope } from "effect"
+import { Clock, Console, Context, Effect, Layer, Option, PubSub, Ref, Result, Scope } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as YAML from "yaml"
 import { configMapName, Controller } from "../controller/Controller.js"
+import { parseCronSpec, submittedWorkflowFor } from "../controller/cron/spec.js"
 import * as Health from "../controller/Health.js"
 import * as LeaderElection from "../controller/LeaderElection.js"
 import * as Metrics from "../controller/Metrics.js"
+import * as ControlChannel from "../embedded/ControlChannel.js"
 import * as Embedded from "../embedded/EmbeddedRuntime.js"
 import type { KubeClientShape } from "../kube/api/KubeClient.js"
 import { KubeConnector } from "../kube/api/KubeConnector.js"
@@ -32,7 +34,8 @@ import { decodeTemplateHolderSpec } from "../workflow/model/schema/workflowTempl
 import { statusNodes } from "../workflow/model/compressedNodes.js"
 import { argoNamespaceConfig, leaderElectionConfig, podNamesConfig } from "../runtime/EnvConfig.js"
 import * as FlotillaLive from "../runtime/FlotillaLive.js"
-import { controlCommands } from "./control.js"
+import { controlCommands, embeddedControl } from "./control.js"
+import { suspendHints } from "./suspendHint.js"
 import { renderWorkflow } from "./Tree.js"
 
 /**
@@ -48,18 +51,33 @@ const templateKinds = new Set(["WorkflowTemplate", "ClusterWorkflowTemplate", "C
 /** Kinds found in the workflow's own namespace: one given without a namespace goes beside the workflows. */
 const namespacedBeside = (kind: unknown) => kind === "WorkflowTemplate" || kind === "ConfigMap"
 
-const readDocuments = (files: ReadonlyArray<string>, namespace: string): Documents => {
+/**
+ * A CronWorkflow given to `flotilla run` (or lint) runs once now, as `argo submit --from
+ * cronwf/NAME` does: the Workflow upstream's `ConvertCronWorkflowToWorkflow` makes of it
+ * (controller/cron/spec.ts), named `<cron>-<5 random characters>`; its spec is checked first.
+ */
+const workflowOfCron = (file: string, value: KubeObject, namespace: string, nowMs: number): KubeObject => {
+  const metadata = { ...value.metadata, namespace: value.metadata?.namespace ?? namespace }
+  if (!metadata.name) throw new Error(`${file}: CronWorkflow metadata.name is required`)
+  const cron = { ...value, metadata }
+  const parsed = parseCronSpec(cron)
+  if (Result.isFailure(parsed)) throw new Error(`${file}: CronWorkflow ${metadata.name}: ${parsed.failure}`)
+  return submittedWorkflowFor(cron, parsed.success, nowMs)
+}
+
+const readDocuments = (files: ReadonlyArray<string>, namespace: string, nowMs: number): Documents => {
   const workflows: Array<KubeObject> = []
   const templates: Array<KubeObject> = []
   for (const file of files) {
     const docs = YAML.parseAllDocuments(fs.readFileSync(file, "utf8"))
     for (const doc of docs) {
       if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors[0]!.message}`)
-      const value = doc.toJS() as KubeObject | null
-      if (!value) continue
+      const read = doc.toJS() as KubeObject | null
+      if (!read) continue
+      const value = read.kind === "CronWorkflow" ? workflowOfCron(file, read, namespace, nowMs) : read
       const kind = String(value.kind)
       if (kind !== "Workflow" && !templateKinds.has(kind)) {
-        throw new Error(`${file}: kind ${kind} is not a Workflow, WorkflowTemplate, ClusterWorkflowTemplate or ConfigMap`)
+        throw new Error(`${file}: kind ${kind} is not a Workflow, CronWorkflow, WorkflowTemplate, ClusterWorkflowTemplate or ConfigMap`)
       }
       const metadata = { ...value.metadata }
       // A WorkflowTemplate or ConfigMap that names no namespace goes beside the workflows (see `placeTemplates`).
@@ -136,6 +154,7 @@ const follow = (
       for (const view of yield* controller.pool.all) for (const pod of yield* view.pods.list()) out.push({ cluster: view.name, pod })
       return out
     })
+    const hinted = new Set<string>()
     const show = (wf: KubeObject) =>
       Effect.gen(function*() {
         const key = `${wf.metadata.namespace}/${wf.metadata.name}`
@@ -145,7 +164,9 @@ const follow = (
           const pods = podIndex(yield* allPods)
           const now = yield* Clock.currentTimeMillis
           const text = [...latest.values()].map((w) => renderWorkflow(w, { now, pods })).join("\n\n")
-          process.stdout.write("\x1b[H\x1b[2J" + text + "\n")
+          // While a workflow waits to be resumed, the redrawn screen says how.
+          const hints = [...latest.values()].flatMap((w) => suspendHints(w).map((h) => h.text))
+          process.stdout.write("\x1b[H\x1b[2J" + text + "\n" + (hints.length > 0 ? `\n${hints.join("\n")}\n` : ""))
           return
         }
         const nodes = statusNodes(wf["status"])
@@ -154,6 +175,12 @@ const follow = (
           if (seen.get(`${key}/${id}`) === line) continue
           seen.set(`${key}/${id}`, line)
           yield* Console.log(`${wf.metadata.name}  ${node.name}  ${node.type}  ${line}`)
+        }
+        // once per suspension: how to go on
+        for (const hint of suspendHints(wf)) {
+          if (hinted.has(hint.key)) continue
+          hinted.add(hint.key)
+          yield* Console.log(hint.text)
         }
       })
     for (const key of keys) {
@@ -202,7 +229,8 @@ const run = Command.make(
   "run",
   { files, output: outputFlag, namespace: namespaceFlag, simulate: simulateFlag },
   Effect.fn(function*({ files, output, namespace, simulate }) {
-    const docs = yield* Effect.try({ try: () => readDocuments(files, namespace), catch: (e) => e as Error })
+    const now = yield* Clock.currentTimeMillis
+    const docs = yield* Effect.try({ try: () => readDocuments(files, namespace, now), catch: (e) => e as Error })
     const workflows = docs.workflows
     if (workflows.length === 0) return yield* Effect.fail(new Error("no Workflow in the files given"))
     const templates = placeTemplates(docs.templates, workflows, namespace)
@@ -232,9 +260,17 @@ const run = Command.make(
         else if (t.kind === "ConfigMap") yield* admin.create("configmaps", t.metadata.namespace, t)
         else yield* admin.create("workflowtemplates", t.metadata.namespace, t)
       }
+      // `flotilla resume|suspend|stop|terminate NAME` in another terminal reach these workflows through it.
+      const channel = yield* ControlChannel.serve(embeddedControl(admin)).pipe(
+        Effect.map(Option.some),
+        Effect.catch((e) =>
+          Effect.logWarning(`no control channel: flotilla resume|suspend|stop|terminate cannot reach this run: ${e.message}`).pipe(Effect.as(Option.none<string>()))
+        )
+      )
       for (const wf of workflows) {
         yield* admin.create("workflows", wf.metadata.namespace, { apiVersion: "argoproj.io/v1alpha1", kind: "Workflow", ...wf })
       }
+      if (Option.isSome(channel)) yield* Effect.logInfo("control channel").pipe(Effect.annotateLogs({ socket: channel.value }))
       const finals = yield* follow(controller, workflows, output)
       if (output !== "json") {
         // What each pod printed, from whichever cluster it ran in (like `argo logs`).
@@ -388,11 +424,12 @@ const lint = Command.make(
   "lint",
   { files },
   Effect.fn(function*({ files }) {
+    const now = yield* Clock.currentTimeMillis
     let bad = 0
     const empty: Documents = { workflows: [], templates: [] }
     const byFile: Array<readonly [string, Documents]> = []
     for (const file of files) {
-      const docs = yield* Effect.try({ try: () => readDocuments([file], "default"), catch: (e) => e as Error }).pipe(
+      const docs = yield* Effect.try({ try: () => readDocuments([file], "default", now), catch: (e) => e as Error }).pipe(
         Effect.catch((e) => Console.error(`${file}: ${e.message}`).pipe(Effect.andThen(Effect.sync(() => { bad++ })), Effect.as(empty)))
       )
       byFile.push([file, docs])

@@ -191,34 +191,66 @@ const stringMap = (u: unknown): Record<string, string> => {
   return out
 }
 
+/**
+ * Upstream's `toWorkflow` (workflow/common/convert.go), shared by a scheduled run and by
+ * `flotilla run` of a CronWorkflow: the workflow spec, the instance-id and cron-workflow labels,
+ * `spec.workflowMetadata`'s labels, annotations and finalizers over the given ones, and the
+ * CronWorkflow as controller owner when it is a stored object (has a uid).
+ */
+const toWorkflow = (
+  cron: KubeObject,
+  spec: CronSpec,
+  meta: { readonly name?: string; readonly generateName?: string; readonly labels: Record<string, string>; readonly annotations: Record<string, string> }
+): KubeObject => {
+  const cronLabels = cron.metadata.labels ?? {}
+  const labels: Record<string, string> = { ...meta.labels }
+  if (cronLabels[labelInstanceId] !== undefined) labels[labelInstanceId] = cronLabels[labelInstanceId]
+  labels[labelCronWorkflow] = cron.metadata.name!
+  const workflowMetadata = spec.workflowMetadata
+  Object.assign(labels, stringMap(workflowMetadata?.["labels"]))
+  const annotations: Record<string, string> = { ...meta.annotations, ...stringMap(workflowMetadata?.["annotations"]) }
+  const finalizers = Array.isArray(workflowMetadata?.["finalizers"])
+    ? (workflowMetadata["finalizers"] as Array<unknown>).filter((f): f is string => typeof f === "string")
+    : []
+  return {
+    apiVersion: cron.apiVersion ?? "argoproj.io/v1alpha1",
+    kind: "Workflow",
+    metadata: {
+      ...(meta.name !== undefined ? { name: meta.name } : {}),
+      ...(meta.generateName !== undefined ? { generateName: meta.generateName } : {}),
+      ...(cron.metadata.namespace !== undefined ? { namespace: cron.metadata.namespace } : {}),
+      labels,
+      annotations,
+      ...(finalizers.length > 0 ? { finalizers } : {}),
+      ...(cron.metadata.uid !== undefined ? { ownerReferences: [cronOwnerReference(cron)] } : {})
+    },
+    spec: structuredClone(spec.workflowSpec)
+  }
+}
+
 /** Upstream's `ConvertCronWorkflowToWorkflowWithProperties`: the Workflow one scheduled run creates. */
 export const workflowFor = (cron: KubeObject, spec: CronSpec, scheduledMs: number): KubeObject => {
   const cronLabels = cron.metadata.labels ?? {}
   const labels: Record<string, string> = {}
   for (const key of labelsToPropagate) if (cronLabels[key] !== undefined) labels[key] = cronLabels[key]
-  if (cronLabels[labelInstanceId] !== undefined) labels[labelInstanceId] = cronLabels[labelInstanceId]
-  labels[labelCronWorkflow] = cron.metadata.name!
-  const meta = spec.workflowMetadata
-  Object.assign(labels, stringMap(meta?.["labels"]))
-  const annotations: Record<string, string> = {
-    [annotationScheduledTime]: formatRfc3339(scheduledMs, spec.timeZone),
-    ...stringMap(meta?.["annotations"])
-  }
-  const finalizers = Array.isArray(meta?.["finalizers"]) ? (meta["finalizers"] as Array<unknown>).filter((f): f is string => typeof f === "string") : []
-  return {
-    apiVersion: cron.apiVersion ?? "argoproj.io/v1alpha1",
-    kind: "Workflow",
-    metadata: {
-      name: childName(cron.metadata.name!, scheduledMs),
-      namespace: cron.metadata.namespace!,
-      labels,
-      annotations,
-      ...(finalizers.length > 0 ? { finalizers } : {}),
-      ownerReferences: [cronOwnerReference(cron)]
-    },
-    spec: structuredClone(spec.workflowSpec)
-  }
+  return toWorkflow(cron, spec, {
+    name: childName(cron.metadata.name!, scheduledMs),
+    labels,
+    annotations: { [annotationScheduledTime]: formatRfc3339(scheduledMs, spec.timeZone) }
+  })
 }
+
+/**
+ * Upstream's `ConvertCronWorkflowToWorkflow`, what `argo submit --from cronwf/NAME` creates: named
+ * by `generateName: <cron>-`, scheduled "now" (RFC3339 in the machine's zone, as upstream's
+ * `time.Now()`), no creator labels of the CronWorkflow (the submitter's are upstream's business).
+ */
+export const submittedWorkflowFor = (cron: KubeObject, spec: CronSpec, nowMs: number): KubeObject =>
+  toWorkflow(cron, spec, {
+    generateName: `${cron.metadata.name!}-`,
+    labels: {},
+    annotations: { [annotationScheduledTime]: formatRfc3339(nowMs, undefined) }
+  })
 
 export const referenceTo = (wf: KubeObject): ObjectReference => ({
   kind: "Workflow",
