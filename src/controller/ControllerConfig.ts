@@ -14,6 +14,7 @@ import * as YAML from "yaml"
 import type { ImageEntrypoint } from "../images/ImageEntrypoints.js"
 import type { KubeObject } from "../kube/api/Resources.js"
 import { validateLabelValue } from "../kube/api/Validation.js"
+import { type ArtifactRepository, parseArtifactRepository } from "../workflow/engine/artifactRepository.js"
 import { defaultEngineLimits, type EngineLimitsInput } from "../workflow/engine/limits.js"
 import { inClusterName } from "../workflow/engine/targeting.js"
 import { isRecord } from "../util/records.js"
@@ -40,6 +41,11 @@ export interface ControllerConfig {
   readonly workflowDefaults?: Readonly<Record<string, unknown>>
   /** Key `httpTemplates` (flotilla's own): where http templates' requests may go (httpPolicy.ts); default neither local nor private addresses. */
   readonly httpTemplates: HttpAddressPolicy
+  /**
+   * Key `artifactRepository`: where artifacts go when a workflow names no repository (S3 only;
+   * workflow/engine/artifactRepository.ts). Absent: none configured (or the key was malformed).
+   */
+  readonly artifactRepository?: ArtifactRepository
   /** Everything else, as parsed, for keys flotilla passes through. */
   readonly raw: Readonly<Record<string, unknown>>
 }
@@ -169,6 +175,10 @@ export const parseControllerConfig = (
   const workflowDefaults = isRecord(values["workflowDefaults"]) ? values["workflowDefaults"] : undefined
 
   const httpTemplates = parseHttpTemplates(values["httpTemplates"], (detail) => errors.push(new ConfigMapError({ configMap: name, key: "httpTemplates", detail })))
+  // one problem per bad field, each named (artifactRepository.s3.bucket...); a bad repository is none
+  const repository = parseArtifactRepository(values["artifactRepository"], "artifactRepository")
+  for (const p of repository.problems) errors.push(new ConfigMapError({ configMap: name, key: p.path, detail: p.detail }))
+  const artifactRepository = repository.repository
   const namespace = str("namespace")
   /** Keys whose value ends up in pod labels and label selectors (`@in-cluster` is written as `in-cluster`). */
   const labelValue = (key: string): string | undefined => {
@@ -195,6 +205,7 @@ export const parseControllerConfig = (
       limits,
       httpTemplates,
       ...(workflowDefaults ? { workflowDefaults } : {}),
+      ...(artifactRepository ? { artifactRepository } : {}),
       raw: values
     },
     errors

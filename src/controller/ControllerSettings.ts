@@ -129,7 +129,8 @@ const readSettings = Effect.fnUntraced(function*(options: ControllerOptions) {
     executorImage: config.executorImage,
     images: config.images,
     limits: config.limits,
-    ...(config.instanceId ? { instanceId: config.instanceId } : {})
+    ...(config.instanceId ? { instanceId: config.instanceId } : {}),
+    ...(config.artifactRepository ? { artifactRepository: config.artifactRepository } : {})
   }
   return ControllerSettings.of({ options, config, engineConfig })
 })

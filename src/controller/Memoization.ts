@@ -44,7 +44,12 @@ const make = Effect.gen(function*() {
           name,
           cm === undefined
             ? { found: false }
-            : { found: true, data: (cm["data"] ?? {}) as Record<string, string>, labels: cm.metadata.labels ?? {} }
+            : {
+              found: true,
+              data: (cm["data"] ?? {}) as Record<string, string>,
+              labels: cm.metadata.labels ?? {},
+              annotations: cm.metadata.annotations ?? {}
+            }
         )
       }
       return out as ReadonlyMap<string, CacheRead>
