@@ -6,8 +6,9 @@
  * under a key kept in a secret). Pods of a previous version (no proofs then) made for a node that
  * had already started when this controller came up pass as legacy.
  *
- * Also remembers the uid each workflow key last had, so pods and task results of a workflow that
- * is gone can still be told apart from those of a same-named successor.
+ * Also remembers the uid each workflow key last had (the one record of it: the Reconciler reads it
+ * too), so pods and task results of a workflow that is gone can still be told apart from those of
+ * a same-named successor, and a workflow re-created under its name is noticed.
  */
 import { Clock, Context, Effect, Layer, Option } from "effect"
 import { KubeClient } from "../kube/api/KubeClient.js"

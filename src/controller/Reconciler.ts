@@ -144,19 +144,17 @@ const make = Effect.gen(function*() {
   /** Frees a running place; the waiting workflows that may start now are looked at again. */
   const releaseSlot = (key: string) => Effect.forEach(throttler.release(key), queue.add, { discard: true })
 
-  /** The workflow is gone: drop what was kept for it. */
-  /** Each workflow's UID as last seen, by key: a new UID under a known key is a new workflow. */
-  const lastUid = new Map<string, string>()
   /** Since when a workflow has waited for the template caches, by key. */
   const templateWaitSince = new Map<string, number>()
 
+  /** What was kept for a workflow uid (pods expected, task results reported): the workflow of that uid is gone. */
+  const forgetUid = (uid: string) => Effect.andThen(observation.forgetReported(uid), expectations.forget(uid))
+
+  /** The workflow is gone: drop what was kept for it. */
   const forgetWorkflow = (key: string) =>
     Effect.gen(function*() {
       const uid = ownership.lastUid(key)
-      if (uid !== undefined) {
-        yield* observation.forgetReported(uid)
-        yield* expectations.forget(uid)
-      }
+      if (uid !== undefined) yield* forgetUid(uid)
       yield* ownership.forgetUid(key)
       yield* statusWriter.forget(key)
     })
@@ -216,20 +214,21 @@ const make = Effect.gen(function*() {
         yield* cleanup.end(key)
         yield* forgetWorkflow(key)
         yield* httpTemplates.forget(key)
-        lastUid.delete(key)
         templateWaitSince.delete(key)
         return
       }
       const wf = found.value
       if (wf.metadata.uid) {
         // A workflow deleted and made again under the same name between two rounds: the old one's
-        // answers and locks are keyed by name (and its node IDs are the new one's), so drop them.
-        const before = lastUid.get(key)
+        // answers and locks are keyed by name (and its node IDs are the new one's), so drop them,
+        // and what was kept for its uid. The uid a key had last is PodOwnership's (it also tells a
+        // gone workflow's pods from a successor's).
+        const before = ownership.lastUid(key)
         if (before !== undefined && before !== wf.metadata.uid) {
           yield* synchronization.forget(key)
           yield* httpTemplates.forget(key)
+          yield* forgetUid(before)
         }
-        lastUid.set(key, wf.metadata.uid)
         yield* ownership.rememberUid(key, wf.metadata.uid)
       }
       // A copy older than this controller's own last status write (the watch has not delivered the
