@@ -93,6 +93,11 @@ const setUp = async (placement: Placement): Promise<void> => {
   for (const c of remotes) {
     if (!clusterNames().includes(c)) throw new Error(`the suite needs cluster ${c}; the clusters up are ${clusterNames().join(", ")}`)
   }
+  // The node agents' rights as this checkout has them (up.sh applied them when the clusters came up; they may have grown since:
+  // create on serviceaccounts/token, for resource templates' pods).
+  if (!realNodes) {
+    for (const c of clusterNames()) await kubectl(c, ["apply", "-f", `${repoRoot}/scripts/clusters/node-agent-rbac.yaml`])
+  }
   // ---------------------------------------------------------------- main
   for (const ns of new Set([SYSTEM_NS, ...namespacesIn(placement, MAIN)])) await ensureNamespace(MAIN, ns)
   // The controller's identity: upstream's workflow-controller role (it creates the pods of as-written runs) + leader election.
