@@ -54,6 +54,10 @@ import type { PodServiceAccountClient } from "./boundToken.js"
 import { fromServiceAccountClient, resourceTemplateOf, runResourcePod, type ServiceAccountClient } from "./resourcePod.js"
 import { nodeObject, place, type Taint, unschedulableCondition, unschedulableMessage } from "./scheduling.js"
 import { simulate } from "./simulate.js"
+import { type ArtifactRun, artifactTemplateOf, initErrorExitCode, runArtifactPod } from "./artifactPod.js"
+import type { SavedOutputs } from "./artifacts/executor.js"
+import { type ArtifactStore, makeS3Store } from "./artifacts/S3Store.js"
+import { type HttpAddressPolicy, openPolicy } from "../controller/httpPolicy.js"
 
 export type { Isolation } from "./PodProcess.js"
 export { annotations, labels } from "./outcome.js"
@@ -108,6 +112,14 @@ export interface LocalKubeletOptions {
    * `serviceAccountClient`.
    */
   readonly podServiceAccountClient?: PodServiceAccountClient | undefined
+  /** Where artifacts are loaded from and saved to; default S3 (`@aws-sdk/client-s3`, each call bounded in time). */
+  readonly artifactStore?: ArtifactStore | undefined
+  /**
+   * Which hosts an `http` input artifact may come from (the kubelet fetches it
+   * from the host's network). Default: any, as the local runtime's cluster is
+   * the user's own machine.
+   */
+  readonly artifactHttpPolicy?: HttpAddressPolicy | undefined
 }
 
 export interface LocalKubelet {
@@ -175,7 +187,8 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
     const reporter = makeStatusReporter(client)
     const podClient = options.podServiceAccountClient ??
       (options.serviceAccountClient !== undefined ? fromServiceAccountClient(options.serviceAccountClient) : undefined)
-    const { conditions, containerId, containerStatuses, markFinished, markRunning, patchStatus, writeTaskResult } = reporter
+    const { conditions, containerId, containerStatuses, markFinished, markInitFailed, markRunning, patchStatus, writeTaskResult } = reporter
+    const artifactStore = options.artifactStore ?? makeS3Store()
 
     const storeLogs = (pod: KubeObject, text: string) =>
       Effect.gen(function*() {
@@ -210,7 +223,7 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
     }
 
     /** Runs the plan; `stop` completing (the active deadline) kills the pod's processes. */
-    const runProcess = (pod: KubeObject, plan: PodPlan, stop: Effect.Effect<void>): Effect.Effect<Outcome> => {
+    const runProcess = (pod: KubeObject, plan: PodPlan, stop: Effect.Effect<void>, artifacts?: ArtifactRun): Effect.Effect<Outcome> => {
       const r = runner!
       runs += 1
       const podDir = path.join(workDir, `${pod.metadata.uid}-${process.pid}-${runs}`)
@@ -224,7 +237,8 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
         hostname: pod.metadata.name,
         hostNetwork: plan.hostNetwork,
         hostPaths: plan.hostPaths,
-        stop
+        stop,
+        ...(artifacts !== undefined ? artifacts : {})
       }).pipe(
         Effect.map((res: ProcessResult): Outcome => ({
           exitCode: res.exitCode,
@@ -232,11 +246,13 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
           log: res.startError !== undefined ? `${res.log}${res.startError}\n` : res.log,
           startFailure: res.startError !== undefined ? { reason: "StartError", message: res.startError } : undefined,
           files: res.files,
+          ...(res.artifacts !== undefined ? { artifacts: res.artifacts } : {}),
           ...(res.stopped === true ? { deadlineExceeded: true } : {})
         })),
         Effect.ensuring(Effect.sync(() => removeDir(podDir)))
       )
-      return r.isolation === "none" && plan.outputParameters.length > 0 ? outputsLock.withPermits(1)(exec) : exec
+      const hostFiles = plan.outputParameters.length > 0 || (artifacts !== undefined && (artifacts.inputs.length > 0 || artifacts.artifactPaths.length > 0))
+      return r.isolation === "none" && hostFiles ? outputsLock.withPermits(1)(exec) : exec
     }
 
     const runPod = (pod: KubeObject) =>
@@ -273,6 +289,7 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
         const plan = planPod(running, images)
         let outcome: Outcome
         let planOk: PodPlan | undefined
+        let saved: SavedOutputs | undefined
         if (plan._tag === "PlanError") {
           outcome = {
             exitCode: 128,
@@ -284,13 +301,35 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
           if (simulated) outcome = yield* simulateUntilDeadline
         } else {
           planOk = plan
-          outcome = simulated ? yield* simulateUntilDeadline : yield* runProcess(running, plan, deadline.passed)
+          // Artifacts: argoexec's init (inputs) and wait (outputs) work around main (artifactPod.ts).
+          const artifactTemplate = simulated ? undefined : artifactTemplateOf(running)
+          if (artifactTemplate !== undefined) {
+            runs += 1
+            const result = yield* runArtifactPod(
+              { client, store: artifactStore, httpPolicy: options.artifactHttpPolicy ?? openPolicy, isolation: runner!.isolation, workDir },
+              running,
+              artifactTemplate,
+              `${running.metadata.uid}-${process.pid}-${runs}-artifacts`,
+              (extra) => runProcess(running, plan, deadline.passed, extra)
+            )
+            if (result._tag === "InitFailed") {
+              yield* Effect.logInfo(`init failed: ${result.message}`).pipe(log(running))
+              yield* storeLogs(running, "")
+              return yield* markInitFailed(running, startedAt, yield* now, initErrorExitCode, result.message)
+            }
+            outcome = result.outcome
+            saved = result.saved
+          } else {
+            outcome = simulated ? yield* simulateUntilDeadline : yield* runProcess(running, plan, deadline.passed)
+          }
         }
         if (outcome.deadlineExceeded === true) {
           yield* Effect.logInfo(`killed at its active deadline (${activeDeadlineSeconds(running) ?? "?"}s)`).pipe(log(running))
         }
         const finishedAt = yield* now
-        const { failure, outputs } = collectOutputs(planOk, outcome, simulated)
+        const collected = collectOutputs(planOk, outcome, simulated)
+        const outputs = saved !== undefined && saved.artifacts.length > 0 ? { ...collected.outputs, artifacts: saved.artifacts } : collected.outputs
+        const failure = collected.failure ?? saved?.error
         yield* storeLogs(running, outcome.log)
         yield* writeTaskResult(running, outputs)
         yield* markFinished(running, startedAt, finishedAt, outcome, failure)

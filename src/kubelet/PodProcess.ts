@@ -29,6 +29,7 @@ import * as path from "node:path"
 import { Effect, type Scope } from "effect"
 import { scriptPath } from "./PodPlan.js"
 import {
+  collectArtifacts,
   helperEnv,
   type Isolation,
   isUnder,
@@ -65,6 +66,12 @@ const makePlainRunner = (): Runner => {
         for (const p of spec.outputPaths) {
           if (isUnder(p, "/tmp") || isUnder(p, os.tmpdir())) fs.rmSync(p, { force: true })
         }
+        // Unisolated: the pod's paths are the host's, so its inputs are put there (and replace what was there).
+        for (const input of spec.inputs ?? []) {
+          fs.rmSync(input.podPath, { recursive: true, force: true })
+          fs.mkdirSync(path.dirname(input.podPath), { recursive: true })
+          fs.cpSync(input.hostPath, input.podPath, { recursive: true, verbatimSymlinks: true })
+        }
       })
       const script = path.join(spec.podDir, "script")
       const argv = spec.argv.map((a) => (spec.scriptSource !== undefined && a === scriptPath ? script : a))
@@ -75,7 +82,14 @@ const makePlainRunner = (): Runner => {
         for (const p of spec.outputPaths) out[p] = readIfFile(p)
         return out
       })
-      return { ...spawned, files }
+      const artifacts = yield* Effect.sync(() =>
+        collectArtifacts(spec, (p, dest) => {
+          if (!fs.existsSync(p)) return false
+          fs.cpSync(p, dest, { recursive: true, verbatimSymlinks: true, dereference: false })
+          return true
+        })
+      )
+      return { ...spawned, files, ...(artifacts !== undefined ? { artifacts } : {}) }
     })
   return { isolation: "none", run }
 }

@@ -33,6 +33,8 @@ export interface Outcome {
   readonly parameters?: Readonly<Record<string, string>> | undefined
   /** The kubelet killed the pod at its `activeDeadlineSeconds`. */
   readonly deadlineExceeded?: boolean | undefined
+  /** Host copies of what main left at the output artifacts' paths (artifactPod.ts). */
+  readonly artifacts?: Readonly<Record<string, string | undefined>> | undefined
 }
 
 const trimOneNewline = (s: string): string => (s.endsWith("\n") ? s.slice(0, -1) : s)

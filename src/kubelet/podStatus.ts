@@ -160,6 +160,33 @@ export const makeStatusReporter = (client: KubeClientShape) => {
     })
   }
 
+  /**
+   * The executor's init container failed (input artifacts): as a kubelet
+   * reports it, init terminated with argoexec's exit code and its message,
+   * main never started, the pod Failed.
+   */
+  const markInitFailed = (pod: KubeObject, startedAt: string, finishedAt: string, exitCode: number, message: string) => {
+    const inits = ((pod.spec as { initContainers?: Array<{ name?: string; image?: string }> } | undefined)?.initContainers) ?? []
+    return patchStatus(pod, {
+      phase: "Failed",
+      conditions: conditions(false, finishedAt, "PodCompleted"),
+      initContainerStatuses: inits.map((c) => ({
+        name: c.name,
+        image: c.image ?? "",
+        imageID: "",
+        containerID: containerId(pod, c.name ?? ""),
+        ready: false,
+        restartCount: 0,
+        state: {
+          terminated: c.name === "init"
+            ? { exitCode, reason: "Error", message, startedAt, finishedAt, containerID: containerId(pod, "init") }
+            : { exitCode: 0, reason: "Completed", startedAt, finishedAt }
+        }
+      })),
+      containerStatuses: containerStatuses(pod, false, () => ({ waiting: { reason: "PodInitializing" } }))
+    })
+  }
+
   const writeTaskResult = (pod: KubeObject, outputs: Record<string, unknown>) =>
     Effect.gen(function*() {
       const nodeId = pod.metadata.annotations?.[annotations.nodeId]
@@ -197,5 +224,5 @@ export const makeStatusReporter = (client: KubeClientShape) => {
       )
     })
 
-  return { patchStatus, conditions, containerId, containerStatuses, markRunning, markFinished, writeTaskResult }
+  return { patchStatus, conditions, containerId, containerStatuses, markRunning, markFinished, markInitFailed, writeTaskResult }
 }

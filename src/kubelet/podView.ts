@@ -114,7 +114,9 @@ const podMayReach = (file: string, root: string): boolean => {
  * FIFO; a host file only if its mode, checked on the open file (another pod
  * may change a shared hostPath folder meanwhile), lets the pod read it.
  */
-const readRegular = (file: string, asPod: boolean): string | undefined => {
+const readRegular = (file: string, asPod: boolean): string | undefined => readRegularBytes(file, asPod)?.toString("utf8")
+
+const readRegularBytes = (file: string, asPod: boolean): Buffer | undefined => {
   let fd: number
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK)
@@ -123,7 +125,7 @@ const readRegular = (file: string, asPod: boolean): string | undefined => {
   }
   try {
     const st = fs.fstatSync(fd)
-    return st.isFile() && (!asPod || podAllowed(st, 4)) ? fs.readFileSync(fd, "utf8") : undefined
+    return st.isFile() && (!asPod || podAllowed(st, 4)) ? fs.readFileSync(fd) : undefined
   } catch {
     return undefined
   } finally {
@@ -136,4 +138,63 @@ export const readOutput = (view: PodView, podPath: string): string | undefined =
   if (found === undefined) return undefined
   if (found.owner === "host" && !podMayReach(found.file, found.root)) return undefined
   return readRegular(found.file, found.owner === "host")
+}
+
+/** A pod folder's entry names as the pod saw them: the upper dir's over the host's (lower layer), whiteouts dropped later by `locate`. */
+const podDirNames = (view: PodView, podDir: string, found: Located): ReadonlyArray<string> => {
+  const names = new Set<string>()
+  const add = (dir: string) => {
+    try {
+      for (const n of fs.readdirSync(dir)) names.add(n)
+    } catch {
+      // Not a folder on that layer.
+    }
+  }
+  add(found.file)
+  if (found.owner === "pod" && found.file === path.join(view.podDir, "upper", podDir)) add(podDir)
+  return [...names].sort()
+}
+
+/**
+ * Copies what the pod left at `podPath` (a file or a folder, the path's own
+ * links resolved inside the pod's view) to the host path `dest`, for output
+ * artifacts: links inside a folder are copied as links, never followed;
+ * host files only if the pod's uid could read them; FIFOs and devices
+ * skipped. False when the pod left nothing there. (Overlay's opaque folders,
+ * a folder deleted and made again, are not detected: the lower layer's
+ * entries would show through.)
+ */
+export const copyOut = (view: PodView, podPath: string, dest: string): boolean => {
+  const root = path.posix.resolve("/", podPath)
+  const found = resolveInPod(view, root)
+  if (found === undefined) return false
+  if (found.owner === "host" && !podMayReach(found.file, found.root)) return false
+  const copy = (p: string, loc: Located, to: string, top: boolean): boolean => {
+    let st: fs.Stats
+    try {
+      st = fs.lstatSync(loc.file)
+    } catch {
+      return false
+    }
+    if (st.isCharacterDevice() && st.rdev === 0) return false
+    if (st.isSymbolicLink() && !top) {
+      fs.symlinkSync(fs.readlinkSync(loc.file), to)
+      return true
+    }
+    if (st.isDirectory()) {
+      if (loc.owner === "host" && !podAllowed(st, 5)) return false
+      fs.mkdirSync(to, { mode: st.mode & 0o777 })
+      for (const name of podDirNames(view, p, loc)) {
+        const child = path.posix.join(p, name)
+        const childLoc = locate(view, child)
+        if (childLoc !== undefined) copy(child, childLoc, path.join(to, name), false)
+      }
+      return true
+    }
+    const data = readRegularBytes(loc.file, loc.owner === "host")
+    if (data === undefined) return false
+    fs.writeFileSync(to, data, { mode: st.mode & 0o777 })
+    return true
+  }
+  return copy(root, found, dest, true)
 }

@@ -31,6 +31,12 @@ export interface ProcessSpec {
   readonly hostPaths?: ReadonlyArray<HostPathMount> | undefined
   /** When this completes, the pod's processes are killed (SIGKILL) and the run returns what they left, `stopped` set. */
   readonly stop?: Effect.Effect<void> | undefined
+  /** Input artifacts staged on the host, shown to the pod at their paths (upstream's input-artifacts volume). */
+  readonly inputs?: ReadonlyArray<{ readonly podPath: string; readonly hostPath: string }> | undefined
+  /** Output artifact paths: after exit, what the pod left at each is copied to `<artifactDir>/<index>`. */
+  readonly artifactPaths?: ReadonlyArray<string> | undefined
+  /** A fresh host directory for those copies, owned by the caller. */
+  readonly artifactDir?: string | undefined
 }
 
 export interface ProcessResult {
@@ -44,6 +50,8 @@ export interface ProcessResult {
   readonly startError?: string | undefined
   /** The processes were killed because `stop` completed (the kubelet's active deadline). */
   readonly stopped?: boolean | undefined
+  /** Host copies of the output artifact paths (`ProcessSpec.artifactPaths`); undefined when the pod left nothing there. */
+  readonly artifacts?: Readonly<Record<string, string | undefined>> | undefined
 }
 
 export interface Runner {
@@ -88,4 +96,25 @@ export const removeDir = (dir: string): void => {
   } catch {
     // Best effort: a leftover per-pod directory is harmless and named by uid.
   }
+}
+
+/** Copies out each of `spec.artifactPaths` with `copy` (true when something was there) into `<artifactDir>/<index>`. */
+export const collectArtifacts = (
+  spec: ProcessSpec,
+  copy: (podPath: string, dest: string) => boolean
+): Readonly<Record<string, string | undefined>> | undefined => {
+  if (spec.artifactPaths === undefined || spec.artifactPaths.length === 0 || spec.artifactDir === undefined) return undefined
+  fs.mkdirSync(spec.artifactDir, { recursive: true, mode: 0o700 })
+  const out: Record<string, string | undefined> = {}
+  spec.artifactPaths.forEach((p, i) => {
+    const dest = path.join(spec.artifactDir!, String(i))
+    let ok = false
+    try {
+      ok = copy(p, dest)
+    } catch {
+      ok = false
+    }
+    out[p] = ok ? dest : undefined
+  })
+  return out
 }

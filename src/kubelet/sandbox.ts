@@ -67,8 +67,9 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, type Scope } from "effect"
 import { scriptPath } from "./PodPlan.js"
-import { type PodView, readOutput } from "./podView.js"
+import { copyOut, type PodView, readOutput } from "./podView.js"
 import {
+  collectArtifacts,
   helperEnv,
   isUnder,
   podHostId,
@@ -263,7 +264,8 @@ export const makeOverlayRunner = (workDir: string, exposed: ReadonlyArray<string
     Effect.gen(function*() {
       yield* Effect.sync(() => prepareDirs(spec, true))
       const workingDir = spec.workingDir !== undefined && spec.workingDir.startsWith("/") ? path.posix.resolve("/", spec.workingDir) : "/"
-      const hostPaths = (spec.hostPaths ?? []).map((m) => ({ ...m, mountPath: path.posix.resolve("/", m.mountPath) }))
+      const inputMounts = (spec.inputs ?? []).map((i) => ({ name: "input-artifacts", hostPath: i.hostPath, mountPath: i.podPath, readOnly: false }))
+      const hostPaths = [...(spec.hostPaths ?? []), ...inputMounts].map((m) => ({ ...m, mountPath: path.posix.resolve("/", m.mountPath) }))
         .filter((m) => m.mountPath !== "/" && path.isAbsolute(m.hostPath))
       const privateNet = spec.hostNetwork !== true
       const argv = [
@@ -293,7 +295,8 @@ export const makeOverlayRunner = (workDir: string, exposed: ReadonlyArray<string
         for (const p of spec.outputPaths) out[p] = readOutput(view, p)
         return out
       })
-      return { ...spawned, files }
+      const artifacts = yield* Effect.sync(() => collectArtifacts(spec, (p, dest) => copyOut(view, p, dest)))
+      return { ...spawned, files, ...(artifacts !== undefined ? { artifacts } : {}) }
     })
   return { isolation: "overlay", run }
 }

@@ -1,0 +1,97 @@
+/**
+ * A pod with artifacts on the local kubelet: the executor's artifact work
+ * around the main container's run, in argoexec's order. Init: the pod's
+ * secret volumes mounted (read with the kubelet's identity, in the pod's
+ * namespace), then every input artifact loaded and staged on the host; a
+ * failure there is init's (the pod fails and main never starts). Main runs
+ * with the inputs shown at their paths. Wait: every output artifact main
+ * left, also when main failed, copied out of the pod, uploaded and reported
+ * for the task result. The staging directory is removed whatever happens.
+ *
+ * It never reads credentials from anywhere but the pod's mounted secrets.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Duration, Effect } from "effect"
+import type { HttpAddressPolicy } from "../controller/httpPolicy.js"
+import type { KubeClientShape } from "../kube/api/KubeClient.js"
+import type { KubeObject } from "../kube/api/Resources.js"
+import { type ArtifactTemplate, hasArtifacts, loadInputs, type SavedOutputs, saveOutputs } from "./artifacts/executor.js"
+import { cleanPath } from "./artifacts/location.js"
+import type { ArtifactStore } from "./artifacts/S3Store.js"
+import { mountSecretVolumes } from "./artifacts/secretVolumes.js"
+import type { Outcome } from "./outcome.js"
+import { podTemplate } from "./PodPlan.js"
+import type { Isolation } from "./processSpec.js"
+import { podHostId, removeDir } from "./processSpec.js"
+
+export interface ArtifactPodDeps {
+  readonly client: KubeClientShape
+  readonly store: ArtifactStore
+  readonly httpPolicy: HttpAddressPolicy
+  readonly isolation: Isolation
+  /** Parent of the per-pod staging directories. */
+  readonly workDir: string
+}
+
+/** What `runProcess` is given on top of the plan. */
+export interface ArtifactRun {
+  readonly inputs: ReadonlyArray<{ readonly podPath: string; readonly hostPath: string }>
+  readonly artifactPaths: ReadonlyArray<string>
+  readonly artifactDir: string
+}
+
+export type ArtifactPodResult =
+  | { readonly _tag: "InitFailed"; readonly message: string }
+  | { readonly _tag: "Ran"; readonly outcome: Outcome; readonly saved: SavedOutputs }
+
+/** The pod's template when it has artifacts (from `ARGO_TEMPLATE`). */
+export const artifactTemplateOf = (pod: KubeObject): ArtifactTemplate | undefined => {
+  const t = podTemplate(pod) as ArtifactTemplate | undefined
+  return hasArtifacts(t) ? t : undefined
+}
+
+/** argoexec's exit code for an error (`os.Exit(64)`). */
+export const initErrorExitCode = 64
+
+/** Hands a staged tree to the pod's root (host uid `podHostId` in the sandbox), as files an init container wrote as root. */
+const chownTree = (p: string, uid: number) => {
+  fs.lchownSync(p, uid, uid)
+  if (!fs.lstatSync(p).isDirectory()) return
+  for (const name of fs.readdirSync(p)) chownTree(path.join(p, name), uid)
+}
+
+export const runArtifactPod = (
+  deps: ArtifactPodDeps,
+  pod: KubeObject,
+  template: ArtifactTemplate,
+  stageName: string,
+  run: (extra: ArtifactRun) => Effect.Effect<Outcome>
+): Effect.Effect<ArtifactPodResult> =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => {
+      const dir = path.join(deps.workDir, stageName)
+      fs.mkdirSync(path.join(dir, "in"), { recursive: true, mode: 0o700 })
+      return dir
+    }),
+    (dir) =>
+      Effect.gen(function*() {
+        const secrets = yield* mountSecretVolumes(deps.client, pod).pipe(Effect.mapError((e) => e.message))
+        const artifactDeps = { store: deps.store, secrets, httpPolicy: deps.httpPolicy, httpTimeout: Duration.seconds(60) }
+        const inputs = yield* loadInputs(artifactDeps, template, path.join(dir, "in"))
+        if (deps.isolation === "overlay") {
+          yield* Effect.try({ try: () => inputs.forEach((i) => chownTree(i.hostPath, podHostId)), catch: (e) => `staging inputs: ${String(e)}` })
+        }
+        const artifactPaths = (template.outputs?.artifacts ?? []).map(cleanPath).filter((p): p is string => typeof p === "string")
+        const outcome = yield* run({ inputs, artifactPaths, artifactDir: path.join(dir, "out") })
+        // Killed at its deadline, or main never started: the wait container saves nothing.
+        if (outcome.deadlineExceeded === true || outcome.startFailure !== undefined) {
+          return { _tag: "Ran", outcome, saved: { artifacts: [] } } satisfies ArtifactPodResult
+        }
+        const saved = yield* saveOutputs(artifactDeps, template, (p) => outcome.artifacts?.[p])
+        return { _tag: "Ran", outcome, saved } satisfies ArtifactPodResult
+      }).pipe(
+        Effect.catch((message: string) => Effect.succeed<ArtifactPodResult>({ _tag: "InitFailed", message }))
+      ),
+    (dir) => Effect.sync(() => removeDir(dir))
+  )
