@@ -5,6 +5,7 @@
  * fields may use: its scope, plus `item` in a loop; its hooks also see the
  * call itself. An inline template is linted through `LintContext.lintTemplate`.
  */
+import { checkArgumentArtifacts } from "./artifacts.js"
 import { isRecord } from "../../util/records.js"
 import {
   type CallInfo,
@@ -58,6 +59,7 @@ export const checkCall = (cx: LintContext, call: Obj, path: string, ctx: RefCtx,
   if (tmpl !== undefined && !cx.templates.has(tmpl)) cx.add(`${path}.template`, `unknown template "${tmpl}"`)
   const args = isRecord(call.arguments) ? call.arguments : {}
   list(args.parameters).forEach((p, i) => checkParameter(cx, p, `${path}.arguments.parameters[${i}]`, "argument", false))
+  checkArgumentArtifacts(cx, args, `${path}.arguments`)
   if (tmpl !== undefined && cx.templates.has(tmpl)) {
     checkRequiredInputs(cx, tmpl, args, `${path}.arguments.parameters`, `template "${tmpl}"`)
   }

@@ -21,6 +21,7 @@ import { checkParameter, checkRequiredInputs } from "./parameters.js"
 import { checkExpressionField } from "./references.js"
 import { checkPlacement, lintTemplate } from "./templates.js"
 
+import { checkWorkflowArtifacts } from "./artifacts.js"
 export type { LintIssue } from "./context.js"
 
 /**
@@ -57,6 +58,7 @@ class Linter extends LintContext {
     // Workflow arguments: each needs a value (flotilla has no submit-time parameters).
     const args = isRecord(spec.arguments) ? spec.arguments : {}
     list(args.parameters).forEach((p, i) => checkParameter(this, p, `spec.arguments.parameters[${i}]`, "workflow parameter", true))
+    checkWorkflowArtifacts(this, spec)
 
     const entry = str(spec.entrypoint)
     if (entry === undefined || entry === "") this.add("spec.entrypoint", "an entrypoint is required")

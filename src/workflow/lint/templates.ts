@@ -7,6 +7,7 @@
 import { isRecord } from "../../util/records.js"
 import { clusterProblem, namespaceProblem } from "../engine/targeting.js"
 import { field, kindOf, leafKinds, type LintContext, list, type Obj, paramNamePattern, present, type RefCtx, str } from "./context.js"
+import { checkTemplateArtifacts } from "./artifacts.js"
 import { dagScope, stepsScope } from "./calls.js"
 import { lintDag } from "./dag.js"
 import { checkEnum } from "./parameters.js"
@@ -33,6 +34,7 @@ export const lintTemplate = (cx: LintContext, t: Obj, path: string, extraInputs:
   })
   const inputArtifacts = new Set<string>()
   for (const a of list(inputs.artifacts)) if (isRecord(a) && typeof a.name === "string") inputArtifacts.add(a.name)
+  checkTemplateArtifacts(cx, t, path, kind)
 
   if (kind === "container" || kind === "script") {
     // A missing image is the Schema's (or, with templateDefaults, the decoder's); an empty one is caught here.
