@@ -152,11 +152,11 @@ const handle = <A>(schema: Schema.Codec<A, unknown>, respond: (body: A) => Effec
     const request = yield* HttpServerRequest.HttpServerRequest
     const declared = Number(request.headers["content-length"] ?? "0")
     if (declared > maxBodyBytes) return HttpServerResponse.jsonUnsafe({ error: `body over ${maxBodyBytes} bytes` }, { status: 413 })
-    const body = yield* HttpServerRequest.schemaBodyJson(schema).pipe(Effect.result)
-    if (body._tag === "Failure") {
-      const e = body.failure
-      return e._tag === "SchemaError" ? badRequest(e.message) : HttpServerResponse.jsonUnsafe({ error: "body unreadable or too large" }, { status: 413 })
-    }
+    // read first (at most maxBodyBytes: beyond, the read fails), then decoded: not JSON or not the shape is 400
+    const text = yield* request.text.pipe(Effect.result)
+    if (text._tag === "Failure") return HttpServerResponse.jsonUnsafe({ error: `body unreadable or over ${maxBodyBytes} bytes` }, { status: 413 })
+    const body = yield* Schema.decodeUnknownEffect(Schema.fromJsonString(schema))(text.success).pipe(Effect.result)
+    if (body._tag === "Failure") return badRequest(body.failure.message)
     return yield* respond(body.success)
   }).pipe(Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)))
 
