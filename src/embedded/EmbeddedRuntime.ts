@@ -18,6 +18,7 @@ import type { KubeClientShape } from "../kube/api/KubeClient.js"
 import { apiVersionOf, type KubeObject, type ResourceKind, resources } from "../kube/api/Resources.js"
 import * as LocalKubelet from "../kubelet/LocalKubelet.js"
 import { defaultImages, type Images } from "../kubelet/images.js"
+import { flagsTarget } from "../kubelet/resourceAction.js"
 import * as Scheduler from "../kubelet/Scheduler.js"
 import { nodeObject } from "../kubelet/scheduling.js"
 import { InMemoryKube, type PolicyRule, serverUrl, type Verb } from "../testing/InMemoryKube.js"
@@ -136,12 +137,16 @@ export const placementOf = (workflows: ReadonlyArray<KubeObject>, defaultNamespa
       if (c) clusterNames.add(c)
       if (n) named.add(n)
       else if (t["container"] !== undefined || t["script"] !== undefined || t["resource"] !== undefined) unnamedNamespace = true
-      const resource = t["resource"] as { action?: unknown; manifest?: unknown } | undefined
+      const resource = t["resource"] as { action?: unknown; manifest?: unknown; flags?: unknown; mergeStrategy?: unknown } | undefined
       if (resource !== undefined) {
-        // The resource pod's service account gets what its action needs on the manifest's kind, where it acts.
+        // The resource pod's service account gets what its action needs on the kind it acts on, where it acts:
+        // the manifest's, or for a patch the object its flags name (a JSON patch, or a manifest without kind).
         const cluster = c ?? str(defaults["cluster"]) ?? localClusterName
         const podNs = n ?? str(defaults["namespace"]) ?? wfNs
-        const target = manifestKind(resource.manifest)
+        const flags = Array.isArray(resource.flags) ? resource.flags.filter((f): f is string => typeof f === "string") : []
+        const ofManifest = manifestKind(resource.manifest)
+        const byFlags = resource.action === "patch" && flags.length > 0 && (resource.mergeStrategy === "json" || ofManifest === undefined)
+        const target = byFlags ? flagsTarget(flags) : ofManifest
         const verbs = resourceVerbs[String(resource.action)]
         if (target !== undefined && verbs !== undefined) {
           const ns = resources[target.kind].namespaced ? target.namespace ?? podNs : undefined

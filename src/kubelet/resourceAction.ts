@@ -122,6 +122,20 @@ const flagTarget = (flags: Flags, podNamespace: string): Target | string => {
   return { kind, namespace: resources[kind].namespaced ? flags.namespace ?? podNamespace : undefined, name: inlineName }
 }
 
+/**
+ * The kind and namespace `flags` name (`TYPE NAME`, `TYPE/NAME`, `-n NS`),
+ * when they name one: what a `kubectl patch` with flags acts on (a JSON patch
+ * or a manifest without kind). The namespace is undefined when the flags
+ * give none (the pod's) or the kind is cluster-scoped.
+ */
+export const flagsTarget = (flags: ReadonlyArray<string>): { readonly kind: ResourceKind; readonly namespace: string | undefined } | undefined => {
+  const parsed = parseFlags(flags)
+  if (typeof parsed === "string") return undefined
+  const target = flagTarget(parsed, "")
+  if (typeof target === "string") return undefined
+  return { kind: target.kind, namespace: target.namespace === "" ? undefined : target.namespace }
+}
+
 const jsonOf = (doc: unknown): string => JSON.stringify(doc)
 
 /** Runs the resource template `template` as argoexec would in a pod of `podNamespace`. */
