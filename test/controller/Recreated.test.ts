@@ -5,42 +5,12 @@
  * must not inherit them), and the expectations kept for the old UID.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Layer, Option } from "effect"
-import { ClusterReadiness } from "../../src/controller/ClusterReadiness.js"
-import { partsLayer } from "../../src/controller/Controller.js"
-import { Expectations } from "../../src/controller/Expectations.js"
-import { Observation } from "../../src/controller/Observation.js"
-import { PodCreator } from "../../src/controller/PodCreator.js"
-import { PodOwnership } from "../../src/controller/PodOwnership.js"
-import { Reconciler } from "../../src/controller/Reconciler.js"
-import { StatusWriter } from "../../src/controller/StatusWriter.js"
-import { WorkflowCache } from "../../src/controller/WorkflowCache.js"
-import { WorkflowCleanup } from "../../src/controller/WorkflowCleanup.js"
+import { Effect, Option } from "effect"
 import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
 import type { KubeObject } from "../../src/kube/api/Resources.js"
 import { InMemoryKube } from "../../src/testing/InMemoryKube.js"
-import { eventually, fastController, inMemory } from "./harness.js"
-
-/** The controller's services over the embedded clusters, without its workers: keys are reconciled when the test says. */
-const reconcilerOnly = Layer.unwrap(Effect.gen(function*() {
-  const kube = yield* InMemoryKube
-  const parts = partsLayer({
-    ...fastController,
-    localClient: kube.clientFor(Embedded.localClusterName, Embedded.tokens.controller),
-    localSpec: Embedded.controllerSpec(Embedded.localClusterName),
-    systemNamespace: Embedded.systemNamespace
-  })
-  return Reconciler.layer.pipe(
-    Layer.provideMerge(WorkflowCleanup.layer),
-    Layer.provideMerge(PodCreator.layer),
-    Layer.provideMerge(StatusWriter.layer),
-    Layer.provideMerge(Observation.layer),
-    Layer.provideMerge(ClusterReadiness.layer),
-    Layer.provideMerge(WorkflowCache.layer),
-    Layer.provideMerge(PodOwnership.layer),
-    Layer.provideMerge(parts)
-  )
-}))
+import { eventually, inMemory } from "./harness.js"
+import { reconcilerOnly } from "./reconcilerOnly.js"
 
 const mutexWorkflow = (name: string): KubeObject => ({
   apiVersion: "argoproj.io/v1alpha1",
@@ -72,12 +42,7 @@ describe("Reconciler: a workflow re-created under the same name", () => {
         const kube = yield* InMemoryKube
         const admin = kube.adminClient(Embedded.localClusterName)
         yield* Embedded.startKubelets(Embedded.placementOf([first, waiter]), { mode: "simulate" })
-        const ctx = yield* Layer.build(reconcilerOnly)
-        const { reconcile } = Context.get(ctx, Reconciler)
-        const workflows = Context.get(ctx, WorkflowCache)
-        const expectations = Context.get(ctx, Expectations)
-        yield* Context.get(ctx, ClusterReadiness).trackAll
-        yield* workflows.synced
+        const { expectations, reconcile, workflows } = yield* reconcilerOnly
 
         /** The workflow as the controller's cache has it once `predicate` holds, reconciling it until then. */
         const reconcileUntil = (name: string, predicate: (wf: KubeObject | undefined) => boolean) =>

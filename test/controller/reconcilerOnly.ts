@@ -1,0 +1,52 @@
+/**
+ * The controller's services over the embedded clusters (provisioned by the test), without its
+ * workers, triggers or sweeps: a key is reconciled only when the test calls `reconcile`, so a
+ * test decides what each round sees (a re-created workflow, a clock moved on).
+ */
+import { Context, Effect, Layer } from "effect"
+import { ClusterReadiness } from "../../src/controller/ClusterReadiness.js"
+import { partsLayer } from "../../src/controller/Controller.js"
+import { Expectations } from "../../src/controller/Expectations.js"
+import { Observation } from "../../src/controller/Observation.js"
+import { PodCreator } from "../../src/controller/PodCreator.js"
+import { PodOwnership } from "../../src/controller/PodOwnership.js"
+import { Reconciler } from "../../src/controller/Reconciler.js"
+import { StatusWriter } from "../../src/controller/StatusWriter.js"
+import { WorkflowCache } from "../../src/controller/WorkflowCache.js"
+import { WorkflowCleanup } from "../../src/controller/WorkflowCleanup.js"
+import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
+import { InMemoryKube } from "../../src/testing/InMemoryKube.js"
+import { fastController } from "./harness.js"
+
+const services = Layer.unwrap(Effect.gen(function*() {
+  const kube = yield* InMemoryKube
+  const parts = partsLayer({
+    ...fastController,
+    localClient: kube.clientFor(Embedded.localClusterName, Embedded.tokens.controller),
+    localSpec: Embedded.controllerSpec(Embedded.localClusterName),
+    systemNamespace: Embedded.systemNamespace
+  })
+  return Reconciler.layer.pipe(
+    Layer.provideMerge(WorkflowCleanup.layer),
+    Layer.provideMerge(PodCreator.layer),
+    Layer.provideMerge(StatusWriter.layer),
+    Layer.provideMerge(Observation.layer),
+    Layer.provideMerge(ClusterReadiness.layer),
+    Layer.provideMerge(WorkflowCache.layer),
+    Layer.provideMerge(PodOwnership.layer),
+    Layer.provideMerge(parts)
+  )
+}))
+
+/** Builds the services in the current scope once the workflow cache is filled and the clusters are tracked. */
+export const reconcilerOnly = Effect.gen(function*() {
+  const ctx = yield* Layer.build(services)
+  const workflows = Context.get(ctx, WorkflowCache)
+  yield* Context.get(ctx, ClusterReadiness).trackAll
+  yield* workflows.synced
+  return {
+    reconcile: Context.get(ctx, Reconciler).reconcile,
+    workflows,
+    expectations: Context.get(ctx, Expectations)
+  }
+})
