@@ -44,7 +44,7 @@
  * `N passed, N failed`, and exits non-zero when anything failed. The real
  * clusters' driver skips the examples whose header has an `embedded-only
  * <reason>` line (`SKIP <run>: <reason>`, then `N skipped`, never counted as passed).
- * Env: FLOTILLA_CONFORMANCE_FILTER (substring of file names),
+ * Env: FLOTILLA_CONFORMANCE_FILTER (substrings of file names, comma-separated: any matches),
  * FLOTILLA_CONFORMANCE_CONCURRENCY (default 6), FLOTILLA_CONFORMANCE_TIMEOUT
  * (seconds per workflow; the default is the driver's), FLOTILLA_CONFORMANCE_VERBOSE=1 (logs),
  * FLOTILLA_CONFORMANCE_DUMP=<dir> (final Workflows as YAML).
@@ -61,7 +61,8 @@ import type { KubeObject } from "../../src/kube/api/Resources.js"
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
 export const examplesDir = process.env["FLOTILLA_CONFORMANCE_DIR"]
   ?? path.resolve(repoRoot, "..", "shared", "conformance", "argo-examples")
-const filter = process.env["FLOTILLA_CONFORMANCE_FILTER"]
+/** Comma-separated substrings of file names: the examples whose file name contains any of them. */
+const filters = (process.env["FLOTILLA_CONFORMANCE_FILTER"] ?? "").split(",").map((f) => f.trim()).filter((f) => f !== "")
 export const concurrency = Number(process.env["FLOTILLA_CONFORMANCE_CONCURRENCY"] ?? "6")
 /** Seconds a workflow may take (FLOTILLA_CONFORMANCE_TIMEOUT, else the driver's default). */
 export const timeoutSeconds = (fallback: number): number => Number(process.env["FLOTILLA_CONFORMANCE_TIMEOUT"] ?? String(fallback))
@@ -232,7 +233,7 @@ const allFiles = (urlBase?: string): Array<ExampleFile> => [...readDir(examplesD
  */
 export const loadExamples = (urlBase?: string): ReadonlyArray<Example> => {
   const examples = allFiles(urlBase)
-    .filter((f) => !filter || f.file.includes(filter))
+    .filter((f) => filters.length === 0 || filters.some((filter) => f.file.includes(filter)))
     .flatMap(({ file, text, docs }) => {
       const workflows = docs.filter((d) => (d.kind ?? "Workflow") === "Workflow")
       if (workflows.length > 1) throw new Error(`${file}: more than one Workflow`)
