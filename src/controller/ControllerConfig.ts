@@ -46,6 +46,12 @@ export interface ControllerConfig {
    * workflow/engine/artifactRepository.ts). Absent: none configured (or the key was malformed).
    */
   readonly artifactRepository?: ArtifactRepository
+  /**
+   * Key `metricsConfig.metricsTTL` (upstream's `MetricsTTL`: `<n>s|m|h|d`): custom metric series
+   * not updated for this long are dropped, checked every as long (observability/CustomMetrics.ts).
+   * 0 (the default, as upstream): never.
+   */
+  readonly metricsTtlMs: number
   /** Everything else, as parsed, for keys flotilla passes through. */
   readonly raw: Readonly<Record<string, unknown>>
 }
@@ -80,6 +86,7 @@ export const defaults: ControllerConfig = {
   allowInsecureSkipTlsVerify: false,
   limits: {},
   httpTemplates: strictPolicy,
+  metricsTtlMs: 0,
   raw: {}
 }
 
@@ -179,6 +186,7 @@ export const parseControllerConfig = (
   const repository = parseArtifactRepository(values["artifactRepository"], "artifactRepository")
   for (const p of repository.problems) errors.push(new ConfigMapError({ configMap: name, key: p.path, detail: p.detail }))
   const artifactRepository = repository.repository
+  const metricsTtlMs = parseMetricsTtl(values["metricsConfig"], (key, detail) => errors.push(new ConfigMapError({ configMap: name, key, detail })))
   const namespace = str("namespace")
   /** Keys whose value ends up in pod labels and label selectors (`@in-cluster` is written as `in-cluster`). */
   const labelValue = (key: string): string | undefined => {
@@ -204,6 +212,7 @@ export const parseControllerConfig = (
       allowInsecureSkipTlsVerify,
       limits,
       httpTemplates,
+      metricsTtlMs,
       ...(workflowDefaults ? { workflowDefaults } : {}),
       ...(artifactRepository ? { artifactRepository } : {}),
       raw: values
@@ -263,4 +272,27 @@ const parseHttpTemplates = (value: unknown, problem: (detail: string) => void): 
     if (key !== "allowLoopbackAndLinkLocal" && key !== "allowPrivateNetworks") problem(`unknown key ${key}`)
   }
   return { allowLoopbackAndLinkLocal: flag("allowLoopbackAndLinkLocal"), allowPrivateNetworks: flag("allowPrivateNetworks") }
+}
+
+const ttlUnits: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/**
+ * Key `metricsConfig`, its `metricsTTL` only (the other fields are upstream's metrics server's):
+ * a string as upstream's `config.TTL` reads it, an integer with `s`, `m`, `h` or `d` ("10m",
+ * "1d"), or empty for 0. Anything else is reported and the TTL stays 0 (never).
+ */
+const parseMetricsTtl = (value: unknown, report: (key: string, detail: string) => void): number => {
+  if (value === undefined || value === null) return 0
+  if (!isRecord(value)) {
+    report("metricsConfig", "must be a mapping")
+    return 0
+  }
+  const ttl = value["metricsTTL"]
+  if (ttl === undefined || ttl === null || ttl === "") return 0
+  const m = typeof ttl === "string" ? /^(\d+)([smhd])$/.exec(ttl.trim()) : null
+  if (m === null) {
+    report("metricsConfig.metricsTTL", `must be a duration such as "10m", "1h" or "1d", got ${JSON.stringify(ttl)}`)
+    return 0
+  }
+  return Number(m[1]) * ttlUnits[m[2]!]!
 }

@@ -112,6 +112,8 @@ const make = Effect.gen(function*() {
   const synchronization = yield* Synchronization
   const memoization = yield* Memoization
   const httpTemplates = yield* HttpTemplates
+  // metricsConfig.metricsTTL: custom metric series not updated for that long are dropped (CustomMetrics.ts)
+  yield* Effect.forkScoped(CustomMetrics.expireEvery(Duration.millis(config.metricsTtlMs)))
 
   const throttler = Throttler.make({ parallelism: config.parallelism, namespaceParallelism: config.namespaceParallelism })
   const started = (wf: KubeObject) => ((wf["status"] ?? {}) as { phase?: unknown }).phase === "Running" || Object.keys(storedNodes(wf)).length > 0

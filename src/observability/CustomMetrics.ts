@@ -12,9 +12,13 @@
  * - one name keeps its first help and type: a metric that would change them is refused with
  *   upstream's message, logged.
  *
- * Upstream drops series not updated within `metricsTTL`; these stay until the controller restarts.
+ * - `metricsConfig.metricsTTL` (the controller configmap, upstream's `MetricsTTL`; default 0: never):
+ *   every TTL, the series not updated for longer than the TTL are dropped (`expireEvery`, upstream's
+ *   `customMetricsGC` / `runCustomGC`), so the series of finished workflows do not pile up. As
+ *   upstream: histograms are never dropped; a realtime gauge only once it is fixed (its node or
+ *   workflow finished), never while it still counts. A series recorded again later starts afresh.
  */
-import { Clock, Effect, Metric } from "effect"
+import { Clock, Duration, Effect, Metric } from "effect"
 import type { MetricEmission } from "../workflow/engine/contract.js"
 
 /** Upstream's telemetry prefix for every instrument. */
@@ -44,6 +48,18 @@ const conflict = (registry: object, e: MetricEmission): string | undefined => {
   return undefined
 }
 
+/** One series as last recorded: when, and how to drop it (none for what is never dropped). */
+interface SeriesEntry {
+  readonly lastUpdated: number
+  /** Undefined: never expires (a histogram, or a realtime gauge still counting). */
+  readonly drop: Metric.Metric<any, any> | undefined
+}
+/** Per registry: each custom series (name and labels) as last recorded. */
+const seriesOf = new WeakMap<object, Map<string, SeriesEntry>>()
+
+const seriesKey = (name: string, labels: Readonly<Record<string, string>>): string =>
+  JSON.stringify([name, Object.entries(labels).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)])
+
 /** Records one emission; a refused one is logged (upstream reports it as a MetricsError condition). */
 export const record = Effect.fnUntraced(function*(e: MetricEmission) {
   const registry = yield* Metric.MetricRegistry
@@ -52,25 +68,60 @@ export const record = Effect.fnUntraced(function*(e: MetricEmission) {
     return yield* Effect.logWarning("custom metric not recorded").pipe(Effect.annotateLogs({ metric: e.name, error: `could not construct metric '${e.name}': ${why}` }))
   }
   const name = customPrefix + e.name
+  const now = yield* Clock.currentTimeMillis
+  let series = seriesOf.get(registry)
+  if (series === undefined) seriesOf.set(registry, series = new Map())
+  const touch = (drop: Metric.Metric<any, any> | undefined) => void series.set(seriesKey(name, e.labels), { lastUpdated: now, drop })
   if (e.realtime !== undefined) {
     const { startedAt, finishedAt } = e.realtime
     const clock = yield* Clock.clockWith(Effect.succeed)
     const context = yield* Effect.context<never>()
-    Metric.registerUnsafe(Metric.gauge(name, options(e)), context, {
+    const gauge = Metric.gauge(name, options(e))
+    Metric.registerUnsafe(gauge, context, {
       get: () => ({ value: Math.max(0, ((finishedAt ?? clock.currentTimeMillisUnsafe()) - startedAt) / 1000) }),
       update: () => {},
       modify: () => {}
     })
-    return
+    return touch(finishedAt === undefined ? undefined : gauge)
   }
   const value = e.value ?? 0
-  if (e.kind === "counter") return yield* Metric.update(Metric.counter(name, { ...options(e), incremental: true }), value)
-  if (e.kind === "histogram") return yield* Metric.update(Metric.histogram(name, { ...options(e), boundaries: e.buckets ?? [] }), value)
+  if (e.kind === "counter") {
+    const counter = Metric.counter(name, { ...options(e), incremental: true })
+    touch(counter)
+    return yield* Metric.update(counter, value)
+  }
+  if (e.kind === "histogram") {
+    touch(undefined)
+    return yield* Metric.update(Metric.histogram(name, { ...options(e), boundaries: e.buckets ?? [] }), value)
+  }
   const gauge = Metric.gauge(name, options(e))
+  touch(gauge)
   if (e.operation === "Add") return yield* Metric.modify(gauge, value)
   if (e.operation === "Sub") return yield* Metric.modify(gauge, -value)
   return yield* Metric.update(gauge, value)
 })
+
+/** Drops the custom series of the context's registry not updated for longer than `ttl` (upstream's `runCustomGC`). */
+export const expire = Effect.fnUntraced(function*(ttl: Duration.Input) {
+  const ttlMs = Duration.toMillis(Duration.fromInputUnsafe(ttl))
+  const series = seriesOf.get(yield* Metric.MetricRegistry)
+  if (series === undefined) return
+  const now = yield* Clock.currentTimeMillis
+  for (const [key, entry] of series) {
+    if (entry.drop === undefined || now - entry.lastUpdated <= ttlMs) continue
+    series.delete(key)
+    yield* Metric.remove(entry.drop)
+  }
+})
+
+/**
+ * Every `ttl`, drops what `expire` drops; runs until interrupted (fork it in the controller's
+ * scope). A TTL of 0 (the default) never drops anything, as upstream.
+ */
+export const expireEvery = (ttl: Duration.Input): Effect.Effect<void> =>
+  Duration.toMillis(Duration.fromInputUnsafe(ttl)) <= 0
+    ? Effect.void
+    : Effect.forever(Effect.andThen(Effect.sleep(ttl), expire(ttl)))
 
 /** Records a reconcile's emissions, in order. */
 export const recordAll = (emissions: ReadonlyArray<MetricEmission>): Effect.Effect<void> =>

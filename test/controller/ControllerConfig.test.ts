@@ -40,6 +40,19 @@ describe("workflow-controller-configmap", () => {
     assert.isFalse(bad.config.httpTemplates.allowPrivateNetworks)
   })
 
+  it("metricsConfig.metricsTTL: upstream's <n>s|m|h|d, default 0 (never); a bad one is named and stays 0", () => {
+    assert.strictEqual(parseControllerConfig(undefined).config.metricsTtlMs, 0)
+    assert.strictEqual(parseControllerConfig(cm({ metricsConfig: "enabled: true\npath: /metrics\n" })).config.metricsTtlMs, 0)
+    for (const [text, ms] of [["10m", 600_000], ["30s", 30_000], ["1h", 3_600_000], ["2d", 172_800_000], ["", 0]] as const) {
+      const { config, errors } = parseControllerConfig(cm({ metricsConfig: `metricsTTL: "${text}"\n` }))
+      assert.deepStrictEqual(errors, [])
+      assert.strictEqual(config.metricsTtlMs, ms, text)
+    }
+    const bad = parseControllerConfig(cm({ metricsConfig: "metricsTTL: 1h30m\n" }))
+    assert.deepStrictEqual(bad.errors.map((e) => e.message), ['configmap argo/workflow-controller-configmap key "metricsConfig.metricsTTL": must be a duration such as "10m", "1h" or "1d", got "1h30m"'])
+    assert.strictEqual(bad.config.metricsTtlMs, 0)
+  })
+
   it("reads the old single `config` key; top-level keys win", () => {
     const { config, errors } = parseControllerConfig(cm({
       config: "cluster: old\nparallelism: 2\nimages:\n  busybox:\n    cmd: [sh]\n",

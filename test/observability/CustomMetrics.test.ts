@@ -50,4 +50,56 @@ describe("custom metrics on /metrics", () => {
       assert.deepStrictEqual(lines(text, "argo_workflows_m "), ["argo_workflows_m 1"])
       assert.notInclude(text, "second")
     })))
+
+  it.effect("metricsTTL: a series not updated for longer than the TTL leaves /metrics; histograms and counting realtime gauges stay", () =>
+    isolated(Effect.gen(function*() {
+      const ttl = "10 minutes"
+      yield* Effect.forkScoped(CustomMetrics.expireEvery(ttl))
+      yield* Effect.yieldNow
+      const counter = (name: string) => ({ name: "runs", help: "Runs", labels: { name }, kind: "counter" as const, value: 1 })
+      yield* CustomMetrics.recordAll([
+        counter("finished"),
+        counter("busy"),
+        { name: "g", help: "A gauge", labels: { wf: "old" }, kind: "gauge", value: 4 },
+        { name: "h", help: "A histogram", labels: {}, kind: "histogram", value: 3, buckets: [5] },
+        { name: "rt", help: "Realtime", labels: { node: "running" }, kind: "gauge", realtime: { startedAt: 0 } },
+        { name: "rt", help: "Realtime", labels: { node: "done" }, kind: "gauge", realtime: { startedAt: 0, finishedAt: 1000 } }
+      ])
+      const text0 = yield* Instruments.format
+      assert.include(text0, `argo_workflows_runs{name="finished"} 1`)
+      assert.include(text0, `argo_workflows_g{wf="old"} 4`)
+      assert.include(text0, `argo_workflows_rt{node="done"} 1`)
+
+      // one TTL on: the first sweep finds nothing older than the TTL
+      yield* TestClock.adjust("10 minutes")
+      assert.include(yield* Instruments.format, `argo_workflows_runs{name="finished"} 1`)
+      yield* TestClock.adjust("5 minutes")
+      yield* CustomMetrics.record(counter("busy"))
+
+      // the next sweep (20 minutes in): what was not updated since the start is gone
+      yield* TestClock.adjust("5 minutes")
+      const text = yield* Instruments.format
+      assert.notInclude(text, `argo_workflows_runs{name="finished"}`)
+      assert.notInclude(text, `argo_workflows_g{wf="old"}`)
+      assert.notInclude(text, `argo_workflows_rt{node="done"}`)
+      // updated 5 minutes ago: not yet
+      assert.include(text, `argo_workflows_runs{name="busy"} 2`)
+      // histograms are never dropped; a realtime gauge still counting is not either
+      assert.include(text, "argo_workflows_h_count 1")
+      assert.deepStrictEqual(lines(text, "argo_workflows_rt{"), [`argo_workflows_rt{node="running"} 1200`])
+
+      yield* TestClock.adjust("10 minutes")
+      assert.notInclude(yield* Instruments.format, `argo_workflows_runs{name="busy"}`)
+      // recorded again, a dropped series starts afresh
+      yield* CustomMetrics.record(counter("finished"))
+      assert.include(yield* Instruments.format, `argo_workflows_runs{name="finished"} 1`)
+    })))
+
+  it.effect("metricsTTL 0 (the default): nothing is ever dropped", () =>
+    isolated(Effect.gen(function*() {
+      yield* Effect.forkScoped(CustomMetrics.expireEvery(0))
+      yield* CustomMetrics.record({ name: "c", help: "C", labels: {}, kind: "counter", value: 1 })
+      yield* TestClock.adjust("30 days")
+      assert.include(yield* Instruments.format, "argo_workflows_c 1")
+    })))
 })
