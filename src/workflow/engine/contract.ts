@@ -6,6 +6,7 @@
  */
 import type { KubeObject } from "../../kube/api/Resources.js"
 import type { Artifact } from "../model/Workflow.js"
+import type { ArtifactGCPlan } from "./artifactGC.js"
 import type { ArtifactRepository } from "./artifactRepository.js"
 import type { EngineLimitsInput } from "./limits.js"
 import type { CacheRead, MemoInput, MemoRequests, SyncInput, SyncRequests } from "./syncTypes.js"
@@ -219,4 +220,9 @@ export interface EngineOutput {
   readonly needConfigMaps?: ReadonlyArray<string>
   /** Custom metrics to record once this status is stored; absent when none. */
   readonly metrics?: ReadonlyArray<MetricEmission>
+  /**
+   * Artifact GC (engine/artifactGC.ts): whether the workflow needs the `workflows.argoproj.io/artifact-gc`
+   * finalizer, the strategies ready and the artifacts they delete; absent when it collects nothing.
+   */
+  readonly artifactGC?: ArtifactGCPlan
 }

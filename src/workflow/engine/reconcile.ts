@@ -39,6 +39,7 @@ import { executeSuspend } from "./suspend.js"
 import { guardTemplate, syncRequests, workflowLock } from "./sync.js"
 import { referenceError, templateRefOf } from "./templateRefs.js"
 import { argMap, processTemplate } from "./templates.js"
+import { artifactGCPlan } from "./artifactGC.js"
 import { execWorkflow } from "./workflowTemplateRef.js"
 
 /**
@@ -206,6 +207,8 @@ class Operation extends OperationState {
     const needConfigMaps = configMapsNeeded(this)
     if (needConfigMaps.length > 0) out.needConfigMaps = needConfigMaps
     if (metrics.emit.length > 0) out.metrics = metrics.emit
+    const gc = artifactGCPlan(this.wf, this.status, nodes, { completed, deleting: this.input.workflow.metadata.deletionTimestamp !== undefined }, this.input.pods)
+    if (gc !== undefined) out.artifactGC = gc
     return pack(this, { ...out, ...requests })
   }
 
