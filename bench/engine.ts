@@ -74,6 +74,22 @@ const shapes: ReadonlyArray<Shape> = [
     workflow: (n) =>
       workflow({ entrypoint: "main", templates: [{ name: "main", steps: [[{ name: "fan", template: "leaf", withItems: Array.from({ length: n }, (_, i) => `item-${i}`) }]] }, leaf] }),
     done: (n) => Array.from({ length: n / 2 }, (_, i) => `wf[0].fan(${i}:item-${i})`)
+  },
+  {
+    // Template-level failFast on the loop and on each item's own steps: every such node asks
+    // whether one of its children failed, which must not cost a walk over every node.
+    name: "loop-failfast",
+    sizes: [1000, 5000],
+    workflow: (n) =>
+      workflow({
+        entrypoint: "main",
+        templates: [
+          { name: "main", failFast: true, steps: [[{ name: "fan", template: "item", withItems: Array.from({ length: n }, (_, i) => `item-${i}`) }]] },
+          { name: "item", failFast: true, steps: [[{ name: "run", template: "leaf" }]] },
+          leaf
+        ]
+      }),
+    done: (n) => Array.from({ length: n / 2 }, (_, i) => `wf[0].fan(${i}:item-${i})[0].run`)
   }
 ]
 
