@@ -164,6 +164,8 @@ const repositoryIn = (configMap: string, key: string, text: string): ArtifactRep
 // ---------------------------------------------------------------------------------------------
 // Binding and resolving
 
+const globalArtifactPrefix = "workflow.outputs.artifacts."
+
 /** `{{steps.a.outputs.artifacts.b}}` -> `steps.a.outputs.artifacts.b` (`=expr` kept with its `=`). */
 const tagOf = (from: string): string => from.trim().replace(/^\{\{/, "").replace(/\}\}$/, "").trim()
 
@@ -175,21 +177,30 @@ const tagOf = (from: string): string => from.trim().replace(/^\{\{/, "").replace
  */
 export const resolveArtifactRef = (op: OperationState, art: Artifact, scope: Scope): Artifact | Failure | undefined => {
   if ((art.from ?? "") === "" && (art.fromExpression ?? "") === "") return undefined
+  // The workflow's global artifacts are looked up here, never put in the scope templates are substituted
+  // with: a `{{workflow.outputs.artifacts.x}}` there must stay a reference, not become the artifact's JSON.
+  const withGlobals = (): Scope => {
+    if (op.globalArtifacts.length === 0) return scope
+    const m = new Map(scope)
+    for (const a of op.globalArtifacts) if (!m.has(`${globalArtifactPrefix}${a.name}`)) m.set(`${globalArtifactPrefix}${a.name}`, a)
+    return m
+  }
   let value: unknown
   if ((art.fromExpression ?? "") !== "") {
-    const r = evaluate(art.fromExpression!, scope, op.limits.expression)
+    const r = evaluate(art.fromExpression!, withGlobals(), op.limits.expression)
     if (!r.ok) return { error: r.error.message }
     value = r.value
     if (value === null || value === undefined) return { error: `Unable to resolve: ${JSON.stringify(art.fromExpression)}` }
   } else {
     const tag = tagOf(art.from!)
     if (tag.startsWith("=")) {
-      const r = evaluate(tag.slice(1), scope, op.limits.expression)
+      const r = evaluate(tag.slice(1), withGlobals(), op.limits.expression)
       if (!r.ok || r.value === null || r.value === undefined) return { error: `Unable to resolve: ${JSON.stringify(tag)}` }
       value = r.value
     } else {
-      if (!scope.has(tag)) return { error: `Unable to resolve: ${JSON.stringify(tag)}` }
-      value = scope.get(tag)
+      const global = tag.startsWith(globalArtifactPrefix) ? op.globalArtifacts.find((a) => a.name === tag.slice(globalArtifactPrefix.length)) : undefined
+      if (!scope.has(tag) && global === undefined) return { error: `Unable to resolve: ${JSON.stringify(tag)}` }
+      value = scope.has(tag) ? scope.get(tag) : global
     }
   }
   if (!isRecord(value) || typeof value["name"] !== "string") {
@@ -305,13 +316,16 @@ export const templateOutputArtifacts = (op: OperationState, tmpl: Template, scop
   return out
 }
 
-/** `addArtifactToGlobalScope`: an artifact with a `globalName` becomes `workflow.outputs.artifacts.<globalName>` and `status.outputs.artifacts`. */
+/**
+ * `addArtifactToGlobalScope`: an artifact with a `globalName` becomes `status.outputs.artifacts`, which
+ * `from: "{{workflow.outputs.artifacts.<globalName>}}"` reads (`resolveArtifactRef`).
+ */
 export const exportGlobalArtifacts = (op: OperationState, artifacts: ReadonlyArray<Artifact> | undefined): void => {
   for (const art of artifacts ?? []) {
     if (art.globalName === undefined || art.globalName === "") continue
-    const { globalName, ...rest } = art
+    // upstream drops the path too: where it was in the pod says nothing to a reader
+    const { globalName, path: _path, ...rest } = art
     const entry = { ...rest, name: globalName } as Artifact
-    op.globals.set(`workflow.outputs.artifacts.${globalName}`, entry)
     const i = op.globalArtifacts.findIndex((g) => g.name === globalName)
     if (i >= 0) op.globalArtifacts[i] = entry
     else op.globalArtifacts.push(entry)

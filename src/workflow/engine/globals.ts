@@ -71,7 +71,6 @@ export const setGlobals = (op: OperationState, startedMs: number): string | unde
   g.set("workflow.parameters", all)
   if (!g.has("workflow.parameters.json")) g.set("workflow.parameters.json", all)
   for (const p of op.globalOutputs) g.set(`workflow.outputs.parameters.${p.name}`, p.value ?? "")
-  for (const a of op.globalArtifacts) g.set(`workflow.outputs.artifacts.${a.name}`, a)
   return undefined
 }
 

@@ -269,10 +269,33 @@ describe("artifacts: passing between steps and tasks", () => {
     const out = s.tick()
     expect(out.status["phase"]).toBe("Succeeded")
     expect((out.status["outputs"] as any).artifacts).toEqual([
-      { name: "pod-art", path: "/tmp/out", s3: { key: "wf/gen/out.tgz" } },
+      { name: "pod-art", s3: { key: "wf/gen/out.tgz" } },
       { name: "result-art", s3: { key: "wf/gen/out.tgz" } }
     ])
     expect(s.node("wf")!.outputs.artifacts).toEqual([{ name: "final", globalName: "result-art", s3: { key: "wf/gen/out.tgz" } }])
+  })
+
+  it("from: {{workflow.outputs.artifacts.<globalName>}} in a later step (global-outputs); the steps template's first substitution leaves it a reference", () => {
+    const s = sim({
+      entrypoint: "main",
+      templates: [
+        {
+          name: "main",
+          steps: [
+            [{ name: "gen", template: "gen" }],
+            [{ name: "use", template: "use", arguments: { artifacts: [{ name: "in", from: "{{workflow.outputs.artifacts.g}}" }] } }]
+          ]
+        },
+        { name: "gen", container: { image: "busybox" }, outputs: { artifacts: [{ name: "out", path: "/tmp/out", globalName: "g" }] } },
+        { name: "use", inputs: { artifacts: [{ name: "in", path: "/in" }] }, container: { image: "busybox" } }
+      ]
+    })
+    s.tick()
+    const gen = s.apply(s.last, "Running")[0]!
+    s.finish(gen.nodeId, true, { artifacts: [{ name: "out", path: "/tmp/out", globalName: "g", s3: { key: "wf/gen/out.tgz" } }] })
+    const out = s.tick()
+    const use = s.creates(out).find((c) => c.nodeId !== gen.nodeId)!
+    expect(argoTemplate(use.pod).inputs.artifacts).toEqual([{ name: "in", path: "/in", s3: { key: "wf/gen/out.tgz" } }])
   })
 
   it("workflow arguments' artifacts are the entrypoint's (arguments-artifacts)", () => {
