@@ -72,7 +72,11 @@ const shippedImages = (): string =>
 
 /** In real-node mode: the namespace's pods go to the real nodes, and its service accounts may write task results. */
 const prepareForRealNodes = async (cluster: string, ns: string, serviceAccounts: Iterable<string>) => {
-  if (!realNodes) return
+  if (!realNodes) {
+    // A real-node run on the same clusters left the label: without it the pods go to the node agents again.
+    await kubectlRaw(cluster, ["label", "namespace", ns, `${realNodesLabel.split("=")[0]}-`])
+    return
+  }
   await kubectl(cluster, ["label", "namespace", ns, realNodesLabel, "--overwrite"])
   await kubectlEnsure(cluster, ["-n", ns, ...executorRole])
   for (const sa of serviceAccounts) {
