@@ -29,6 +29,10 @@ import type { CacheRead } from "../workflow/engine/syncTypes.js"
 import type { EngineAction } from "../workflow/engine/contract.js"
 import type { TemplateLookup } from "../workflow/engine/contract.js"
 import { execWorkflow, holderRefsIn, needsFinalizer, reconcile } from "../workflow/engine/index.js"
+import { artifactGCPlan, finalizerArtifactGC } from "../workflow/engine/artifactGC.js"
+import { statusNodes } from "../workflow/model/compressedNodes.js"
+import type { NodeStatus } from "../workflow/model/Workflow.js"
+import { ArtifactGC } from "./ArtifactGC.js"
 import { decodeWorkflow } from "../workflow/model/decode.js"
 import { cacheWaitPrefix, ClusterReadiness } from "./ClusterReadiness.js"
 import { ControllerSettings, timingOf } from "./ControllerSettings.js"
@@ -89,7 +93,7 @@ export class Reconciler extends Context.Service<Reconciler, {
   readonly countRunning: (workflows: ReadonlyArray<KubeObject>) => Effect.Effect<void>
 }>()("flotilla/controller/Reconciler") {
   static readonly layer = Layer.effect(Reconciler, Effect.suspend(() => make)).pipe(
-    Layer.provide(Layer.mergeAll(TemplateCache.layer, Synchronization.layer, Memoization.layer, HttpTemplates.layer))
+    Layer.provide(Layer.mergeAll(TemplateCache.layer, Synchronization.layer, Memoization.layer, HttpTemplates.layer, ArtifactGC.layer))
   )
 }
 
@@ -112,6 +116,7 @@ const make = Effect.gen(function*() {
   const synchronization = yield* Synchronization
   const memoization = yield* Memoization
   const httpTemplates = yield* HttpTemplates
+  const artifactGC = yield* ArtifactGC
   // metricsConfig.metricsTTL: custom metric series not updated for that long are dropped (CustomMetrics.ts)
   yield* Effect.forkScoped(CustomMetrics.expireEvery(Duration.millis(config.metricsTtlMs)))
 
@@ -240,6 +245,16 @@ const make = Effect.gen(function*() {
       if (wf.metadata.deletionTimestamp) {
         yield* releaseSlot(key)
         yield* synchronization.forget(key)
+        // artifact GC's OnWorkflowDeletion (and a completion strategy not yet done) holds the deletion (ArtifactGC.ts)
+        if ((wf.metadata.finalizers ?? []).includes(finalizerArtifactGC)) {
+          const decodedWf = decodeWorkflow(wf)
+          const status = (wf["status"] ?? {}) as Record<string, unknown>
+          const plan = decodedWf.ok
+            ? artifactGCPlan(decodedWf.value, status, statusNodes(status) as Record<string, NodeStatus>, { completed: isCompleted(wf), deleting: true })
+            : undefined
+          const gcAfter = decodedWf.ok ? yield* artifactGC.collect(key, decodedWf.value, plan) : undefined
+          if (gcAfter !== undefined) yield* queue.addAfter(key, Duration.millis(gcAfter))
+        }
         if (hasFinalizer(wf)) {
           // The lease may not be held (e.g. deleted while no controller ran): take it up, then end it.
           // If that fails, nothing else would bring this workflow back until the resync: retry.
@@ -391,6 +406,11 @@ const make = Effect.gen(function*() {
       // 3. only now that the status records their completion: delete / label pods
       yield* applyPodActions(key, output.actions, accepted)
 
+      // 3b. artifact GC: its finalizer, the GC pods of ready strategies, their results (ArtifactGC.ts)
+      const gcAfter = decoded.ok && (output.artifactGC !== undefined || (wf.metadata.finalizers ?? []).includes(finalizerArtifactGC))
+        ? yield* artifactGC.collect(key, decoded.value, output.artifactGC)
+        : undefined
+
       // 4. a completed workflow whose remote pods are gone no longer needs its finalizer
       const phase = (status["phase"] as string | undefined) ?? ""
       const completed = isCompletedPhase(phase)
@@ -402,6 +422,7 @@ const make = Effect.gen(function*() {
 
       // 5. spec.ttlStrategy: a completed workflow is deleted once its time is up.
       let after = retryCreates ?? output.requeueAfterMs
+      if (gcAfter !== undefined) after = after === undefined ? gcAfter : Math.min(after, gcAfter)
       const ttl = completed ? ttlSecondsFor(wf, phase) : undefined
       const finishedAt = Date.parse(String(status["finishedAt"] ?? ""))
       if (ttl !== undefined && Number.isFinite(finishedAt)) {

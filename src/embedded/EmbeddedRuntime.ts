@@ -180,8 +180,16 @@ const controllerRemoteRules = (namespace: string | undefined): ReadonlyArray<Pol
     verbs: ["list", "watch", "delete"],
     resources: ["pods", "workflowtaskresults"],
     ...(namespace ? { namespaces: [namespace] } : {})
-  }
+  },
+  // artifact GC: the tasks' results are read, and the tasks deleted, where their pods ran
+  { verbs: ["get", "list", "watch", "delete"], resources: ["workflowartifactgctasks"], ...(namespace ? { namespaces: [namespace] } : {}) }
 ]
+/** What upstream's executor role grants an artifact GC pod's service account (its tasks, their status). */
+const artifactGCRule = (namespace: string): PolicyRule => ({
+  verbs: ["list", "watch", "patch"],
+  resources: ["workflowartifactgctasks"], // (the in-memory API server checks a status patch as a patch of the task)
+  namespaces: [namespace]
+})
 /** kube-scheduler's rights, as far as binding pods goes. */
 const schedulerRules: ReadonlyArray<PolicyRule> = [
   { verbs: ["get", "list", "watch"], resources: ["nodes"] },
@@ -189,6 +197,8 @@ const schedulerRules: ReadonlyArray<PolicyRule> = [
 ]
 const kubeletRules: ReadonlyArray<PolicyRule> = [
   { verbs: ["get", "list", "watch", "patch", "update", "delete"], resources: ["pods"] },
+  // the secrets its pods mount (the artifact repository's credentials), as the Node authorizer allows a kubelet
+  { verbs: ["get"], resources: ["secrets"] },
   { verbs: ["get", "create", "update", "patch"], resources: ["workflowtaskresults"] }
 ]
 
@@ -252,7 +262,8 @@ export const provision = Effect.fnUntraced(function*(placement: Placement, optio
     yield* kube.addIdentity(cluster, {
       name: "workflow",
       token: tokens.workflowUser,
-      rules: [{ verbs: ["create"], resources: ["pods"], namespaces: [...namespaces] }]
+      // pods, and the artifact GC tasks their GC pods read (made with the user's credentials, as the pods)
+      rules: [{ verbs: ["create"], resources: ["pods", "workflowartifactgctasks"], namespaces: [...namespaces] }]
     })
     yield* kube.addIdentity(cluster, { name: "kubelet", token: tokens.kubelet, rules: kubeletRules })
     // The workflows' service accounts in each namespace their pods may run in: the identity a resource
@@ -266,7 +277,7 @@ export const provision = Effect.fnUntraced(function*(placement: Placement, optio
       // service accounts may get the secrets of their own namespace.
       const own = local && placement.workflowNamespaces.has(ns) ? [workflowSecretsRule(ns)] : []
       for (const sa of serviceAccounts) {
-        yield* kube.addIdentity(cluster, { name: serviceAccountUser(ns, sa), token: serviceAccountToken(cluster, ns, sa), rules: [...rules, ...own] })
+        yield* kube.addIdentity(cluster, { name: serviceAccountUser(ns, sa), token: serviceAccountToken(cluster, ns, sa), rules: [...rules, ...own, artifactGCRule(ns)] })
       }
     }
   }

@@ -55,6 +55,7 @@ import { fromServiceAccountClient, resourceTemplateOf, runResourcePod, type Serv
 import { nodeObject, place, type Taint, unschedulableCondition, unschedulableMessage } from "./scheduling.js"
 import { simulate } from "./simulate.js"
 import { type ArtifactRun, artifactTemplateOf, initErrorExitCode, runArtifactPod } from "./artifactPod.js"
+import { isArtifactGcPod, runArtifactGcPod } from "./artifactGcPod.js"
 import type { SavedOutputs } from "./artifacts/executor.js"
 import { type ArtifactStore, makeS3Store } from "./artifacts/S3Store.js"
 import { type HttpAddressPolicy, openPolicy } from "../controller/httpPolicy.js"
@@ -270,6 +271,10 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
           simulate(running, startMs, log),
           deadline.passed.pipe(Effect.as<Outcome>({ exitCode: 137, stdout: "", log: "", files: {}, deadlineExceeded: true }))
         )
+        // An artifact GC pod (`argoexec artifact delete`): the executor's deletions, done here (artifactGcPod.ts).
+        if (isArtifactGcPod(running)) {
+          return yield* runArtifactGcPod({ client, podClient, store: artifactStore, reporter, storeLogs }, running, startedAt, deadline.passed)
+        }
         // A resource template's pod: the executor acts on the API as the pod's service account.
         const resourceTemplate = resourceTemplateOf(running)
         if (resourceTemplate !== undefined) {

@@ -40,6 +40,7 @@ export type ResourceKind =
   | "pods"
   | "workflows"
   | "workflowtaskresults"
+  | "workflowartifactgctasks"
   | "workflowtemplates"
   | "clusterworkflowtemplates"
   | "cronworkflows"
@@ -68,6 +69,7 @@ export const resources: Record<ResourceKind, ResourceInfo> = {
   leases: { group: "coordination.k8s.io", version: "v1", kind: "Lease", namespaced: true },
   workflows: { group: "argoproj.io", version: "v1alpha1", kind: "Workflow", namespaced: true },
   workflowtaskresults: { group: "argoproj.io", version: "v1alpha1", kind: "WorkflowTaskResult", namespaced: true },
+  workflowartifactgctasks: { group: "argoproj.io", version: "v1alpha1", kind: "WorkflowArtifactGCTask", namespaced: true },
   workflowtemplates: { group: "argoproj.io", version: "v1alpha1", kind: "WorkflowTemplate", namespaced: true },
   clusterworkflowtemplates: { group: "argoproj.io", version: "v1alpha1", kind: "ClusterWorkflowTemplate", namespaced: false },
   cronworkflows: { group: "argoproj.io", version: "v1alpha1", kind: "CronWorkflow", namespaced: true },

@@ -1,0 +1,591 @@
+/**
+ * Artifact garbage collection, the controller's half (upstream's workflow/controller/artifact_gc.go);
+ * the engine says what is due (`EngineOutput.artifactGC`, engine/artifactGC.ts):
+ *
+ *  - the `workflows.argoproj.io/artifact-gc` finalizer goes on a workflow that collects artifacts
+ *    while it runs, and comes off once every artifact it collects is `deleted`, or, with
+ *    `spec.artifactGC.forceFinalizerRemoval`, once every GC pod has ended (its failures recorded);
+ *  - a ready strategy gets, per place and identity its artifacts need (the cluster and namespace
+ *    whose pods wrote them: the repository's Secrets are there and are never copied elsewhere; the
+ *    service account and pod metadata), one `WorkflowArtifactGCTask` listing them and one pod
+ *    running `argoexec artifact delete`, made there as the workflow's other pods are (outside the
+ *    workflow's own cluster and namespace with the workflow owner's credentials, `UserClients`);
+ *    the strategy is then recorded in `status.artifactGCStatus.strategiesProcessed`;
+ *  - an ended GC pod is recouped: its task's status (written by the pod) marks each artifact
+ *    `deleted` in its node's outputs, a failure becomes an `ArtifactGCError` condition, the pod goes
+ *    into `status.artifactGCStatus.podsRecouped`, and the task is deleted (its pod, owned by it, goes
+ *    with it).
+ *
+ * Everything it knows is in the workflow's status and in the tasks and pods it made, so a
+ * controller restart loses nothing. Every workflow write is a Replace of a fresh copy (a concurrent
+ * change is a Conflict, tried again), never a lost update.
+ */
+import { Clock, Context, Effect, Layer, Option } from "effect"
+import { ClusterPool } from "../kube/ClusterPool.js"
+import { KubeClient, type KubeClientShape } from "../kube/api/KubeClient.js"
+import type { KubeError } from "../kube/api/KubeError.js"
+import type { KubeObject } from "../kube/api/Resources.js"
+import { UserClients } from "../kube/UserClients.js"
+import { annotationWorkflowNamespace, labelCluster, labelCompleted, labelInstanceId, labelWorkflow } from "../util/argoKeys.js"
+import { isRecord } from "../util/records.js"
+import { type ArtifactGCItem, type ArtifactGCPlan, artifactGCStrategy, type ArtifactGCStrategy, finalizerArtifactGC } from "../workflow/engine/artifactGC.js"
+import { clusterLabelValue } from "../workflow/engine/targeting.js"
+import type { Artifact, Workflow } from "../workflow/model/Workflow.js"
+import { readStatusNodes, updateStatusNodes } from "../workflow/model/compressedNodes.js"
+import { ControllerSettings, timingOf } from "./ControllerSettings.js"
+import { Observation } from "./Observation.js"
+import { parseWorkflowKey } from "./observe.js"
+import { boundedBy } from "./RequestTimeout.js"
+
+/** `common.LabelKeyComponent` value of a GC pod. */
+export const componentArtifactGC = "artifact-gc"
+export const labelComponent = "workflows.argoproj.io/component"
+/** Labels a GC pod's tasks with the hash of its name (`common.LabelKeyArtifactGCPodHash`). */
+export const labelArtifactGCPodHash = "workflows.argoproj.io/artifact-gc-pod"
+/** The strategy a GC pod runs (`common.AnnotationKeyArtifactGCStrategy`). */
+export const annotationArtifactGCStrategy = "workflows.argoproj.io/artifact-gc-strategy"
+/** The env var that tells `argoexec artifact delete` its tasks' label value (`common.EnvVarArtifactGCPodHash`). */
+export const envArtifactGCPodHash = "ARGO_ARTIFACT_POD_NAME"
+/** `wfv1.ConditionTypeArtifactGCError`. */
+export const conditionArtifactGCError = "ArtifactGCError"
+
+/** How soon a round that failed (an API call, a cluster away) is tried again. */
+const retryAfterMs = 5000
+/** How often ended GC pods are looked for while some run (their watch events come sooner). */
+const pollMs = 2000
+
+/** FNV-1a, 32 bits, as Go's hash/fnv `New32a` (upstream names GC pods and labels tasks with it). */
+export const fnv32a = (...parts: ReadonlyArray<string>): number => {
+  let h = 0x811c9dc5
+  for (const part of parts) {
+    for (const b of Buffer.from(part, "utf8")) {
+      h ^= b
+      h = Math.imul(h, 0x01000193) >>> 0
+    }
+  }
+  return h >>> 0
+}
+
+/** The label value that ties a GC pod to its tasks (`artifactGCPodLabel`). */
+export const podHashLabel = (podName: string): string => String(fnv32a(podName))
+
+interface PodMetadata {
+  readonly labels: Record<string, string>
+  readonly annotations: Record<string, string>
+}
+
+/** One GC pod to make: where, as whom, and what it deletes. */
+export interface GCGroup {
+  readonly podName: string
+  readonly cluster: string
+  readonly namespace: string
+  readonly serviceAccountName: string | undefined
+  readonly metadata: PodMetadata
+  readonly items: Array<ArtifactGCItem>
+}
+
+const stringMap = (v: unknown): Record<string, string> =>
+  isRecord(v) ? Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === "string")) : {}
+
+/** `getArtifactGCPodInfo`: the workflow's `artifactGC.podMetadata`, then the artifact's over it. */
+const podMetadataOf = (wf: Workflow, art: Artifact): PodMetadata => {
+  const labels: Record<string, string> = {}
+  const annotations: Record<string, string> = {}
+  for (const gc of [wf.spec.artifactGC, art.artifactGC]) {
+    const meta = isRecord(gc) ? gc["podMetadata"] : undefined
+    if (!isRecord(meta)) continue
+    Object.assign(labels, stringMap(meta["labels"]))
+    Object.assign(annotations, stringMap(meta["annotations"]))
+  }
+  return { labels, annotations }
+}
+
+const abbreviation = (strategy: ArtifactGCStrategy) => strategy === "OnWorkflowCompletion" ? "wfcomp" : "wfdel"
+
+/**
+ * `artGCPodName`: `<workflow>-artgc-<wfcomp|wfdel>-<fnv of service account, labels, annotations>`,
+ * and of the place too when it is not the workflow's own (two places, two pods, two names:
+ * `podsRecouped` is keyed by name).
+ */
+export const gcPodName = (
+  wfName: string,
+  strategy: ArtifactGCStrategy,
+  serviceAccount: string,
+  metadata: PodMetadata,
+  place: string | undefined
+): string => {
+  const parts = [serviceAccount]
+  for (const k of Object.keys(metadata.labels).sort()) parts.push(k, metadata.labels[k]!)
+  for (const k of Object.keys(metadata.annotations).sort()) parts.push(k, metadata.annotations[k]!)
+  if (place !== undefined) parts.push(place)
+  return `${wfName}-artgc-${abbreviation(strategy)}-${fnv32a(...parts)}`
+}
+
+/** The items of a ready strategy, one group per GC pod. */
+export const groupItems = (
+  wf: Workflow,
+  wfName: string,
+  wfNamespace: string,
+  localCluster: string,
+  strategy: ArtifactGCStrategy,
+  items: ReadonlyArray<ArtifactGCItem>
+): ReadonlyArray<GCGroup> => {
+  const groups = new Map<string, GCGroup>()
+  for (const item of items) {
+    if (item.strategy !== strategy) continue
+    const cluster = item.cluster ?? localCluster
+    const namespace = item.namespace ?? wfNamespace
+    const metadata = podMetadataOf(wf, item.artifact)
+    const own = cluster === localCluster && namespace === wfNamespace
+    const podName = gcPodName(wfName, strategy, item.serviceAccountName ?? "", metadata, own ? undefined : `${cluster}/${namespace}`)
+    const group = groups.get(podName) ??
+      { podName, cluster, namespace, serviceAccountName: item.serviceAccountName, metadata, items: [] }
+    group.items.push(item)
+    groups.set(podName, group)
+  }
+  return [...groups.values()]
+}
+
+const secretNames = (loc: unknown): ReadonlyArray<{ readonly name: string; readonly key: string }> => {
+  const s3 = isRecord(loc) ? loc["s3"] : undefined
+  if (!isRecord(s3)) return []
+  const out: Array<{ name: string; key: string }> = []
+  for (const field of ["accessKeySecret", "secretKeySecret", "sessionTokenSecret", "caSecret"]) {
+    const sel = s3[field]
+    if (isRecord(sel) && typeof sel["name"] === "string" && sel["name"] !== "" && typeof sel["key"] === "string") {
+      out.push({ name: sel["name"], key: sel["key"] })
+    }
+  }
+  return out
+}
+
+/** `createSecretVolumesAndMountsFromArtifactLocations`: each secret once, its keys as items, at /argo/secret/<name>. */
+const secretVolumes = (locations: ReadonlyArray<unknown>) => {
+  const byName = new Map<string, Set<string>>()
+  for (const loc of locations) {
+    for (const s of secretNames(loc)) byName.set(s.name, (byName.get(s.name) ?? new Set()).add(s.key))
+  }
+  const names = [...byName.keys()].sort()
+  return {
+    volumes: names.map((name) => ({ name, secret: { secretName: name, items: [...byName.get(name)!].sort().map((key) => ({ key, path: key })) } })),
+    mounts: names.map((name) => ({ name, mountPath: `/argo/secret/${name}` }))
+  }
+}
+
+/** The repository as an archive location (`ToArtifactLocation`): its s3 fields, without the key format. */
+const repositoryLocation = (status: Readonly<Record<string, unknown>>): Record<string, unknown> | undefined => {
+  const ref = status["artifactRepositoryRef"]
+  const repo = isRecord(ref) ? ref["artifactRepository"] : undefined
+  const s3 = isRecord(repo) ? repo["s3"] : undefined
+  if (!isRecord(s3)) return undefined
+  const { keyFormat: _k, keyPrefix: _p, ...rest } = s3
+  return { s3: rest }
+}
+
+/** The template's `archiveLocation` when it names a repository, else the workflow's. */
+const archiveLocationOf = (wf: Workflow, templateName: unknown, status: Readonly<Record<string, unknown>>): Record<string, unknown> | undefined => {
+  const stored = isRecord(status["storedTemplates"]) ? Object.values(status["storedTemplates"]) : []
+  const tmpl = [...wf.spec.templates, ...stored].find((t) => isRecord(t) && t["name"] === templateName) as Record<string, unknown> | undefined
+  const own = tmpl?.["archiveLocation"]
+  if (isRecord(own) && isRecord(own["s3"]) && typeof own["s3"]["bucket"] === "string") return own
+  return repositoryLocation(status)
+}
+
+export interface GCObjects {
+  readonly task: KubeObject
+  /** The pod, without its owner reference to the task (the task's uid is known once it is made). */
+  readonly pod: KubeObject
+}
+
+/** The task and the pod of one group (upstream's `addTemplateArtifactsToTasks` and `createArtifactGCPod`). */
+export const gcObjects = (
+  wfObject: KubeObject,
+  wf: Workflow,
+  status: Readonly<Record<string, unknown>>,
+  strategy: ArtifactGCStrategy,
+  group: GCGroup,
+  settings: { readonly localCluster: string; readonly executorImage: string; readonly instanceId?: string | undefined; readonly now: number }
+): GCObjects => {
+  const nodes = readStatusNodes(status)
+  const artifactsByNode: Record<string, { archiveLocation?: unknown; artifacts: Record<string, unknown> }> = {}
+  const locations: Array<unknown> = []
+  for (const item of group.items) {
+    const node = nodes.ok ? nodes.nodes[item.nodeId] : undefined
+    const archiveLocation = archiveLocationOf(wf, node?.["templateName"], status)
+    const entry = artifactsByNode[item.nodeId] ?? { ...(archiveLocation ? { archiveLocation } : {}), artifacts: {} }
+    entry.artifacts[item.artifact.name] = item.artifact
+    artifactsByNode[item.nodeId] = entry
+    locations.push(archiveLocation, item.artifact)
+  }
+  const wfName = wfObject.metadata.name!
+  const wfNamespace = wfObject.metadata.namespace!
+  const own = group.cluster === settings.localCluster && group.namespace === wfNamespace
+  const hash = podHashLabel(group.podName)
+  const task: KubeObject = {
+    apiVersion: "argoproj.io/v1alpha1",
+    kind: "WorkflowArtifactGCTask",
+    metadata: {
+      name: `${group.podName}-0`,
+      namespace: group.namespace,
+      labels: { [labelArtifactGCPodHash]: hash, [labelWorkflow]: wfName },
+      // deleted with the workflow where an owner reference reaches it; elsewhere the controller deletes it
+      ...(own && wfObject.metadata.uid
+        ? { ownerReferences: [{ apiVersion: "argoproj.io/v1alpha1", kind: "Workflow", name: wfName, uid: wfObject.metadata.uid, controller: true, blockOwnerDeletion: true }] }
+        : {})
+    },
+    spec: { artifactsByNode }
+  }
+  const { volumes, mounts } = secretVolumes(locations)
+  const pod: KubeObject = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: group.podName,
+      namespace: group.namespace,
+      labels: {
+        ...group.metadata.labels,
+        [labelWorkflow]: wfName,
+        [labelComponent]: componentArtifactGC,
+        [labelCompleted]: "false",
+        [labelCluster]: clusterLabelValue(settings.localCluster),
+        ...(settings.instanceId ? { [labelInstanceId]: settings.instanceId } : {})
+      },
+      annotations: { ...group.metadata.annotations, [annotationArtifactGCStrategy]: strategy, [annotationWorkflowNamespace]: wfNamespace }
+    },
+    spec: {
+      ...(group.serviceAccountName !== undefined ? { serviceAccountName: group.serviceAccountName } : {}),
+      automountServiceAccountToken: true,
+      restartPolicy: "Never",
+      securityContext: { runAsNonRoot: true, runAsUser: 8737 },
+      volumes,
+      containers: [{
+        name: "main",
+        image: settings.executorImage,
+        args: ["artifact", "delete", "--loglevel", "info", "--log-format", "text"],
+        env: [
+          { name: "ARGO_POD_NAME", valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "metadata.name" } } },
+          { name: "ARGO_TEMPLATE", value: "{}" },
+          { name: "ARGO_DEADLINE", value: new Date(settings.now).toISOString().replace(/\.\d+Z$/, "Z") },
+          { name: envArtifactGCPodHash, value: hash },
+          { name: "ARGO_ARTIFACT_PLUGIN_NAMES", value: "" }
+        ],
+        securityContext: {
+          readOnlyRootFilesystem: true,
+          runAsNonRoot: true,
+          allowPrivilegeEscalation: false,
+          capabilities: { drop: ["ALL"] },
+          seccompProfile: { type: "RuntimeDefault" }
+        },
+        resources: { limits: { cpu: "100m", memory: "64Mi" }, requests: { cpu: "50m", memory: "32Mi" } },
+        volumeMounts: mounts
+      }]
+    }
+  }
+  return { task, pod }
+}
+
+// ---- the status -----------------------------------------------------------------------------
+
+interface GCStatus {
+  strategiesProcessed?: Record<string, boolean>
+  podsRecouped?: Record<string, boolean>
+  notSpecified?: boolean
+}
+
+const gcStatusOf = (status: Readonly<Record<string, unknown>>): GCStatus => {
+  const gc = status["artifactGCStatus"]
+  return isRecord(gc) ? { ...(gc as GCStatus) } : {}
+}
+
+/** `UpsertCondition`: one condition per type, the newest message. */
+const upsertCondition = (status: Record<string, unknown>, message: string) => {
+  const conditions = Array.isArray(status["conditions"]) ? (status["conditions"] as ReadonlyArray<Record<string, unknown>>) : []
+  status["conditions"] = [...conditions.filter((c) => c["type"] !== conditionArtifactGCError), { type: conditionArtifactGCError, status: "True", message }]
+}
+
+/** What is still to delete: every Pod node's artifact collected by a strategy, not yet `deleted`. */
+const undeleted = (wf: Workflow, status: Readonly<Record<string, unknown>>): ReadonlyArray<ArtifactGCStrategy> => {
+  const nodes = readStatusNodes(status)
+  if (!nodes.ok) return []
+  const out: Array<ArtifactGCStrategy> = []
+  for (const node of Object.values(nodes.nodes)) {
+    if (node["type"] !== "Pod") continue
+    const outputs = node["outputs"]
+    const arts = isRecord(outputs) && Array.isArray(outputs["artifacts"]) ? (outputs["artifacts"] as ReadonlyArray<Artifact>) : []
+    for (const art of arts) {
+      const strategy = artifactGCStrategy(wf, art)
+      if (strategy !== "Never" && art.deleted !== true) out.push(strategy)
+    }
+  }
+  return out
+}
+
+/**
+ * Whether the finalizer may come off (`processArtifactGCCompletion`): nothing is left to delete;
+ * or `forceFinalizerRemoval` and what is left was tried (its strategy processed, every GC pod
+ * recouped). Unlike upstream, a forced removal waits for a strategy not yet processed
+ * (OnWorkflowDeletion while the workflow lives), and it is not held for ever by no pod at all.
+ */
+export const mayRelease = (wf: Workflow, status: Readonly<Record<string, unknown>>): boolean => {
+  const left = undeleted(wf, status)
+  if (left.length === 0) return true
+  const force = isRecord(wf.spec.artifactGC) && wf.spec.artifactGC["forceFinalizerRemoval"] === true
+  if (!force) return false
+  const gc = gcStatusOf(status)
+  return left.every((s) => gc.strategiesProcessed?.[s] === true) && Object.values(gc.podsRecouped ?? {}).every((r) => r === true)
+}
+
+export class ArtifactGC extends Context.Service<ArtifactGC, {
+  /**
+   * Does what artifact GC has due for the workflow of `key` (`wf` as decoded, `plan` from the
+   * engine or `artifactGCPlan`): the finalizer, the GC tasks and pods of ready strategies, the
+   * ended GC pods' results. Returns when to look again while GC pods run (ms), if at all.
+   */
+  readonly collect: (key: string, wf: Workflow, plan: ArtifactGCPlan | undefined) => Effect.Effect<number | undefined>
+}>()("flotilla/controller/ArtifactGC") {
+  static readonly layer = Layer.effect(ArtifactGC, Effect.suspend(() => make))
+}
+
+const make = Effect.gen(function*() {
+  const { config, options } = yield* ControllerSettings
+  const timing = timingOf(options)
+  const bounded = boundedBy(timing.requestTimeout)
+  const local = yield* KubeClient
+  const pool = yield* ClusterPool
+  const users = yield* UserClients
+  const observation = yield* Observation
+
+  /** The client that makes a group's task and pod: the controller's at home, the workflow owner's elsewhere. */
+  const makerFor = (wfObject: KubeObject, group: GCGroup) =>
+    Effect.gen(function*() {
+      if (group.cluster === config.cluster && group.namespace === wfObject.metadata.namespace) return local
+      const view = yield* pool.get(group.cluster)
+      const serviceAccountName = ((wfObject["spec"] as { serviceAccountName?: string } | undefined)?.serviceAccountName) || "default"
+      return yield* users.acquire({
+        workflowNamespace: wfObject.metadata.namespace!,
+        workflowName: wfObject.metadata.name!,
+        serviceAccountName,
+        cluster: group.cluster,
+        namespace: group.namespace,
+        system: view.spec,
+        allowInsecureSkipTlsVerify: config.allowInsecureSkipTlsVerify
+      })
+    })
+
+  const createOrFind = (client: KubeClientShape, kind: "pods" | "workflowartifactgctasks", object: KubeObject, cluster: string) =>
+    bounded(client.create(kind, object.metadata.namespace, object), {
+      cluster,
+      verb: "create",
+      resource: kind,
+      namespace: object.metadata.namespace,
+      name: object.metadata.name
+    }).pipe(
+      Effect.map(Option.some),
+      // made before (a round whose status write did not land): there it is
+      Effect.catchTag("KubeError", (e: KubeError) => e.reason === "AlreadyExists" ? Effect.succeed(Option.none<KubeObject>()) : Effect.fail(e))
+    )
+
+  /** Makes the task and pod of one group (idempotent). */
+  const startGroup = (wfObject: KubeObject, wf: Workflow, status: Readonly<Record<string, unknown>>, strategy: ArtifactGCStrategy, group: GCGroup) =>
+    Effect.scoped(Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const { pod, task } = gcObjects(wfObject, wf, status, strategy, group, {
+        localCluster: config.cluster,
+        executorImage: config.executorImage,
+        instanceId: config.instanceId,
+        now
+      })
+      const client = yield* makerFor(wfObject, group)
+      const created = yield* createOrFind(client, "workflowartifactgctasks", task, group.cluster)
+      // the controller's own identity reads it back where the maker may only create
+      const taskUid = Option.isSome(created)
+        ? created.value.metadata.uid
+        : (yield* (yield* pool.get(group.cluster)).client.get("workflowartifactgctasks", group.namespace, task.metadata.name!)).metadata.uid
+      const owned: KubeObject = taskUid === undefined ? pod : {
+        ...pod,
+        metadata: {
+          ...pod.metadata,
+          // the pod goes with its task (same cluster and namespace, so the garbage collector reaches it)
+          ownerReferences: [{ apiVersion: "argoproj.io/v1alpha1", kind: "WorkflowArtifactGCTask", name: task.metadata.name!, uid: taskUid, controller: true, blockOwnerDeletion: true }]
+        }
+      }
+      yield* createOrFind(client, "pods", owned, group.cluster)
+      yield* Effect.logInfo("artifact GC pod made").pipe(
+        Effect.annotateLogs({ workflow: `${wfObject.metadata.namespace}/${wfObject.metadata.name}`, strategy, pod: `${group.cluster}/${group.namespace}/${group.podName}`, artifacts: group.items.length })
+      )
+    }))
+
+  /** Replaces the workflow with `change` applied to a fresh copy (Conflict: again, on a fresher one). */
+  const update = (key: string, change: (wf: KubeObject) => KubeObject | undefined) =>
+    Effect.gen(function*() {
+      const ref = parseWorkflowKey(key)
+      const current = yield* local.get("workflows", ref.namespace, ref.name)
+      const next = change(current)
+      if (next === undefined) return
+      yield* local.replace("workflows", ref.namespace, next)
+    }).pipe(Effect.retry({ while: (e) => e.reason === "Conflict", times: 5 }))
+
+  interface Recouped {
+    readonly pod: string
+    readonly failed: string | undefined
+    readonly results: Record<string, Record<string, { readonly success?: boolean; readonly error?: string }>>
+    readonly taskName: string
+  }
+
+  /** The ended GC pods not yet recouped, with their tasks' results. */
+  const endedPods = (key: string, status: Readonly<Record<string, unknown>>) =>
+    Effect.gen(function*() {
+      const recouped = gcStatusOf(status).podsRecouped ?? {}
+      const out: Array<Recouped & { readonly view: { readonly name: string; readonly client: KubeClientShape }; readonly namespace: string }> = []
+      let running = 0
+      for (const { pod, view } of yield* observation.podsOfWorkflow(parseWorkflowKey(key))) {
+        if (pod.metadata.labels?.[labelComponent] !== componentArtifactGC) continue
+        const name = pod.metadata.name!
+        if (recouped[name] === true) continue
+        const phase = (pod["status"] as { phase?: string } | undefined)?.phase
+        if (phase !== "Succeeded" && phase !== "Failed") {
+          running++
+          continue
+        }
+        const strategy = pod.metadata.annotations?.[annotationArtifactGCStrategy] ?? ""
+        const namespace = pod.metadata.namespace!
+        const taskName = `${name}-0`
+        const task = yield* bounded(view.client.get("workflowartifactgctasks", namespace, taskName), {
+          cluster: view.name,
+          verb: "get",
+          resource: "workflowartifactgctasks",
+          namespace,
+          name: taskName
+        }).pipe(
+          Effect.map(Option.some),
+          Effect.catchTag("KubeError", (e) => e.reason === "NotFound" ? Effect.succeed(Option.none<KubeObject>()) : Effect.fail(e))
+        )
+        const byNode = Option.isSome(task) && isRecord(task.value["status"]) && isRecord((task.value["status"] as Record<string, unknown>)["artifactResultsByNode"])
+          ? (task.value["status"] as { artifactResultsByNode: Record<string, { artifactResults?: Record<string, { success?: boolean; error?: string }> }> }).artifactResultsByNode
+          : {}
+        const results = Object.fromEntries(Object.entries(byNode).map(([node, r]) => [node, r.artifactResults ?? {}]))
+        const failed = phase === "Failed"
+          ? `Artifact Garbage Collection failed for strategy ${strategy}, pod ${name} exited with non-zero exit code: check pod logs for more information`
+          : undefined
+        out.push({ pod: name, failed, results, taskName, view, namespace })
+      }
+      return { ended: out, running }
+    })
+
+  const collect = (key: string, wf: Workflow, plan: ArtifactGCPlan | undefined) =>
+    Effect.gen(function*() {
+      const ref = parseWorkflowKey(key)
+      const fresh = yield* local.get("workflows", ref.namespace, ref.name)
+      const freshStatus = (fresh["status"] ?? {}) as Readonly<Record<string, unknown>>
+      const finalizers = fresh.metadata.finalizers ?? []
+      const has = finalizers.includes(finalizerArtifactGC)
+      const completed = ["Succeeded", "Failed", "Error"].includes(String(freshStatus["phase"] ?? ""))
+      const deleting = fresh.metadata.deletionTimestamp !== undefined
+
+      if (plan === undefined) {
+        // nothing collected (any more): no finalizer of ours left behind
+        if (has) {
+          yield* update(key, (cur) => ({
+            ...cur,
+            metadata: { ...cur.metadata, finalizers: (cur.metadata.finalizers ?? []).filter((f) => f !== finalizerArtifactGC) }
+          }))
+        }
+        return undefined
+      }
+
+      // 1. the finalizer, while the workflow runs (one that completed or is going keeps what it has)
+      if (!has && !completed && !deleting && plan.finalizer) {
+        yield* update(key, (cur) =>
+          (cur.metadata.finalizers ?? []).includes(finalizerArtifactGC) || cur.metadata.deletionTimestamp !== undefined ? undefined : {
+            ...cur,
+            metadata: { ...cur.metadata, finalizers: [...(cur.metadata.finalizers ?? []), finalizerArtifactGC] }
+          })
+        return undefined
+      }
+      if (!has) return undefined
+
+      // 2. ready strategies: their tasks and pods, then the strategy is processed
+      const processed = gcStatusOf(freshStatus).strategiesProcessed ?? {}
+      const ready = plan.ready.filter((s) => processed[s] !== true)
+      const started: Array<string> = []
+      for (const strategy of ready) {
+        for (const group of groupItems(wf, ref.name, ref.namespace, config.cluster, strategy, plan.items)) {
+          yield* startGroup(fresh, wf, freshStatus, strategy, group)
+          started.push(group.podName)
+        }
+      }
+
+      // 3. ended GC pods: their results into the status
+      const { ended, running } = yield* endedPods(key, freshStatus)
+
+      // 4. one write: processed strategies, recouped pods, deleted artifacts, conditions, the finalizer
+      let released = false
+      if (ready.length > 0 || ended.length > 0 || mayRelease(wf, freshStatus)) {
+        yield* update(key, (cur) => {
+          let status: Record<string, unknown> = { ...((cur["status"] ?? {}) as Record<string, unknown>) }
+          const gc = gcStatusOf(status)
+          gc.strategiesProcessed = { ...gc.strategiesProcessed }
+          gc.podsRecouped = { ...gc.podsRecouped }
+          for (const s of ready) gc.strategiesProcessed[s] = true
+          for (const p of started) if (gc.podsRecouped[p] !== true) gc.podsRecouped[p] = false
+          for (const e of ended) {
+            gc.podsRecouped[e.pod] = true
+            if (e.failed !== undefined) upsertCondition(status, e.failed)
+          }
+          const conditions: Array<string> = []
+          status = updateStatusNodes(status, (nodes) => {
+            const next = { ...nodes }
+            for (const e of ended) {
+              for (const [nodeId, results] of Object.entries(e.results)) {
+                const node = next[nodeId]
+                const outputs = node?.["outputs"]
+                if (node === undefined || !isRecord(outputs) || !Array.isArray(outputs["artifacts"])) continue
+                const artifacts = (outputs["artifacts"] as ReadonlyArray<Artifact>).map((a) => {
+                  const r = results[a.name]
+                  if (r === undefined) return a
+                  if (typeof r.error === "string") conditions.push(`${r.error} (artifactGCTask: ${e.taskName})`)
+                  return { ...a, deleted: r.success === true }
+                })
+                next[nodeId] = { ...node, outputs: { ...outputs, artifacts } }
+              }
+            }
+            return next
+          })
+          for (const c of conditions) upsertCondition(status, c)
+          status["artifactGCStatus"] = gc
+          released = mayRelease(wf, status)
+          const finalizers = released ? (cur.metadata.finalizers ?? []).filter((f) => f !== finalizerArtifactGC) : cur.metadata.finalizers
+          return { ...cur, metadata: { ...cur.metadata, ...(finalizers ? { finalizers } : {}) }, status }
+        })
+        if (released) yield* Effect.logInfo("artifact GC done, finalizer removed").pipe(Effect.annotateLogs({ workflow: key }))
+      }
+
+      // 5. the tasks of recouped pods go (their pods with them): where no owner reference reaches
+      // the workflow always; at home as upstream, once they all succeeded (a failed one is kept to look at)
+      for (const e of ended) {
+        const home = e.view.name === config.cluster && e.namespace === ref.namespace
+        const ok = e.failed === undefined && Object.values(e.results).every((r) => Object.values(r).every((a) => a.success === true))
+        if (home && !ok) continue
+        yield* bounded(e.view.client.delete("workflowartifactgctasks", e.namespace, e.taskName), {
+          cluster: e.view.name,
+          verb: "delete",
+          resource: "workflowartifactgctasks",
+          namespace: e.namespace,
+          name: e.taskName
+        }).pipe(Effect.catchTag("KubeError", (err) =>
+          err.reason === "NotFound"
+            ? Effect.void
+            : Effect.logWarning("could not delete WorkflowArtifactGCTask").pipe(Effect.annotateLogs({ workflow: key, task: e.taskName, error: err.message }))))
+      }
+      return started.length > 0 || running > 0 ? pollMs : undefined
+    }).pipe(
+      Effect.catchCause((cause) =>
+        Effect.logWarning("artifact GC: will try again").pipe(
+          Effect.annotateLogs({ workflow: key, error: String(cause) }),
+          Effect.as(retryAfterMs)
+        )
+      )
+    )
+
+  return ArtifactGC.of({ collect })
+})
