@@ -7,9 +7,12 @@
  * directory, a local directory saved object by object, and the bucket made
  * first when `createBucketIfNotPresent` says so.
  *
- * Every call is bounded in time (the client's connection and request
- * timeouts and an overall `Effect.timeout`), so a dead or black-holed
- * endpoint fails the pod instead of hanging it. Every failure is one
+ * Every call is bounded in time, so a dead or black-holed endpoint fails
+ * the pod instead of hanging it: each HTTP attempt by the SDK's connection
+ * timeout and socket idle timeout (real timers; the SDK's `requestTimeout`
+ * alone only logs a warning, and an idle socket with no `socketTimeout` is
+ * waited on for ever), and each store call, its attempts and retries
+ * together, by an `Effect.timeout` on the Effect clock. Every failure is one
  * `ArtifactStoreError` whose `reason` says what S3 answered.
  */
 import {
@@ -73,10 +76,19 @@ export interface ArtifactStore {
 }
 
 export interface S3StoreOptions {
-  /** Bound on each S3 call, retries included. Default 60 s. */
+  /**
+   * Bound on each store call (every request it makes, retries included), on
+   * the Effect clock. Default 5 minutes: a large artifact still uploads, and
+   * a silent endpoint is cut by `idleTimeoutMs` long before.
+   */
   readonly callTimeout?: Duration.Input | undefined
-  /** Bound on connecting to the endpoint. Default 10 s. */
+  /** Bound on connecting to the endpoint, per attempt (real time). Default 10 s. */
   readonly connectTimeoutMs?: number | undefined
+  /**
+   * Bound on a connected request's socket staying silent (nothing sent or
+   * received), per attempt (real time): the SDK's `socketTimeout`. Default 30 s (SeaweedFS is silent for ~9 s on the first write into a new bucket while it grows a volume).
+   */
+  readonly idleTimeoutMs?: number | undefined
 }
 
 const endpointUrl = (t: S3Target): string =>
@@ -114,8 +126,9 @@ const cleanPrefix = (key: string): string => key === "" ? "" : `${key.replace(/\
 
 /** The S3 store; a client per target and call, so credentials never leak between pods. */
 export const makeS3Store = (options: S3StoreOptions = {}): ArtifactStore => {
-  const callTimeout = options.callTimeout ?? Duration.seconds(60)
+  const callTimeout = options.callTimeout ?? Duration.minutes(5)
   const connectTimeoutMs = options.connectTimeoutMs ?? 10_000
+  const idleTimeoutMs = options.idleTimeoutMs ?? 30_000
 
   const clientFor = (t: S3Target) =>
     new S3Client({
@@ -125,7 +138,9 @@ export const makeS3Store = (options: S3StoreOptions = {}): ArtifactStore => {
       maxAttempts: 3,
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
-      requestHandler: { connectionTimeout: connectTimeoutMs, requestTimeout: Duration.toMillis(Duration.fromInputUnsafe(callTimeout)) },
+      // requestTimeout is left out: without throwOnRequestTimeout it only warns, and a whole-request bound
+      // is the Effect timeout's; socketTimeout is what cuts an endpoint that accepts and never answers.
+      requestHandler: { connectionTimeout: connectTimeoutMs, socketTimeout: idleTimeoutMs },
       credentials: {
         accessKeyId: t.accessKey ?? "",
         secretAccessKey: t.secretKey ?? "",

@@ -24,10 +24,14 @@ export class ArchiveError extends Error {
 /** Go's gzip.DefaultCompression. */
 export const defaultCompression = -1
 
-/** The entries `TarGzToWriter` writes for `source` (a file or a directory; its own links are not followed). */
-export const treeEntries = (source: string): ReadonlyArray<TarEntry> => {
+/**
+ * The entries `TarGzToWriter` writes for `source` (a file or a directory; its
+ * own links are not followed), under `base`: the base name of the path it
+ * tars, which is the artifact's path in the pod (`/mainctrfs/<path>` or the
+ * container's `<path>`), whatever the host copy at `source` is called.
+ */
+export const treeEntries = (source: string, base: string = path.basename(source)): ReadonlyArray<TarEntry> => {
   const st = fs.statSync(source)
-  const base = path.basename(source)
   if (st.isFile()) return [{ name: base, type: "file", mode: st.mode & 0o7777, data: fs.readFileSync(source), mtime: st.mtimeMs / 1000 }]
   if (!st.isDirectory()) throw new ArchiveError(`${source} is not a regular file or directory`)
   const entries: Array<TarEntry> = []
@@ -57,8 +61,8 @@ export const gzip = (data: Uint8Array, level: number): Buffer => {
   return zlib.gzipSync(data, { level: level === -1 ? zlib.constants.Z_DEFAULT_COMPRESSION : level })
 }
 
-/** `source` as argoexec's `.tgz`. */
-export const tarGz = (source: string, level: number): Buffer => gzip(packTar(treeEntries(source)), level)
+/** `source` as argoexec's `.tgz`, its top entry named `base` (default: `source`'s base name). */
+export const tarGz = (source: string, level: number, base?: string): Buffer => gzip(packTar(treeEntries(source, base)), level)
 
 const gunzip = (data: Uint8Array): Buffer | undefined => {
   try {

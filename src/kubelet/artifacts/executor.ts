@@ -265,7 +265,11 @@ export const saveOutputs = (
       const upload = Effect.gen(function*() {
         if (archive._tag === "zip") return yield* Effect.fail("zip archives are not supported by flotilla's kubelet")
         if (archive._tag === "tar") {
-          const data = yield* Effect.try({ try: () => tarGz(source, archive.level), catch: (e) => (e instanceof Error ? e.message : String(e)) })
+          // As TarGzToWriter: the entries are named after the path in the pod, not the host copy.
+          const data = yield* Effect.try({
+            try: () => tarGz(source, archive.level, path.posix.basename(podPath)),
+            catch: (e) => (e instanceof Error ? e.message : String(e))
+          })
           return yield* deps.store.put(target, data).pipe(Effect.mapError((e) => e.message))
         }
         if (fs.statSync(source).isDirectory()) {

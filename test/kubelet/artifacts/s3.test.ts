@@ -4,7 +4,8 @@
  */
 import { assert, describe, expect, layer } from "@effect/vitest"
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3"
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Fiber } from "effect"
+import { TestClock } from "effect/testing"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -48,18 +49,39 @@ layer(TestS3.layer, { timeout: 120_000 })("artifacts on a real S3 server", (it) 
       yield* store.put({ ...t, bucket: "made-on-demand", createBucketIfNotPresent: true }, new Uint8Array([1]))
     }))
 
-  it.effect("a call to an endpoint that never answers fails in time", () =>
+  /** A TCP server that accepts connections and never answers (released with the scope). */
+  const blackHole = Effect.gen(function*() {
+    const server = net.createServer(() => {})
+    yield* Effect.acquireRelease(
+      Effect.promise(() => new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))),
+      () => Effect.sync(() => server.close())
+    )
+    return `127.0.0.1:${(server.address() as net.AddressInfo).port}`
+  })
+
+  it.effect("a call to an endpoint that never answers fails at the call's timeout (TestClock)", () =>
     Effect.gen(function*() {
-      const server = net.createServer(() => {})
-      yield* Effect.acquireRelease(
-        Effect.promise(() => new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))),
-        () => Effect.sync(() => server.close())
-      )
-      const port = (server.address() as net.AddressInfo).port
-      const store = makeS3Store({ callTimeout: Duration.millis(500) })
-      const e = yield* Effect.flip(store.get({ endpoint: `127.0.0.1:${port}`, insecure: true, bucket, key: "k", accessKey: "a", secretKey: "b" }))
+      const endpoint = yield* blackHole
+      // Default options: the SDK's idle timeout (30 s, real time) cannot fire during the test; the call's bound does, on the TestClock.
+      const store = makeS3Store()
+      const fiber = yield* Effect.forkChild(Effect.flip(store.get({ endpoint, insecure: true, bucket, key: "k", accessKey: "a", secretKey: "b" })))
+      yield* Effect.yieldNow
+      yield* TestClock.adjust(Duration.minutes(5).pipe(Duration.subtract(Duration.millis(1))))
+      assert.isUndefined(fiber.pollUnsafe(), "not before 5 minutes")
+      yield* TestClock.adjust(Duration.millis(1))
+      const e = yield* Fiber.join(fiber)
       assert.strictEqual(e.reason, "Timeout")
+      expect(e.message).toMatch(/no answer within 5m.*bucket "artifacts", key "k", endpoint http:\/\/127\.0\.0\.1:\d+/)
     }).pipe(Effect.scoped))
+
+  it.effect("a request whose socket stays silent fails at the configured idle timeout (real time, retries included)", () =>
+    Effect.gen(function*() {
+      const endpoint = yield* blackHole
+      const store = makeS3Store({ idleTimeoutMs: 200 })
+      const e = yield* Effect.flip(store.get({ endpoint, insecure: true, bucket, key: "k", accessKey: "a", secretKey: "b" }))
+      assert.strictEqual(e.reason, "Timeout")
+      expect(e.message).toMatch(/TimeoutError: .*timed out after 200 ms of inactivity/)
+    }).pipe(Effect.scoped, Effect.timeout("20 seconds"), TestClock.withLive))
 
   const secretAndPod = (s3: { endpoint: string; accessKey: string; secretKey: string }, name: string, template: Record<string, unknown>, secretKey?: string) =>
     Effect.gen(function*() {
