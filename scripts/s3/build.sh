@@ -4,7 +4,12 @@
 # binary download, no container image), into the same cache as the Kubernetes
 # binaries, keyed by version:
 #   ${FLOTILLA_BIN_CACHE:-$HOME/.cache/flotilla/bin}/weed-v<version>/weed
-# A cached binary is skipped, so a warm run takes well under a second.
+# A cached binary is skipped, so a warm run takes well under a second. Cold
+# (empty GOMODCACHE and GOCACHE): `go mod tidy` fetches 3.7 GB of modules
+# (77 s here), then the compile takes about 480 s of CPU (7 min 48 s of wall
+# time measured on a shared 2-core machine); the binary is 157 MB. SeaweedFS's
+# heavy optional stores (rocksdb, sqlite, ydb, tikv, elastic, ...) are behind
+# build tags that are off by default; there are no tags that drop more.
 # The throw-away builder module lives in ${FLOTILLA_BUILD_DIR:-$HOME/.cache/flotilla/build};
 # no third-party source ever lands in the repository.
 #
