@@ -75,7 +75,12 @@ describe("k8s manifests", () => {
       for (const [name, prop] of Object.entries<any>(version.schema.openAPIV3Schema.properties)) {
         assert.isString(prop.type, `${doc.metadata!.name}.${name}`)
       }
-      assert.deepStrictEqual(version.subresources ?? {}, {}, `${doc.metadata!.name} must have no status subresource`)
+      // only the artifact GC tasks have a status subresource, as upstream's: their GC pod patches `status`
+      assert.deepStrictEqual(
+        version.subresources ?? {},
+        doc.metadata!.name === "workflowartifactgctasks.argoproj.io" ? { status: {} } : {},
+        `${doc.metadata!.name}: status subresource`
+      )
     }
     const wf = crds.find((c) => c.doc.metadata!.name === "workflows.argoproj.io")!.doc.spec!
     assert.deepStrictEqual(wf.names.shortNames, ["wf"])
@@ -97,13 +102,24 @@ describe("k8s manifests", () => {
   it("the remote cluster gets the same task-result CRD and no create on pods for the controller", () => {
     const remote = all.find((f) => f.file === path.join("rbac", "remote-cluster.yaml"))!.docs
     const local = all.find((f) => f.file === path.join("crd", "argoproj.io_workflowtaskresults.yaml"))!.docs[0]
-    assert.deepStrictEqual(remote.find((d) => d.kind === "CustomResourceDefinition"), local)
+    assert.deepStrictEqual(remote.find((d) => d.kind === "CustomResourceDefinition" && d.metadata!.name === "workflowtaskresults.argoproj.io"), local)
+    const gcTasks = all.find((f) => f.file === path.join("crd", "argoproj.io_workflowartifactgctasks.yaml"))!.docs[0]
+    assert.deepStrictEqual(remote.find((d) => d.kind === "CustomResourceDefinition" && d.metadata!.name === "workflowartifactgctasks.argoproj.io"), gcTasks)
     const role = remote.find((d) => d.kind === "ClusterRole" && d.metadata!.name === "flotilla-remote") as any
     const verbsOn = (resource: string) => role.rules.filter((r: any) => r.resources.includes(resource)).flatMap((r: any) => r.verbs).sort()
     assert.deepStrictEqual(verbsOn("pods"), ["delete", "list", "watch"])
     assert.deepStrictEqual(verbsOn("workflowtaskresults"), ["delete", "deletecollection", "list", "watch"])
     const userRole = remote.find((d) => d.kind === "Role" && d.metadata!.name === "remote") as any
-    assert.deepStrictEqual(userRole.rules, [{ apiGroups: [""], resources: ["pods"], verbs: ["create"] }])
+    assert.deepStrictEqual(userRole.rules, [
+      { apiGroups: [""], resources: ["pods"], verbs: ["create"] },
+      // artifact GC: the tasks its GC pods read are made with the user's credentials, as the pods
+      { apiGroups: ["argoproj.io"], resources: ["workflowartifactgctasks"], verbs: ["create"] }
+    ])
+    assert.deepStrictEqual(verbsOn("workflowartifactgctasks"), ["delete", "get", "list", "watch"])
+    const executor = remote.find((d) => d.kind === "Role" && d.metadata!.name === "executor") as any
+    const executorVerbs = (resource: string) => executor.rules.filter((r: any) => r.resources.includes(resource)).flatMap((r: any) => r.verbs).sort()
+    assert.deepStrictEqual(executorVerbs("workflowartifactgctasks"), ["list", "watch"])
+    assert.deepStrictEqual(executorVerbs("workflowartifactgctasks/status"), ["patch"])
   })
 
   it("the controller's local role covers what it does", () => {
