@@ -15,6 +15,7 @@ import * as LeaderElection from "../controller/LeaderElection.js"
 import * as Metrics from "../controller/Metrics.js"
 import * as ControlChannel from "../embedded/ControlChannel.js"
 import * as Embedded from "../embedded/EmbeddedRuntime.js"
+import * as LocalArtifacts from "../embedded/LocalArtifacts.js"
 import type { KubeClientShape } from "../kube/api/KubeClient.js"
 import { KubeConnector } from "../kube/api/KubeConnector.js"
 import { LiveKubeConnector } from "../kube/live/LiveKubeConnector.js"
@@ -250,9 +251,12 @@ const run = Command.make(
     }
     const finals = yield* Effect.scoped(Effect.gen(function*() {
       const podNameVersion = yield* podNamesConfig
+      // No repository is configured for an embedded run: artifacts go to a local directory (LocalArtifacts.ts).
+      const artifacts = LocalArtifacts.repository(yield* LocalArtifacts.artifactDirConfig)
       const { admin, controller, kube } = yield* Embedded.start(Embedded.placementOf(placed, namespace), {
         mode: simulate ? "simulate" : "process",
-        controller: { podNameVersion }
+        controller: { podNameVersion },
+        artifactRepository: artifacts.repository
       })
       // The templates and ConfigMaps first: a workflow that references one that is not there yet errors at once.
       for (const t of templates) {
@@ -284,6 +288,9 @@ const run = Command.make(
           }
         }
       }
+      // Where the artifacts went (on stderr with --output json, whose stdout is the Workflow objects).
+      const where = LocalArtifacts.describe(finals, artifacts)
+      if (where !== undefined) yield* (output === "json" ? Console.error(where) : Console.log(`\n${where}`))
       return finals
     })).pipe(Effect.provide(InMemoryKube.layer))
     const ok = finals.length === workflows.length && finals.every((w) => Embedded.phaseOf(w) === "Succeeded")

@@ -16,6 +16,7 @@ import { Controller, type ControllerOptions } from "../controller/Controller.js"
 import type { ConnectionSpec } from "../kube/api/Connection.js"
 import type { KubeClientShape } from "../kube/api/KubeClient.js"
 import { apiVersionOf, type KubeObject, type ResourceKind, resources } from "../kube/api/Resources.js"
+import type { ArtifactStore } from "../kubelet/artifacts/S3Store.js"
 import * as LocalKubelet from "../kubelet/LocalKubelet.js"
 import { defaultImages, type Images } from "../kubelet/images.js"
 import { flagsTarget } from "../kubelet/resourceAction.js"
@@ -239,10 +240,46 @@ const upsert = (client: KubeClientShape, kind: "secrets" | "configmaps", object:
         : Effect.fail(e))
   )
 
+/**
+ * The artifact repository of an embedded run: an S3 server (or what stands in
+ * for one, `store`), written into the controller configmap as an operator
+ * would, its credentials in a Secret of every namespace pods run in.
+ */
+export interface ArtifactRepositoryOptions {
+  /** `host:port`, without a scheme (argo's `s3.endpoint`). */
+  readonly endpoint: string
+  readonly bucket: string
+  readonly accessKey: string
+  readonly secretKey: string
+  readonly region?: string | undefined
+  /** Plain HTTP (default true: a server on this machine). */
+  readonly insecure?: boolean | undefined
+  /** What the kubelets load and save artifacts with (default: the S3 store). */
+  readonly store?: ArtifactStore | undefined
+}
+
+/** The Secret holding the embedded repository's keys (`accessKey`, `secretKey`), in every namespace pods run in. */
+export const artifactSecretName = "flotilla-artifact-repository"
+
+/** The configmap's `artifactRepository` for `repo`. */
+export const artifactRepositoryYaml = (repo: ArtifactRepositoryOptions): string =>
+  YAML.stringify({
+    s3: {
+      endpoint: repo.endpoint,
+      bucket: repo.bucket,
+      insecure: repo.insecure ?? true,
+      ...(repo.region !== undefined ? { region: repo.region } : {}),
+      accessKeySecret: { name: artifactSecretName, key: "accessKey" },
+      secretKeySecret: { name: artifactSecretName, key: "secretKey" }
+    }
+  })
+
 export interface ProvisionOptions {
   readonly images?: Images
   /** Extra configmap data (YAML strings). */
   readonly configData?: Readonly<Record<string, string>>
+  /** The artifact repository (none: artifacts fail as with no repository configured). */
+  readonly artifactRepository?: ArtifactRepositoryOptions | undefined
 }
 
 /** Creates clusters, identities, namespaces, secrets and the configmap for `placement`. */
@@ -303,9 +340,28 @@ export const provision = Effect.fnUntraced(function*(placement: Placement, optio
       images: YAML.stringify(options.images ?? defaultImages),
       // The embedded "clusters" are this machine: http templates may call its own servers.
       httpTemplates: "allowLoopbackAndLinkLocal: true\nallowPrivateNetworks: true\n",
+      ...(options.artifactRepository !== undefined ? { artifactRepository: artifactRepositoryYaml(options.artifactRepository) } : {}),
       ...options.configData
     }
   })
+  // (3) the repository's credentials where the pods run, in every cluster: the executor reads them there,
+  // and the controller never copies a secret from one cluster to another.
+  const repo = options.artifactRepository
+  if (repo !== undefined) {
+    for (const cluster of placement.clusters) {
+      const namespaces = new Set(placement.namespaces.get(cluster) ?? [])
+      if (cluster === localClusterName) for (const ns of placement.workflowNamespaces.keys()) namespaces.add(ns)
+      for (const ns of namespaces) {
+        yield* upsert(kube.adminClient(cluster), "secrets", {
+          apiVersion: "v1",
+          kind: "Secret",
+          metadata: { namespace: ns, name: artifactSecretName },
+          type: "Opaque",
+          data: { accessKey: Buffer.from(repo.accessKey, "utf8").toString("base64"), secretKey: Buffer.from(repo.secretKey, "utf8").toString("base64") }
+        })
+      }
+    }
+  }
   // (6) the user's kubeconfig, users and contexts only, in each workflow namespace.
   for (const [ns, serviceAccounts] of placement.workflowNamespaces) {
     const contexts: Array<{ name: string; namespace?: string; token: string }> = []
@@ -364,7 +420,8 @@ export const startKubelets = Effect.fnUntraced(function*(placement: Placement, o
       bind: false,
       serviceAccountClient: (namespace, serviceAccount) =>
         kube.clientFor(cluster, serviceAccountToken(cluster, namespace, serviceAccount)),
-      logSink: { writeLogs: (ns, pod, container, text) => kube.setPodLog(cluster, ns, pod, container, text) }
+      logSink: { writeLogs: (ns, pod, container, text) => kube.setPodLog(cluster, ns, pod, container, text) },
+      ...(options.artifactRepository?.store !== undefined ? { artifactStore: options.artifactRepository.store } : {})
     })
     yield* Scheduler.start({ client: kube.clientFor(cluster, tokens.scheduler) })
   }

@@ -1,0 +1,138 @@
+/**
+ * An artifact store on a local directory, behind the same interface as the
+ * S3 store: the object `<bucket>/<key>` of the repository whose endpoint is
+ * `endpoint` is the file `<root>/<bucket>/<key>`. It is what `flotilla run`
+ * uses when no artifact repository is configured, so that artifacts work on
+ * a machine with no S3 server (no credentials are checked: the directory is
+ * the user's own).
+ *
+ * Keys behave as on S3 as far as argoexec relies on them: a key naming no
+ * file but a folder of files is loaded as a "directory" of objects
+ * (relative names), a key ending in `/` deletes every object under it, and
+ * a missing object is `NotFound`, a missing bucket `BucketNotFound` (unless
+ * `createBucketIfNotPresent`). A target of any other endpoint goes to
+ * `fallback` (the S3 store), so that a workflow naming its own S3 server
+ * still reaches it. Keys may not leave the bucket (`..`, absolute).
+ */
+import { Effect } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { type ArtifactStore, ArtifactStoreError, type Loaded, type S3Target } from "./S3Store.js"
+
+export interface DirectoryStoreOptions {
+  /** The folder holding one subfolder per bucket. */
+  readonly root: string
+  /** The repository endpoint this store serves (the configmap's `s3.endpoint`). */
+  readonly endpoint: string
+  /** Where the targets of other endpoints go; none: they fail `Unavailable`. */
+  readonly fallback?: ArtifactStore | undefined
+}
+
+type File = { readonly rel: string; readonly data: Uint8Array }
+
+const filesUnder = (dir: string, prefix = ""): Array<File> =>
+  fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name)).flatMap((e): Array<File> => {
+    const rel = prefix === "" ? e.name : `${prefix}/${e.name}`
+    const full = path.join(dir, e.name)
+    if (e.isDirectory()) return filesUnder(full, rel)
+    return e.isFile() ? [{ rel, data: fs.readFileSync(full) }] : []
+  })
+
+const isNotFound = (e: unknown) => (e as { code?: string } | null)?.code === "ENOENT" || (e as { code?: string } | null)?.code === "ENOTDIR"
+
+export const makeDirectoryStore = (options: DirectoryStoreOptions): ArtifactStore => {
+  const root = path.resolve(options.root)
+  const sameEndpoint = (t: S3Target) => t.endpoint.replace(/^[a-z]+:\/\//i, "").replace(/\/+$/, "") === options.endpoint
+
+  const fail = (verb: string, t: S3Target, reason: ArtifactStoreError["reason"], text: string) =>
+    new ArtifactStoreError({ reason, verb, detail: `${text} (bucket "${t.bucket}", key "${t.key}", directory ${root})` })
+
+  /** The bucket's folder and the key's path in it; a key that would leave the bucket fails. */
+  const locate = (verb: string, t: S3Target) =>
+    Effect.gen(function*() {
+      if (t.bucket === "" || t.bucket.includes("/") || t.bucket === "." || t.bucket === "..") {
+        return yield* Effect.fail(fail(verb, t, "Unknown", "InvalidBucketName"))
+      }
+      const bucket = path.join(root, t.bucket)
+      const file = path.resolve(bucket, t.key.replace(/^\/+/, ""))
+      if (file !== bucket && !file.startsWith(bucket + path.sep)) return yield* Effect.fail(fail(verb, t, "Unknown", "InvalidKey: the key leaves the bucket"))
+      if (!fs.existsSync(bucket)) {
+        if (t.createBucketIfNotPresent === true && verb.startsWith("put")) fs.mkdirSync(bucket, { recursive: true })
+        else return yield* Effect.fail(fail(verb, t, "BucketNotFound", "NoSuchBucket: the specified bucket does not exist"))
+      }
+      return { bucket, file }
+    })
+
+  const io = <A>(verb: string, t: S3Target, f: () => A) =>
+    Effect.try({
+      try: f,
+      catch: (e) => isNotFound(e) ? fail(verb, t, "NotFound", "NoSuchKey: the specified key does not exist") : fail(verb, t, "Unknown", e instanceof Error ? e.message : String(e))
+    })
+
+  const write = (file: string, data: Uint8Array) => {
+    fs.mkdirSync(path.dirname(file), { recursive: true })
+    fs.writeFileSync(file, data)
+  }
+
+  const local: ArtifactStore = {
+    get: (t) =>
+      locate("get file", t).pipe(Effect.flatMap(({ bucket, file }) =>
+        io("get file", t, (): Loaded => {
+          const stat = fs.statSync(file)
+          if (stat.isFile()) return { _tag: "File", data: fs.readFileSync(file) }
+          const files = file === bucket ? [] : filesUnder(file)
+          if (files.length === 0) throw Object.assign(new Error("no objects"), { code: "ENOENT" })
+          return { _tag: "Directory", files }
+        })
+      )),
+    put: (t, data) => locate("put file", t).pipe(Effect.flatMap(({ file }) => io("put file", t, () => write(file, data)))),
+    putDirectory: (t, files) =>
+      locate("put file", t).pipe(Effect.flatMap(({ file }) =>
+        io("put file", t, () => {
+          for (const f of files) write(path.join(file, f.rel), f.data)
+        })
+      )),
+    delete: (t) =>
+      locate("delete", t).pipe(Effect.flatMap(({ bucket, file }) =>
+        io("delete", t, () => {
+          if (t.key.endsWith("/")) {
+            if (file !== bucket) fs.rmSync(file, { recursive: true, force: true })
+          } else {
+            // as S3: deleting an object that is not there is no error
+            try {
+              if (fs.statSync(file).isFile()) fs.rmSync(file)
+            } catch (e) {
+              if (!isNotFound(e)) throw e
+            }
+          }
+        })
+      )),
+    exists: (t) =>
+      locate("stat", t).pipe(Effect.flatMap(({ bucket, file }) =>
+        io("stat", t, () => {
+          try {
+            const stat = fs.statSync(file)
+            return stat.isFile() || (file !== bucket && stat.isDirectory() && filesUnder(file).length > 0)
+          } catch (e) {
+            if (isNotFound(e)) return false
+            throw e
+          }
+        })
+      ))
+  }
+
+  const route = <A>(t: S3Target, f: (store: ArtifactStore) => Effect.Effect<A, ArtifactStoreError>, verb: string) =>
+    sameEndpoint(t)
+      ? f(local)
+      : options.fallback !== undefined
+      ? f(options.fallback)
+      : Effect.fail(new ArtifactStoreError({ reason: "Unavailable", verb, detail: `no store for endpoint ${t.endpoint} (bucket "${t.bucket}", key "${t.key}")` }))
+
+  return {
+    get: (t) => route(t, (s) => s.get(t), "get file"),
+    put: (t, data) => route(t, (s) => s.put(t, data), "put file"),
+    putDirectory: (t, files) => route(t, (s) => s.putDirectory(t, files), "put file"),
+    delete: (t) => route(t, (s) => s.delete(t), "delete"),
+    exists: (t) => route(t, (s) => s.exists(t), "stat")
+  }
+}
