@@ -9,7 +9,7 @@
  * namespace, is not ours and is never observed.
  */
 import type { KubeObject } from "../kube/api/Resources.js"
-import type { ContainerObservation, PodObservation, PodPhase, TaskResultObservation } from "../workflow/engine/contract.js"
+import type { ContainerObservation, FailedPodStatuses, PodObservation, PodPhase, TaskResultObservation } from "../workflow/engine/contract.js"
 import { clusterLabelValue } from "../workflow/engine/targeting.js"
 import {
   annotationNodeId,
@@ -75,6 +75,7 @@ export const observePod = (pod: KubeObject, cluster: string): PodObservation | u
     readonly hostIP?: string
     readonly podIP?: string
     readonly containerStatuses?: ReadonlyArray<ContainerStatus>
+    readonly initContainerStatuses?: ReadonlyArray<ContainerStatus>
     readonly conditions?: ReadonlyArray<{ readonly type?: string; readonly reason?: string; readonly message?: string }>
   }
   const spec = (pod["spec"] ?? {}) as { readonly nodeName?: string }
@@ -107,9 +108,40 @@ export const observePod = (pod: KubeObject, cluster: string): PodObservation | u
     ...(spec.nodeName ? { hostNodeName: spec.nodeName } : {}),
     ...(status.podIP ? { podIP: status.podIP } : {}),
     ...(pod.metadata.deletionTimestamp ? { deleted: true } : {}),
-    ...containersOf(status.containerStatuses)
+    ...containersOf(status.containerStatuses),
+    ...(phase === "Failed" ? { failedStatuses: failedStatusesOf(status) } : {})
   }
 }
+
+/** One container's state with its reason and message, waiting included (upstream's inferFailedReason reads both). */
+const containerState = (c: ContainerStatus): ContainerObservation => {
+  const t = c.state?.terminated
+  if (t !== undefined) {
+    return {
+      name: c.name,
+      state: "terminated",
+      ...(t.exitCode !== undefined ? { exitCode: t.exitCode } : {}),
+      ...(t.reason ? { reason: t.reason } : {}),
+      ...(t.message ? { message: t.message } : {})
+    }
+  }
+  if (c.state?.running !== undefined) return { name: c.name, state: "running" }
+  const w = c.state?.waiting
+  // A status with no state at all is taken as running: upstream skips it (neither waiting nor terminated).
+  if (w === undefined) return { name: c.name, state: "running" }
+  return { name: c.name, state: "waiting", ...(w.reason ? { reason: w.reason } : {}), ...(w.message ? { message: w.message } : {}) }
+}
+
+/** What a Failed pod's node is inferred from (workflow/engine/failedReason.ts). */
+const failedStatusesOf = (status: {
+  readonly message?: string
+  readonly containerStatuses?: ReadonlyArray<ContainerStatus>
+  readonly initContainerStatuses?: ReadonlyArray<ContainerStatus>
+}): FailedPodStatuses => ({
+  ...(status.message ? { podMessage: status.message } : {}),
+  initContainers: (status.initContainerStatuses ?? []).map(containerState),
+  containers: (status.containerStatuses ?? []).map(containerState)
+})
 
 /**
  * Each container's state, for a containerSet's Container nodes (a set may have

@@ -50,4 +50,26 @@ describe("observePod", () => {
     }), "main")
     assert.strictEqual(set?.exitCode, 0)
   })
+  it("a Failed pod: its own message and every container's state, init containers included, for inferFailedReason; other phases carry none", () => {
+    const o = observePod(pod({
+      phase: "Failed",
+      initContainerStatuses: [{ name: "init", state: { terminated: { exitCode: 64, reason: "Error", message: "artifact a failed to load" } } }],
+      containerStatuses: [
+        { name: "wait", state: { waiting: { reason: "PodInitializing" } } },
+        { name: "main", state: { waiting: { reason: "PodInitializing", message: "not yet" } } },
+        { name: "side", state: {} }
+      ]
+    }), "main")
+    assert.deepStrictEqual(o?.failedStatuses, {
+      initContainers: [{ name: "init", state: "terminated", exitCode: 64, reason: "Error", message: "artifact a failed to load" }],
+      containers: [
+        { name: "wait", state: "waiting", reason: "PodInitializing" },
+        { name: "main", state: "waiting", reason: "PodInitializing", message: "not yet" },
+        { name: "side", state: "running" }
+      ]
+    })
+    const evicted = observePod(pod({ phase: "Failed", reason: "Evicted", message: "The node was low on resource: memory." }), "main")
+    assert.deepStrictEqual(evicted?.failedStatuses, { podMessage: "The node was low on resource: memory.", initContainers: [], containers: [] })
+    assert.isUndefined(observePod(pod({ phase: "Running", containerStatuses: [{ name: "main", state: { running: {} } }] }), "main")?.failedStatuses)
+  })
 })

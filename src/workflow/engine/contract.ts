@@ -35,6 +35,21 @@ export interface PodObservation {
   readonly deleted?: boolean
   /** The state of each of its containers, for a containerSet's Container nodes (absent: not observed). */
   readonly containers?: ReadonlyArray<ContainerObservation>
+  /**
+   * A Failed pod's own message and every container's state, init containers
+   * included, as upstream's `inferFailedReason` reads them (failedReason.ts).
+   * Absent: not observed, and the node's message is made from `message`,
+   * `reason` and `exitCode` alone.
+   */
+  readonly failedStatuses?: FailedPodStatuses
+}
+
+/** What `inferFailedReason` reads of a Failed pod: `status.message`, `initContainerStatuses`, `containerStatuses`. */
+export interface FailedPodStatuses {
+  /** The pod's `status.message` (set by the kubelet for an eviction or a deadline, say), not one made from its containers. */
+  readonly podMessage?: string
+  readonly initContainers: ReadonlyArray<ContainerObservation>
+  readonly containers: ReadonlyArray<ContainerObservation>
 }
 
 /** What the controller saw of one container of a pod (its `containerStatuses` entry). */
@@ -42,6 +57,7 @@ export interface ContainerObservation {
   readonly name: string
   readonly state: "waiting" | "running" | "terminated"
   readonly exitCode?: number
+  /** The terminated state's reason and message; in `failedStatuses`, also the waiting state's. */
   readonly reason?: string
   readonly message?: string
 }
