@@ -15,6 +15,7 @@ import { isFulfilled, type NodeOutputs, type NodePhase, type Template } from "..
 import type { PodObservation } from "./contract.js"
 import { podName as makePodName } from "./ids.js"
 import { exportGlobalArtifacts, prepareArtifacts, reportsArtifacts } from "./artifacts.js"
+import { inferFailedReason } from "./failedReason.js"
 import { type ExecOpts, isFailure, type Mutable, type Node } from "./nodes.js"
 import type { OperationState } from "./operation.js"
 import { includeScriptOutput } from "./outputs.js"
@@ -250,17 +251,38 @@ const assessPod = (op: OperationState, node: Node, obs: PodObservation): void =>
       exportGlobalArtifacts(op, node.outputs?.artifacts)
       break
     case "Failed": {
-      // A pod with a message is explained by it (upstream's `inferFailedReason`); one killed at its
-      // deadline by a kubelet that left no message gets the kubelet's usual one.
-      const message = obs.message !== undefined && obs.message !== ""
+      // Upstream's `inferFailedReason` (failedReason.ts) from the pod's message and containers' states, init
+      // containers first. Without them (not observed), the pod's message explains it, or its deadline, exit
+      // code or reason.
+      const tmpl = obs.failedStatuses !== undefined ? op.templateOfNode(node) : undefined
+      const inferred = obs.failedStatuses !== undefined
+        ? inferFailedReason(obs, obs.failedStatuses, tmpl?.containerSet !== undefined
+          ? (tmpl.containerSet.containers ?? []).map((c) => c.name === undefined || c.name === "" ? "main" : c.name)
+          : ["main"])
+        : undefined
+      if (inferred?.phase === "Succeeded") {
+        // main and wait both ended with 0 (a sidecar killed by argoexec failed the pod): as the Succeeded case.
+        if (!synced) {
+          op.markPhase(node, "Running", "")
+          break
+        }
+        op.markPhase(node, "Succeeded", "")
+        node.finishedAt = obs.finishedAt ?? op.nowIso
+        exportGlobalArtifacts(op, node.outputs?.artifacts)
+        break
+      }
+      const message = inferred !== undefined
+        ? inferred.message
+        : obs.message !== undefined && obs.message !== ""
         ? obs.message
         : obs.reason === "DeadlineExceeded"
         ? podDeadlineMessage
         : obs.exitCode !== undefined
         ? `Error (exit code ${obs.exitCode})`
         : obs.reason ?? "pod failed"
-      const phase: NodePhase = obs.exitCode === undefined && obs.reason !== undefined && obs.reason !== "DeadlineExceeded" &&
-          obs.reason !== "Evicted"
+      const phase: NodePhase = inferred !== undefined
+        ? inferred.phase
+        : obs.exitCode === undefined && obs.reason !== undefined && obs.reason !== "DeadlineExceeded" && obs.reason !== "Evicted"
         ? "Error"
         : "Failed"
       op.markPhase(node, phase, message)
