@@ -36,6 +36,9 @@ const retryReport = <A>(effect: Effect.Effect<A, KubeError>): Effect.Effect<A, K
           ((error.reason === "Forbidden" || error.reason === "Unauthorized") && now - started < refusalRetryMillis))
     })))
 
+/** argoexec's exit code for an error of its own (`os.Exit(64)` in cmd/argoexec/main.go): the wait container's when saving outputs fails. */
+export const argoexecErrorExitCode = 64
+
 export const makeStatusReporter = (client: KubeClientShape) => {
   const patchStatus = (pod: KubeObject, status: Record<string, unknown>) =>
     retryReport(client.patch("pods", pod.metadata.namespace, pod.metadata.name ?? "", { status }, { subresource: "status" }))
@@ -117,10 +120,11 @@ export const makeStatusReporter = (client: KubeClientShape) => {
           containerID: containerId(pod, name ?? "")
         }
       }
-      // The wait container is where upstream reports failures to collect outputs.
+      // The wait container is where upstream reports failures to collect outputs: argoexec exits 64 on an
+      // error of its own (cmd/argoexec/main.go), its first error as the termination message.
       const waitFailed = name === "wait" && failure !== undefined && outcome.startFailure === undefined
       return {
-        exitCode: waitFailed ? 1 : 0,
+        exitCode: waitFailed ? argoexecErrorExitCode : 0,
         reason: waitFailed ? "Error" : "Completed",
         ...(waitFailed ? { message: failure } : {}),
         startedAt,
