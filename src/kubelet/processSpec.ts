@@ -84,6 +84,28 @@ export const prepareDirs = (spec: ProcessSpec, overlay: boolean) => {
     // Root in the pod owns its /tmp and its root folder (the upper dir's owner is the overlay root's).
     fs.chownSync(tmp, podHostId, podHostId)
     fs.chownSync(path.join(spec.podDir, "upper"), podHostId, podHostId)
+    // In a container, root owns the image's folders: the folders above an output's path (/mnt of /mnt/file)
+    // get a copy in the upper dir owned by the pod's root (same mode), so it may write there; the host's stay as they are.
+    for (const p of [...spec.outputPaths, ...(spec.artifactPaths ?? [])]) {
+      if (!path.isAbsolute(p) || isUnder(p, "/tmp") || ["/proc", "/sys", "/dev"].some((d) => isUnder(p, d))) continue
+      let dir = "/"
+      for (const part of path.posix.dirname(path.posix.normalize(p)).split("/").filter((x) => x !== "")) {
+        dir = path.posix.join(dir, part)
+        let st: fs.Stats
+        try {
+          st = fs.lstatSync(dir)
+        } catch {
+          break // the pod makes the rest itself
+        }
+        if (!st.isDirectory()) break
+        const upper = path.join(spec.podDir, "upper", dir)
+        if (!fs.existsSync(upper)) {
+          fs.mkdirSync(upper, { mode: st.mode & 0o7777 })
+          fs.chmodSync(upper, st.mode & 0o7777)
+          fs.chownSync(upper, podHostId, podHostId)
+        }
+      }
+    }
   }
   if (spec.scriptSource !== undefined) {
     fs.writeFileSync(path.join(spec.podDir, "script"), spec.scriptSource, { mode: 0o755 })
