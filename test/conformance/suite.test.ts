@@ -126,4 +126,24 @@ describe("conformance suite: the repository's examples", () => {
     const wt = suite.supportObjects().find((o) => o.object.kind === "WorkflowTemplate" && o.object.metadata.name === "dag-inline" && o.object.metadata.namespace === "argo-mc")!
     expect((wt.object["spec"] as Json).templates[0].dag.tasks[0].inline).toMatchObject({ cluster: "cluster-2", namespace: "remote" })
   })
+
+  it("artifacts: s3 lines move the example's own locations to the driver's server and name its Secrets; the real clusters skip artifact examples", async () => {
+    const suite = await load()
+    const examples = suite.loadExamples(undefined, { endpoint: "127.0.0.1:9999" })
+    const byName = new Map(examples.map((ex) => [ex.name, ex]))
+    const input = byName.get("input-artifact-s3")!
+    expect(input.expect.s3).toEqual([{ upstream: "s3.amazonaws.com", bucket: "my-bucket-name", key: "path/in/bucket" }])
+    const s3 = (input.workflow["spec"] as Json).templates[0].inputs.artifacts[0].s3
+    expect(s3).toMatchObject({ endpoint: "127.0.0.1:9999", insecure: true, region: "us-east-1", bucket: "my-bucket-name", key: "path/in/bucket" })
+    expect(suite.s3SecretsOf(input)).toEqual([{ name: "my-s3-credentials", keys: new Map([["accessKey", "accessKey"], ["secretKey", "secretKey"]]) }])
+    // as written without a server (the real clusters' driver)
+    const asWritten = suite.loadExamples().find((ex) => ex.name === "output-artifact-s3")!
+    expect((asWritten.workflow["spec"] as Json).templates[0].outputs.artifacts[0].s3.endpoint).toBe("s3.amazonaws.com")
+    for (const name of ["artifact-passing", "key-only-artifact", "input-artifact-raw", "global-outputs", "artifact-gc-workflow"]) {
+      expect(byName.get(name)!.expect.embeddedOnly, name).toBe(suite.artifactsNotYet)
+      expect(suite.s3SecretsOf(byName.get(name)!), name).toEqual([])
+    }
+    expect(byName.get("steps-inline-workflow")!.expect.embeddedOnly).toBeUndefined()
+    expect(byName.get("timeouts-step")!.expect.embeddedOnly).toBeUndefined()
+  })
 })

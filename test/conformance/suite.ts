@@ -31,6 +31,11 @@
  * the suite replace the URL in the example's text, at load time, by
  * `<base><path>` on the driver's loopback server (`startLoopbackServer`).
  *
+ * Artifacts: the embedded driver runs one real S3 server (SeaweedFS) as the
+ * clusters' artifact repository; an `s3` header line moves an example's own S3
+ * locations to it (see `Expectation`). The real clusters' driver skips every
+ * example using artifacts for now (`artifactsNotYet`).
+ *
  * A file may hold other documents than its Workflow: its WorkflowTemplates,
  * ClusterWorkflowTemplates and ConfigMaps (and those of files holding no
  * Workflow, such as workflow templates shared by several examples) are
@@ -115,7 +120,14 @@ const randomOutputNames = new Set(["scripts-bash", "scripts-javascript", "script
  *  - `random-outcome`, `random-outputs`: as the sets below;
  *  - `url <upstream url> -> <path>`: the URL (every occurrence in the file's
  *    text) is replaced by the loopback server's `<base><path>` at load time;
- *  - `embedded-only <reason>`: the real clusters' driver skips it;
+ *  - `s3 <upstream endpoint> <bucket>[ <key>]`: the example's S3 location(s)
+ *    at that endpoint are on the driver's S3 server instead (its endpoint,
+ *    `insecure: true`, region us-east-1), the driver creates the bucket and,
+ *    when a key is given, puts a small text object there before the runs,
+ *    and gives the Secrets the locations name (accessKeySecret,
+ *    secretKeySecret) its keys in every namespace where pods run;
+ *  - `embedded-only <reason>`: the real clusters' driver skips it (and so it
+ *    does every example using artifacts, for now: `artifactsNotYet`);
  *  - `not-on-real-nodes <reason>`: the real clusters' driver skips it when
  *    the pods run on the real nodes (kubelet, containerd, argoexec);
  *  - `timeout <seconds>`: the run may take that long when the driver's
@@ -128,10 +140,28 @@ export interface Expectation {
   readonly randomOutcome: boolean
   readonly randomOutputs: boolean
   readonly urls: ReadonlyArray<{ readonly upstream: string; readonly path: string }>
+  /** The `s3` lines (absent when none). */
+  readonly s3?: ReadonlyArray<S3Location>
   readonly embeddedOnly?: string
   readonly notOnRealNodes?: string
   readonly timeoutSeconds?: number
 }
+
+/** An example's S3 location that the driver's S3 server stands in for (an `s3` header line). */
+export interface S3Location {
+  readonly upstream: string
+  readonly bucket: string
+  readonly key?: string
+}
+
+/** The driver's S3 server, as the examples' rewritten locations name it. */
+export interface S3Endpoint {
+  /** `host:port` without a scheme. */
+  readonly endpoint: string
+}
+
+/** Why the real clusters' driver skips the examples that use artifacts. */
+export const artifactsNotYet = "artifacts on the real clusters: not yet"
 
 export interface Example {
   readonly file: string
@@ -164,6 +194,7 @@ export const expectationOf = (file: string, text: string): Expectation => {
   let randomOutcome = randomOutcomeNames.has(name)
   let randomOutputs = randomOutputNames.has(name)
   const urls: Array<Expectation["urls"][number]> = []
+  const s3: Array<S3Location> = []
   let embeddedOnly: string | undefined
   let notOnRealNodes: string | undefined
   let timeout: number | undefined
@@ -179,6 +210,7 @@ export const expectationOf = (file: string, text: string): Expectation => {
     } else if (word === "random-outcome" && rest.length === 0) randomOutcome = true
     else if (word === "random-outputs" && rest.length === 0) randomOutputs = true
     else if (word === "url" && rest.length === 3 && rest[1] === "->" && rest[2]!.startsWith("/")) urls.push({ upstream: rest[0]!, path: rest[2]! })
+    else if (word === "s3" && (rest.length === 2 || rest.length === 3)) s3.push({ upstream: rest[0]!, bucket: rest[1]!, ...(rest[2] !== undefined ? { key: rest[2] } : {}) })
     else if (word === "embedded-only" && rest.length > 0) embeddedOnly = rest.join(" ")
     else if (word === "not-on-real-nodes" && rest.length > 0) notOnRealNodes = rest.join(" ")
     else if (word === "timeout" && rest.length === 1 && /^[1-9]\d*$/.test(rest[0]!)) timeout = Number(rest[0])
@@ -191,6 +223,7 @@ export const expectationOf = (file: string, text: string): Expectation => {
     randomOutcome,
     randomOutputs,
     urls,
+    ...(s3.length > 0 ? { s3 } : {}),
     ...(embeddedOnly !== undefined ? { embeddedOnly } : {}),
     ...(notOnRealNodes !== undefined ? { notOnRealNodes } : {}),
     ...(timeout !== undefined ? { timeoutSeconds: timeout } : {})
@@ -214,25 +247,79 @@ const withUrls = (file: string, text: string, base: string | undefined): string 
   return out
 }
 
-const readDir = (dir: string, urlBase: string | undefined): Array<ExampleFile> =>
+/** Every S3 location (an object with `endpoint` and `bucket`) at an `s3` line's endpoint, moved to the driver's server. */
+const withS3 = (value: unknown, locations: ReadonlyArray<S3Location>, server: S3Endpoint): unknown => {
+  if (Array.isArray(value)) return value.map((v) => withS3(v, locations, server))
+  if (value === null || typeof value !== "object") return value
+  const o = value as Json
+  const out: Json = {}
+  for (const [k, v] of Object.entries(o)) out[k] = withS3(v, locations, server)
+  if (typeof o["endpoint"] === "string" && o["bucket"] !== undefined && locations.some((l) => l.upstream === o["endpoint"])) {
+    return { ...out, endpoint: server.endpoint, insecure: true, region: "us-east-1" }
+  }
+  return out
+}
+
+const readDir = (dir: string, urlBase: string | undefined, s3Server: S3Endpoint | undefined): Array<ExampleFile> =>
   fs.readdirSync(dir)
     .filter((f) => f.endsWith(".yaml") || f.endsWith(".yml"))
     .sort()
     .map((file) => {
       const text = withUrls(file, fs.readFileSync(path.join(dir, file), "utf8"), urlBase)
+      const locations = expectationOf(file, text).s3 ?? []
       const docs = YAML.parseAllDocuments(text).map((d) => d.toJS() as KubeObject | null).filter((d): d is KubeObject => d !== null)
+        .map((d) => s3Server !== undefined && locations.length > 0 ? withS3(d, locations, s3Server) as KubeObject : d)
       return { file, text, docs }
     })
 
-const allFiles = (urlBase?: string): Array<ExampleFile> => [...readDir(examplesDir, urlBase), ...readDir(repoExamplesDir, urlBase)]
+const allFiles = (urlBase?: string, s3Server?: S3Endpoint): Array<ExampleFile> => [
+  ...readDir(examplesDir, urlBase, s3Server),
+  ...readDir(repoExamplesDir, urlBase, s3Server)
+]
+
+/** Does the Workflow use artifacts (inputs, outputs, arguments, a repository, archived logs)? */
+export const usesArtifacts = (wf: KubeObject): boolean => {
+  const visit = (value: unknown): boolean => {
+    if (Array.isArray(value)) return value.some(visit)
+    if (value === null || typeof value !== "object") return false
+    return Object.entries(value as Json).some(([k, v]) =>
+      (k === "artifacts" && Array.isArray(v) && v.length > 0) || k === "artifactRepositoryRef" || k === "archiveLocation" ||
+      (k === "archiveLogs" && v === true) || visit(v)
+    )
+  }
+  return visit(wf["spec"])
+}
+
+/**
+ * The Secrets an example's rewritten S3 locations name (see the `s3` lines), with the keys they
+ * read: the driver creates them with its server's credentials where pods run.
+ */
+export const s3SecretsOf = (ex: Example): ReadonlyArray<{ readonly name: string; readonly keys: ReadonlyMap<string, "accessKey" | "secretKey"> }> => {
+  if ((ex.expect.s3 ?? []).length === 0) return []
+  const secrets = new Map<string, Map<string, "accessKey" | "secretKey">>()
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) return value.forEach(visit)
+    if (value === null || typeof value !== "object") return
+    for (const [k, v] of Object.entries(value as Json)) {
+      const ref = v as Json | null
+      if ((k === "accessKeySecret" || k === "secretKeySecret") && ref !== null && typeof ref === "object" && typeof ref["name"] === "string" && typeof ref["key"] === "string") {
+        const keys = secrets.get(ref["name"]) ?? new Map<string, "accessKey" | "secretKey">()
+        keys.set(ref["key"], k === "accessKeySecret" ? "accessKey" : "secretKey")
+        secrets.set(ref["name"], keys)
+      } else visit(v)
+    }
+  }
+  visit(ex.workflow["spec"])
+  return [...secrets].map(([name, keys]) => ({ name, keys }))
+}
 
 /**
  * Every example with a Workflow (FLOTILLA_CONFORMANCE_FILTER applies), in file
  * name order within each folder; `urlBase` (the loopback server's, see
  * `startLoopbackServer`) replaces the upstream URLs of `url` header lines.
  */
-export const loadExamples = (urlBase?: string): ReadonlyArray<Example> => {
-  const examples = allFiles(urlBase)
+export const loadExamples = (urlBase?: string, s3Server?: S3Endpoint): ReadonlyArray<Example> => {
+  const examples = allFiles(urlBase, s3Server)
     .filter((f) => filters.length === 0 || filters.some((filter) => f.file.includes(filter)))
     .flatMap(({ file, text, docs }) => {
       const workflows = docs.filter((d) => (d.kind ?? "Workflow") === "Workflow")
@@ -241,7 +328,10 @@ export const loadExamples = (urlBase?: string): ReadonlyArray<Example> => {
       if (other) throw new Error(`${file}: kind ${other.kind} is neither a Workflow nor ${[...supportKinds].join(", ")}`)
       const workflow = workflows[0]
       if (!workflow) return []
-      return [{ file, name: file.replace(/\.ya?ml$/, ""), workflow, expect: expectationOf(file, text) }]
+      const expect = expectationOf(file, text)
+      // The real clusters' driver has no artifact repository yet: it skips them (SKIP ...: artifactsNotYet).
+      const skipOnReal = expect.embeddedOnly === undefined && usesArtifacts(workflow) ? { embeddedOnly: artifactsNotYet } : {}
+      return [{ file, name: file.replace(/\.ya?ml$/, ""), workflow, expect: { ...expect, ...skipOnReal } }]
     })
   const names = new Set<string>()
   for (const ex of examples) {
