@@ -74,7 +74,8 @@ export const hasLocation = (a: Artifact): boolean => {
   if (a.s3 !== undefined) return a.s3.endpoint !== undefined && a.s3.endpoint !== "" && a.s3.bucket !== undefined && a.s3.bucket !== "" && hasKey(a)
   if (a.http !== undefined) return a.http.url !== undefined && a.http.url !== ""
   if (a.raw !== undefined) return true
-  return false
+  // Another kind (git, gcs, ...) says where it is: it is supplied, and the kubelet then says it cannot load it.
+  return locationKind(a) !== undefined
 }
 
 export const hasKey = (a: Artifact): boolean => a.s3?.key !== undefined && a.s3.key !== ""

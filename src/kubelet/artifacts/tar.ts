@@ -88,7 +88,8 @@ const paxRecord = (key: string, value: string): string => {
 export const packTar = (entries: ReadonlyArray<TarEntry>): Uint8Array => {
   const parts: Array<Uint8Array> = []
   for (const e of entries) {
-    const name = e.type === "dir" && !e.name.endsWith("/") ? `${e.name}/` : e.name
+    // As argoexec's tarDir: a folder's name as given, with no trailing slash (it sets header.Name itself).
+    const name = e.name
     const linkname = e.type === "symlink" ? e.linkname ?? "" : ""
     const split = splitUstar(name)
     const pax: Array<string> = []

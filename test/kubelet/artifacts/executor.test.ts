@@ -1,0 +1,152 @@
+/**
+ * argoexec's artifact work as the local kubelet does it
+ * (src/kubelet/artifacts/executor.ts), without an S3 server: inputs loaded
+ * (raw, key-only from the archive location's repository, tarballs unpacked,
+ * mode) and outputs saved (tar+gzip named after the path in the pod, or as is
+ * with archive.none, under <archive key>/<file>), against the directory store
+ * (the same interface, on a temporary folder), and every failure's message:
+ * the artifact, the repository and the cause.
+ */
+import { assert, describe, expect, it } from "@effect/vitest"
+import { Duration, Effect } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as zlib from "node:zlib"
+import { strictPolicy } from "../../../src/controller/httpPolicy.js"
+import { tarGz } from "../../../src/kubelet/artifacts/archive.js"
+import { makeDirectoryStore } from "../../../src/kubelet/artifacts/DirectoryStore.js"
+import { type ArtifactDeps, type ArtifactTemplate, hasArtifacts, loadInputs, saveOutputs } from "../../../src/kubelet/artifacts/executor.js"
+import { unpackTar } from "../../../src/kubelet/artifacts/tar.js"
+
+const endpoint = "local.test:9000"
+const archiveLocation = {
+  s3: {
+    endpoint,
+    bucket: "art",
+    insecure: true,
+    key: "wf/pod-1",
+    accessKeySecret: { name: "cred", key: "accesskey" },
+    secretKeySecret: { name: "cred", key: "secretkey" }
+  }
+}
+
+const fresh = () => fs.mkdtempSync(path.join(os.tmpdir(), "flotilla-executor-"))
+
+/** A store folder with the bucket "art". */
+const storeRoot = () => {
+  const root = fresh()
+  fs.mkdirSync(path.join(root, "art"))
+  return root
+}
+
+const depsFor = (root: string, secrets: Record<string, string> = { "/argo/secret/cred/accesskey": "a", "/argo/secret/cred/secretkey": "s" }): ArtifactDeps => ({
+  store: makeDirectoryStore({ root, endpoint }),
+  secrets: new Map(Object.entries(secrets).map(([k, v]) => [k, new TextEncoder().encode(v)])),
+  httpPolicy: strictPolicy,
+  httpTimeout: Duration.seconds(5)
+})
+
+const put = (root: string, key: string, data: Uint8Array | string) => {
+  const file = path.join(root, "art", key)
+  fs.mkdirSync(path.dirname(file), { recursive: true })
+  fs.writeFileSync(file, data)
+}
+
+describe("loadInputs", () => {
+  it.effect("raw data, a key-only tarball unpacked with its mode, an optional missing one skipped", () =>
+    Effect.gen(function*() {
+      const root = storeRoot()
+      const src = fresh()
+      fs.writeFileSync(path.join(src, "msg"), "hello\n")
+      put(root, "in/msg.tgz", tarGz(path.join(src, "msg"), -1))
+      const stage = fresh()
+      const template: ArtifactTemplate = {
+        archiveLocation,
+        inputs: {
+          artifacts: [
+            { name: "r", path: "/tmp/r", raw: { data: "raw text" } },
+            { name: "m", path: "/tmp/m/", s3: { key: "in/msg.tgz" }, mode: 0o600 },
+            { name: "absent", path: "/tmp/absent", s3: { key: "in/none" }, optional: true },
+            { name: "unsupplied", path: "/tmp/u", optional: true }
+          ]
+        }
+      }
+      assert.isTrue(hasArtifacts(template))
+      const staged = yield* loadInputs(depsFor(root), template, stage)
+      assert.deepStrictEqual(staged.map((s) => [s.name, s.podPath]), [["r", "/tmp/r"], ["m", "/tmp/m"]])
+      assert.strictEqual(fs.readFileSync(staged[0]!.hostPath, "utf8"), "raw text")
+      assert.strictEqual(fs.readFileSync(staged[1]!.hostPath, "utf8"), "hello\n")
+      assert.strictEqual(fs.statSync(staged[1]!.hostPath).mode & 0o777, 0o600)
+    }))
+
+  it.effect("each failure names the artifact, the repository and the cause", () =>
+    Effect.gen(function*() {
+      const root = storeRoot()
+      put(root, "in/plain", "not a tar")
+      const fail = (art: Record<string, unknown>, deps = depsFor(root)) =>
+        Effect.flip(loadInputs(deps, { archiveLocation, inputs: { artifacts: [art as never] } }, fresh()))
+      assert.strictEqual(yield* fail({ name: "u", path: "/tmp/u" }), "required artifact 'u' not supplied")
+      expect(yield* fail({ name: "m", path: "/tmp/m", s3: { key: "in/none" } })).toMatch(
+        /^artifact m failed to load from s3 bucket "art" at local\.test:9000, key "in\/none": /
+      )
+      expect(yield* fail({ name: "t", path: "/tmp/t", s3: { key: "in/plain" }, archive: { tar: {} } })).toMatch(/^artifact t failed to load .*key "in\/plain": gzip: invalid header$/)
+      expect(yield* fail({ name: "k", path: "/tmp/k", s3: { key: "in/plain" } }, depsFor(root, {}))).toBe(
+        `artifact k failed to load from s3 bucket "art" at local.test:9000, key "in/plain": open /argo/secret/cred/accesskey: no such file or directory`
+      )
+      expect(yield* fail({ name: "h", path: "/tmp/h", http: { url: "http://127.0.0.1:1/x" } })).toMatch(/^artifact h failed to load from http http:\/\/127\.0\.0\.1:1\/x: refused: /)
+      expect(yield* fail({ name: "p", path: "/tmp/../etc/p", raw: { data: "x" } })).toMatch(/Directory traversal is not permitted/)
+      expect(yield* fail({ name: "g", path: "/tmp/g", git: { repo: "r" } })).toMatch(/git artifacts are not supported/)
+    }))
+})
+
+describe("saveOutputs", () => {
+  it.effect("tar+gzip named after the path in the pod under <archive key>/<name>.tgz, archive.none as is; missing optional skipped, missing required named", () =>
+    Effect.gen(function*() {
+      const root = storeRoot()
+      const host = fresh()
+      // the host copies are named as the kubelet names them (an index), not as in the pod
+      fs.writeFileSync(path.join(host, "0"), "OUT\n")
+      fs.mkdirSync(path.join(host, "1", "sub"), { recursive: true })
+      fs.writeFileSync(path.join(host, "1", "sub", "f"), "F")
+      const copies: Record<string, string> = { "/tmp/out.txt": path.join(host, "0"), "/work/dir": path.join(host, "1") }
+      const template: ArtifactTemplate = {
+        archiveLocation,
+        outputs: {
+          artifacts: [
+            { name: "out", path: "/tmp/out.txt" },
+            { name: "plain", path: "/tmp/out.txt", archive: { none: {} } },
+            { name: "dir", path: "/work/dir", archive: { tar: { compressionLevel: 1 } } },
+            { name: "maybe", path: "/tmp/absent", optional: true },
+            { name: "needed", path: "/tmp/needed" }
+          ]
+        }
+      }
+      const saved = yield* saveOutputs(depsFor(root), template, (p) => copies[p])
+      assert.deepStrictEqual(saved.artifacts.map((a) => [a.name, a.s3?.key]), [["out", "wf/pod-1/out.tgz"], ["plain", "wf/pod-1/out.txt"], ["dir", "wf/pod-1/dir.tgz"]])
+      assert.strictEqual(saved.error, "output artifact 'needed': /tmp/needed no such file or directory")
+      const entries = (key: string) => unpackTar(zlib.gunzipSync(fs.readFileSync(path.join(root, "art", key)))).map((e) => e.name)
+      assert.deepStrictEqual(entries("wf/pod-1/out.tgz"), ["out.txt"])
+      assert.deepStrictEqual(entries("wf/pod-1/dir.tgz"), ["dir", "dir/sub", "dir/sub/f"])
+      assert.strictEqual(fs.readFileSync(path.join(root, "art", "wf/pod-1/out.txt"), "utf8"), "OUT\n")
+    }))
+
+  it.effect("an upload that fails names the artifact and the repository, and the others are still saved", () =>
+    Effect.gen(function*() {
+      const root = storeRoot()
+      const host = fresh()
+      fs.writeFileSync(path.join(host, "0"), "x")
+      const template: ArtifactTemplate = {
+        archiveLocation,
+        outputs: {
+          artifacts: [
+            { name: "elsewhere", path: "/tmp/x", s3: { endpoint: "other.test:9000", bucket: "b", key: "k", insecure: true } },
+            { name: "ok", path: "/tmp/x" }
+          ]
+        }
+      }
+      const saved = yield* saveOutputs(depsFor(root), template, () => path.join(host, "0"))
+      assert.deepStrictEqual(saved.artifacts.map((a) => a.name), ["ok"])
+      expect(saved.error).toMatch(/^failed to save artifact 'elsewhere' to s3 bucket "b" at other\.test:9000, key "k": /)
+    }))
+})
