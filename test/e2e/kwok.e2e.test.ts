@@ -127,7 +127,8 @@ describe("pod lifecycle and scale on kwok nodes", () => {
     expect(wf.status.phase).toBe("Failed")
     const attempts = nodes.filter((n) => n.type === "Pod")
     expect(attempts.map((n) => n.phase)).toEqual(["Failed", "Failed", "Failed"])
-    for (const n of attempts) expect(n.message).toBe("Error (exit code 3)")
+    // upstream's inferFailedReason (v4.0.5) names the container: "main: Error (exit code 3)"
+    for (const n of attempts) expect(n.message).toBe("main: Error (exit code 3)")
     expect(nodes.find((n) => n.type === "Retry")?.phase).toBe("Failed")
     const pods = await Isolated.podsOfWorkflow(WF_RETRY, "cluster-1")
     expect(pods).toHaveLength(3)
