@@ -122,7 +122,8 @@ spec:
       assert.strictEqual(Embedded.phaseOf(done), "Failed")
       const node = nodeOf(done, "fails")
       assert.strictEqual(node.phase, "Failed")
-      assert.strictEqual(node.message, "failure condition 'data.state==broken' evaluated true")
+      // argoexec's error is main's termination message (exit 64); upstream v4.0.5's inferFailedReason names the container
+      assert.strictEqual(node.message, "main: Error (exit code 64): failure condition 'data.state==broken' evaluated true")
     }).pipe(Effect.scoped, Effect.provide(InMemoryKube.layer)))
 
   it.live("an owner whose service account may not create the resource fails the node with the API's Forbidden", () =>
@@ -134,7 +135,7 @@ spec:
       assert.strictEqual(node.phase, "Failed")
       assert.strictEqual(
         node.message,
-        "no more retries Error from server (Forbidden): error when creating \"/tmp/manifest.yaml\": configmaps is forbidden: " +
+        "main: Error (exit code 64): no more retries Error from server (Forbidden): error when creating \"/tmp/manifest.yaml\": configmaps is forbidden: " +
           "User \"system:serviceaccount:remote:workflow\" cannot create resource \"configmaps\" in API group \"\" in the namespace \"remote\""
       )
       assert.lengthOf(yield* kube.objects("cluster-1", "configmaps", "remote"), 0)
@@ -151,7 +152,7 @@ spec:
       })
       const { done, kube } = yield* run(wf)
       assert.strictEqual(Embedded.phaseOf(done), "Failed")
-      assert.match(nodeOf(done, "jq").message, /^outputs\.parameters\.obj\.valueFrom\.jqFilter is not supported/)
+      assert.match(nodeOf(done, "jq").message, /^main: Error \(exit code 64\): outputs\.parameters\.obj\.valueFrom\.jqFilter is not supported/)
       assert.lengthOf(yield* kube.objects("cluster-1", "configmaps", "remote"), 0)
     }).pipe(Effect.scoped, Effect.provide(InMemoryKube.layer)))
 })
