@@ -27,6 +27,7 @@ import { type S3ServerHandle, startS3Server } from "../support/s3Server.js"
 import {
   artifactRepositoryYaml,
   ensureArtifactGCExecutorRole,
+  ensureArtifactGCTasksCrd,
   ensureRepositorySecret,
   listKeys
 } from "./support/artifactRepository.js"
@@ -150,6 +151,7 @@ describe("artifacts across clusters on real clusters, on a real S3 server", () =
       "-n", SYSTEM_NS, "create", "configmap", "workflow-controller-configmap",
       "--from-literal=cluster=main", `--from-literal=artifactRepository=${artifactRepositoryYaml(s3, BUCKET)}`
     ])
+    for (const c of remoteClusters()) await ensureArtifactGCTasksCrd(c)
     // its credentials where pods run, in every cluster, by hand; upstream's artifact GC rights there
     for (const [c, ns] of [[MAIN, WF_NS], ...remoteClusters().map((c) => [c, REMOTE_NS] as const)] as const) {
       await ensureRepositorySecret(c, ns, s3)

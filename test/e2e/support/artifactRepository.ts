@@ -9,9 +9,10 @@
  * nodes pods are on the host network (the clusters' admission policy).
  */
 import { ListObjectsV2Command } from "@aws-sdk/client-s3"
+import * as path from "node:path"
 import * as YAML from "yaml"
 import type { S3ServerHandle } from "../../support/s3Server.js"
-import { kubectlEnsure, writePrivateFile } from "./clusters.js"
+import { kubectl, kubectlEnsure, repoRoot, writePrivateFile } from "./clusters.js"
 
 /** The Secret holding the repository's keys (`accessKey`, `secretKey`). */
 export const repositorySecretName = "flotilla-artifact-repository"
@@ -42,6 +43,16 @@ export const ensureRepositorySecret = async (
     return `--from-file=${key}=${file}`
   })
   await kubectlEnsure(cluster, ["-n", ns, "create", "secret", "generic", secretName, ...args])
+}
+
+/**
+ * The WorkflowArtifactGCTask CRD in a remote cluster, as k8s/rbac/remote-cluster.yaml
+ * installs it (scripts/clusters/up.sh gives remote clusters only the task results' CRD):
+ * the GC tasks are made where the GC pods run.
+ */
+export const ensureArtifactGCTasksCrd = async (cluster: string): Promise<void> => {
+  await kubectl(cluster, ["apply", "--server-side", "--force-conflicts", "-f", path.join(repoRoot, "k8s/crd/argoproj.io_workflowartifactgctasks.yaml")])
+  await kubectl(cluster, ["wait", "--for=condition=Established", "crd/workflowartifactgctasks.argoproj.io", "--timeout=60s"])
 }
 
 /**
