@@ -15,11 +15,11 @@ import * as YAML from "yaml"
 import { Controller, type ControllerOptions } from "../controller/Controller.js"
 import type { ConnectionSpec } from "../kube/api/Connection.js"
 import type { KubeClientShape } from "../kube/api/KubeClient.js"
-import { apiVersionOf, type KubeObject, type ResourceKind, resources } from "../kube/api/Resources.js"
+import { type KubeObject, resources } from "../kube/api/Resources.js"
 import type { ArtifactStore } from "../kubelet/artifacts/S3Store.js"
 import * as LocalKubelet from "../kubelet/LocalKubelet.js"
 import { defaultImages, type Images } from "../kubelet/images.js"
-import { flagsTarget } from "../kubelet/resourceAction.js"
+import { targetOf } from "../kubelet/resourceAction.js"
 import * as Scheduler from "../kubelet/Scheduler.js"
 import { nodeObject } from "../kubelet/scheduling.js"
 import { InMemoryKube, type PolicyRule, serverUrl, type Verb } from "../testing/InMemoryKube.js"
@@ -61,23 +61,6 @@ const resourceVerbs: Readonly<Record<string, ReadonlyArray<Verb>>> = {
   replace: ["get", "update"],
   delete: ["delete"],
   get: ["get"]
-}
-
-/** The kind a manifest names, if the in-memory API serves it. */
-const manifestKind = (manifest: unknown): { kind: ResourceKind; namespace: string | undefined } | undefined => {
-  if (typeof manifest !== "string") return undefined
-  let doc: unknown
-  try {
-    doc = YAML.parse(manifest, { logLevel: "error" }) // a manifest may still hold {{...}}: no warnings about it
-  } catch {
-    return undefined
-  }
-  if (typeof doc !== "object" || doc === null) return undefined
-  const { apiVersion, kind, metadata } = doc as { apiVersion?: unknown; kind?: unknown; metadata?: { namespace?: unknown } }
-  const found = (Object.keys(resources) as Array<ResourceKind>).find((k) => resources[k].kind === kind && apiVersionOf(k) === apiVersion)
-  if (found === undefined) return undefined
-  const ns = str(metadata?.namespace)
-  return { kind: found, namespace: ns !== undefined && !ns.includes("{{") ? ns : undefined }
 }
 
 const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined)
@@ -141,13 +124,17 @@ export const placementOf = (workflows: ReadonlyArray<KubeObject>, defaultNamespa
       const resource = t["resource"] as { action?: unknown; manifest?: unknown; flags?: unknown; mergeStrategy?: unknown } | undefined
       if (resource !== undefined) {
         // The resource pod's service account gets what its action needs on the kind it acts on, where it acts:
-        // the manifest's, or for a patch the object its flags name (a JSON patch, or a manifest without kind).
+        // the manifest's, or the object its flags name (no manifest; for a patch, a JSON patch or a manifest without kind).
         const cluster = c ?? str(defaults["cluster"]) ?? localClusterName
         const podNs = n ?? str(defaults["namespace"]) ?? wfNs
         const flags = Array.isArray(resource.flags) ? resource.flags.filter((f): f is string => typeof f === "string") : []
-        const ofManifest = manifestKind(resource.manifest)
-        const byFlags = resource.action === "patch" && flags.length > 0 && (resource.mergeStrategy === "json" || ofManifest === undefined)
-        const target = byFlags ? flagsTarget(flags) : ofManifest
+        // The same choice the resource pod makes (resourceAction.ts): by flags whenever the manifest is empty.
+        const target = targetOf({
+          action: String(resource.action),
+          flags,
+          ...(typeof resource.manifest === "string" ? { manifest: resource.manifest } : {}),
+          ...(typeof resource.mergeStrategy === "string" ? { mergeStrategy: resource.mergeStrategy } : {})
+        })
         const verbs = resourceVerbs[String(resource.action)]
         if (target !== undefined && verbs !== undefined) {
           const ns = resources[target.kind].namespaced ? target.namespace ?? podNs : undefined

@@ -136,6 +136,45 @@ export const flagsTarget = (flags: ReadonlyArray<string>): { readonly kind: Reso
   return { kind: target.kind, namespace: target.namespace === "" ? undefined : target.namespace }
 }
 
+/**
+ * Whether a resource template acts on the object its flags name rather than
+ * the manifest's: kubectl's `TYPE NAME` when the manifest is empty (any
+ * action), or for a patch when it is a JSON patch or a manifest without kind
+ * (`kubectl patch TYPE NAME --patch-file`). `body` is the parsed manifest.
+ */
+export const targetsByFlags = (spec: ResourceSpec, body: unknown): boolean =>
+  (spec.flags ?? []).length > 0 &&
+  ((spec.manifest ?? "") === "" ||
+    (spec.action === "patch" && ((spec.mergeStrategy ?? "strategic") === "json" || !(isRecord(body) && body.kind !== undefined))))
+
+/**
+ * The kind and namespace a resource template acts on, as `runResource` picks
+ * it (the embedded runtime grants the pod's service account its rights on
+ * exactly that): the flags' object (`targetsByFlags`) or the manifest's. The
+ * namespace is undefined when the template gives none (the pod's) or the
+ * kind is cluster-scoped; a namespace still holding `{{...}}` counts as none.
+ * Undefined when no kind the in-memory API serves can be told.
+ */
+export const targetOf = (
+  spec: ResourceSpec
+): { readonly kind: ResourceKind; readonly namespace: string | undefined } | undefined => {
+  let body: unknown
+  try {
+    // a manifest may still hold {{...}}: no warnings about it
+    body = (spec.manifest ?? "") === "" ? undefined : YAML.parse(spec.manifest!, { logLevel: "error" })
+  } catch {
+    body = undefined
+  }
+  if (targetsByFlags(spec, body)) return flagsTarget(spec.flags ?? [])
+  if (!isRecord(body)) return undefined
+  const kind = typeof body.kind === "string" ? kindOfManifest(typeof body.apiVersion === "string" ? body.apiVersion : "", body.kind) : undefined
+  if (kind === undefined) return undefined
+  const ns = isRecord(body.metadata) && typeof body.metadata.namespace === "string" ? body.metadata.namespace : ""
+  const fromFlags = parseFlags(spec.flags ?? [])
+  const namespace = ns !== "" ? ns : typeof fromFlags === "string" ? undefined : fromFlags.namespace
+  return { kind, namespace: resources[kind].namespaced && namespace !== undefined && namespace !== "" && !namespace.includes("{{") ? namespace : undefined }
+}
+
 const jsonOf = (doc: unknown): string => JSON.stringify(doc)
 
 /** Runs the resource template `template` as argoexec would in a pod of `podNamespace`. */
@@ -176,8 +215,7 @@ export const runResource = (
     const body = docs[0]
     const mergeStrategy = spec.mergeStrategy ?? "strategic"
     // kubectl patch TYPE NAME --patch-file: the flags name the object when the manifest has no kind, or for a json patch.
-    const byFlags = (spec.flags ?? []).length > 0 &&
-      (manifest === "" || (action === "patch" && (mergeStrategy === "json" || !(isRecord(body) && body.kind !== undefined))))
+    const byFlags = targetsByFlags(spec, body)
     let target: Target
     let object: Record<string, unknown> | undefined
     if (byFlags) {

@@ -36,6 +36,15 @@ describe("resource templates' rights (placementOf resourceRules)", () => {
     expect(rulesOf(w)).toEqual([{ verbs: ["get", "patch", "update"], resources: ["pods"], namespaces: ["argo"] }])
   })
 
+  it("a delete or get with flags and no manifest gets its rights on what the flags name, as the pod targets it", () => {
+    expect(rulesOf(wf({ action: "delete", flags: ["configmap", "x"] }))).toEqual([
+      { verbs: ["delete"], resources: ["configmaps"], namespaces: ["argo"] }
+    ])
+    expect(rulesOf(wf({ action: "get", flags: ["workflow/{{workflow.name}}", "-n", "other"] }))).toEqual([
+      { verbs: ["get"], resources: ["workflows"], namespaces: ["other"] }
+    ])
+  })
+
   it("in the template's cluster and namespace", () => {
     const w = wf({ action: "patch", mergeStrategy: "json", flags: ["pod", "p"], manifest: "[]" }, { cluster: "cluster-1", namespace: "remote" })
     expect(rulesOf(w, "cluster-1")).toEqual([{ verbs: ["get", "patch", "update"], resources: ["pods"], namespaces: ["remote"] }])
