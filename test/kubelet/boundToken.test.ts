@@ -8,13 +8,16 @@
  * anything and the pod fails saying so; a bound token dies with its pod.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
+import { Duration, Effect, Redacted } from "effect"
+import { TestClock } from "effect/testing"
 import type { ConnectionSpec } from "../../src/kube/api/Connection.js"
 import { KubeConnector } from "../../src/kube/api/KubeConnector.js"
 import type { KubeObject } from "../../src/kube/api/Resources.js"
-import { podServiceAccountClients, tokenRequestsOf, tokenSecondsFor } from "../../src/kubelet/boundToken.js"
+import { podServiceAccountClients, refreshDelayMs, tokenRequestsOf, tokenSecondsFor } from "../../src/kubelet/boundToken.js"
 import * as LocalKubelet from "../../src/kubelet/LocalKubelet.js"
-import { InMemoryKube, type PolicyRule, serverUrl } from "../../src/testing/InMemoryKube.js"
+import { InMemoryKube, type InMemoryKubeShape, type PolicyRule, serverUrl } from "../../src/testing/InMemoryKube.js"
+import { bindToken, boundTokenCount } from "../../src/testing/memory/boundTokens.js"
+import { makeClusterState } from "../../src/testing/memory/state.js"
 import { awaitFinished, cluster, mainTerminated, ns, phaseOf, podFor, setup } from "./helpers.js"
 
 const agent = { name: "flotilla-node-agent", token: "node-agent-token" }
@@ -137,5 +140,85 @@ describe("resource pods on a node agent: bound service-account tokens (TokenRequ
     assert.strictEqual(tokenSecondsFor(withDeadline(60)), 3600)
     assert.strictEqual(tokenSecondsFor(withDeadline(7200)), 7800)
     assert.strictEqual(tokenSecondsFor(withDeadline(10 ** 7)), 86_400)
+  })
+
+  /** The agent's pods' clients, as `flotilla kubelet` makes them, and a pod `holder` of service account robot bound to `node`. */
+  const agentWithPod = (node: string | undefined) =>
+    Effect.gen(function*() {
+      const { client: admin, kube } = yield* setup
+      yield* kube.addIdentity(cluster, { ...agent, rules: agentRules(true) })
+      yield* kube.addIdentity(cluster, { name: robot, token: "robot-static-token", rules: [{ verbs: ["get"], resources: ["configmaps"], namespaces: [ns] }] })
+      const holder = resourcePod("holder")
+      const spec = { ...(holder.spec as Record<string, unknown>) }
+      if (node === undefined) delete spec["nodeName"]
+      else spec["nodeName"] = node
+      const pod = yield* admin.create("pods", ns, { ...holder, spec })
+      yield* admin.create("configmaps", ns, { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "watched", namespace: ns }, data: {} })
+      const agentClient = yield* kube.connect(agentConnection)
+      const podClients = yield* podServiceAccountClients(agentClient, agentConnection, nodeName).pipe(
+        Effect.provideService(KubeConnector, KubeConnector.of({ connect: kube.connect }))
+      )
+      return { kube, pod, podClients }
+    })
+
+  const tokenRequestsMade = (kube: InMemoryKubeShape) =>
+    kube.requests(cluster).pipe(Effect.map((rs) => rs.filter((r) => r.resource === "serviceaccounts" && r.subresource === "token")))
+
+  it.effect("a pod's client outlives its first token: a new one is requested at 80% of its lifetime, for hours", () =>
+    Effect.gen(function*() {
+      const { kube, pod, podClients } = yield* agentWithPod(nodeName)
+      yield* Effect.gen(function*() {
+        const client = yield* podClients(pod, ns, "robot")
+        // Three hours of a resource template waiting on its condition, a GET every ten minutes.
+        for (let minute = 0; minute <= 180; minute += 10) {
+          const got = yield* Effect.result(client.get("configmaps", ns, "watched"))
+          assert.isTrue(got._tag === "Success", `minute ${minute}: ${got._tag === "Failure" ? got.failure.detail : ""}`)
+          yield* TestClock.adjust(Duration.minutes(10))
+        }
+        const requests = yield* tokenRequestsMade(kube)
+        assert.isAtLeast(requests.length, 4)
+        assert.isTrue(requests.every((r) => r.identity === agent.name && r.outcome === "Success"))
+        const gets = (yield* kube.requests(cluster)).filter((r) => r.resource === "configmaps" && r.verb === "get")
+        assert.isTrue(gets.every((r) => r.identity === robot && r.outcome === "Success"))
+      }).pipe(Effect.scoped)
+      // The pod's run is over: no more tokens are asked for.
+      const before = (yield* tokenRequestsMade(kube)).length
+      yield* TestClock.adjust(Duration.hours(3))
+      assert.strictEqual((yield* tokenRequestsMade(kube)).length, before)
+    }).pipe(Effect.scoped, Effect.provide(InMemoryKube.layer)))
+
+  it("refreshes at 80% of the token's lifetime", () => {
+    assert.strictEqual(refreshDelayMs(0, 3_600_000), 2_880_000)
+    assert.strictEqual(refreshDelayMs(0, 0), 1000)
+  })
+
+  it.effect("tokens only for a pod bound to the agent's node, as the service account and namespace its spec names", () =>
+    Effect.gen(function*() {
+      const refusedFor = (node: string | undefined, namespace: string, account: string) =>
+        Effect.gen(function*() {
+          const { kube, pod, podClients } = yield* agentWithPod(node)
+          const error = yield* Effect.flip(Effect.scoped(podClients(pod, namespace, account)))
+          assert.strictEqual(error.reason, "Forbidden")
+          // Refused by the agent itself: the API server (which would mint it) is never asked.
+          assert.deepStrictEqual(yield* tokenRequestsMade(kube), [])
+          return error.detail
+        }).pipe(Effect.scoped, Effect.provide(InMemoryKube.layer))
+      assert.include(yield* refusedFor(undefined, ns, "robot"), `pod "holder" is not bound to a node`)
+      assert.include(yield* refusedFor("node-b", ns, "robot"), `bound to node "node-b", not to this agent's node "${nodeName}"`)
+      assert.include(yield* refusedFor(nodeName, "kube-system", "robot"), `runs in namespace "work", not "kube-system"`)
+      assert.include(yield* refusedFor(nodeName, ns, "default"), `runs as service account "robot", not "default"`)
+    }))
+
+  it("the in-memory server forgets the tokens it bound once they are dead", () => {
+    const c = makeClusterState("prune", { bookmarkInterval: Duration.seconds(1), maxHistory: 10, maxLog: 10, garbageCollection: false })
+    const identity = { name: robot, token: "robot-static-token", rules: [] }
+    c.identities.set(robot, identity)
+    for (let i = 0; i < 100; i++) {
+      bindToken(c, `token-${i}`, { namespace: ns, pod: "gone", uid: "u", identity, expiresAt: i * 1000 + 600_000 }, i * 1000)
+    }
+    // Each was bound to a pod that is not there: only the newest is still held.
+    assert.strictEqual(boundTokenCount(c), 1)
+    assert.isFalse(c.tokens.has("token-0"))
+    assert.isTrue(c.tokens.has("token-99"))
   })
 })

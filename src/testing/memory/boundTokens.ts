@@ -16,13 +16,22 @@ export interface Binding {
 
 const bindings = new WeakMap<ClusterState, Map<string, Binding>>()
 
-/** Registers `token` as `binding.identity`'s until it expires or its pod goes. */
-export const bindToken = (c: ClusterState, token: string, binding: Binding): void => {
+/**
+ * Registers `token` as `binding.identity`'s until it expires or its pod goes.
+ * The tokens bound before that are dead by `now` (expired, their pod gone or
+ * replaced, their identity removed) are forgotten first, so a long run that
+ * keeps issuing tokens does not keep every one it ever issued.
+ */
+export const bindToken = (c: ClusterState, token: string, binding: Binding, now: number): void => {
   const map = bindings.get(c) ?? new Map<string, Binding>()
   bindings.set(c, map)
+  for (const old of [...map.keys()]) boundTokenValid(c, old, now)
   map.set(token, binding)
   c.tokens.set(token, binding.identity)
 }
+
+/** How many issued tokens the cluster still holds (tests). */
+export const boundTokenCount = (c: ClusterState): number => bindings.get(c)?.size ?? 0
 
 /**
  * Whether a token the cluster issued through TokenRequest is still good: its

@@ -123,7 +123,7 @@ export const requestToken = (
     }
     const token = `bound-token:${c.name}:${namespace}:${serviceAccount}:${now.toString(16)}${random}`
     const expiresAt = now + expirationSeconds * 1000
-    bindToken(c, token, { namespace, pod: ref.name, uid: pod.metadata.uid ?? "", identity, expiresAt })
+    bindToken(c, token, { namespace, pod: ref.name, uid: pod.metadata.uid ?? "", identity, expiresAt }, now)
     entry.name = serviceAccount
     return { token, expirationTimestamp: new Date(expiresAt).toISOString().replace(/\.\d+Z$/, "Z") }
   })
