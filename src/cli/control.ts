@@ -5,9 +5,10 @@
  * (`--kubeconfig`/`KUBECONFIG`, or in-cluster), retrying on a conflict with a
  * concurrent status write of the controller, which then acts on it.
  *
- * With `--embedded`, or when no kubeconfig is at hand at all (no `--kubeconfig`, no `KUBECONFIG`,
- * not in a pod), it acts on the workflows of this user's running `flotilla run` processes instead,
- * through their control channels (embedded/ControlChannel.ts).
+ * With `--embedded` or `--pid`, or when no kubeconfig is at hand at all (no `--kubeconfig`, no
+ * `KUBECONFIG`, not in a pod), it acts on the workflows of this user's running `flotilla run`
+ * processes instead, through their control channels (embedded/ControlChannel.ts); `--pid` picks
+ * one run when several have the name. An error then says why it looked there and where.
  */
 import { Clock, Config, Console, Effect, Option, Schedule, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
@@ -91,6 +92,9 @@ const kubeconfigAvailable = (flag: Option.Option<string>) =>
     return Option.isSome(Option.filter(env.serviceHost, (v) => v !== "")) && fs.existsSync(serviceAccountToken)
   })
 
+/** Why a control command went to the embedded runs without `--embedded`. */
+export const noKubeconfig = "no kubeconfig (--kubeconfig, KUBECONFIG or in-cluster), so embedded runs were looked for"
+
 const describe: Record<ControlAction, string> = {
   suspend: "Suspend workflows: nothing new starts, running pods go on (spec.suspend)",
   resume: "Resume workflows: clear spec.suspend and complete their active suspend nodes",
@@ -110,21 +114,29 @@ export const controlCommand = (action: ControlAction) =>
       ),
       kubeconfig: Flag.String("kubeconfig").pipe(Flag.withDescription("Kubeconfig (default: $KUBECONFIG, else in-cluster)"), Flag.optional),
       context: Flag.String("context").pipe(Flag.withDescription("Context in the kubeconfig"), Flag.optional),
+      pid: Flag.Int("pid").pipe(
+        Flag.withDescription("Embedded: the `flotilla run` process (its pid) whose workflow this is, when several runs have that name"),
+        Flag.optional
+      ),
       embedded: Flag.Boolean("embedded").pipe(
         Flag.withDescription("Act on the workflows of a running `flotilla run` of this user (the default when no kubeconfig is at hand)"),
         Flag.withDefault(false)
       )
     },
-    Effect.fn(function*({ names, namespace, kubeconfig, context, embedded }) {
+    Effect.fn(function*({ names, namespace, kubeconfig, context, pid, embedded }) {
       let failed = 0
       const refuse = (name: string, ns: string | undefined, message: string) =>
         Console.error(`${ns === undefined ? "" : `${ns}/`}${name}: ${message}`).pipe(Effect.andThen(Effect.sync(() => failed++)))
-      if (embedded || !(yield* kubeconfigAvailable(kubeconfig))) {
+      // --pid names an embedded run; with neither flag, embedded when no kubeconfig is at hand (and the error says so)
+      const chosen = embedded || Option.isSome(pid) ? "asked" : (yield* kubeconfigAvailable(kubeconfig)) ? "no" : "noKubeconfig"
+      if (chosen !== "no") {
         const ns = Option.getOrUndefined(namespace)
+        const why = chosen === "noKubeconfig" ? `${noKubeconfig}; ` : ""
+        const options = Option.isSome(pid) ? { pid: pid.value } : {}
         for (const name of names) {
-          yield* ControlChannel.controlEmbedded(name, ns, action).pipe(
+          yield* ControlChannel.controlEmbedded(name, ns, action, options).pipe(
             Effect.flatMap((answer) => answer.outcome === "done" ? Console.log(answer.message) : refuse(name, ns, answer.message)),
-            Effect.catchTag("ControlChannelError", (e) => refuse(name, ns, e.message))
+            Effect.catchTag("ControlChannelError", (e) => refuse(name, ns, `${why}${e.message}`))
           )
         }
         if (failed > 0) process.exitCode = 1

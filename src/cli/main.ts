@@ -36,7 +36,7 @@ import { statusNodes } from "../workflow/model/compressedNodes.js"
 import { argoNamespaceConfig, leaderElectionConfig, podNamesConfig } from "../runtime/EnvConfig.js"
 import * as FlotillaLive from "../runtime/FlotillaLive.js"
 import { controlCommands, embeddedControl } from "./control.js"
-import { suspendHints } from "./suspendHint.js"
+import { newSuspendHints, suspendHints } from "./suspendHint.js"
 import { renderWorkflow } from "./Tree.js"
 
 /**
@@ -177,12 +177,8 @@ const follow = (
           seen.set(`${key}/${id}`, line)
           yield* Console.log(`${wf.metadata.name}  ${node.name}  ${node.type}  ${line}`)
         }
-        // once per suspension: how to go on
-        for (const hint of suspendHints(wf)) {
-          if (hinted.has(hint.key)) continue
-          hinted.add(hint.key)
-          yield* Console.log(hint.text)
-        }
+        // once per suspension: how to go on (again when suspended again)
+        for (const hint of newSuspendHints(hinted, wf)) yield* Console.log(hint.text)
       })
     for (const key of keys) {
       const [ns, name] = key.split("/") as [string, string]
@@ -267,8 +263,11 @@ const run = Command.make(
       // `flotilla resume|suspend|stop|terminate NAME` in another terminal reach these workflows through it.
       const channel = yield* ControlChannel.serve(embeddedControl(admin)).pipe(
         Effect.map(Option.some),
+        // a control directory that is not this user's own is an error (someone else may have planted it), the rest a warning
         Effect.catch((e) =>
-          Effect.logWarning(`no control channel: flotilla resume|suspend|stop|terminate cannot reach this run: ${e.message}`).pipe(Effect.as(Option.none<string>()))
+          e._tag === "ControlDirectoryError"
+            ? Effect.fail(e)
+            : Effect.logWarning(`no control channel: flotilla resume|suspend|stop|terminate cannot reach this run: ${e.message}`).pipe(Effect.as(Option.none<string>()))
         )
       )
       for (const wf of workflows) {

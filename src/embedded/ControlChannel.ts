@@ -16,7 +16,10 @@
  *   `notFound` or `failed`.
  *
  * The client side (`controlEmbedded`) asks every live run which has the workflow, and acts on the
- * one that has it.
+ * one that has it. Both sides check the directory the same way first (`checkDirectory`: a
+ * directory, not a link, this user's, mode 0700; the client never changes it) and only talk to
+ * Unix sockets of this user's in it: a directory planted by another user (`/tmp/flotilla-<uid>`
+ * made before this user's first run) is an error naming it, never a channel.
  */
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { ByteSize, Config, Effect, Option, Schema, Scope } from "effect"
@@ -75,19 +78,55 @@ export const directoryConfig: Config.Config<string> = Config.all({
 
 const fail = (message: string) => new ControlChannelError({ message })
 
-/** The directory, created 0700 if missing; refused if it is not a directory of this user's. */
-export const ensureDirectory = (dir: string): Effect.Effect<string, ControlChannelError> =>
-  Effect.try({
-    try: () => {
-      fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
-      const st = fs.lstatSync(dir)
-      if (!st.isDirectory()) throw new Error("not a directory")
-      const uid = process.getuid?.()
-      if (uid !== undefined && st.uid !== uid) throw new Error(`owned by uid ${st.uid}, not this user (${uid})`)
-      if ((st.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700)
-      return dir
-    },
-    catch: (e) => fail(`control directory ${dir}: ${e instanceof Error ? e.message : String(e)}`)
+/**
+ * The control directory is not one this user can trust: not a directory, someone else's, or open
+ * to others. Another local user could have planted it (e.g. `/tmp/flotilla-<uid>` before this
+ * user's first run): neither a run nor a client uses it.
+ */
+export class ControlDirectoryError extends Schema.TaggedError<ControlDirectoryError>()("ControlDirectoryError", {
+  message: Schema.String
+}) {}
+
+const reason = (e: unknown) => e instanceof Error ? e.message : String(e)
+
+/**
+ * The one check of the directory, for run and client alike (read-only: lstat, never chmod):
+ * `false` when it does not exist; otherwise it must be a directory (not a symlink) of this user's
+ * with no rights for group or others.
+ */
+export const checkDirectory = (dir: string): Effect.Effect<boolean, ControlDirectoryError> =>
+  Effect.suspend(() => {
+    let st: fs.Stats
+    try {
+      st = fs.lstatSync(dir)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return Effect.succeed(false)
+      return Effect.fail(new ControlDirectoryError({ message: `control directory ${dir}: ${reason(e)}` }))
+    }
+    const refuse = (why: string) => Effect.fail(new ControlDirectoryError({ message: `control directory ${dir}: ${why}; not used (remove it, or set XDG_RUNTIME_DIR or TMPDIR)` }))
+    if (!st.isDirectory()) return refuse(st.isSymbolicLink() ? "a symbolic link, not a directory" : "not a directory")
+    const uid = process.getuid?.()
+    if (uid !== undefined && st.uid !== uid) return refuse(`owned by uid ${st.uid}, not this user (${uid})`)
+    if ((st.mode & 0o077) !== 0) return refuse(`mode ${(st.mode & 0o777).toString(8)}: open to group or others (0700 wanted)`)
+    return Effect.succeed(true)
+  })
+
+/**
+ * The run's side: the directory, created 0700 if missing; an existing one of this user's is made
+ * 0700 first; then `checkDirectory`.
+ */
+export const ensureDirectory = (dir: string): Effect.Effect<string, ControlChannelError | ControlDirectoryError> =>
+  Effect.gen(function*() {
+    yield* Effect.try({
+      try: () => {
+        fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+        const st = fs.lstatSync(dir)
+        if (st.isDirectory() && st.uid === process.getuid?.() && (st.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700)
+      },
+      catch: (e) => fail(`control directory ${dir}: ${reason(e)}`)
+    })
+    yield* checkDirectory(dir)
+    return dir
   })
 
 const socketPattern = /^run-(\d+)\.sock$/
@@ -112,23 +151,39 @@ const removeQuietly = (file: string) => {
   }
 }
 
-/** The sockets of live runs, by pid; those of dead processes are removed. */
-export const liveSockets = (dir: string): Effect.Effect<ReadonlyArray<{ readonly pid: number; readonly socket: string }>> =>
-  Effect.sync(() => {
+/**
+ * The sockets of live runs in `dir` (checked with `checkDirectory` first), by pid: only Unix
+ * sockets of this user's; files of dead processes are removed.
+ */
+export const liveSockets = (
+  dir: string
+): Effect.Effect<ReadonlyArray<{ readonly pid: number; readonly socket: string }>, ControlDirectoryError> =>
+  Effect.gen(function*() {
+    if (!(yield* checkDirectory(dir))) return []
     let entries: Array<string>
     try {
       entries = fs.readdirSync(dir)
     } catch {
       return []
     }
+    const uid = process.getuid?.()
     const out: Array<{ pid: number; socket: string }> = []
     for (const entry of entries.sort()) {
       const m = socketPattern.exec(entry)
       if (m === null) continue
       const pid = Number(m[1])
       const socket = path.join(dir, entry)
-      if (alive(pid)) out.push({ pid, socket })
-      else removeQuietly(socket)
+      if (!alive(pid)) {
+        removeQuietly(socket)
+        continue
+      }
+      let st: fs.Stats
+      try {
+        st = fs.lstatSync(socket)
+      } catch {
+        continue
+      }
+      if (st.isSocket() && (uid === undefined || st.uid === uid)) out.push({ pid, socket })
     }
     return out
   })
@@ -167,7 +222,7 @@ const handle = <A>(schema: Schema.Codec<A, unknown>, respond: (body: A) => Effec
 export const serve = (
   handlers: Handlers,
   options: { readonly dir?: string; readonly pid?: number } = {}
-): Effect.Effect<string, ControlChannelError | ServeError | Config.ConfigError, Scope.Scope> =>
+): Effect.Effect<string, ControlChannelError | ControlDirectoryError | ServeError | Config.ConfigError, Scope.Scope> =>
   Effect.gen(function*() {
     const dir = yield* ensureDirectory(options.dir ?? (yield* directoryConfig))
     yield* liveSockets(dir)
@@ -218,11 +273,15 @@ export interface EmbeddedTarget {
   readonly namespace: string
 }
 
-/** The runs that have a workflow `name` (in `namespace` if given); runs that do not answer are skipped. */
-export const findRuns = (dir: string, name: string, namespace: string | undefined) =>
+/**
+ * The runs that have a workflow `name` (in `namespace` if given; only run `pid` if given); runs
+ * that do not answer are skipped. A directory that fails `checkDirectory` is an error naming it.
+ */
+export const findRuns = (dir: string, name: string, namespace: string | undefined, pid?: number) =>
   Effect.gen(function*() {
     const found: Array<EmbeddedTarget> = []
-    for (const { pid, socket } of yield* liveSockets(dir)) {
+    const sockets = (yield* liveSockets(dir)).filter((s) => pid === undefined || s.pid === pid)
+    for (const { pid, socket } of sockets) {
       const request: LookupRequest = namespace === undefined ? { name } : { name, namespace }
       const reply = yield* post(socket, "/v1/lookup", request, LookupAnswer as Schema.Codec<typeof LookupAnswer.Type, unknown>).pipe(
         Effect.option
@@ -235,23 +294,25 @@ export const findRuns = (dir: string, name: string, namespace: string | undefine
 
 /**
  * `flotilla ACTION NAME` against the embedded runs of this user: the one run that has the
- * workflow applies the action. None, or several (the same name in two runs or namespaces), is a
- * ControlChannelError saying so.
+ * workflow (in `namespace`, in run `pid`, if given) applies the action. None, or several (the
+ * same name in two runs or namespaces), is a ControlChannelError saying so and where it looked.
  */
 export const controlEmbedded = (
   name: string,
   namespace: string | undefined,
   action: Action,
-  options: { readonly dir?: string } = {}
+  options: { readonly dir?: string; readonly pid?: number } = {}
 ): Effect.Effect<ControlAnswer, ControlChannelError | Config.ConfigError> =>
   Effect.gen(function*() {
     const dir = options.dir ?? (yield* directoryConfig)
-    const where = namespace === undefined ? "" : ` in namespace ${namespace}`
-    const found = yield* findRuns(dir, name, namespace)
-    if (found.length === 0) return yield* fail(`no embedded run (flotilla run) has workflow ${name}${where}`)
+    const where = `${namespace === undefined ? "" : ` in namespace ${namespace}`}${options.pid === undefined ? "" : ` in pid ${options.pid}`}`
+    const found = yield* findRuns(dir, name, namespace, options.pid).pipe(
+      Effect.mapError((e) => fail(e.message))
+    )
+    if (found.length === 0) return yield* fail(`no embedded run (flotilla run) has workflow ${name}${where} (looked for runs in ${dir})`)
     if (found.length > 1) {
       const list = found.map((t) => `${t.namespace}/${name} in pid ${t.pid}`).join(", ")
-      return yield* fail(`workflow ${name}${where} is in several embedded runs: ${list}; give --namespace, or stop one run`)
+      return yield* fail(`workflow ${name}${where} is in several embedded runs: ${list}; give --namespace or --pid`)
     }
     const target = found[0]!
     return yield* post(target.socket, "/v1/control", { namespace: target.namespace, name, action } satisfies ControlRequest,
