@@ -48,14 +48,22 @@ const conflict = (registry: object, e: MetricEmission): string | undefined => {
   return undefined
 }
 
-/** One series as last recorded: when, and how to drop it (none for what is never dropped). */
+/** One series that may expire, as last recorded: when, and how to drop it. */
 interface SeriesEntry {
   readonly lastUpdated: number
-  /** Undefined: never expires (a histogram, or a realtime gauge still counting). */
-  readonly drop: Metric.Metric<any, any> | undefined
+  readonly drop: Metric.Metric<any, any>
 }
-/** Per registry: each custom series (name and labels) as last recorded. */
+/**
+ * Per registry whose series expire (a TTL above 0 runs `expireEvery` on it): each custom series
+ * (name and labels) that may be dropped, as last recorded. Nothing is tracked for a registry
+ * without a TTL (the default), nor ever a histogram or a realtime gauge still counting.
+ */
 const seriesOf = new WeakMap<object, Map<string, SeriesEntry>>()
+
+/** How many series of the context's registry are tracked for expiry (for tests). */
+export const trackedSeries: Effect.Effect<number> = Effect.gen(function*() {
+  return seriesOf.get(yield* Metric.MetricRegistry)?.size ?? 0
+})
 
 const seriesKey = (name: string, labels: Readonly<Record<string, string>>): string =>
   JSON.stringify([name, Object.entries(labels).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)])
@@ -69,9 +77,14 @@ export const record = Effect.fnUntraced(function*(e: MetricEmission) {
   }
   const name = customPrefix + e.name
   const now = yield* Clock.currentTimeMillis
-  let series = seriesOf.get(registry)
-  if (series === undefined) seriesOf.set(registry, series = new Map())
-  const touch = (drop: Metric.Metric<any, any> | undefined) => void series.set(seriesKey(name, e.labels), { lastUpdated: now, drop })
+  const series = seriesOf.get(registry)
+  /** Tracks the series for expiry (only when a TTL applies); `undefined`: it never expires, forget it. */
+  const touch = (drop: Metric.Metric<any, any> | undefined) => {
+    if (series === undefined) return
+    const key = seriesKey(name, e.labels)
+    if (drop === undefined) series.delete(key)
+    else series.set(key, { lastUpdated: now, drop })
+  }
   if (e.realtime !== undefined) {
     const { startedAt, finishedAt } = e.realtime
     const clock = yield* Clock.clockWith(Effect.succeed)
@@ -91,7 +104,6 @@ export const record = Effect.fnUntraced(function*(e: MetricEmission) {
     return yield* Metric.update(counter, value)
   }
   if (e.kind === "histogram") {
-    touch(undefined)
     return yield* Metric.update(Metric.histogram(name, { ...options(e), boundaries: e.buckets ?? [] }), value)
   }
   const gauge = Metric.gauge(name, options(e))
@@ -108,7 +120,7 @@ export const expire = Effect.fnUntraced(function*(ttl: Duration.Input) {
   if (series === undefined) return
   const now = yield* Clock.currentTimeMillis
   for (const [key, entry] of series) {
-    if (entry.drop === undefined || now - entry.lastUpdated <= ttlMs) continue
+    if (now - entry.lastUpdated <= ttlMs) continue
     series.delete(key)
     yield* Metric.remove(entry.drop)
   }
@@ -121,7 +133,14 @@ export const expire = Effect.fnUntraced(function*(ttl: Duration.Input) {
 export const expireEvery = (ttl: Duration.Input): Effect.Effect<void> =>
   Duration.toMillis(Duration.fromInputUnsafe(ttl)) <= 0
     ? Effect.void
-    : Effect.forever(Effect.andThen(Effect.sleep(ttl), expire(ttl)))
+    : Effect.gen(function*() {
+      // from now on the registry's series are tracked (until this stops)
+      const registry = yield* Metric.MetricRegistry
+      if (!seriesOf.has(registry)) seriesOf.set(registry, new Map())
+      return yield* Effect.forever(Effect.andThen(Effect.sleep(ttl), expire(ttl))).pipe(
+        Effect.ensuring(Effect.sync(() => void seriesOf.delete(registry)))
+      )
+    })
 
 /** Records a reconcile's emissions, in order. */
 export const recordAll = (emissions: ReadonlyArray<MetricEmission>): Effect.Effect<void> =>

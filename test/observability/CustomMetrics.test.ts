@@ -102,4 +102,38 @@ describe("custom metrics on /metrics", () => {
       yield* TestClock.adjust("30 days")
       assert.include(yield* Instruments.format, "argo_workflows_c 1")
     })))
+
+  it.effect("nothing is tracked for expiry without a TTL; with one, never a histogram or a realtime gauge still counting", () =>
+    isolated(Effect.gen(function*() {
+      const emissions = [
+        { name: "c", help: "C", labels: { wf: "a" }, kind: "counter" as const, value: 1 },
+        { name: "g", help: "G", labels: {}, kind: "gauge" as const, value: 2 },
+        { name: "h", help: "H", labels: { wf: "a" }, kind: "histogram" as const, value: 3, buckets: [5] },
+        { name: "rt", help: "RT", labels: { node: "running" }, kind: "gauge" as const, realtime: { startedAt: 0 } }
+      ]
+      // TTL 0 (the default): no series map grows, however many series are recorded
+      yield* Effect.forkScoped(CustomMetrics.expireEvery(0))
+      yield* CustomMetrics.recordAll(emissions)
+      for (let i = 0; i < 100; i++) yield* CustomMetrics.record({ name: "h", help: "H", labels: { wf: `w${i}` }, kind: "histogram", value: i, buckets: [5] })
+      assert.strictEqual(yield* CustomMetrics.trackedSeries, 0)
+    }).pipe(Effect.andThen(isolated(Effect.gen(function*() {
+      const emissions = [
+        { name: "c", help: "C", labels: { wf: "a" }, kind: "counter" as const, value: 1 },
+        { name: "g", help: "G", labels: {}, kind: "gauge" as const, value: 2 },
+        { name: "h", help: "H", labels: { wf: "a" }, kind: "histogram" as const, value: 3, buckets: [5] },
+        { name: "rt", help: "RT", labels: { node: "running" }, kind: "gauge" as const, realtime: { startedAt: 0 } }
+      ]
+      yield* Effect.forkScoped(CustomMetrics.expireEvery("10 minutes"))
+      yield* Effect.yieldNow
+      yield* CustomMetrics.recordAll(emissions)
+      for (let i = 0; i < 100; i++) yield* CustomMetrics.record({ name: "h", help: "H", labels: { wf: `w${i}` }, kind: "histogram", value: i, buckets: [5] })
+      // the counter and the gauge only
+      assert.strictEqual(yield* CustomMetrics.trackedSeries, 2)
+      // the realtime gauge finishes: now it may expire
+      yield* CustomMetrics.record({ name: "rt", help: "RT", labels: { node: "running" }, kind: "gauge", realtime: { startedAt: 0, finishedAt: 1000 } })
+      assert.strictEqual(yield* CustomMetrics.trackedSeries, 3)
+      yield* TestClock.adjust("20 minutes")
+      assert.strictEqual(yield* CustomMetrics.trackedSeries, 0)
+      assert.include(yield* Instruments.format, `argo_workflows_h_count{wf="w99"} 1`)
+    }))))))
 })
