@@ -3,13 +3,15 @@
  * second terminal): the run serves its control channel on a Unix socket in XDG_RUNTIME_DIR (one
  * per test, so runs of other tests or users are never found), prints how to resume while a
  * workflow waits, and ends as the command made it. No kubeconfig in either process's environment,
- * so the control commands go to the embedded runs. Every wait is for a line of output.
+ * so the control commands go to the embedded runs (an error says so); `--pid` names one run. A
+ * control directory of another user's stops the run. Every wait is for a line of output.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { noKubeconfig } from "../../src/cli/control.js"
 import { embeddedEnv, flotillaWith, spawnFlotilla } from "./process.js"
 
 const setup = () => {
@@ -64,14 +66,25 @@ describe("flotilla resume|stop on a flotilla run in another process", () => {
       assert.deepStrictEqual(fs.readdirSync(sockets).filter((f) => f.endsWith(".sock")).length, 1)
       assert.strictEqual(fs.statSync(sockets).mode & 0o777, 0o700)
 
+      // chosen because no kubeconfig was found: the error says so, and where it looked
       const missing = yield* flotillaWith(env, "resume", "nosuch")
       assert.strictEqual(missing.code, 1, missing.stdout)
-      assert.include(missing.stderr, "nosuch: no embedded run (flotilla run) has workflow nosuch")
+      assert.include(missing.stderr, `nosuch: ${noKubeconfig}; no embedded run (flotilla run) has workflow nosuch (looked for runs in ${sockets})`)
+      const asked = yield* flotillaWith(env, "resume", "nosuch", "--embedded")
+      assert.include(asked.stderr, "nosuch: no embedded run (flotilla run) has workflow nosuch (looked for runs in")
 
-      const resumed = yield* flotillaWith(env, "resume", "approval", "held")
+      // --pid names the run
+      const pid = Number(/^run-(\d+)\.sock$/.exec(fs.readdirSync(sockets).find((f) => f.endsWith(".sock"))!)![1])
+      const elsewhere = yield* flotillaWith(env, "resume", "held", "--pid", String(pid + 1))
+      assert.strictEqual(elsewhere.code, 1, elsewhere.stdout)
+      assert.include(elsewhere.stderr, `held: no embedded run (flotilla run) has workflow held in pid ${pid + 1}`)
+      const held = yield* flotillaWith(env, "resume", "held", "--pid", String(pid))
+      assert.strictEqual(held.code, 0, held.stderr)
+      assert.include(held.stdout, "workflow held resumed")
+
+      const resumed = yield* flotillaWith(env, "resume", "approval")
       assert.strictEqual(resumed.code, 0, resumed.stderr)
       assert.include(resumed.stdout, "workflow approval resumed")
-      assert.include(resumed.stdout, "workflow held resumed")
 
       const end = yield* run.exit
       assert.strictEqual(end.code, 0, end.stdout + end.stderr)
@@ -108,5 +121,18 @@ describe("flotilla resume|stop on a flotilla run in another process", () => {
       assert.strictEqual(wf.status.phase, "Failed")
       // -o json prints the final object only: no hint
       assert.notInclude(end.stdout, "flotilla resume")
+    })), 180_000)
+
+  // Someone else's control directory (made here with chown, so only as root) is an error for the run, not a warning.
+  it.live.skipIf(process.getuid?.() !== 0)("flotilla run refuses a control directory it does not own", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { dir, env, sockets } = setup()
+      fs.mkdirSync(sockets, { mode: 0o700 })
+      fs.chownSync(sockets, 65534, 65534)
+      const run = yield* spawnFlotilla(["run", workflows(dir)], env)
+      const end = yield* run.exit
+      assert.notStrictEqual(end.code, 0, end.stdout)
+      assert.include(end.stdout + end.stderr, `control directory ${sockets}: owned by uid 65534`)
+      assert.notInclude(end.stdout, "is suspended")
     })), 180_000)
 })
