@@ -411,7 +411,7 @@ const kubelet = Command.make(
       if (register) yield* registerNode(client, nodeName)
       // On a real cluster kube-scheduler binds pods; this agent only runs what lands on its node.
       // Resource templates' pods act as their service account, with a token bound to the pod (TokenRequest), never as this agent.
-      const podServiceAccountClient = yield* podServiceAccountClients(client, spec)
+      const podServiceAccountClient = yield* podServiceAccountClients(client, spec, nodeName)
       yield* LocalKubelet.start({
         client,
         nodeName,
