@@ -346,7 +346,7 @@ const make = Effect.gen(function*() {
         const needCaches = (output.memo?.needCaches ?? []).filter((c) => !caches.has(c))
         const needConfigMaps = (output.needConfigMaps ?? []).filter((c) => !configMaps.has(c))
         if (needLimits.length === 0 && needCaches.length === 0 && needConfigMaps.length === 0) break
-        if (needLimits.length > 0) limits = new Map([...limits, ...(yield* synchronization.readLimits(needLimits))])
+        if (needLimits.length > 0) limits = new Map([...limits, ...(yield* synchronization.readLimits(key, needLimits))])
         if (needCaches.length > 0) caches = new Map([...caches, ...(yield* memoization.read(ref.namespace, needCaches))])
         // parameters' ConfigMaps are read as the caches are: by name in the workflow's namespace (found or not)
         if (needConfigMaps.length > 0) configMaps = new Map([...configMaps, ...(yield* memoization.read(ref.namespace, needConfigMaps))])

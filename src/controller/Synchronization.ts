@@ -17,8 +17,11 @@
  *   no memory per ConfigMap; a relist compares every watched semaphore with its last limit.
  *   A change that lands between a workflow's read of its limits and its commit as a waiter
  *   queues that workflow again (`run`), so no ordering of the two loses the change.
- *   `semaphoreRecheck` remains as a slow safety net: the watch may be refused (RBAC without
- *   `watch` on configmaps in a namespace) and then retries for as long as that lasts.
+ *   The read is remembered per workflow key (`readLimits(key, …)`), not per Map of limits, so
+ *   the caller may merge the limits it read over several passes.
+ *   `semaphoreRecheck` remains as a slow safety net; while the watch is not connected (not
+ *   listed yet, or refused by RBAC without `watch` on configmaps, retrying for as long as that
+ *   lasts) a waiter is looked at again after `semaphoreRecheckUnwatched` (10 s) instead.
  * - Waiting holders are in line by priority, then creation time (`mayTake`, shared with the
  *   engine). A release (or a take that leaves room) queues the workflows of the first waiters
  *   that now fit at once: no polling delay.
@@ -254,6 +257,9 @@ const parseLimit = (cm: KubeObject, source: SemaphoreSource): number | { readonl
  */
 export const semaphoreRecheck = "5 minutes"
 
+/** The recheck while the ConfigMap watch has not synced yet or is failing (refused by RBAC, server away). */
+export const semaphoreRecheckUnwatched = "10 seconds"
+
 /** What a ConfigMap's `data` says of a semaphore key: its limit, or undefined. */
 const readKeyOf = (cm: KubeObject | undefined): ReadKey => (key) => {
   if (cm === undefined) return undefined
@@ -262,11 +268,20 @@ const readKeyOf = (cm: KubeObject | undefined): ReadKey => (key) => {
 }
 
 export class Synchronization extends Context.Service<Synchronization, {
-  /** Reads the limits of the semaphores named (live, from their ConfigMaps); wakes waiters of a raised one. */
-  readonly readLimits: (sources: ReadonlyArray<SemaphoreSource>) => Effect.Effect<ReadonlyMap<string, number | { readonly error: string }>>
+  /**
+   * Reads the limits of the semaphores named (live, from their ConfigMaps) for workflow `key`;
+   * wakes waiters of a raised one. The read is remembered for `key` until its `run` has every
+   * limit it needs, so a ConfigMap change in between queues `key` again.
+   */
+  readonly readLimits: (
+    key: string,
+    sources: ReadonlyArray<SemaphoreSource>
+  ) => Effect.Effect<ReadonlyMap<string, number | { readonly error: string }>>
   /**
    * Runs the engine for workflow `key` against the lock table (with the limits read) and commits
-   * its lock requests in the same step; the workflows a release leaves room for are queued.
+   * its lock requests in the same step; the workflows a release leaves room for are queued, and
+   * `key` itself when it now waits for a semaphore whose ConfigMap changed since `readLimits(key, …)`
+   * (or, while the ConfigMap watch is not connected, after `semaphoreRecheckUnwatched`).
    */
   readonly run: (
     key: string,
@@ -293,17 +308,24 @@ const make = Effect.gen(function*() {
    * Which ConfigMap changed when, by a sequence number of watch events, so that `run` can tell
    * whether one a workflow read its limits from changed before it was recorded as a waiter (the
    * watch then found nobody to wake). Bounded: past `maxTracked` names (or on a relist) it starts
-   * over from `floor`, and a read older than that counts as overtaken.
+   * over from `floor`, and a read older than that counts as overtaken. `readAt` holds, per workflow
+   * key, the earliest read since its last complete `run` and the ConfigMaps read (one entry per
+   * workflow in a round, dropped by that `run` or `forget`).
    */
   let seq = 0
   let floor = 0
   const lastChange = new Map<string, number>()
   const maxTracked = 10_000
-  const readAt = new WeakMap<ReadonlyMap<string, unknown>, { readonly seq: number; readonly configMaps: ReadonlyArray<string> }>()
-  const overtaken = (limits: ReadonlyMap<string, unknown>): boolean => {
-    const read = readAt.get(limits)
-    return read !== undefined && (floor > read.seq || read.configMaps.some((cm) => (lastChange.get(cm) ?? 0) > read.seq))
+  const readAt = new Map<string, { readonly seq: number; readonly configMaps: Set<string> }>()
+  const overtaken = (key: string): boolean => {
+    const read = readAt.get(key)
+    if (read === undefined) return false
+    if (floor > read.seq) return true
+    for (const cm of read.configMaps) if ((lastChange.get(cm) ?? 0) > read.seq) return true
+    return false
   }
+  /** Whether the ConfigMap watch is connected (listed, or resumed): until then only the recheck sees a change. */
+  let watching = false
 
   const onWatch = (item: WatchItem): Effect.Effect<void> =>
     Effect.suspend(() => {
@@ -339,7 +361,10 @@ const make = Effect.gen(function*() {
 
   yield* supervisor.superviseScoped(
     `semaphore-configmaps/${client.cluster}`,
-    watchResource(client, "configmaps", config.namespace, { ...options.watch }).pipe(Stream.runForEach(onWatch)),
+    watchResource(client, "configmaps", config.namespace, {
+      ...options.watch,
+      onState: (state) => Effect.sync(() => void (watching = state._tag === "Connected"))
+    }).pipe(Stream.runForEach(onWatch), Effect.ensuring(Effect.sync(() => void (watching = false)))),
     { annotations: { cluster: client.cluster, informer: "configmaps" } }
   )
 
@@ -351,10 +376,12 @@ const make = Effect.gen(function*() {
       Effect.map(Option.getOrElse(() => ({ error: `failed to initialize semaphore ${source.lock} with limit` })))
     )
 
-  const readLimits = (sources: ReadonlyArray<SemaphoreSource>) =>
+  const readLimits = (key: string, sources: ReadonlyArray<SemaphoreSource>) =>
     Effect.gen(function*() {
       const out = new Map<string, number | { readonly error: string }>()
-      readAt.set(out, { seq, configMaps: sources.map((x) => `${x.namespace}/${x.name}`) })
+      const read = readAt.get(key) ?? { seq, configMaps: new Set<string>() }
+      for (const x of sources) read.configMaps.add(`${x.namespace}/${x.name}`)
+      readAt.set(key, read)
       for (const source of sources) {
         const limit = yield* readLimit(source)
         out.set(source.lock, limit)
@@ -367,11 +394,13 @@ const make = Effect.gen(function*() {
     Effect.suspend(() => {
       const output = engine({ lock: table.state, limits })
       const woken = output.sync === undefined ? [] : [...table.commit(key, output.sync)]
+      const waitsForSemaphore = (output.sync?.wait ?? []).some((w) => w.locks.some((l) => configMapOf(l) !== undefined))
       // It now waits for a semaphore, but a ConfigMap changed after its limits were read: look again.
-      if (overtaken(limits) && (output.sync?.wait ?? []).some((w) => w.locks.some((l) => configMapOf(l) !== undefined))) {
-        woken.push(key)
-      }
-      return Effect.as(wake(woken), output)
+      if (waitsForSemaphore && overtaken(key)) woken.push(key)
+      // Every limit it asked for was read: this round's reads are done (another pass reads more, and keeps the earliest).
+      if ((output.sync?.needLimits ?? []).every((s) => limits.has(s.lock))) readAt.delete(key)
+      const recheck = waitsForSemaphore && !watching ? queue.addAfter(key, semaphoreRecheckUnwatched) : Effect.void
+      return Effect.as(Effect.andThen(wake(woken), recheck), output)
     })
 
   const restore = (workflows: ReadonlyArray<KubeObject>) =>
@@ -388,7 +417,11 @@ const make = Effect.gen(function*() {
       }
     })
 
-  const forget = (key: string) => Effect.suspend(() => wake(table.forget(key)))
+  const forget = (key: string) =>
+    Effect.suspend(() => {
+      readAt.delete(key)
+      return wake(table.forget(key))
+    })
 
   return Synchronization.of({ readLimits, run, restore, forget })
 })

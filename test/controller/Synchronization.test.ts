@@ -6,7 +6,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Context, Duration, Effect, Layer } from "effect"
-import { makeLockTable, semaphoreRecheck, Synchronization } from "../../src/controller/Synchronization.js"
+import { makeLockTable, semaphoreRecheck, semaphoreRecheckUnwatched, Synchronization } from "../../src/controller/Synchronization.js"
 import { Supervisor } from "../../src/runtime/Supervisor.js"
 import * as WorkQueue from "../../src/controller/WorkQueue.js"
 import { KubeClient } from "../../src/kube/api/KubeClient.js"
@@ -57,7 +57,7 @@ const step = (sync: Synchronization["Service"], wf: KubeObject, pods: Map<string
     const run = (limits: ReadonlyMap<string, number | { error: string }>) =>
       sync.run(key, limits, (s) => reconcile({ workflow: wf, pods, taskResults: new Map(), now: T0, config, sync: s }))
     let out: EngineOutput = yield* run(new Map())
-    if ((out.sync?.needLimits ?? []).length > 0) out = yield* run(yield* sync.readLimits(out.sync!.needLimits))
+    if ((out.sync?.needLimits ?? []).length > 0) out = yield* run(yield* sync.readLimits(key, out.sync!.needLimits))
     return { ...wf, status: out.status } as KubeObject
   })
 
@@ -162,7 +162,7 @@ describe("Synchronization (controller)", () => {
       const b = semWf("b", "2025-01-01T00:00:01Z")
       const run = (limits: ReadonlyMap<string, number | { error: string }>) =>
         sync.run("argo/b", limits, (s) => reconcile({ workflow: b, pods: new Map(), taskResults: new Map(), now: T0, config, sync: s }))
-      const limits = yield* sync.readLimits([{ lock: "argo/ConfigMap/my-config/workflow", namespace: "argo", name: "my-config", key: "workflow" }])
+      const limits = yield* sync.readLimits("argo/b", [{ lock: "argo/ConfigMap/my-config/workflow", namespace: "argo", name: "my-config", key: "workflow" }])
       // the watch sees the raise before b is recorded as waiting: it has nobody to wake yet
       yield* admin.patch("configmaps", "argo", "my-config", { data: { workflow: "2" } })
       yield* settle
@@ -172,9 +172,36 @@ describe("Synchronization (controller)", () => {
       assert.deepStrictEqual(queued, ["argo/b"])
     }))
 
-  it.effect("the periodic recheck is only a safety net, far longer than the old 10 s poll", () =>
+  it.effect("a raise between the read and the commit still queues the waiter when the caller merges the limits into a Map of its own, over passes", () =>
+    Effect.gen(function*() {
+      const { admin, queued, sync } = yield* setup
+      yield* admin.create("configmaps", "argo", { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "my-config", namespace: "argo" }, data: { workflow: "1" } })
+      yield* admin.create("configmaps", "argo", { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "other", namespace: "argo" }, data: { workflow: "1" } })
+      yield* step(sync, semWf("a"))
+      yield* settle
+      const b = semWf("b", "2025-01-01T00:00:01Z")
+      const run = (limits: ReadonlyMap<string, number | { error: string }>) =>
+        sync.run("argo/b", limits, (s) => reconcile({ workflow: b, pods: new Map(), taskResults: new Map(), now: T0, config, sync: s }))
+      // as the Reconciler: limits read in one pass, merged into its own Map with another pass's
+      let limits: ReadonlyMap<string, number | { error: string }> = new Map()
+      limits = new Map([...limits, ...(yield* sync.readLimits("argo/b", [{ lock: "argo/ConfigMap/my-config/workflow", namespace: "argo", name: "my-config", key: "workflow" }]))])
+      yield* admin.patch("configmaps", "argo", "my-config", { data: { workflow: "2" } })
+      yield* settle
+      limits = new Map([...limits, ...(yield* sync.readLimits("argo/b", [{ lock: "argo/ConfigMap/other/workflow", namespace: "argo", name: "other", key: "workflow" }]))])
+      assert.deepStrictEqual(queued, [])
+      const out = yield* run(limits)
+      assert.strictEqual(out.status.phase, "Pending")
+      assert.deepStrictEqual(queued, ["argo/b"])
+      // the read is done with: the next round starts afresh
+      queued.length = 0
+      yield* run(new Map([["argo/ConfigMap/my-config/workflow", 1]]))
+      assert.deepStrictEqual(queued, [])
+    }))
+
+  it.effect("the periodic recheck is only a safety net while the ConfigMap watch works; 10 s while it does not", () =>
     Effect.sync(() => {
       assert.isAtLeast(Duration.toMillis(Duration.fromInputUnsafe(semaphoreRecheck)), 60_000)
+      assert.strictEqual(Duration.toMillis(Duration.fromInputUnsafe(semaphoreRecheckUnwatched)), 10_000)
     }))
 
   it.effect("a missing ConfigMap fails the workflow with upstream's words", () =>
