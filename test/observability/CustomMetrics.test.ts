@@ -3,6 +3,7 @@ import { Effect, Metric } from "effect"
 import { TestClock } from "effect/testing"
 import * as CustomMetrics from "../../src/observability/CustomMetrics.js"
 import * as Instruments from "../../src/observability/Metrics.js"
+import type { MetricEmission } from "../../src/workflow/engine/contract.js"
 
 /** A registry of its own, so that tests in one process keep their numbers apart. */
 const isolated = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provideService(effect, Metric.MetricRegistry, new Map())
@@ -103,26 +104,21 @@ describe("custom metrics on /metrics", () => {
       assert.include(yield* Instruments.format, "argo_workflows_c 1")
     })))
 
+  const emissions: ReadonlyArray<MetricEmission> = [
+    { name: "c", help: "C", labels: { wf: "a" }, kind: "counter", value: 1 },
+    { name: "g", help: "G", labels: {}, kind: "gauge", value: 2 },
+    { name: "h", help: "H", labels: { wf: "a" }, kind: "histogram", value: 3, buckets: [5] },
+    { name: "rt", help: "RT", labels: { node: "running" }, kind: "gauge", realtime: { startedAt: 0 } }
+  ]
+
   it.effect("nothing is tracked for expiry without a TTL; with one, never a histogram or a realtime gauge still counting", () =>
     isolated(Effect.gen(function*() {
-      const emissions = [
-        { name: "c", help: "C", labels: { wf: "a" }, kind: "counter" as const, value: 1 },
-        { name: "g", help: "G", labels: {}, kind: "gauge" as const, value: 2 },
-        { name: "h", help: "H", labels: { wf: "a" }, kind: "histogram" as const, value: 3, buckets: [5] },
-        { name: "rt", help: "RT", labels: { node: "running" }, kind: "gauge" as const, realtime: { startedAt: 0 } }
-      ]
       // TTL 0 (the default): no series map grows, however many series are recorded
       yield* Effect.forkScoped(CustomMetrics.expireEvery(0))
       yield* CustomMetrics.recordAll(emissions)
       for (let i = 0; i < 100; i++) yield* CustomMetrics.record({ name: "h", help: "H", labels: { wf: `w${i}` }, kind: "histogram", value: i, buckets: [5] })
       assert.strictEqual(yield* CustomMetrics.trackedSeries, 0)
     }).pipe(Effect.andThen(isolated(Effect.gen(function*() {
-      const emissions = [
-        { name: "c", help: "C", labels: { wf: "a" }, kind: "counter" as const, value: 1 },
-        { name: "g", help: "G", labels: {}, kind: "gauge" as const, value: 2 },
-        { name: "h", help: "H", labels: { wf: "a" }, kind: "histogram" as const, value: 3, buckets: [5] },
-        { name: "rt", help: "RT", labels: { node: "running" }, kind: "gauge" as const, realtime: { startedAt: 0 } }
-      ]
       yield* Effect.forkScoped(CustomMetrics.expireEvery("10 minutes"))
       yield* Effect.yieldNow
       yield* CustomMetrics.recordAll(emissions)
