@@ -520,7 +520,7 @@ const make = Effect.gen(function*() {
 
       // 4. one write: processed strategies, recouped pods, deleted artifacts, conditions, the finalizer
       let released = false
-      if (ready.length > 0 || ended.length > 0 || mayRelease(wf, freshStatus)) {
+      if (ready.length > 0 || ended.length > 0 || ((completed || deleting) && mayRelease(wf, freshStatus))) {
         yield* update(key, (cur) => {
           let status: Record<string, unknown> = { ...((cur["status"] ?? {}) as Record<string, unknown>) }
           const gc = gcStatusOf(status)
@@ -553,7 +553,7 @@ const make = Effect.gen(function*() {
           })
           for (const c of conditions) upsertCondition(status, c)
           status["artifactGCStatus"] = gc
-          released = mayRelease(wf, status)
+          released = (completed || deleting) && mayRelease(wf, status)
           const finalizers = released ? (cur.metadata.finalizers ?? []).filter((f) => f !== finalizerArtifactGC) : cur.metadata.finalizers
           return { ...cur, metadata: { ...cur.metadata, ...(finalizers ? { finalizers } : {}) }, status }
         })

@@ -152,10 +152,11 @@ describe("artifacts across clusters on real clusters, on a real S3 server", () =
       "--from-literal=cluster=main", `--from-literal=artifactRepository=${artifactRepositoryYaml(s3, BUCKET)}`
     ])
     for (const c of remoteClusters()) await ensureArtifactGCTasksCrd(c)
-    // its credentials where pods run, in every cluster, by hand; upstream's artifact GC rights there
+    // its credentials where pods run, in every cluster, by hand; upstream's artifact GC rights there, for the
+    // service account the GC pods run as (`default`: no artifactGC.serviceAccountName here, as upstream)
     for (const [c, ns] of [[MAIN, WF_NS], ...remoteClusters().map((c) => [c, REMOTE_NS] as const)] as const) {
       await ensureRepositorySecret(c, ns, s3)
-      await ensureArtifactGCExecutorRole(c, ns, ["workflow"])
+      await ensureArtifactGCExecutorRole(c, ns, ["default"])
     }
     // artifact GC in the remote clusters (k8s/rbac/remote-cluster.yaml): the user creates the GC tasks beside the
     // GC pods, the controller reads and deletes them
