@@ -35,6 +35,17 @@
  * configmap names argoexec v4.0.5 and the shipped configmap's image
  * entrypoints, and no node agent is started.
  *
+ * Artifacts: one real S3 server (SeaweedFS, test/support/s3Server.ts) for the
+ * run, on this machine's 127.0.0.1 (the node agents make the transfers in
+ * their processes here; on the real nodes the pods are on the host network
+ * and argoexec v4.0.5 makes them), a bucket, the configmap's
+ * `artifactRepository` naming it, and its credentials Secret created as an
+ * operator does in every namespace where pods run, in every cluster (never
+ * copied by the controller), with the executor's artifact GC rights there
+ * (upstream's executor role, k8s/rbac/remote-cluster.yaml); the examples' `s3`
+ * header lines move their own locations to that server (buckets, objects and
+ * the Secrets they name made as run.ts makes them).
+ *
  * Examples whose header says `embedded-only <reason>` are not run: `SKIP
  * <run>: <reason>` per run, then `N skipped` after the counts (never counted
  * as passed). The loopback server of the `url` header lines runs in this
@@ -45,6 +56,7 @@
  * to stderr. Env: see suite.ts (FLOTILLA_CONFORMANCE_TIMEOUT defaults to 300
  * seconds here).
  */
+import { PutObjectCommand } from "@aws-sdk/client-s3"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as YAML from "yaml"
@@ -54,7 +66,9 @@ import { defaultImages } from "../../src/kubelet/images.js"
 import { caData, clusterNames, clustersUp, ensureNamespace, ensureServiceAccount, getJson } from "../e2e/support/clusters.js"
 import { kubeconfigDoc, kubeconfigPath, kubectl, kubectlEnsure, kubectlRaw, nodeName } from "../e2e/support/clusters.js"
 import { type Proc, repoRoot, server, startFlotilla, stateDir, tailLogs, token, userName, waitFor, watchEvents, writePrivateFile } from "../e2e/support/clusters.js"
-import { exitWith, judge, loadExamples, manifestOf, placementHints, report, runVariants, startLoopbackServer, supportObjects, timedOut, timeoutFor, timeoutSeconds, type Variant, variantsOf } from "./suite.js"
+import { ensureArtifactGCTasksCrd, ensureRepositorySecret } from "../e2e/support/artifactRepository.js"
+import { type S3ServerHandle, startS3Server } from "../support/s3Server.js"
+import { artifactsNotYet, type Example, exitWith, judge, loadExamples, manifestOf, placementHints, report, runVariants, s3SecretsOf, startLoopbackServer, supportObjects, timedOut, timeoutFor, timeoutSeconds, type Variant, variantsOf } from "./suite.js"
 
 const MAIN = Embedded.localClusterName
 const SYSTEM_NS = Embedded.systemNamespace
@@ -66,6 +80,9 @@ const realNodes = process.env["FLOTILLA_CONFORMANCE_NODES"] === "real"
 const realNodesLabel = "flotilla.dev/real-nodes=true"
 /** What argoexec needs where pods run (upstream's executor role). */
 const executorRole = ["create", "role", "executor", "--verb=create,patch", `--resource=${TASK_RESULTS}`]
+const GC_TASKS = "workflowartifactgctasks.argoproj.io"
+/** The artifact repository's bucket on the run's S3 server. */
+const BUCKET = "flotilla-conformance"
 /** The shipped configmap's keys (k8s/manager/configmap.yaml): what an operator deploys. */
 const shippedImages = (): string =>
   (YAML.parse(fs.readFileSync(`${repoRoot}/k8s/manager/configmap.yaml`, "utf8")) as { data: { images: string } }).data.images
@@ -84,6 +101,27 @@ const prepareForRealNodes = async (cluster: string, ns: string, serviceAccounts:
   }
 }
 
+/**
+ * The artifact repository where pods run in `cluster`/`ns`: its credentials
+ * Secret and those the examples' own S3 locations name, created by hand as the
+ * seed's step 3 says (the controller never copies one), and upstream's
+ * executor artifact GC rights for the pods' service accounts (the GC pods list
+ * their tasks and patch their status: argoexec on the real nodes, the node
+ * agent with the pod's bound token otherwise).
+ */
+const prepareArtifacts = async (cluster: string, ns: string, serviceAccounts: Iterable<string>, s3: S3ServerHandle, examples: ReadonlyArray<Example>) => {
+  await ensureRepositorySecret(cluster, ns, s3, Embedded.artifactSecretName)
+  for (const secret of new Map(examples.flatMap((ex) => s3SecretsOf(ex)).map((s) => [s.name, s])).values()) {
+    await ensureRepositorySecret(cluster, ns, s3, secret.name, secret.keys)
+  }
+  await kubectlEnsure(cluster, ["-n", ns, "create", "role", "artifactgc", "--verb=list,watch", `--resource=${GC_TASKS}`])
+  await kubectlEnsure(cluster, ["-n", ns, "create", "role", "artifactgc-status", "--verb=patch", `--resource=${GC_TASKS}/status`])
+  for (const sa of serviceAccounts) {
+    await kubectlEnsure(cluster, ["-n", ns, "create", "rolebinding", `artifactgc-${sa}`, "--role=artifactgc", `--serviceaccount=${ns}:${sa}`])
+    await kubectlEnsure(cluster, ["-n", ns, "create", "rolebinding", `artifactgc-status-${sa}`, "--role=artifactgc-status", `--serviceaccount=${ns}:${sa}`])
+  }
+}
+
 const progress = (line: string) => console.error(`[conformance ${new Date().toISOString().slice(11, 19)}] ${line}`)
 
 type Placement = ReturnType<typeof Embedded.placementOf>
@@ -92,7 +130,7 @@ const namespacesIn = (placement: Placement, cluster: string): ReadonlyArray<stri
 const remoteClustersOf = (placement: Placement): ReadonlyArray<string> => [...placement.clusters].filter((c) => c !== MAIN).sort()
 
 /** Everything the runs need, created or updated in place (the same objects, names and contents as seed.e2e where they overlap). */
-const setUp = async (placement: Placement): Promise<void> => {
+const setUp = async (placement: Placement, s3: S3ServerHandle, examples: ReadonlyArray<Example>): Promise<void> => {
   const remotes = remoteClustersOf(placement)
   for (const c of remotes) {
     if (!clusterNames().includes(c)) throw new Error(`the suite needs cluster ${c}; the clusters up are ${clusterNames().join(", ")}`)
@@ -128,7 +166,9 @@ const setUp = async (placement: Placement): Promise<void> => {
       ? [`--from-literal=images=${shippedImages()}`, "--from-literal=executor=image: quay.io/argoproj/argoexec:v4.0.5"]
       : [`--from-literal=images=${YAML.stringify(defaultImages)}`]),
     // The controller runs on this machine: the examples' http templates call the suite's loopback server.
-    "--from-literal=httpTemplates=allowLoopbackAndLinkLocal: true"
+    "--from-literal=httpTemplates=allowLoopbackAndLinkLocal: true",
+    // The run's S3 server (its Secret is made below where pods run).
+    `--from-literal=artifactRepository=${Embedded.artifactRepositoryYaml({ endpoint: s3.endpoint, bucket: BUCKET, accessKey: "", secretKey: "", region: "us-east-1" })}`
   ])
   // The user's kubeconfig per workflow namespace and service account: contexts + users only, the workflow user's token.
   const userKubeconfig = kubeconfigDoc({
@@ -144,10 +184,14 @@ const setUp = async (placement: Placement): Promise<void> => {
       await kubectlEnsure(MAIN, ["-n", ns, "create", "secret", "generic", `${sa}-kubeconfig`, `--from-file=value=${userKubeconfigFile}`])
     }
   }
-  for (const ns of namespacesIn(placement, MAIN)) await prepareForRealNodes(MAIN, ns, [...serviceAccounts, "default"])
+  for (const ns of namespacesIn(placement, MAIN)) {
+    await prepareForRealNodes(MAIN, ns, [...serviceAccounts, "default"])
+    await prepareArtifacts(MAIN, ns, [...serviceAccounts, "default"], s3, examples)
+  }
   await grantResourceTemplates(placement, MAIN, [...new Set([...serviceAccounts, "default"])])
   // ---------------------------------------------------------------- remote clusters
   for (const c of remotes) {
+    await ensureArtifactGCTasksCrd(c)
     for (const ns of namespacesIn(placement, c)) {
       await ensureNamespace(c, ns)
       // the pods run as the workflow's service account
@@ -155,12 +199,19 @@ const setUp = async (placement: Placement): Promise<void> => {
       // the workflow user may only create pods there ...
       await kubectlEnsure(c, ["-n", ns, "create", "role", "remote", "--verb=create", "--resource=pods"])
       await kubectlEnsure(c, ["-n", ns, "create", "rolebinding", "remote", "--role=remote", `--user=${userName.workflow}`])
+      // ... and the artifact GC tasks beside the GC pods it makes there
+      await kubectlEnsure(c, ["-n", ns, "create", "role", "remote-gc-tasks", "--verb=create", `--resource=${GC_TASKS}`])
+      await kubectlEnsure(c, ["-n", ns, "create", "rolebinding", "remote-gc-tasks", "--role=remote-gc-tasks", `--user=${userName.workflow}`])
       await prepareForRealNodes(c, ns, [...serviceAccounts, "default"])
+      await prepareArtifacts(c, ns, [...serviceAccounts, "default"], s3, examples)
     }
     await grantResourceTemplates(placement, c, [...new Set([...serviceAccounts, "default"])])
     // ... and the controller may only list/watch/delete pods and task results.
     await kubectlEnsure(c, ["create", "clusterrole", "flotilla-remote", "--verb=list,watch,delete", `--resource=pods,${TASK_RESULTS}`])
     await kubectlEnsure(c, ["create", "clusterrolebinding", "flotilla-remote", "--clusterrole=flotilla-remote", `--user=${userName.controller}`])
+    // artifact GC: the tasks are read and deleted where their pods ran
+    await kubectlEnsure(c, ["create", "clusterrole", "flotilla-remote-artifact-gc", "--verb=get,list,watch,delete", `--resource=${GC_TASKS}`])
+    await kubectlEnsure(c, ["create", "clusterrolebinding", "flotilla-remote-artifact-gc", "--clusterrole=flotilla-remote-artifact-gc", `--user=${userName.controller}`])
   }
 }
 
@@ -335,10 +386,31 @@ const main = async (): Promise<number> => {
   if (!(await clustersUp())) throw new Error(`no clusters up in ${stateDir} (run scripts/clusters/up.sh)`)
   // The controller runs on this machine: the examples' http templates reach the loopback server their `url` lines name.
   const server = await startLoopbackServer()
-  const all = loadExamples(server.base)
+  // The artifact repository, and the S3 server the examples' own locations are moved to (as run.ts).
+  const s3 = await startS3Server()
+  try {
+    return await withS3(server, s3)
+  } finally {
+    await s3.stop()
+  }
+}
+
+const withS3 = async (server: Awaited<ReturnType<typeof startLoopbackServer>>, s3: S3ServerHandle): Promise<number> => {
+  await s3.createBucket(BUCKET)
+  const all = loadExamples(server.base, s3)
+  for (const bucketOrObject of [...new Set(all.flatMap((ex) => (ex.expect.s3 ?? []).map((l) => JSON.stringify([l.bucket, l.key]))))]) {
+    const [b, key] = JSON.parse(bucketOrObject) as [string, string | null]
+    await s3.createBucket(b).catch((e: Error) => /BucketAlready/.test(e.message) ? undefined : Promise.reject(e))
+    if (key !== null) {
+      const client = s3.client()
+      await client.send(new PutObjectCommand({ Bucket: b, Key: key, Body: "an object put by the conformance suite\n" })).finally(() => client.destroy())
+    }
+  }
   // `embedded-only` examples cannot work here (see their headers): reported SKIP, never run nor counted as passed.
-  // So are `not-on-real-nodes` examples when the pods run on the real nodes.
-  const skip = (ex: (typeof all)[number]) => ex.expect.embeddedOnly !== undefined || (realNodes && ex.expect.notOnRealNodes !== undefined)
+  // So are `not-on-real-nodes` examples when the pods run on the real nodes. Artifacts do run here
+  // (suite.ts still marks them `artifactsNotYet`).
+  const skip = (ex: (typeof all)[number]) =>
+    (ex.expect.embeddedOnly !== undefined && ex.expect.embeddedOnly !== artifactsNotYet) || (realNodes && ex.expect.notOnRealNodes !== undefined)
   const skipped = all.filter(skip)
   const examples = all.filter((ex) => !skip(ex))
   const variants = variantsOf(examples)
@@ -348,7 +420,7 @@ const main = async (): Promise<number> => {
   const t0 = Date.now()
 
   await clearLeftovers(placement, variants)
-  await setUp(placement)
+  await setUp(placement, s3, examples)
   // The templates and configmaps the examples use, before any run (apply: a second run on the same clusters updates them).
   if (support.length > 0) {
     await kubectl(MAIN, ["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "List", items: support.map((o) => o.object) }) })
