@@ -68,7 +68,7 @@ import { kubeconfigDoc, kubeconfigPath, kubectl, kubectlEnsure, kubectlRaw, node
 import { type Proc, repoRoot, server, startFlotilla, stateDir, tailLogs, token, userName, waitFor, watchEvents, writePrivateFile } from "../e2e/support/clusters.js"
 import { ensureArtifactGCTasksCrd, ensureRepositorySecret } from "../e2e/support/artifactRepository.js"
 import { type S3ServerHandle, startS3Server } from "../support/s3Server.js"
-import { artifactsNotYet, type Example, exitWith, judge, loadExamples, manifestOf, placementHints, report, runVariants, s3SecretsOf, startLoopbackServer, supportObjects, timedOut, timeoutFor, timeoutSeconds, type Variant, variantsOf } from "./suite.js"
+import { type Example, exitWith, judge, loadExamples, manifestOf, placementHints, report, runVariants, s3SecretsOf, startLoopbackServer, supportObjects, timedOut, timeoutFor, timeoutSeconds, type Variant, variantsOf } from "./suite.js"
 
 const MAIN = Embedded.localClusterName
 const SYSTEM_NS = Embedded.systemNamespace
@@ -407,10 +407,8 @@ const withS3 = async (server: Awaited<ReturnType<typeof startLoopbackServer>>, s
     }
   }
   // `embedded-only` examples cannot work here (see their headers): reported SKIP, never run nor counted as passed.
-  // So are `not-on-real-nodes` examples when the pods run on the real nodes. Artifacts do run here
-  // (suite.ts still marks them `artifactsNotYet`).
-  const skip = (ex: (typeof all)[number]) =>
-    (ex.expect.embeddedOnly !== undefined && ex.expect.embeddedOnly !== artifactsNotYet) || (realNodes && ex.expect.notOnRealNodes !== undefined)
+  // So are `not-on-real-nodes` examples when the pods run on the real nodes.
+  const skip = (ex: (typeof all)[number]) => ex.expect.embeddedOnly !== undefined || (realNodes && ex.expect.notOnRealNodes !== undefined)
   const skipped = all.filter(skip)
   const examples = all.filter((ex) => !skip(ex))
   const variants = variantsOf(examples)

@@ -33,8 +33,8 @@
  *
  * Artifacts: the embedded driver runs one real S3 server (SeaweedFS) as the
  * clusters' artifact repository; an `s3` header line moves an example's own S3
- * locations to it (see `Expectation`). The real clusters' driver skips every
- * example using artifacts for now (`artifactsNotYet`).
+ * locations to it (see `Expectation`). The real clusters' driver does the
+ * same with a SeaweedFS of its own.
  *
  * A file may hold other documents than its Workflow: its WorkflowTemplates,
  * ClusterWorkflowTemplates and ConfigMaps (and those of files holding no
@@ -126,8 +126,7 @@ const randomOutputNames = new Set(["scripts-bash", "scripts-javascript", "script
  *    when a key is given, puts a small text object there before the runs,
  *    and gives the Secrets the locations name (accessKeySecret,
  *    secretKeySecret) its keys in every namespace where pods run;
- *  - `embedded-only <reason>`: the real clusters' driver skips it (and so it
- *    does every example using artifacts, for now: `artifactsNotYet`);
+ *  - `embedded-only <reason>`: the real clusters' driver skips it;
  *  - `not-on-real-nodes <reason>`: the real clusters' driver skips it when
  *    the pods run on the real nodes (kubelet, containerd, argoexec);
  *  - `timeout <seconds>`: the run may take that long when the driver's
@@ -161,7 +160,6 @@ export interface S3Endpoint {
 }
 
 /** Why the real clusters' driver skips the examples that use artifacts. */
-export const artifactsNotYet = "artifacts on the real clusters: not yet"
 
 export interface Example {
   readonly file: string
@@ -277,19 +275,6 @@ const allFiles = (urlBase?: string, s3Server?: S3Endpoint): Array<ExampleFile> =
   ...readDir(repoExamplesDir, urlBase, s3Server)
 ]
 
-/** Does the Workflow use artifacts (inputs, outputs, arguments, a repository, archived logs)? */
-export const usesArtifacts = (wf: KubeObject): boolean => {
-  const visit = (value: unknown): boolean => {
-    if (Array.isArray(value)) return value.some(visit)
-    if (value === null || typeof value !== "object") return false
-    return Object.entries(value as Json).some(([k, v]) =>
-      (k === "artifacts" && Array.isArray(v) && v.length > 0) || k === "artifactRepositoryRef" || k === "archiveLocation" ||
-      (k === "archiveLogs" && v === true) || visit(v)
-    )
-  }
-  return visit(wf["spec"])
-}
-
 /**
  * The Secrets an example's rewritten S3 locations name (see the `s3` lines), with the keys they
  * read: the driver creates them with its server's credentials where pods run.
@@ -329,9 +314,7 @@ export const loadExamples = (urlBase?: string, s3Server?: S3Endpoint): ReadonlyA
       const workflow = workflows[0]
       if (!workflow) return []
       const expect = expectationOf(file, text)
-      // The real clusters' driver has no artifact repository yet: it skips them (SKIP ...: artifactsNotYet).
-      const skipOnReal = expect.embeddedOnly === undefined && usesArtifacts(workflow) ? { embeddedOnly: artifactsNotYet } : {}
-      return [{ file, name: file.replace(/\.ya?ml$/, ""), workflow, expect: { ...expect, ...skipOnReal } }]
+      return [{ file, name: file.replace(/\.ya?ml$/, ""), workflow, expect }]
     })
   const names = new Set<string>()
   for (const ex of examples) {
