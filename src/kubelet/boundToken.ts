@@ -22,33 +22,7 @@ import { makeRequests } from "../kube/live/requests.js"
 import { makeSession } from "../kube/live/session.js"
 import { enc } from "../kube/live/paths.js"
 import { makeError } from "../kube/live/errors.js"
-
-/** The `spec` of an `authentication.k8s.io/v1` TokenRequest. */
-export interface TokenRequestSpec {
-  /** Empty: the API server's own audiences (what a pod's default projected token carries). */
-  readonly audiences?: ReadonlyArray<string> | undefined
-  readonly expirationSeconds?: number | undefined
-  readonly boundObjectRef?: {
-    readonly apiVersion?: string | undefined
-    readonly kind: string
-    readonly name: string
-    readonly uid?: string | undefined
-  } | undefined
-}
-
-export interface TokenRequestStatus {
-  readonly token: string
-  readonly expirationTimestamp: string
-}
-
-/** The TokenRequest API of one cluster, called with the node agent's identity. */
-export interface TokenRequests {
-  readonly requestToken: (
-    namespace: string,
-    serviceAccount: string,
-    spec: TokenRequestSpec
-  ) => Effect.Effect<TokenRequestStatus, KubeError>
-}
+import type { TokenRequests, TokenRequestSpec, TokenRequestStatus } from "../kube/api/TokenRequest.js"
 
 /**
  * A client acting as the pod's service account `serviceAccount` in `namespace`,

@@ -15,34 +15,7 @@ import type { AuditEntry } from "./api.js"
 import { audit, awaitRunning, clusterFor } from "./calls.js"
 import { bindToken, boundTokenValid } from "./boundTokens.js"
 import { adminIdentity, type ClientRef, type Identity, lookup } from "./state.js"
-
-/** The `spec` of an `authentication.k8s.io/v1` TokenRequest. */
-export interface TokenRequestSpec {
-  /** Empty or absent: the API server's own audiences. */
-  readonly audiences?: ReadonlyArray<string> | undefined
-  readonly expirationSeconds?: number | undefined
-  readonly boundObjectRef?: {
-    readonly apiVersion?: string | undefined
-    readonly kind: string
-    readonly name: string
-    readonly uid?: string | undefined
-  } | undefined
-}
-
-/** The `status` of the TokenRequest the server answers with. */
-export interface TokenRequestStatus {
-  readonly token: string
-  readonly expirationTimestamp: string
-}
-
-/** A client that can call the TokenRequest API (the in-memory clients do; see `kubelet/boundToken.ts`). */
-export interface TokenRequests {
-  readonly requestToken: (
-    namespace: string,
-    serviceAccount: string,
-    spec: TokenRequestSpec
-  ) => Effect.Effect<TokenRequestStatus, KubeError>
-}
+import type { TokenRequests, TokenRequestSpec, TokenRequestStatus } from "../../kube/api/TokenRequest.js"
 
 /** The API server's default audience and its limits on a token's lifetime (`--service-account-max-token-expiration` unset). */
 export const defaultAudiences: ReadonlyArray<string> = ["https://kubernetes.default.svc"]
