@@ -7,24 +7,14 @@
  *   looked at again after 10 s, not after the 5 minutes meant for a working watch.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Duration, Effect, Layer, Option } from "effect"
+import { Duration, Effect, Option } from "effect"
 import { TestClock } from "effect/testing"
-import { ClusterReadiness } from "../../src/controller/ClusterReadiness.js"
-import { partsLayer } from "../../src/controller/Controller.js"
-import { Observation } from "../../src/controller/Observation.js"
-import { PodCreator } from "../../src/controller/PodCreator.js"
-import { PodOwnership } from "../../src/controller/PodOwnership.js"
-import { Reconciler } from "../../src/controller/Reconciler.js"
-import { StatusWriter } from "../../src/controller/StatusWriter.js"
 import { semaphoreRecheckUnwatched } from "../../src/controller/Synchronization.js"
-import { WorkflowCache } from "../../src/controller/WorkflowCache.js"
-import { WorkflowCleanup } from "../../src/controller/WorkflowCleanup.js"
-import { WorkQueue } from "../../src/controller/WorkQueue.js"
 import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
 import type { KubeClientShape } from "../../src/kube/api/KubeClient.js"
 import type { KubeObject } from "../../src/kube/api/Resources.js"
 import { InMemoryKube } from "../../src/testing/InMemoryKube.js"
-import { fastController } from "./harness.js"
+import { reconcilerOnlyWith } from "./reconcilerOnly.js"
 
 const settle = Effect.gen(function*() {
   for (let i = 0; i < 200; i++) yield* Effect.yieldNow
@@ -74,29 +64,9 @@ const setup = (options: { readonly refuseWatch?: boolean } = {}) =>
             : Effect.void
         ))
     }
-    const parts = partsLayer({
-      ...fastController,
-      localClient: client,
-      localSpec: Embedded.controllerSpec(Embedded.localClusterName),
-      systemNamespace: Embedded.systemNamespace
-    })
-    const services = Reconciler.layer.pipe(
-      Layer.provideMerge(WorkflowCleanup.layer),
-      Layer.provideMerge(PodCreator.layer),
-      Layer.provideMerge(StatusWriter.layer),
-      Layer.provideMerge(Observation.layer),
-      Layer.provideMerge(ClusterReadiness.layer),
-      Layer.provideMerge(WorkflowCache.layer),
-      Layer.provideMerge(PodOwnership.layer),
-      Layer.provideMerge(parts)
-    )
-    const ctx = yield* Layer.build(services)
-    const workflows = Context.get(ctx, WorkflowCache)
-    const { reconcile } = Context.get(ctx, Reconciler)
-    yield* Context.get(ctx, ClusterReadiness).trackAll
-    yield* workflows.synced
+    const { reconcile, workflows, queue } = yield* reconcilerOnlyWith({ localClient: client })
     const seen: Array<string> = []
-    yield* Context.get(ctx, WorkQueue).run(1, (key) => Effect.sync(() => void seen.push(key)))
+    yield* queue.run(1, (key) => Effect.sync(() => void seen.push(key)))
 
     for (const wf of [a, b]) yield* admin.create("workflows", "local", wf)
     for (const name of ["a", "b"]) {

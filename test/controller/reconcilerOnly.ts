@@ -4,6 +4,7 @@
  * test decides what each round sees (a re-created workflow, a clock moved on).
  */
 import { Context, Effect, Layer } from "effect"
+import type { KubeClientShape } from "../../src/kube/api/KubeClient.js"
 import { ClusterReadiness } from "../../src/controller/ClusterReadiness.js"
 import { partsLayer } from "../../src/controller/Controller.js"
 import { Expectations } from "../../src/controller/Expectations.js"
@@ -14,15 +15,17 @@ import { Reconciler } from "../../src/controller/Reconciler.js"
 import { StatusWriter } from "../../src/controller/StatusWriter.js"
 import { WorkflowCache } from "../../src/controller/WorkflowCache.js"
 import { WorkflowCleanup } from "../../src/controller/WorkflowCleanup.js"
+import { WorkQueue } from "../../src/controller/WorkQueue.js"
 import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
 import { InMemoryKube } from "../../src/testing/InMemoryKube.js"
 import { fastController } from "./harness.js"
 
-const services = Layer.unwrap(Effect.gen(function*() {
+/** `localClient`: the controller's client on its own cluster (default: the embedded controller identity's). */
+const services = (localClient?: KubeClientShape) => Layer.unwrap(Effect.gen(function*() {
   const kube = yield* InMemoryKube
   const parts = partsLayer({
     ...fastController,
-    localClient: kube.clientFor(Embedded.localClusterName, Embedded.tokens.controller),
+    localClient: localClient ?? kube.clientFor(Embedded.localClusterName, Embedded.tokens.controller),
     localSpec: Embedded.controllerSpec(Embedded.localClusterName),
     systemNamespace: Embedded.systemNamespace
   })
@@ -39,14 +42,17 @@ const services = Layer.unwrap(Effect.gen(function*() {
 }))
 
 /** Builds the services in the current scope once the workflow cache is filled and the clusters are tracked. */
-export const reconcilerOnly = Effect.gen(function*() {
-  const ctx = yield* Layer.build(services)
+export const reconcilerOnlyWith = (options: { readonly localClient?: KubeClientShape }) => Effect.gen(function*() {
+  const ctx = yield* Layer.build(services(options.localClient))
   const workflows = Context.get(ctx, WorkflowCache)
   yield* Context.get(ctx, ClusterReadiness).trackAll
   yield* workflows.synced
   return {
     reconcile: Context.get(ctx, Reconciler).reconcile,
     workflows,
-    expectations: Context.get(ctx, Expectations)
+    expectations: Context.get(ctx, Expectations),
+    queue: Context.get(ctx, WorkQueue)
   }
 })
+
+export const reconcilerOnly = reconcilerOnlyWith({})
