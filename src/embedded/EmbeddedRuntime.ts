@@ -374,6 +374,12 @@ export interface StartOptions extends ProvisionOptions {
   readonly workers?: number
   /** Controller tuning (intervals, timeouts), mainly for tests. */
   readonly controller?: ControllerTuning
+  /**
+   * Endpoints (`host:port` or URLs) the pods' artifact calls may reach on
+   * loopback or private addresses, besides the artifact repository's (which
+   * is always allowed): e.g. a test's http server on 127.0.0.1.
+   */
+  readonly artifactAllowedEndpoints?: ReadonlyArray<string> | undefined
 }
 
 /** Everything in `ControllerOptions` except the connection, which the embedded runtime provides. */
@@ -408,7 +414,17 @@ export const startKubelets = Effect.fnUntraced(function*(placement: Placement, o
       serviceAccountClient: (namespace, serviceAccount) =>
         kube.clientFor(cluster, serviceAccountToken(cluster, namespace, serviceAccount)),
       logSink: { writeLogs: (ns, pod, container, text) => kube.setPodLog(cluster, ns, pod, container, text) },
-      ...(options.artifactRepository?.store !== undefined ? { artifactStore: options.artifactRepository.store } : {})
+      ...(options.artifactRepository?.store !== undefined ? { artifactStore: options.artifactRepository.store } : {}),
+      // The kubelet makes the artifact calls from this machine's network: only the repository and the
+      // endpoints allowed explicitly may be on loopback or private addresses.
+      artifactAllowedEndpoints: [
+        ...(options.artifactRepository !== undefined
+          ? [/^[a-z][a-z0-9+.-]*:\/\//i.test(options.artifactRepository.endpoint)
+            ? options.artifactRepository.endpoint
+            : `${options.artifactRepository.insecure ?? true ? "http" : "https"}://${options.artifactRepository.endpoint}`]
+          : []),
+        ...(options.artifactAllowedEndpoints ?? [])
+      ]
     })
     yield* Scheduler.start({ client: kube.clientFor(cluster, tokens.scheduler) })
   }
