@@ -385,6 +385,31 @@ export interface StartOptions extends ProvisionOptions {
 /** Everything in `ControllerOptions` except the connection, which the embedded runtime provides. */
 export type ControllerTuning = Partial<Omit<ControllerOptions, "localClient" | "localSpec" | "systemNamespace">>
 
+const withScheme = (endpoint: string, insecure: boolean): string =>
+  /^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint) ? endpoint : `${insecure ? "http" : "https"}://${endpoint}`
+
+/**
+ * The endpoints the kubelets' artifact calls may reach on loopback or private
+ * addresses: the artifact repository (the option's, and the one the configmap
+ * data given names, `artifactRepository.s3.endpoint`) and those allowed
+ * explicitly; nothing else on this machine.
+ */
+export const repositoryEndpoints = (options: StartOptions): ReadonlyArray<string> => {
+  const endpoints: Array<string> = []
+  const repo = options.artifactRepository
+  if (repo !== undefined) endpoints.push(withScheme(repo.endpoint, repo.insecure ?? true))
+  const configured = options.configData?.["artifactRepository"]
+  if (configured !== undefined) {
+    try {
+      const s3 = (YAML.parse(configured) as { s3?: { endpoint?: unknown; insecure?: unknown } } | null)?.s3
+      if (typeof s3?.endpoint === "string" && s3.endpoint !== "") endpoints.push(withScheme(s3.endpoint, s3.insecure === true))
+    } catch {
+      // an unreadable repository is the controller's to report
+    }
+  }
+  return [...endpoints, ...(options.artifactAllowedEndpoints ?? [])]
+}
+
 /** The node of a cluster's local kubelet. */
 export const nodeNameOf = (cluster: string): string => `${cluster}-node`
 
@@ -417,14 +442,7 @@ export const startKubelets = Effect.fnUntraced(function*(placement: Placement, o
       ...(options.artifactRepository?.store !== undefined ? { artifactStore: options.artifactRepository.store } : {}),
       // The kubelet makes the artifact calls from this machine's network: only the repository and the
       // endpoints allowed explicitly may be on loopback or private addresses.
-      artifactAllowedEndpoints: [
-        ...(options.artifactRepository !== undefined
-          ? [/^[a-z][a-z0-9+.-]*:\/\//i.test(options.artifactRepository.endpoint)
-            ? options.artifactRepository.endpoint
-            : `${options.artifactRepository.insecure ?? true ? "http" : "https"}://${options.artifactRepository.endpoint}`]
-          : []),
-        ...(options.artifactAllowedEndpoints ?? [])
-      ]
+      artifactAllowedEndpoints: repositoryEndpoints(options)
     })
     yield* Scheduler.start({ client: kube.clientFor(cluster, tokens.scheduler) })
   }
