@@ -398,9 +398,15 @@ const kubelet = Command.make(
     context: contextFlag,
     nodeName: Flag.String("node-name").pipe(Flag.withDescription("The node this agent runs pods for")),
     register: Flag.Boolean("register-node").pipe(Flag.withDescription("Create the Node object"), Flag.withDefault(true)),
+    artifactEndpoints: Flag.String("artifact-allow-endpoint").pipe(
+      Flag.withDescription(
+        "An endpoint (host:port or URL) pods' artifact calls may reach although on a loopback, link-local or private address: the artifact repository's (repeatable; others there are refused)"
+      ),
+      Flag.atLeast(0)
+    ),
     simulate: simulateFlag
   },
-  Effect.fn(function*({ kubeconfig, context, nodeName, register, simulate }) {
+  Effect.fn(function*({ kubeconfig, context, nodeName, register, artifactEndpoints, simulate }) {
     const spec = yield* loadLocalConnection({
       kubeconfig: Option.getOrUndefined(kubeconfig),
       context: Option.getOrUndefined(context)
@@ -418,7 +424,8 @@ const kubelet = Command.make(
         mode: simulate ? "simulate" : "process",
         pathPrepend: ["/usr/games"],
         bind: false,
-        podServiceAccountClient
+        podServiceAccountClient,
+        artifactAllowedEndpoints: artifactEndpoints
       })
       yield* Effect.logInfo("kubelet started").pipe(Effect.annotateLogs({ node: nodeName, cluster: spec.cluster }))
       yield* Effect.never

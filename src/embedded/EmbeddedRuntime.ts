@@ -374,10 +374,41 @@ export interface StartOptions extends ProvisionOptions {
   readonly workers?: number
   /** Controller tuning (intervals, timeouts), mainly for tests. */
   readonly controller?: ControllerTuning
+  /**
+   * Endpoints (`host:port` or URLs) the pods' artifact calls may reach on
+   * loopback or private addresses, besides the artifact repository's (which
+   * is always allowed): e.g. a test's http server on 127.0.0.1.
+   */
+  readonly artifactAllowedEndpoints?: ReadonlyArray<string> | undefined
 }
 
 /** Everything in `ControllerOptions` except the connection, which the embedded runtime provides. */
 export type ControllerTuning = Partial<Omit<ControllerOptions, "localClient" | "localSpec" | "systemNamespace">>
+
+const withScheme = (endpoint: string, insecure: boolean): string =>
+  /^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint) ? endpoint : `${insecure ? "http" : "https"}://${endpoint}`
+
+/**
+ * The endpoints the kubelets' artifact calls may reach on loopback or private
+ * addresses: the artifact repository (the option's, and the one the configmap
+ * data given names, `artifactRepository.s3.endpoint`) and those allowed
+ * explicitly; nothing else on this machine.
+ */
+export const repositoryEndpoints = (options: StartOptions): ReadonlyArray<string> => {
+  const endpoints: Array<string> = []
+  const repo = options.artifactRepository
+  if (repo !== undefined) endpoints.push(withScheme(repo.endpoint, repo.insecure ?? true))
+  const configured = options.configData?.["artifactRepository"]
+  if (configured !== undefined) {
+    try {
+      const s3 = (YAML.parse(configured) as { s3?: { endpoint?: unknown; insecure?: unknown } } | null)?.s3
+      if (typeof s3?.endpoint === "string" && s3.endpoint !== "") endpoints.push(withScheme(s3.endpoint, s3.insecure === true))
+    } catch {
+      // an unreadable repository is the controller's to report
+    }
+  }
+  return [...endpoints, ...(options.artifactAllowedEndpoints ?? [])]
+}
 
 /** The node of a cluster's local kubelet. */
 export const nodeNameOf = (cluster: string): string => `${cluster}-node`
@@ -408,7 +439,10 @@ export const startKubelets = Effect.fnUntraced(function*(placement: Placement, o
       serviceAccountClient: (namespace, serviceAccount) =>
         kube.clientFor(cluster, serviceAccountToken(cluster, namespace, serviceAccount)),
       logSink: { writeLogs: (ns, pod, container, text) => kube.setPodLog(cluster, ns, pod, container, text) },
-      ...(options.artifactRepository?.store !== undefined ? { artifactStore: options.artifactRepository.store } : {})
+      ...(options.artifactRepository?.store !== undefined ? { artifactStore: options.artifactRepository.store } : {}),
+      // The kubelet makes the artifact calls from this machine's network: only the repository and the
+      // endpoints allowed explicitly may be on loopback or private addresses.
+      artifactAllowedEndpoints: repositoryEndpoints(options)
     })
     yield* Scheduler.start({ client: kube.clientFor(cluster, tokens.scheduler) })
   }

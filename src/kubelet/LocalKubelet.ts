@@ -58,7 +58,8 @@ import { type ArtifactRun, artifactTemplateOf, initErrorExitCode, runArtifactPod
 import { isArtifactGcPod, runArtifactGcPod } from "./artifactGcPod.js"
 import type { SavedOutputs } from "./artifacts/executor.js"
 import { type ArtifactStore, makeS3Store } from "./artifacts/S3Store.js"
-import { type HttpAddressPolicy, openPolicy } from "../controller/httpPolicy.js"
+import type { HttpAddressPolicy } from "../controller/httpPolicy.js"
+import { artifactEgress } from "./artifacts/egress.js"
 
 export type { Isolation } from "./PodProcess.js"
 export { annotations, labels } from "./outcome.js"
@@ -116,11 +117,19 @@ export interface LocalKubeletOptions {
   /** Where artifacts are loaded from and saved to; default S3 (`@aws-sdk/client-s3`, each call bounded in time). */
   readonly artifactStore?: ArtifactStore | undefined
   /**
-   * Which hosts an `http` input artifact may come from (the kubelet fetches it
-   * from the host's network). Default: any, as the local runtime's cluster is
-   * the user's own machine.
+   * Which addresses the artifact calls (http inputs, S3) of a pod without
+   * `hostNetwork` may reach: the kubelet makes them from the node's network,
+   * so by default the strict policy (no loopback, link-local such as the
+   * cloud metadata address, private networks; names judged by what they
+   * resolve to). A `hostNetwork` pod's are judged by the open policy.
    */
   readonly artifactHttpPolicy?: HttpAddressPolicy | undefined
+  /**
+   * Endpoints (`host:port` or URLs) a pod's artifact calls may reach whatever
+   * the policy: the configured artifact repository's endpoint, and any server
+   * the operator allows explicitly.
+   */
+  readonly artifactAllowedEndpoints?: ReadonlyArray<string> | undefined
 }
 
 export interface LocalKubelet {
@@ -190,6 +199,7 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
       (options.serviceAccountClient !== undefined ? fromServiceAccountClient(options.serviceAccountClient) : undefined)
     const { conditions, containerId, containerStatuses, markFinished, markInitFailed, markRunning, patchStatus, writeTaskResult } = reporter
     const artifactStore = options.artifactStore ?? makeS3Store()
+    const egressOf = (hostNetwork: boolean) => artifactEgress(hostNetwork, options.artifactAllowedEndpoints ?? [], options.artifactHttpPolicy)
 
     const storeLogs = (pod: KubeObject, text: string) =>
       Effect.gen(function*() {
@@ -273,7 +283,7 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
         )
         // An artifact GC pod (`argoexec artifact delete`): the executor's deletions, done here (artifactGcPod.ts).
         if (isArtifactGcPod(running)) {
-          return yield* runArtifactGcPod({ client, podClient, store: artifactStore, reporter, storeLogs }, running, startedAt, deadline.passed)
+          return yield* runArtifactGcPod({ client, podClient, store: artifactStore, egress: egressOf((running.spec as { hostNetwork?: unknown } | undefined)?.hostNetwork === true), reporter, storeLogs }, running, startedAt, deadline.passed)
         }
         // A resource template's pod: the executor acts on the API as the pod's service account.
         const resourceTemplate = resourceTemplateOf(running)
@@ -311,7 +321,7 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
           if (artifactTemplate !== undefined) {
             runs += 1
             const result = yield* runArtifactPod(
-              { client, store: artifactStore, httpPolicy: options.artifactHttpPolicy ?? openPolicy, isolation: runner!.isolation, workDir },
+              { client, store: artifactStore, egress: egressOf(planOk.hostNetwork), isolation: runner!.isolation, workDir },
               running,
               artifactTemplate,
               `${running.metadata.uid}-${process.pid}-${runs}-artifacts`,

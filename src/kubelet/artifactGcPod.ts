@@ -17,6 +17,8 @@ import type { KubeClientShape } from "../kube/api/KubeClient.js"
 import type { KubeObject } from "../kube/api/Resources.js"
 import { isoSeconds } from "../util/time.js"
 import { type Artifact, type ArtifactLocation, relocate } from "./artifacts/location.js"
+import type { ArtifactEgress } from "./artifacts/egress.js"
+import { guardedS3 } from "./artifacts/executor.js"
 import type { ArtifactStore, S3Target } from "./artifacts/S3Store.js"
 import { mountSecretVolumes, readSecret, type SecretFiles } from "./artifacts/secretVolumes.js"
 import type { PodServiceAccountClient } from "./boundToken.js"
@@ -39,6 +41,8 @@ export interface ArtifactGcPodDeps {
   readonly client: KubeClientShape
   readonly podClient: PodServiceAccountClient | undefined
   readonly store: ArtifactStore
+  /** Where the deletes may go (egress.ts). */
+  readonly egress: ArtifactEgress
   readonly reporter: ReturnType<typeof makeStatusReporter>
   readonly storeLogs: (pod: KubeObject, text: string) => Effect.Effect<void>
 }
@@ -98,7 +102,8 @@ const deleteListed = (deps: ArtifactGcPodDeps, api: KubeClientShape, pod: KubeOb
         const results: Record<string, ArtifactResult> = {}
         for (const [name, art] of Object.entries(spec.artifacts ?? {})) {
           const relocated = spec.archiveLocation !== undefined ? relocate({ ...art, name: art.name ?? name }, spec.archiveLocation) : art
-          const target = typeof relocated === "string" ? relocated : s3Target(relocated, secrets)
+          const unchecked = typeof relocated === "string" ? relocated : s3Target(relocated, secrets)
+          const target = typeof unchecked === "string" ? unchecked : guardedS3(unchecked, deps.egress)
           const outcome: ArtifactResult = typeof target === "string"
             ? { name, success: false, error: target }
             : yield* deps.store.delete(target).pipe(

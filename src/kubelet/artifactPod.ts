@@ -13,7 +13,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Duration, Effect } from "effect"
-import type { HttpAddressPolicy } from "../controller/httpPolicy.js"
+import type { ArtifactEgress } from "./artifacts/egress.js"
 import type { KubeClientShape } from "../kube/api/KubeClient.js"
 import type { KubeObject } from "../kube/api/Resources.js"
 import { type ArtifactTemplate, hasArtifacts, loadInputs, type SavedOutputs, saveOutputs } from "./artifacts/executor.js"
@@ -28,7 +28,8 @@ import { podHostId, removeDir } from "./processSpec.js"
 export interface ArtifactPodDeps {
   readonly client: KubeClientShape
   readonly store: ArtifactStore
-  readonly httpPolicy: HttpAddressPolicy
+  /** Where the pod's artifact calls may go (egress.ts). */
+  readonly egress: ArtifactEgress
   readonly isolation: Isolation
   /** Parent of the per-pod staging directories. */
   readonly workDir: string
@@ -77,7 +78,7 @@ export const runArtifactPod = (
     (dir) =>
       Effect.gen(function*() {
         const secrets = yield* mountSecretVolumes(deps.client, pod).pipe(Effect.mapError((e) => e.message))
-        const artifactDeps = { store: deps.store, secrets, httpPolicy: deps.httpPolicy, httpTimeout: Duration.seconds(60) }
+        const artifactDeps = { store: deps.store, secrets, egress: deps.egress, httpTimeout: Duration.seconds(60) }
         const inputs = yield* loadInputs(artifactDeps, template, path.join(dir, "in"))
         if (deps.isolation === "overlay") {
           yield* Effect.try({ try: () => inputs.forEach((i) => chownTree(i.hostPath, podHostId)), catch: (e) => `staging inputs: ${String(e)}` })

@@ -429,7 +429,9 @@ const withS3 = async (server: Awaited<ReturnType<typeof startLoopbackServer>>, s
   try {
     const agents = realNodes ? [] : clusterNames()
     for (const c of agents) {
-      procs.push(startFlotilla(`conformance-kubelet-${c}`, ["kubelet", "--kubeconfig", kubeconfigPath(c, "node-agent"), "--node-name", nodeName(c)]))
+      procs.push(startFlotilla(`conformance-kubelet-${c}`, ["kubelet", "--kubeconfig", kubeconfigPath(c, "node-agent"), "--node-name", nodeName(c),
+        // the repository and the examples' loopback URL server are on 127.0.0.1: allowed explicitly, nothing else there is
+        "--artifact-allow-endpoint", `http://${s3.endpoint}`, "--artifact-allow-endpoint", server.base]))
     }
     const controller = startFlotilla("conformance-controller", [
       "controller", "--kubeconfig", kubeconfigPath(MAIN, "controller"), "--namespace", SYSTEM_NS,

@@ -43,7 +43,9 @@ const main = Effect.gen(function*() {
   const placement = Embedded.placementOf([...variants.map((v) => v.wf), ...placementHints(support)])
   const { admin, controller, kube } = yield* Embedded.start(placement, {
     mode: "process",
-    artifactRepository: { endpoint: s3.endpoint, bucket, accessKey: s3.accessKey, secretKey: s3.secretKey }
+    artifactRepository: { endpoint: s3.endpoint, bucket, accessKey: s3.accessKey, secretKey: s3.secretKey },
+    // The examples' http inputs are moved to the loopback server: allowed explicitly, as nothing else on 127.0.0.1 is.
+    artifactAllowedEndpoints: [server.base]
   })
   // The Secrets the examples' own S3 locations name, with the server's keys, where pods run (as the user creates them).
   for (const secret of new Map(examples.flatMap((ex) => s3SecretsOf(ex)).map((s) => [s.name, s])).values()) {

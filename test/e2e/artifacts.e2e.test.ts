@@ -167,7 +167,11 @@ describe("artifacts across clusters on real clusters, on a real S3 server", () =
       await kubectlEnsure(c, ["create", "clusterrolebinding", "art-flotilla-remote-gc", "--clusterrole=art-flotilla-remote-gc", `--user=${userName.controller}`])
     }
     for (const c of clusterNames()) {
-      procs.push(startFlotilla(`art-kubelet-${c}`, ["kubelet", "--kubeconfig", kubeconfigPath(c, "node-agent"), "--node-name", nodeName(c)]))
+      procs.push(startFlotilla(`art-kubelet-${c}`, [
+        "kubelet", "--kubeconfig", kubeconfigPath(c, "node-agent"), "--node-name", nodeName(c),
+        // the repository is on 127.0.0.1: allowed explicitly (artifact calls to loopback are refused otherwise)
+        "--artifact-allow-endpoint", `http://${s3!.endpoint}`
+      ]))
     }
     procs.push(startController("art-controller", MAIN, SYSTEM_NS))
     for (const c of clusterNames()) {

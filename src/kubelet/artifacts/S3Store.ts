@@ -25,6 +25,9 @@ import {
   S3Client
 } from "@aws-sdk/client-s3"
 import { Duration, Effect, Schema } from "effect"
+import * as http from "node:http"
+import * as https from "node:https"
+import type { LookupFunction } from "node:net"
 
 export const ArtifactStoreReason = Schema.Literals([
   "NotFound",
@@ -58,6 +61,11 @@ export interface S3Target {
   readonly secretKey?: string | undefined
   readonly sessionToken?: string | undefined
   readonly createBucketIfNotPresent?: boolean | undefined
+  /**
+   * The name lookup its connections use (egress.ts: one refusing addresses
+   * the pod may not reach); the system's when undefined.
+   */
+  readonly lookup?: LookupFunction | undefined
 }
 
 /** What a key holds: one object, or the objects under `<key>/` (relative names). */
@@ -118,6 +126,16 @@ const classify = (verb: string, t: S3Target, e: unknown): ArtifactStoreError => 
     : ["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EHOSTUNREACH", "EAI_AGAIN"].includes(code) || (status !== undefined && status >= 500)
     ? "Unavailable"
     : "Unknown"
+  // The egress lookup's refusal (httpPolicy.guardedLookup: code EADDRBLOCKED, which the SDK may drop on the way up).
+  const cause = (e as { cause?: { code?: string; message?: string } } | undefined)?.cause
+  if (code === "EADDRBLOCKED" || cause?.code === "EADDRBLOCKED" || /\bresolves to \S+: \S+ is an? .*address/.test(err.message ?? "")) {
+    const m = (cause?.code === "EADDRBLOCKED" ? cause.message : err.message) ?? ""
+    return new ArtifactStoreError({
+      reason: "AccessDenied",
+      verb,
+      detail: `endpoint ${endpointUrl(t)} not allowed: ${m.replace(/ \(configmap [^)]*\)$/, "")} (bucket "${t.bucket}", key "${t.key}")`
+    })
+  }
   const text = err.message !== undefined && err.message !== "" && err.message !== code ? `${code}: ${err.message}` : code
   return new ArtifactStoreError({ reason, verb, detail: `${text} (bucket "${t.bucket}", key "${t.key}", endpoint ${endpointUrl(t)})` })
 }
@@ -140,7 +158,13 @@ export const makeS3Store = (options: S3StoreOptions = {}): ArtifactStore => {
       responseChecksumValidation: "WHEN_REQUIRED",
       // requestTimeout is left out: without throwOnRequestTimeout it only warns, and a whole-request bound
       // is the Effect timeout's; socketTimeout is what cuts an endpoint that accepts and never answers.
-      requestHandler: { connectionTimeout: connectTimeoutMs, socketTimeout: idleTimeoutMs },
+      requestHandler: {
+        connectionTimeout: connectTimeoutMs,
+        socketTimeout: idleTimeoutMs,
+        ...(t.lookup !== undefined
+          ? { httpAgent: new http.Agent({ keepAlive: true, lookup: t.lookup }), httpsAgent: new https.Agent({ keepAlive: true, lookup: t.lookup }) }
+          : {})
+      },
       credentials: {
         accessKeyId: t.accessKey ?? "",
         secretAccessKey: t.secretKey ?? "",

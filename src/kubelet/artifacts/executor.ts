@@ -17,7 +17,10 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Duration, Effect } from "effect"
-import { hostBlockedReason, type HttpAddressPolicy } from "../../controller/httpPolicy.js"
+import * as http from "node:http"
+import * as https from "node:https"
+import type { LookupFunction } from "node:net"
+import { type ArtifactEgress, blockedMessage, checkS3Endpoint, checkUrl, endpointOf } from "./egress.js"
 import { ArchiveError, chmodTree, filesUnder, isTarGz, tarGz, untarGz } from "./archive.js"
 import {
   type Artifact,
@@ -43,8 +46,8 @@ export interface ArtifactTemplate {
 export interface ArtifactDeps {
   readonly store: ArtifactStore
   readonly secrets: SecretFiles
-  /** Which hosts an http input may come from. */
-  readonly httpPolicy: HttpAddressPolicy
+  /** Where http inputs and S3 calls may go (egress.ts). */
+  readonly egress: ArtifactEgress
   /** Bound on one http download. */
   readonly httpTimeout: Duration.Duration
 }
@@ -96,6 +99,28 @@ const s3Target = (a: Artifact, secrets: SecretFiles): S3Target | string => {
   }
 }
 
+const maxRedirects = 10
+
+/** One GET through the egress check's lookup; redirects are the caller's. */
+const getOnce = (url: URL, headers: Record<string, string>, lookup: LookupFunction | undefined, signal: AbortSignal) =>
+  new Promise<{ status: number; statusText: string; location: string | undefined; body: Uint8Array }>((resolve, reject) => {
+    const mod = url.protocol === "https:" ? https : http
+    const req = mod.request(url, { method: "GET", headers, signal, ...(lookup !== undefined ? { lookup, agent: false } : {}) }, (res) => {
+      const status = res.statusCode ?? 0
+      const location = typeof res.headers.location === "string" ? res.headers.location : undefined
+      if (status >= 300 && status < 400) {
+        res.resume()
+        return resolve({ status, statusText: res.statusMessage ?? "", location, body: new Uint8Array(0) })
+      }
+      const chunks: Array<Buffer> = []
+      res.on("data", (c: Buffer) => chunks.push(c))
+      res.on("end", () => resolve({ status, statusText: res.statusMessage ?? "", location, body: new Uint8Array(Buffer.concat(chunks)) }))
+      res.on("error", reject)
+    })
+    req.on("error", reject)
+    req.end()
+  })
+
 const httpGet = (a: Artifact, deps: ArtifactDeps): Effect.Effect<Fetched, string> =>
   Effect.gen(function*() {
     const url = a.http?.url ?? ""
@@ -105,28 +130,46 @@ const httpGet = (a: Artifact, deps: ArtifactDeps): Effect.Effect<Fetched, string
     } catch {
       return yield* Effect.fail(`invalid URL ${JSON.stringify(url)}`)
     }
-    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return yield* Effect.fail(`unsupported URL scheme ${parsed.protocol}`)
-    const blocked = hostBlockedReason(parsed.hostname, deps.httpPolicy)
-    if (blocked !== undefined) return yield* Effect.fail(`refused: ${blocked}`)
     const headers = Object.fromEntries((a.http?.headers ?? []).filter((h) => h.name !== undefined).map((h) => [h.name!, h.value ?? ""]))
     return yield* Effect.tryPromise({
       try: async (signal) => {
-        const res = await fetch(url, { headers, signal, redirect: "follow" })
-        if (res.status === 404) return { _tag: "NotFound", message: `${res.status} ${res.statusText}` } satisfies Fetched
-        if (res.status < 200 || res.status >= 300) throw new Error(`loading content from ${url} failed with reason: ${res.status} ${res.statusText}`)
-        return { _tag: "Fetched", loaded: { _tag: "File", data: new Uint8Array(await res.arrayBuffer()) } } satisfies Fetched
+        let current = parsed
+        // Redirects by hand, each hop checked as the first: a public URL may not send the kubelet to a forbidden one.
+        for (let hop = 0; ; hop++) {
+          if (current.protocol !== "http:" && current.protocol !== "https:") throw new Error(`unsupported URL scheme ${current.protocol}`)
+          const decision = checkUrl(current, deps.egress)
+          if (decision._tag === "Refused") throw new Error(`refused ${current.href}: ${decision.reason}`)
+          const res = await getOnce(current, hop === 0 || endpointOf(current) === endpointOf(parsed) ? headers : {}, decision.lookup, signal)
+          if (res.status >= 300 && res.status < 400 && res.location !== undefined) {
+            if (hop + 1 >= maxRedirects) throw new Error(`loading content from ${url} failed: stopped after ${maxRedirects} redirects`)
+            current = new URL(res.location, current)
+            continue
+          }
+          if (res.status === 404) return { _tag: "NotFound", message: `${res.status} ${res.statusText}` } satisfies Fetched
+          if (res.status < 200 || res.status >= 300) throw new Error(`loading content from ${current.href} failed with reason: ${res.status} ${res.statusText}`)
+          return { _tag: "Fetched", loaded: { _tag: "File", data: res.body } } satisfies Fetched
+        }
       },
-      catch: (e) => (e instanceof Error ? e.message : String(e))
+      catch: (e) => blockedMessage(e) ?? (e instanceof Error ? e.message : String(e))
     }).pipe(
       Effect.timeoutOrElse({ duration: deps.httpTimeout, orElse: () => Effect.fail(`no answer from ${url} within ${Duration.format(deps.httpTimeout)}`) })
     )
   })
 
+/** The S3 target with the egress check applied: refused, or with the lookup its connections must use. */
+export const guardedS3 = (target: S3Target, egress: ArtifactEgress): S3Target | string => {
+  const decision = checkS3Endpoint(target.endpoint, target.insecure, egress)
+  if (decision._tag === "Refused") return `refused S3 endpoint ${target.endpoint}: ${decision.reason}`
+  return decision.lookup !== undefined ? { ...target, lookup: decision.lookup } : target
+}
+
 /** Fetches an input from its (relocated) repository. */
 const fetchInput = (a: Artifact, deps: ArtifactDeps): Effect.Effect<Fetched, string> => {
   switch (locationKind(a)) {
     case "s3": {
-      const target = s3Target(a, deps.secrets)
+      const unchecked = s3Target(a, deps.secrets)
+      if (typeof unchecked === "string") return Effect.fail(unchecked)
+      const target = guardedS3(unchecked, deps.egress)
       if (typeof target === "string") return Effect.fail(target)
       return deps.store.get(target).pipe(
         Effect.map((loaded): Fetched => ({ _tag: "Fetched", loaded })),
@@ -255,7 +298,8 @@ export const saveOutputs = (
         errors.push(`output artifact '${art.name}': ${typeof driverArt === "string" ? driverArt : "only s3 repositories are supported for outputs"}`)
         continue
       }
-      const target = s3Target(driverArt, deps.secrets)
+      const unchecked = s3Target(driverArt, deps.secrets)
+      const target = typeof unchecked === "string" ? unchecked : guardedS3(unchecked, deps.egress)
       const failed = (cause: string) => `failed to save artifact '${art.name}' to ${describeRepository(driverArt)}: ${cause}`
       if (typeof target === "string") {
         errors.push(failed(target))

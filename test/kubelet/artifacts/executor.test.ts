@@ -13,7 +13,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as zlib from "node:zlib"
-import { strictPolicy } from "../../../src/controller/httpPolicy.js"
+import { artifactEgress } from "../../../src/kubelet/artifacts/egress.js"
 import { tarGz } from "../../../src/kubelet/artifacts/archive.js"
 import { makeDirectoryStore } from "../../../src/kubelet/artifacts/DirectoryStore.js"
 import { type ArtifactDeps, type ArtifactTemplate, hasArtifacts, loadInputs, saveOutputs } from "../../../src/kubelet/artifacts/executor.js"
@@ -43,7 +43,7 @@ const storeRoot = () => {
 const depsFor = (root: string, secrets: Record<string, string> = { "/argo/secret/cred/accesskey": "a", "/argo/secret/cred/secretkey": "s" }): ArtifactDeps => ({
   store: makeDirectoryStore({ root, endpoint }),
   secrets: new Map(Object.entries(secrets).map(([k, v]) => [k, new TextEncoder().encode(v)])),
-  httpPolicy: strictPolicy,
+  egress: artifactEgress(false),
   httpTimeout: Duration.seconds(5)
 })
 
@@ -94,7 +94,7 @@ describe("loadInputs", () => {
       expect(yield* fail({ name: "k", path: "/tmp/k", s3: { key: "in/plain" } }, depsFor(root, {}))).toBe(
         `artifact k failed to load from s3 bucket "art" at local.test:9000, key "in/plain": open /argo/secret/cred/accesskey: no such file or directory`
       )
-      expect(yield* fail({ name: "h", path: "/tmp/h", http: { url: "http://127.0.0.1:1/x" } })).toMatch(/^artifact h failed to load from http http:\/\/127\.0\.0\.1:1\/x: refused: /)
+      expect(yield* fail({ name: "h", path: "/tmp/h", http: { url: "http://127.0.0.1:1/x" } })).toMatch(/^artifact h failed to load from http http:\/\/127\.0\.0\.1:1\/x: refused .*not allowed/)
       expect(yield* fail({ name: "p", path: "/tmp/../etc/p", raw: { data: "x" } })).toMatch(/Directory traversal is not permitted/)
       expect(yield* fail({ name: "g", path: "/tmp/g", git: { repo: "r" } })).toMatch(/git artifacts are not supported/)
     }))

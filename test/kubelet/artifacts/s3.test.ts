@@ -115,7 +115,7 @@ layer(TestS3.layer, { timeout: 120_000 })("artifacts on a real S3 server", (it) 
           containers: (spec.containers as Array<Record<string, unknown>>).map((c) => c.name === "wait" ? { ...c, volumeMounts: mounts } : c)
         }
       }
-      yield* LocalKubelet.start({ client, nodeName: "node-1", namespace: ns, mode: "process", workDir })
+      yield* LocalKubelet.start({ client, nodeName: "node-1", namespace: ns, mode: "process", workDir, artifactAllowedEndpoints: [`http://${s3.endpoint}`] })
       yield* client.create("pods", ns, withMounts)
       return { client, pod: yield* awaitFinished(client, name) }
     })
@@ -191,7 +191,7 @@ layer(TestS3.layer, { timeout: 120_000 })("artifacts on a real S3 server", (it) 
         container: { image: "busybox", command: ["true"] }
       } as never)
       const spec = pod.spec as Record<string, unknown>
-      yield* LocalKubelet.start({ client, nodeName: "node-1", namespace: ns, mode: "process", workDir })
+      yield* LocalKubelet.start({ client, nodeName: "node-1", namespace: ns, mode: "process", workDir, artifactAllowedEndpoints: [`http://${s3.endpoint}`] })
       yield* client.create("pods", ns, {
         ...pod,
         spec: {
