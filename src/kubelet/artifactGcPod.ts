@@ -28,12 +28,26 @@ import { executorErrorExitCode } from "./resourcePod.js"
 
 const labelArtifactGCPodHash = "workflows.argoproj.io/artifact-gc-pod"
 
-/** Whether the pod's main container runs `argoexec artifact delete` (args, or a command ending so). */
+const labelComponent = "workflows.argoproj.io/component"
+const annotationArtifactGCStrategy = "workflows.argoproj.io/artifact-gc-strategy"
+
+/**
+ * Whether the pod is an artifact GC pod: it carries what upstream's `createArtifactGCPod` sets on
+ * one (label `workflows.argoproj.io/component=artifact-gc`, annotation
+ * `workflows.argoproj.io/artifact-gc-strategy`) AND its main container runs `argoexec artifact
+ * delete` (`args` starting `artifact delete`, the command being the image's argoexec entrypoint or
+ * ending in `argoexec`). A user's container whose argv merely contains `artifact delete` runs as
+ * any other container.
+ */
 export const isArtifactGcPod = (pod: KubeObject): boolean => {
+  if (pod.metadata.labels?.[labelComponent] !== "artifact-gc") return false
+  const strategy = pod.metadata.annotations?.[annotationArtifactGCStrategy]
+  if (strategy === undefined || strategy === "") return false
   const main = mainContainer(pod) as { command?: ReadonlyArray<string>; args?: ReadonlyArray<string> } | undefined
-  const argv = [...(main?.command ?? []), ...(main?.args ?? [])]
-  const i = argv.indexOf("artifact")
-  return i !== -1 && argv[i + 1] === "delete"
+  const command = main?.command ?? []
+  const args = main?.args ?? []
+  const argoexec = command.length === 0 || /(^|\/)argoexec$/.test(command[command.length - 1]!)
+  return argoexec && args[0] === "artifact" && args[1] === "delete"
 }
 
 export interface ArtifactGcPodDeps {
