@@ -54,7 +54,8 @@ describe("the local directory artifact store", () => {
         put: () => Effect.void,
         putDirectory: () => Effect.void,
         delete: () => Effect.void,
-        exists: () => Effect.succeed(true)
+        exists: () => Effect.succeed(true),
+        list: () => Effect.succeed([])
       }
       const store = makeDirectoryStore({ root: fs.mkdtempSync(path.join(os.tmpdir(), "flotilla-dirstore-")), endpoint: "local", fallback })
       const got = yield* store.get({ endpoint: "127.0.0.1:9000", bucket: "b", key: "k", insecure: true })

@@ -118,6 +118,20 @@ export const makeDirectoryStore = (options: DirectoryStoreOptions): ArtifactStor
             throw e
           }
         })
+      )),
+    list: (t) =>
+      locate("list", t).pipe(Effect.flatMap(({ bucket, file }) =>
+        io("list", t, () => {
+          const prefix = file === bucket ? "" : `${path.relative(bucket, file).split(path.sep).join("/")}/`
+          try {
+            if (!fs.statSync(file).isDirectory()) return []
+          } catch (e) {
+            if (isNotFound(e)) return []
+            throw e
+          }
+          // S3 lists keys in byte order, not folder by folder
+          return filesUnder(file).map((f) => `${prefix}${f.rel}`).sort((a, b) => a < b ? -1 : a > b ? 1 : 0)
+        })
       ))
   }
 
@@ -133,6 +147,7 @@ export const makeDirectoryStore = (options: DirectoryStoreOptions): ArtifactStor
     put: (t, data) => route(t, (s) => s.put(t, data), "put file"),
     putDirectory: (t, files) => route(t, (s) => s.putDirectory(t, files), "put file"),
     delete: (t) => route(t, (s) => s.delete(t), "delete"),
-    exists: (t) => route(t, (s) => s.exists(t), "stat")
+    exists: (t) => route(t, (s) => s.exists(t), "stat"),
+    list: (t) => route(t, (s) => s.list(t), "list")
   }
 }

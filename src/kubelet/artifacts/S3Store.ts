@@ -81,6 +81,13 @@ export interface ArtifactStore {
   /** A key ending in `/` deletes every object under it, as upstream's Delete. */
   readonly delete: (target: S3Target) => Effect.Effect<void, ArtifactStoreError>
   readonly exists: (target: S3Target) => Effect.Effect<boolean, ArtifactStoreError>
+  /**
+   * The keys of the objects under the key taken as a folder (`<key>/`; the
+   * whole bucket for an empty key), in S3's order, without folder markers
+   * (keys ending in `/`): what argoexec's `ListObjects` lists for a data
+   * template. None is no error here (a key naming one object has none).
+   */
+  readonly list: (target: S3Target) => Effect.Effect<ReadonlyArray<string>, ArtifactStoreError>
 }
 
 export interface S3StoreOptions {
@@ -267,6 +274,7 @@ export const makeS3Store = (options: S3StoreOptions = {}): ArtifactStore => {
       call("stat", t, (c, abortSignal) => c.send(new HeadObjectCommand({ Bucket: t.bucket, Key: t.key }), { abortSignal }).then(() => true)).pipe(
         Effect.catchIf((e) => e.reason === "NotFound", () =>
           listKeys(t, cleanPrefix(t.key), 1).pipe(Effect.map((keys) => keys.length > 0)))
-      )
+      ),
+    list: (t) => listKeys(t, cleanPrefix(t.key)).pipe(Effect.map((keys) => keys.filter((k) => !k.endsWith("/"))))
   }
 }
