@@ -33,7 +33,9 @@
  * host-network admission policy, the pods' service accounts get upstream's
  * executor role (argoexec's wait container writes the task results), the
  * configmap names argoexec v4.0.5 and the shipped configmap's image
- * entrypoints, and no node agent is started.
+ * entrypoints, and no node agent is started; each example runs once there,
+ * as its multi-cluster variant, unless FLOTILLA_CONFORMANCE_VARIANTS says
+ * otherwise.
  *
  * Artifacts: one real S3 server (SeaweedFS, test/support/s3Server.ts) for the
  * run, on this machine's 127.0.0.1 (the node agents make the transfers in
@@ -68,7 +70,7 @@ import { kubeconfigDoc, kubeconfigPath, kubectl, kubectlEnsure, kubectlRaw, node
 import { type Proc, repoRoot, server, startFlotilla, stateDir, tailLogs, token, userName, waitFor, watchEvents, writePrivateFile } from "../e2e/support/clusters.js"
 import { ensureArtifactGCTasksCrd, ensureRepositorySecret } from "../e2e/support/artifactRepository.js"
 import { type S3ServerHandle, startS3Server } from "../support/s3Server.js"
-import { type Example, exitWith, judge, loadExamples, manifestOf, placementHints, report, runVariants, s3SecretsOf, startLoopbackServer, supportObjects, timedOut, timeoutFor, timeoutSeconds, type Variant, variantsOf } from "./suite.js"
+import { type Example, exitWith, judge, loadExamples, manifestOf, placementHints, report, runVariants, s3SecretsOf, startLoopbackServer, supportObjects, timedOut, timeoutFor, timeoutSeconds, type Variant, variantChoice, variantsOf } from "./suite.js"
 
 const MAIN = Embedded.localClusterName
 const SYSTEM_NS = Embedded.systemNamespace
@@ -411,7 +413,11 @@ const withS3 = async (server: Awaited<ReturnType<typeof startLoopbackServer>>, s
   const skip = (ex: (typeof all)[number]) => ex.expect.embeddedOnly !== undefined || (realNodes && ex.expect.notOnRealNodes !== undefined)
   const skipped = all.filter(skip)
   const examples = all.filter((ex) => !skip(ex))
-  const variants = variantsOf(examples)
+  // On the real nodes one run per example by default: its multi-cluster variant, whose pods the workflow's user
+  // creates in cluster-2/remote (the product's path, with the executor's secrets and rights there); both
+  // variants of every example run on the node agents, and main's real node runs the deploy and demo tests' pods.
+  const choice = variantChoice(realNodes ? "multi-cluster" : "both")
+  const variants = variantsOf(examples, choice)
   const support = supportObjects()
   const placement = Embedded.placementOf([...variants.map((v) => v.wf), ...placementHints(support)])
   const remotes = remoteClustersOf(placement)
@@ -423,7 +429,7 @@ const withS3 = async (server: Awaited<ReturnType<typeof startLoopbackServer>>, s
   if (support.length > 0) {
     await kubectl(MAIN, ["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "List", items: support.map((o) => o.object) }) })
   }
-  progress(`set up in ${((Date.now() - t0) / 1000).toFixed(1)}s; ${variants.length} runs, timeout ${timeout}s each`)
+  progress(`set up in ${((Date.now() - t0) / 1000).toFixed(1)}s; ${variants.length} runs (${choice}), timeout ${timeout}s each`)
 
   const watcher = workflowWatcher()
   try {
@@ -493,7 +499,7 @@ const withS3 = async (server: Awaited<ReturnType<typeof startLoopbackServer>>, s
     if (cleanupFailures.length === 0) progress(`cleanup: every workflow gone, nothing of theirs left in ${remotes.join(", ")}`)
     for (const p of procs) if (p.exited()) cleanupFailures.push(`process ${p.name} exited during the run (see ${p.logFile})`)
 
-    return report(examples, outcomes, cleanupFailures, skipped)
+    return report(examples, outcomes, cleanupFailures, skipped, choice)
   } finally {
     watcher.stop()
     await Promise.all(procs.map((p) => p.stop()))

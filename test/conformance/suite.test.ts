@@ -146,4 +146,39 @@ describe("conformance suite: the repository's examples", () => {
     expect(byName.get("steps-inline-workflow")!.expect.embeddedOnly).toBeUndefined()
     expect(byName.get("timeouts-step")!.expect.embeddedOnly).toBeUndefined()
   })
+
+  it("variants: both, as written or multi-cluster; the longest runs start first, outcomes come back in order, report counts one run per example when one variant", async () => {
+    const suite = await load()
+    const { Effect } = await import("effect")
+    const examples = suite.loadExamples().filter((ex) => ["continue-on-fail", "synchronization-mutex-wf-level", "dag-nested", "parallelism-nested-workflow"].includes(ex.name))
+    expect(examples.length).toBe(4)
+    expect(suite.variantsOf(examples).map((v) => v.label).slice(0, 2)).toEqual([examples[0]!.name, `${examples[0]!.name} (multi-cluster)`])
+    expect(suite.variantsOf(examples, "multi-cluster").every((v) => v.label.endsWith("(multi-cluster)"))).toBe(true)
+    expect(suite.variantsOf(examples, "as-written").map((v) => v.label)).toEqual(examples.map((ex) => ex.name))
+    process.env["FLOTILLA_CONFORMANCE_VARIANTS"] = "sideways"
+    expect(() => suite.variantChoice("both")).toThrow(/FLOTILLA_CONFORMANCE_VARIANTS=sideways/)
+    delete process.env["FLOTILLA_CONFORMANCE_VARIANTS"]
+    expect(suite.variantChoice("multi-cluster")).toBe("multi-cluster")
+
+    const variants = suite.variantsOf(examples, "multi-cluster")
+    const started: Array<string> = []
+    const outcomes = await Effect.runPromise(suite.runVariants(variants, {
+      attempt: (v) => Effect.sync(() => (started.push(v.ex.name), { label: v.label, ok: true })),
+      remove: () => Effect.void
+    }))
+    // the two with a timeout line (480 s, then 240 s) first, the others after in their order
+    expect(started).toEqual(["synchronization-mutex-wf-level", "parallelism-nested-workflow", ...examples.map((ex) => ex.name).filter((n) => !["synchronization-mutex-wf-level", "parallelism-nested-workflow"].includes(n))])
+    expect(outcomes.map((o) => o.label)).toEqual(variants.map((v) => v.label))
+
+    const lines: Array<string> = []
+    const log = console.log
+    console.log = (line: string) => void lines.push(line)
+    try {
+      expect(suite.report(examples, outcomes, [], [], "multi-cluster")).toBe(0)
+      expect(() => suite.report(examples, outcomes)).toThrow(/4 outcomes for 4 examples/)
+    } finally {
+      console.log = log
+    }
+    expect(lines.at(-1)).toBe("4 passed, 0 failed")
+  })
 })
