@@ -130,7 +130,8 @@ const readSettings = Effect.fnUntraced(function*(options: ControllerOptions) {
     images: config.images,
     limits: config.limits,
     ...(config.instanceId ? { instanceId: config.instanceId } : {}),
-    ...(config.artifactRepository ? { artifactRepository: config.artifactRepository } : {})
+    ...(config.artifactRepository ? { artifactRepository: config.artifactRepository } : {}),
+    controllerNamespace: options.systemNamespace ?? "argo"
   }
   return ControllerSettings.of({ options, config, engineConfig })
 })

@@ -39,7 +39,9 @@ const make = Effect.gen(function*() {
     Effect.gen(function*() {
       const out = new Map<string, CacheRead>()
       for (const name of names) {
-        const cm = yield* getCache(namespace, name)
+        // `<namespace>/<name>`: a ConfigMap of another namespace (the controller's, for artifactRepositoryRef)
+        const slash = name.indexOf("/")
+        const cm = slash === -1 ? yield* getCache(namespace, name) : yield* getCache(name.slice(0, slash), name.slice(slash + 1))
         out.set(
           name,
           cm === undefined

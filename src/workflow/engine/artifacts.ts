@@ -34,8 +34,6 @@ import { evaluate, type Scope, substitute, substituteTemplate } from "./scope.js
 export const defaultRepositoriesConfigMap = "artifact-repositories"
 /** Its annotation naming the default key. */
 export const annotationDefaultRepository = "workflows.argoproj.io/default-artifact-repository"
-/** The key of a ref that names none, in a ConfigMap that has no default annotation. */
-export const defaultRepositoryKey = "default-v1"
 
 /** The executor's mount for artifact credentials, one directory per Secret (upstream's `SecretVolMountPath`). */
 export const secretVolMountPath = "/argo/secret"
@@ -85,12 +83,16 @@ export const hasLocationOrKey = (art: Artifact): boolean => hasLocation(art) || 
 const resolved = new WeakMap<OperationState, { readonly repository: ArtifactRepository | undefined } | Failure | "pending">()
 
 /**
- * The workflow's artifact repository (upstream's `artifactRepositories.Resolve`): the one recorded
- * in `status.artifactRepositoryRef` once resolved; else `spec.artifactRepositoryRef` (its ConfigMap,
- * `artifact-repositories` by default, in the workflow's namespace; its key, else the ConfigMap's
- * `workflows.argoproj.io/default-artifact-repository` annotation, else `default-v1`); else the
- * namespace's `artifact-repositories` when its annotation names a key it has; else the controller
- * configmap's `artifactRepository`. "pending" while the ConfigMap is being read.
+ * The workflow's artifact repository (upstream's v4.0.5 `artifactRepositories.Resolve`): the one
+ * recorded in `status.artifactRepositoryRef` once resolved; else, with `spec.artifactRepositoryRef`,
+ * its ConfigMap (`artifact-repositories` when it names none) in the workflow's namespace, then in
+ * the controller's namespace (`EngineConfig.controllerNamespace`): its key, else the ConfigMap's
+ * `workflows.argoproj.io/default-artifact-repository` annotation, else "" (which no ConfigMap has);
+ * a ConfigMap not found or missing the key means the next place, and none found is an error naming
+ * the ConfigMap, the places and the key; without a ref, the namespace's `artifact-repositories`
+ * when its annotation names a key it has, else the controller configmap's `artifactRepository`.
+ * "pending" while a ConfigMap is being read (the controller's namespace's is asked for as
+ * `<namespace>/<name>`, a name no ConfigMap can have).
  */
 export const repositoryOf = (op: OperationState): { readonly repository: ArtifactRepository | undefined } | Failure | "pending" => {
   const known = resolved.get(op)
@@ -130,18 +132,29 @@ const resolveRepository = (op: OperationState): { readonly repository: ArtifactR
     return { repository }
   }
   const at = "spec.artifactRepositoryRef"
-  if (!read.found) {
-    return { error: `${at}: failed to find any artifact repository: ConfigMap "${configMap}" not found in namespace "${namespace}"` }
+  const places = [namespace, op.config.controllerNamespace].filter((n, i, all): n is string =>
+    n !== undefined && n !== "" && all.indexOf(n) === i
+  )
+  const misses: Array<string> = []
+  for (const [i, place] of places.entries()) {
+    const here = i === 0 ? read : readConfigMap(op, `${place}/${configMap}`)
+    if (here === "pending") return "pending"
+    if (!here.found) {
+      misses.push(`ConfigMap "${configMap}" not found in namespace "${place}"`)
+      continue
+    }
+    const key = str(ref["key"]) || here.annotations?.[annotationDefaultRepository] || ""
+    const value = here.data[key]
+    if (value === undefined) {
+      misses.push(`config map missing key "${key}" (ConfigMap "${configMap}" in namespace "${place}")`)
+      continue
+    }
+    const repository = repositoryIn(configMap, key, value)
+    if (isFailure(repository)) return { error: `${repository.error} (namespace "${place}")` }
+    record_({ namespace: place, configMap, key, artifactRepository: repository })
+    return { repository }
   }
-  const key = str(ref["key"]) || read.annotations?.[annotationDefaultRepository] || defaultRepositoryKey
-  const value = read.data[key]
-  if (value === undefined) {
-    return { error: `${at}: failed to find any artifact repository: config map missing key "${key}" (ConfigMap "${configMap}" in namespace "${namespace}")` }
-  }
-  const repository = repositoryIn(configMap, key, value)
-  if (isFailure(repository)) return repository
-  record_({ namespace, configMap, key, artifactRepository: repository })
-  return { repository }
+  return { error: `${at}: failed to find any artifact repository: ${misses.join("; ")}` }
 }
 
 const repositoryIn = (configMap: string, key: string, text: string): ArtifactRepository | Failure => {

@@ -103,6 +103,11 @@ export interface EngineConfig {
    * (`spec.artifactRepositoryRef`) and its namespace's `artifact-repositories` names no default.
    */
   readonly artifactRepository?: ArtifactRepository
+  /**
+   * The controller's (Argo's system) namespace: where `spec.artifactRepositoryRef`'s ConfigMap is
+   * looked for when the workflow's namespace has none or it lacks the key (upstream's Resolve).
+   */
+  readonly controllerNamespace?: string
 }
 
 /**

@@ -65,7 +65,7 @@ describe("artifacts: the repository", () => {
     expect(argoTemplate(pod).archiveLocation.s3).toEqual({ bucket: "team-bucket", endpoint: "s3.team:9000", key: `argo/2025/${pod.metadata.name}` })
   })
 
-  it("spec.artifactRepositoryRef: its ConfigMap and key; no key falls back to the annotation, then default-v1", () => {
+  it("spec.artifactRepositoryRef: its ConfigMap and key; no key falls back to the annotation, else \"\" (missing: no default-v1)", () => {
     const cm = (annotations: Record<string, string>): ConfigMapRead => ({
       found: true,
       labels: {},
@@ -78,7 +78,45 @@ describe("artifacts: the repository", () => {
     }
     expect(bucketOf({ configMap: "my-repos", key: "my-key" }, {})).toBe("mine")
     expect(bucketOf({ configMap: "my-repos" }, { "workflows.argoproj.io/default-artifact-repository": "other" })).toBe("other")
-    expect(bucketOf({ configMap: "my-repos" }, {})).toBe("v1")
+    // neither key nor annotation: upstream's key is "", which the ConfigMap lacks
+    const s = sim({ ...artifactPassing, artifactRepositoryRef: { configMap: "my-repos" } }, config, new Map([["my-repos", cm({})]]))
+    const out = s.tick()
+    expect(s.creates(out)).toEqual([])
+    expect(String(s.node("wf[0].generate-artifact")!.message)).toMatch(/failed to find any artifact repository: config map missing key "" \(ConfigMap "my-repos" in namespace "argo"\)/)
+  })
+
+  it("spec.artifactRepositoryRef: the workflow's namespace first, then the controller's (NotFound or a missing key: the next)", () => {
+    const cfg: EngineConfig = { ...config, controllerNamespace: "flotilla-system" }
+    const repos = (data: Record<string, string>): ConfigMapRead => ({ found: true, labels: {}, annotations: {}, data })
+    const run = (store: Map<string, ConfigMapRead>) => {
+      const s = sim({ ...artifactPassing, artifactRepositoryRef: { configMap: "repos", key: "k" } }, cfg, store)
+      const out = s.tick()
+      return { s, out }
+    }
+    // the workflow's namespace has it: the controller's is not even read
+    const own = run(new Map([["repos", repos({ k: "s3:\n  bucket: own\n" })], ["flotilla-system/repos", repos({ k: "s3:\n  bucket: ctl\n" })]]))
+    expect(argoTemplate(own.s.creates(own.out)[0]!.pod).archiveLocation.s3.bucket).toBe("own")
+    expect(own.out.status["artifactRepositoryRef"]).toMatchObject({ namespace: "argo", configMap: "repos", key: "k" })
+    // not found in the workflow's namespace
+    const notFound = run(new Map([["repos", { found: false }], ["flotilla-system/repos", repos({ k: "s3:\n  bucket: ctl\n" })]]))
+    expect(argoTemplate(notFound.s.creates(notFound.out)[0]!.pod).archiveLocation.s3.bucket).toBe("ctl")
+    expect(notFound.out.status["artifactRepositoryRef"]).toMatchObject({ namespace: "flotilla-system", configMap: "repos", key: "k" })
+    // found there without the key
+    const noKey = run(new Map([["repos", repos({ other: "s3:\n  bucket: x\n" })], ["flotilla-system/repos", repos({ k: "s3:\n  bucket: ctl\n" })]]))
+    expect(argoTemplate(noKey.s.creates(noKey.out)[0]!.pod).archiveLocation.s3.bucket).toBe("ctl")
+    // in neither: the error names the ConfigMap, both namespaces and the key
+    const neither = run(new Map([["repos", { found: false }], ["flotilla-system/repos", repos({ other: "s3:\n  bucket: x\n" })]]))
+    expect(neither.s.creates(neither.out)).toEqual([])
+    const message = String(neither.s.node("wf[0].generate-artifact")!.message)
+    expect(message).toContain('ConfigMap "repos" not found in namespace "argo"')
+    expect(message).toContain('config map missing key "k" (ConfigMap "repos" in namespace "flotilla-system")')
+  })
+
+  it("spec.artifactRepositoryRef: the workflow's namespace's ConfigMap is asked for first (the controller's only when that one fails)", () => {
+    const s = new Sim(workflow({ ...artifactPassing, artifactRepositoryRef: { configMap: "repos" } }))
+    s.cfg = { ...config, controllerNamespace: "flotilla-system" }
+    const out = s.tick()
+    expect(out.needConfigMaps).toEqual(["repos"])
   })
 
   it("spec.artifactRepositoryRef to a missing ConfigMap, a missing key or a bad value errors, naming the field", () => {
@@ -89,14 +127,15 @@ describe("artifacts: the repository", () => {
       expect(out.status["phase"]).toBe("Failed")
       return String(s.node("wf[0].generate-artifact")!.message)
     }
-    expect(run(new Map())).toMatch(/^spec\.artifactRepositoryRef: failed to find any artifact repository: ConfigMap "artifact-repositories" not found/)
+    expect(run(new Map())).toMatch(/^spec\.artifactRepositoryRef: failed to find any artifact repository: ConfigMap "artifact-repositories" not found in namespace "argo"/)
     const cm: ConfigMapRead = { found: true, labels: {}, data: { "default-v1": "s3:\n  endpoint: x\n  insecure: maybe\n" } }
     expect(run(new Map([["artifact-repositories", cm]]), { key: "nope" })).toMatch(/config map missing key "nope"/)
-    const bad = run(new Map([["artifact-repositories", cm]]))
+    const bad = run(new Map([["artifact-repositories", cm]]), { key: "default-v1" })
     expect(bad).toContain('ConfigMap "artifact-repositories" key "default-v1": default-v1.s3.bucket: is required')
-    expect(bad).toContain("default-v1.s3.insecure: must be true or false")
+    expect(bad).toContain('default-v1.s3.insecure: must be true or false')
+    expect(bad).toContain('(namespace "argo")')
     const gcs: ConfigMapRead = { found: true, labels: {}, data: { "default-v1": "gcs:\n  bucket: b\n" } }
-    expect(run(new Map([["artifact-repositories", gcs]]))).toContain("default-v1.gcs: gcs artifact repositories are not supported (only s3)")
+    expect(run(new Map([["artifact-repositories", gcs]]), { key: "default-v1" })).toContain("default-v1.gcs: gcs artifact repositories are not supported (only s3)")
   })
 
   it("while the ConfigMap is unread the engine asks for it and creates nothing", () => {

@@ -58,8 +58,13 @@ export class Sim {
       reconcile({ workflow: this.wf, pods: this.pods, taskResults: this.taskResults, now: this.now, config: this.cfg, templates: this.templates, ...(configMaps ? { configMaps } : {}) })
     let out = run(this.configMapStore === undefined ? undefined : new Map())
     const store = this.configMapStore
-    if (store !== undefined && (out.needConfigMaps ?? []).length > 0) {
-      out = run(new Map((out.needConfigMaps ?? []).map((n) => [n, store.get(n) ?? { found: false }] as const)))
+    // as the Reconciler: again while the engine asks for ConfigMaps it was not given
+    let read = new Map<string, ConfigMapRead>()
+    for (let round = 0; store !== undefined && round < 4; round++) {
+      const need = (out.needConfigMaps ?? []).filter((n) => !read.has(n))
+      if (need.length === 0) break
+      read = new Map([...read, ...need.map((n) => [n, store.get(n) ?? { found: false }] as const)])
+      out = run(read)
     }
     this.wf = { ...this.wf, metadata: { ...this.wf.metadata, labels: { ...this.wf.metadata.labels, ...out.labels } }, status: out.status }
     this.last = out
