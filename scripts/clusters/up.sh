@@ -250,13 +250,18 @@ status:
 EOF
   done
   # CRDs (argoproj.io): all of them on main (the workflows' cluster); in a remote
-  # cluster only the task results' (as k8s/rbac/remote-cluster.yaml installs it),
-  # so that the owner reference argoexec puts on a task result (kind Workflow)
-  # cannot be resolved there and the garbage collector leaves it alone.
+  # cluster only the task results' and the artifact GC tasks' (as
+  # k8s/rbac/remote-cluster.yaml installs them: the controller makes GC tasks and
+  # pods there), never Workflow's, so that the owner reference argoexec puts on a
+  # task result (kind Workflow) cannot be resolved there and the garbage
+  # collector leaves it alone.
   if ls "$REPO"/k8s/crd/*.yaml >/dev/null 2>&1; then
     for f in "$REPO"/k8s/crd/*.yaml; do
       [ "$(basename "$f")" = kustomization.yaml ] && continue
-      [ "$c" = "${CLUSTERS[0]}" ] || [ "$(basename "$f")" = argoproj.io_workflowtaskresults.yaml ] || continue
+      case "$(basename "$f")" in
+        argoproj.io_workflowtaskresults.yaml|argoproj.io_workflowartifactgctasks.yaml) ;;
+        *) [ "$c" = "${CLUSTERS[0]}" ] || continue ;;
+      esac
       "${k[@]}" apply --server-side --force-conflicts -f "$f" >/dev/null
     done
   else
