@@ -53,6 +53,8 @@ fi
 
 # shellcheck source=scripts/clusters/go-build-env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/go-build-env.sh"
+# shellcheck source=scripts/lib/argo-module.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/argo-module.sh"
 
 log() { printf '[build-node %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 t_start=$SECONDS
@@ -116,31 +118,13 @@ build_crictl() {
 }
 
 # ---------------------------------------------------------------- argoexec
-# The module zip drops workflow/executor/osspecific/signal_linux.go, a symlink to
-# signal_darwin.go upstream (module zips omit symlinks), so Setpgid & co. are
-# undefined on linux. Copy the module out of the module cache, restore the file
-# as a copy of signal_darwin.go (no build tags: its _linux name selects it) and
-# build there.
+# Built from a patched copy of the module (the zip drops the symlinked
+# signal_linux.go): scripts/lib/argo-module.sh, shared with
+# scripts/bench/build-upstream.sh (upstream's workflow-controller).
 build_argoexec() {
   if [ -x "$ARGOEXEC" ]; then log "argoexec v$ARGO_VERSION: cached"; return; fi
-  local t0=$SECONDS dir="$BUILD_DIR/argo-workflows-v$ARGO_VERSION" P=github.com/argoproj/argo-workflows/v4 moddir
-  mkdir -p "$BUILD_DIR" "$(dirname "$ARGOEXEC")"
-  log "argoexec v$ARGO_VERSION: go mod download $P@v$ARGO_VERSION (security advisories exist: tests only)"
-  moddir="$(cd "$BUILD_DIR" && go mod download -json "$P@v$ARGO_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
-  [ -d "$moddir" ] || { log "ERROR: cannot find $P@v$ARGO_VERSION in the module cache"; exit 1; }
-  if [ ! -f "$dir/.copied" ]; then
-    rm -rf "$dir" && mkdir -p "$dir"
-    cp -r "$moddir/." "$dir/"
-    chmod -R u+w "$dir"
-    local os="$dir/workflow/executor/osspecific"
-    [ -f "$os/signal_linux.go" ] || cp "$os/signal_darwin.go" "$os/signal_linux.go"
-    grep -q '^//go:build' "$os/signal_linux.go" && { log "ERROR: $os/signal_darwin.go has build tags now; check them"; exit 1; }
-    touch "$dir/.copied"
-  fi
-  log "argoexec v$ARGO_VERSION: go build ./cmd/argoexec"
-  (cd "$dir" && go build -mod=mod \
-    -ldflags "$LDFLAGS_BASE -X $P.version=v$ARGO_VERSION -X $P.gitTag=v$ARGO_VERSION -X $P.gitTreeState=clean" \
-    -o "$ARGOEXEC.tmp" ./cmd/argoexec && mv -f "$ARGOEXEC.tmp" "$ARGOEXEC")
+  local t0=$SECONDS
+  argo_module_build argoexec "$ARGO_VERSION" "$BUILD_DIR" ./cmd/argoexec "$ARGOEXEC"
   log "argoexec v$ARGO_VERSION: built in $((SECONDS - t0))s"
   built+=("argoexec:$((SECONDS - t0))s")
 }
