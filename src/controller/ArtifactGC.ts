@@ -20,7 +20,7 @@
  * controller restart loses nothing. Every workflow write is a Replace of a fresh copy (a concurrent
  * change is a Conflict, tried again), never a lost update.
  */
-import { Clock, Context, Effect, Layer, Option } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
 import { ClusterPool } from "../kube/ClusterPool.js"
 import { KubeClient, type KubeClientShape } from "../kube/api/KubeClient.js"
 import type { KubeError } from "../kube/api/KubeError.js"
@@ -49,10 +49,55 @@ export const envArtifactGCPodHash = "ARGO_ARTIFACT_POD_NAME"
 /** `wfv1.ConditionTypeArtifactGCError`. */
 export const conditionArtifactGCError = "ArtifactGCError"
 
-/** How soon a round that failed (an API call, a cluster away) is tried again. */
-const retryAfterMs = 5000
 /** How often ended GC pods are looked for while some run (their watch events come sooner). */
 const pollMs = 2000
+/**
+ * `activeDeadlineSeconds` of a GC pod. Upstream's `createArtifactGCPod` (v4.0.5 artifact_gc.go)
+ * sets none, so a GC pod that hangs holds the workflow's finalizer for ever; flotilla bounds it:
+ * half an hour is far more than deleting a workflow's artifacts takes.
+ */
+export const gcPodDeadlineSeconds = 1800
+/**
+ * A GC pod not ended this long after it was made (its deadline, then `artifactGCGiveUp` more:
+ * a Pending pod never starts its deadline; its cluster may be away) is given up.
+ */
+const podGiveUpMs = (giveUpMs: number) => gcPodDeadlineSeconds * 1000 + giveUpMs
+
+/** Remote GC tasks still to delete (`cluster/namespace/name`, JSON): the finalizer stays until they are gone. */
+export const annotationTasksToDelete = "flotilla.dev/artifact-gc-tasks-to-delete"
+
+interface TaskRef {
+  readonly cluster: string
+  readonly namespace: string
+  readonly name: string
+}
+
+const taskId = (t: TaskRef) => `${t.cluster}/${t.namespace}/${t.name}`
+
+/** The tasks recorded in `annotationTasksToDelete`. */
+export const tasksToDelete = (wfObject: KubeObject): ReadonlyArray<TaskRef> => {
+  const text = wfObject.metadata.annotations?.[annotationTasksToDelete]
+  if (text === undefined || text === "") return []
+  try {
+    const parsed: unknown = JSON.parse(text)
+    return Array.isArray(parsed)
+      ? parsed.flatMap((id) => {
+        if (typeof id !== "string") return []
+        const [cluster, namespace, name] = id.split("/")
+        return cluster && namespace && name ? [{ cluster, namespace, name }] : []
+      })
+      : []
+  } catch {
+    return []
+  }
+}
+
+const withTasksToDelete = (wfObject: KubeObject, tasks: ReadonlyArray<TaskRef>): KubeObject => {
+  const { [annotationTasksToDelete]: _old, ...rest } = wfObject.metadata.annotations ?? {}
+  const ids = [...new Set(tasks.map(taskId))].sort()
+  const annotations = ids.length > 0 ? { ...rest, [annotationTasksToDelete]: JSON.stringify(ids) } : rest
+  return { ...wfObject, metadata: { ...wfObject.metadata, annotations } }
+}
 
 /** FNV-1a, 32 bits, as Go's hash/fnv `New32a` (upstream names GC pods and labels tasks with it). */
 export const fnv32a = (...parts: ReadonlyArray<string>): number => {
@@ -256,6 +301,7 @@ export const gcObjects = (
       ...(group.serviceAccountName !== undefined ? { serviceAccountName: group.serviceAccountName } : {}),
       automountServiceAccountToken: true,
       restartPolicy: "Never",
+      activeDeadlineSeconds: gcPodDeadlineSeconds,
       securityContext: { runAsNonRoot: true, runAsUser: 8737 },
       volumes,
       containers: [{
@@ -337,23 +383,49 @@ export const mayRelease = (wf: Workflow, status: Readonly<Record<string, unknown
 
 export class ArtifactGC extends Context.Service<ArtifactGC, {
   /**
-   * Does what artifact GC has due for the workflow of `key` (`wf` as decoded, `plan` from the
-   * engine or `artifactGCPlan`): the finalizer, the GC tasks and pods of ready strategies, the
-   * ended GC pods' results. Returns when to look again while GC pods run (ms), if at all.
+   * Does what artifact GC has due for the workflow of `key` (`object` the informer's copy, with the
+   * status just written if any; `wf` as decoded; `plan` from the engine or `artifactGCPlan`): the
+   * finalizer, the GC tasks and pods of ready strategies, the ended GC pods' results, the remote
+   * tasks still to delete. It decides from `object` and reads the workflow afresh only to write it.
+   * Returns when to look again (ms), if at all.
    */
-  readonly collect: (key: string, wf: Workflow, plan: ArtifactGCPlan | undefined) => Effect.Effect<number | undefined>
+  readonly collect: (key: string, wf: Workflow, plan: ArtifactGCPlan | undefined, object: KubeObject) => Effect.Effect<number | undefined>
 }>()("flotilla/controller/ArtifactGC") {
   static readonly layer = Layer.effect(ArtifactGC, Effect.suspend(() => make))
 }
+
+const artifactGCStrategies: ReadonlyArray<ArtifactGCStrategy> = ["OnWorkflowCompletion", "OnWorkflowDeletion"]
+
+const failedMessage = (strategy: string, pod: string) =>
+  `Artifact Garbage Collection failed for strategy ${strategy}, pod ${pod} exited with non-zero exit code: check pod logs for more information`
 
 const make = Effect.gen(function*() {
   const { config, options } = yield* ControllerSettings
   const timing = timingOf(options)
   const bounded = boundedBy(timing.requestTimeout)
+  const retryAfterMs = Math.max(1, Duration.toMillis(timing.retry))
+  const giveUpMs = Duration.toMillis(Duration.fromInputUnsafe(options.timing?.artifactGCGiveUp ?? "10 minutes"))
   const local = yield* KubeClient
   const pool = yield* ClusterPool
   const users = yield* UserClients
   const observation = yield* Observation
+
+  /**
+   * When each failing piece of GC work (`<workflow key> <what>`) first failed, in this process (a
+   * restart gives it its time again): once `giveUpMs` has passed it is given up.
+   */
+  const firstFailure = new Map<string, number>()
+  const failedFor = (id: string, now: number): number => {
+    const first = firstFailure.get(id)
+    if (first === undefined) {
+      firstFailure.set(id, now)
+      return 0
+    }
+    return now - first
+  }
+  const forgetWorkflow = (key: string) => {
+    for (const id of firstFailure.keys()) if (id.startsWith(`${key} `)) firstFailure.delete(id)
+  }
 
   /** The client that makes a group's task and pod: the controller's at home, the workflow owner's elsewhere. */
   const makerFor = (wfObject: KubeObject, group: GCGroup) =>
@@ -385,7 +457,7 @@ const make = Effect.gen(function*() {
       Effect.catchTag("KubeError", (e: KubeError) => e.reason === "AlreadyExists" ? Effect.succeed(Option.none<KubeObject>()) : Effect.fail(e))
     )
 
-  /** Makes the task and pod of one group (idempotent). */
+  /** Makes the task and pod of one group (idempotent), every call bounded. */
   const startGroup = (wfObject: KubeObject, wf: Workflow, status: Readonly<Record<string, unknown>>, strategy: ArtifactGCStrategy, group: GCGroup) =>
     Effect.scoped(Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
@@ -400,7 +472,13 @@ const make = Effect.gen(function*() {
       // the controller's own identity reads it back where the maker may only create
       const taskUid = Option.isSome(created)
         ? created.value.metadata.uid
-        : (yield* (yield* pool.get(group.cluster)).client.get("workflowartifactgctasks", group.namespace, task.metadata.name!)).metadata.uid
+        : (yield* bounded((yield* pool.get(group.cluster)).client.get("workflowartifactgctasks", group.namespace, task.metadata.name!), {
+          cluster: group.cluster,
+          verb: "get",
+          resource: "workflowartifactgctasks",
+          namespace: group.namespace,
+          name: task.metadata.name
+        })).metadata.uid
       const owned: KubeObject = taskUid === undefined ? pod : {
         ...pod,
         metadata: {
@@ -413,88 +491,166 @@ const make = Effect.gen(function*() {
       yield* Effect.logInfo("artifact GC pod made").pipe(
         Effect.annotateLogs({ workflow: `${wfObject.metadata.namespace}/${wfObject.metadata.name}`, strategy, pod: `${group.cluster}/${group.namespace}/${group.podName}`, artifacts: group.items.length })
       )
-    }))
+    })).pipe(
+      // the whole group bounded too (acquiring the owner's client may wait on a TokenRequest)
+      Effect.timeoutOrElse({
+        duration: Duration.times(timing.requestTimeout, 4),
+        orElse: () => Effect.fail(new Error(`no answer from ${group.cluster} within ${Duration.format(Duration.times(timing.requestTimeout, 4))}`))
+      })
+    )
 
-  /** Replaces the workflow with `change` applied to a fresh copy (Conflict: again, on a fresher one). */
+  const workflowCall = (verb: string, name: string, namespace: string) => ({ cluster: config.cluster, verb, resource: "workflows", namespace, name })
+
+  /** Replaces the workflow with `change` applied to a fresh copy (Conflict: again, on a fresher one); every call bounded. */
   const update = (key: string, change: (wf: KubeObject) => KubeObject | undefined) =>
     Effect.gen(function*() {
       const ref = parseWorkflowKey(key)
-      const current = yield* local.get("workflows", ref.namespace, ref.name)
+      const current = yield* bounded(local.get("workflows", ref.namespace, ref.name), workflowCall("get", ref.name, ref.namespace))
       const next = change(current)
-      if (next === undefined) return
-      yield* local.replace("workflows", ref.namespace, next)
+      if (next === undefined) return current
+      return yield* bounded(local.replace("workflows", ref.namespace, next), workflowCall("update", ref.name, ref.namespace))
     }).pipe(Effect.retry({ while: (e) => e.reason === "Conflict", times: 5 }))
 
-  interface Recouped {
+  /** Deletes one GC task (its pod goes with it): done when it is gone. */
+  const deleteTask = (key: string, t: TaskRef) =>
+    Effect.gen(function*() {
+      const view = yield* pool.get(t.cluster)
+      yield* bounded(view.client.delete("workflowartifactgctasks", t.namespace, t.name), {
+        cluster: t.cluster,
+        verb: "delete",
+        resource: "workflowartifactgctasks",
+        namespace: t.namespace,
+        name: t.name
+      }).pipe(Effect.catchTag("KubeError", (e) => e.reason === "NotFound" ? Effect.void : Effect.fail(e)))
+    }).pipe(
+      Effect.tapError((e) =>
+        Effect.logWarning("could not delete WorkflowArtifactGCTask, will try again").pipe(
+          Effect.annotateLogs({ workflow: key, task: taskId(t), error: String(e) })
+        )
+      )
+    )
+
+  interface Ended {
     readonly pod: string
+    readonly strategy: string
     readonly failed: string | undefined
     readonly results: Record<string, Record<string, { readonly success?: boolean; readonly error?: string }>>
-    readonly taskName: string
+    readonly task: TaskRef
+    readonly home: boolean
   }
 
-  /** The ended GC pods not yet recouped, with their tasks' results. */
-  const endedPods = (key: string, status: Readonly<Record<string, unknown>>) =>
+  /** The ended (or given up) GC pods the status does not mark recouped, with their tasks' results. */
+  const endedPods = (key: string, status: Readonly<Record<string, unknown>>, now: number) =>
     Effect.gen(function*() {
+      const ref = parseWorkflowKey(key)
       const recouped = gcStatusOf(status).podsRecouped ?? {}
-      const out: Array<Recouped & { readonly view: { readonly name: string; readonly client: KubeClientShape }; readonly namespace: string }> = []
+      const out: Array<Ended> = []
       let running = 0
-      for (const { pod, view } of yield* observation.podsOfWorkflow(parseWorkflowKey(key))) {
+      for (const { pod, view } of yield* observation.podsOfWorkflow(ref)) {
         if (pod.metadata.labels?.[labelComponent] !== componentArtifactGC) continue
         const name = pod.metadata.name!
         if (recouped[name] === true) continue
         const phase = (pod["status"] as { phase?: string } | undefined)?.phase
-        if (phase !== "Succeeded" && phase !== "Failed") {
-          running++
-          continue
-        }
         const strategy = pod.metadata.annotations?.[annotationArtifactGCStrategy] ?? ""
         const namespace = pod.metadata.namespace!
-        const taskName = `${name}-0`
-        const task = yield* bounded(view.client.get("workflowartifactgctasks", namespace, taskName), {
+        const task: TaskRef = { cluster: view.name, namespace, name: `${name}-0` }
+        const home = view.name === config.cluster && namespace === ref.namespace
+        if (phase !== "Succeeded" && phase !== "Failed") {
+          const made = Date.parse(pod.metadata.creationTimestamp ?? "")
+          if (Number.isFinite(made) && now - made > podGiveUpMs(giveUpMs)) {
+            out.push({
+              pod: name,
+              strategy,
+              failed: `Artifact Garbage Collection failed for strategy ${strategy}, pod ${name} did not end within ${Math.round(podGiveUpMs(giveUpMs) / 1000)}s (phase ${phase ?? "unknown"})`,
+              results: {},
+              task,
+              home: false // deleted wherever it is: it would run on
+            })
+          } else running++
+          continue
+        }
+        const read = yield* bounded(view.client.get("workflowartifactgctasks", namespace, task.name), {
           cluster: view.name,
           verb: "get",
           resource: "workflowartifactgctasks",
           namespace,
-          name: taskName
+          name: task.name
         }).pipe(
           Effect.map(Option.some),
           Effect.catchTag("KubeError", (e) => e.reason === "NotFound" ? Effect.succeed(Option.none<KubeObject>()) : Effect.fail(e))
         )
-        const byNode = Option.isSome(task) && isRecord(task.value["status"]) && isRecord((task.value["status"] as Record<string, unknown>)["artifactResultsByNode"])
-          ? (task.value["status"] as { artifactResultsByNode: Record<string, { artifactResults?: Record<string, { success?: boolean; error?: string }> }> }).artifactResultsByNode
+        const taskStatus = Option.isSome(read) && isRecord(read.value["status"]) ? read.value["status"] as Record<string, unknown> : {}
+        const byNode = isRecord(taskStatus["artifactResultsByNode"])
+          ? taskStatus["artifactResultsByNode"] as Record<string, { artifactResults?: Record<string, { success?: boolean; error?: string }> }>
           : {}
         const results = Object.fromEntries(Object.entries(byNode).map(([node, r]) => [node, r.artifactResults ?? {}]))
-        const failed = phase === "Failed"
-          ? `Artifact Garbage Collection failed for strategy ${strategy}, pod ${name} exited with non-zero exit code: check pod logs for more information`
-          : undefined
-        out.push({ pod: name, failed, results, taskName, view, namespace })
+        out.push({ pod: name, strategy, failed: phase === "Failed" ? failedMessage(strategy, name) : undefined, results, task, home })
       }
       return { ended: out, running }
     })
 
-  const collect = (key: string, wf: Workflow, plan: ArtifactGCPlan | undefined) =>
+  /** Applies the ended pods' results to `status` (a fresh copy's); those already recouped there are left alone. */
+  const recoup = (status: Record<string, unknown>, gc: GCStatus, ended: ReadonlyArray<Ended>): Record<string, unknown> => {
+    const fresh = ended.filter((e) => gc.podsRecouped?.[e.pod] !== true)
+    gc.podsRecouped = { ...gc.podsRecouped }
+    for (const e of fresh) {
+      gc.podsRecouped[e.pod] = true
+      if (e.failed !== undefined) upsertCondition(status, e.failed)
+    }
+    const conditions: Array<string> = []
+    const next = updateStatusNodes(status, (nodes) => {
+      const out = { ...nodes }
+      for (const e of fresh) {
+        for (const [nodeId, results] of Object.entries(e.results)) {
+          const node = out[nodeId]
+          const outputs = node?.["outputs"]
+          if (node === undefined || !isRecord(outputs) || !Array.isArray(outputs["artifacts"])) continue
+          const artifacts = (outputs["artifacts"] as ReadonlyArray<Artifact>).map((a) => {
+            const r = results[a.name]
+            if (r === undefined) return a
+            if (typeof r.error === "string") conditions.push(`${r.error} (artifactGCTask: ${e.task.name})`)
+            return { ...a, deleted: r.success === true }
+          })
+          out[nodeId] = { ...node, outputs: { ...outputs, artifacts } }
+        }
+      }
+      return out
+    })
+    for (const c of conditions) upsertCondition(next, c)
+    return next
+  }
+
+  /** The tasks of ended pods that go: remote ones always (no owner reference reaches them); at home, as upstream, once all succeeded. */
+  const toDelete = (ended: ReadonlyArray<Ended>): ReadonlyArray<TaskRef> =>
+    ended.filter((e) => !e.home || (e.failed === undefined && Object.values(e.results).every((r) => Object.values(r).every((a) => a.success === true))))
+      .map((e) => e.task)
+
+  const collect = (key: string, wf: Workflow, plan: ArtifactGCPlan | undefined, object: KubeObject) =>
     Effect.gen(function*() {
       const ref = parseWorkflowKey(key)
-      const fresh = yield* local.get("workflows", ref.namespace, ref.name)
-      const freshStatus = (fresh["status"] ?? {}) as Readonly<Record<string, unknown>>
-      const finalizers = fresh.metadata.finalizers ?? []
-      const has = finalizers.includes(finalizerArtifactGC)
-      const completed = ["Succeeded", "Failed", "Error"].includes(String(freshStatus["phase"] ?? ""))
-      const deleting = fresh.metadata.deletionTimestamp !== undefined
+      const now = yield* Clock.currentTimeMillis
+      // decided from the informer's copy; the workflow is read afresh only to be written
+      const status = (object["status"] ?? {}) as Readonly<Record<string, unknown>>
+      const has = (object.metadata.finalizers ?? []).includes(finalizerArtifactGC)
+      const completed = ["Succeeded", "Failed", "Error"].includes(String(status["phase"] ?? ""))
+      const deleting = object.metadata.deletionTimestamp !== undefined
+      const pending = tasksToDelete(object)
 
       if (plan === undefined) {
-        // nothing collected (any more): no finalizer of ours left behind
-        if (has) {
-          yield* update(key, (cur) => ({
-            ...cur,
-            metadata: { ...cur.metadata, finalizers: (cur.metadata.finalizers ?? []).filter((f) => f !== finalizerArtifactGC) }
-          }))
+        // nothing collected (any more): no finalizer of ours left behind, once no task is left to delete
+        if (has && pending.length === 0) {
+          yield* update(key, (cur) =>
+            tasksToDelete(cur).length > 0 ? undefined : {
+              ...cur,
+              metadata: { ...cur.metadata, finalizers: (cur.metadata.finalizers ?? []).filter((f) => f !== finalizerArtifactGC) }
+            })
+          forgetWorkflow(key)
         }
-        return undefined
+        if (pending.length === 0) return undefined
       }
 
       // 1. the finalizer, while the workflow runs (one that completed or is going keeps what it has)
-      if (!has && !completed && !deleting && plan.finalizer) {
+      if (plan !== undefined && !has && !completed && !deleting && plan.finalizer) {
         yield* update(key, (cur) =>
           (cur.metadata.finalizers ?? []).includes(finalizerArtifactGC) || cur.metadata.deletionTimestamp !== undefined ? undefined : {
             ...cur,
@@ -502,81 +658,140 @@ const make = Effect.gen(function*() {
           })
         return undefined
       }
-      if (!has) return undefined
+      if (!has && pending.length === 0) return undefined
 
-      // 2. ready strategies: their tasks and pods, then the strategy is processed
-      const processed = gcStatusOf(freshStatus).strategiesProcessed ?? {}
-      const ready = plan.ready.filter((s) => processed[s] !== true)
+      // 2. ready strategies: each group's task and pod, a failing group on its own (tried again,
+      // given up after `giveUpMs` with a condition); a strategy is processed once every group was
+      let failing = false
       const started: Array<string> = []
-      for (const strategy of ready) {
-        for (const group of groupItems(wf, ref.name, ref.namespace, config.cluster, strategy, plan.items)) {
-          yield* startGroup(fresh, wf, freshStatus, strategy, group)
-          started.push(group.podName)
+      const givenUp: Array<{ readonly pod: string; readonly message: string }> = []
+      const processed: Array<ArtifactGCStrategy> = []
+      const readyNow = (s: Readonly<Record<string, unknown>>) => {
+        const gc = gcStatusOf(s)
+        return (plan?.ready ?? []).filter((strategy) => gc.strategiesProcessed?.[strategy] !== true)
+      }
+      if (has && readyNow(status).length > 0) {
+        // something to make: against a fresh copy (the informer's may not show a recent write yet)
+        const fresh = yield* bounded(local.get("workflows", ref.namespace, ref.name), workflowCall("get", ref.name, ref.namespace))
+        const freshStatus = (fresh["status"] ?? {}) as Readonly<Record<string, unknown>>
+        const known = gcStatusOf(freshStatus).podsRecouped ?? {}
+        for (const strategy of readyNow(freshStatus)) {
+          let complete = true
+          for (const group of groupItems(wf, ref.name, ref.namespace, config.cluster, strategy, plan!.items)) {
+            if (known[group.podName] !== undefined) continue
+            const result = yield* Effect.result(startGroup(fresh, wf, freshStatus, strategy, group))
+            const id = `${key} start ${group.podName}`
+            if (result._tag === "Success") {
+              firstFailure.delete(id)
+              started.push(group.podName)
+              continue
+            }
+            const error = result.failure instanceof Error ? result.failure.message : String(result.failure)
+            const elapsed = failedFor(id, now)
+            if (elapsed >= giveUpMs) {
+              firstFailure.delete(id)
+              givenUp.push({
+                pod: group.podName,
+                message: `Artifact Garbage Collection failed for strategy ${strategy}, pod ${group.podName} could not be made in ${group.cluster}/${group.namespace}: ${error}`
+              })
+              continue // whatever part of it was made goes (below)
+            }
+            yield* Effect.logWarning("artifact GC: a GC pod could not be made, will try again").pipe(
+              Effect.annotateLogs({ workflow: key, pod: `${group.cluster}/${group.namespace}/${group.podName}`, error, failingForMs: elapsed })
+            )
+            failing = true
+            complete = false
+          }
+          if (complete) processed.push(strategy)
         }
       }
 
-      // 3. ended GC pods: their results into the status
-      const { ended, running } = yield* endedPods(key, freshStatus)
+      // 3. ended (or given up) GC pods: their results
+      const { ended, running } = yield* endedPods(key, status, now)
+      const groupsByPod = new Map<string, GCGroup>()
+      for (const strategy of artifactGCStrategies) {
+        for (const g of groupItems(wf, ref.name, ref.namespace, config.cluster, strategy, plan?.items ?? [])) groupsByPod.set(g.podName, g)
+      }
+      const givenUpTasks: Array<TaskRef> = givenUp.flatMap((g) => {
+        const group = groupsByPod.get(g.pod)
+        return group === undefined ? [] : [{ cluster: group.cluster, namespace: group.namespace, name: `${g.pod}-0` }]
+      })
 
-      // 4. one write: processed strategies, recouped pods, deleted artifacts, conditions, the finalizer
-      let released = false
-      if (ready.length > 0 || ended.length > 0 || ((completed || deleting) && mayRelease(wf, freshStatus))) {
-        yield* update(key, (cur) => {
-          let status: Record<string, unknown> = { ...((cur["status"] ?? {}) as Record<string, unknown>) }
-          const gc = gcStatusOf(status)
+      // 4. one write: processed strategies, recouped pods and their results, conditions, the
+      // remote tasks now to delete (recorded before they are deleted: a crash between leaves them
+      // recorded, so they are deleted later), the finalizer while none is left to delete
+      const newTasks = [...toDelete(ended), ...givenUpTasks]
+      const mustWrite = processed.length > 0 || started.length > 0 || givenUp.length > 0 || ended.length > 0
+      let wrote = object
+      if (mustWrite) {
+        wrote = yield* update(key, (cur) => {
+          let next: Record<string, unknown> = { ...((cur["status"] ?? {}) as Record<string, unknown>) }
+          const gc = gcStatusOf(next)
           gc.strategiesProcessed = { ...gc.strategiesProcessed }
           gc.podsRecouped = { ...gc.podsRecouped }
-          for (const s of ready) gc.strategiesProcessed[s] = true
+          for (const s of processed) gc.strategiesProcessed[s] = true
           for (const p of started) if (gc.podsRecouped[p] !== true) gc.podsRecouped[p] = false
-          for (const e of ended) {
-            gc.podsRecouped[e.pod] = true
-            if (e.failed !== undefined) upsertCondition(status, e.failed)
+          for (const g of givenUp) {
+            if (gc.podsRecouped[g.pod] === true) continue
+            gc.podsRecouped[g.pod] = true
+            upsertCondition(next, g.message)
           }
-          const conditions: Array<string> = []
-          status = updateStatusNodes(status, (nodes) => {
-            const next = { ...nodes }
-            for (const e of ended) {
-              for (const [nodeId, results] of Object.entries(e.results)) {
-                const node = next[nodeId]
-                const outputs = node?.["outputs"]
-                if (node === undefined || !isRecord(outputs) || !Array.isArray(outputs["artifacts"])) continue
-                const artifacts = (outputs["artifacts"] as ReadonlyArray<Artifact>).map((a) => {
-                  const r = results[a.name]
-                  if (r === undefined) return a
-                  if (typeof r.error === "string") conditions.push(`${r.error} (artifactGCTask: ${e.taskName})`)
-                  return { ...a, deleted: r.success === true }
-                })
-                next[nodeId] = { ...node, outputs: { ...outputs, artifacts } }
-              }
-            }
-            return next
-          })
-          for (const c of conditions) upsertCondition(status, c)
-          status["artifactGCStatus"] = gc
-          released = (completed || deleting) && mayRelease(wf, status)
-          const finalizers = released ? (cur.metadata.finalizers ?? []).filter((f) => f !== finalizerArtifactGC) : cur.metadata.finalizers
-          return { ...cur, metadata: { ...cur.metadata, ...(finalizers ? { finalizers } : {}) }, status }
+          const freshEnded = ended.filter((e) => gc.podsRecouped![e.pod] !== true)
+          next = recoup(next, gc, freshEnded)
+          next["artifactGCStatus"] = gc
+          const tasks = [...tasksToDelete(cur), ...toDelete(freshEnded), ...givenUpTasks]
+          return withTasksToDelete({ ...cur, status: next }, tasks)
         })
-        if (released) yield* Effect.logInfo("artifact GC done, finalizer removed").pipe(Effect.annotateLogs({ workflow: key }))
       }
 
-      // 5. the tasks of recouped pods go (their pods with them): where no owner reference reaches
-      // the workflow always; at home as upstream, once they all succeeded (a failed one is kept to look at)
-      for (const e of ended) {
-        const home = e.view.name === config.cluster && e.namespace === ref.namespace
-        const ok = e.failed === undefined && Object.values(e.results).every((r) => Object.values(r).every((a) => a.success === true))
-        if (home && !ok) continue
-        yield* bounded(e.view.client.delete("workflowartifactgctasks", e.namespace, e.taskName), {
-          cluster: e.view.name,
-          verb: "delete",
-          resource: "workflowartifactgctasks",
-          namespace: e.namespace,
-          name: e.taskName
-        }).pipe(Effect.catchTag("KubeError", (err) =>
-          err.reason === "NotFound"
-            ? Effect.void
-            : Effect.logWarning("could not delete WorkflowArtifactGCTask").pipe(Effect.annotateLogs({ workflow: key, task: e.taskName, error: err.message }))))
+      // 5. the tasks to delete go (their pods with them), each on its own; then recorded gone
+      const all = [...new Map([...pending, ...newTasks].map((t) => [taskId(t), t])).values()]
+      const gone: Array<TaskRef> = []
+      for (const t of all) {
+        const id = `${key} delete ${taskId(t)}`
+        const result = yield* Effect.result(deleteTask(key, t))
+        if (result._tag === "Success") {
+          firstFailure.delete(id)
+          gone.push(t)
+        } else if (failedFor(id, now) >= giveUpMs) {
+          // its cluster away for good: no longer held for it (logged; the OrphanSweeper does not know it)
+          firstFailure.delete(id)
+          gone.push(t)
+          yield* Effect.logError("artifact GC: WorkflowArtifactGCTask given up, left in place").pipe(
+            Effect.annotateLogs({ workflow: key, task: taskId(t) })
+          )
+        } else failing = true
       }
+
+      // 6. the finalizer comes off once nothing is left to delete (or forceFinalizerRemoval and all was tried)
+      const wroteStatus = (wrote["status"] ?? {}) as Readonly<Record<string, unknown>>
+      const leftToDelete = tasksToDelete(wrote).filter((t) => !gone.some((g) => taskId(g) === taskId(t)))
+      const mayGo = (completed || deleting) && plan !== undefined && mayRelease(wf, wroteStatus)
+      const holds = (wrote.metadata.finalizers ?? []).includes(finalizerArtifactGC)
+      if (gone.length > 0 || (holds && leftToDelete.length === 0 && (mayGo || plan === undefined))) {
+        let released = false
+        yield* update(key, (cur) => {
+          const left = tasksToDelete(cur).filter((t) => !gone.some((g) => taskId(g) === taskId(t)))
+          const curStatus = (cur["status"] ?? {}) as Readonly<Record<string, unknown>>
+          const curCompleted = ["Succeeded", "Failed", "Error"].includes(String(curStatus["phase"] ?? ""))
+          const release = left.length === 0 && (cur.metadata.finalizers ?? []).includes(finalizerArtifactGC) &&
+            (plan === undefined || ((curCompleted || cur.metadata.deletionTimestamp !== undefined) && mayRelease(wf, curStatus)))
+          if (!release && left.length === tasksToDelete(cur).length) return undefined
+          released = release
+          const next = withTasksToDelete(cur, left)
+          return release
+            ? { ...next, metadata: { ...next.metadata, finalizers: (cur.metadata.finalizers ?? []).filter((f) => f !== finalizerArtifactGC) } }
+            : next
+        }).pipe(
+          // a workflow whose finalizer came off may be gone already
+          Effect.catchTag("KubeError", (e) => e.reason === "NotFound" ? Effect.succeed(object) : Effect.fail(e))
+        )
+        if (released) {
+          forgetWorkflow(key)
+          yield* Effect.logInfo("artifact GC done, finalizer removed").pipe(Effect.annotateLogs({ workflow: key }))
+        }
+      }
+      if (failing) return retryAfterMs
       return started.length > 0 || running > 0 ? pollMs : undefined
     }).pipe(
       Effect.catchCause((cause) =>

@@ -61,6 +61,12 @@ export interface ControllerTiming {
    * with the same message as a real refusal. Default 30s.
    */
   readonly refusalGrace?: Duration.Input
+  /**
+   * How long failing artifact GC work of one workflow (a GC pod that cannot be made, a GC task that
+   * cannot be deleted, on top of a GC pod's deadline one that does not end) is tried again before
+   * it is given up with an `ArtifactGCError` condition (ArtifactGC.ts). Default 10 minutes.
+   */
+  readonly artifactGCGiveUp?: Duration.Input
 }
 
 /** The controller's intervals with their defaults filled in. */

@@ -252,7 +252,7 @@ const make = Effect.gen(function*() {
           const plan = decodedWf.ok
             ? artifactGCPlan(decodedWf.value, status, statusNodes(status) as Record<string, NodeStatus>, { completed: isCompleted(wf), deleting: true })
             : undefined
-          const gcAfter = decodedWf.ok ? yield* artifactGC.collect(key, decodedWf.value, plan) : undefined
+          const gcAfter = decodedWf.ok ? yield* artifactGC.collect(key, decodedWf.value, plan, wf) : undefined
           if (gcAfter !== undefined) yield* queue.addAfter(key, Duration.millis(gcAfter))
         }
         if (hasFinalizer(wf)) {
@@ -408,7 +408,7 @@ const make = Effect.gen(function*() {
 
       // 3b. artifact GC: its finalizer, the GC pods of ready strategies, their results (ArtifactGC.ts)
       const gcAfter = decoded.ok && (output.artifactGC !== undefined || (wf.metadata.finalizers ?? []).includes(finalizerArtifactGC))
-        ? yield* artifactGC.collect(key, decoded.value, output.artifactGC)
+        ? yield* artifactGC.collect(key, decoded.value, output.artifactGC, { ...wf, status })
         : undefined
 
       // 4. a completed workflow whose remote pods are gone no longer needs its finalizer
