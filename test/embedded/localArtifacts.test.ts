@@ -50,6 +50,9 @@ describe("the local directory artifact store", () => {
     Effect.gen(function*() {
       const seen: Array<string> = []
       const fallback: ArtifactStore = {
+        download: () => Effect.succeed("File" as const),
+        upload: () => Effect.void,
+        uploadDirectory: () => Effect.void,
         get: (t) => Effect.sync(() => (seen.push(`get ${t.endpoint}/${t.bucket}/${t.key}`), { _tag: "File" as const, data: bytes("remote") })),
         put: () => Effect.void,
         putDirectory: () => Effect.void,

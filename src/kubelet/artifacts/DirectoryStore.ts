@@ -16,8 +16,30 @@
  */
 import { Effect } from "effect"
 import * as fs from "node:fs"
+import * as fsp from "node:fs/promises"
 import * as path from "node:path"
-import { type ArtifactStore, ArtifactStoreError, type Loaded, type S3Target } from "./S3Store.js"
+import { type ArtifactStore, ArtifactStoreError, type Downloaded, type Loaded, type S3Target } from "./S3Store.js"
+
+/** The files under `dir` (relative names, sorted), links and others skipped. */
+const namesUnder = (dir: string, prefix = ""): Array<{ rel: string; file: string }> =>
+  fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name)).flatMap((e) => {
+    const rel = prefix === "" ? e.name : `${prefix}/${e.name}`
+    const full = path.join(dir, e.name)
+    if (e.isDirectory()) return namesUnder(full, rel)
+    return e.isFile() ? [{ rel, file: full }] : []
+  })
+
+/** Copies a host file (the kernel's copy, never held in memory) to `dest` through a temporary name, then renames it. */
+const copyInto = async (file: string, dest: string) => {
+  await fsp.mkdir(path.dirname(dest), { recursive: true })
+  const tmp = `${dest}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
+  try {
+    await fsp.copyFile(file, tmp)
+    await fsp.rename(tmp, dest)
+  } finally {
+    await fsp.rm(tmp, { force: true })
+  }
+}
 
 export interface DirectoryStoreOptions {
   /** The folder holding one subfolder per bucket. */
@@ -26,6 +48,8 @@ export interface DirectoryStoreOptions {
   readonly endpoint: string
   /** Where the targets of other endpoints go; none: they fail `Unavailable`. */
   readonly fallback?: ArtifactStore | undefined
+  /** Bound on one object's size when downloading (bytes). Default 10 GiB. */
+  readonly maxObjectBytes?: number | undefined
 }
 
 type File = { readonly rel: string; readonly data: Uint8Array }
@@ -74,7 +98,48 @@ export const makeDirectoryStore = (options: DirectoryStoreOptions): ArtifactStor
     fs.writeFileSync(file, data)
   }
 
+  const maxObjectBytes = options.maxObjectBytes ?? 10 * 1024 ** 3
+
+  const ioAsync = <A>(verb: string, t: S3Target, f: () => Promise<A>) =>
+    Effect.tryPromise({
+      try: f,
+      catch: (e) =>
+        e instanceof ArtifactStoreError
+          ? e
+          : isNotFound(e)
+          ? fail(verb, t, "NotFound", "NoSuchKey: the specified key does not exist")
+          : fail(verb, t, "Unknown", e instanceof Error ? e.message : String(e))
+    })
+
+  const tooLarge = (t: S3Target, size: number) => fail("get file", t, "Unknown", `object of ${size} bytes is larger than the limit of ${maxObjectBytes} bytes`)
+
   const local: ArtifactStore = {
+    download: (t, dest) =>
+      locate("get file", t).pipe(Effect.flatMap(({ bucket, file }) =>
+        ioAsync("get file", t, async (): Promise<Downloaded> => {
+          const stat = await fsp.stat(file)
+          if (stat.isFile()) {
+            if (stat.size > maxObjectBytes) throw tooLarge(t, stat.size)
+            await copyInto(file, dest)
+            return "File"
+          }
+          const files = file === bucket ? [] : namesUnder(file)
+          if (files.length === 0) throw Object.assign(new Error("no objects"), { code: "ENOENT" })
+          for (const f of files) {
+            const size = (await fsp.stat(f.file)).size
+            if (size > maxObjectBytes) throw tooLarge(t, size)
+            await copyInto(f.file, path.join(dest, f.rel))
+          }
+          return "Directory"
+        })
+      )),
+    upload: (t, source) => locate("put file", t).pipe(Effect.flatMap(({ file }) => ioAsync("put file", t, () => copyInto(source, file)))),
+    uploadDirectory: (t, files) =>
+      locate("put file", t).pipe(Effect.flatMap(({ file }) =>
+        ioAsync("put file", t, async () => {
+          for (const f of files) await copyInto(f.file, path.join(file, f.rel))
+        })
+      )),
     get: (t) =>
       locate("get file", t).pipe(Effect.flatMap(({ bucket, file }) =>
         io("get file", t, (): Loaded => {
@@ -143,6 +208,9 @@ export const makeDirectoryStore = (options: DirectoryStoreOptions): ArtifactStor
       : Effect.fail(new ArtifactStoreError({ reason: "Unavailable", verb, detail: `no store for endpoint ${t.endpoint} (bucket "${t.bucket}", key "${t.key}")` }))
 
   return {
+    download: (t, dest) => route(t, (s) => s.download(t, dest), "get file"),
+    upload: (t, file) => route(t, (s) => s.upload(t, file), "put file"),
+    uploadDirectory: (t, files) => route(t, (s) => s.uploadDirectory(t, files), "put file"),
     get: (t) => route(t, (s) => s.get(t), "get file"),
     put: (t, data) => route(t, (s) => s.put(t, data), "put file"),
     putDirectory: (t, files) => route(t, (s) => s.putDirectory(t, files), "put file"),

@@ -16,18 +16,28 @@
  * `ArtifactStoreError` whose `reason` says what S3 answered.
  */
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client
+  S3Client,
+  UploadPartCommand
 } from "@aws-sdk/client-s3"
 import { Duration, Effect, Schema } from "effect"
+import * as fs from "node:fs"
+import * as fsp from "node:fs/promises"
 import * as http from "node:http"
 import * as https from "node:https"
 import type { LookupFunction } from "node:net"
+import * as path from "node:path"
+import type { Readable } from "node:stream"
+import { pipeline } from "node:stream/promises"
+import { byteCap, idleCap } from "./archive.js"
 
 export const ArtifactStoreReason = Schema.Literals([
   "NotFound",
@@ -73,7 +83,27 @@ export type Loaded =
   | { readonly _tag: "File"; readonly data: Uint8Array }
   | { readonly _tag: "Directory"; readonly files: ReadonlyArray<{ readonly rel: string; readonly data: Uint8Array }> }
 
+/** What `download` wrote: one file at the destination, or a folder of the objects under `<key>/`. */
+export type Downloaded = "File" | "Directory"
+
+/** A host file to upload, under `<key>/<rel>` for a directory. */
+export interface LocalFile {
+  readonly rel: string
+  readonly file: string
+}
+
 export interface ArtifactStore {
+  /**
+   * Streams the object (or the "directory" of objects under `<key>/`) to the
+   * host path `dest`, never holding it whole; fails when a body is larger
+   * than the store's maximum object size.
+   */
+  readonly download: (target: S3Target, dest: string) => Effect.Effect<Downloaded, ArtifactStoreError>
+  /** Streams the host file `file` to the key (multipart when large). */
+  readonly upload: (target: S3Target, file: string) => Effect.Effect<void, ArtifactStoreError>
+  /** Each host file at `<key>/<rel>`, streamed. */
+  readonly uploadDirectory: (target: S3Target, files: ReadonlyArray<LocalFile>) => Effect.Effect<void, ArtifactStoreError>
+  /** In-memory get (small objects: tests, tools); pods' artifacts use `download`. */
   readonly get: (target: S3Target) => Effect.Effect<Loaded, ArtifactStoreError>
   readonly put: (target: S3Target, data: Uint8Array) => Effect.Effect<void, ArtifactStoreError>
   /** Each file at `<key>/<rel>`. */
@@ -104,7 +134,26 @@ export interface S3StoreOptions {
    * received), per attempt (real time): the SDK's `socketTimeout`. Default 30 s (SeaweedFS is silent for ~9 s on the first write into a new bucket while it grows a volume).
    */
   readonly idleTimeoutMs?: number | undefined
+  /** Bound on one object's size when downloading (bytes). Default 10 GiB. */
+  readonly maxObjectBytes?: number | undefined
+  /** Objects larger than this are uploaded in parts (multipart). Default 64 MiB. */
+  readonly multipartThreshold?: number | undefined
 }
+
+/** Default bound on a downloaded object: 10 GiB. */
+export const defaultMaxObjectBytes = 10 * 1024 ** 3
+
+/** S3's limits: at most 10,000 parts, each at least 5 MiB. */
+const partSizeFor = (size: number) => Math.max(16 * 1024 * 1024, Math.ceil(size / 10_000))
+
+/**
+ * Streams `body` to the host file `dest`: failing (`tooLarge`) past
+ * `maxBytes`, and (`idle`) when no byte came for `idleMs`.
+ */
+export const bodyToFile = (body: Readable | NodeJS.ReadableStream, dest: string, maxBytes: number, idleMs: number, tooLarge: () => Error, idle: () => Error) =>
+  fsp.mkdir(path.dirname(dest), { recursive: true }).then(() =>
+    pipeline(body, idleCap(idleMs, idle), byteCap(maxBytes, tooLarge), fs.createWriteStream(dest, { mode: 0o644 }))
+  )
 
 const endpointUrl = (t: S3Target): string =>
   /^[a-z]+:\/\//i.test(t.endpoint) ? t.endpoint : `${t.insecure === true ? "http" : "https"}://${t.endpoint}`
@@ -154,6 +203,8 @@ export const makeS3Store = (options: S3StoreOptions = {}): ArtifactStore => {
   const callTimeout = options.callTimeout ?? Duration.minutes(5)
   const connectTimeoutMs = options.connectTimeoutMs ?? 10_000
   const idleTimeoutMs = options.idleTimeoutMs ?? 30_000
+  const maxObjectBytes = options.maxObjectBytes ?? defaultMaxObjectBytes
+  const multipartThreshold = options.multipartThreshold ?? 64 * 1024 * 1024
 
   const clientFor = (t: S3Target) =>
     new S3Client({
@@ -196,6 +247,97 @@ export const makeS3Store = (options: S3StoreOptions = {}): ArtifactStore => {
           })
         ),
       (client) => Effect.sync(() => client.destroy())
+    )
+
+  /**
+   * A transfer with a fresh client: bounded by idle time (the SDK's socket
+   * timeout, and the body's watchdog), not by a total, so a large artifact
+   * on a slow link still goes through while a silent one is cut.
+   */
+  const transfer = <A>(verb: string, t: S3Target, f: (client: S3Client, signal: AbortSignal) => Promise<A>) =>
+    Effect.acquireUseRelease(
+      Effect.sync(() => clientFor(t)),
+      (client) => Effect.tryPromise({ try: (signal) => f(client, signal), catch: (e) => classify(verb, t, e) }),
+      (client) => Effect.sync(() => client.destroy())
+    )
+
+  const tooLarge = (t: S3Target, key: string) => () =>
+    new ArtifactStoreError({
+      reason: "Unknown",
+      verb: "get file",
+      detail: `object larger than the limit of ${maxObjectBytes} bytes (bucket "${t.bucket}", key "${key}", endpoint ${endpointUrl(t)})`
+    })
+  const idleError = () => Object.assign(new Error(`no data for ${idleTimeoutMs} ms`), { name: "TimeoutError" })
+
+  const downloadObject = (t: S3Target, key: string, dest: string) =>
+    transfer("get file", { ...t, key }, async (c, abortSignal) => {
+      const res = await c.send(new GetObjectCommand({ Bucket: t.bucket, Key: key }), { abortSignal })
+      if (res.ContentLength !== undefined && res.ContentLength > maxObjectBytes) {
+        ;(res.Body as Readable | undefined)?.destroy?.()
+        throw tooLarge(t, key)()
+      }
+      if (res.Body === undefined) return await fsp.writeFile(dest, new Uint8Array(0))
+      await bodyToFile(res.Body as Readable, dest, maxObjectBytes, idleTimeoutMs, tooLarge(t, key), idleError)
+    })
+
+  const uploadObject = (t: S3Target, key: string, file: string) =>
+    transfer("put file", { ...t, key }, async (c, abortSignal) => {
+      const size = (await fsp.stat(file)).size
+      if (size <= multipartThreshold) {
+        await c.send(new PutObjectCommand({ Bucket: t.bucket, Key: key, Body: fs.createReadStream(file), ContentLength: size }), { abortSignal })
+        return
+      }
+      const created = await c.send(new CreateMultipartUploadCommand({ Bucket: t.bucket, Key: key }), { abortSignal })
+      const uploadId = created.UploadId
+      try {
+        const partSize = partSizeFor(size)
+        const parts: Array<{ ETag: string | undefined; PartNumber: number }> = []
+        for (let n = 1, start = 0; start < size; n++, start += partSize) {
+          const length = Math.min(partSize, size - start)
+          const res = await c.send(
+            new UploadPartCommand({
+              Bucket: t.bucket,
+              Key: key,
+              UploadId: uploadId,
+              PartNumber: n,
+              ContentLength: length,
+              Body: fs.createReadStream(file, { start, end: start + length - 1 })
+            }),
+            { abortSignal }
+          )
+          parts.push({ ETag: res.ETag, PartNumber: n })
+        }
+        await c.send(new CompleteMultipartUploadCommand({ Bucket: t.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), { abortSignal })
+      } catch (e) {
+        await c.send(new AbortMultipartUploadCommand({ Bucket: t.bucket, Key: key, UploadId: uploadId })).catch(() => undefined)
+        throw e
+      }
+    })
+
+  const download = (t: S3Target, dest: string): Effect.Effect<Downloaded, ArtifactStoreError> =>
+    downloadObject(t, t.key, dest).pipe(
+      Effect.as<Downloaded>("File"),
+      Effect.catchIf(
+        (e) => e.reason === "NotFound",
+        (notFound) =>
+          Effect.gen(function*() {
+            // As upstream: a key that is no object may be a "directory" of objects.
+            const prefix = cleanPrefix(t.key)
+            const keys = yield* listKeys(t, prefix)
+            if (keys.length === 0) return yield* Effect.fail(notFound)
+            const root = path.resolve(dest)
+            yield* Effect.promise(() => fsp.mkdir(root, { recursive: true }))
+            for (const key of keys) {
+              if (key.endsWith("/")) continue
+              const target = path.join(root, path.normalize(key.slice(prefix.length)))
+              if (!target.startsWith(root + path.sep)) {
+                return yield* Effect.fail(new ArtifactStoreError({ reason: "Unknown", verb: "get file", detail: `illegal file path: ${key} (bucket "${t.bucket}")` }))
+              }
+              yield* downloadObject(t, key, target)
+            }
+            return "Directory" as const
+          })
+      )
     )
 
   const getObject = (t: S3Target, key: string) =>
@@ -254,6 +396,12 @@ export const makeS3Store = (options: S3StoreOptions = {}): ArtifactStore => {
     )
 
   return {
+    download,
+    upload: (t, file) => ensureBucket(t).pipe(Effect.andThen(uploadObject(t, t.key, file))),
+    uploadDirectory: (t, files) =>
+      ensureBucket(t).pipe(
+        Effect.andThen(Effect.forEach(files, (f) => uploadObject(t, `${t.key.replace(/\/+$/, "")}/${f.rel}`, f.file), { discard: true }))
+      ),
     get,
     put: (t, data) => ensureBucket(t).pipe(Effect.andThen(putObject(t, t.key, data))),
     putDirectory: (t, files) =>

@@ -11,11 +11,21 @@
  * Extraction never writes outside the destination: names with `..`,
  * absolute names, links pointing outside and files under such links are
  * refused (upstream's "illegal file path" errors).
+ *
+ * Artifacts are streamed, never held whole: packing reads each file in
+ * chunks into a streaming gzip written to a host file; unpacking streams a
+ * file through gunzip and the tar reader onto the disk, bounded by a
+ * maximum decompressed size (a gzip bomb fails after `maxBytes`, not after
+ * filling memory or disk). `tarGz`, `isTarGz` and `gzip` are in-memory
+ * helpers for small archives (tests), not used for pods' artifacts.
  */
 import * as fs from "node:fs"
+import * as fsp from "node:fs/promises"
 import * as path from "node:path"
+import { Readable, Transform } from "node:stream"
+import { pipeline } from "node:stream/promises"
 import * as zlib from "node:zlib"
-import { packTar, type TarEntry, TarFormatError, unpackTar } from "./tar.js"
+import { entryHeader, isTarHeader, packTar, padding, type TarEntry, TarFormatError, trailer, readTarStream, unpackTar } from "./tar.js"
 
 export class ArchiveError extends Error {
   override readonly name = "ArchiveError"
@@ -55,13 +65,10 @@ export const treeEntries = (source: string, base: string = path.basename(source)
   return entries
 }
 
-/** gzip of `data` at Go's `level` (-1 default, 0 none, 1-9). */
-export const gzip = (data: Uint8Array, level: number): Buffer => {
-  if (!Number.isInteger(level) || level < -1 || level > 9) throw new ArchiveError(`gzip: invalid compression level: ${level}`)
-  return zlib.gzipSync(data, { level: level === -1 ? zlib.constants.Z_DEFAULT_COMPRESSION : level })
-}
+/** gzip of in-memory `data` at Go's `level` (-1 default, 0 none, 1-9); small data only. */
+export const gzip = (data: Uint8Array, level: number): Buffer => zlib.gzipSync(data, { level: zlibLevel(level) })
 
-/** `source` as argoexec's `.tgz`, its top entry named `base` (default: `source`'s base name). */
+/** `source` as argoexec's `.tgz` in memory (small trees, tests); pods' artifacts use `tarGzToFile`. */
 export const tarGz = (source: string, level: number, base?: string): Buffer => gzip(packTar(treeEntries(source, base)), level)
 
 const gunzip = (data: Uint8Array): Buffer | undefined => {
@@ -72,7 +79,7 @@ const gunzip = (data: Uint8Array): Buffer | undefined => {
   }
 }
 
-/** Whether `data` is a gzipped tar with at least one entry header (`isTarball`). */
+/** Whether in-memory `data` is a gzipped tar with at least one entry header (small archives; pods' artifacts use `isTarGzFile`). */
 export const isTarGz = (data: Uint8Array): boolean => {
   const raw = gunzip(data)
   if (raw === undefined) return false
@@ -84,25 +91,172 @@ export const isTarGz = (data: Uint8Array): boolean => {
   }
 }
 
+
+/** Fails a stream once more than `maxBytes` went through it. */
+export const byteCap = (maxBytes: number, exceeded: () => Error): Transform => {
+  let seen = 0
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      seen += chunk.length
+      if (seen > maxBytes) return done(exceeded())
+      done(null, chunk)
+    }
+  })
+}
+
+/** Fails a stream (with `timedOut()`) when no bytes went through it for `idleMs` (real time). */
+export const idleCap = (idleMs: number, timedOut: () => Error): Transform => {
+  let timer: NodeJS.Timeout | undefined
+  const t: Transform = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      arm()
+      done(null, chunk)
+    },
+    flush(done) {
+      clearTimeout(timer)
+      done()
+    },
+    destroy(err, done) {
+      clearTimeout(timer)
+      done(err)
+    }
+  })
+  const arm = () => {
+    clearTimeout(timer)
+    timer = setTimeout(() => t.destroy(timedOut()), idleMs)
+  }
+  arm()
+  return t
+}
+
+/** Writes a chunk fully (a FileHandle write may be partial). */
+const writeAll = async (fh: fsp.FileHandle, chunk: Uint8Array) => {
+  let at = 0
+  while (at < chunk.length) {
+    const { bytesWritten } = await fh.write(chunk, at, chunk.length - at)
+    at += bytesWritten
+  }
+}
+
+/** The tar stream of `source` (a file or a directory, its own links not followed) under `base`, chunk by chunk. */
+async function* tarChunks(source: string, base: string): AsyncGenerator<Uint8Array> {
+  const fileEntry = async function*(file: string, name: string, follow: boolean): AsyncGenerator<Uint8Array> {
+    const fh = await fsp.open(file, fs.constants.O_RDONLY | (follow ? 0 : fs.constants.O_NOFOLLOW) | fs.constants.O_NONBLOCK)
+    try {
+      const st = await fh.stat()
+      if (!st.isFile()) return
+      const size = st.size
+      yield entryHeader({ name, type: "file", mode: st.mode & 0o7777, mtime: st.mtimeMs / 1000 }, size)
+      let left = size
+      while (left > 0) {
+        const buf = Buffer.allocUnsafe(Math.min(left, 1 << 20))
+        const { bytesRead } = await fh.read(buf, 0, buf.length, null)
+        // A file that shrank meanwhile: the header's size is kept, the rest zeros (as a tar writer must).
+        if (bytesRead === 0) {
+          yield new Uint8Array(left)
+          break
+        }
+        left -= bytesRead
+        yield buf.subarray(0, bytesRead)
+      }
+      yield padding(size)
+    } finally {
+      await fh.close()
+    }
+  }
+  const walk = async function*(dir: string, rel: string): AsyncGenerator<Uint8Array> {
+    const dst = await fsp.lstat(dir)
+    yield entryHeader({ name: rel, type: "dir", mode: dst.mode & 0o7777, mtime: dst.mtimeMs / 1000 }, 0)
+    for (const name of (await fsp.readdir(dir)).sort()) {
+      const full = path.join(dir, name)
+      const childRel = `${rel}/${name}`
+      const cst = await fsp.lstat(full)
+      if (cst.isSymbolicLink()) {
+        yield entryHeader({ name: childRel, type: "symlink", mode: cst.mode & 0o7777, linkname: await fsp.readlink(full), mtime: cst.mtimeMs / 1000 }, 0)
+      } else if (cst.isDirectory()) {
+        yield* walk(full, childRel)
+      } else if (cst.isFile()) {
+        yield* fileEntry(full, childRel, false)
+      }
+    }
+  }
+  const st = await fsp.stat(source)
+  if (st.isFile()) yield* fileEntry(source, base, true)
+  else if (st.isDirectory()) yield* walk(source, base)
+  else throw new ArchiveError(`${source} is not a regular file or directory`)
+  yield trailer()
+}
+
+const zlibLevel = (level: number) => {
+  if (!Number.isInteger(level) || level < -1 || level > 9) throw new ArchiveError(`gzip: invalid compression level: ${level}`)
+  return level === -1 ? zlib.constants.Z_DEFAULT_COMPRESSION : level
+}
+
+/**
+ * `source` as argoexec's `.tgz`, streamed into the host file `file` (tar
+ * writer → gzip at `level` → file), its top entry named `base`.
+ */
+export const tarGzToFile = async (source: string, file: string, level: number, base: string = path.basename(source)): Promise<void> => {
+  const gz = zlib.createGzip({ level: zlibLevel(level) })
+  await pipeline(Readable.from(tarChunks(source, base)), gz, fs.createWriteStream(file, { mode: 0o600 }))
+}
+
+/** Whether the host file is a gzipped tar: gzip's magic, then a tar header in the first 512 decompressed bytes (`isTarball`). */
+export const isTarGzFile = async (file: string): Promise<boolean> => {
+  const fh = await fsp.open(file, "r")
+  try {
+    const magic = Buffer.alloc(2)
+    const { bytesRead } = await fh.read(magic, 0, 2, 0)
+    if (bytesRead < 2 || magic[0] !== 0x1f || magic[1] !== 0x8b) return false
+  } finally {
+    await fh.close()
+  }
+  const input = fs.createReadStream(file)
+  const gunzip = zlib.createGunzip()
+  const chunks: Array<Buffer> = []
+  let have = 0
+  try {
+    for await (const chunk of input.pipe(gunzip) as AsyncIterable<Buffer>) {
+      chunks.push(chunk)
+      have += chunk.length
+      if (have >= 512) break
+    }
+  } catch {
+    return false
+  } finally {
+    input.destroy()
+    gunzip.destroy()
+  }
+  return isTarHeader(Buffer.concat(chunks).subarray(0, 512))
+}
+
 const inside = (p: string, dir: string) => p.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep)
 
-/** Writes the tar entries under `dest` (a fresh directory), refusing anything that would land outside it. */
-const extractEntries = (entries: ReadonlyArray<TarEntry>, dest: string) => {
+export interface UntarLimits {
+  /** Bound on the decompressed bytes (the whole tar stream, headers included). */
+  readonly maxBytes: number
+}
+
+/** Default bound on an artifact's decompressed size: 10 GiB. */
+export const defaultMaxDecompressedBytes = 10 * 1024 ** 3
+
+/** Writes the streamed tar entries under `dest` (a fresh directory), refusing anything that would land outside it. */
+const extractTo = (dest: string) => {
   const root = path.resolve(dest)
   const realRoot = fs.realpathSync(root)
-  for (const e of entries) {
+  return async (e: Parameters<Parameters<typeof readTarStream>[1]>[0], read: Parameters<Parameters<typeof readTarStream>[1]>[1]) => {
     const target = path.join(root, path.normalize(e.name))
     if (!inside(target, root)) {
-      if (e.type === "dir" && target === root) continue
+      if (e.type === "dir" && target === root) return
       throw new ArchiveError(`illegal file path: ${e.name}`)
     }
     if (e.type === "dir") {
-      fs.mkdirSync(target, { recursive: true, mode: 0o755 })
-      continue
+      await fsp.mkdir(target, { recursive: true, mode: 0o755 })
+      return
     }
     const parent = path.dirname(target)
-    fs.mkdirSync(parent, { recursive: true, mode: 0o755 })
-    const realParent = fs.realpathSync(parent)
+    await fsp.mkdir(parent, { recursive: true, mode: 0o755 })
+    const realParent = await fsp.realpath(parent)
     if (realParent !== realRoot && !inside(realParent, realRoot)) {
       throw new ArchiveError(`illegal file path after symlink resolution: ${e.name} resolves outside destination`)
     }
@@ -110,52 +264,65 @@ const extractEntries = (entries: ReadonlyArray<TarEntry>, dest: string) => {
       const link = e.linkname ?? ""
       const resolved = path.isAbsolute(link) ? path.normalize(link) : path.join(path.dirname(target), link)
       if (!inside(resolved, root)) throw new ArchiveError(`illegal symlink target: ${e.name} -> ${link}`)
-      fs.symlinkSync(link, target)
-      continue
+      await fsp.symlink(link, target)
+      return
     }
-    const fd = fs.openSync(target, fs.constants.O_CREAT | fs.constants.O_WRONLY | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, e.mode)
+    const fh = await fsp.open(target, fs.constants.O_CREAT | fs.constants.O_WRONLY | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, e.mode)
     try {
-      fs.writeSync(fd, e.data ?? new Uint8Array(0))
+      await read((chunk) => writeAll(fh, chunk))
     } finally {
-      fs.closeSync(fd)
+      await fh.close()
     }
-    if (e.mtime !== undefined) fs.utimesSync(target, e.mtime, e.mtime)
+    if (e.mtime !== undefined) await fsp.utimes(target, e.mtime, e.mtime)
   }
 }
 
 /**
- * Unpacks a `.tgz` to `dest` as argoexec's `untar`: into `<dest>.tmpdir`,
- * then a single top-level entry is renamed to `dest`, or the folder itself
- * when there are several.
+ * Unpacks the host `.tgz` file to `dest` as argoexec's `untar`, streamed
+ * (file → gunzip → size cap → tar reader → disk): into `<dest>.tmpdir`, then
+ * a single top-level entry is renamed to `dest`, or the folder itself when
+ * there are several.
  */
-export const untarGz = (data: Uint8Array, dest: string): void => {
-  const raw = gunzip(data)
-  if (raw === undefined) throw new ArchiveError("gzip: invalid header")
-  let entries: ReadonlyArray<TarEntry>
-  try {
-    entries = unpackTar(raw)
-  } catch (e) {
-    throw new ArchiveError(e instanceof TarFormatError ? e.message : String(e))
-  }
+export const untarGzFile = async (file: string, dest: string, limits: UntarLimits = { maxBytes: defaultMaxDecompressedBytes }): Promise<void> => {
   const tmp = `${dest}.tmpdir`
-  fs.rmSync(tmp, { recursive: true, force: true })
-  fs.mkdirSync(tmp, { recursive: true })
+  await fsp.rm(tmp, { recursive: true, force: true })
+  await fsp.mkdir(tmp, { recursive: true })
   try {
-    extractEntries(entries, tmp)
-    const top = fs.readdirSync(tmp)
+    const extract = extractTo(tmp)
+    try {
+      await pipeline(
+        fs.createReadStream(file),
+        zlib.createGunzip(),
+        byteCap(limits.maxBytes, () => new ArchiveError(`the archive decompresses to more than the limit of ${limits.maxBytes} bytes`)),
+        async (source: AsyncIterable<Uint8Array>) => readTarStream(source, extract)
+      )
+    } catch (e) {
+      if (e instanceof ArchiveError) throw e
+      if (e instanceof TarFormatError) throw new ArchiveError(e.message)
+      const code = (e as { code?: string }).code
+      if (typeof code === "string" && code.startsWith("Z_")) {
+        // Go's gzip reader's words for input that is no gzip at all.
+        const message = (e as Error).message
+        throw new ArchiveError(/incorrect header check|unknown compression method/.test(message) ? "gzip: invalid header" : `gzip: ${message}`)
+      }
+      throw e
+    }
+    const top = await fsp.readdir(tmp)
     if (top.length === 1) {
-      fs.renameSync(path.join(tmp, top[0]!), dest)
-      fs.rmdirSync(tmp)
+      await fsp.rename(path.join(tmp, top[0]!), dest)
+      await fsp.rmdir(tmp)
     } else {
-      fs.renameSync(tmp, dest)
+      await fsp.rename(tmp, dest)
     }
   } finally {
-    fs.rmSync(tmp, { recursive: true, force: true })
+    await fsp.rm(tmp, { recursive: true, force: true })
   }
 }
 
 /** `mode` on the artifact, and on everything under it with `recurseMode`. */
 export const chmodTree = (p: string, mode: number, recurse: boolean): void => {
+  // A link (even the artifact itself, a single top-level link in its tarball) is not followed: chmod would change its target.
+  if (fs.lstatSync(p).isSymbolicLink()) return
   fs.chmodSync(p, mode)
   if (!recurse || !fs.lstatSync(p).isDirectory()) return
   for (const name of fs.readdirSync(p)) {

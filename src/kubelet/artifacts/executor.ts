@@ -15,13 +15,15 @@
  * mounted secrets (secretVolumes.ts), never from the kubelet's environment.
  */
 import * as fs from "node:fs"
+import * as fsp from "node:fs/promises"
+import * as os from "node:os"
 import * as path from "node:path"
 import { Duration, Effect } from "effect"
 import * as http from "node:http"
 import * as https from "node:https"
 import type { LookupFunction } from "node:net"
 import { type ArtifactEgress, blockedMessage, checkS3Endpoint, checkUrl, endpointOf } from "./egress.js"
-import { ArchiveError, chmodTree, filesUnder, isTarGz, tarGz, untarGz } from "./archive.js"
+import { ArchiveError, chmodTree, defaultMaxDecompressedBytes, filesUnder, isTarGzFile, tarGzToFile, untarGzFile } from "./archive.js"
 import {
   type Artifact,
   type ArtifactLocation,
@@ -33,7 +35,7 @@ import {
   placeOutput,
   relocate
 } from "./location.js"
-import type { ArtifactStore, ArtifactStoreError, Loaded, S3Target } from "./S3Store.js"
+import { type ArtifactStore, type ArtifactStoreError, bodyToFile, defaultMaxObjectBytes, type Downloaded, type S3Target } from "./S3Store.js"
 import { readSecret, type SecretFiles } from "./secretVolumes.js"
 
 /** The template fields the executor reads (`ARGO_TEMPLATE`). */
@@ -48,8 +50,14 @@ export interface ArtifactDeps {
   readonly secrets: SecretFiles
   /** Where http inputs and S3 calls may go (egress.ts). */
   readonly egress: ArtifactEgress
-  /** Bound on one http download. */
+  /** Bound on an http download staying silent: no answer, or no body byte, for this long fails it (not a total). */
   readonly httpTimeout: Duration.Duration
+  /** Bound on an http body (bytes). Default 10 GiB. */
+  readonly maxHttpBytes?: number | undefined
+  /** Bound on an input's decompressed size when it is unpacked (bytes). Default 10 GiB. */
+  readonly maxDecompressedBytes?: number | undefined
+  /** Where outputs are packed before upload; default the system's temp folder. */
+  readonly scratchDir?: string | undefined
 }
 
 /** An input loaded on the host: `hostPath` is shown to main at `podPath`. */
@@ -59,7 +67,8 @@ export interface StagedInput {
   readonly hostPath: string
 }
 
-type Fetched = { readonly _tag: "Fetched"; readonly loaded: Loaded } | { readonly _tag: "NotFound"; readonly message: string }
+/** An input fetched to the host path it was asked to go to (a file, or a folder of a "directory" key's objects). */
+type Fetched = { readonly _tag: "Fetched"; readonly kind: Downloaded } | { readonly _tag: "NotFound"; readonly message: string }
 
 const inputArtifacts = (t: ArtifactTemplate) => t.inputs?.artifacts ?? []
 const outputArtifacts = (t: ArtifactTemplate) => t.outputs?.artifacts ?? []
@@ -101,27 +110,61 @@ const s3Target = (a: Artifact, secrets: SecretFiles): S3Target | string => {
 
 const maxRedirects = 10
 
-/** One GET through the egress check's lookup; redirects are the caller's. */
-const getOnce = (url: URL, headers: Record<string, string>, lookup: LookupFunction | undefined, signal: AbortSignal) =>
-  new Promise<{ status: number; statusText: string; location: string | undefined; body: Uint8Array }>((resolve, reject) => {
+/** One GET through the egress check's lookup, its body streamed to `dest`; redirects are the caller's. */
+const getOnce = (
+  url: URL,
+  headers: Record<string, string>,
+  lookup: LookupFunction | undefined,
+  signal: AbortSignal,
+  dest: string,
+  limits: { readonly maxBytes: number; readonly idleMs: number }
+) =>
+  new Promise<{ status: number; statusText: string; location: string | undefined }>((resolve, reject) => {
     const mod = url.protocol === "https:" ? https : http
     const req = mod.request(url, { method: "GET", headers, signal, ...(lookup !== undefined ? { lookup, agent: false } : {}) }, (res) => {
       const status = res.statusCode ?? 0
+      const statusText = res.statusMessage ?? ""
       const location = typeof res.headers.location === "string" ? res.headers.location : undefined
-      if (status >= 300 && status < 400) {
+      if (status < 200 || status >= 300) {
         res.resume()
-        return resolve({ status, statusText: res.statusMessage ?? "", location, body: new Uint8Array(0) })
+        return resolve({ status, statusText, location })
       }
-      const chunks: Array<Buffer> = []
-      res.on("data", (c: Buffer) => chunks.push(c))
-      res.on("end", () => resolve({ status, statusText: res.statusMessage ?? "", location, body: new Uint8Array(Buffer.concat(chunks)) }))
-      res.on("error", reject)
+      const length = Number(res.headers["content-length"])
+      const tooLarge = () => new Error(`the body is larger than the limit of ${limits.maxBytes} bytes`)
+      if (Number.isFinite(length) && length > limits.maxBytes) {
+        res.destroy()
+        return reject(tooLarge())
+      }
+      bodyToFile(res, dest, limits.maxBytes, limits.idleMs, tooLarge, () => new Error(`no data for ${limits.idleMs} ms`))
+        .then(() => resolve({ status, statusText, location }), reject)
     })
+    // No answer (headers) for the idle bound: cut.
+    req.setTimeout(limits.idleMs, () => req.destroy(new Error(`no answer within ${limits.idleMs} ms`)))
     req.on("error", reject)
     req.end()
   })
 
-const httpGet = (a: Artifact, deps: ArtifactDeps): Effect.Effect<Fetched, string> =>
+/** The `Authorization` header of an http artifact's `auth`, from the pod's mounted secrets; unsupported kinds fail clearly. */
+const httpAuthHeader = (a: Artifact, secrets: SecretFiles): Record<string, string> | string => {
+  const auth = a.http?.auth as Record<string, unknown> | undefined
+  if (auth === undefined || auth === null) return {}
+  const kinds = Object.keys(auth).filter((k) => auth[k] !== undefined && auth[k] !== null)
+  if (kinds.length === 0) return {}
+  const unsupported = kinds.filter((k) => k !== "basicAuth")
+  if (unsupported.length > 0) return `http.auth.${unsupported[0]} is not supported by flotilla's kubelet (http.auth.basicAuth is)`
+  const basic = auth.basicAuth as { usernameSecret?: { name?: string; key?: string }; passwordSecret?: { name?: string; key?: string } }
+  const read = (sel: { name?: string; key?: string } | undefined) =>
+    sel?.name !== undefined && sel.name !== "" ? readSecret(secrets, sel.name, sel.key ?? "") : ""
+  const user = read(basic.usernameSecret)
+  if (typeof user !== "string") return user.error
+  const password = read(basic.passwordSecret)
+  if (typeof password !== "string") return password.error
+  // As argoexec's http driver: SetBasicAuth only when a username or password is there.
+  if (user === "" && password === "") return {}
+  return { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}` }
+}
+
+const httpGet = (a: Artifact, deps: ArtifactDeps, dest: string): Effect.Effect<Fetched, string> =>
   Effect.gen(function*() {
     const url = a.http?.url ?? ""
     let parsed: URL
@@ -130,7 +173,10 @@ const httpGet = (a: Artifact, deps: ArtifactDeps): Effect.Effect<Fetched, string
     } catch {
       return yield* Effect.fail(`invalid URL ${JSON.stringify(url)}`)
     }
-    const headers = Object.fromEntries((a.http?.headers ?? []).filter((h) => h.name !== undefined).map((h) => [h.name!, h.value ?? ""]))
+    const auth = httpAuthHeader(a, deps.secrets)
+    if (typeof auth === "string") return yield* Effect.fail(auth)
+    const headers = { ...Object.fromEntries((a.http?.headers ?? []).filter((h) => h.name !== undefined).map((h) => [h.name!, h.value ?? ""])), ...auth }
+    const limits = { maxBytes: deps.maxHttpBytes ?? defaultMaxObjectBytes, idleMs: Duration.toMillis(deps.httpTimeout) }
     return yield* Effect.tryPromise({
       try: async (signal) => {
         let current = parsed
@@ -139,7 +185,7 @@ const httpGet = (a: Artifact, deps: ArtifactDeps): Effect.Effect<Fetched, string
           if (current.protocol !== "http:" && current.protocol !== "https:") throw new Error(`unsupported URL scheme ${current.protocol}`)
           const decision = checkUrl(current, deps.egress)
           if (decision._tag === "Refused") throw new Error(`refused ${current.href}: ${decision.reason}`)
-          const res = await getOnce(current, hop === 0 || endpointOf(current) === endpointOf(parsed) ? headers : {}, decision.lookup, signal)
+          const res = await getOnce(current, hop === 0 || endpointOf(current) === endpointOf(parsed) ? headers : {}, decision.lookup, signal, dest, limits)
           if (res.status >= 300 && res.status < 400 && res.location !== undefined) {
             if (hop + 1 >= maxRedirects) throw new Error(`loading content from ${url} failed: stopped after ${maxRedirects} redirects`)
             current = new URL(res.location, current)
@@ -147,13 +193,11 @@ const httpGet = (a: Artifact, deps: ArtifactDeps): Effect.Effect<Fetched, string
           }
           if (res.status === 404) return { _tag: "NotFound", message: `${res.status} ${res.statusText}` } satisfies Fetched
           if (res.status < 200 || res.status >= 300) throw new Error(`loading content from ${current.href} failed with reason: ${res.status} ${res.statusText}`)
-          return { _tag: "Fetched", loaded: { _tag: "File", data: res.body } } satisfies Fetched
+          return { _tag: "Fetched", kind: "File" } satisfies Fetched
         }
       },
       catch: (e) => blockedMessage(e) ?? (e instanceof Error ? e.message : String(e))
-    }).pipe(
-      Effect.timeoutOrElse({ duration: deps.httpTimeout, orElse: () => Effect.fail(`no answer from ${url} within ${Duration.format(deps.httpTimeout)}`) })
-    )
+    })
   })
 
 /** The S3 target with the egress check applied: refused, or with the lookup its connections must use. */
@@ -163,63 +207,48 @@ export const guardedS3 = (target: S3Target, egress: ArtifactEgress): S3Target | 
   return decision.lookup !== undefined ? { ...target, lookup: decision.lookup } : target
 }
 
-/** Fetches an input from its (relocated) repository. */
-const fetchInput = (a: Artifact, deps: ArtifactDeps): Effect.Effect<Fetched, string> => {
+/** Fetches an input from its (relocated) repository to the host path `dest`, streamed. */
+const fetchInput = (a: Artifact, deps: ArtifactDeps, dest: string): Effect.Effect<Fetched, string> => {
   switch (locationKind(a)) {
     case "s3": {
       const unchecked = s3Target(a, deps.secrets)
       if (typeof unchecked === "string") return Effect.fail(unchecked)
       const target = guardedS3(unchecked, deps.egress)
       if (typeof target === "string") return Effect.fail(target)
-      return deps.store.get(target).pipe(
-        Effect.map((loaded): Fetched => ({ _tag: "Fetched", loaded })),
+      return deps.store.download(target, dest).pipe(
+        Effect.map((kind): Fetched => ({ _tag: "Fetched", kind })),
         Effect.catchIf((e: ArtifactStoreError) => e.reason === "NotFound", (e) => Effect.succeed<Fetched>({ _tag: "NotFound", message: e.message })),
         Effect.mapError((e) => e.message)
       )
     }
     case "http":
-      return httpGet(a, deps)
+      return httpGet(a, deps, dest)
     case "raw":
-      return Effect.succeed({ _tag: "Fetched", loaded: { _tag: "File", data: new TextEncoder().encode(a.raw?.data ?? "") } })
+      return Effect.tryPromise({
+        try: () => fsp.writeFile(dest, a.raw?.data ?? "", { mode: 0o644 }).then((): Fetched => ({ _tag: "Fetched", kind: "File" })),
+        catch: (e) => (e instanceof Error ? e.message : String(e))
+      })
     default:
       return Effect.fail(`${locationKind(a) ?? "unknown"} artifacts are not supported by flotilla's kubelet (s3, http and raw are)`)
   }
 }
 
-const writeLoaded = (loaded: Loaded, dest: string) => {
-  if (loaded._tag === "File") {
-    fs.writeFileSync(dest, loaded.data, { mode: 0o644 })
-    return
-  }
-  fs.mkdirSync(dest, { recursive: true })
-  const root = path.resolve(dest)
-  for (const f of loaded.files) {
-    const target = path.join(root, path.normalize(f.rel))
-    if (!target.startsWith(root + path.sep)) throw new ArchiveError(`illegal file path: ${f.rel}`)
-    fs.mkdirSync(path.dirname(target), { recursive: true })
-    fs.writeFileSync(target, f.data, { mode: 0o644 })
-  }
-}
-
-/** Puts a fetched artifact at `dest` as argoexec does: unpacked if a tarball (or `archive.tar`), as is otherwise. */
-const place = (a: Artifact, loaded: Loaded, dest: string) => {
-  const tmp = `${dest}.tmp`
-  fs.rmSync(tmp, { recursive: true, force: true })
-  fs.rmSync(dest, { recursive: true, force: true })
-  writeLoaded(loaded, tmp)
-  const isFile = fs.statSync(tmp).isFile()
-  const explicitTar = a.archive?.tar !== undefined
-  const isTar = a.archive?.none !== undefined ? false : explicitTar ? true : isFile && isTarGz(fs.readFileSync(tmp))
+/** Puts a fetched artifact (at `tmp`) at `dest` as argoexec does: unpacked if a tarball (or `archive.tar`), as is otherwise. */
+const place = async (a: Artifact, kind: Downloaded, tmp: string, dest: string, maxDecompressedBytes: number) => {
+  await fsp.rm(dest, { recursive: true, force: true })
+  const isFile = kind === "File"
   if (a.archive?.zip !== undefined) throw new ArchiveError("zip archives are not supported by flotilla's kubelet")
+  const explicitTar = a.archive?.tar !== undefined
+  const isTar = a.archive?.none !== undefined ? false : explicitTar ? true : isFile && (await isTarGzFile(tmp))
   if (isTar) {
     if (!isFile) throw new ArchiveError("archive.tar given, but the artifact is a directory")
     try {
-      untarGz(fs.readFileSync(tmp), dest)
+      await untarGzFile(tmp, dest, { maxBytes: maxDecompressedBytes })
     } finally {
-      fs.rmSync(tmp, { force: true })
+      await fsp.rm(tmp, { force: true })
     }
   } else {
-    fs.renameSync(tmp, dest)
+    await fsp.rename(tmp, dest)
   }
   if (a.mode !== undefined) chmodTree(dest, a.mode, a.recurseMode === true)
 }
@@ -245,13 +274,19 @@ export const loadInputs = (
       const located = relocate(art, template.archiveLocation)
       if (typeof located === "string") return yield* Effect.fail(`failed to load artifact '${art.name}': ${located}`)
       const failed = (cause: string) => `artifact ${art.name} failed to load from ${describeRepository(located)}: ${cause}`
-      const fetched = yield* fetchInput(located, deps).pipe(Effect.mapError(failed))
+      const dest = path.join(stageDir, `${staged.length}-${art.name.replace(/[^A-Za-z0-9._-]/g, "_")}`)
+      const tmp = `${dest}.tmp`
+      yield* Effect.promise(() => fsp.rm(tmp, { recursive: true, force: true }))
+      const fetched = yield* fetchInput(located, deps, tmp).pipe(Effect.mapError(failed))
       if (fetched._tag === "NotFound") {
+        yield* Effect.promise(() => fsp.rm(tmp, { recursive: true, force: true }))
         if (art.optional === true) continue
         return yield* Effect.fail(failed(fetched.message))
       }
-      const dest = path.join(stageDir, `${staged.length}-${art.name.replace(/[^A-Za-z0-9._-]/g, "_")}`)
-      yield* Effect.try({ try: () => place(art, fetched.loaded, dest), catch: (e) => failed(e instanceof Error ? e.message : String(e)) })
+      yield* Effect.tryPromise({
+        try: () => place(art, fetched.kind, tmp, dest, deps.maxDecompressedBytes ?? defaultMaxDecompressedBytes),
+        catch: (e) => failed(e instanceof Error ? e.message : String(e))
+      }).pipe(Effect.ensuring(Effect.promise(() => fsp.rm(tmp, { recursive: true, force: true }))))
       staged.push({ name: art.name, podPath, hostPath: dest })
     }
     return staged
@@ -309,18 +344,29 @@ export const saveOutputs = (
       const upload = Effect.gen(function*() {
         if (archive._tag === "zip") return yield* Effect.fail("zip archives are not supported by flotilla's kubelet")
         if (archive._tag === "tar") {
-          // As TarGzToWriter: the entries are named after the path in the pod, not the host copy.
-          const data = yield* Effect.try({
-            try: () => tarGz(source, archive.level, path.posix.basename(podPath)),
-            catch: (e) => (e instanceof Error ? e.message : String(e))
-          })
-          return yield* deps.store.put(target, data).pipe(Effect.mapError((e) => e.message))
+          // Streamed: tar → gzip → a scratch file → the store (multipart when large); never whole in memory.
+          return yield* Effect.acquireUseRelease(
+            Effect.tryPromise({
+              try: () => fsp.mkdtemp(path.join(deps.scratchDir ?? os.tmpdir(), "flotilla-out-")),
+              catch: (e) => (e instanceof Error ? e.message : String(e))
+            }),
+            (dir) =>
+              Effect.gen(function*() {
+                const packed = path.join(dir, "artifact.tgz")
+                // As TarGzToWriter: the entries are named after the path in the pod, not the host copy.
+                yield* Effect.tryPromise({
+                  try: () => tarGzToFile(source, packed, archive.level, path.posix.basename(podPath)),
+                  catch: (e) => (e instanceof Error ? e.message : String(e))
+                })
+                return yield* deps.store.upload(target, packed).pipe(Effect.mapError((e) => e.message))
+              }),
+            (dir) => Effect.promise(() => fsp.rm(dir, { recursive: true, force: true }))
+          )
         }
         if (fs.statSync(source).isDirectory()) {
-          const files = filesUnder(source).map((f) => ({ rel: f.rel, data: fs.readFileSync(f.file) }))
-          return yield* deps.store.putDirectory(target, files).pipe(Effect.mapError((e) => e.message))
+          return yield* deps.store.uploadDirectory(target, filesUnder(source)).pipe(Effect.mapError((e) => e.message))
         }
-        return yield* deps.store.put(target, fs.readFileSync(source)).pipe(Effect.mapError((e) => e.message))
+        return yield* deps.store.upload(target, source).pipe(Effect.mapError((e) => e.message))
       })
       const result = yield* Effect.result(upload)
       if (result._tag === "Failure") errors.push(failed(result.failure))

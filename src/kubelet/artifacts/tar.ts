@@ -84,28 +84,33 @@ const paxRecord = (key: string, value: string): string => {
   return `${len}${body}`
 }
 
-/** The tar stream (uncompressed) of `entries`, in order, with the two zero blocks at the end. */
-export const packTar = (entries: ReadonlyArray<TarEntry>): Uint8Array => {
+/** The header block(s) of one entry whose data is `size` bytes (a PAX record first when the name or link does not fit ustar). */
+export const entryHeader = (e: Omit<TarEntry, "data">, size: number): Uint8Array => {
+  // As argoexec's tarDir: a folder's name as given, with no trailing slash (it sets header.Name itself).
+  const name = e.name
+  const linkname = e.type === "symlink" ? e.linkname ?? "" : ""
+  const split = splitUstar(name)
+  const pax: Array<string> = []
+  if (split === undefined) pax.push(paxRecord("path", name))
+  if (encoder.encode(linkname).length > 100) pax.push(paxRecord("linkpath", linkname))
+  const mtime = e.mtime ?? 0
   const parts: Array<Uint8Array> = []
-  for (const e of entries) {
-    // As argoexec's tarDir: a folder's name as given, with no trailing slash (it sets header.Name itself).
-    const name = e.name
-    const linkname = e.type === "symlink" ? e.linkname ?? "" : ""
-    const split = splitUstar(name)
-    const pax: Array<string> = []
-    if (split === undefined) pax.push(paxRecord("path", name))
-    if (encoder.encode(linkname).length > 100) pax.push(paxRecord("linkpath", linkname))
-    const mtime = e.mtime ?? 0
-    if (pax.length > 0) {
-      const body = encoder.encode(pax.join(""))
-      parts.push(header("PaxHeaders/" + name.slice(-80), "", "x", 0o644, body.length, mtime, ""), ...padded(body))
-    }
-    const data = e.type === "file" ? e.data ?? new Uint8Array(0) : new Uint8Array(0)
-    const typeflag = e.type === "file" ? "0" : e.type === "dir" ? "5" : "2"
-    parts.push(header(split?.name ?? name.slice(0, 100), split?.prefix ?? "", typeflag, e.mode, data.length, mtime, linkname.slice(0, 100)))
-    if (data.length > 0) parts.push(...padded(data))
+  if (pax.length > 0) {
+    const body = encoder.encode(pax.join(""))
+    parts.push(header("PaxHeaders/" + name.slice(-80), "", "x", 0o644, body.length, mtime, ""), ...padded(body))
   }
-  parts.push(new Uint8Array(block * 2))
+  const typeflag = e.type === "file" ? "0" : e.type === "dir" ? "5" : "2"
+  parts.push(header(split?.name ?? name.slice(0, 100), split?.prefix ?? "", typeflag, e.mode, e.type === "file" ? size : 0, mtime, linkname.slice(0, 100)))
+  return concat(parts)
+}
+
+/** The zero bytes that pad an entry's `size` bytes of data to a whole block. */
+export const padding = (size: number): Uint8Array => new Uint8Array(size % block === 0 ? 0 : block - (size % block))
+
+/** The two zero blocks that end a tar stream. */
+export const trailer = (): Uint8Array => new Uint8Array(block * 2)
+
+const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
   const total = parts.reduce((n, p) => n + p.length, 0)
   const out = new Uint8Array(total)
   let at = 0
@@ -114,6 +119,18 @@ export const packTar = (entries: ReadonlyArray<TarEntry>): Uint8Array => {
     at += p.length
   }
   return out
+}
+
+/** The tar stream (uncompressed) of `entries`, in order, with the two zero blocks at the end (small, in-memory archives). */
+export const packTar = (entries: ReadonlyArray<TarEntry>): Uint8Array => {
+  const parts: Array<Uint8Array> = []
+  for (const e of entries) {
+    const data = e.type === "file" ? e.data ?? new Uint8Array(0) : new Uint8Array(0)
+    parts.push(entryHeader(e, data.length))
+    if (data.length > 0) parts.push(data, padding(data.length))
+  }
+  parts.push(trailer())
+  return concat(parts)
 }
 
 const readString = (buf: Uint8Array, offset: number, width: number): string => {
@@ -222,4 +239,155 @@ export const unpackTar = (buf: Uint8Array): ReadonlyArray<TarEntry> => {
   if (!sawHeader) throw new TarFormatError("not a tar archive")
   // Go's reader accepts a stream cut after the last entry; so do we.
   return entries
+}
+
+
+/** Whether `h` (the first 512 bytes of a stream) is a tar header: not empty, its checksum right. */
+export const isTarHeader = (h: Uint8Array): boolean => {
+  if (h.length < block || h.subarray(0, block).every((b) => b === 0)) return false
+  try {
+    return checksumOk(h.subarray(0, block))
+  } catch {
+    return false
+  }
+}
+
+/** Bound on a PAX record or GNU long name held in memory. */
+const maxMetaBytes = 1 << 20
+
+/** Reads exact byte counts from an async stream of chunks, holding no more than one chunk. */
+class ByteReader {
+  private chunks: Array<Uint8Array> = []
+  private length = 0
+  private ended = false
+  constructor(private readonly it: AsyncIterator<Uint8Array>) {}
+
+  /** Whether `n` bytes are buffered (false: the stream ended first). */
+  async fill(n: number): Promise<boolean> {
+    while (this.length < n && !this.ended) {
+      const r = await this.it.next()
+      if (r.done === true) this.ended = true
+      else if (r.value.length > 0) {
+        this.chunks.push(r.value)
+        this.length += r.value.length
+      }
+    }
+    return this.length >= n
+  }
+
+  /** Up to `n` buffered bytes (at least one when any is buffered). */
+  takeSome(n: number): Uint8Array {
+    const first = this.chunks[0]!
+    if (first.length <= n) {
+      this.chunks.shift()
+      this.length -= first.length
+      return first
+    }
+    this.chunks[0] = first.subarray(n)
+    this.length -= n
+    return first.subarray(0, n)
+  }
+
+  /** Exactly `n` bytes, which must be buffered. */
+  take(n: number): Uint8Array {
+    const parts: Array<Uint8Array> = []
+    let left = n
+    while (left > 0) {
+      const part = this.takeSome(left)
+      parts.push(part)
+      left -= part.length
+    }
+    return parts.length === 1 ? parts[0]! : concat(parts)
+  }
+
+  /** Skips or streams `n` bytes to `sink`; throws when the stream ends first. */
+  async pass(n: number, sink?: (chunk: Uint8Array) => Promise<void>): Promise<void> {
+    let left = n
+    while (left > 0) {
+      if (!(await this.fill(1))) throw new TarFormatError("truncated tar archive")
+      const part = this.takeSome(left)
+      left -= part.length
+      if (sink !== undefined) await sink(part)
+    }
+  }
+}
+
+/** One entry of a streamed tar: its header, and its data (files only) to be read before the next entry. */
+export type TarStreamEntry = Omit<TarEntry, "data"> & { readonly size: number }
+
+/**
+ * Reads a tar stream (uncompressed) entry by entry: `onEntry` is called with
+ * each file, folder or link and a `read` that streams the entry's data to a
+ * sink (files; not calling it skips the data). Same formats and errors as
+ * `unpackTar`; nothing but one chunk and one entry's metadata is held.
+ */
+export const readTarStream = async (
+  source: AsyncIterable<Uint8Array>,
+  onEntry: (entry: TarStreamEntry, read: (sink: (chunk: Uint8Array) => Promise<void>) => Promise<void>) => Promise<void>
+): Promise<void> => {
+  const reader = new ByteReader(source[Symbol.asyncIterator]())
+  let longName: string | undefined
+  let longLink: string | undefined
+  let pax: Record<string, string> = {}
+  let sawHeader = false
+  const meta = async (size: number) => {
+    if (size > maxMetaBytes) throw new TarFormatError(`tar metadata record of ${size} bytes is too large`)
+    if (!(await reader.fill(size))) throw new TarFormatError("truncated tar archive")
+    const data = reader.take(size)
+    await reader.pass(padding(size).length)
+    return data
+  }
+  while (await reader.fill(block)) {
+    const h = reader.take(block)
+    if (h.every((b) => b === 0)) {
+      if (!sawHeader) throw new TarFormatError("not a tar archive: it starts with an empty block")
+      return
+    }
+    if (!checksumOk(h)) throw new TarFormatError(sawHeader ? "invalid tar header checksum" : "not a tar archive")
+    sawHeader = true
+    const size = readNumber(h, 124, 12, "size")
+    const typeflag = String.fromCharCode(h[156]!)
+    if (typeflag === "L") {
+      const d = await meta(size)
+      longName = readString(d, 0, d.length)
+      continue
+    }
+    if (typeflag === "K") {
+      const d = await meta(size)
+      longLink = readString(d, 0, d.length)
+      continue
+    }
+    if (typeflag === "x") {
+      pax = { ...pax, ...parsePax(await meta(size)) }
+      continue
+    }
+    if (typeflag === "g") {
+      await reader.pass(size + padding(size).length)
+      continue
+    }
+    const magic = readString(h, 257, 6)
+    const prefix = magic.startsWith("ustar") ? readString(h, 345, 155) : ""
+    const short = readString(h, 0, 100)
+    const name = pax.path ?? longName ?? (prefix !== "" ? `${prefix}/${short}` : short)
+    const linkname = pax.linkpath ?? longLink ?? readString(h, 157, 100)
+    const mode = readNumber(h, 100, 8, "mode") & 0o7777
+    const mtime = readNumber(h, 136, 12, "mtime")
+    longName = undefined
+    longLink = undefined
+    pax = {}
+    const type = typeflag === "0" || typeflag === "\0" || typeflag === "7" ? "file" : typeflag === "5" ? "dir" : typeflag === "2" ? "symlink" : undefined
+    let consumed = false
+    if (type !== undefined) {
+      await onEntry({ name, type, mode, mtime, size: type === "file" ? size : 0, ...(type === "symlink" ? { linkname } : {}) }, async (sink) => {
+        if (consumed) return
+        consumed = true
+        await reader.pass(size, sink)
+      })
+    }
+    // Hard links, devices, FIFOs: not artifacts; data not read is skipped.
+    if (!consumed) await reader.pass(size)
+    await reader.pass(padding(size).length)
+  }
+  if (!sawHeader) throw new TarFormatError("not a tar archive")
+  // Go's reader accepts a stream cut after the last entry; so do we.
 }
