@@ -7,7 +7,7 @@
 import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import { conditionArtifactGCError, labelComponent } from "../../src/controller/ArtifactGC.js"
+import { annotationTasksToDelete, conditionArtifactGCError, labelComponent } from "../../src/controller/ArtifactGC.js"
 import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
 import type { KubeObject } from "../../src/kube/api/Resources.js"
 import { InMemoryKube } from "../../src/testing/InMemoryKube.js"
@@ -15,7 +15,7 @@ import { labelReportOutputsCompleted, labelWorkflow } from "../../src/util/argoK
 import { finalizerArtifactGC } from "../../src/workflow/engine/artifactGC.js"
 import { executorEnvOf } from "../../src/workflow/engine/pod.js"
 import { s3Server } from "../support/s3Server.js"
-import { eventually, fast, inMemory, nodesOf } from "./harness.js"
+import { eventually, fast, fastController, inMemory, nodesOf } from "./harness.js"
 import { submit, untilCompleted } from "./fixtures.js"
 
 const bucket = "art"
@@ -106,10 +106,18 @@ const current = (admin: Embedded.StartResult["admin"], wf: KubeObject) =>
   )
 
 /** Starts the runtime with the repository on `s3`, its keys in both namespaces (`remoteKeys` for cluster-1/remote). */
-const start = (s3: { endpoint: string; accessKey: string; secretKey: string }, wf: KubeObject, remoteKeys?: { accessKey: string; secretKey: string }) =>
+const start = (
+  s3: { endpoint: string; accessKey: string; secretKey: string },
+  wf: KubeObject,
+  remoteKeys?: { accessKey: string; secretKey: string },
+  controller?: Embedded.ControllerTuning
+) =>
   Effect.gen(function*() {
     const kube = yield* InMemoryKube
-    const started = yield* Embedded.start(Embedded.placementOf([wf]), fast({ configData: { artifactRepository: repositoryYaml(s3.endpoint) } }))
+    const started = yield* Embedded.start(
+      Embedded.placementOf([wf]),
+      fast({ configData: { artifactRepository: repositoryYaml(s3.endpoint) }, ...(controller ? { controller } : {}) })
+    )
     yield* kube.adminClient("main").create("secrets", "local", credentials("local", s3.accessKey, s3.secretKey))
     const remote = remoteKeys ?? s3
     yield* kube.adminClient("cluster-1").create("secrets", "remote", credentials("remote", remote.accessKey, remote.secretKey))
@@ -210,6 +218,72 @@ describe("artifact GC through the controller (real S3)", () => {
         // nothing holds the workflow any more
         yield* admin.delete("workflows", "local", "gc-fail")
         yield* eventually("the workflow gone", Effect.map(current(admin, wf), (w) => Option.isNone(w) ? true : undefined), "20 seconds")
+      }))
+    ), 90_000)
+
+  it.live("a remote GC task whose delete fails is recorded, the finalizer held, the delete tried again until the task is gone", () =>
+    inMemory(() =>
+      Effect.scoped(Effect.gen(function*() {
+        const s3 = yield* s3Server()
+        yield* s3.createBucket(bucket)
+        const kube = yield* InMemoryKube
+        const wf = twoClusters("gc-retry", { strategy: "OnWorkflowCompletion" })
+        const { admin, controller } = yield* start(s3, wf)
+        // the first three deletes of a GC task in cluster-1 fail
+        yield* kube.failNext("cluster-1", "delete", "workflowartifactgctasks", "Unavailable", 3)
+        yield* submit(admin, wf)
+        for (const { cluster, pod } of yield* producers("gc-retry")) yield* produce(s3, cluster, pod)
+        yield* untilCompleted(controller, wf)
+        // while the task is there, the workflow records it and keeps its finalizer
+        const held = yield* eventually("the task recorded as to delete", Effect.map(current(admin, wf), (w) => {
+          const v = Option.getOrUndefined(w)
+          return v?.metadata.annotations?.[annotationTasksToDelete] !== undefined ? v : undefined
+        }), "40 seconds")
+        assert.include(held.metadata.finalizers ?? [], finalizerArtifactGC)
+        assert.match(held.metadata.annotations![annotationTasksToDelete]!, /^\["cluster-1\/remote\/gc-retry-artgc-wfcomp-\d+-0"\]$/)
+        const settled = yield* eventually("the finalizer removed", Effect.map(current(admin, wf), (w) => {
+          const v = Option.getOrUndefined(w)
+          return v !== undefined && !(v.metadata.finalizers ?? []).includes(finalizerArtifactGC) ? v : undefined
+        }), "40 seconds")
+        assert.isUndefined(settled.metadata.annotations?.[annotationTasksToDelete])
+        assert.deepStrictEqual(yield* kube.objects("cluster-1", "workflowartifactgctasks", "remote"), [])
+        const deletes = (yield* kube.requests("cluster-1")).filter((r) => r.verb === "delete" && r.resource === "workflowartifactgctasks")
+        assert.isAtLeast(deletes.length, 4)
+        assert.deepStrictEqual(yield* keysIn(s3, "gc-retry/"), [])
+      }))
+    ), 90_000)
+
+  it.live("a group whose GC pod cannot be made does not block the others; given up with a condition, forceFinalizerRemoval releases", () =>
+    inMemory(() =>
+      Effect.scoped(Effect.gen(function*() {
+        const s3 = yield* s3Server()
+        yield* s3.createBucket(bucket)
+        const kube = yield* InMemoryKube
+        const wf = twoClusters("gc-away", { strategy: "OnWorkflowCompletion", forceFinalizerRemoval: true })
+        const { admin, controller } = yield* start(s3, wf, undefined, {
+          ...fastController,
+          timing: { ...fastController.timing, artifactGCGiveUp: "2 seconds" }
+        })
+        // cluster-1 refuses every GC task
+        yield* kube.failNext("cluster-1", "create", "workflowartifactgctasks", "Forbidden", 10_000, "quota exceeded")
+        yield* submit(admin, wf)
+        for (const { cluster, pod } of yield* producers("gc-away")) yield* produce(s3, cluster, pod)
+        yield* untilCompleted(controller, wf)
+        const settled = yield* eventually("the finalizer removed", Effect.map(current(admin, wf), (w) => {
+          const v = Option.getOrUndefined(w)
+          return v !== undefined && !(v.metadata.finalizers ?? []).includes(finalizerArtifactGC) ? v : undefined
+        }), "40 seconds")
+        const status = settled["status"] as any
+        assert.deepStrictEqual(status.artifactGCStatus.strategiesProcessed, { OnWorkflowCompletion: true })
+        assert.strictEqual(Object.keys(status.artifactGCStatus.podsRecouped).length, 2)
+        assert.isTrue(Object.values(status.artifactGCStatus.podsRecouped).every((r) => r === true))
+        const condition = (status.conditions ?? []).find((c: any) => c.type === conditionArtifactGCError)
+        assert.isDefined(condition, JSON.stringify(status.conditions))
+        assert.match(condition.message, /could not be made in cluster-1\/remote/)
+        // main's artifact was collected all the same; cluster-1's stays
+        const arts = nodesOf(settled).filter((n) => n.type === "Pod").flatMap((n: any) => n.outputs?.artifacts ?? [])
+        assert.deepStrictEqual(arts.map((a: any) => a.deleted === true).sort(), [false, true])
+        assert.strictEqual((yield* keysIn(s3, "gc-away/")).length, 1)
       }))
     ), 90_000)
 })
