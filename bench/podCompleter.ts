@@ -38,7 +38,9 @@
  * its namespaces, nor one that is not Running.
  */
 import { Clock, Context, Duration, Effect, FiberSet, Layer, Schedule, Semaphore, Stream, SubscriptionRef } from "effect"
+import type { ConnectionSpec } from "../src/kube/api/Connection.js"
 import { KubeClient, type KubeClientShape } from "../src/kube/api/KubeClient.js"
+import { KubeConnector } from "../src/kube/api/KubeConnector.js"
 import { isTransient, type KubeError } from "../src/kube/api/KubeError.js"
 import type { KubeObject, OwnerReference, ResourceKind } from "../src/kube/api/Resources.js"
 import { watchResource, type WatchItem } from "../src/kube/cache/Watch.js"
@@ -93,6 +95,28 @@ export class PodCompleter extends Context.Service<PodCompleter, {
       Effect.gen(function*() {
         return yield* make(yield* KubeClient, options)
       })
+    )
+
+  /**
+   * Completes pods through its own connection, opened with the `KubeConnector`
+   * in context: `LiveKubeConnector.layer` for a real cluster (the harness's
+   * admin token, so none of its requests are charged to either controller's
+   * identity), `InMemoryKube.layer` for `memory://` servers. It needs, in each
+   * of its namespaces: get/list/watch/patch on pods (and pods/status), and
+   * create/patch on workflowtaskresults.
+   */
+  static readonly layerConnected = (
+    spec: ConnectionSpec,
+    options: PodCompleterOptions
+  ): Layer.Layer<PodCompleter, KubeError, KubeConnector> =>
+    PodCompleter.layer(options).pipe(
+      Layer.provide(Layer.effect(
+        KubeClient,
+        Effect.gen(function*() {
+          const connector = yield* KubeConnector
+          return yield* connector.connect(spec)
+        })
+      ))
     )
 }
 
@@ -176,6 +200,11 @@ const make = Effect.fnUntraced(function*(inner: KubeClientShape, options: PodCom
       containers?: ReadonlyArray<{ name?: string; image?: string }>
       initContainers?: ReadonlyArray<{ name?: string; image?: string }>
     }
+    type ContainerStatus = { name?: string; state?: { running?: { startedAt?: string } } }
+    const current = pod.status as { containerStatuses?: ReadonlyArray<ContainerStatus> } | undefined
+    // Keep when kwok said a container started, so both controllers see the same run time.
+    const startedAt = (name: string | undefined) =>
+      current?.containerStatuses?.find((c) => c.name === name)?.state?.running?.startedAt ?? now
     const terminated = (c: { name?: string; image?: string }) => ({
       name: c.name,
       image: c.image ?? "",
@@ -183,7 +212,7 @@ const make = Effect.fnUntraced(function*(inner: KubeClientShape, options: PodCom
       ready: false,
       restartCount: 0,
       started: false,
-      state: { terminated: { exitCode: 0, reason: "Completed", startedAt: now, finishedAt: now } }
+      state: { terminated: { exitCode: 0, reason: "Completed", startedAt: startedAt(c.name), finishedAt: now } }
     })
     const condition = (type: string) => ({ type, status: "False", reason: "PodCompleted", lastTransitionTime: now })
     return call(

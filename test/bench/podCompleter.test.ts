@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer } from "effect"
+import { Effect, Fiber, Layer, Redacted } from "effect"
 import { TestClock } from "effect/testing"
 import { PodCompleter, type PodCompleterOptions } from "../../bench/podCompleter.js"
 import { KubeClient, type KubeClientShape } from "../../src/kube/api/KubeClient.js"
@@ -252,5 +252,37 @@ describe("PodCompleter", () => {
           assert.strictEqual(stats.failed, 0)
         })
       )
+    }).pipe(Effect.provide(InMemoryKube.layer)))
+
+  it.effect("works through its own connection with only the rights it documents, in its namespaces", () =>
+    Effect.gen(function*() {
+      const { client, kube, otherWf, wf } = yield* setup
+      yield* kube.addIdentity(cluster, {
+        name: "bench-harness",
+        token: "harness-token",
+        rules: [
+          { verbs: ["get", "list", "watch", "patch"], resources: ["pods"], namespaces: ["bench"] },
+          { verbs: ["create", "patch"], resources: ["workflowtaskresults"], namespaces: ["bench"] }
+        ]
+      })
+      yield* runningPod(client, "bench", "wf-1-main-1", wf)
+      yield* runningPod(client, "other", "wf-2-main-1", otherWf)
+      yield* Effect.gen(function*() {
+        const completer = yield* PodCompleter
+        yield* completer.awaitCompleted(1)
+        const stats = yield* completer.stats
+        assert.strictEqual(stats.failed, 0)
+        assert.strictEqual(stats.taskResults, 1)
+      }).pipe(Effect.provide(PodCompleter.layerConnected({
+        cluster,
+        user: "bench-harness",
+        endpoint: { server: `memory://${cluster}` },
+        auth: { _tag: "Token", token: Redacted.make("harness-token") }
+      }, { namespaces: ["bench"] })))
+      const harnessRequests = (yield* kube.requests(cluster)).filter((r) => r.identity === "bench-harness")
+      assert.isAbove(harnessRequests.length, 3)
+      assert.deepStrictEqual(harnessRequests.filter((r) => !r.allowed), [])
+      assert.strictEqual(phaseOf(yield* client.get("pods", "bench", "wf-1-main-1")), "Succeeded")
+      assert.strictEqual(phaseOf(yield* client.get("pods", "other", "wf-2-main-1")), "Running")
     }).pipe(Effect.provide(InMemoryKube.layer)))
 })
