@@ -4,7 +4,10 @@
  * `/argo/secret/<secret name>/<key>`. The kubelet reads each Secret from the
  * API with its own identity, in the pod's namespace, as a real kubelet does
  * for a secret volume; the pod never gets a client of its own for it. The
- * files live in memory only: never written to the host.
+ * files live in memory only: never written to the host. Only the Secrets the
+ * pod's own executor volumes name are read, in its namespace; the agent's
+ * identity is granted `get` on them per namespace, not cluster-wide
+ * (scripts/clusters/node-agent-rbac.yaml).
  *
  * A Secret that is missing (and not `optional`), or an item key it lacks,
  * fails the mount with the kubelet's own words.

@@ -43,6 +43,10 @@ export const ensureRepositorySecret = async (
     return `--from-file=${key}=${file}`
   })
   await kubectlEnsure(cluster, ["-n", ns, "create", "secret", "generic", secretName, ...args])
+  // the node agents read it for the pods' executor volumes: this Secret only, in this namespace
+  // (scripts/clusters/node-agent-rbac.yaml grants no Secrets cluster-wide)
+  await kubectlEnsure(cluster, ["-n", ns, "create", "role", `node-agent-secret-${secretName}`, "--verb=get", "--resource=secrets", `--resource-name=${secretName}`])
+  await kubectlEnsure(cluster, ["-n", ns, "create", "rolebinding", `node-agent-secret-${secretName}`, `--role=node-agent-secret-${secretName}`, "--group=flotilla:node-agents"])
 }
 
 /**
