@@ -23,14 +23,16 @@
  *
  * Why the completer completes the pod itself rather than leaving it to kwok
  * (the `e2e.flotilla.dev/outcome: succeed` annotation): the order is then the
- * executor's, result first and pod done after, so neither controller ever sees
- * a Succeeded pod whose result is still missing (upstream would hold the node
- * until the result arrives, flotilla would not: an unfair difference that kwok's
- * independent timing would make random); the moment the pod is done is known
- * here (`completions`), which the pod-done to node-done latency needs; and the
- * same code path runs against the in-memory kube, which has no kwok. The
- * workload must therefore not carry the kwok outcome annotation; kwok only
- * makes pods Running (and deletes them).
+ * executor's, result first and pod done after, every time. Neither controller
+ * is then left waiting on a result behind a Succeeded pod (flotilla holds a
+ * node whose template reports outputs until its result is in; upstream holds
+ * one whose result it has seen incomplete, `IsTaskResultIncomplete`), and
+ * kwok's independent timing cannot make the order, and with it the reconciles
+ * each controller spends per pod, vary from run to run. The moment the pod is
+ * done is known here (`completions`), which the pod-done to node-done latency
+ * needs. And the same code path runs against the in-memory kube, which has no
+ * kwok. The workload must therefore not carry the kwok outcome annotation;
+ * kwok only makes pods Running (`pod-ready`) and deletes them (`pod-delete`).
  *
  * Every API request it makes is counted by verb and resource (`stats`), so the
  * harness's own traffic can be told apart from the controllers'. At most

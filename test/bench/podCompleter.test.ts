@@ -226,6 +226,27 @@ describe("PodCompleter", () => {
       )
     }).pipe(Effect.provide(InMemoryKube.layer)))
 
+  it.effect("gives up on a pod after a lasting failure, counts it and leaves the pod Running", () =>
+    Effect.gen(function*() {
+      const { client, kube, wf } = yield* setup
+      yield* runningPod(client, "bench", "wf-1-main-1", wf)
+      yield* kube.failNext(cluster, "create", "workflowtaskresults", "Forbidden")
+      yield* withCompleter(
+        client,
+        { namespaces: ["bench"] },
+        Effect.gen(function*() {
+          const completer = yield* PodCompleter
+          yield* completer.awaitCompleted(1)
+          const stats = yield* completer.stats
+          assert.strictEqual(stats.failed, 1)
+          assert.strictEqual(stats.completed, 0)
+          assert.strictEqual(stats.requests["create workflowtaskresults"], 1)
+          assert.isUndefined(stats.requests["patch pods/status"])
+          assert.strictEqual(phaseOf(yield* client.get("pods", "bench", "wf-1-main-1")), "Running")
+        })
+      )
+    }).pipe(Effect.provide(InMemoryKube.layer)))
+
   it.effect("finishes a result that already exists (argoexec's incomplete one) instead of failing", () =>
     Effect.gen(function*() {
       const { client, kube, wf } = yield* setup
