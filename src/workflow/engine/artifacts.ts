@@ -358,7 +358,7 @@ export const isArchiveLogs = (op: OperationState, tmpl: Template, repository: Ar
 
 /** Whether a pod template's artifacts or logs may need the repository (so that it is read only then). */
 const mayNeedRepository = (op: OperationState, tmpl: Template): boolean =>
-  (tmpl.inputs?.artifacts ?? []).length > 0 || (tmpl.outputs?.artifacts ?? []).length > 0 ||
+  dataSourceOf(tmpl) !== undefined || (tmpl.inputs?.artifacts ?? []).length > 0 || (tmpl.outputs?.artifacts ?? []).length > 0 ||
   op.wf.spec.archiveLogs === true || record(tmpl.archiveLocation) !== undefined ||
   op.wf.spec.artifactRepositoryRef !== undefined || op.config.artifactRepository?.archiveLogs === true
 
@@ -394,7 +394,15 @@ const creationTimestampVars = (iso: string | undefined): ReadonlyArray<readonly 
  * repository's ConfigMap is read.
  */
 export const prepareArtifacts = (op: OperationState, tmpl: Template, podName: string): Template | Failure | "pending" => {
-  if (tmpl.container === undefined && tmpl.script === undefined && tmpl.containerSet === undefined) return tmpl
+  // A resource template's inputs (manifestFrom) and a data template's source are the executor's too.
+  const executorOnly = tmpl.resource !== undefined || tmpl.data !== undefined
+  if (tmpl.container === undefined && tmpl.script === undefined && tmpl.containerSet === undefined && !executorOnly) return tmpl
+  const dataSource = dataSourceOf(tmpl)
+  const dataKind = dataSource === undefined ? undefined : locationKind(dataSource)
+  if (dataKind !== undefined && dataKind !== "s3") {
+    return { error: `templates.${tmpl.name ?? ""}.data.source.artifactPaths.${dataKind}: listing ${dataKind} artifacts is not supported (only s3)` }
+  }
+  if (executorOnly && dataSource === undefined && (tmpl.inputs?.artifacts ?? []).length === 0) return tmpl
   for (const [where, list] of [["inputs", tmpl.inputs?.artifacts], ["outputs", tmpl.outputs?.artifacts]] as const) {
     for (const art of list ?? []) {
       const kind = locationKind(art)
@@ -409,8 +417,9 @@ export const prepareArtifacts = (op: OperationState, tmpl: Template, podName: st
   const r = repositoryOf(op)
   if (r === "pending") return "pending"
   if (isFailure(r)) return r
-  const archiveLogs = isArchiveLogs(op, tmpl, r.repository)
-  const artifacts = [...(tmpl.inputs?.artifacts ?? []), ...(tmpl.outputs?.artifacts ?? [])]
+  // The executor of a resource or data pod saves no logs (flotilla's resource pods have no wait container).
+  const archiveLogs = !executorOnly && isArchiveLogs(op, tmpl, r.repository)
+  const artifacts = [...(tmpl.inputs?.artifacts ?? []), ...(tmpl.outputs?.artifacts ?? []), ...(dataSource !== undefined ? [dataSource] : [])]
   const needLocation = archiveLogs || artifacts.some((a) => !hasLocation(a))
   if (!needLocation) return tmpl
   const location = archiveLocationOf(r.repository)
@@ -424,6 +433,13 @@ export const prepareArtifacts = (op: OperationState, tmpl: Template, podName: st
   const key = substitute(String(s3["key"]), scope, false, op.limits.expression)
   if (!key.ok) return { error: `archiveLocation.s3.key (the repository's keyFormat): ${key.error.message}` }
   return { ...tmpl, archiveLocation: { archiveLogs, s3: { ...s3, key: key.value } } }
+}
+
+/** A data template's source artifact (`GetArtifactIfNeeded`): the location its executor lists. */
+export const dataSourceOf = (tmpl: Template): Artifact | undefined => {
+  const source = record(tmpl.data?.source)
+  const art = record(source?.["artifactPaths"])
+  return art === undefined ? undefined : art as unknown as Artifact
 }
 
 /** The field that asks for archived logs, for a message. */

@@ -4,7 +4,9 @@
  * the emissary wrapper, so a real cluster runs it with upstream's argoexec
  * image. The user's container and template-level pod fields pass through
  * unchanged. A resource template's pod has no wait container: its main is the
- * executor itself (`argoexec resource <action>`), locked down as upstream does.
+ * executor itself (`argoexec resource <action>`), locked down as upstream does;
+ * a data template's pod likewise runs `argoexec data <data as JSON>` as main
+ * (upstream's executeData), with the secrets of its source artifact mounted.
  */
 import type { KubeObject } from "../../kube/api/Resources.js"
 import type { Container, Template, Workflow } from "../model/Workflow.js"
@@ -96,6 +98,7 @@ export const buildPod = (req: PodRequest): KubeObject => {
   const { config, template, workflow } = req
   const isScript = template.script !== undefined
   const resource = template.resource
+  const data = template.data
   const source: Container = template.script ?? template.container ?? {}
 
   // The template the executor reads: inputs.parameters are already substituted.
@@ -114,7 +117,8 @@ export const buildPod = (req: PodRequest): KubeObject => {
     { name: "ARGO_CONTAINER_NAME", value: containerName },
     { name: "ARGO_TEMPLATE", value: templateJson },
     { name: "ARGO_NODE_ID", value: req.nodeId },
-    { name: "ARGO_INCLUDE_SCRIPT_OUTPUT", value: String(req.includeScriptOutput) },
+    // A data template's result is its output: upstream always includes it.
+    { name: "ARGO_INCLUDE_SCRIPT_OUTPUT", value: String(req.includeScriptOutput || data !== undefined) },
     // Always set, as upstream does: argoexec (v3.5+) refuses to start without it; no deadline is Go's zero time.
     { name: "ARGO_DEADLINE", value: req.deadline ?? noDeadline }
   ]
@@ -175,6 +179,17 @@ export const buildPod = (req: PodRequest): KubeObject => {
     volumeMounts: [{ name: "tmp-dir-argo", mountPath: "/tmp", subPath: "0" }, volumeMountVarArgo]
   }
 
+  // A data template's main is the executor too (upstream's executeData: no security context of its own).
+  const dataMain: Record<string, unknown> | undefined = data === undefined ? undefined : {
+    name: "main",
+    image: config.executorImage,
+    command: [`${varRunArgo}/argoexec`, "emissary", "--", "argoexec", "data", JSON.stringify(data)],
+    env: [...execEnv, ...commonEnv("main")],
+    resources: {},
+    volumeMounts: [{ name: "tmp-dir-argo", mountPath: "/tmp", subPath: "0" }, volumeMountVarArgo]
+  }
+  const executorMain = resourceMain ?? dataMain
+
   const mains = template.containerSet === undefined ? [main] : containerSetMains(template, config, (name) => [
     ...execEnv.filter((e) => e.name === "ARGO_POD_NAME" || e.name === "ARGO_WORKFLOW_NAME"),
     ...commonEnv(name)
@@ -213,8 +228,9 @@ export const buildPod = (req: PodRequest): KubeObject => {
   const init = execContainer("init")
   const wait = execContainer("wait")
   const initContainers: Array<unknown> = [init]
-  const containers: Array<unknown> = resourceMain !== undefined ? [resourceMain] : [wait, ...mains]
-  const artifactVolumes = resource === undefined ? addArtifactMounts(template, init, wait, mains) : []
+  const containers: Array<unknown> = executorMain !== undefined ? [executorMain] : [wait, ...mains]
+  // A resource template's inputs (manifestFrom) are loaded by init and shown to its executor main, as any main's.
+  const artifactVolumes = addArtifactMounts(template, init, wait, executorMain !== undefined ? [executorMain] : mains)
   const spec: Record<string, unknown> = {
     restartPolicy: "Never",
     initContainers,
@@ -285,6 +301,12 @@ const locationSecrets = (location: unknown): ReadonlyArray<{ readonly name: stri
   )
 }
 
+/** A data template's source artifact (`GetArtifactIfNeeded`), whose location the executor lists. */
+const dataSourceArtifact = (template: Template): Record<string, unknown> | undefined => {
+  const source = template.data?.source as { readonly artifactPaths?: unknown } | undefined
+  return isRecord(source?.artifactPaths) ? source.artifactPaths : undefined
+}
+
 /** The volume mounts of a template's main container(s) as written (`GetVolumeMounts`). */
 const userVolumeMounts = (template: Template): ReadonlyArray<Mount> =>
   ((template.container ?? template.script)?.volumeMounts ?? template.containerSet?.volumeMounts ?? []) as ReadonlyArray<Mount>
@@ -313,9 +335,10 @@ const addArtifactMounts = (
   const outputs = template.outputs?.artifacts ?? []
   const location = template.archiveLocation
   const archiveLogs = isRecord(location) && location["archiveLogs"] === true
-  if (inputs.length === 0 && outputs.length === 0 && !isRecord(location)) return []
+  const dataSource = dataSourceArtifact(template)
+  if (inputs.length === 0 && outputs.length === 0 && !isRecord(location) && dataSource === undefined) return []
   const secrets = new Map<string, Set<string>>()
-  for (const s of [location, ...outputs, ...inputs].flatMap(locationSecrets)) {
+  for (const s of [location, ...outputs, ...inputs, ...(dataSource !== undefined ? [dataSource] : [])].flatMap(locationSecrets)) {
     let keys = secrets.get(s.name)
     if (keys === undefined) secrets.set(s.name, keys = new Set())
     keys.add(s.key)
@@ -329,6 +352,8 @@ const addArtifactMounts = (
   wait.volumeMounts.push(...secretMounts)
   init.volumeMounts.push(...secretMounts)
   const main = mains.find((c) => c.name === "main")
+  // The data executor lists the source itself, in main.
+  if (template.data !== undefined && main !== undefined) (main.volumeMounts as Array<unknown>).push(...secretMounts)
   if (inputs.length > 0) {
     volumes.push({ name: "input-artifacts", emptyDir: {} })
     init.volumeMounts.push({ name: "input-artifacts", mountPath: executorArtifactBaseDir })

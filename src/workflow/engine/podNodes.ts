@@ -122,7 +122,7 @@ const failForDeadline = (op: OperationState, node: Node, message: string): Node 
 }
 
 const expectsTaskResult = (op: OperationState, nodeName: string, tmpl: Template, opts: ExecOpts): boolean => {
-  return (tmpl.outputs?.parameters ?? []).length > 0 || tmpl.script !== undefined || includeScriptOutput(op, nodeName, opts) ||
+  return (tmpl.outputs?.parameters ?? []).length > 0 || tmpl.script !== undefined || tmpl.data !== undefined || includeScriptOutput(op, nodeName, opts) ||
     (tmpl.resource === undefined && reportsArtifacts(op, tmpl))
 }
 

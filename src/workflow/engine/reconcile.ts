@@ -247,7 +247,8 @@ class Operation extends OperationState {
     const locals = new Map<string, unknown>([["node.name", nodeName]])
     if (opts.callKind === "task" && opts.callName !== undefined) locals.set("tasks.name", opts.callName)
     if (opts.callKind === "step" && opts.callName !== undefined) locals.set("steps.name", opts.callName)
-    const isPod = tmpl.container !== undefined || tmpl.script !== undefined || tmpl.containerSet !== undefined || tmpl.resource !== undefined
+    const isPod = tmpl.container !== undefined || tmpl.script !== undefined || tmpl.containerSet !== undefined || tmpl.resource !== undefined ||
+      tmpl.data !== undefined
     if (isPod && tmpl.retryStrategy === undefined) {
       locals.set("pod.name", makePodName(this.wf.metadata.name, nodeName, tmpl.name ?? "", this.id(nodeName), this.podNameVersion()))
     }
@@ -296,18 +297,12 @@ class Operation extends OperationState {
       case "ContainerSet":
         return executeContainerSet(this, nodeName, tmpl, opts, retried)
       case "Data":
-        // Data templates read artifacts, which flotilla does not yet move.
-        return this.errorNode(nodeName, `${templatePath(this.wf, tmpl)}.data: data templates are not supported (they need artifacts)`, opts, tmpl.name)
+        // Upstream's executeData: a pod whose main is the executor (`argoexec data`), its result the node's.
+        return executePod(this, nodeName, tmpl, opts, retried)
       case "Resource":
         return executeResource(this, nodeName, tmpl, opts, retried)
       default:
         return this.errorNode(nodeName, `template '${tmpl.name}' of type ${templateTypeOf(tmpl) ?? "unknown"} is not supported`, opts, tmpl.name)
     }
   }
-}
-
-/** Where a template is written, for a message: `spec.templates[i]`, or the template's name (inline, or from a WorkflowTemplate). */
-const templatePath = (wf: { readonly spec: { readonly templates: ReadonlyArray<Template> } }, tmpl: Template): string => {
-  const i = wf.spec.templates.findIndex((t) => t.name !== undefined && t.name === tmpl.name)
-  return i >= 0 ? `spec.templates[${i}]` : `template '${tmpl.name ?? "(inline)"}'`
 }

@@ -35,22 +35,31 @@ export const executeResource = (op: OperationState, nodeName: string, tmpl: Temp
 
 /**
  * The template the pod runs, or why it cannot run: upstream's checks of the
- * resource fields (`validate.go`), `manifestFrom` (needs artifacts, which
- * flotilla does not have yet), and `setOwnerReference` applied to the
- * manifest as upstream's controller does (a controller reference to the Workflow).
+ * resource fields (`validate.go`; `manifestFrom` names one of the template's
+ * input artifacts, which the pod's init loads and its executor reads the
+ * manifest from), and `setOwnerReference` applied to the manifest as
+ * upstream's controller does (a controller reference to the Workflow).
  */
 export const prepareResourceTemplate = (op: OperationState, tmpl: Template, opts: ExecOpts): Template | string => {
   const resource = tmpl.resource!
   const at = `templates.${tmpl.name ?? ""}.resource`
-  if (resource.manifestFrom !== undefined) {
-    return `${at}.manifestFrom is not supported: it reads the manifest from an artifact, and flotilla does not support artifacts yet`
-  }
   if (!resourceActions.includes(resource.action)) {
     return `${at}.action must be one of: ${resourceActions.join(", ")}`
   }
   const manifest = resource.manifest ?? ""
-  if (resource.action !== "delete" && resource.action !== "get" && manifest === "") {
-    return `either ${at}.manifest or ${at}.manifestFrom must be specified`
+  const manifestFrom = resource.manifestFrom
+  if (resource.action !== "delete" && resource.action !== "get") {
+    if (manifest === "" && manifestFrom === undefined) return `either ${at}.manifest or ${at}.manifestFrom must be specified`
+    if (manifest !== "" && manifestFrom !== undefined) return "shouldn't have both `manifest` and `manifestFrom` specified in `Manifest` for resource template"
+  }
+  if (manifestFrom !== undefined) {
+    const name = manifestFrom.artifact?.name ?? ""
+    if (!(tmpl.inputs?.artifacts ?? []).some((a) => a.name === name)) {
+      return `artifact ${name} in \`manifestFrom\` refer to a non-exist artifact`
+    }
+    // The manifest is only known in the pod: an owner reference cannot be set on it here.
+    if (resource.setOwnerReference === true) return `${at}.setOwnerReference is not supported with manifestFrom: the manifest is read in the pod`
+    return tmpl
   }
   let parsed: unknown
   try {

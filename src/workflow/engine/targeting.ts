@@ -180,7 +180,7 @@ export const needsFinalizer = (
   }
   // A template, named or inline (inline.ts: in the base of the template that holds it).
   const visitTemplate = (base: TemplateBase, t: Template, inherited: Placement | undefined): boolean => {
-    if (t.container !== undefined || t.script !== undefined || t.resource !== undefined || t.containerSet !== undefined) {
+    if (t.container !== undefined || t.script !== undefined || t.resource !== undefined || t.containerSet !== undefined || t.data !== undefined) {
       if (!isLocalTarget(targetOf(t, workflow, localCluster, inherited), workflow, localCluster)) return true
     }
     const down = inheritPlacement(t, inherited)

@@ -125,13 +125,4 @@ describe("containerSet templates", () => {
     assert.strictEqual(sim.node("wf")!.message, "containerSet.containers.a dependency 'x' not defined")
   })
 
-  it("data templates error with the field path and 'not supported'", () => {
-    const sim = new Sim(workflow({
-      entrypoint: "main",
-      templates: [{ name: "main", data: { source: { artifactPaths: { name: "x" } }, transformation: [{ expression: "filter(data, {# endsWith \"main.log\"})" }] } }]
-    }))
-    const out = sim.tick()
-    assert.strictEqual(out.status.phase, "Error")
-    assert.strictEqual(sim.node("wf")!.message, "spec.templates[0].data: data templates are not supported (they need artifacts)")
-  })
 })

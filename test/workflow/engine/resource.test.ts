@@ -120,12 +120,42 @@ describe("resource templates", () => {
     assert.match(sim.node("wf")?.message, /^templates\.main\.resource\.setOwnerReference is not supported for a resource in cluster "cluster-1"/)
   })
 
-  it("manifestFrom errors 'not supported', naming the field, and makes no pod", () => {
+  it("manifestFrom naming no input artifact errors as upstream's validation, and makes no pod", () => {
     const sim = new Sim(resourceWorkflow({ action: "create", manifestFrom: { artifact: { name: "manifest" } } }))
     const out = sim.tick()
     assert.lengthOf(sim.creates(out), 0)
     assert.strictEqual(out.status.phase, "Error")
-    assert.match(sim.node("wf")?.message, /^templates\.main\.resource\.manifestFrom is not supported/)
+    assert.strictEqual(sim.node("wf")?.message, "artifact manifest in `manifestFrom` refer to a non-exist artifact")
+  })
+
+  it("manifest and manifestFrom together error as upstream's validation", () => {
+    const sim = new Sim(resourceWorkflow(
+      { action: "create", manifest: configMap, manifestFrom: { artifact: { name: "manifest" } } },
+      { inputs: { artifacts: [{ name: "manifest", path: "/tmp/m.yaml", raw: { data: configMap } }] } }
+    ))
+    sim.tick()
+    assert.strictEqual(sim.node("wf")?.message, "shouldn't have both `manifest` and `manifestFrom` specified in `Manifest` for resource template")
+  })
+
+  it("manifestFrom: init loads the input artifact and main, the executor, sees it at its path (upstream's input-artifacts volume)", () => {
+    const sim = new Sim(resourceWorkflow(
+      { action: "create", manifestFrom: { artifact: { name: "manifest" } }, successCondition: "status.phase == Succeeded" },
+      { inputs: { artifacts: [{ name: "manifest", path: "/tmp/manifestfrom-path.yaml", raw: { data: configMap } }] } }
+    ))
+    // The namespace's artifact repositories are read first (a raw input needs none, but the engine cannot know before).
+    sim.configMapStore = new Map()
+    const [create] = sim.creates(sim.tick())
+    assert.isDefined(create)
+    const spec = create!.pod.spec as any
+    assert.deepStrictEqual(spec.containers.map((c: any) => c.name), ["main"])
+    assert.deepInclude(spec.volumes, { name: "input-artifacts", emptyDir: {} })
+    assert.deepInclude(container(create!.pod, "init").volumeMounts, { name: "input-artifacts", mountPath: "/argo/inputs/artifacts" })
+    const main = container(create!.pod, "main")
+    assert.deepStrictEqual(main.command, ["/var/run/argo/argoexec", "emissary", "--", "argoexec", "resource", "create"])
+    assert.deepInclude(main.volumeMounts, { name: "input-artifacts", mountPath: "/tmp/manifestfrom-path.yaml", subPath: "manifest" })
+    const template = JSON.parse(envOf(main, "ARGO_TEMPLATE")!)
+    assert.deepStrictEqual(template.resource.manifestFrom, { artifact: { name: "manifest" } })
+    assert.strictEqual(template.inputs.artifacts[0].raw.data, configMap)
   })
 
   it("an unknown action or a missing manifest errors with upstream's validation message", () => {
