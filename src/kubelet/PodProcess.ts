@@ -57,10 +57,45 @@ const readIfFile = (p: string): string | undefined => {
   }
 }
 
+/** The real path of `p`'s nearest existing ancestor (itself included), with the rest appended. */
+const realish = (p: string): string => {
+  let dir = p
+  const rest: Array<string> = []
+  for (;;) {
+    try {
+      return path.join(fs.realpathSync(dir), ...rest.reverse())
+    } catch {
+      const parent = path.dirname(dir)
+      if (parent === dir) return p
+      rest.push(path.basename(dir))
+      dir = parent
+    }
+  }
+}
+
+/**
+ * Unisolated, an input artifact's path is the host's, and putting the input
+ * there replaces what was there: only strictly under the pod's own folder or
+ * the temp folders (/tmp, the system's), links resolved, so a workflow never
+ * makes the runner remove `/usr`, a home folder or `/tmp` itself. The
+ * message naming the artifact's path, or undefined when it may go there.
+ */
+export const unisolatedInputRefusal = (podPath: string, podDir: string): string | undefined => {
+  const wanted = path.resolve("/", podPath)
+  const roots = [...new Set([podDir, "/tmp", os.tmpdir()].map((r) => realish(path.resolve(r))))]
+  const real = realish(wanted)
+  const under = (p: string) => roots.some((r) => p.startsWith(r.endsWith(path.sep) ? r : r + path.sep))
+  if (under(wanted) && under(real)) return undefined
+  return `input artifact path ${podPath} is refused: pods run unisolated on this node (their paths are the host's), ` +
+    `so inputs may only go under /tmp or ${os.tmpdir()}, never replace another host path`
+}
+
 const makePlainRunner = (): Runner => {
   const run = (spec: ProcessSpec): Effect.Effect<ProcessResult> =>
     Effect.gen(function*() {
       const tmp = path.join(spec.podDir, "tmp")
+      const refused = (spec.inputs ?? []).map((i) => unisolatedInputRefusal(i.podPath, spec.podDir)).find((r) => r !== undefined)
+      if (refused !== undefined) return { exitCode: 128, stdout: "", log: `${refused}\n`, files: {}, startError: refused } satisfies ProcessResult
       yield* Effect.sync(() => {
         prepareDirs(spec, false)
         for (const p of spec.outputPaths) {

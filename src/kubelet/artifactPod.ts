@@ -8,6 +8,12 @@
  * left, also when main failed, copied out of the pod, uploaded and reported
  * for the task result. The staging directory is removed whatever happens.
  *
+ * The pod's active deadline bounds init and wait as it bounds main (upstream
+ * kills every container at the deadline): loading inputs or saving outputs
+ * still under way then is interrupted, nothing more is saved, and the pod
+ * ends as killed at its deadline. Unisolated, inputs may only go under the
+ * temp folders (PodProcess.ts `unisolatedInputRefusal`).
+ *
  * It never reads credentials from anywhere but the pod's mounted secrets.
  */
 import * as fs from "node:fs"
@@ -21,6 +27,7 @@ import { cleanPath } from "./artifacts/location.js"
 import type { ArtifactStore } from "./artifacts/S3Store.js"
 import { mountSecretVolumes } from "./artifacts/secretVolumes.js"
 import type { Outcome } from "./outcome.js"
+import { unisolatedInputRefusal } from "./PodProcess.js"
 import { podTemplate } from "./PodPlan.js"
 import type { Isolation } from "./processSpec.js"
 import { podHostId, removeDir } from "./processSpec.js"
@@ -33,6 +40,8 @@ export interface ArtifactPodDeps {
   readonly isolation: Isolation
   /** Parent of the per-pod staging directories. */
   readonly workDir: string
+  /** Bounds on the pod's transfers (executor.ts); the defaults when absent. */
+  readonly limits?: { readonly maxHttpBytes?: number | undefined; readonly maxDecompressedBytes?: number | undefined } | undefined
 }
 
 /** What `runProcess` is given on top of the plan. */
@@ -62,24 +71,54 @@ const chownTree = (p: string, uid: number) => {
   for (const name of fs.readdirSync(p)) chownTree(path.join(p, name), uid)
 }
 
+/** What the pod ends with when its deadline passes during init or wait: killed, nothing (more) saved. */
+const killedAtDeadline = (outcome?: Outcome): ArtifactPodResult => ({
+  _tag: "Ran",
+  outcome: outcome !== undefined ? { ...outcome, deadlineExceeded: true } : { exitCode: 137, stdout: "", log: "", files: {}, deadlineExceeded: true },
+  saved: { artifacts: [] }
+})
+
 export const runArtifactPod = (
   deps: ArtifactPodDeps,
   pod: KubeObject,
   template: ArtifactTemplate,
   stageName: string,
-  run: (extra: ArtifactRun) => Effect.Effect<Outcome>
+  run: (extra: ArtifactRun) => Effect.Effect<Outcome>,
+  /** Completes at the pod's active deadline (never: no deadline). */
+  deadline: Effect.Effect<void> = Effect.never
 ): Effect.Effect<ArtifactPodResult> =>
   Effect.acquireUseRelease(
     Effect.sync(() => {
       const dir = path.join(deps.workDir, stageName)
       fs.mkdirSync(path.join(dir, "in"), { recursive: true, mode: 0o700 })
+      fs.mkdirSync(path.join(dir, "scratch"), { recursive: true, mode: 0o700 })
       return dir
     }),
     (dir) =>
       Effect.gen(function*() {
         const secrets = yield* mountSecretVolumes(deps.client, pod).pipe(Effect.mapError((e) => e.message))
-        const artifactDeps = { store: deps.store, secrets, egress: deps.egress, httpTimeout: Duration.seconds(60) }
-        const inputs = yield* loadInputs(artifactDeps, template, path.join(dir, "in"))
+        const artifactDeps = {
+          store: deps.store,
+          secrets,
+          egress: deps.egress,
+          httpTimeout: Duration.seconds(60),
+          scratchDir: path.join(dir, "scratch"),
+          ...deps.limits
+        }
+        if (deps.isolation === "none") {
+          for (const art of template.inputs?.artifacts ?? []) {
+            const podPath = cleanPath(art)
+            const refused = typeof podPath === "string" ? unisolatedInputRefusal(podPath, dir) : undefined
+            if (refused !== undefined) return yield* Effect.fail(`artifact ${art.name}: ${refused}`)
+          }
+        }
+        // Init, bounded by the deadline as a whole.
+        const loaded = yield* Effect.raceFirst(
+          loadInputs(artifactDeps, template, path.join(dir, "in")).pipe(Effect.map((inputs) => ({ _tag: "Loaded" as const, inputs }))),
+          deadline.pipe(Effect.as({ _tag: "Deadline" as const }))
+        )
+        if (loaded._tag === "Deadline") return killedAtDeadline()
+        const inputs = loaded.inputs
         if (deps.isolation === "overlay") {
           yield* Effect.try({ try: () => inputs.forEach((i) => chownTree(i.hostPath, podHostId)), catch: (e) => `staging inputs: ${String(e)}` })
         }
@@ -89,8 +128,13 @@ export const runArtifactPod = (
         if (outcome.deadlineExceeded === true || outcome.startFailure !== undefined) {
           return { _tag: "Ran", outcome, saved: { artifacts: [] } } satisfies ArtifactPodResult
         }
-        const saved = yield* saveOutputs(artifactDeps, template, (p) => outcome.artifacts?.[p])
-        return { _tag: "Ran", outcome, saved } satisfies ArtifactPodResult
+        // Wait, bounded by the same deadline.
+        const saved = yield* Effect.raceFirst(
+          saveOutputs(artifactDeps, template, (p) => outcome.artifacts?.[p]).pipe(Effect.map((saved) => ({ _tag: "Saved" as const, saved }))),
+          deadline.pipe(Effect.as({ _tag: "Deadline" as const }))
+        )
+        if (saved._tag === "Deadline") return killedAtDeadline(outcome)
+        return { _tag: "Ran", outcome, saved: saved.saved } satisfies ArtifactPodResult
       }).pipe(
         Effect.catch((message: string) => Effect.succeed<ArtifactPodResult>({ _tag: "InitFailed", message }))
       ),

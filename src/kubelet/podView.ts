@@ -133,6 +133,41 @@ const readRegularBytes = (file: string, asPod: boolean): Buffer | undefined => {
   }
 }
 
+/**
+ * Copies a regular file as `readRegularBytes` reads it (no final link
+ * followed, no FIFO, a host file only if the pod may read it), in chunks:
+ * an artifact is never held whole in memory, and files over 2 GiB copy.
+ */
+const copyRegular = (file: string, asPod: boolean, to: string, mode: number): boolean => {
+  let fd: number
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK)
+  } catch {
+    return false
+  }
+  try {
+    const st = fs.fstatSync(fd)
+    if (!st.isFile() || (asPod && !podAllowed(st, 4))) return false
+    const out = fs.openSync(to, fs.constants.O_CREAT | fs.constants.O_WRONLY | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, mode)
+    try {
+      const buf = Buffer.allocUnsafe(1 << 20)
+      for (;;) {
+        const n = fs.readSync(fd, buf, 0, buf.length, null)
+        if (n === 0) break
+        let at = 0
+        while (at < n) at += fs.writeSync(out, buf, at, n - at)
+      }
+    } finally {
+      fs.closeSync(out)
+    }
+    return true
+  } catch {
+    return false
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
 export const readOutput = (view: PodView, podPath: string): string | undefined => {
   const found = resolveInPod(view, path.posix.resolve("/", podPath))
   if (found === undefined) return undefined
@@ -191,10 +226,7 @@ export const copyOut = (view: PodView, podPath: string, dest: string): boolean =
       }
       return true
     }
-    const data = readRegularBytes(loc.file, loc.owner === "host")
-    if (data === undefined) return false
-    fs.writeFileSync(to, data, { mode: st.mode & 0o777 })
-    return true
+    return copyRegular(loc.file, loc.owner === "host", to, st.mode & 0o777)
   }
   return copy(root, found, dest, true)
 }

@@ -124,8 +124,10 @@ export const outputFileName = (a: Artifact, cleanedPath: string): string =>
 
 /**
  * The output artifact as reported in the task result: one with its own key
- * as it is; otherwise the archive location's repository with key
- * `<archive key>/<file name>` (`SetType` + `SetKey`).
+ * as it is; otherwise only the key `<archive key>/<file name>`, as
+ * upstream's `SetType` (an empty S3Artifact) + `SetKey` leave it: readers
+ * (`relocate`, the GC's archive location) put it back on their own archive
+ * location, so no endpoint, bucket or secret names go into the status.
  */
 export const placeOutput = (a: Artifact, cleanedPath: string, archive: ArtifactLocation | undefined): Artifact | string => {
   if (hasKey(a)) return a
@@ -133,7 +135,7 @@ export const placeOutput = (a: Artifact, cleanedPath: string, archive: ArtifactL
   if (archive.s3 === undefined) return `output artifact '${a.name}': the archive location has no s3 repository (${locationKind(archive) ?? "none"})`
   const baseKey = archive.s3.key ?? ""
   const key = path.posix.join(baseKey, outputFileName(a, cleanedPath))
-  return { ...a, s3: { ...archive.s3, key } }
+  return { ...a, s3: { key } }
 }
 
 /** How an error message names a repository: `s3 bucket "b" at endpoint "e"`, a URL, or "raw". */
