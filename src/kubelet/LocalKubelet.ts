@@ -325,7 +325,8 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
               running,
               artifactTemplate,
               `${running.metadata.uid}-${process.pid}-${runs}-artifacts`,
-              (extra) => runProcess(running, plan, deadline.passed, extra)
+              (extra) => runProcess(running, plan, deadline.passed, extra),
+              deadline.passed
             )
             if (result._tag === "InitFailed") {
               yield* Effect.logInfo(`init failed: ${result.message}`).pipe(log(running))
