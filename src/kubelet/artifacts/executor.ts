@@ -277,7 +277,10 @@ export const loadInputs = (
       const dest = path.join(stageDir, `${staged.length}-${art.name.replace(/[^A-Za-z0-9._-]/g, "_")}`)
       const tmp = `${dest}.tmp`
       yield* Effect.promise(() => fsp.rm(tmp, { recursive: true, force: true }))
-      const fetched = yield* fetchInput(located, deps, tmp).pipe(Effect.mapError(failed))
+      const fetched = yield* fetchInput(located, deps, tmp).pipe(
+        Effect.mapError(failed),
+        Effect.onError(() => Effect.promise(() => fsp.rm(tmp, { recursive: true, force: true })))
+      )
       if (fetched._tag === "NotFound") {
         yield* Effect.promise(() => fsp.rm(tmp, { recursive: true, force: true }))
         if (art.optional === true) continue

@@ -10,10 +10,12 @@
 import { assert, describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import * as fs from "node:fs"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as zlib from "node:zlib"
-import { artifactEgress } from "../../../src/kubelet/artifacts/egress.js"
+import { artifactEgress, openEgress } from "../../../src/kubelet/artifacts/egress.js"
 import { tarGz } from "../../../src/kubelet/artifacts/archive.js"
 import { makeDirectoryStore } from "../../../src/kubelet/artifacts/DirectoryStore.js"
 import { type ArtifactDeps, type ArtifactTemplate, hasArtifacts, loadInputs, saveOutputs } from "../../../src/kubelet/artifacts/executor.js"
@@ -97,6 +99,72 @@ describe("loadInputs", () => {
       expect(yield* fail({ name: "h", path: "/tmp/h", http: { url: "http://127.0.0.1:1/x" } })).toMatch(/^artifact h failed to load from http http:\/\/127\.0\.0\.1:1\/x: refused .*not allowed/)
       expect(yield* fail({ name: "p", path: "/tmp/../etc/p", raw: { data: "x" } })).toMatch(/Directory traversal is not permitted/)
       expect(yield* fail({ name: "g", path: "/tmp/g", git: { repo: "r" } })).toMatch(/git artifacts are not supported/)
+    }))
+})
+
+describe("loadInputs: http auth and size caps", () => {
+  /** An http server on 127.0.0.1 (released with the scope) answering every GET with `handler`. */
+  const server = (handler: http.RequestListener) =>
+    Effect.acquireRelease(
+      Effect.promise(() =>
+        new Promise<http.Server>((resolve) => {
+          const s = http.createServer(handler)
+          s.listen(0, "127.0.0.1", () => resolve(s))
+        })
+      ),
+      (s) => Effect.promise(() => new Promise<void>((resolve) => s.close(() => resolve())))
+    ).pipe(Effect.map((s) => `http://127.0.0.1:${(s.address() as AddressInfo).port}`))
+
+  const openDeps = (secrets: Record<string, string> = {}, extra: Partial<ArtifactDeps> = {}): ArtifactDeps => ({
+    ...depsFor(storeRoot(), secrets),
+    egress: openEgress,
+    ...extra
+  })
+
+  it.effect("basicAuth sends the mounted username and password; other auth kinds fail, never unauthenticated", () =>
+    Effect.gen(function*() {
+      const seen: Array<string | undefined> = []
+      const url = yield* server((req, res) => {
+        seen.push(req.headers.authorization)
+        res.end("secret content")
+      })
+      const deps = openDeps({ "/argo/secret/web/user": "alice", "/argo/secret/web/pass": "s3cr3t" })
+      const stage = fresh()
+      const basicAuth = { usernameSecret: { name: "web", key: "user" }, passwordSecret: { name: "web", key: "pass" } }
+      const staged = yield* loadInputs(deps, { inputs: { artifacts: [{ name: "a", path: "/tmp/a", http: { url: `${url}/x`, auth: { basicAuth } } } as never] } }, stage)
+      assert.strictEqual(fs.readFileSync(staged[0]!.hostPath, "utf8"), "secret content")
+      assert.deepStrictEqual(seen, [`Basic ${Buffer.from("alice:s3cr3t").toString("base64")}`])
+      const oauth = yield* Effect.flip(loadInputs(deps, { inputs: { artifacts: [{ name: "o", path: "/tmp/o", http: { url: `${url}/x`, auth: { oauth2: { clientIDSecret: { name: "web", key: "user" } } } } } as never] } }, fresh()))
+      expect(oauth).toMatch(/^artifact o failed to load from http .*: http\.auth\.oauth2 is not supported by flotilla's kubelet/)
+      const missing = yield* Effect.flip(loadInputs(deps, { inputs: { artifacts: [{ name: "m", path: "/tmp/m", http: { url: `${url}/x`, auth: { basicAuth: { usernameSecret: { name: "nope", key: "user" } } } } } as never] } }, fresh()))
+      expect(missing).toMatch(/open \/argo\/secret\/nope\/user: no such file or directory/)
+      assert.strictEqual(seen.length, 1, "the refused ones never reached the server")
+    }).pipe(Effect.scoped))
+
+  it.effect("an http body over the cap fails, named, and leaves nothing staged", () =>
+    Effect.gen(function*() {
+      const url = yield* server((_req, res) => {
+        // no Content-Length: the cap is enforced while streaming
+        res.write(Buffer.alloc(64 * 1024, 1))
+        res.end(Buffer.alloc(64 * 1024, 1))
+      })
+      const stage = fresh()
+      const e = yield* Effect.flip(loadInputs(openDeps({}, { maxHttpBytes: 100_000 }), { inputs: { artifacts: [{ name: "big", path: "/tmp/big", http: { url } } as never] } }, stage))
+      expect(e).toMatch(/^artifact big failed to load from http .*: the body is larger than the limit of 100000 bytes$/)
+      assert.deepStrictEqual(fs.readdirSync(stage), [])
+    }).pipe(Effect.scoped))
+
+  it.effect("a tarball over the decompressed cap fails, naming the artifact", () =>
+    Effect.gen(function*() {
+      const root = storeRoot()
+      const src = path.join(fresh(), "zeros")
+      fs.writeFileSync(src, Buffer.alloc(2 * 1024 * 1024))
+      put(root, "in/zeros.tgz", tarGz(src, 9))
+      const deps = { ...depsFor(root), maxDecompressedBytes: 1024 * 1024 }
+      const stage = fresh()
+      const e = yield* Effect.flip(loadInputs(deps, { archiveLocation, inputs: { artifacts: [{ name: "z", path: "/tmp/z", s3: { key: "in/zeros.tgz" } } as never] } }, stage))
+      expect(e).toMatch(/^artifact z failed to load from s3 .*key "in\/zeros.tgz": the archive decompresses to more than the limit of 1048576 bytes$/)
+      assert.deepStrictEqual(fs.readdirSync(stage), [])
     }))
 })
 
