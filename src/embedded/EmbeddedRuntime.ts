@@ -121,8 +121,13 @@ export const placementOf = (workflows: ReadonlyArray<KubeObject>, defaultNamespa
       if (c) clusterNames.add(c)
       if (n) named.add(n)
       else if (t["container"] !== undefined || t["script"] !== undefined || t["resource"] !== undefined) unnamedNamespace = true
-      const resource = t["resource"] as { action?: unknown; manifest?: unknown; flags?: unknown; mergeStrategy?: unknown } | undefined
+      const resource = t["resource"] as { action?: unknown; manifest?: unknown; manifestFrom?: unknown; flags?: unknown; mergeStrategy?: unknown } | undefined
       if (resource !== undefined) {
+        // manifestFrom: the manifest of a raw input artifact is known here too (another kind's is only known in the pod).
+        const fromName = (resource.manifestFrom as { artifact?: { name?: unknown } } | undefined)?.artifact?.name
+        const fromArtifact = fromName === undefined ? undefined : ((t["inputs"] as { artifacts?: ReadonlyArray<{ name?: unknown; raw?: { data?: unknown } }> } | undefined)?.artifacts ?? [])
+          .find((a) => a.name === fromName)
+        const manifest = fromArtifact !== undefined ? fromArtifact.raw?.data : resource.manifest
         // The resource pod's service account gets what its action needs on the kind it acts on, where it acts:
         // the manifest's, or the object its flags name (no manifest; for a patch, a JSON patch or a manifest without kind).
         const cluster = c ?? str(defaults["cluster"]) ?? localClusterName
@@ -132,7 +137,7 @@ export const placementOf = (workflows: ReadonlyArray<KubeObject>, defaultNamespa
         const target = targetOf({
           action: String(resource.action),
           flags,
-          ...(typeof resource.manifest === "string" ? { manifest: resource.manifest } : {}),
+          ...(typeof manifest === "string" ? { manifest } : {}),
           ...(typeof resource.mergeStrategy === "string" ? { mergeStrategy: resource.mergeStrategy } : {})
         })
         const verbs = resourceVerbs[String(resource.action)]

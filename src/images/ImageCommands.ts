@@ -10,6 +10,7 @@
  *    the host, the host's shell stands in.
  *  - `python` (any tag): `python`, `python3` (also at the image's
  *    `/usr/local/bin`) are the host's `python3`.
+ *  - `argoproj/argosay` (any tag): `/argosay` is the stand-in `argosay`.
  * Every other command runs as named.
  */
 
@@ -53,5 +54,7 @@ export const hostCommand = (image: string | undefined, argv: ReadonlyArray<strin
     if (applet !== undefined) return ["busybox", applet, ...rest]
   }
   if (pythonImages.has(repository) && pythons.has(program)) return ["python3", ...rest]
+  // The argosay images' entrypoint is /argosay (test/e2e/images/argosay/v2/Dockerfile): the stand-in on the PATH.
+  if (repository === "argoproj/argosay" && program === "/argosay") return ["argosay", ...rest]
   return argv
 }

@@ -56,6 +56,7 @@ import { nodeObject, place, type Taint, unschedulableCondition, unschedulableMes
 import { simulate } from "./simulate.js"
 import { type ArtifactRun, artifactTemplateOf, initErrorExitCode, runArtifactPod } from "./artifactPod.js"
 import { isArtifactGcPod, runArtifactGcPod } from "./artifactGcPod.js"
+import { dataTemplateOf, runDataPod } from "./dataPod.js"
 import type { SavedOutputs } from "./artifacts/executor.js"
 import { type ArtifactStore, makeS3Store } from "./artifacts/S3Store.js"
 import type { HttpAddressPolicy } from "../controller/httpPolicy.js"
@@ -289,12 +290,17 @@ export const start = (options: LocalKubeletOptions): Effect.Effect<LocalKubelet,
         const resourceTemplate = resourceTemplateOf(running)
         if (resourceTemplate !== undefined) {
           return yield* runResourcePod(
-            { podClient, reporter, storeLogs },
+            { podClient, reporter, storeLogs, artifacts: { client, store: artifactStore, egress: egressOf((running.spec as { hostNetwork?: unknown } | undefined)?.hostNetwork === true), workDir } },
             running,
             resourceTemplate,
             startedAt,
             deadline.passed
           )
+        }
+        // A data template's pod (`argoexec data`): the executor's listing and transformation, done here (dataPod.ts).
+        const dataTemplate = dataTemplateOf(running)
+        if (dataTemplate !== undefined) {
+          return yield* runDataPod({ client, store: artifactStore, egress: egressOf((running.spec as { hostNetwork?: unknown } | undefined)?.hostNetwork === true), reporter, storeLogs }, running, dataTemplate, startedAt, deadline.passed)
         }
         // A containerSet template's pod: several main containers in dependency order (containerSetPod.ts).
         const containerSet = simulated ? undefined : containerSetOf(running)

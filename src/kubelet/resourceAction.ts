@@ -24,7 +24,7 @@ import { jsonPathQuery } from "../workflow/expressions/jsonpath.js"
 import { matches, parseConditions, type Requirement, requirementString } from "./resourceConditions.js"
 
 /** Where argoexec stages the manifest (`common.ExecutorResourceManifestPath`); kubectl's messages name it. */
-export const manifestPath = "/tmp/manifest.yaml"
+export const stagedManifestPath = "/tmp/manifest.yaml"
 
 export interface ResourceSpec {
   readonly action: string
@@ -177,16 +177,23 @@ export const targetOf = (
 
 const jsonOf = (doc: unknown): string => JSON.stringify(doc)
 
-/** Runs the resource template `template` as argoexec would in a pod of `podNamespace`. */
+/**
+ * Runs the resource template `template` as argoexec would in a pod of `podNamespace`. With
+ * `manifestFrom`, `loaded` is the manifest read from the named input artifact, at `path` in the pod
+ * (resourcePod.ts loads the inputs first).
+ */
 export const runResource = (
   client: KubeClientShape,
   podNamespace: string,
   template: ResourceTemplate,
-  checkIntervalMs: number
+  checkIntervalMs: number,
+  loaded?: { readonly manifest: string; readonly path: string }
 ): Effect.Effect<ResourceResult> => {
+  // What kubectl is given `-f`: the staged manifest, or the manifestFrom artifact's path.
+  const manifestPath = loaded?.path ?? stagedManifestPath
   const lines: Array<string> = []
   const info = (line: string) => Effect.sync(() => void lines.push(line))
-  const spec = template.resource!
+  const spec: ResourceSpec = loaded !== undefined ? { ...template.resource!, manifest: loaded.manifest, manifestFrom: undefined } : template.resource!
   const action = spec.action
   const isDelete = action === "delete"
   const outputs = template.outputs?.parameters ?? []
@@ -411,7 +418,7 @@ export const runResource = (
         `outputs.parameters.${jq.name}.valueFrom.jqFilter is not supported by the embedded runtime (no jq implementation); use jsonPath`
       )
     }
-    if (spec.manifestFrom !== undefined) return yield* failWith("resource.manifestFrom is not supported: flotilla does not support artifacts yet")
+    if (spec.manifestFrom !== undefined) return yield* failWith("resource.manifestFrom: the manifest artifact was not loaded")
     if (isDelete && ((spec.successCondition ?? "") !== "" || (spec.failureCondition ?? "") !== "" || outputs.length > 0)) {
       return yield* failWith("successCondition, failureCondition and outputs are not supported for delete action")
     }

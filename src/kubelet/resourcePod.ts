@@ -8,18 +8,32 @@
  * with the executor's message as main's termination message (exit code 64,
  * argoexec's for an error).
  *
+ * With `manifestFrom` the pod's init work comes first, as upstream's init
+ * container: its secret volumes mounted and its input artifacts loaded
+ * (artifacts/executor.ts) into a staging directory; the manifest is then the
+ * named artifact's file (argoexec's `kubectl -f <artifact path>`). A load
+ * that fails fails the pod as a failed init container does.
+ *
  * It never acts with the kubelet's own identity: without a service-account
  * client the pod fails, saying so. On a real cluster the client holds a token
  * bound to the pod, got through the TokenRequest API (boundToken.ts); a token
  * the API server refuses to issue fails the pod with the server's message.
  */
-import { Clock, Effect } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Clock, Duration, Effect } from "effect"
 import type { KubeClientShape } from "../kube/api/KubeClient.js"
 import { KubeError } from "../kube/api/KubeError.js"
 import type { KubeObject } from "../kube/api/Resources.js"
 import { parseDurationMs } from "../util/goDuration.js"
 import { isoSeconds } from "../util/time.js"
+import { initErrorExitCode } from "./artifactPod.js"
+import type { ArtifactEgress } from "./artifacts/egress.js"
+import { type ArtifactTemplate, loadInputs } from "./artifacts/executor.js"
+import type { ArtifactStore } from "./artifacts/S3Store.js"
+import { mountSecretVolumes } from "./artifacts/secretVolumes.js"
 import type { PodServiceAccountClient } from "./boundToken.js"
+import { removeDir } from "./processSpec.js"
 import type { Outcome } from "./outcome.js"
 import { containerEnv, mainContainer, podTemplate } from "./PodPlan.js"
 import type { makeStatusReporter } from "./podStatus.js"
@@ -62,7 +76,52 @@ export interface ResourcePodDeps {
   readonly podClient: PodServiceAccountClient | undefined
   readonly reporter: ReturnType<typeof makeStatusReporter>
   readonly storeLogs: (pod: KubeObject, text: string) => Effect.Effect<void>
+  /** What loading the inputs of a `manifestFrom` pod takes; undefined: such a pod fails, saying so. */
+  readonly artifacts?: ResourceArtifactDeps | undefined
 }
+
+export interface ResourceArtifactDeps {
+  /** The kubelet's own client: only to read the pod's secret volumes. */
+  readonly client: KubeClientShape
+  readonly store: ArtifactStore
+  readonly egress: ArtifactEgress
+  /** Parent of the per-pod staging directories. */
+  readonly workDir: string
+}
+
+/**
+ * argoexec's init for a `manifestFrom` pod, then the manifest: the named input artifact's file as
+ * loaded. Fails with the init container's message.
+ */
+const loadManifest = (deps: ResourceArtifactDeps, pod: KubeObject, template: ResourceTemplate, name: string) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => {
+      fs.mkdirSync(deps.workDir, { recursive: true })
+      return fs.mkdtempSync(path.join(deps.workDir, `${pod.metadata.uid ?? "pod"}-manifest-`))
+    }),
+    (dir) =>
+      Effect.gen(function*() {
+        const secrets = yield* mountSecretVolumes(deps.client, pod).pipe(Effect.mapError((e) => e.message))
+        const artifactDeps = { store: deps.store, secrets, egress: deps.egress, httpTimeout: Duration.seconds(60) }
+        const staged = yield* loadInputs(artifactDeps, template as ArtifactTemplate, dir)
+        const input = staged.find((i) => i.name === name)
+        // Not loaded: an optional artifact not supplied; kubectl then finds no file at its path.
+        const podPath = input?.podPath ?? (template as ArtifactTemplate).inputs?.artifacts?.find((a) => a.name === name)?.path ?? ""
+        if (input === undefined) return yield* Effect.fail(`error: the path "${podPath}" does not exist`)
+        const manifest = yield* Effect.try({
+          try: () =>
+            fs.statSync(input.hostPath).isDirectory()
+              ? undefined
+              : fs.readFileSync(input.hostPath, "utf8"),
+          catch: (e) => `error: reading "${podPath}": ${e instanceof Error ? e.message : String(e)}`
+        })
+        if (manifest === undefined) {
+          return yield* Effect.fail(`resource.manifestFrom: artifact ${name} at "${podPath}" is a directory; the embedded runtime reads one manifest file`)
+        }
+        return { manifest, path: podPath }
+      }),
+    (dir) => Effect.sync(() => removeDir(dir))
+  )
 
 /** Runs the resource pod `pod` (already marked Running at `startedAt`) until done or `deadline` passes. */
 export const runResourcePod = (
@@ -85,6 +144,25 @@ export const runResourcePod = (
       log: ""
     })
     const podClient = deps.podClient
+    // manifestFrom: init's work first; a failure there is init's, and main never starts.
+    const fromName = template.resource?.manifestFrom === undefined
+      ? undefined
+      : String((template.resource.manifestFrom as { artifact?: { name?: unknown } }).artifact?.name ?? "")
+    let loaded: { readonly manifest: string; readonly path: string } | undefined
+    if (fromName !== undefined) {
+      const artifacts = deps.artifacts
+      const got = artifacts === undefined
+        ? ({ error: "resource.manifestFrom: this kubelet cannot load artifacts" } as const)
+        : yield* loadManifest(artifacts, pod, template, fromName).pipe(
+          Effect.map((m) => ({ ok: m }) as const),
+          Effect.catch((error: string) => Effect.succeed({ error } as const))
+        )
+      if ("error" in got) {
+        yield* deps.storeLogs(pod, "")
+        return yield* deps.reporter.markInitFailed(pod, startedAt, isoSeconds(yield* Clock.currentTimeMillis), initErrorExitCode, got.error)
+      }
+      loaded = got.ok
+    }
     // The pod's connection lives as long as its run (its scope closes with it).
     const run: Effect.Effect<ResourceResult> = podClient === undefined
       ? Effect.succeed(cannot("it has no way to"))
@@ -92,7 +170,7 @@ export const runResourcePod = (
         podClient(pod, namespace, serviceAccount).pipe(
           Effect.matchEffect({
             onFailure: (e) => Effect.succeed(cannot(`${e.reason}: ${e.detail}`)),
-            onSuccess: (client) => runResource(client, namespace, template, Math.max(interval, 10))
+            onSuccess: (client) => runResource(client, namespace, template, Math.max(interval, 10), loaded)
           })
         )
       )
