@@ -2,10 +2,12 @@
  * Artifacts: the fields the engine and the executors read (engine/artifacts.ts), checked with
  * their paths: one location per artifact and only the kinds flotilla's runtimes move (s3, http,
  * raw), `from` as a `{{...}}` reference and not with `fromExpression`, a path for a pod
- * template's inputs and outputs, `archive`, `artifactGC` strategies, `archiveLocation`, and
- * `spec.artifactRepositoryRef`.
+ * template's inputs and outputs, `archive`, `artifactGC` strategies, `archiveLocation`,
+ * `spec.artifactRepositoryRef`, a data template's source (s3 only: what the kubelet lists) and
+ * transformation expressions, and the input artifact a resource's `manifestFrom` names.
  */
 import { isRecord } from "../../util/records.js"
+import { parseExpr } from "../expressions/index.js"
 import { type LintContext, list, type Obj, present, str } from "./context.js"
 
 const locationKinds = ["s3", "git", "http", "artifactory", "hdfs", "raw", "oss", "gcs", "azure", "plugin"] as const
@@ -78,11 +80,19 @@ const checkGC = (cx: LintContext, gc: unknown, path: string): void => {
 
 /** A template's artifacts and archiveLocation. */
 export const checkTemplateArtifacts = (cx: LintContext, t: Obj, path: string, kind: string | undefined): void => {
-  const pod = kind === "container" || kind === "script" || kind === "containerSet"
+  // Resource and data templates run pods too: their executor reads its inputs at their paths.
+  const pod = kind === "container" || kind === "script" || kind === "containerSet" || kind === "resource" || kind === "data"
   const inputs = isRecord(t.inputs) ? t.inputs : {}
   const outputs = isRecord(t.outputs) ? t.outputs : {}
   list(inputs.artifacts).forEach((a, i) => checkArtifact(cx, a, `${path}.inputs.artifacts[${i}]`, "input", pod))
   list(outputs.artifacts).forEach((a, i) => checkArtifact(cx, a, `${path}.outputs.artifacts[${i}]`, "output", pod))
+  if (kind === "data" && isRecord(t.data)) checkData(cx, t.data, `${path}.data`)
+  const resource = t.resource
+  if (kind === "resource" && isRecord(resource) && isRecord(resource.manifestFrom)) {
+    const name = isRecord(resource.manifestFrom.artifact) ? str(resource.manifestFrom.artifact.name) ?? "" : ""
+    const named = list(inputs.artifacts).some((a) => isRecord(a) && a.name === name)
+    if (!named) cx.add(`${path}.resource.manifestFrom.artifact.name`, `artifact ${name} in \`manifestFrom\` refer to a non-exist artifact`)
+  }
   const loc = t.archiveLocation
   if (present(loc)) {
     if (!isRecord(loc)) cx.add(`${path}.archiveLocation`, "archiveLocation must be a mapping")
@@ -91,6 +101,27 @@ export const checkTemplateArtifacts = (cx: LintContext, t: Obj, path: string, ki
       checkLocation(cx, loc, `${path}.archiveLocation`, "archiveLocation")
     }
   }
+}
+
+/** A data template: its source's location (s3 only) and each transformation expression's syntax (its only variable is `data`). */
+const checkData = (cx: LintContext, data: Obj, path: string): void => {
+  const source = isRecord(data.source) ? data.source : {}
+  const art = source.artifactPaths
+  if (!isRecord(art)) cx.add(`${path}.source`, "no valid source is used for data template (artifactPaths)")
+  else {
+    checkLocation(cx, art, `${path}.source.artifactPaths`, "the data source")
+    const other = locationKinds.find((k) => k !== "s3" && present(art[k]))
+    if (other !== undefined && supported.has(other)) cx.add(`${path}.source.artifactPaths.${other}`, `listing ${other} artifacts is not supported (only s3)`)
+  }
+  list(data.transformation).forEach((step, i) => {
+    const e = isRecord(step) ? str(step.expression) : undefined
+    if (e === undefined || e === "") return
+    try {
+      parseExpr(e)
+    } catch (err) {
+      cx.add(`${path}.transformation[${i}].expression`, `invalid expression ${JSON.stringify(e)}: ${err instanceof Error ? err.message : String(err)}`)
+    }
+  })
 }
 
 /** A call's `arguments.artifacts`. */

@@ -1,4 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as YAML from "yaml"
 import type { KubeObject } from "../../../src/kube/api/Resources.js"
 import { lintWorkflow } from "../../../src/workflow/lint/lint.js"
 
@@ -56,6 +59,33 @@ describe("lint: artifacts", () => {
       "spec.templates[2].inputs.artifacts[1]: input artifact \"g\" has more than one location (s3, git)",
       "spec.templates[2].inputs.artifacts[1].git: git artifacts are not supported (only s3, http and raw)",
       "spec.templates[2].inputs.artifacts[1].s3.accessKeySecret: must be a secret key selector {name, key}"
+    ].sort())
+  })
+})
+
+describe("lint: data templates and resource manifestFrom", () => {
+  const examples = ["data-transformations.yaml", "k8s-resource-tmpl-with-artifact.yaml"]
+  for (const file of examples) {
+    it(`the conformance example ${file} lints clean`, () => {
+      const text = fs.readFileSync(path.join("test/conformance/examples", file), "utf8")
+      for (const doc of YAML.parseAllDocuments(text).map((d) => d.toJS() as KubeObject | null)) {
+        if (doc !== null) assert.deepStrictEqual(lintWorkflow(doc), [])
+      }
+    })
+  }
+
+  it("a data source of another kind, a bad expression, and manifestFrom naming no input are named", () => {
+    assert.deepStrictEqual(issues({
+      entrypoint: "list",
+      templates: [
+        { name: "list", data: { source: { artifactPaths: { name: "x", http: { url: "https://x" } } }, transformation: [{ expression: "filter(data," }] } },
+        { name: "make", inputs: { artifacts: [{ name: "m", raw: { data: "kind: ConfigMap" } }] }, resource: { action: "create", manifestFrom: { artifact: { name: "other" } } } }
+      ]
+    }).sort().map((m) => m.replace(/: invalid expression .*/, ": invalid expression")), [
+      "spec.templates[0].data.source.artifactPaths.http: listing http artifacts is not supported (only s3)",
+      "spec.templates[0].data.transformation[0].expression: invalid expression",
+      "spec.templates[1].inputs.artifacts[0].path: input artifact \"m\" needs a path",
+      "spec.templates[1].resource.manifestFrom.artifact.name: artifact other in `manifestFrom` refer to a non-exist artifact"
     ].sort())
   })
 })
