@@ -11,9 +11,15 @@
  * the pod instead of hanging it: each HTTP attempt by the SDK's connection
  * timeout and socket idle timeout (real timers; the SDK's `requestTimeout`
  * alone only logs a warning, and an idle socket with no `socketTimeout` is
- * waited on for ever), and each store call, its attempts and retries
- * together, by an `Effect.timeout` on the Effect clock. Every failure is one
- * `ArtifactStoreError` whose `reason` says what S3 answered.
+ * waited on for ever). Calls without a body (list, stat, delete, create
+ * bucket, in-memory get/put), their attempts and retries together, are also
+ * bounded by an `Effect.timeout` on the Effect clock. Transfers of
+ * artifacts (`download`, `upload`, `uploadDirectory`) stream between the
+ * host's disk and S3, never holding an object whole: they are bounded by
+ * idle time only (no byte for `idleTimeoutMs`), so a large artifact on a
+ * slow link goes through, and by `maxObjectBytes` on download; the pod's
+ * active deadline bounds them as a whole (artifactPod.ts). Every failure is
+ * one `ArtifactStoreError` whose `reason` says what S3 answered.
  */
 import {
   AbortMultipartUploadCommand,
@@ -206,12 +212,12 @@ export const makeS3Store = (options: S3StoreOptions = {}): ArtifactStore => {
   const maxObjectBytes = options.maxObjectBytes ?? defaultMaxObjectBytes
   const multipartThreshold = options.multipartThreshold ?? 64 * 1024 * 1024
 
-  const clientFor = (t: S3Target) =>
+  const clientFor = (t: S3Target, maxAttempts = 3) =>
     new S3Client({
       endpoint: endpointUrl(t),
       region: t.region !== undefined && t.region !== "" ? t.region : "us-east-1",
       forcePathStyle: true,
-      maxAttempts: 3,
+      maxAttempts,
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
       // requestTimeout is left out: without throwOnRequestTimeout it only warns, and a whole-request bound
@@ -256,7 +262,8 @@ export const makeS3Store = (options: S3StoreOptions = {}): ArtifactStore => {
    */
   const transfer = <A>(verb: string, t: S3Target, f: (client: S3Client, signal: AbortSignal) => Promise<A>) =>
     Effect.acquireUseRelease(
-      Effect.sync(() => clientFor(t)),
+      // One attempt per request: a stream body cannot be replayed by the SDK; `withRetries` retries with a fresh stream.
+      Effect.sync(() => clientFor(t, 1)),
       (client) => Effect.tryPromise({ try: (signal) => f(client, signal), catch: (e) => classify(verb, t, e) }),
       (client) => Effect.sync(() => client.destroy())
     )
@@ -270,7 +277,7 @@ export const makeS3Store = (options: S3StoreOptions = {}): ArtifactStore => {
   const idleError = () => Object.assign(new Error(`no data for ${idleTimeoutMs} ms`), { name: "TimeoutError" })
 
   const downloadObject = (t: S3Target, key: string, dest: string) =>
-    transfer("get file", { ...t, key }, async (c, abortSignal) => {
+    transfer("get file", { ...t, key }, (c, abortSignal) => withRetries(async () => {
       const res = await c.send(new GetObjectCommand({ Bucket: t.bucket, Key: key }), { abortSignal })
       if (res.ContentLength !== undefined && res.ContentLength > maxObjectBytes) {
         ;(res.Body as Readable | undefined)?.destroy?.()
@@ -278,23 +285,40 @@ export const makeS3Store = (options: S3StoreOptions = {}): ArtifactStore => {
       }
       if (res.Body === undefined) return await fsp.writeFile(dest, new Uint8Array(0))
       await bodyToFile(res.Body as Readable, dest, maxObjectBytes, idleTimeoutMs, tooLarge(t, key), idleError)
-    })
+    }, abortSignal))
+
+  /** Up to 3 attempts of a request whose body is a fresh stream each time (the SDK's own retries would resend a consumed one). */
+  const withRetries = async <A>(send: () => Promise<A>, signal: AbortSignal): Promise<A> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await send()
+      } catch (e) {
+        const err = (e ?? {}) as SdkError
+        const status = err.$metadata?.httpStatusCode
+        const transient = status === undefined || status >= 500 || status === 429 ||
+          ["ECONNRESET", "EPIPE", "ETIMEDOUT", "TimeoutError", "RequestTimeout", "SlowDown"].includes(err.code ?? err.name ?? "")
+        const refused = err.code === "EADDRBLOCKED" || (e as { cause?: { code?: string } }).cause?.code === "EADDRBLOCKED"
+        if (attempt >= 3 || signal.aborted || !transient || refused || e instanceof ArtifactStoreError) throw e
+        await new Promise((resolve) => setTimeout(resolve, 200 * attempt))
+      }
+    }
+  }
 
   const uploadObject = (t: S3Target, key: string, file: string) =>
     transfer("put file", { ...t, key }, async (c, abortSignal) => {
       const size = (await fsp.stat(file)).size
       if (size <= multipartThreshold) {
-        await c.send(new PutObjectCommand({ Bucket: t.bucket, Key: key, Body: fs.createReadStream(file), ContentLength: size }), { abortSignal })
+        await withRetries(() => c.send(new PutObjectCommand({ Bucket: t.bucket, Key: key, Body: fs.createReadStream(file), ContentLength: size }), { abortSignal }), abortSignal)
         return
       }
-      const created = await c.send(new CreateMultipartUploadCommand({ Bucket: t.bucket, Key: key }), { abortSignal })
+      const created = await withRetries(() => c.send(new CreateMultipartUploadCommand({ Bucket: t.bucket, Key: key }), { abortSignal }), abortSignal)
       const uploadId = created.UploadId
       try {
         const partSize = partSizeFor(size)
         const parts: Array<{ ETag: string | undefined; PartNumber: number }> = []
         for (let n = 1, start = 0; start < size; n++, start += partSize) {
           const length = Math.min(partSize, size - start)
-          const res = await c.send(
+          const res = await withRetries(() => c.send(
             new UploadPartCommand({
               Bucket: t.bucket,
               Key: key,
@@ -304,10 +328,13 @@ export const makeS3Store = (options: S3StoreOptions = {}): ArtifactStore => {
               Body: fs.createReadStream(file, { start, end: start + length - 1 })
             }),
             { abortSignal }
-          )
+          ), abortSignal)
           parts.push({ ETag: res.ETag, PartNumber: n })
         }
-        await c.send(new CompleteMultipartUploadCommand({ Bucket: t.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), { abortSignal })
+        await withRetries(
+          () => c.send(new CompleteMultipartUploadCommand({ Bucket: t.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), { abortSignal }),
+          abortSignal
+        )
       } catch (e) {
         await c.send(new AbortMultipartUploadCommand({ Bucket: t.bucket, Key: key, UploadId: uploadId })).catch(() => undefined)
         throw e
