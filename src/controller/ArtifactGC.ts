@@ -545,10 +545,12 @@ const make = Effect.gen(function*() {
       const ref = parseWorkflowKey(key)
       const recouped = gcStatusOf(status).podsRecouped ?? {}
       const out: Array<Ended> = []
+      const seen = new Set<string>()
       let running = 0
       for (const { pod, view } of yield* observation.podsOfWorkflow(ref)) {
         if (pod.metadata.labels?.[labelComponent] !== componentArtifactGC) continue
         const name = pod.metadata.name!
+        seen.add(name)
         if (recouped[name] === true) continue
         const phase = (pod["status"] as { phase?: string } | undefined)?.phase
         const strategy = pod.metadata.annotations?.[annotationArtifactGCStrategy] ?? ""
@@ -586,7 +588,7 @@ const make = Effect.gen(function*() {
         const results = Object.fromEntries(Object.entries(byNode).map(([node, r]) => [node, r.artifactResults ?? {}]))
         out.push({ pod: name, strategy, failed: phase === "Failed" ? failedMessage(strategy, name) : undefined, results, task, home })
       }
-      return { ended: out, running }
+      return { ended: out, running, seen }
     })
 
   /** Applies the ended pods' results to `status` (a fresh copy's); those already recouped there are left alone. */
@@ -707,10 +709,26 @@ const make = Effect.gen(function*() {
       }
 
       // 3. ended (or given up) GC pods: their results
-      const { ended, running } = yield* endedPods(key, status, now)
+      const { ended, running, seen } = yield* endedPods(key, status, now)
       const groupsByPod = new Map<string, GCGroup>()
       for (const strategy of artifactGCStrategies) {
         for (const g of groupItems(wf, ref.name, ref.namespace, config.cluster, strategy, plan?.items ?? [])) groupsByPod.set(g.podName, g)
+      }
+      // a GC pod made (recorded not recouped) that no cluster shows for `giveUpMs` (deleted by
+      // someone, its cluster gone): given up, or it would hold a forced release for ever
+      let missing = 0
+      for (const [pod, recouped] of Object.entries(gcStatusOf(status).podsRecouped ?? {})) {
+        const id = `${key} missing ${pod}`
+        if (recouped !== false || seen.has(pod) || started.includes(pod)) {
+          firstFailure.delete(id)
+          continue
+        }
+        if (failedFor(id, now) < giveUpMs) {
+          missing++
+          continue
+        }
+        firstFailure.delete(id)
+        givenUp.push({ pod, message: `Artifact Garbage Collection failed for pod ${pod}: the pod is gone and its results with it` })
       }
       const givenUpTasks: Array<TaskRef> = givenUp.flatMap((g) => {
         const group = groupsByPod.get(g.pod)
@@ -737,9 +755,12 @@ const make = Effect.gen(function*() {
             upsertCondition(next, g.message)
           }
           const freshEnded = ended.filter((e) => gc.podsRecouped![e.pod] !== true)
+          const before = JSON.stringify(gcStatusOf((cur["status"] ?? {}) as Record<string, unknown>))
           next = recoup(next, gc, freshEnded)
           next["artifactGCStatus"] = gc
           const tasks = [...tasksToDelete(cur), ...toDelete(freshEnded), ...givenUpTasks]
+          // nothing new (the informer's copy was behind): no write
+          if (freshEnded.length === 0 && JSON.stringify(gc) === before && tasks.length === tasksToDelete(cur).length) return undefined
           return withTasksToDelete({ ...cur, status: next }, tasks)
         })
       }
@@ -792,7 +813,7 @@ const make = Effect.gen(function*() {
         }
       }
       if (failing) return retryAfterMs
-      return started.length > 0 || running > 0 ? pollMs : undefined
+      return started.length > 0 || running > 0 || missing > 0 ? pollMs : undefined
     }).pipe(
       Effect.catchCause((cause) =>
         Effect.logWarning("artifact GC: will try again").pipe(
