@@ -13,12 +13,22 @@
  *    the strategy is then recorded in `status.artifactGCStatus.strategiesProcessed`;
  *  - an ended GC pod is recouped: its task's status (written by the pod) marks each artifact
  *    `deleted` in its node's outputs, a failure becomes an `ArtifactGCError` condition, the pod goes
- *    into `status.artifactGCStatus.podsRecouped`, and the task is deleted (its pod, owned by it, goes
- *    with it).
+ *    into `status.artifactGCStatus.podsRecouped`, and in the same write its task is recorded in the
+ *    annotation `flotilla.dev/artifact-gc-tasks-to-delete` (a remote one always: no owner reference
+ *    reaches it; one at home, as upstream, only when all succeeded). The recorded tasks are then
+ *    deleted (their pods, owned by them, go with them), each on its own, and the finalizer stays
+ *    while one is recorded, so a failed delete or a crash between the writes leaves none behind;
+ *  - a group whose task and pod cannot be made (cluster away, Forbidden, quota), a GC pod that
+ *    does not end (`activeDeadlineSeconds`, then `artifactGCGiveUp` more) or is gone, and a task
+ *    that cannot be deleted are tried again (the other groups go on) for `artifactGCGiveUp`
+ *    (default 10 minutes), then given up: an `ArtifactGCError` condition, the pod counted as
+ *    recouped, so that `forceFinalizerRemoval` releases the workflow.
  *
- * Everything it knows is in the workflow's status and in the tasks and pods it made, so a
- * controller restart loses nothing. Every workflow write is a Replace of a fresh copy (a concurrent
- * change is a Conflict, tried again), never a lost update.
+ * It decides from the informer's copy of the workflow and reads it afresh only to write it (every
+ * call bounded by the request timeout). Everything it knows is in the workflow (status and that
+ * annotation) and in the tasks and pods it made, so a controller restart loses nothing but the
+ * give-up clocks, which then start again. Every workflow write is a Replace of a fresh copy (a
+ * concurrent change is a Conflict, tried again), never a lost update.
  */
 import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
 import { ClusterPool } from "../kube/ClusterPool.js"
