@@ -9,6 +9,16 @@
  * as tar+gzip unless `archive.none`, uploaded to its key, and reported with
  * its location in the task result).
  *
+ * Artifacts are streamed between the repository and the host's disk and
+ * never held whole in memory: an input goes to a file (its http body or
+ * S3 object capped by `maxHttpBytes` / the store's maximum), is sniffed as a
+ * tarball from its first bytes, and is unpacked by a streaming reader capped
+ * at `maxDecompressedBytes`; an output is packed by a streaming tar writer
+ * and gzip into a scratch file and uploaded from it. Transfers are bounded
+ * by idle time, the whole of the pod's artifact work by its deadline
+ * (artifactPod.ts). Of http `auth`, `basicAuth` is sent (from the pod's
+ * mounted secrets); the other kinds fail the input, never go unauthenticated.
+ *
  * Messages follow argoexec's (`artifact <name> failed to load: ...`,
  * `required artifact '<name>' not supplied`) and name the repository (bucket,
  * endpoint, key, or URL) and the cause. Credentials come only from the pod's
