@@ -7,6 +7,9 @@
  *
  *   npm run bench                    # defaults
  *   BENCH_WORKFLOWS=500 npm run bench
+ *   npm run bench -- --compare [--smoke] [--no-unlimited]
+ *                                    # flotilla and upstream Argo side by side on
+ *                                    # a real cluster of its own (compare.ts)
  *
  * Prints one JSON line per benchmark and checks the targets below; exits 1
  * when a target is missed so a regression is visible.
@@ -16,6 +19,7 @@ import * as Embedded from "../src/embedded/EmbeddedRuntime.js"
 import type { KubeObject } from "../src/kube/api/Resources.js"
 import { InMemoryKube } from "../src/testing/InMemoryKube.js"
 import { reconcile } from "../src/workflow/engine/index.js"
+import { runCompareMain } from "./compare.js"
 import { engineScaling } from "./engine.js"
 import { isolation } from "./isolation.js"
 import { reconcileScale } from "./reconcile-scale.js"
@@ -157,7 +161,10 @@ const main = Effect.gen(function*() {
   } else console.log("all targets met")
 })
 
-Effect.runPromise(main.pipe(Effect.provide(Embedded.quietLogs))).catch((e) => {
-  console.error(e)
-  process.exit(1)
-})
+if (process.argv.includes("--compare")) runCompareMain(process.argv.slice(2), Embedded.quietLogs)
+else {
+  Effect.runPromise(main.pipe(Effect.provide(Embedded.quietLogs))).catch((e) => {
+    console.error(e)
+    process.exit(1)
+  })
+}

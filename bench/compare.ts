@@ -1,0 +1,600 @@
+/**
+ * `npm run bench -- --compare` (issue 14 item 4): flotilla's controller and
+ * upstream Argo's workflow-controller (v4.0.5, scripts/bench/build-upstream.sh),
+ * side by side on one real cluster, one after the other, same workload.
+ *
+ * The bench starts its own cluster (scripts/clusters/up.sh: `main` only, kwok
+ * nodes only, state in `<repo>/.bench-clusters`, ports from 27400), so it never
+ * touches the test clusters in `<repo>/.clusters`, and stops it at the end with
+ * down.sh (also on failure or Ctrl-C).
+ *
+ * Each controller runs as a process with its own service account
+ * (`system:serviceaccount:bench-<controller>:controller`, cluster-admin on this
+ * throwaway cluster), the identity scripts/clusters/audit-policy.yaml audits in
+ * full, so its API requests are counted from the audit log. The harness (the
+ * workflow submitter, the Workflow watch and `PodCompleter`) uses the admin
+ * identity: none of its requests are charged to either controller.
+ *
+ * Per controller and rate-limit pass, in a fresh workload namespace:
+ *   1. the controller starts, the pod completer watches the namespace, one
+ *      warm-up workflow runs to completion (the controller is then ready);
+ *   2. N single-pod workflows are submitted (16 at a time) and watched until
+ *      each has ended;
+ *   3. figures: workflows per minute (first submission to the last workflow
+ *      seen Succeeded), p50/p99 of pod done (the completer's Succeeded write)
+ *      to its node seen Succeeded in the Workflow status, API requests per
+ *      workflow by verb (audit log, submission start to the end of the run plus
+ *      a short settle), peak RSS (VmHWM of the controller's own process: the
+ *      node process running src/cli/main.ts, no npx/tsx wrapper).
+ *
+ * Rate limits: upstream takes `--qps/--burst`; flotilla has no client rate
+ * limit (no flag nor config sets one), so it always runs unlimited, and the
+ * output says so. Passes: `limited` (upstream --qps 20 --burst 30) and, unless
+ * `--no-unlimited`, `unlimited` (upstream --qps 100000 --burst 100000).
+ *
+ *   npm run bench -- --compare                 # N=200 (BENCH_COMPARE_WORKFLOWS)
+ *   npm run bench -- --compare --smoke         # N=10, limited pass only
+ *
+ * Writes bench/results/compare.json and prints a table.
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { Context, Deferred, Duration, Effect, Fiber, Layer, Redacted, Schedule, Stream } from "effect"
+import { parse } from "yaml"
+import type { ConnectionSpec } from "../src/kube/api/Connection.js"
+import type { KubeClientShape } from "../src/kube/api/KubeClient.js"
+import { KubeConnector } from "../src/kube/api/KubeConnector.js"
+import type { KubeObject } from "../src/kube/api/Resources.js"
+import { watchResource } from "../src/kube/cache/Watch.js"
+import { LiveKubeConnector } from "../src/kube/live/LiveKubeConnector.js"
+import { PodCompleter } from "./podCompleter.js"
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
+const stateDir = path.join(repoRoot, ".bench-clusters")
+const cluster = "main"
+const resultsDir = path.join(repoRoot, "bench", "results")
+
+/** The environment of scripts/clusters/{up,down}.sh for the bench's own cluster. */
+export const clusterEnv = (kwokNodes: number): Record<string, string> => ({
+  FLOTILLA_CLUSTERS: cluster,
+  FLOTILLA_REAL_NODES: "",
+  FLOTILLA_CLUSTERS_DIR: stateDir,
+  FLOTILLA_CLUSTERS_PORT_BASE: "27400",
+  FLOTILLA_KWOK_NODES: String(kwokNodes)
+})
+
+export type ControllerName = "flotilla" | "upstream"
+export type Pass = "limited" | "unlimited"
+export const workers = 32
+
+/** The service account a controller runs as (audited in full by scripts/clusters/audit-policy.yaml). */
+export const controllerUser = (c: ControllerName) => `system:serviceaccount:bench-${c}:controller`
+
+// --------------------------------------------------------------------------- figures
+
+export const percentile = (sorted: ReadonlyArray<number>, p: number): number => {
+  if (sorted.length === 0) return NaN
+  const rank = Math.ceil((p / 100) * sorted.length) - 1
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))]!
+}
+
+/** One audit event, as much of it as the count needs. */
+export interface AuditLine {
+  readonly auditID: string
+  readonly verb: string
+  readonly user: { readonly username: string }
+  readonly objectRef?: { readonly resource?: string; readonly subresource?: string }
+  readonly requestReceivedTimestamp?: string
+}
+
+/**
+ * A user's requests received in [from, to] by verb and by `verb resource[/subresource]`,
+ * each request once (a watch has a ResponseStarted and a ResponseComplete event).
+ */
+export const countRequests = (lines: Iterable<AuditLine>, user: string, from: number, to: number) => {
+  const seen = new Set<string>()
+  const byVerb: Record<string, number> = {}
+  const byRequest: Record<string, number> = {}
+  for (const e of lines) {
+    if (e.user?.username !== user || seen.has(e.auditID)) continue
+    const at = e.requestReceivedTimestamp === undefined ? NaN : Date.parse(e.requestReceivedTimestamp)
+    if (!(at >= from && at <= to)) continue
+    seen.add(e.auditID)
+    const resource = e.objectRef?.resource === undefined
+      ? "(non-resource)"
+      : e.objectRef.subresource ? `${e.objectRef.resource}/${e.objectRef.subresource}` : e.objectRef.resource
+    byVerb[e.verb] = (byVerb[e.verb] ?? 0) + 1
+    const key = `${e.verb} ${resource}`
+    byRequest[key] = (byRequest[key] ?? 0) + 1
+  }
+  return { total: seen.size, byVerb, byRequest }
+}
+
+const readAudit = (): Array<AuditLine> => {
+  const dir = path.join(stateDir, cluster, "logs")
+  // audit.log and its one rotated backup (audit-<time>.log)
+  const files = fs.readdirSync(dir).filter((f) => f.startsWith("audit") && f.endsWith(".log"))
+  const out: Array<AuditLine> = []
+  for (const f of files) {
+    for (const line of fs.readFileSync(path.join(dir, f), "utf8").split("\n")) {
+      if (line.trim() === "") continue
+      try {
+        out.push(JSON.parse(line) as AuditLine)
+      } catch {
+        // a line cut by rotation
+      }
+    }
+  }
+  return out
+}
+
+/** Peak resident set (VmHWM) of a process, MiB; undefined once it is gone. */
+const vmHwmMiB = (pid: number): number | undefined => {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))
+    return m ? Number(m[1]) / 1024 : undefined
+  } catch {
+    return undefined
+  }
+}
+
+// --------------------------------------------------------------------------- processes
+
+const run = (command: string, args: ReadonlyArray<string>, options: { env?: Record<string, string>; input?: string } = {}) =>
+  Effect.callback<string, Error>((resume) => {
+    const child = execFile(command, args, {
+      cwd: repoRoot,
+      env: { ...process.env, ...options.env },
+      maxBuffer: 64 * 2 ** 20
+    }, (error, stdout, stderr) => {
+      if (error) resume(Effect.fail(new Error(`${path.basename(command)} ${args.join(" ")}: ${error.message}\n${stderr}`)))
+      else resume(Effect.succeed(stdout))
+    })
+    if (options.input !== undefined) child.stdin?.end(options.input)
+    return Effect.sync(() => {
+      child.kill("SIGTERM")
+    })
+  })
+
+/** A script whose output goes to our stderr (cluster start and stop are slow: show progress). */
+const runScript = (script: string, env: Record<string, string>) =>
+  Effect.callback<void, Error>((resume) => {
+    const child = spawn("bash", [path.join(repoRoot, script)], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ["ignore", 2, 2] })
+    child.on("exit", (code) => resume(code === 0 ? Effect.void : Effect.fail(new Error(`${script} exited ${code}`))))
+  })
+
+interface Proc {
+  readonly child: ChildProcess
+  readonly logFile: string
+  readonly exited: () => boolean
+}
+
+/** A controller process, stopped (SIGTERM, SIGKILL after 10 s) when the scope closes. */
+const startProcess = (name: string, command: string, args: ReadonlyArray<string>, env: Record<string, string>) =>
+  Effect.acquireRelease(
+    Effect.sync((): Proc => {
+      const logFile = path.join(stateDir, "bench", `${name}.log`)
+      fs.mkdirSync(path.dirname(logFile), { recursive: true })
+      const fd = fs.openSync(logFile, "w")
+      const child = spawn(command, args, { cwd: repoRoot, stdio: ["ignore", fd, fd], env: { ...process.env, NO_COLOR: "1", ...env } })
+      fs.closeSync(fd)
+      // down.sh stops it too if the bench dies
+      if (child.pid !== undefined) fs.writeFileSync(path.join(stateDir, "run", `bench-${name}.pid`), `${child.pid}\n`)
+      let done = false
+      child.on("exit", () => {
+        done = true
+      })
+      return { child, logFile, exited: () => done }
+    }),
+    (p) =>
+      Effect.callback<void>((resume) => {
+        fs.rmSync(path.join(stateDir, "run", `bench-${name}.pid`), { force: true })
+        if (p.exited()) return resume(Effect.void)
+        const t = setTimeout(() => p.child.kill("SIGKILL"), 10_000)
+        p.child.on("exit", () => {
+          clearTimeout(t)
+          resume(Effect.void)
+        })
+        p.child.kill("SIGTERM")
+      })
+  )
+
+const tail = (file: string) => {
+  try {
+    return fs.readFileSync(file, "utf8").split("\n").slice(-20).join("\n")
+  } catch {
+    return ""
+  }
+}
+
+// --------------------------------------------------------------------------- cluster
+
+interface Kubeconfig {
+  clusters: Array<{ cluster: { server: string; "certificate-authority-data": string } }>
+  users: Array<{ name: string; user: { token: string } }>
+}
+
+const adminKubeconfig = path.join(stateDir, cluster, "kubeconfig", "admin.yaml")
+
+const adminSpec = (): ConnectionSpec => {
+  const doc = parse(fs.readFileSync(adminKubeconfig, "utf8")) as Kubeconfig
+  return {
+    cluster,
+    user: doc.users[0]!.name,
+    endpoint: { server: doc.clusters[0]!.cluster.server, certificateAuthorityData: doc.clusters[0]!.cluster["certificate-authority-data"] },
+    auth: { _tag: "Token", token: Redacted.make(doc.users[0]!.user.token) }
+  }
+}
+
+/** The bench cluster, up for the scope (down.sh with the same env when it closes, whatever happened). */
+const benchCluster = (kwokNodes: number) =>
+  Effect.acquireRelease(
+    Effect.gen(function*() {
+      yield* Effect.logWarning(`compare: starting the bench cluster in ${stateDir} (ports 27400+)`)
+      yield* runScript("scripts/clusters/up.sh", clusterEnv(kwokNodes))
+      const env = fs.readFileSync(path.join(stateDir, "clusters.env"), "utf8")
+      const kubectl = /^KUBECTL=(.*)$/m.exec(env)?.[1]
+      if (kubectl === undefined) return yield* Effect.fail(new Error(`no KUBECTL in ${stateDir}/clusters.env`))
+      return { kubectl }
+    }),
+    () =>
+      runScript("scripts/clusters/down.sh", clusterEnv(kwokNodes)).pipe(
+        Effect.catch((e) => Effect.logError(`compare: down.sh failed: ${e.message}`))
+      )
+  )
+
+// --------------------------------------------------------------------------- workload
+
+export const workflowOf = (name: string, namespace: string): KubeObject => ({
+  apiVersion: "argoproj.io/v1alpha1",
+  kind: "Workflow",
+  metadata: { name, namespace, labels: { "bench.flotilla.dev/run": namespace } },
+  spec: {
+    entrypoint: "main",
+    // kwok nodes only (tainted); no kwok outcome annotation: PodCompleter completes the pods
+    nodeSelector: { type: "kwok" },
+    tolerations: [{ key: "kwok.x-k8s.io/node", operator: "Exists", effect: "NoSchedule" }],
+    templates: [{ name: "main", container: { image: "busybox", command: ["true"] } }]
+  }
+})
+
+interface Status {
+  readonly phase?: string
+  readonly nodes?: Record<string, { readonly phase?: string; readonly type?: string }>
+}
+const statusOf = (wf: KubeObject) => (wf.status ?? {}) as Status
+const ended = (phase: string | undefined) => phase === "Succeeded" || phase === "Failed" || phase === "Error"
+
+/**
+ * Watches the namespace's Workflows: when each was first seen ended, and when
+ * each Pod node was first seen Succeeded (by node ID).
+ */
+const tracker = Effect.fnUntraced(function*(admin: KubeClientShape, namespace: string) {
+  const workflowEnded = new Map<string, { at: number; phase: string }>()
+  const nodeDone = new Map<string, number>()
+  let changed = yield* Deferred.make<void>()
+  const see = (wf: KubeObject) => {
+    const now = Date.now()
+    const status = statusOf(wf)
+    for (const [id, node] of Object.entries(status.nodes ?? {})) {
+      if (node.type === "Pod" && node.phase === "Succeeded" && !nodeDone.has(id)) nodeDone.set(id, now)
+    }
+    const name = wf.metadata.name!
+    if (ended(status.phase) && !workflowEnded.has(name)) {
+      workflowEnded.set(name, { at: now, phase: status.phase! })
+      Deferred.doneUnsafe(changed, Effect.void)
+    }
+  }
+  yield* watchResource(admin, "workflows", namespace).pipe(
+    Stream.runForEach((item) =>
+      Effect.sync(() => {
+        if (item._tag === "Synced") item.items.forEach(see)
+        else if (item._tag === "Upsert") see(item.object)
+      })
+    ),
+    Effect.forkScoped
+  )
+  /** Waits until every named workflow has ended. */
+  const awaitEnded = (names: ReadonlyArray<string>) =>
+    Effect.gen(function*() {
+      while (!names.every((n) => workflowEnded.has(n))) {
+        const d = changed
+        yield* Deferred.await(d)
+        if (d === changed) changed = yield* Deferred.make<void>()
+      }
+    })
+  return { workflowEnded, nodeDone, awaitEnded }
+})
+
+// --------------------------------------------------------------------------- one controller
+
+export interface ControllerFigures {
+  readonly controller: ControllerName
+  readonly pass: Pass
+  readonly rateLimit: string
+  readonly workers: number
+  readonly workflows: number
+  readonly succeeded: number
+  readonly seconds: number
+  readonly workflowsPerMinute: number
+  readonly p50NodeLatencyMs: number
+  readonly p99NodeLatencyMs: number
+  readonly maxNodeLatencyMs: number
+  readonly rssMiB: number
+  readonly apiRequestsPerWorkflow: number
+  readonly apiRequestsPerWorkflowByVerb: Record<string, number>
+  /** The run's requests by `verb resource` (totals, not per workflow). */
+  readonly apiRequests: Record<string, number>
+  /** Requests from the controller's start to the end of its run, start-up and warm-up included. */
+  readonly apiRequestsTotalWithStartup: number
+  readonly completer: { readonly requests: number; readonly failed: number }
+}
+
+const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits
+
+const runController = Effect.fnUntraced(function*(
+  options: { controller: ControllerName; pass: Pass; n: number; kubectl: string; upstreamBinary: string; timeout: Duration.Duration }
+) {
+  const { controller, pass, n, kubectl } = options
+  const systemNs = `bench-${controller}`
+  const workloadNs = `bench-wl-${controller}-${pass}`
+  const k = (args: ReadonlyArray<string>, input?: string) =>
+    run(kubectl, ["--kubeconfig", adminKubeconfig, ...args], input === undefined ? {} : { input })
+  const admin = yield* (yield* KubeConnector).connect(adminSpec())
+
+  // The controller's identity: a service account with cluster-admin (throwaway cluster).
+  yield* k(["apply", "-f", "-"], [
+    `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"${systemNs}"}}`,
+    `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"${workloadNs}"}}`,
+    `{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"controller","namespace":"${systemNs}"}}`,
+    `{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding","metadata":{"name":"${systemNs}-controller"},` +
+    `"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cluster-admin"},` +
+    `"subjects":[{"kind":"ServiceAccount","name":"controller","namespace":"${systemNs}"}]}`,
+    // no configuration: both controllers' defaults
+    `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"workflow-controller-configmap","namespace":"${systemNs}"},"data":{}}`
+  ].join("\n---\n"))
+  // pods need the workload namespace's default service account (kube-controller-manager makes it)
+  yield* k(["-n", workloadNs, "get", "serviceaccount", "default"]).pipe(
+    Effect.retry({ schedule: Schedule.spaced("500 millis"), times: 120 })
+  )
+  const token = (yield* k(["-n", systemNs, "create", "token", "controller", "--duration=4h"])).trim()
+  const adminDoc = parse(fs.readFileSync(adminKubeconfig, "utf8")) as Kubeconfig
+  const kubeconfig = path.join(stateDir, "bench", `${controller}.kubeconfig`)
+  fs.mkdirSync(path.dirname(kubeconfig), { recursive: true })
+  fs.writeFileSync(kubeconfig, JSON.stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{ name: cluster, cluster: adminDoc.clusters[0]!.cluster }],
+    users: [{ name: "controller", user: { token } }],
+    contexts: [{ name: cluster, context: { cluster, user: "controller", namespace: systemNs } }],
+    "current-context": cluster
+  }), { mode: 0o600 })
+
+  const name = `${controller}-${pass}`
+  const rateLimit = controller === "flotilla"
+    ? "unlimited (flotilla has no client rate limit setting)"
+    : pass === "limited" ? "qps 20 / burst 30" : "unlimited (qps/burst 100000)"
+  const proc = controller === "flotilla"
+    // node itself (tsx as a loader): the pid is the controller's, no wrapper process
+    ? yield* startProcess(name, process.execPath, [
+      "--import",
+      "tsx",
+      path.join(repoRoot, "src/cli/main.ts"),
+      "controller",
+      "--kubeconfig",
+      kubeconfig,
+      "--namespace",
+      systemNs,
+      "--configmap=workflow-controller-configmap",
+      `--workflow-workers=${workers}`,
+      "--health-port=0",
+      "--metrics-port=0"
+    ], { LEADER_ELECTION_DISABLE: "true", ARGO_NAMESPACE: systemNs, POD_NAMES: "v2" })
+    : yield* startProcess(name, options.upstreamBinary, [
+      "--kubeconfig",
+      kubeconfig,
+      "--namespace",
+      systemNs,
+      "--namespaced",
+      `--managed-namespace=${workloadNs}`,
+      "--configmap=workflow-controller-configmap",
+      `--workflow-workers=${workers}`,
+      ...(pass === "limited" ? ["--qps=20", "--burst=30"] : ["--qps=100000", "--burst=100000"]),
+      "--loglevel=warn"
+    ], { LEADER_ELECTION_DISABLE: "true" })
+  const pid = proc.child.pid!
+  const startedAt = Date.now()
+  let peak = 0
+  const sample = () => {
+    const v = vmHwmMiB(pid)
+    if (v !== undefined) peak = Math.max(peak, v)
+  }
+  yield* Effect.sync(sample).pipe(Effect.repeat(Schedule.spaced("500 millis")), Effect.forkScoped)
+
+  const track = yield* tracker(admin, workloadNs)
+  const completer = yield* Layer.build(PodCompleter.layerConnected(adminSpec(), { namespaces: [workloadNs], concurrency: 16 })).pipe(
+    Effect.map((ctx) => Context.get(ctx, PodCompleter))
+  )
+  const failIfExited = Effect.suspend(() =>
+    proc.exited()
+      ? Effect.fail(new Error(`${name} exited early; ${proc.logFile}:\n${tail(proc.logFile)}`))
+      : Effect.void
+  ).pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.andThen(Effect.never))
+  const guarded = <A, E, R>(effect: Effect.Effect<A, E, R>, what: string, timeout: Duration.Input) =>
+    Effect.raceFirst(effect, failIfExited).pipe(
+      Effect.timeoutOrElse({
+        duration: timeout,
+        orElse: () => Effect.fail(new Error(`${name}: ${what} not done after ${Duration.format(Duration.fromInputUnsafe(timeout))}; ${proc.logFile}:\n${tail(proc.logFile)}`))
+      })
+    )
+
+  // Warm-up: once one workflow has gone through, the controller is up and its caches synced.
+  yield* admin.create("workflows", workloadNs, workflowOf("warmup", workloadNs))
+  yield* guarded(track.awaitEnded(["warmup"]), "warm-up workflow", "180 seconds")
+  const completedBefore = (yield* completer.stats).completed
+
+  yield* Effect.logWarning(`compare: ${name}: submitting ${n} workflows`)
+  const names = Array.from({ length: n }, (_, i) => `wf-${i}`)
+  const t0 = Date.now()
+  yield* Effect.forEach(names, (wf) => admin.create("workflows", workloadNs, workflowOf(wf, workloadNs)), { concurrency: 16, discard: true })
+  yield* guarded(track.awaitEnded(names), `${n} workflows`, options.timeout)
+  const tEnd = Math.max(...names.map((wf) => track.workflowEnded.get(wf)!.at))
+  // settle: the writes that follow the last completion (labels, pod clean-up) belong to the run
+  yield* Effect.sleep("3 seconds")
+  sample()
+  const stats = yield* completer.stats
+  const runEnd = Date.now()
+
+  const latencies = (yield* completer.completions).slice(completedBefore)
+    .flatMap((c) => {
+      const done = track.nodeDone.get(c.nodeId)
+      return done === undefined ? [] : [Math.max(0, done - c.completedAt)]
+    })
+    .sort((a, b) => a - b)
+  // requests land in the audit log as they end: give it a moment
+  yield* Effect.sleep("1 second")
+  const audit = readAudit()
+  const inRun = countRequests(audit, controllerUser(controller), t0, runEnd)
+  const withStartup = countRequests(audit, controllerUser(controller), startedAt - 1000, runEnd)
+  const succeeded = names.filter((wf) => track.workflowEnded.get(wf)!.phase === "Succeeded").length
+  const seconds = (tEnd - t0) / 1000
+  const figures: ControllerFigures = {
+    controller,
+    pass,
+    rateLimit,
+    workers,
+    workflows: n,
+    succeeded,
+    seconds: round(seconds, 2),
+    workflowsPerMinute: round(n / seconds * 60),
+    p50NodeLatencyMs: round(percentile(latencies, 50), 0),
+    p99NodeLatencyMs: round(percentile(latencies, 99), 0),
+    maxNodeLatencyMs: round(latencies[latencies.length - 1] ?? NaN, 0),
+    rssMiB: round(peak),
+    apiRequestsPerWorkflow: round(inRun.total / n, 2),
+    apiRequestsPerWorkflowByVerb: Object.fromEntries(Object.entries(inRun.byVerb).sort().map(([v, c]) => [v, round(c / n, 2)])),
+    apiRequests: Object.fromEntries(Object.entries(inRun.byRequest).sort()),
+    apiRequestsTotalWithStartup: withStartup.total,
+    completer: { requests: stats.totalRequests, failed: stats.failed }
+  }
+  if (latencies.length < n) yield* Effect.logWarning(`compare: ${name}: latency of ${latencies.length} of ${n} pods only`)
+  return figures
+}, (effect, options) =>
+  // the controller stops with the scope; then its workload namespace goes (both controllers see a clean cluster)
+  Effect.scoped(effect).pipe(
+    Effect.ensuring(
+      run(options.kubectl, ["--kubeconfig", adminKubeconfig, "delete", "namespace", `bench-wl-${options.controller}-${options.pass}`, "--wait", "--timeout=120s"]).pipe(
+        Effect.catch((e) => Effect.logWarning(`compare: namespace clean-up: ${e.message}`))
+      )
+    )
+  ))
+
+// --------------------------------------------------------------------------- table and entry
+
+const ratio = (a: number, b: number) => (b === 0 || !Number.isFinite(a / b) ? "-" : `${round(a / b, 2)}x`)
+
+export const table = (pairs: ReadonlyArray<{ pass: Pass; flotilla: ControllerFigures; upstream: ControllerFigures }>): string => {
+  const rows: Array<Array<string>> = [["pass", "figure", "flotilla", "upstream", "flotilla/upstream"]]
+  for (const { pass, flotilla: f, upstream: u } of pairs) {
+    const row = (figure: string, a: number, b: number) => rows.push([pass, figure, String(a), String(b), ratio(a, b)])
+    rows.push([pass, "rate limit", f.rateLimit, u.rateLimit, ""])
+    row("workflows succeeded", f.succeeded, u.succeeded)
+    row("workflows per minute", f.workflowsPerMinute, u.workflowsPerMinute)
+    row("p50 pod-done to node-done ms", f.p50NodeLatencyMs, u.p50NodeLatencyMs)
+    row("p99 pod-done to node-done ms", f.p99NodeLatencyMs, u.p99NodeLatencyMs)
+    row("peak RSS MiB", f.rssMiB, u.rssMiB)
+    row("API requests per workflow", f.apiRequestsPerWorkflow, u.apiRequestsPerWorkflow)
+    for (const verb of [...new Set([...Object.keys(f.apiRequestsPerWorkflowByVerb), ...Object.keys(u.apiRequestsPerWorkflowByVerb)])].sort()) {
+      row(`  ${verb} per workflow`, f.apiRequestsPerWorkflowByVerb[verb] ?? 0, u.apiRequestsPerWorkflowByVerb[verb] ?? 0)
+    }
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n")
+}
+
+export interface CompareArgs {
+  readonly smoke: boolean
+  readonly unlimited: boolean
+}
+
+export const parseArgs = (argv: ReadonlyArray<string>): CompareArgs => ({
+  smoke: argv.includes("--smoke"),
+  unlimited: !argv.includes("--no-unlimited") && !argv.includes("--smoke")
+})
+
+export const compare = (args: CompareArgs) =>
+  Effect.gen(function*() {
+    const n = args.smoke ? 10 : Number(process.env["BENCH_COMPARE_WORKFLOWS"] ?? 200)
+    if (!(Number.isInteger(n) && n > 0)) return yield* Effect.fail(new Error(`BENCH_COMPARE_WORKFLOWS must be a positive integer`))
+    const kwokNodes = Math.max(2, Math.ceil((n + 20) / 100))
+    const timeout = Duration.minutes(args.smoke ? 5 : Math.max(10, Math.ceil(n / 20)))
+    yield* run("bash", [path.join(repoRoot, "scripts/bench/build-upstream.sh")])
+    const upstreamBinary = /^WORKFLOW_CONTROLLER=(.*)$/m.exec(yield* run("bash", [path.join(repoRoot, "scripts/bench/build-upstream.sh"), "--print-env"]))?.[1]
+    if (upstreamBinary === undefined) return yield* Effect.fail(new Error("build-upstream.sh --print-env printed no WORKFLOW_CONTROLLER"))
+    const { kubectl } = yield* benchCluster(kwokNodes)
+    const passes: ReadonlyArray<Pass> = args.unlimited ? ["limited", "unlimited"] : ["limited"]
+    const upstreamCrds = path.join(os.homedir(), ".cache/flotilla/build/argo-workflows-v4.0.5/manifests/base/crds/minimal")
+    const pairs: Array<{ pass: Pass; flotilla: ControllerFigures; upstream: ControllerFigures }> = []
+    for (const pass of passes) {
+      // flotilla on the CRDs up.sh installed (k8s/crd), upstream on its own (the module's base CRDs)
+      yield* run(kubectl, ["--kubeconfig", adminKubeconfig, "apply", "--server-side", "--force-conflicts", "-k", path.join(repoRoot, "k8s/crd")])
+      const flotilla = yield* runController({ controller: "flotilla", pass, n, kubectl, upstreamBinary, timeout })
+      console.log(JSON.stringify(flotilla))
+      yield* run(kubectl, ["--kubeconfig", adminKubeconfig, "apply", "--server-side", "--force-conflicts", "-k", upstreamCrds])
+      const upstream = yield* runController({ controller: "upstream", pass, n, kubectl, upstreamBinary, timeout })
+      console.log(JSON.stringify(upstream))
+      pairs.push({ pass, flotilla, upstream })
+    }
+    const main = pairs[0]!
+    const result = {
+      flotilla: main.flotilla,
+      upstream: main.upstream,
+      ratio: {
+        workflowsPerMinute: round(main.flotilla.workflowsPerMinute / main.upstream.workflowsPerMinute, 2),
+        p99NodeLatencyMs: round(main.flotilla.p99NodeLatencyMs / main.upstream.p99NodeLatencyMs, 2),
+        rssMiB: round(main.flotilla.rssMiB / main.upstream.rssMiB, 2),
+        apiRequestsPerWorkflow: round(main.flotilla.apiRequestsPerWorkflow / main.upstream.apiRequestsPerWorkflow, 2)
+      },
+      passes: Object.fromEntries(pairs.map((p) => [p.pass, { flotilla: p.flotilla, upstream: p.upstream }])),
+      machine: { cores: os.cpus().length, memoryMiB: Math.round(os.totalmem() / 2 ** 20), loadAverage: os.loadavg().map((l) => round(l, 2)) },
+      workload: {
+        workflows: n,
+        shape: "one container template, one pod per workflow",
+        submitConcurrency: 16,
+        kwokNodes,
+        workers,
+        smoke: args.smoke,
+        cluster: "one kube-apiserver with kwok nodes (scripts/clusters/up.sh, .bench-clusters)",
+        completer: "bench/podCompleter.ts, admin identity, task result then pod Succeeded",
+        notes: "flotilla has no client rate limit setting: it runs unlimited in every pass; apiRequests count the controller's requests from the first submission to 3 s after the last workflow ended"
+      },
+      finishedAt: new Date().toISOString()
+    }
+    fs.mkdirSync(resultsDir, { recursive: true })
+    fs.writeFileSync(path.join(resultsDir, "compare.json"), JSON.stringify(result, null, 2) + "\n")
+    console.log(table(pairs))
+    console.log(`written ${path.relative(repoRoot, path.join(resultsDir, "compare.json"))}`)
+    return result
+  }).pipe(Effect.scoped, Effect.provide(LiveKubeConnector.layer))
+
+/** Interrupts the run (and so stops the controllers and the cluster) on SIGINT/SIGTERM. */
+export const runCompareMain = (argv: ReadonlyArray<string>, logs: Layer.Layer<never>): void => {
+  const fiber = Effect.runFork(compare(parseArgs(argv)).pipe(Effect.provide(logs)))
+  const stop = () => {
+    Effect.runFork(Fiber.interrupt(fiber))
+  }
+  process.once("SIGINT", stop)
+  process.once("SIGTERM", stop)
+  fiber.addObserver((exit) => {
+    if (exit._tag === "Failure") {
+      console.error(String(exit.cause))
+      process.exitCode = 1
+    }
+    process.removeListener("SIGINT", stop)
+    process.removeListener("SIGTERM", stop)
+  })
+}
+
