@@ -196,9 +196,16 @@ const zlibLevel = (level: number) => {
  * `source` as argoexec's `.tgz`, streamed into the host file `file` (tar
  * writer → gzip at `level` → file), its top entry named `base`.
  */
-export const tarGzToFile = async (source: string, file: string, level: number, base: string = path.basename(source)): Promise<void> => {
+export const tarGzToFile = async (
+  source: string,
+  file: string,
+  level: number,
+  base: string = path.basename(source),
+  /** Aborting stops the packing (the pod's deadline, an interruption). */
+  signal?: AbortSignal
+): Promise<void> => {
   const gz = zlib.createGzip({ level: zlibLevel(level) })
-  await pipeline(Readable.from(tarChunks(source, base)), gz, fs.createWriteStream(file, { mode: 0o600 }))
+  await pipeline(Readable.from(tarChunks(source, base)), gz, fs.createWriteStream(file, { mode: 0o600 }), ...(signal !== undefined ? [{ signal }] : []))
 }
 
 /** Whether the host file is a gzipped tar: gzip's magic, then a tar header in the first 512 decompressed bytes (`isTarball`). */
@@ -235,6 +242,8 @@ const inside = (p: string, dir: string) => p.startsWith(dir.endsWith(path.sep) ?
 export interface UntarLimits {
   /** Bound on the decompressed bytes (the whole tar stream, headers included). */
   readonly maxBytes: number
+  /** Aborting stops the unpacking (the pod's deadline, an interruption). */
+  readonly signal?: AbortSignal | undefined
 }
 
 /** Default bound on an artifact's decompressed size: 10 GiB. */
@@ -294,7 +303,8 @@ export const untarGzFile = async (file: string, dest: string, limits: UntarLimit
         fs.createReadStream(file),
         zlib.createGunzip(),
         byteCap(limits.maxBytes, () => new ArchiveError(`the archive decompresses to more than the limit of ${limits.maxBytes} bytes`)),
-        async (source: AsyncIterable<Uint8Array>) => readTarStream(source, extract)
+        async (source: AsyncIterable<Uint8Array>) => readTarStream(source, extract),
+        ...(limits.signal !== undefined ? [{ signal: limits.signal }] : [])
       )
     } catch (e) {
       if (e instanceof ArchiveError) throw e

@@ -244,7 +244,7 @@ const fetchInput = (a: Artifact, deps: ArtifactDeps, dest: string): Effect.Effec
 }
 
 /** Puts a fetched artifact (at `tmp`) at `dest` as argoexec does: unpacked if a tarball (or `archive.tar`), as is otherwise. */
-const place = async (a: Artifact, kind: Downloaded, tmp: string, dest: string, maxDecompressedBytes: number) => {
+const place = async (a: Artifact, kind: Downloaded, tmp: string, dest: string, maxDecompressedBytes: number, signal: AbortSignal) => {
   await fsp.rm(dest, { recursive: true, force: true })
   const isFile = kind === "File"
   if (a.archive?.zip !== undefined) throw new ArchiveError("zip archives are not supported by flotilla's kubelet")
@@ -253,7 +253,7 @@ const place = async (a: Artifact, kind: Downloaded, tmp: string, dest: string, m
   if (isTar) {
     if (!isFile) throw new ArchiveError("archive.tar given, but the artifact is a directory")
     try {
-      await untarGzFile(tmp, dest, { maxBytes: maxDecompressedBytes })
+      await untarGzFile(tmp, dest, { maxBytes: maxDecompressedBytes, signal })
     } finally {
       await fsp.rm(tmp, { force: true })
     }
@@ -297,7 +297,7 @@ export const loadInputs = (
         return yield* Effect.fail(failed(fetched.message))
       }
       yield* Effect.tryPromise({
-        try: () => place(art, fetched.kind, tmp, dest, deps.maxDecompressedBytes ?? defaultMaxDecompressedBytes),
+        try: (signal) => place(art, fetched.kind, tmp, dest, deps.maxDecompressedBytes ?? defaultMaxDecompressedBytes, signal),
         catch: (e) => failed(e instanceof Error ? e.message : String(e))
       }).pipe(Effect.ensuring(Effect.promise(() => fsp.rm(tmp, { recursive: true, force: true }))))
       staged.push({ name: art.name, podPath, hostPath: dest })
@@ -368,7 +368,7 @@ export const saveOutputs = (
                 const packed = path.join(dir, "artifact.tgz")
                 // As TarGzToWriter: the entries are named after the path in the pod, not the host copy.
                 yield* Effect.tryPromise({
-                  try: () => tarGzToFile(source, packed, archive.level, path.posix.basename(podPath)),
+                  try: (signal) => tarGzToFile(source, packed, archive.level, path.posix.basename(podPath), signal),
                   catch: (e) => (e instanceof Error ? e.message : String(e))
                 })
                 return yield* deps.store.upload(target, packed).pipe(Effect.mapError((e) => e.message))

@@ -179,6 +179,17 @@ describe("archives as argoexec makes and opens them", () => {
     fs.rmSync(dir, { recursive: true, force: true })
   }))
 
+  it.effect("packing and unpacking stop when aborted (the pod's deadline), leaving no temporary folder", run(async () => {
+    const dir = tmp()
+    fs.writeFileSync(path.join(dir, "f"), "f")
+    await expect(tarGzToFile(path.join(dir, "f"), path.join(dir, "f.tgz"), -1, "f", AbortSignal.abort())).rejects.toThrow(/aborted/)
+    fs.writeFileSync(path.join(dir, "ok.tgz"), tarGz(path.join(dir, "f"), -1))
+    await expect(untarGzFile(path.join(dir, "ok.tgz"), path.join(dir, "in"), { maxBytes: 1 << 20, signal: AbortSignal.abort() })).rejects.toThrow(/aborted/)
+    expect(fs.existsSync(path.join(dir, "in.tmpdir"))).toBe(false)
+    expect(fs.existsSync(path.join(dir, "in"))).toBe(false)
+    fs.rmSync(dir, { recursive: true, force: true })
+  }))
+
   it("gzip levels are Go's: -1 to 9", () => {
     expect(() => gzip(new Uint8Array(1), 10)).toThrow(/invalid compression level/)
     const data = new Uint8Array(10000)
