@@ -331,6 +331,8 @@ export interface ControllerFigures {
   /** Requests from the controller's start to the end of its run, start-up and warm-up included. */
   readonly apiRequestsTotalWithStartup: number
   readonly completer: { readonly requests: number; readonly failed: number }
+  /** The command line of the process whose peak RSS is reported (/proc/<pid>/cmdline). */
+  readonly process: string
 }
 
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits
@@ -407,6 +409,13 @@ const runController = Effect.fnUntraced(function*(
     ], { LEADER_ELECTION_DISABLE: "true" })
   const pid = proc.child.pid!
   const startedAt = Date.now()
+  const cmdline = yield* Effect.sync(() => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a) => a !== "").map((a) => a.startsWith(repoRoot + "/") ? path.relative(repoRoot, a) : a).slice(0, 5).join(" ")
+    } catch {
+      return "(gone)"
+    }
+  })
   let peak = 0
   const sample = () => {
     const v = vmHwmMiB(pid)
@@ -478,7 +487,8 @@ const runController = Effect.fnUntraced(function*(
     apiRequestsPerWorkflowByVerb: Object.fromEntries(Object.entries(inRun.byVerb).sort().map(([v, c]) => [v, round(c / n, 2)])),
     apiRequests: Object.fromEntries(Object.entries(inRun.byRequest).sort()),
     apiRequestsTotalWithStartup: withStartup.total,
-    completer: { requests: stats.totalRequests, failed: stats.failed }
+    completer: { requests: stats.totalRequests, failed: stats.failed },
+    process: cmdline
   }
   if (latencies.length < n) yield* Effect.logWarning(`compare: ${name}: latency of ${latencies.length} of ${n} pods only`)
   return figures

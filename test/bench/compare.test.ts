@@ -113,7 +113,8 @@ describe("bench compare", () => {
       apiRequestsPerWorkflowByVerb: { update: requests },
       apiRequests: {},
       apiRequestsTotalWithStartup: 0,
-      completer: { requests: 0, failed: 0 }
+      completer: { requests: 0, failed: 0 },
+      process: "node"
     })
     const out = table([{ pass: "limited", flotilla: figures("flotilla", 400, 5), upstream: figures("upstream", 100, 10) }])
     const row = (name: string) => out.split("\n").find((l) => l.includes(name))!
