@@ -2,9 +2,9 @@
  * A data template's pod on the local kubelet: its main container is Argo's executor running
  * `argoexec data <data>` (engine/pod.ts lays it out as upstream's executeData), which the kubelet
  * does itself as upstream's workflow/executor/data.go and workflow/data/data.go do: the source
- * artifact (`data.source.artifactPaths`, relocated onto the template's archive location when it
- * is not complete) listed (the keys of the objects under its key, as the S3 driver's
- * `ListObjects`), each `transformation` expression applied in turn to `data` (expr-lang, with
+ * artifact (`data.source.artifactPaths`, its connection relocated onto the template's archive
+ * location when it is not complete, its own bucket and key listed, as upstream's) listed (the
+ * keys of the objects under its key, as the S3 driver's `ListObjects`), each `transformation` expression applied in turn to `data` (expr-lang, with
  * only `data` in its environment; the expressions are the template's, the keys are data), and
  * the result reported as the node's `outputs.result` (JSON) in its task result.
  *
@@ -107,8 +107,14 @@ const listSource = (deps: DataPodDeps, pod: KubeObject, template: DataTemplate):
     const secrets = yield* mountSecretVolumes(deps.client, pod).pipe(Effect.mapError((e) => failed(e.message)))
     const unchecked = s3Target(located, secrets)
     if (typeof unchecked === "string") return yield* Effect.fail(failed(unchecked))
-    const target = guardedS3(unchecked, deps.egress)
-    if (typeof target === "string") return yield* Effect.fail(failed(target))
+    const driver = guardedS3(unchecked, deps.egress)
+    if (typeof driver === "string") return yield* Effect.fail(failed(driver))
+    // As upstream's ProcessArtifactPaths: the driver is made from the relocated artifact (its
+    // endpoint, region and credentials), but ListObjects is given the source as written, so the
+    // bucket and key listed are the source's own (its bucket may differ from the repository's).
+    // A source naming no bucket lists the relocated one (upstream would fail on an empty name).
+    const ownBucket = source.s3?.bucket
+    const target = { ...driver, bucket: ownBucket !== undefined && ownBucket !== "" ? ownBucket : driver.bucket, key: source.s3?.key ?? "" }
     const keys = yield* deps.store.list(target).pipe(Effect.mapError((e) => failed(`failed to list directory: ${e.message}`)))
     if (keys.length > 0) return keys
     const exists = yield* deps.store.exists(target).pipe(

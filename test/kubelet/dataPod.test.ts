@@ -87,6 +87,17 @@ describe("data templates on the embedded runtime", () => {
       ])
     }).pipe(Effect.scoped, Effect.provide(InMemoryKube.layer)))
 
+  it.live("a source naming its own bucket is listed there, through the repository's endpoint and credentials (upstream's ProcessArtifactPaths)", () =>
+    Effect.gen(function*() {
+      const wf = wfOf("own-bucket", [{
+        name: "main",
+        data: { source: { artifactPaths: { name: "logs", s3: { bucket: "elsewhere" } } }, transformation: [{ expression: "filter(data, {# endsWith \"main.log\"})" }] }
+      }])
+      const { done, nodes } = yield* run(wf, { "elsewhere/x/main.log": "x", "repo/y/main.log": "y" })
+      assert.strictEqual(Embedded.phaseOf(done), "Succeeded", JSON.stringify(done.status))
+      assert.strictEqual(nodes.find((n) => n.name === "own-bucket")!.outputs.result, "[\"x/main.log\"]")
+    }).pipe(Effect.scoped, Effect.provide(InMemoryKube.layer)))
+
   it.live("a source with no object under its key fails the node with argoexec's message", () =>
     Effect.gen(function*() {
       const { done, nodes } = yield* run(wfOf("nologs", [{ ...listing("none"), name: "main" }]), {})
