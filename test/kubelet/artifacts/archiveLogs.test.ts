@@ -18,6 +18,10 @@ import type { KubeObject } from "../../../src/kube/api/Resources.js"
 import { InMemoryKube } from "../../../src/testing/InMemoryKube.js"
 import { labelWorkflow } from "../../../src/util/argoKeys.js"
 import { statusNodes } from "../../../src/workflow/model/compressedNodes.js"
+import { openEgress } from "../../../src/kubelet/artifacts/egress.js"
+import { saveLogs } from "../../../src/kubelet/artifacts/executor.js"
+import { isArchiveLogs, placeLog } from "../../../src/kubelet/artifacts/location.js"
+import { type ArtifactStore, ArtifactStoreError } from "../../../src/kubelet/artifacts/S3Store.js"
 import { s3Server } from "../../support/s3Server.js"
 import { eventually, fast, inMemory } from "../../controller/harness.js"
 import { submit, untilCompleted } from "../../controller/fixtures.js"
@@ -80,6 +84,38 @@ const podAndArtifacts = (wf: KubeObject) =>
 const phaseOf = (wf: KubeObject) => (wf["status"] as { phase?: string } | undefined)?.phase
 
 describe("archiveLogs on the local kubelet", () => {
+  it("placeLog: <container>-logs at <archive key>/<container>.log, key only; no s3 archive location is said", () => {
+    const archive = { archiveLogs: true, s3: { endpoint: "e:9000", bucket: "b", key: "wf/pod", accessKeySecret: { name: "s", key: "k" } } }
+    assert.isTrue(isArchiveLogs(archive))
+    assert.isFalse(isArchiveLogs({ s3: archive.s3 }))
+    assert.isFalse(isArchiveLogs(undefined))
+    assert.deepStrictEqual(placeLog("main", archive), { name: "main-logs", s3: { key: "wf/pod/main.log" } })
+    assert.strictEqual(placeLog("main", undefined), "template artifact location not set")
+    assert.match(placeLog("main", { archiveLogs: true, gcs: {} }) as string, /logs of container 'main': the archive location has no s3 repository \(gcs\)/)
+  })
+
+  it.effect("saveLogs: an upload that fails is left out of the report, its error names the container, the repository and the cause", () =>
+    Effect.gen(function*() {
+      const uploaded: Array<string> = []
+      const store = {
+        upload: (t, file) =>
+          t.key.endsWith("bad.log")
+            ? Effect.fail(new ArtifactStoreError({ reason: "AccessDenied", verb: "put file", detail: "AccessDenied" }))
+            : Effect.sync(() => void uploaded.push(`${t.bucket}/${t.key} <- ${fs.readFileSync(file, "utf8")}`))
+      } as Partial<ArtifactStore> as ArtifactStore
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "flotilla-logs-"))
+      fs.writeFileSync(path.join(dir, "main.log"), "hello\n")
+      const template = { archiveLocation: { archiveLogs: true, s3: { endpoint: "s3.test:9000", bucket: "b", key: "wf/pod" } } }
+      const saved = yield* saveLogs({ store, secrets: new Map(), egress: openEgress, httpTimeout: "1 minute" } as never, template, [
+        { container: "main", file: path.join(dir, "main.log") },
+        { container: "bad", file: path.join(dir, "main.log") }
+      ])
+      fs.rmSync(dir, { recursive: true, force: true })
+      assert.deepStrictEqual(uploaded, ["b/wf/pod/main.log <- hello\n"])
+      assert.deepStrictEqual(saved.artifacts, [{ name: "main-logs", s3: { key: "wf/pod/main.log" } }])
+      assert.match(saved.error ?? "", /failed to save the logs of container 'bad' to s3 bucket "b" at s3\.test:9000, key "wf\/pod\/bad\.log": failed to put file: AccessDenied/)
+    }))
+
   it.live("spec.archiveLogs and archiveLocation.archiveLogs: main's log at <workflow>/<pod>/main.log on S3, main-logs in the node's outputs, deleted by artifact GC with the workflow", () =>
     inMemory(() =>
       Effect.gen(function*() {
