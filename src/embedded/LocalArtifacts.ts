@@ -10,7 +10,9 @@
  * Objects are files: `<dir>/<bucket>/<key>`, where `<dir>` is
  * $FLOTILLA_ARTIFACT_DIR, else `${XDG_CACHE_HOME:-~/.cache}/flotilla/artifacts`.
  * They stay after the run (argo's artifacts outlive their workflow too);
- * `describe` says where each of a run's artifacts went.
+ * `describe` says where each of a run's artifacts went, archived logs
+ * (`archiveLogs`: `<workflow>/<pod>/main.log`, reported as `main-logs`)
+ * among them.
  */
 import { Config } from "effect"
 import * as fs from "node:fs"
@@ -69,7 +71,8 @@ const locationOf = (artifact: Json, local: LocalArtifacts): string | undefined =
 }
 
 /**
- * The lines saying where the workflows' output artifacts went (`Artifacts:`,
+ * The lines saying where the workflows' output artifacts (and archived logs,
+ * `main-logs`) went (`Artifacts:`,
  * then `  <workflow> <node> <artifact>: <file or s3 URL>`); undefined when
  * none was saved.
  */

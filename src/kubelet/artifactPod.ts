@@ -6,7 +6,11 @@
  * failure there is init's (the pod fails and main never starts). Main runs
  * with the inputs shown at their paths. Wait: every output artifact main
  * left, also when main failed, copied out of the pod, uploaded and reported
- * for the task result. The staging directory is removed whatever happens.
+ * for the task result; then, when the template's archive location says
+ * `archiveLogs`, main's log (the pod's log as the kubelet keeps it), from a
+ * file in the staging directory, as artifact `main-logs` at
+ * `<archive key>/main.log`. The staging directory is removed whatever
+ * happens.
  *
  * The pod's active deadline bounds init and wait as it bounds main (upstream
  * kills every container at the deadline): loading inputs or saving outputs
@@ -22,8 +26,8 @@ import { Duration, Effect } from "effect"
 import type { ArtifactEgress } from "./artifacts/egress.js"
 import type { KubeClientShape } from "../kube/api/KubeClient.js"
 import type { KubeObject } from "../kube/api/Resources.js"
-import { type ArtifactTemplate, hasArtifacts, loadInputs, type SavedOutputs, saveOutputs } from "./artifacts/executor.js"
-import { cleanPath } from "./artifacts/location.js"
+import { type ArtifactDeps, type ArtifactTemplate, hasArtifacts, loadInputs, type SavedOutputs, saveLogs, saveOutputs } from "./artifacts/executor.js"
+import { cleanPath, isArchiveLogs } from "./artifacts/location.js"
 import type { ArtifactStore } from "./artifacts/S3Store.js"
 import { mountSecretVolumes } from "./artifacts/secretVolumes.js"
 import type { Outcome } from "./outcome.js"
@@ -55,11 +59,44 @@ export type ArtifactPodResult =
   | { readonly _tag: "InitFailed"; readonly message: string }
   | { readonly _tag: "Ran"; readonly outcome: Outcome; readonly saved: SavedOutputs }
 
-/** The pod's template when it has artifacts (from `ARGO_TEMPLATE`). */
+/** The pod's template when it has artifacts, or archives its logs (from `ARGO_TEMPLATE`). */
 export const artifactTemplateOf = (pod: KubeObject): ArtifactTemplate | undefined => {
   const t = podTemplate(pod) as ArtifactTemplate | undefined
-  return hasArtifacts(t) ? t : undefined
+  return hasArtifacts(t) || isArchiveLogs(t?.archiveLocation) ? t : undefined
 }
+
+/** The main container of a container or script template, as argoexec's `GetMainContainerNames` names it. */
+const mainContainerName = "main"
+
+/**
+ * The wait container's uploads: `SaveArtifacts`, then (with `archiveLogs`)
+ * `SaveLogs`: main's log, as the kubelet keeps it, written to a file in the
+ * staging directory and uploaded from there. Their reports and errors in
+ * argoexec's order (artifacts, then logs).
+ */
+const saveAll = (
+  deps: ArtifactDeps,
+  template: ArtifactTemplate,
+  outcome: Outcome,
+  logDir: string
+): Effect.Effect<SavedOutputs> =>
+  Effect.gen(function*() {
+    const outputs = yield* saveOutputs(deps, template, (p) => outcome.artifacts?.[p])
+    if (!isArchiveLogs(template.archiveLocation)) return outputs
+    const file = path.join(logDir, `${mainContainerName}.log`)
+    const written = yield* Effect.result(Effect.tryPromise({
+      try: async () => {
+        await fs.promises.mkdir(logDir, { recursive: true, mode: 0o700 })
+        await fs.promises.writeFile(file, outcome.log, { mode: 0o600 })
+      },
+      catch: (e) => `saving the logs of container '${mainContainerName}': ${e instanceof Error ? e.message : String(e)}`
+    }))
+    const logs: SavedOutputs = written._tag === "Failure"
+      ? { artifacts: [], error: written.failure }
+      : yield* saveLogs(deps, template, [{ container: mainContainerName, file }])
+    const errors = [outputs.error, logs.error].filter((e): e is string => e !== undefined)
+    return { artifacts: [...outputs.artifacts, ...logs.artifacts], ...(errors.length > 0 ? { error: errors.join("; ") } : {}) }
+  })
 
 /** argoexec's exit code for an error (`os.Exit(64)`). */
 export const initErrorExitCode = 64
@@ -130,7 +167,7 @@ export const runArtifactPod = (
         }
         // Wait, bounded by the same deadline.
         const saved = yield* Effect.raceFirst(
-          saveOutputs(artifactDeps, template, (p) => outcome.artifacts?.[p]).pipe(Effect.map((saved) => ({ _tag: "Saved" as const, saved }))),
+          saveAll(artifactDeps, template, outcome, path.join(dir, "logs")).pipe(Effect.map((saved) => ({ _tag: "Saved" as const, saved }))),
           deadline.pipe(Effect.as({ _tag: "Deadline" as const }))
         )
         if (saved._tag === "Deadline") return killedAtDeadline(outcome)

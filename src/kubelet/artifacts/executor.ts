@@ -7,7 +7,9 @@
  * volume with subPath <name>) and `SaveArtifacts` (the wait container: each
  * output artifact, as the pod left it and the kubelet copied it out, packed
  * as tar+gzip unless `archive.none`, uploaded to its key, and reported with
- * its location in the task result).
+ * its location in the task result), and `SaveLogs` (with `archiveLogs`, the
+ * wait container also uploads each main container's log, from a file, as
+ * artifact `<container>-logs` at `<archive key>/<container>.log`).
  *
  * Artifacts are streamed between the repository and the host's disk and
  * never held whole in memory: an input goes to a file (its http body or
@@ -42,6 +44,7 @@ import {
   hasLocationOrKey,
   locationKind,
   outputArchive,
+  placeLog,
   placeOutput,
   relocate
 } from "./location.js"
@@ -382,6 +385,53 @@ export const saveOutputs = (
         return yield* deps.store.upload(target, source).pipe(Effect.mapError((e) => e.message))
       })
       const result = yield* Effect.result(upload)
+      if (result._tag === "Failure") errors.push(failed(result.failure))
+      else saved.push(placed)
+    }
+    return { artifacts: saved, ...(errors.length > 0 ? { error: errors.join("; ") } : {}) }
+  })
+
+/** A container's log, written to a file on the host: what argoexec's `saveLogToFile` leaves in `/tmp/argo/outputs/logs`. */
+export interface ContainerLog {
+  readonly container: string
+  readonly file: string
+}
+
+/**
+ * `SaveLogs` (with `archiveLogs`): each container's log file uploaded from
+ * disk, as it is (no archive), to `<archive key>/<container>.log` in the
+ * archive location's repository, and reported as argoexec reports it
+ * (`<container>-logs`, key only: location.ts `placeLog`). A log that cannot
+ * be saved is left out of the report and its error joined to the others, as
+ * argoexec's `AddError`.
+ */
+export const saveLogs = (
+  deps: ArtifactDeps,
+  template: ArtifactTemplate,
+  logs: ReadonlyArray<ContainerLog>
+): Effect.Effect<SavedOutputs> =>
+  Effect.gen(function*() {
+    const saved: Array<Artifact> = []
+    const errors: Array<string> = []
+    for (const log of logs) {
+      const placed = placeLog(log.container, template.archiveLocation)
+      if (typeof placed === "string") {
+        errors.push(placed)
+        continue
+      }
+      const driverArt = relocate(placed, template.archiveLocation)
+      if (typeof driverArt === "string" || driverArt.s3 === undefined) {
+        errors.push(`logs of container '${log.container}': ${typeof driverArt === "string" ? driverArt : "only s3 repositories are supported"}`)
+        continue
+      }
+      const unchecked = s3Target(driverArt, deps.secrets)
+      const target = typeof unchecked === "string" ? unchecked : guardedS3(unchecked, deps.egress)
+      const failed = (cause: string) => `failed to save the logs of container '${log.container}' to ${describeRepository(driverArt)}: ${cause}`
+      if (typeof target === "string") {
+        errors.push(failed(target))
+        continue
+      }
+      const result = yield* Effect.result(deps.store.upload(target, log.file).pipe(Effect.mapError((e) => e.message)))
       if (result._tag === "Failure") errors.push(failed(result.failure))
       else saved.push(placed)
     }

@@ -4,8 +4,9 @@
  * `archiveLocation` for an artifact given only by key, the key of an output
  * artifact (the archive location's key joined with the file name argoexec
  * forms: `<name>.tgz` when archived, the path's base name with
- * `archive.none`), the path check (`CleanPath`) and the words that name a
- * repository in error messages. Pure: no I/O.
+ * `archive.none`), the key of a container's archived log (`archiveLogs`:
+ * `<archive key>/<container>.log`), the path check (`CleanPath`) and the
+ * words that name a repository in error messages. Pure: no I/O.
  */
 import * as path from "node:path"
 
@@ -136,6 +137,22 @@ export const placeOutput = (a: Artifact, cleanedPath: string, archive: ArtifactL
   const baseKey = archive.s3.key ?? ""
   const key = path.posix.join(baseKey, outputFileName(a, cleanedPath))
   return { ...a, s3: { key } }
+}
+
+/** `SaveLogsAsArtifact` (`ArchiveLocation.IsArchiveLogs`): the pod's template says to save its containers' logs. */
+export const isArchiveLogs = (archive: ArtifactLocation | undefined): boolean => archive?.archiveLogs === true
+
+/**
+ * The log of a container as argoexec's `saveContainerLogs` reports it:
+ * artifact `<container>-logs`, key `<archive key>/<container>.log` (no path,
+ * no archive strategy: `SetType` leaves an empty S3 artifact and `SetKey`
+ * gives it the key), or why it cannot be placed.
+ */
+export const placeLog = (container: string, archive: ArtifactLocation | undefined): Artifact | string => {
+  const name = `${container}-logs`
+  if (archive === undefined) return "template artifact location not set"
+  if (archive.s3 === undefined) return `logs of container '${container}': the archive location has no s3 repository (${locationKind(archive) ?? "none"})`
+  return { name, s3: { key: path.posix.join(archive.s3.key ?? "", `${container}.log`) } }
 }
 
 /** How an error message names a repository: `s3 bucket "b" at endpoint "e"`, a URL, or "raw". */
