@@ -334,7 +334,7 @@ const controller = Command.make(
       Flag.withDefault(0)
     ),
     burst: Flag.Int("burst").pipe(
-      Flag.withDescription("Requests a connection may send at once above --qps, as Argo's --burst (default: --qps rounded up)"),
+      Flag.withDescription("Requests a connection may send at once before --qps paces them (the bucket size), as Argo's --burst (default: --qps rounded up)"),
       Flag.withDefault(0)
     )
   },
