@@ -73,11 +73,16 @@ const axes = (p: Panel, xTicks: ReadonlyArray<number>, yTicks: ReadonlyArray<num
   return out
 }
 
-const legend = (p: Panel, labels: ReadonlyArray<string>) =>
-  labels.flatMap((label, i) => [
+const legend = (p: Panel, labels: ReadonlyArray<string>) => [
+  // a backdrop, so lines under the legend do not cross its text (about 7 px a character at 12 px)
+  `<rect x="${p.x + 5}" y="${p.y + 5}" width="${Math.min(p.w - 10, 30 + 7 * Math.max(0, ...labels.map((l) => l.length)))}" height="${
+    8 + 18 * labels.length
+  }" fill="white" fill-opacity="0.85"/>`,
+  ...labels.flatMap((label, i) => [
     `<rect x="${p.x + 10}" y="${p.y + 10 + i * 18}" width="12" height="12" fill="${colors[i % colors.length]}"/>`,
     `<text x="${p.x + 28}" y="${p.y + 20 + i * 18}" font-size="12">${esc(label)}</text>`
   ])
+]
 
 /** Completed workflows against seconds: a step line per series, starting at (0, 0). */
 const throughputPanel = (p: Panel, series: ReadonlyArray<PlotSeries>): Array<string> => {
