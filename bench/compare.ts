@@ -74,6 +74,8 @@ export const clusterEnv = (kwokNodes: number): Record<string, string> => ({
 export type ControllerName = "flotilla" | "upstream"
 export type Pass = "limited" | "unlimited"
 export const workers = 32
+/** Upstream's metrics port in the bench's range (its health port 6060 is fixed). */
+export const upstreamMetricsPort = 27490
 
 /** The service account a controller runs as (audited in full by scripts/clusters/audit-policy.yaml). */
 export const controllerUser = (c: ControllerName) => `system:serviceaccount:bench-${c}:controller`
@@ -375,8 +377,12 @@ const runController = Effect.fnUntraced(function*(
     `{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding","metadata":{"name":"${systemNs}-controller"},` +
     `"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cluster-admin"},` +
     `"subjects":[{"kind":"ServiceAccount","name":"controller","namespace":"${systemNs}"}]}`,
-    // no configuration: both controllers' defaults
-    `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"workflow-controller-configmap","namespace":"${systemNs}"},"data":{}}`
+    // both controllers' defaults, except upstream's metrics port: its default, 9090, is taken by any
+    // other controller on this machine (a panic at start); the bench's ports are 27400 and up.
+    // (Its health port, 6060, cannot be moved: taken, upstream logs an error and serves on.)
+    `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"workflow-controller-configmap","namespace":"${systemNs}"},"data":${
+      JSON.stringify(controller === "upstream" ? { metricsConfig: `port: ${upstreamMetricsPort}` } : {})
+    }}`
   ].join("\n---\n"))
   // pods need the workload namespace's default service account (kube-controller-manager makes it)
   yield* k(["-n", workloadNs, "get", "serviceaccount", "default"]).pipe(
