@@ -329,7 +329,7 @@ const controller = Command.make(
     // limit to cap what this controller may ask of each cluster.
     qps: Flag.Finite("qps").pipe(
       Flag.withDescription(
-        "Client-side limit of API requests per second on each cluster connection, as Argo's --qps (a token bucket; 0: no limit, the default)"
+        "Client-side limit of API requests per second on each cluster connection, as Argo's --qps (token buckets, one for argoproj.io and one for the other APIs, as Argo's two clientsets; 0: no limit, the default)"
       ),
       Flag.withDefault(0)
     ),

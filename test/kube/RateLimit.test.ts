@@ -4,7 +4,7 @@ import { TestClock } from "effect/testing"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import type { ConnectionSpec } from "../../src/kube/api/Connection.js"
-import { burstOf, makeTokenBucket, type TokenBucket } from "../../src/kube/live/rateLimit.js"
+import { burstOf, makeConnectionBuckets, makeTokenBucket, type TokenBucket } from "../../src/kube/live/rateLimit.js"
 import { LiveKubeConnector } from "../../src/kube/live/LiveKubeConnector.js"
 
 /** Forks `n` takes of `bucket`, each recording the (test) time its token came. */
@@ -95,6 +95,26 @@ describe("token bucket (client-go's flowcontrol limiter)", () => {
     }))
 })
 
+describe("a connection's buckets (Argo's two clientsets)", () => {
+  it.effect("argoproj.io requests take from one bucket, every other API from the other", () =>
+    Effect.gen(function*() {
+      const buckets = makeConnectionBuckets({ qps: 1, burst: 1 })
+      const wf = buckets.forPath("/apis/argoproj.io/v1alpha1/namespaces/ns/workflows/w")
+      assert.strictEqual(buckets.forPath("/apis/argoproj.io/v1alpha1/workflowtaskresults"), wf)
+      const pods = buckets.forPath("/api/v1/namespaces/ns/pods")
+      assert.notStrictEqual(pods, wf)
+      assert.strictEqual(buckets.forPath("/apis/coordination.k8s.io/v1/namespaces/ns/leases/l"), pods)
+      // draining the workflow bucket leaves the pod bucket full
+      const drained = yield* takeAll(wf, 2)
+      assert.deepStrictEqual(drained.times, [0])
+      const other = yield* takeAll(pods, 1)
+      assert.deepStrictEqual(other.times, [0])
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.joinAll(drained.fibers)
+      assert.deepStrictEqual(drained.times, [0, 1000])
+    }))
+})
+
 // --- a live connection: every request and every watch opened takes a token ---------------
 
 const startServer = Effect.acquireRelease(
@@ -135,7 +155,7 @@ const specFor = (port: number, cluster: string): ConnectionSpec => ({
 })
 
 describe("live connections under a rate limit", () => {
-  it.effect("a watch takes one token for all its events; requests wait; each connection has its own bucket", () =>
+  it.effect("a watch takes one token for all its events; requests wait; each connection and API has its own bucket", () =>
     Effect.gen(function*() {
       const { port, seen } = yield* startServer
       const options = { rateLimit: { qps: 1, burst: 2 } }
@@ -156,12 +176,15 @@ describe("live connections under a rate limit", () => {
       const waiting = yield* Effect.forkChild(a.get("pods", "ns", "p1"))
       for (let i = 0; i < 5; i++) yield* Effect.yieldNow
       assert.strictEqual(seen.length, before)
-      // b has a bucket of its own
+      // b has buckets of its own
       yield* b.get("pods", "ns", "p1")
       assert.strictEqual(seen.length, before + 1)
+      // and a's argoproj.io requests take from another bucket than its pods
+      yield* a.get("workflows", "ns", "p1")
+      assert.strictEqual(seen.length, before + 2)
       yield* TestClock.adjust("1 second")
       const got = yield* Fiber.join(waiting)
       assert.strictEqual(got.metadata.name, "p1")
-      assert.strictEqual(seen.length, before + 2)
+      assert.strictEqual(seen.length, before + 3)
     }))
 })

@@ -19,7 +19,7 @@
  * `config` (options, KubeConfig), `session` (one connection's credentials and
  * lifetime), `execCredential` (exec plugins, token files), `requests` (one
  * HTTP request), `verbs` (get, list, create...), `watch`, `paths`, `errors`,
- * `rateLimit` (each connection's client-side token bucket: `rateLimit` option).
+ * `rateLimit` (each connection's client-side token buckets: `rateLimit` option).
  */
 import { Effect, Layer, type Scope } from "effect"
 import type { ConnectionSpec } from "../api/Connection.js"
@@ -35,7 +35,7 @@ import { makeWatch } from "./watch.js"
 export { buildKubeConfig, type LiveKubeConnectorOptions } from "./config.js"
 export { reasonFromNetworkError } from "./errors.js"
 export { type ExecCredential, readTokenFile, runExecCredential } from "./execCredential.js"
-export { makeTokenBucket, type RateLimit, type TokenBucket } from "./rateLimit.js"
+export { type ConnectionBuckets, makeConnectionBuckets, makeTokenBucket, type RateLimit, type TokenBucket } from "./rateLimit.js"
 
 /** Builds one live client; closing the scope aborts its watches and drops its connections. */
 export const connect = (

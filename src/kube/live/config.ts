@@ -18,8 +18,9 @@ export interface LiveKubeConnectorOptions {
   /** Page size of list requests. Default 500. */
   readonly listPageSize?: number
   /**
-   * Client-side rate limit of every connection (each its own token bucket, as client-go's
-   * `--qps`/`--burst`): every request and every watch opened takes a token. Default: none.
+   * Client-side rate limit of every connection (its own token buckets, as client-go's
+   * `--qps`/`--burst`, one for argoproj.io and one for the rest as Argo's two clientsets):
+   * every request and every watch opened takes a token. Default: none.
    */
   readonly rateLimit?: RateLimit | undefined
 }

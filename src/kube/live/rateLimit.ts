@@ -9,9 +9,14 @@
  * dropped, only delayed, and the wait is interruptible: a request interrupted
  * while it waits gives its reservation back (as `rate.Reservation.Cancel`).
  *
- * The bucket lives in the connection's session, so every connection (every
- * cluster and every user context) has its own, as every client-go clientset
- * has its own.
+ * The buckets live in the connection's session: every connection (every
+ * cluster and every user context) has two, one for the argoproj.io API
+ * (workflows, templates, task results...) and one for the rest of the
+ * Kubernetes API (pods, configmaps, events, leases...). That is how upstream's
+ * controller spends its `--qps/--burst`: client-go gives each clientset a
+ * bucket of its own, and Argo builds a Kubernetes clientset and an Argo
+ * clientset from the same settings, so `--qps 20` lets it send about 20 pod
+ * and 20 workflow requests a second. Same flags, same budget.
  *
  * Why not `effect/persistence/RateLimiter`: it is a keyed, store-backed
  * limiter (meant for limits shared across processes) with a store error in its
@@ -73,4 +78,16 @@ export const makeTokenBucket = (limit: RateLimit | undefined): TokenBucket => {
     )
   )
   return { take, limit: { qps, burst } }
+}
+
+/** The buckets of one connection: argoproj.io requests take from one, all others from the other. */
+export interface ConnectionBuckets {
+  /** The bucket of a request to `path` (a URL path on the API server). */
+  readonly forPath: (path: string) => TokenBucket
+}
+
+export const makeConnectionBuckets = (limit: RateLimit | undefined): ConnectionBuckets => {
+  const argo = makeTokenBucket(limit)
+  const kubernetes = makeTokenBucket(limit)
+  return { forPath: (path) => (path.startsWith("/apis/argoproj.io/") ? argo : kubernetes) }
 }

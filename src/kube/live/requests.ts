@@ -46,7 +46,7 @@ export const makeRequests = (session: Session): Requests => {
   const request = (ctx: ErrorContext, req: HttpRequest): Effect.Effect<HttpResponse, KubeError> =>
     Effect.gen(function*() {
       if (session.isClosed()) return yield* Effect.fail(fail(ctx, "Unavailable", "client is closed"))
-      yield* session.bucket.take
+      yield* session.buckets.forPath(req.path).take
       yield* Effect.mapError(ensureCredentials, (error) => fail(ctx, error.reason, error.detail))
       const opts: https.RequestOptions = { method: req.method, headers: {} }
       yield* Effect.tryPromise({

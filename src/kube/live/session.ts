@@ -14,7 +14,7 @@ import type { KubeError, KubeErrorReason } from "../api/KubeError.js"
 import { buildKubeConfig, type LiveKubeConnectorOptions } from "./config.js"
 import { describe, type ErrorContext, makeError } from "./errors.js"
 import { type ExecCredential, readTokenFile, runExecCredential } from "./execCredential.js"
-import { makeTokenBucket, type TokenBucket } from "./rateLimit.js"
+import { type ConnectionBuckets, makeConnectionBuckets } from "./rateLimit.js"
 
 export interface Session {
   readonly spec: ConnectionSpec
@@ -25,7 +25,7 @@ export interface Session {
   readonly pageSize: number
   readonly base: { readonly cluster: string }
   /** The connection's client-side rate limit: every request and every watch opened takes a token first. */
-  readonly bucket: TokenBucket
+  readonly buckets: ConnectionBuckets
   /** A `KubeError` with every known secret scrubbed from its detail. */
   readonly fail: (ctx: ErrorContext, reason: KubeErrorReason, detail: string) => KubeError
   /** Fetches a bearer token when there is none or it is about to expire. */
@@ -120,7 +120,7 @@ export const makeSession = (
       requestTimeout,
       pageSize,
       base,
-      bucket: makeTokenBucket(options.rateLimit),
+      buckets: makeConnectionBuckets(options.rateLimit),
       fail,
       ensureCredentials,
       onUnauthorized,

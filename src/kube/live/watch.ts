@@ -25,7 +25,7 @@ export const makeWatch = (session: Session): KubeClientShape["watch"] => {
       Effect.gen(function*() {
         if (session.isClosed()) return yield* Effect.fail(fail(ctx, "Unavailable", "client is closed"))
         // one token per watch opened, none for its events (client-go's throttle of a watch request)
-        yield* session.bucket.take
+        yield* session.buckets.forPath(collectionPath(kind, ns)).take
         yield* Effect.mapError(ensureCredentials, (error) => fail(ctx, error.reason, error.detail))
         const failWith = (error: KubeError) => {
           Queue.failCauseUnsafe(queue, Cause.fail(error))
