@@ -379,9 +379,10 @@ const runController = Effect.fnUntraced(function*(
     `"subjects":[{"kind":"ServiceAccount","name":"controller","namespace":"${systemNs}"}]}`,
     // both controllers' defaults, except upstream's metrics port: its default, 9090, is taken by any
     // other controller on this machine (a panic at start); the bench's ports are 27400 and up.
+    // A flow mapping: upstream pastes each key's value after "key: " into one YAML document.
     // (Its health port, 6060, cannot be moved: taken, upstream logs an error and serves on.)
     `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"workflow-controller-configmap","namespace":"${systemNs}"},"data":${
-      JSON.stringify(controller === "upstream" ? { metricsConfig: `port: ${upstreamMetricsPort}` } : {})
+      JSON.stringify(controller === "upstream" ? { metricsConfig: `{port: ${upstreamMetricsPort}}` } : {})
     }}`
   ].join("\n---\n"))
   // pods need the workload namespace's default service account (kube-controller-manager makes it)
