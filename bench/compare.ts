@@ -27,8 +27,9 @@
  *      a short settle), peak RSS (VmHWM of the controller's own process: the
  *      node process running src/cli/main.ts, no npx/tsx wrapper).
  *
- * Rate limits: both controllers take `--qps/--burst` (a client-go token bucket
- * per connection; flotilla's in src/kube/live/rateLimit.ts). Passes: `limited`
+ * Rate limits: both controllers take `--qps/--burst` and spend them alike:
+ * client-go token buckets, one for the Kubernetes API and one for argoproj.io
+ * (upstream's two clientsets; flotilla's src/kube/live/rateLimit.ts). Passes: `limited`
  * (both `--qps 20 --burst 30`, upstream's defaults) and, unless
  * `--no-unlimited`, `unlimited` (flotilla without `--qps`, its default: no
  * limit; upstream `--qps 100000 --burst 100000`, as good as none).
