@@ -27,15 +27,20 @@
  *      a short settle), peak RSS (VmHWM of the controller's own process: the
  *      node process running src/cli/main.ts, no npx/tsx wrapper).
  *
- * Rate limits: upstream takes `--qps/--burst`; flotilla has no client rate
- * limit (no flag nor config sets one), so it always runs unlimited, and the
- * output says so. Passes: `limited` (upstream --qps 20 --burst 30) and, unless
- * `--no-unlimited`, `unlimited` (upstream --qps 100000 --burst 100000).
+ * Rate limits: both controllers take `--qps/--burst` and spend them alike:
+ * client-go token buckets, one for the Kubernetes API and one for argoproj.io
+ * (upstream's two clientsets; flotilla's src/kube/live/rateLimit.ts). Passes: `limited`
+ * (both `--qps 20 --burst 30`, upstream's defaults) and, unless
+ * `--no-unlimited`, `unlimited` (flotilla without `--qps`, its default: no
+ * limit; upstream `--qps 100000 --burst 100000`, as good as none).
  *
  *   npm run bench -- --compare                 # N=200 (BENCH_COMPARE_WORKFLOWS)
  *   npm run bench -- --compare --smoke         # N=10, limited pass only
  *
- * Writes bench/results/compare.json and prints a table.
+ * Builds upstream's controller first when it is not built yet
+ * (scripts/bench/build-upstream.sh, cached under ~/.cache/flotilla). Writes
+ * bench/results/compare.json, one SVG per pass (bench/results/compare-<pass>.svg:
+ * throughput over time and the latency histogram, bench/plot.ts) and prints a table.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -50,6 +55,7 @@ import { KubeConnector } from "../src/kube/api/KubeConnector.js"
 import type { KubeObject } from "../src/kube/api/Resources.js"
 import { watchResource } from "../src/kube/cache/Watch.js"
 import { LiveKubeConnector } from "../src/kube/live/LiveKubeConnector.js"
+import { compareSvg, type PlotSeries } from "./plot.js"
 import { PodCompleter } from "./podCompleter.js"
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
@@ -69,6 +75,8 @@ export const clusterEnv = (kwokNodes: number): Record<string, string> => ({
 export type ControllerName = "flotilla" | "upstream"
 export type Pass = "limited" | "unlimited"
 export const workers = 32
+/** Upstream's metrics port in the bench's range (its health port 6060 is fixed). */
+export const upstreamMetricsPort = 27490
 
 /** The service account a controller runs as (audited in full by scripts/clusters/audit-policy.yaml). */
 export const controllerUser = (c: ControllerName) => `system:serviceaccount:bench-${c}:controller`
@@ -337,6 +345,21 @@ export interface ControllerFigures {
 
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits
 
+/** The rate limit flags of a controller in a pass: upstream's defaults for both when limited. */
+export const rateLimitArgs = (controller: ControllerName, pass: Pass): ReadonlyArray<string> =>
+  pass === "limited"
+    ? ["--qps=20", "--burst=30"]
+    // flotilla's default is no limit; upstream's client-go has one whatever is passed: make it moot
+    : controller === "flotilla" ? [] : ["--qps=100000", "--burst=100000"]
+
+/** What the plots need of one run. */
+export interface RunSeries {
+  /** Seconds from the first submission to each workflow seen ended. */
+  readonly completedAtSeconds: ReadonlyArray<number>
+  /** Pod done to node done of each pod, ms, sorted. */
+  readonly latenciesMs: ReadonlyArray<number>
+}
+
 const runController = Effect.fnUntraced(function*(
   options: { controller: ControllerName; pass: Pass; n: number; kubectl: string; upstreamBinary: string; timeout: Duration.Duration }
 ) {
@@ -355,8 +378,13 @@ const runController = Effect.fnUntraced(function*(
     `{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding","metadata":{"name":"${systemNs}-controller"},` +
     `"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cluster-admin"},` +
     `"subjects":[{"kind":"ServiceAccount","name":"controller","namespace":"${systemNs}"}]}`,
-    // no configuration: both controllers' defaults
-    `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"workflow-controller-configmap","namespace":"${systemNs}"},"data":{}}`
+    // both controllers' defaults, except upstream's metrics port: its default, 9090, is taken by any
+    // other controller on this machine (a panic at start); the bench's ports are 27400 and up.
+    // A flow mapping: upstream pastes each key's value after "key: " into one YAML document.
+    // (Its health port, 6060, cannot be moved: taken, upstream logs an error and serves on.)
+    `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"workflow-controller-configmap","namespace":"${systemNs}"},"data":${
+      JSON.stringify(controller === "upstream" ? { metricsConfig: `{port: ${upstreamMetricsPort}}` } : {})
+    }}`
   ].join("\n---\n"))
   // pods need the workload namespace's default service account (kube-controller-manager makes it)
   yield* k(["-n", workloadNs, "get", "serviceaccount", "default"]).pipe(
@@ -376,9 +404,9 @@ const runController = Effect.fnUntraced(function*(
   }), { mode: 0o600 })
 
   const name = `${controller}-${pass}`
-  const rateLimit = controller === "flotilla"
-    ? "unlimited (flotilla has no client rate limit setting)"
-    : pass === "limited" ? "qps 20 / burst 30" : "unlimited (qps/burst 100000)"
+  const rateLimit = pass === "limited"
+    ? "qps 20 / burst 30"
+    : controller === "flotilla" ? "unlimited (no --qps)" : "unlimited (qps/burst 100000)"
   const proc = controller === "flotilla"
     // node itself (tsx as a loader): the pid is the controller's, no wrapper process
     ? yield* startProcess(name, process.execPath, [
@@ -393,7 +421,8 @@ const runController = Effect.fnUntraced(function*(
       "--configmap=workflow-controller-configmap",
       `--workflow-workers=${workers}`,
       "--health-port=0",
-      "--metrics-port=0"
+      "--metrics-port=0",
+      ...rateLimitArgs("flotilla", pass)
     ], { LEADER_ELECTION_DISABLE: "true", ARGO_NAMESPACE: systemNs, POD_NAMES: "v2" })
     : yield* startProcess(name, options.upstreamBinary, [
       "--kubeconfig",
@@ -404,7 +433,7 @@ const runController = Effect.fnUntraced(function*(
       `--managed-namespace=${workloadNs}`,
       "--configmap=workflow-controller-configmap",
       `--workflow-workers=${workers}`,
-      ...(pass === "limited" ? ["--qps=20", "--burst=30"] : ["--qps=100000", "--burst=100000"]),
+      ...rateLimitArgs("upstream", pass),
       "--loglevel=warn"
     ], { LEADER_ELECTION_DISABLE: "true" })
   const pid = proc.child.pid!
@@ -491,7 +520,11 @@ const runController = Effect.fnUntraced(function*(
     process: cmdline
   }
   if (latencies.length < n) yield* Effect.logWarning(`compare: ${name}: latency of ${latencies.length} of ${n} pods only`)
-  return figures
+  const series: RunSeries = {
+    completedAtSeconds: names.map((wf) => round((track.workflowEnded.get(wf)!.at - t0) / 1000, 3)).sort((a, b) => a - b),
+    latenciesMs: latencies
+  }
+  return { figures, series }
 }, (effect, options) =>
   // the controller stops with the scope; then its workload namespace goes (both controllers see a clean cluster)
   Effect.scoped(effect).pipe(
@@ -525,6 +558,16 @@ export const table = (pairs: ReadonlyArray<{ pass: Pass; flotilla: ControllerFig
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n")
 }
 
+/** The SVG of one pass: both controllers' throughput over time and latency histogram. */
+export const plotOf = (p: { pass: Pass; flotilla: RunSeries; upstream: RunSeries }, n: number): string => {
+  const limit = p.pass === "limited" ? "both --qps 20 --burst 30" : "no client rate limit"
+  const lines: Array<PlotSeries> = [
+    { label: "flotilla", ...p.flotilla },
+    { label: "upstream v4.0.5", ...p.upstream }
+  ]
+  return compareSvg(`${n} single-pod workflows, ${limit} (npm run bench -- --compare)`, lines)
+}
+
 export interface CompareArgs {
   readonly smoke: boolean
   readonly unlimited: boolean
@@ -548,15 +591,17 @@ export const compare = (args: CompareArgs) =>
     const passes: ReadonlyArray<Pass> = args.unlimited ? ["limited", "unlimited"] : ["limited"]
     const upstreamCrds = path.join(os.homedir(), ".cache/flotilla/build/argo-workflows-v4.0.5/manifests/base/crds/minimal")
     const pairs: Array<{ pass: Pass; flotilla: ControllerFigures; upstream: ControllerFigures }> = []
+    const series: Array<{ pass: Pass; flotilla: RunSeries; upstream: RunSeries }> = []
     for (const pass of passes) {
       // flotilla on the CRDs up.sh installed (k8s/crd), upstream on its own (the module's base CRDs)
       yield* run(kubectl, ["--kubeconfig", adminKubeconfig, "apply", "--server-side", "--force-conflicts", "-k", path.join(repoRoot, "k8s/crd")])
       const flotilla = yield* runController({ controller: "flotilla", pass, n, kubectl, upstreamBinary, timeout })
-      console.log(JSON.stringify(flotilla))
+      console.log(JSON.stringify(flotilla.figures))
       yield* run(kubectl, ["--kubeconfig", adminKubeconfig, "apply", "--server-side", "--force-conflicts", "-k", upstreamCrds])
       const upstream = yield* runController({ controller: "upstream", pass, n, kubectl, upstreamBinary, timeout })
-      console.log(JSON.stringify(upstream))
-      pairs.push({ pass, flotilla, upstream })
+      console.log(JSON.stringify(upstream.figures))
+      pairs.push({ pass, flotilla: flotilla.figures, upstream: upstream.figures })
+      series.push({ pass, flotilla: flotilla.series, upstream: upstream.series })
     }
     const main = pairs[0]!
     const result = {
@@ -579,14 +624,21 @@ export const compare = (args: CompareArgs) =>
         smoke: args.smoke,
         cluster: "one kube-apiserver with kwok nodes (scripts/clusters/up.sh, .bench-clusters)",
         completer: "bench/podCompleter.ts, admin identity, task result then pod Succeeded",
-        notes: "flotilla has no client rate limit setting: it runs unlimited in every pass; apiRequests count the controller's requests from the first submission to 3 s after the last workflow ended"
+        notes: "limited: both controllers --qps 20 --burst 30; unlimited: flotilla without --qps (no limit), upstream --qps/--burst 100000; apiRequests count the controller's requests from the first submission to 3 s after the last workflow ended"
       },
+      series: Object.fromEntries(series.map((p) => [p.pass, { flotilla: p.flotilla, upstream: p.upstream }])),
       finishedAt: new Date().toISOString()
     }
     fs.mkdirSync(resultsDir, { recursive: true })
-    fs.writeFileSync(path.join(resultsDir, "compare.json"), JSON.stringify(result, null, 2) + "\n")
+    const written = [path.join(resultsDir, "compare.json")]
+    fs.writeFileSync(written[0]!, JSON.stringify(result, null, 2) + "\n")
+    for (const p of series) {
+      const file = path.join(resultsDir, `compare-${p.pass}.svg`)
+      fs.writeFileSync(file, plotOf(p, n))
+      written.push(file)
+    }
     console.log(table(pairs))
-    console.log(`written ${path.relative(repoRoot, path.join(resultsDir, "compare.json"))}`)
+    console.log(`written ${written.map((f) => path.relative(repoRoot, f)).join(", ")}`)
     return result
   }).pipe(Effect.scoped, Effect.provide(LiveKubeConnector.layer))
 

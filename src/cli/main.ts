@@ -322,9 +322,23 @@ const controller = Command.make(
     bindAddress: Flag.String("bind-address").pipe(
       Flag.withDescription("Address /healthz and /metrics listen on (default: all interfaces)"),
       Flag.withDefault("")
+    ),
+    // Unlimited by default (upstream's controller defaults to --qps 20 --burst 30): flotilla makes
+    // few requests per workflow, works from watch caches, and bounds its own concurrency
+    // (--workflow-workers); API Priority and Fairness protects the API server on its side. Set a
+    // limit to cap what this controller may ask of each cluster.
+    qps: Flag.Finite("qps").pipe(
+      Flag.withDescription(
+        "Client-side limit of API requests per second on each cluster connection, as Argo's --qps (token buckets, one for argoproj.io and one for the other APIs, as Argo's two clientsets; 0: no limit, the default)"
+      ),
+      Flag.withDefault(0)
+    ),
+    burst: Flag.Int("burst").pipe(
+      Flag.withDescription("Requests a connection may send at once before --qps paces them (the bucket size), as Argo's --burst (default: --qps rounded up)"),
+      Flag.withDefault(0)
     )
   },
-  Effect.fn(function*({ kubeconfig, context, namespace, configmap, workers, healthPort, metricsPort, bindAddress }) {
+  Effect.fn(function*({ kubeconfig, context, namespace, configmap, workers, healthPort, metricsPort, bindAddress, qps, burst }) {
     // Before connecting: a malformed variable fails at once, naming it.
     const election = yield* leaderElectionConfig
     const podNameVersion = yield* podNamesConfig
@@ -373,7 +387,10 @@ const controller = Command.make(
       }, lead)
       // Like Argo: a replica that lost the lease exits and is restarted fresh.
       process.exitCode = 1
-    }).pipe(Effect.scoped, Effect.provide(LiveKubeConnector.layer))
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(qps > 0 ? LiveKubeConnector.layerWith({ rateLimit: { qps, burst } }) : LiveKubeConnector.layer)
+    )
   })
 ).pipe(Command.withDescription("Run the controller against real clusters"))
 

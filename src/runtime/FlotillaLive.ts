@@ -18,7 +18,7 @@ import { Controller, type ControllerOptions } from "../controller/Controller.js"
 import type { ConnectionSpec } from "../kube/api/Connection.js"
 import type { KubeClientShape } from "../kube/api/KubeClient.js"
 import { KubeConnector } from "../kube/api/KubeConnector.js"
-import { LiveKubeConnector } from "../kube/live/LiveKubeConnector.js"
+import { LiveKubeConnector, type RateLimit } from "../kube/live/LiveKubeConnector.js"
 import { loadLocalConnection } from "../kube/live/LocalConnection.js"
 import { argoNamespaceConfig, podNamesConfig } from "./EnvConfig.js"
 
@@ -27,6 +27,11 @@ export interface FlotillaLiveOptions extends Partial<Omit<ControllerOptions, "lo
   readonly kubeconfig?: string | undefined
   /** Its context; default the current one. */
   readonly context?: string | undefined
+  /**
+   * Client-side rate limit of every connection the controller opens (`flotilla controller --qps
+   * --burst`); default none. Used by `layer` only: `controllerLayer` takes the caller's KubeConnector.
+   */
+  readonly rateLimit?: RateLimit | undefined
 }
 
 /** The local cluster's connection: what the controller (and its leader election) talks to. */
@@ -48,7 +53,7 @@ export const connect = (options: Pick<FlotillaLiveOptions, "kubeconfig" | "conte
  * the environment (`ARGO_NAMESPACE`, `POD_NAMES`) unless `options` give them. Needs a KubeConnector.
  */
 export const controllerLayer = (connection: LocalConnection, options: FlotillaLiveOptions = {}) => {
-  const { kubeconfig: _kubeconfig, context: _context, ...controller } = options
+  const { kubeconfig: _kubeconfig, context: _context, rateLimit: _rateLimit, ...controller } = options
   return Layer.unwrap(Effect.gen(function*() {
     const systemNamespace = controller.systemNamespace ?? (yield* argoNamespaceConfig)
     const podNameVersion = controller.podNameVersion ?? (yield* podNamesConfig)
@@ -59,5 +64,5 @@ export const controllerLayer = (connection: LocalConnection, options: FlotillaLi
 /** The controller and everything it needs, from the environment and `options` (no other layer required). */
 export const layer = (options: FlotillaLiveOptions = {}) =>
   Layer.unwrap(Effect.map(connect(options), (connection) => controllerLayer(connection, options))).pipe(
-    Layer.provide(LiveKubeConnector.layer)
+    Layer.provide(options.rateLimit ? LiveKubeConnector.layerWith({ rateLimit: options.rateLimit }) : LiveKubeConnector.layer)
   )

@@ -18,7 +18,8 @@
  * This module keeps the connector and `connect`; the parts live in `live/`:
  * `config` (options, KubeConfig), `session` (one connection's credentials and
  * lifetime), `execCredential` (exec plugins, token files), `requests` (one
- * HTTP request), `verbs` (get, list, create...), `watch`, `paths`, `errors`.
+ * HTTP request), `verbs` (get, list, create...), `watch`, `paths`, `errors`,
+ * `rateLimit` (each connection's client-side token buckets: `rateLimit` option).
  */
 import { Effect, Layer, type Scope } from "effect"
 import type { ConnectionSpec } from "../api/Connection.js"
@@ -34,6 +35,7 @@ import { makeWatch } from "./watch.js"
 export { buildKubeConfig, type LiveKubeConnectorOptions } from "./config.js"
 export { reasonFromNetworkError } from "./errors.js"
 export { type ExecCredential, readTokenFile, runExecCredential } from "./execCredential.js"
+export { type ConnectionBuckets, makeConnectionBuckets, makeTokenBucket, type RateLimit, type TokenBucket } from "./rateLimit.js"
 
 /** Builds one live client; closing the scope aborts its watches and drops its connections. */
 export const connect = (
@@ -67,7 +69,7 @@ export const makeLayer = (options: LiveKubeConnectorOptions = {}): Layer.Layer<K
 export const LiveKubeConnector = {
   /** KubeConnector over real API servers, default timeouts. */
   layer: makeLayer(),
-  /** The same with other timeouts. */
+  /** The same with other timeouts, page size or a client-side rate limit (`rateLimit`). */
   layerWith: makeLayer,
   connect
 } as const

@@ -8,6 +8,7 @@
 import { KubeConfig } from "@kubernetes/client-node"
 import { type Duration, Redacted } from "effect"
 import type { ConnectionSpec } from "../api/Connection.js"
+import type { RateLimit } from "./rateLimit.js"
 
 export interface LiveKubeConnectorOptions {
   /** Timeout of one non-watch request. Default 60s. */
@@ -16,6 +17,12 @@ export interface LiveKubeConnectorOptions {
   readonly execTimeout?: Duration.Input
   /** Page size of list requests. Default 500. */
   readonly listPageSize?: number
+  /**
+   * Client-side rate limit of every connection (its own token buckets, as client-go's
+   * `--qps`/`--burst`, one for argoproj.io and one for the rest as Argo's two clientsets):
+   * every request and every watch opened takes a token. Default: none.
+   */
+  readonly rateLimit?: RateLimit | undefined
 }
 
 /**

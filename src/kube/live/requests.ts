@@ -1,7 +1,8 @@
 /**
  * One HTTP request of a live connection, through node:http(s) with the
  * options the connection's KubeConfig computes (`applyToHTTPSOptions`: CA,
- * client certificate, bearer token, agent), under a timeout; an answer outside
+ * client certificate, bearer token, agent), once the connection's rate limit
+ * gave it a token, under a timeout (the wait for the token is not part of it); an answer outside
  * 2xx becomes a `KubeError` carrying the server's message, and a 401 drops the
  * cached bearer token.
  */
@@ -45,6 +46,7 @@ export const makeRequests = (session: Session): Requests => {
   const request = (ctx: ErrorContext, req: HttpRequest): Effect.Effect<HttpResponse, KubeError> =>
     Effect.gen(function*() {
       if (session.isClosed()) return yield* Effect.fail(fail(ctx, "Unavailable", "client is closed"))
+      yield* session.buckets.forPath(req.path).take
       yield* Effect.mapError(ensureCredentials, (error) => fail(ctx, error.reason, error.detail))
       const opts: https.RequestOptions = { method: req.method, headers: {} }
       yield* Effect.tryPromise({

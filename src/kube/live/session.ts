@@ -2,7 +2,8 @@
  * The state of one live connection, shared by its requests and its watches:
  * its own `KubeConfig`, the bearer token fetched by an exec plugin (cached
  * until it expires) or read from a token file (read again every minute), the
- * secrets that must never show up in an error, and its lifetime: closing the
+ * secrets that must never show up in an error, its rate limit (`rateLimit`),
+ * and its lifetime: closing the
  * scope aborts its watches and drops its connections.
  */
 import type { KubeConfig } from "@kubernetes/client-node"
@@ -13,6 +14,7 @@ import type { KubeError, KubeErrorReason } from "../api/KubeError.js"
 import { buildKubeConfig, type LiveKubeConnectorOptions } from "./config.js"
 import { describe, type ErrorContext, makeError } from "./errors.js"
 import { type ExecCredential, readTokenFile, runExecCredential } from "./execCredential.js"
+import { type ConnectionBuckets, makeConnectionBuckets } from "./rateLimit.js"
 
 export interface Session {
   readonly spec: ConnectionSpec
@@ -22,6 +24,8 @@ export interface Session {
   readonly requestTimeout: Duration.Duration
   readonly pageSize: number
   readonly base: { readonly cluster: string }
+  /** The connection's client-side rate limit: every request and every watch opened takes a token first. */
+  readonly buckets: ConnectionBuckets
   /** A `KubeError` with every known secret scrubbed from its detail. */
   readonly fail: (ctx: ErrorContext, reason: KubeErrorReason, detail: string) => KubeError
   /** Fetches a bearer token when there is none or it is about to expire. */
@@ -116,6 +120,7 @@ export const makeSession = (
       requestTimeout,
       pageSize,
       base,
+      buckets: makeConnectionBuckets(options.rateLimit),
       fail,
       ensureCredentials,
       onUnauthorized,

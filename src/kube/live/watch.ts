@@ -24,6 +24,8 @@ export const makeWatch = (session: Session): KubeClientShape["watch"] => {
     return Stream.callback<WatchEvent, KubeError>((queue) =>
       Effect.gen(function*() {
         if (session.isClosed()) return yield* Effect.fail(fail(ctx, "Unavailable", "client is closed"))
+        // one token per watch opened, none for its events (client-go's throttle of a watch request)
+        yield* session.buckets.forPath(collectionPath(kind, ns)).take
         yield* Effect.mapError(ensureCredentials, (error) => fail(ctx, error.reason, error.detail))
         const failWith = (error: KubeError) => {
           Queue.failCauseUnsafe(queue, Cause.fail(error))
