@@ -70,7 +70,7 @@ import { stagedInputRefusal } from "./artifacts/archive.js"
 import { scriptPath } from "./PodPlan.js"
 import { copyOut, type PodView, readOutput } from "./podView.js"
 import {
-  collectArtifacts,
+  collectArtifactsAsync,
   helperEnv,
   isUnder,
   podHostId,
@@ -299,7 +299,8 @@ export const makeOverlayRunner = (workDir: string, exposed: ReadonlyArray<string
         for (const p of spec.outputPaths) out[p] = readOutput(view, p)
         return out
       })
-      const artifacts = yield* Effect.sync(() => collectArtifacts(spec, (p, dest) => copyOut(view, p, dest)))
+      // streamed off the event loop's hot path: a large output does not stall the node agent's other pods
+      const artifacts = yield* Effect.promise(() => collectArtifactsAsync(spec, (p, dest) => copyOut(view, p, dest)))
       return { ...spawned, files, ...(artifacts !== undefined ? { artifacts } : {}) }
     })
   return { isolation: "overlay", run }
