@@ -84,6 +84,22 @@ interface TaskRef {
 
 const taskId = (t: TaskRef) => `${t.cluster}/${t.namespace}/${t.name}`
 
+/**
+ * Why `task` is not one this controller made for workflow `wfNamespace/wfName` (so must not be
+ * deleted for it), or undefined when it is: its name is one of the workflow's GC pods' plus `-0`,
+ * its pod-hash label that name's, its workflow label the workflow's name and its
+ * workflow-namespace annotation the workflow's namespace.
+ */
+export const ownTaskRefusal = (task: KubeObject, wfName: string, wfNamespace: string): string | undefined => {
+  const name = task.metadata.name ?? ""
+  const podName = name.endsWith("-0") ? name.slice(0, -2) : ""
+  if (!podName.startsWith(`${wfName}-artgc-`)) return `its name is no GC task name of workflow ${wfName}`
+  if (task.metadata.labels?.[labelArtifactGCPodHash] !== podHashLabel(podName)) return `its ${labelArtifactGCPodHash} label is not its pod's`
+  if (task.metadata.labels?.[labelWorkflow] !== wfName) return `its ${labelWorkflow} label is not ${wfName}`
+  if (task.metadata.annotations?.[annotationWorkflowNamespace] !== wfNamespace) return `its ${annotationWorkflowNamespace} annotation is not ${wfNamespace}`
+  return undefined
+}
+
 /** The tasks recorded in `annotationTasksToDelete`. */
 export const tasksToDelete = (wfObject: KubeObject): ReadonlyArray<TaskRef> => {
   const text = wfObject.metadata.annotations?.[annotationTasksToDelete]
@@ -283,6 +299,8 @@ export const gcObjects = (
       name: `${group.podName}-0`,
       namespace: group.namespace,
       labels: { [labelArtifactGCPodHash]: hash, [labelWorkflow]: wfName },
+      // whose it is, checked before the controller deletes it (`ownTaskRefusal`)
+      annotations: { [annotationWorkflowNamespace]: wfNamespace },
       // deleted with the workflow where an owner reference reaches it; elsewhere the controller deletes it
       ...(own && wfObject.metadata.uid
         ? { ownerReferences: [{ apiVersion: "argoproj.io/v1alpha1", kind: "Workflow", name: wfName, uid: wfObject.metadata.uid, controller: true, blockOwnerDeletion: true }] }
@@ -521,17 +539,31 @@ const make = Effect.gen(function*() {
       return yield* bounded(local.replace("workflows", ref.namespace, next), workflowCall("update", ref.name, ref.namespace))
     }).pipe(Effect.retry({ while: (e) => e.reason === "Conflict", times: 5 }))
 
-  /** Deletes one GC task (its pod goes with it): done when it is gone. */
+  /**
+   * Deletes one GC task (its pod goes with it): done when it is gone. The list is an annotation on
+   * the Workflow, which whoever may edit the Workflow may write: a task is deleted only when it is
+   * this workflow's (`ownTaskRefusal`), else it is left in place, logged, and dropped from the list.
+   */
   const deleteTask = (key: string, t: TaskRef) =>
     Effect.gen(function*() {
+      const ref = parseWorkflowKey(key)
       const view = yield* pool.get(t.cluster)
-      yield* bounded(view.client.delete("workflowartifactgctasks", t.namespace, t.name), {
-        cluster: t.cluster,
-        verb: "delete",
-        resource: "workflowartifactgctasks",
-        namespace: t.namespace,
-        name: t.name
-      }).pipe(Effect.catchTag("KubeError", (e) => e.reason === "NotFound" ? Effect.void : Effect.fail(e)))
+      const call = (verb: string) => ({ cluster: t.cluster, verb, resource: "workflowartifactgctasks", namespace: t.namespace, name: t.name })
+      const task = yield* bounded(view.client.get("workflowartifactgctasks", t.namespace, t.name), call("get")).pipe(
+        Effect.map((o): KubeObject | undefined => o),
+        Effect.catchTag("KubeError", (e) => e.reason === "NotFound" ? Effect.succeed(undefined) : Effect.fail(e))
+      )
+      if (task === undefined) return
+      const refusal = ownTaskRefusal(task, ref.name, ref.namespace)
+      if (refusal !== undefined) {
+        return yield* Effect.logWarning("artifact GC: a listed WorkflowArtifactGCTask is not this workflow's, left in place").pipe(
+          Effect.annotateLogs({ workflow: key, task: taskId(t), reason: refusal })
+        )
+      }
+      yield* bounded(
+        view.client.delete("workflowartifactgctasks", t.namespace, t.name, task.metadata.uid ? { uid: task.metadata.uid } : undefined),
+        call("delete")
+      ).pipe(Effect.catchTag("KubeError", (e) => e.reason === "NotFound" ? Effect.void : Effect.fail(e)))
     }).pipe(
       Effect.tapError((e) =>
         Effect.logWarning("could not delete WorkflowArtifactGCTask, will try again").pipe(

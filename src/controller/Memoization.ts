@@ -5,13 +5,15 @@
  * JSON `{nodeID, outputs, creationTimestamp, lastHitTimestamp}`. The engine decides (hit, miss,
  * what to store: workflow/engine/memoize.ts); this reads the caches it asks for and writes the
  * entries it stores (creating the ConfigMap with its label when missing, as upstream), with the
- * controller's identity in the workflow's own namespace. A hit updates the entry's
+ * controller's identity in the given namespace only (a name that is no ConfigMap name, `other/name`
+ * say, is never read or written; the engine refuses it). A hit updates the entry's
  * `lastHitTimestamp`, best effort.
  */
 import { Context, Effect, Layer, Schedule } from "effect"
 import { KubeClient } from "../kube/api/KubeClient.js"
 import { KubeError } from "../kube/api/KubeError.js"
 import type { KubeObject } from "../kube/api/Resources.js"
+import { validateSubdomain } from "../kube/api/Validation.js"
 import { cacheLabelError, configMapTypeCache, labelConfigMapType } from "../workflow/engine/memoize.js"
 import type { CacheRead, MemoRequests } from "../workflow/engine/syncTypes.js"
 
@@ -39,9 +41,8 @@ const make = Effect.gen(function*() {
     Effect.gen(function*() {
       const out = new Map<string, CacheRead>()
       for (const name of names) {
-        // `<namespace>/<name>`: a ConfigMap of another namespace (the controller's, for artifactRepositoryRef)
-        const slash = name.indexOf("/")
-        const cm = slash === -1 ? yield* getCache(namespace, name) : yield* getCache(name.slice(0, slash), name.slice(slash + 1))
+        // only `namespace`'s: a name that is no ConfigMap name (`other/name`, say) is never asked for
+        const cm = validateSubdomain(name) === undefined ? yield* getCache(namespace, name) : undefined
         out.set(
           name,
           cm === undefined
@@ -60,6 +61,10 @@ const make = Effect.gen(function*() {
   /** Changes one entry of cache `name` (made when missing); a Conflict is tried again on a fresh copy. */
   const update = (namespace: string, name: string, change: (data: Record<string, string>) => boolean, create: boolean) =>
     Effect.gen(function*() {
+      const invalidName = validateSubdomain(name)
+      if (invalidName !== undefined) {
+        return yield* Effect.fail(new KubeError({ reason: "Invalid", cluster: client.cluster, verb: "update", resource: "configmaps", namespace, name, detail: invalidName }))
+      }
       let cm = yield* getCache(namespace, name)
       if (cm === undefined) {
         if (!create) return

@@ -337,25 +337,38 @@ const make = Effect.gen(function*() {
       let limits: ReadonlyMap<string, number | { readonly error: string }> = new Map()
       let caches: ReadonlyMap<string, CacheRead> = new Map()
       let configMaps: ReadonlyMap<string, CacheRead> = new Map()
+      let controllerConfigMaps: ReadonlyMap<string, CacheRead> = new Map()
       const runEngine = () =>
         synchronization.run(key, limits, (sync) =>
-          reconcile({ workflow: engineInput, pods, taskResults, now, config: engineConfig, ...(templates ? { templates } : {}), sync, memo: { caches }, configMaps, httpResults: httpTemplates.results(key) }))
+          reconcile({ workflow: engineInput, pods, taskResults, now, config: engineConfig, ...(templates ? { templates } : {}), sync, memo: { caches }, configMaps, controllerConfigMaps, httpResults: httpTemplates.results(key) }))
       let output = yield* runEngine()
       for (let pass = 0; pass < 3; pass++) {
         const needLimits = (output.sync?.needLimits ?? []).filter((s) => !limits.has(s.lock))
         const needCaches = (output.memo?.needCaches ?? []).filter((c) => !caches.has(c))
         const needConfigMaps = (output.needConfigMaps ?? []).filter((c) => !configMaps.has(c))
-        if (needLimits.length === 0 && needCaches.length === 0 && needConfigMaps.length === 0) break
+        const needControllerConfigMaps = (output.needControllerConfigMaps ?? []).filter((c) => !controllerConfigMaps.has(c))
+        if (needLimits.length === 0 && needCaches.length === 0 && needConfigMaps.length === 0 && needControllerConfigMaps.length === 0) break
         if (needLimits.length > 0) limits = new Map([...limits, ...(yield* synchronization.readLimits(key, needLimits))])
         if (needCaches.length > 0) caches = new Map([...caches, ...(yield* memoization.read(ref.namespace, needCaches))])
         // parameters' ConfigMaps are read as the caches are: by name in the workflow's namespace (found or not)
         if (needConfigMaps.length > 0) configMaps = new Map([...configMaps, ...(yield* memoization.read(ref.namespace, needConfigMaps))])
+        // the artifact repository's ConfigMap in the controller's namespace: that namespace only, never one a workflow names
+        if (needControllerConfigMaps.length > 0) {
+          const controllerNamespace = engineConfig.controllerNamespace
+          controllerConfigMaps = new Map([
+            ...controllerConfigMaps,
+            ...(controllerNamespace === undefined || controllerNamespace === ""
+              ? needControllerConfigMaps.map((c) => [c, { found: false }] as const)
+              : yield* memoization.read(controllerNamespace, needControllerConfigMaps))
+          ])
+        }
         output = yield* runEngine()
       }
       // An output that still waits for a ConfigMap decided on a value it did not have: never applied.
-      if ((output.needConfigMaps ?? []).length > 0) {
+      const unread = [...(output.needConfigMaps ?? []), ...(output.needControllerConfigMaps ?? [])]
+      if (unread.length > 0) {
         yield* Effect.logWarning("parameters' ConfigMaps still unread after the engine's passes").pipe(
-          Effect.annotateLogs({ workflow: key, configMaps: output.needConfigMaps!.join(",") })
+          Effect.annotateLogs({ workflow: key, configMaps: unread.join(",") })
         )
         return "retry" as const
       }

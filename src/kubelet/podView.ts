@@ -7,7 +7,9 @@
  * the pod could not have read itself.
  */
 import * as fs from "node:fs"
+import * as fsp from "node:fs/promises"
 import * as path from "node:path"
+import { pipeline } from "node:stream/promises"
 import { type HostPathMount, scriptPath } from "./PodPlan.js"
 import { isUnder, podHostId } from "./processSpec.js"
 
@@ -135,36 +137,33 @@ const readRegularBytes = (file: string, asPod: boolean): Buffer | undefined => {
 
 /**
  * Copies a regular file as `readRegularBytes` reads it (no final link
- * followed, no FIFO, a host file only if the pod may read it), in chunks:
- * an artifact is never held whole in memory, and files over 2 GiB copy.
+ * followed, no FIFO, a host file only if the pod may read it), streamed
+ * and asynchronous: an artifact is never held whole in memory, and a large
+ * one does not hold the node agent's event loop (other pods' status, leases,
+ * logs) while it copies.
  */
-const copyRegular = (file: string, asPod: boolean, to: string, mode: number): boolean => {
-  let fd: number
+const copyRegular = async (file: string, asPod: boolean, to: string, mode: number): Promise<boolean> => {
+  let fh: fsp.FileHandle
   try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK)
+    fh = await fsp.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK)
   } catch {
     return false
   }
   try {
-    const st = fs.fstatSync(fd)
+    const st = await fh.stat()
     if (!st.isFile() || (asPod && !podAllowed(st, 4))) return false
-    const out = fs.openSync(to, fs.constants.O_CREAT | fs.constants.O_WRONLY | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, mode)
+    const out = await fsp.open(to, fs.constants.O_CREAT | fs.constants.O_WRONLY | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, mode)
     try {
-      const buf = Buffer.allocUnsafe(1 << 20)
-      for (;;) {
-        const n = fs.readSync(fd, buf, 0, buf.length, null)
-        if (n === 0) break
-        let at = 0
-        while (at < n) at += fs.writeSync(out, buf, at, n - at)
-      }
+      // the streams close their handles when done (closing a handle a stream still holds open would wait for ever); closing again is a no-op
+      await pipeline(fh.createReadStream({ highWaterMark: 1 << 20 }), out.createWriteStream())
     } finally {
-      fs.closeSync(out)
+      await out.close()
     }
     return true
   } catch {
     return false
   } finally {
-    fs.closeSync(fd)
+    await fh.close()
   }
 }
 
@@ -199,12 +198,12 @@ const podDirNames = (view: PodView, podDir: string, found: Located): ReadonlyArr
  * a folder deleted and made again, are not detected: the lower layer's
  * entries would show through.)
  */
-export const copyOut = (view: PodView, podPath: string, dest: string): boolean => {
+export const copyOut = async (view: PodView, podPath: string, dest: string): Promise<boolean> => {
   const root = path.posix.resolve("/", podPath)
   const found = resolveInPod(view, root)
   if (found === undefined) return false
   if (found.owner === "host" && !podMayReach(found.file, found.root)) return false
-  const copy = (p: string, loc: Located, to: string, top: boolean): boolean => {
+  const copy = async (p: string, loc: Located, to: string, top: boolean): Promise<boolean> => {
     let st: fs.Stats
     try {
       st = fs.lstatSync(loc.file)
@@ -222,7 +221,7 @@ export const copyOut = (view: PodView, podPath: string, dest: string): boolean =
       for (const name of podDirNames(view, p, loc)) {
         const child = path.posix.join(p, name)
         const childLoc = locate(view, child)
-        if (childLoc !== undefined) copy(child, childLoc, path.join(to, name), false)
+        if (childLoc !== undefined) await copy(child, childLoc, path.join(to, name), false)
       }
       return true
     }

@@ -120,6 +120,22 @@ export const removeDir = (dir: string): void => {
   }
 }
 
+/** `collectArtifacts` with an asynchronous `copy` (the sandbox's streamed one), one path after another. */
+export const collectArtifactsAsync = async (
+  spec: ProcessSpec,
+  copy: (podPath: string, dest: string) => Promise<boolean>
+): Promise<Readonly<Record<string, string | undefined>> | undefined> => {
+  if (spec.artifactPaths === undefined || spec.artifactPaths.length === 0 || spec.artifactDir === undefined) return undefined
+  await fs.promises.mkdir(spec.artifactDir, { recursive: true, mode: 0o700 })
+  const out: Record<string, string | undefined> = {}
+  for (const [i, p] of spec.artifactPaths.entries()) {
+    const dest = path.join(spec.artifactDir, String(i))
+    const ok = await copy(p, dest).catch(() => false)
+    out[p] = ok ? dest : undefined
+  }
+  return out
+}
+
 /** Copies out each of `spec.artifactPaths` with `copy` (true when something was there) into `<artifactDir>/<index>`. */
 export const collectArtifacts = (
   spec: ProcessSpec,

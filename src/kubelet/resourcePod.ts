@@ -28,6 +28,7 @@ import type { KubeObject } from "../kube/api/Resources.js"
 import { parseDurationMs } from "../util/goDuration.js"
 import { isoSeconds } from "../util/time.js"
 import { initErrorExitCode } from "./artifactPod.js"
+import { stagedInputRefusal } from "./artifacts/archive.js"
 import type { ArtifactEgress } from "./artifacts/egress.js"
 import { type ArtifactTemplate, loadInputs } from "./artifacts/executor.js"
 import type { ArtifactStore } from "./artifacts/S3Store.js"
@@ -108,6 +109,9 @@ const loadManifest = (deps: ResourceArtifactDeps, pod: KubeObject, template: Res
         // Not loaded: an optional artifact not supplied; kubectl then finds no file at its path.
         const podPath = input?.podPath ?? (template as ArtifactTemplate).inputs?.artifacts?.find((a) => a.name === name)?.path ?? ""
         if (input === undefined) return yield* Effect.fail(`error: the path "${podPath}" does not exist`)
+        // read by the node agent itself, which follows links: one leading out of its stage folder is refused
+        const refused = stagedInputRefusal(input.hostPath)
+        if (refused !== undefined) return yield* Effect.fail(`error: reading "${podPath}": ${refused}`)
         const manifest = yield* Effect.try({
           try: () =>
             fs.statSync(input.hostPath).isDirectory()

@@ -66,10 +66,11 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, type Scope } from "effect"
+import { stagedInputRefusal } from "./artifacts/archive.js"
 import { scriptPath } from "./PodPlan.js"
 import { copyOut, type PodView, readOutput } from "./podView.js"
 import {
-  collectArtifacts,
+  collectArtifactsAsync,
   helperEnv,
   isUnder,
   podHostId,
@@ -262,6 +263,9 @@ export const makeOverlayRunner = (workDir: string, exposed: ReadonlyArray<string
   const mounts = hostMounts(["/tmp", workDir])
   const run = (spec: ProcessSpec): Effect.Effect<ProcessResult> =>
     Effect.gen(function*() {
+      // a staged input is bound by the host's mount, which follows links: one leading out of its stage folder is refused
+      const refused = (spec.inputs ?? []).map((i) => stagedInputRefusal(i.hostPath)).find((r) => r !== undefined)
+      if (refused !== undefined) return { exitCode: 128, stdout: "", log: `${refused}\n`, files: {}, startError: refused } satisfies ProcessResult
       yield* Effect.sync(() => prepareDirs(spec, true))
       const workingDir = spec.workingDir !== undefined && spec.workingDir.startsWith("/") ? path.posix.resolve("/", spec.workingDir) : "/"
       const inputMounts = (spec.inputs ?? []).map((i) => ({ name: "input-artifacts", hostPath: i.hostPath, mountPath: i.podPath, readOnly: false }))
@@ -295,7 +299,8 @@ export const makeOverlayRunner = (workDir: string, exposed: ReadonlyArray<string
         for (const p of spec.outputPaths) out[p] = readOutput(view, p)
         return out
       })
-      const artifacts = yield* Effect.sync(() => collectArtifacts(spec, (p, dest) => copyOut(view, p, dest)))
+      // streamed off the event loop's hot path: a large output does not stall the node agent's other pods
+      const artifacts = yield* Effect.promise(() => collectArtifactsAsync(spec, (p, dest) => copyOut(view, p, dest)))
       return { ...spawned, files, ...(artifacts !== undefined ? { artifacts } : {}) }
     })
   return { isolation: "overlay", run }

@@ -7,7 +7,7 @@
 import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import { annotationTasksToDelete, conditionArtifactGCError, labelComponent } from "../../src/controller/ArtifactGC.js"
+import { annotationTasksToDelete, conditionArtifactGCError, labelComponent, podHashLabel } from "../../src/controller/ArtifactGC.js"
 import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
 import type { KubeObject } from "../../src/kube/api/Resources.js"
 import { InMemoryKube } from "../../src/testing/InMemoryKube.js"
@@ -250,6 +250,52 @@ describe("artifact GC through the controller (real S3)", () => {
         const deletes = (yield* kube.requests("cluster-1")).filter((r) => r.verb === "delete" && r.resource === "workflowartifactgctasks")
         assert.isAtLeast(deletes.length, 4)
         assert.deepStrictEqual(yield* keysIn(s3, "gc-retry/"), [])
+      }))
+    ), 90_000)
+
+  it.live("tasks a user lists in the tasks-to-delete annotation that are not this workflow's are left in place (and dropped from the list)", () =>
+    inMemory(() =>
+      Effect.scoped(Effect.gen(function*() {
+        const s3 = yield* s3Server()
+        yield* s3.createBucket(bucket)
+        const kube = yield* InMemoryKube
+        const victim = (name: string, namespace: string, wfName: string, wfNamespace: string): KubeObject => ({
+          apiVersion: "argoproj.io/v1alpha1",
+          kind: "WorkflowArtifactGCTask",
+          metadata: {
+            name,
+            namespace,
+            labels: { "workflows.argoproj.io/artifact-gc-pod": String(podHashLabel(name.slice(0, -2))), [labelWorkflow]: wfName },
+            annotations: { "workflows.argoproj.io/workflow-namespace": wfNamespace }
+          },
+          spec: { artifactsByNode: {} }
+        })
+        const base = twoClusters("gc-deputy", { strategy: "OnWorkflowCompletion" })
+        const wf: KubeObject = {
+          ...base,
+          metadata: {
+            ...base.metadata,
+            annotations: { [annotationTasksToDelete]: JSON.stringify(["cluster-1/remote/other-artgc-wfcomp-1-0", "main/tenant-b/gc-deputy-artgc-wfcomp-1-0"]) }
+          }
+        }
+        const { admin, controller } = yield* start(s3, wf)
+        // another tenant's task in cluster-1, and one of a workflow of the same name in another namespace
+        yield* kube.adminClient("cluster-1").create("workflowartifactgctasks", "remote", victim("other-artgc-wfcomp-1-0", "remote", "other", "tenant-b"))
+        yield* kube.ensureNamespace("main", "tenant-b")
+        yield* kube.adminClient("main").create("workflowartifactgctasks", "tenant-b", victim("gc-deputy-artgc-wfcomp-1-0", "tenant-b", "gc-deputy", "tenant-b"))
+        yield* submit(admin, wf)
+        for (const { cluster, pod } of yield* producers("gc-deputy")) yield* produce(s3, cluster, pod)
+        yield* untilCompleted(controller, wf)
+        const settled = yield* eventually("the finalizer removed", Effect.map(current(admin, wf), (w) => {
+          const v = Option.getOrUndefined(w)
+          return v !== undefined && (v["status"] as any)?.artifactGCStatus?.strategiesProcessed?.OnWorkflowCompletion === true &&
+              !(v.metadata.finalizers ?? []).includes(finalizerArtifactGC) ? v : undefined
+        }), "40 seconds")
+        assert.isUndefined(settled.metadata.annotations?.[annotationTasksToDelete])
+        assert.deepStrictEqual((yield* kube.objects("cluster-1", "workflowartifactgctasks", "remote")).map((t) => t.metadata.name), ["other-artgc-wfcomp-1-0"])
+        assert.deepStrictEqual((yield* kube.objects("main", "workflowartifactgctasks", "tenant-b")).map((t) => t.metadata.name), ["gc-deputy-artgc-wfcomp-1-0"])
+        // its own objects were collected all the same
+        assert.deepStrictEqual(yield* keysIn(s3, "gc-deputy/"), [])
       }))
     ), 90_000)
 

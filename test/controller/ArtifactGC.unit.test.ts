@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { annotationTasksToDelete, gcObjects, gcPodDeadlineSeconds, groupItems, tasksToDelete } from "../../src/controller/ArtifactGC.js"
+import { annotationTasksToDelete, gcObjects, gcPodDeadlineSeconds, groupItems, ownTaskRefusal, tasksToDelete } from "../../src/controller/ArtifactGC.js"
 import { isArtifactGcPod } from "../../src/kubelet/artifactGcPod.js"
 import type { KubeObject } from "../../src/kube/api/Resources.js"
 import type { Workflow } from "../../src/workflow/model/Workflow.js"
@@ -24,5 +24,21 @@ describe("artifact GC objects", () => {
     assert.deepStrictEqual(tasksToDelete(at("not json")), [])
     assert.deepStrictEqual(tasksToDelete(at('["x", 3]')), [])
     assert.deepStrictEqual(tasksToDelete(wfObject), [])
+  })
+
+  it("only a task the controller made for this workflow may be deleted for it (the list is user-writable)", () => {
+    const items = [{ nodeId: "n1", strategy: "OnWorkflowCompletion" as const, cluster: "cluster-1", namespace: "remote", artifact: { name: "out", s3: { key: "k" } } }]
+    const [group] = groupItems(wf, "wf", "local", "main", "OnWorkflowCompletion", items as any)
+    const { task } = gcObjects(wfObject, wf, {}, "OnWorkflowCompletion", group!, { localCluster: "main", executorImage: "argoexec:v4.0.5", now: 0 })
+    assert.isUndefined(ownTaskRefusal(task, "wf", "local"))
+    // another namespace's workflow of the same name, another workflow, a renamed task, a bare one
+    assert.match(ownTaskRefusal(task, "wf", "tenant-b")!, /workflow-namespace annotation is not tenant-b/)
+    assert.match(ownTaskRefusal(task, "other", "local")!, /no GC task name of workflow other/)
+    const renamed = { ...task, metadata: { ...task.metadata, name: `${group!.podName}-1` } }
+    assert.match(ownTaskRefusal(renamed, "wf", "local")!, /no GC task name/)
+    const bare: KubeObject = { apiVersion: "argoproj.io/v1alpha1", kind: "WorkflowArtifactGCTask", metadata: { name: task.metadata.name!, namespace: "remote" } }
+    assert.isDefined(ownTaskRefusal(bare, "wf", "local"))
+    const otherLabel = { ...task, metadata: { ...task.metadata, labels: { ...task.metadata.labels, "workflows.argoproj.io/workflow": "x" } } }
+    assert.match(ownTaskRefusal(otherLabel, "wf", "local")!, /workflow label is not wf/)
   })
 })

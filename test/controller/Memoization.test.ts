@@ -16,12 +16,12 @@ import { reconcile } from "../../src/workflow/engine/reconcile.js"
 import type { CacheRead } from "../../src/workflow/engine/syncTypes.js"
 import { config, workflow } from "../workflow/engine/harness.js"
 
-const memoWf = (name: string) =>
+const memoWf = (name: string, cache = "cache-config") =>
   workflow({
     entrypoint: "main",
     templates: [{
       name: "main",
-      memoize: { key: "cache-key", maxAge: "10s", cache: { configMap: { name: "cache-config" } } },
+      memoize: { key: "cache-key", maxAge: "10s", cache: { configMap: { name: cache } } },
       container: { image: "busybox", command: ["sh", "-c"], args: ["echo world > /tmp/hello_world.txt"] },
       outputs: { parameters: [{ name: "hello", valueFrom: { path: "/tmp/hello_world.txt" } }] }
     }]
@@ -113,5 +113,35 @@ describe("Memoization (controller)", () => {
       const saved = yield* memo.apply("argo", { save: [{ cache: "cache-config", key: "k", nodeId: "n", outputs: {} }], hit: [], needCaches: [] }, 0).pipe(Effect.flip)
       assert.strictEqual(saved.reason, "Invalid")
       assert.deepStrictEqual((yield* admin.get("configmaps", "argo", "cache-config"))["data"], { other: "x" })
+    }).pipe(Effect.provide(InMemoryKube.layer)))
+
+  it.effect("a cache named 'other-namespace/name' errors its node and is never read or written in any namespace", () =>
+    Effect.gen(function*() {
+      const kube = yield* InMemoryKube
+      yield* kube.addCluster("main")
+      yield* kube.ensureNamespace("main", "argo")
+      yield* kube.ensureNamespace("main", "tenant-b")
+      const admin = kube.adminClient("main")
+      const theirs = {
+        "cache-key": JSON.stringify({ nodeID: "b-1", outputs: { parameters: [{ name: "hello", value: "tenant-b's secret" }] }, creationTimestamp: "2099-01-01T00:00:00Z" })
+      }
+      yield* admin.create("configmaps", "tenant-b", {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "cache-config", namespace: "tenant-b", labels: { "workflows.argoproj.io/configmap-type": "Cache" } },
+        data: theirs
+      })
+      const memo = yield* Effect.service(Memoization).pipe(Effect.provide(Memoization.layer.pipe(Layer.provide(Layer.succeed(KubeClient, admin)))))
+      const read = yield* memo.read("argo", ["tenant-b/cache-config"])
+      assert.deepStrictEqual(read.get("tenant-b/cache-config"), { found: false })
+      const { wf, out } = yield* step(memo, memoWf("cross", "tenant-b/cache-config"))
+      assert.lengthOf(out.actions.filter((a) => a._tag === "CreatePod"), 0)
+      assert.isUndefined(out.memo?.needCaches.find((c) => c.includes("/")))
+      const node = nodesOf(wf)[0]
+      assert.strictEqual(node.phase, "Error")
+      assert.match(node.message, /^cache could not be found or created: 'tenant-b\/cache-config' is not a valid ConfigMap name/)
+      const saved = yield* memo.apply("argo", { save: [{ cache: "tenant-b/cache-config", key: "cache-key", nodeId: "n", outputs: {} }], hit: [], needCaches: [] }, 0).pipe(Effect.flip)
+      assert.strictEqual(saved.reason, "Invalid")
+      assert.deepStrictEqual((yield* admin.get("configmaps", "tenant-b", "cache-config"))["data"], theirs)
     }).pipe(Effect.provide(InMemoryKube.layer)))
 })

@@ -35,6 +35,24 @@ describe("the data executor's transformation", () => {
   })
 })
 
+describe("a data template's listing is bounded", () => {
+  it.effect("the directory store's list fails past maxListedKeys, naming the limit, without reading the files", () =>
+    Effect.gen(function*() {
+      const root = fs.mkdtempSync(path.join(os.tmpdir(), "flotilla-list-"))
+      for (const n of ["a", "b", "c", "d/e"]) {
+        fs.mkdirSync(path.dirname(path.join(root, "bkt", "src", n)), { recursive: true })
+        fs.writeFileSync(path.join(root, "bkt", "src", n), n)
+      }
+      const t = { endpoint: "store:9000", bucket: "bkt", key: "src" }
+      const within = makeDirectoryStore({ root, endpoint: "store:9000", maxListedKeys: 4 })
+      assert.deepStrictEqual(yield* within.list(t), ["src/a", "src/b", "src/c", "src/d/e"])
+      const capped = makeDirectoryStore({ root, endpoint: "store:9000", maxListedKeys: 3 })
+      const e = yield* Effect.flip(capped.list(t))
+      assert.strictEqual(e.message, `failed to list: more than 3 keys under "src" (bucket "bkt"): the limit of keys one listing may hold`)
+      fs.rmSync(root, { recursive: true, force: true })
+    }))
+})
+
 const wfOf = (name: string, templates: ReadonlyArray<Record<string, unknown>>): KubeObject => ({
   apiVersion: "argoproj.io/v1alpha1",
   kind: "Workflow",

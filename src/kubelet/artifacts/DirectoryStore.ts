@@ -18,7 +18,7 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
-import { type ArtifactStore, ArtifactStoreError, type Downloaded, type Loaded, type S3Target } from "./S3Store.js"
+import { type ArtifactStore, ArtifactStoreError, defaultMaxListedKeys, type Downloaded, type Loaded, type S3Target, tooManyKeys } from "./S3Store.js"
 
 /** The files under `dir` (relative names, sorted), links and others skipped. */
 const namesUnder = (dir: string, prefix = ""): Array<{ rel: string; file: string }> =>
@@ -50,6 +50,25 @@ export interface DirectoryStoreOptions {
   readonly fallback?: ArtifactStore | undefined
   /** Bound on one object's size when downloading (bytes). Default 10 GiB. */
   readonly maxObjectBytes?: number | undefined
+  /** Bound on the keys `list` may hold, as S3Store's. Default 100,000. */
+  readonly maxListedKeys?: number | undefined
+}
+
+/** The relative names of the files under `dir` (links skipped), failing past `cap` of them, never reading a file. */
+const namesUpTo = (dir: string, cap: number, tooMany: () => Error): Array<string> => {
+  const out: Array<string> = []
+  const walk = (d: string, prefix: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const rel = prefix === "" ? e.name : `${prefix}/${e.name}`
+      if (e.isDirectory()) walk(path.join(d, e.name), rel)
+      else if (e.isFile()) {
+        out.push(rel)
+        if (out.length > cap) throw tooMany()
+      }
+    }
+  }
+  walk(dir, "")
+  return out
 }
 
 type File = { readonly rel: string; readonly data: Uint8Array }
@@ -90,7 +109,12 @@ export const makeDirectoryStore = (options: DirectoryStoreOptions): ArtifactStor
   const io = <A>(verb: string, t: S3Target, f: () => A) =>
     Effect.try({
       try: f,
-      catch: (e) => isNotFound(e) ? fail(verb, t, "NotFound", "NoSuchKey: the specified key does not exist") : fail(verb, t, "Unknown", e instanceof Error ? e.message : String(e))
+      catch: (e) =>
+        e instanceof ArtifactStoreError
+          ? e
+          : isNotFound(e)
+          ? fail(verb, t, "NotFound", "NoSuchKey: the specified key does not exist")
+          : fail(verb, t, "Unknown", e instanceof Error ? e.message : String(e))
     })
 
   const write = (file: string, data: Uint8Array) => {
@@ -99,6 +123,7 @@ export const makeDirectoryStore = (options: DirectoryStoreOptions): ArtifactStor
   }
 
   const maxObjectBytes = options.maxObjectBytes ?? 10 * 1024 ** 3
+  const maxListedKeys = options.maxListedKeys ?? defaultMaxListedKeys
 
   const ioAsync = <A>(verb: string, t: S3Target, f: () => Promise<A>) =>
     Effect.tryPromise({
@@ -195,7 +220,8 @@ export const makeDirectoryStore = (options: DirectoryStoreOptions): ArtifactStor
             throw e
           }
           // S3 lists keys in byte order, not folder by folder
-          return filesUnder(file).map((f) => `${prefix}${f.rel}`).sort((a, b) => a < b ? -1 : a > b ? 1 : 0)
+          return namesUpTo(file, maxListedKeys, () => tooManyKeys("list", t, maxListedKeys))
+            .map((rel) => `${prefix}${rel}`).sort((a, b) => a < b ? -1 : a > b ? 1 : 0)
         })
       ))
   }

@@ -144,7 +144,23 @@ export interface S3StoreOptions {
   readonly maxObjectBytes?: number | undefined
   /** Objects larger than this are uploaded in parts (multipart). Default 64 MiB. */
   readonly multipartThreshold?: number | undefined
+  /**
+   * Bound on the keys one listing may hold: a data template's `list`, a "directory" key's download
+   * or get (held in memory; a huge public bucket would otherwise fill the node agent's). Default 100,000.
+   */
+  readonly maxListedKeys?: number | undefined
 }
+
+/** Default bound on the keys one listing may hold. */
+export const defaultMaxListedKeys = 100_000
+
+/** The failure of a listing past its bound. */
+export const tooManyKeys = (verb: string, t: S3Target, max: number): ArtifactStoreError =>
+  new ArtifactStoreError({
+    reason: "Unknown",
+    verb,
+    detail: `more than ${max} keys under "${t.key}" (bucket "${t.bucket}"): the limit of keys one listing may hold`
+  })
 
 /** Default bound on a downloaded object: 10 GiB. */
 export const defaultMaxObjectBytes = 10 * 1024 ** 3
@@ -211,6 +227,7 @@ export const makeS3Store = (options: S3StoreOptions = {}): ArtifactStore => {
   const idleTimeoutMs = options.idleTimeoutMs ?? 30_000
   const maxObjectBytes = options.maxObjectBytes ?? defaultMaxObjectBytes
   const multipartThreshold = options.multipartThreshold ?? 64 * 1024 * 1024
+  const maxListedKeys = options.maxListedKeys ?? defaultMaxListedKeys
 
   const clientFor = (t: S3Target, maxAttempts = 3) =>
     new S3Client({
@@ -350,7 +367,7 @@ export const makeS3Store = (options: S3StoreOptions = {}): ArtifactStore => {
           Effect.gen(function*() {
             // As upstream: a key that is no object may be a "directory" of objects.
             const prefix = cleanPrefix(t.key)
-            const keys = yield* listKeys(t, prefix)
+            const keys = yield* listKeys(t, prefix, undefined, maxListedKeys)
             if (keys.length === 0) return yield* Effect.fail(notFound)
             const root = path.resolve(dest)
             yield* Effect.promise(() => fsp.mkdir(root, { recursive: true }))
@@ -373,7 +390,8 @@ export const makeS3Store = (options: S3StoreOptions = {}): ArtifactStore => {
       return res.Body === undefined ? new Uint8Array(0) : await res.Body.transformToByteArray()
     })
 
-  const listKeys = (t: S3Target, prefix: string, limit?: number) =>
+  /** The keys under `prefix`: at most `limit` of them; more than `cap` fails (`tooManyKeys`) as soon as they are seen. */
+  const listKeys = (t: S3Target, prefix: string, limit?: number, cap?: number) =>
     call("list", t, async (c, abortSignal) => {
       const keys: Array<string> = []
       let token: string | undefined
@@ -383,6 +401,7 @@ export const makeS3Store = (options: S3StoreOptions = {}): ArtifactStore => {
           { abortSignal }
         )
         for (const o of res.Contents ?? []) if (o.Key !== undefined) keys.push(o.Key)
+        if (cap !== undefined && keys.length > cap) throw tooManyKeys("list", t, cap)
         token = res.IsTruncated === true && (limit === undefined || keys.length < limit) ? res.NextContinuationToken : undefined
       } while (token !== undefined)
       return keys
@@ -410,7 +429,7 @@ export const makeS3Store = (options: S3StoreOptions = {}): ArtifactStore => {
           Effect.gen(function*() {
             // As upstream: a key that is no object may be a "directory" of objects.
             const prefix = cleanPrefix(t.key)
-            const keys = yield* listKeys(t, prefix)
+            const keys = yield* listKeys(t, prefix, undefined, maxListedKeys)
             if (keys.length === 0) return yield* Effect.fail(notFound)
             const files: Array<{ rel: string; data: Uint8Array }> = []
             for (const key of keys) {
@@ -450,6 +469,6 @@ export const makeS3Store = (options: S3StoreOptions = {}): ArtifactStore => {
         Effect.catchIf((e) => e.reason === "NotFound", () =>
           listKeys(t, cleanPrefix(t.key), 1).pipe(Effect.map((keys) => keys.length > 0)))
       ),
-    list: (t) => listKeys(t, cleanPrefix(t.key)).pipe(Effect.map((keys) => keys.filter((k) => !k.endsWith("/"))))
+    list: (t) => listKeys(t, cleanPrefix(t.key), undefined, maxListedKeys).pipe(Effect.map((keys) => keys.filter((k) => !k.endsWith("/"))))
   }
 }

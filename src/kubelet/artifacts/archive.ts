@@ -249,6 +249,77 @@ export interface UntarLimits {
 /** Default bound on an artifact's decompressed size: 10 GiB. */
 export const defaultMaxDecompressedBytes = 10 * 1024 ** 3
 
+const insideOrAt = (p: string, dir: string) => p === dir || inside(p, dir)
+
+const lstatOrUndefined = async (p: string): Promise<fs.Stats | undefined> => {
+  try {
+    return await fsp.lstat(p)
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") return undefined
+    throw e
+  }
+}
+
+/**
+ * Whether the link `link`, placed in the real folder `realParent`, resolves inside `realRoot` as
+ * the kernel would resolve it: component by component on the real file system (a `..` after a
+ * link goes up from the link's real target, never lexically), each step required inside the root.
+ * Past the first component that does not exist yet, no `..` is allowed: a later entry could make
+ * that component a link to a shallower folder, and the `..` would then climb out.
+ */
+export const linkStaysInside = async (realParent: string, link: string, realRoot: string): Promise<boolean> => {
+  let cur = path.isAbsolute(link) ? "/" : realParent
+  const parts = link.split("/").filter((c) => c !== "" && c !== ".")
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!
+    if (part === "..") {
+      cur = path.dirname(cur)
+    } else {
+      const next = path.join(cur, part)
+      const st = await lstatOrUndefined(next)
+      if (st === undefined) {
+        if (parts.slice(i + 1).includes("..")) return false
+        return insideOrAt(path.join(next, ...parts.slice(i + 1)), realRoot)
+      }
+      if (st.isSymbolicLink()) {
+        try {
+          cur = await fsp.realpath(next)
+        } catch {
+          return false // a dangling link in the way: where it will lead is not known
+        }
+      } else cur = next
+    }
+    // an absolute link may pass through `/` and the folders above the root on its way down: only where it ends counts then
+    if (!path.isAbsolute(link) && !insideOrAt(cur, realRoot)) return false
+  }
+  return insideOrAt(cur, realRoot)
+}
+
+/**
+ * The real path of folder `rel` under `realRoot`, made one level at a time: each existing level
+ * that is a link is followed only to a real folder inside the root, so nothing is ever made or
+ * written outside it.
+ */
+const realFolder = async (realRoot: string, rel: string, name: string): Promise<string> => {
+  let cur = realRoot
+  for (const part of rel.split(path.sep).filter((c) => c !== "" && c !== ".")) {
+    const next = path.join(cur, part)
+    const st = await lstatOrUndefined(next)
+    if (st === undefined) {
+      await fsp.mkdir(next, { mode: 0o755 })
+      cur = next
+      continue
+    }
+    const real = st.isSymbolicLink() ? await fsp.realpath(next).catch(() => undefined) : next
+    if (real === undefined || !insideOrAt(real, realRoot)) {
+      throw new ArchiveError(`illegal file path after symlink resolution: ${name} resolves outside destination`)
+    }
+    if (!(await fsp.stat(real)).isDirectory()) throw new ArchiveError(`illegal file path: ${name}: ${part} is not a directory`)
+    cur = real
+  }
+  return cur
+}
+
 /** Writes the streamed tar entries under `dest` (a fresh directory), refusing anything that would land outside it. */
 const extractTo = (dest: string) => {
   const root = path.resolve(dest)
@@ -259,30 +330,62 @@ const extractTo = (dest: string) => {
       if (e.type === "dir" && target === root) return
       throw new ArchiveError(`illegal file path: ${e.name}`)
     }
+    const rel = path.relative(root, target)
     if (e.type === "dir") {
-      await fsp.mkdir(target, { recursive: true, mode: 0o755 })
+      await realFolder(realRoot, rel, e.name)
       return
     }
-    const parent = path.dirname(target)
-    await fsp.mkdir(parent, { recursive: true, mode: 0o755 })
-    const realParent = await fsp.realpath(parent)
-    if (realParent !== realRoot && !inside(realParent, realRoot)) {
-      throw new ArchiveError(`illegal file path after symlink resolution: ${e.name} resolves outside destination`)
-    }
+    // the entry goes into its folder's real path (checked inside the root before anything is made)
+    const realParent = await realFolder(realRoot, path.dirname(rel), e.name)
+    const at = path.join(realParent, path.basename(rel))
     if (e.type === "symlink") {
       const link = e.linkname ?? ""
-      const resolved = path.isAbsolute(link) ? path.normalize(link) : path.join(path.dirname(target), link)
-      if (!inside(resolved, root)) throw new ArchiveError(`illegal symlink target: ${e.name} -> ${link}`)
-      await fsp.symlink(link, target)
+      const lexical = path.isAbsolute(link) ? path.normalize(link) : path.join(path.dirname(target), link)
+      if (!inside(lexical, root) || !(await linkStaysInside(realParent, link, realRoot))) {
+        throw new ArchiveError(`illegal symlink target: ${e.name} -> ${link}`)
+      }
+      await fsp.symlink(link, at)
       return
     }
-    const fh = await fsp.open(target, fs.constants.O_CREAT | fs.constants.O_WRONLY | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, e.mode)
+    const fh = await fsp.open(at, fs.constants.O_CREAT | fs.constants.O_WRONLY | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, e.mode)
     try {
       await read((chunk) => writeAll(fh, chunk))
     } finally {
       await fh.close()
     }
-    if (e.mtime !== undefined) await fsp.utimes(target, e.mtime, e.mtime)
+    if (e.mtime !== undefined) await fsp.utimes(at, e.mtime, e.mtime)
+  }
+}
+
+/** Every link under `dir` (not followed), for the re-check of a moved top-level folder. */
+const linksUnder = async (dir: string): Promise<ReadonlyArray<string>> => {
+  const out: Array<string> = []
+  const walk = async (d: string) => {
+    for (const entry of await fsp.readdir(d, { withFileTypes: true })) {
+      const full = path.join(d, entry.name)
+      if (entry.isSymbolicLink()) out.push(full)
+      else if (entry.isDirectory()) await walk(full)
+    }
+  }
+  await walk(dir)
+  return out
+}
+
+/**
+ * A single top-level entry is moved up one level (to `dest`): a link there would be re-based onto
+ * `dest`'s folder (the other inputs), so a top-level link is refused, and each link inside a
+ * top-level folder must still resolve inside that folder alone.
+ */
+const checkMovedTop = async (top: string, name: string): Promise<void> => {
+  const st = await fsp.lstat(top)
+  if (st.isSymbolicLink()) throw new ArchiveError(`illegal symlink: the archive's single top-level entry ${name} is a symlink`)
+  if (!st.isDirectory()) return
+  const realTop = await fsp.realpath(top)
+  for (const l of await linksUnder(top)) {
+    const link = await fsp.readlink(l)
+    if (!(await linkStaysInside(await fsp.realpath(path.dirname(l)), link, realTop))) {
+      throw new ArchiveError(`illegal symlink target: ${path.relative(path.dirname(top), l)} -> ${link} leaves the archive's top-level folder`)
+    }
   }
 }
 
@@ -319,6 +422,7 @@ export const untarGzFile = async (file: string, dest: string, limits: UntarLimit
     }
     const top = await fsp.readdir(tmp)
     if (top.length === 1) {
+      await checkMovedTop(path.join(tmp, top[0]!), top[0]!)
       await fsp.rename(path.join(tmp, top[0]!), dest)
       await fsp.rmdir(tmp)
     } else {
@@ -356,4 +460,26 @@ export const filesUnder = (dir: string): ReadonlyArray<{ readonly rel: string; r
   }
   walk(dir, "")
   return out
+}
+
+/**
+ * Why the host must not use the staged input `hostPath` (bind-mount it, read it), or undefined:
+ * a link (the single top-level entry of an archive is refused when unpacked, so this is a second
+ * guard) whose real path is not inside the folder it was staged in.
+ */
+export const stagedInputRefusal = (hostPath: string): string | undefined => {
+  let st: fs.Stats
+  try {
+    st = fs.lstatSync(hostPath)
+  } catch {
+    return undefined // not there: whoever uses it says so
+  }
+  if (!st.isSymbolicLink()) return undefined
+  const refusal = `the staged input ${path.basename(hostPath)} is a symlink leading outside its stage folder`
+  try {
+    const stage = fs.realpathSync(path.dirname(hostPath))
+    return inside(fs.realpathSync(hostPath), stage) ? undefined : refusal
+  } catch {
+    return refusal
+  }
 }

@@ -25,7 +25,7 @@ import {
   parseArtifactRepository,
   problemsMessage
 } from "./artifactRepository.js"
-import { readConfigMap } from "./configMapParams.js"
+import { invalidConfigMapName, readConfigMap, readControllerConfigMap } from "./configMapParams.js"
 import { type Failure, isFailure, type Node } from "./nodes.js"
 import type { OperationState } from "./operation.js"
 import { evaluate, type Scope, substitute, substituteTemplate } from "./scope.js"
@@ -91,8 +91,9 @@ const resolved = new WeakMap<OperationState, { readonly repository: ArtifactRepo
  * a ConfigMap not found or missing the key means the next place, and none found is an error naming
  * the ConfigMap, the places and the key; without a ref, the namespace's `artifact-repositories`
  * when its annotation names a key it has, else the controller configmap's `artifactRepository`.
- * "pending" while a ConfigMap is being read (the controller's namespace's is asked for as
- * `<namespace>/<name>`, a name no ConfigMap can have).
+ * "pending" while a ConfigMap is being read (the controller's namespace's through a request of its
+ * own, `EngineOutput.needControllerConfigMaps`). A ConfigMap name that is no valid name (a `/` in
+ * it, say) is an error, never read (upstream's Get refuses it).
  */
 export const repositoryOf = (op: OperationState): { readonly repository: ArtifactRepository | undefined } | Failure | "pending" => {
   const known = resolved.get(op)
@@ -115,6 +116,8 @@ const resolveRepository = (op: OperationState): { readonly repository: ArtifactR
   const ref = record(op.wf.spec.artifactRepositoryRef)
   const namespace = op.wf.metadata.namespace
   const configMap = str(ref?.["configMap"]) || defaultRepositoriesConfigMap
+  const invalidName = invalidConfigMapName(configMap)
+  if (invalidName !== undefined) return { error: `spec.artifactRepositoryRef.configMap: ${invalidName}` }
   const read = readConfigMap(op, configMap)
   if (read === "pending") return "pending"
   const record_ = (status: ArtifactRepositoryRefStatus) => {
@@ -137,7 +140,7 @@ const resolveRepository = (op: OperationState): { readonly repository: ArtifactR
   )
   const misses: Array<string> = []
   for (const [i, place] of places.entries()) {
-    const here = i === 0 ? read : readConfigMap(op, `${place}/${configMap}`)
+    const here = i === 0 ? read : readControllerConfigMap(op, configMap)
     if (here === "pending") return "pending"
     if (!here.found) {
       misses.push(`ConfigMap "${configMap}" not found in namespace "${place}"`)

@@ -12,7 +12,14 @@
  * Parameter` and `GetConfigMapValue` refuses an unlabelled one; the messages are upstream's.
  * Upstream ignores `configMapKeyRef.optional` here (a missing one is an error unless the
  * parameter has `valueFrom.default`), and so does this.
+ *
+ * A name that is no valid ConfigMap name (an RFC 1123 subdomain: no `/`, so never another
+ * namespace's `ns/name`) is never asked for: upstream's informer lookup by `namespace/name` finds
+ * nothing for it (NotFound, so `valueFrom.default` applies), and the message says why. The
+ * controller's namespace is read only for the artifact repository (`readControllerConfigMap`), a
+ * request of its own that nothing a user writes can emit.
  */
+import { validateSubdomain } from "../../kube/api/Validation.js"
 import type { Parameter } from "../model/Workflow.js"
 import { labelConfigMapType } from "./memoize.js"
 import type { ConfigMapRead } from "./contract.js"
@@ -28,30 +35,61 @@ export type ConfigMapValue =
   | { readonly _tag: "Pending"; readonly name: string }
 
 const needs = new WeakMap<OperationState, Set<string>>()
+const controllerNeeds = new WeakMap<OperationState, Set<string>>()
+
+const need = (table: WeakMap<OperationState, Set<string>>, op: OperationState, name: string): void => {
+  let set = table.get(op)
+  if (set === undefined) table.set(op, set = new Set())
+  set.add(name)
+}
+
+/** Why `name` is not a ConfigMap name (an RFC 1123 subdomain), or undefined when it is one. */
+export const invalidConfigMapName = (name: string): string | undefined => {
+  const problem = validateSubdomain(name)
+  return problem === undefined ? undefined : `'${name}' is not a valid ConfigMap name: ${problem}`
+}
 
 /** The ConfigMaps the engine needed in this run and was not given (`EngineOutput.needConfigMaps`). */
 export const configMapsNeeded = (op: OperationState): ReadonlyArray<string> => [...(needs.get(op) ?? [])]
 
+/** The controller namespace's ConfigMaps needed and not given (`EngineOutput.needControllerConfigMaps`). */
+export const controllerConfigMapsNeeded = (op: OperationState): ReadonlyArray<string> => [...(controllerNeeds.get(op) ?? [])]
+
 /**
  * A ConfigMap of the workflow's namespace as the controller read it, or "pending" (then listed in
- * `EngineOutput.needConfigMaps`): also the `artifact-repositories` ConfigMap (artifacts.ts).
+ * `EngineOutput.needConfigMaps`): also the `artifact-repositories` ConfigMap (artifacts.ts). A name
+ * that is no valid ConfigMap name is never asked for: it reads as not found.
  */
 export const readConfigMap = (op: OperationState, name: string): ConfigMapRead | "pending" => {
+  if (invalidConfigMapName(name) !== undefined) return { found: false }
   const read = op.input.configMaps?.get(name)
   if (read !== undefined) return read
-  let set = needs.get(op)
-  if (set === undefined) needs.set(op, set = new Set())
-  set.add(name)
+  need(needs, op, name)
+  return "pending"
+}
+
+/**
+ * A ConfigMap of the controller's namespace (`EngineConfig.controllerNamespace`) as the controller
+ * read it, or "pending" (then listed in `EngineOutput.needControllerConfigMaps`). For the artifact
+ * repository's resolution only (artifacts.ts); not found without a controller namespace or for a
+ * name that is no valid ConfigMap name.
+ */
+export const readControllerConfigMap = (op: OperationState, name: string): ConfigMapRead | "pending" => {
+  const namespace = op.config.controllerNamespace
+  if (namespace === undefined || namespace === "" || invalidConfigMapName(name) !== undefined) return { found: false }
+  const read = op.input.controllerConfigMaps?.get(name)
+  if (read !== undefined) return read
+  need(controllerNeeds, op, name)
   return "pending"
 }
 
 /** Upstream's `GetConfigMapValue` over the ConfigMaps the controller read (in the workflow's namespace). */
 export const configMapValue = (op: OperationState, name: string, key: string): ConfigMapValue => {
+  const invalid = invalidConfigMapName(name)
+  if (invalid !== undefined) return { _tag: "Missing", notFound: true, message: `ConfigMap '${name}' does not exist: ${invalid}` }
   const read = op.input.configMaps?.get(name)
   if (read === undefined) {
-    let set = needs.get(op)
-    if (set === undefined) needs.set(op, set = new Set())
-    set.add(name)
+    need(needs, op, name)
     return { _tag: "Pending", name }
   }
   if (!read.found) {

@@ -143,6 +143,12 @@ export interface EngineInput {
    */
   readonly configMaps?: ReadonlyMap<string, ConfigMapRead>
   /**
+   * ConfigMaps of the controller's namespace (`EngineConfig.controllerNamespace`), by name, as read
+   * for this run: only the artifact repository's resolution (`spec.artifactRepositoryRef`) asks for
+   * these (`EngineOutput.needControllerConfigMaps`); absent = none read yet.
+   */
+  readonly controllerConfigMaps?: ReadonlyMap<string, ConfigMapRead>
+  /**
    * The responses to the http templates' requests the controller made (engine/http.ts), by node ID.
    * Absent: the controller runs no http templates, and they error "not supported".
    */
@@ -239,6 +245,13 @@ export interface EngineOutput {
    * `EngineInput.configMaps`: read them and run the engine again (this output is provisional).
    */
   readonly needConfigMaps?: ReadonlyArray<string>
+  /**
+   * ConfigMaps of the controller's namespace (`EngineConfig.controllerNamespace`) that the artifact
+   * repository's resolution needs and that were not in `EngineInput.controllerConfigMaps` (valid
+   * ConfigMap names only; nothing a user writes can ask for another namespace): read them and run
+   * the engine again (this output is provisional).
+   */
+  readonly needControllerConfigMaps?: ReadonlyArray<string>
   /** Custom metrics to record once this status is stored; absent when none. */
   readonly metrics?: ReadonlyArray<MetricEmission>
   /**

@@ -7,6 +7,7 @@
  * node Succeeded its outputs are stored (`output.memo.save`), entries as upstream's
  * `configMapCache` writes them: `{nodeID, outputs, creationTimestamp, lastHitTimestamp}`.
  */
+import { validateSubdomain } from "../../kube/api/Validation.js"
 import { parseDurationMs } from "../../util/goDuration.js"
 import { isRecord } from "../../util/records.js"
 import { readStatusNodes } from "../model/compressedNodes.js"
@@ -39,6 +40,12 @@ const sessionOf = (op: OperationState): Session => {
   return s
 }
 
+/** Why a cache's name is no ConfigMap name (`other-namespace/name`, say: never read), or undefined. */
+const invalidConfigMapName = (name: string): string | undefined => {
+  const problem = validateSubdomain(name)
+  return problem === undefined ? undefined : `'${name}' is not a valid ConfigMap name: ${problem}`
+}
+
 /** Why a cache ConfigMap may not be used (upstream's `validateConfigmap`), or undefined. */
 export const cacheLabelError = (labels: Readonly<Record<string, string>> | undefined): string | undefined => {
   const label = labels?.[labelConfigMapType]
@@ -64,6 +71,8 @@ export const cacheLookup = (
 ): Node | undefined => {
   const cacheName = cacheNameOf(memo)
   if (cacheName === "") return op.errorNode(nodeName, "cache could not be found or created", opts, tmpl.name)
+  const invalidName = invalidConfigMapName(cacheName)
+  if (invalidName !== undefined) return op.errorNode(nodeName, `cache could not be found or created: ${invalidName}`, opts, tmpl.name)
   const key = memo.key
   if (!cacheKeyPattern.test(key)) return op.errorNode(nodeName, `invalid cache key: ${key}`, opts, tmpl.name)
   const read = op.input.memo?.caches.get(cacheName)
@@ -125,7 +134,7 @@ export const memoRequests = (op: OperationState): MemoRequests | undefined => {
         const m = memoStatus(n)!
         return { cache: String(m.cacheName ?? ""), key: String(m.key ?? ""), nodeId: n.id, outputs: n.outputs ?? {} }
       })
-      .filter((s) => s.cache !== "" && cacheKeyPattern.test(s.key))
+      .filter((s) => s.cache !== "" && invalidConfigMapName(s.cache) === undefined && cacheKeyPattern.test(s.key))
   }
   if (save.length === 0 && (session === undefined || (session.hit.length === 0 && session.needCaches.size === 0))) return undefined
   return { save, hit: session?.hit ?? [], needCaches: [...(session?.needCaches ?? [])] }

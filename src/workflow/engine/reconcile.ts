@@ -17,7 +17,7 @@ import { isFailedOrError, isFulfilled, isWorkflowCompleted, type Template, templ
 import type { EngineInput, EngineOutput } from "./contract.js"
 import { executeContainerSet, reconcileContainerSets } from "./containerSet.js"
 import { executeDag } from "./dag.js"
-import { configMapsNeeded } from "./configMapParams.js"
+import { configMapsNeeded, controllerConfigMapsNeeded } from "./configMapParams.js"
 import { customMetrics, recordMetricErrors } from "./metrics.js"
 import { failures, setGlobals, updateWorkflowMetadata } from "./globals.js"
 import { executeHttp, httpRequestsOf } from "./http.js"
@@ -206,6 +206,8 @@ class Operation extends OperationState {
     if (httpRequests.length > 0) out.httpRequests = httpRequests
     const needConfigMaps = configMapsNeeded(this)
     if (needConfigMaps.length > 0) out.needConfigMaps = needConfigMaps
+    const needControllerConfigMaps = controllerConfigMapsNeeded(this)
+    if (needControllerConfigMaps.length > 0) out.needControllerConfigMaps = needControllerConfigMaps
     if (metrics.emit.length > 0) out.metrics = metrics.emit
     const gc = artifactGCPlan(this.wf, this.status, nodes, { completed, deleting: this.input.workflow.metadata.deletionTimestamp !== undefined }, this.input.pods)
     if (gc !== undefined) out.artifactGC = gc

@@ -5,7 +5,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as zlib from "node:zlib"
-import { chmodTree, gzip, isTarGz, isTarGzFile, tarGz, tarGzToFile, untarGzFile } from "../../../src/kubelet/artifacts/archive.js"
+import { chmodTree, gzip, isTarGz, isTarGzFile, stagedInputRefusal, tarGz, tarGzToFile, untarGzFile } from "../../../src/kubelet/artifacts/archive.js"
 import { packTar, unpackTar } from "../../../src/kubelet/artifacts/tar.js"
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "flotilla-art-"))
@@ -144,17 +144,89 @@ describe("archives as argoexec makes and opens them", () => {
     fs.rmSync(dir, { recursive: true, force: true })
   }))
 
-  it.effect("a single top-level link with mode: the link is the artifact, and mode never reaches its target", run(async () => {
+  it.effect("a single top-level link is refused (moved up a level it would point at the other inputs); mode never reaches a link's target", run(async () => {
     const dir = tmp()
     const victim = path.join(dir, "victim")
     fs.writeFileSync(victim, "v", { mode: 0o600 })
     const single = gzip(packTar([{ name: "l", type: "symlink", mode: 0o777, linkname: "victim" }]), -1)
-    await untar(single, path.join(dir, "in"))
-    expect(fs.readlinkSync(path.join(dir, "in"))).toBe("victim")
+    await expect(untar(single, path.join(dir, "in"))).rejects.toThrow(/illegal symlink: the archive's single top-level entry l is a symlink/)
+    expect(fs.readdirSync(dir).sort()).toEqual(["victim"])
+    fs.symlinkSync("victim", path.join(dir, "in"))
     chmodTree(path.join(dir, "in"), 0o777, true)
     expect(fs.statSync(victim).mode & 0o777).toBe(0o600)
     fs.rmSync(dir, { recursive: true, force: true })
   }))
+
+  it.effect("a chain of links is resolved on the real file system: a link placed through another link cannot climb out", run(async () => {
+    const dir = tmp()
+    // review s20 #2: each link is inside when read lexically; `l` really lands in t/r, from where its target climbs to /etc
+    const chain = gzip(packTar([
+      { name: "t/r", type: "dir", mode: 0o755 },
+      { name: "t/a/b/c/d/e/f/q", type: "symlink", mode: 0o777, linkname: "../../../../../../r" },
+      { name: "t/a/b/c/d/e/f/q/l", type: "symlink", mode: 0o777, linkname: "../../../../../../../../etc" }
+    ]), -1)
+    await expect(untar(chain, path.join(dir, "1-b"))).rejects.toThrow(/illegal symlink target: t\/a\/b\/c\/d\/e\/f\/q\/l -> /)
+    expect(fs.readdirSync(dir)).toEqual([])
+    // a folder entry and a file named through a link
+    const folders = gzip(packTar([
+      { name: "t/r", type: "dir", mode: 0o755 },
+      { name: "t/a/b/q", type: "symlink", mode: 0o777, linkname: "../../r" },
+      { name: "t/a/b/q/../../../../made", type: "dir", mode: 0o755 },
+      { name: "t/a/b/q/../../../../made.txt", type: "file", mode: 0o644, data: new Uint8Array([1]) }
+    ]), -1)
+    // names are cleaned lexically first (as upstream's filepath.Join): these land in the destination, never through q
+    await untar(folders, path.join(dir, "2-c"))
+    expect(fs.readdirSync(dir)).toEqual(["2-c"])
+    expect(fs.readdirSync(path.join(dir, "2-c")).sort()).toEqual(["made", "made.txt", "t"])
+    fs.rmSync(path.join(dir, "2-c"), { recursive: true })
+    // a link whose target goes through a folder not there yet, then up: refused (that folder could become a link later)
+    const later = gzip(packTar([
+      { name: "t/x", type: "symlink", mode: 0o777, linkname: "later/../y" },
+      { name: "t/later", type: "symlink", mode: 0o777, linkname: "." }
+    ]), -1)
+    await expect(untar(later, path.join(dir, "3-d"))).rejects.toThrow(/illegal symlink target: t\/x -> later\/\.\.\/y/)
+    // the second input of the report: a single top-level link into the first one
+    const second = gzip(packTar([{ name: "x", type: "symlink", mode: 0o777, linkname: "1-b/r/l" }]), -1)
+    await expect(untar(second, path.join(dir, "0-a"))).rejects.toThrow(/single top-level entry x is a symlink/)
+    // a link inside a single top-level folder that leaves that folder (it would point at the other inputs once moved)
+    const sibling = gzip(packTar([
+      { name: "top", type: "dir", mode: 0o755 },
+      { name: "top/l", type: "symlink", mode: 0o777, linkname: "../other" }
+    ]), -1)
+    await expect(untar(sibling, path.join(dir, "4-e"))).rejects.toThrow(/illegal symlink target: top\/l -> \.\.\/other leaves the archive's top-level folder/)
+    expect(fs.readdirSync(dir)).toEqual([])
+    // links that stay inside still work, through links too
+    const fine = gzip(packTar([
+      { name: "top/sub/f", type: "file", mode: 0o644, data: new TextEncoder().encode("F") },
+      { name: "top/a/b", type: "symlink", mode: 0o777, linkname: "../sub" },
+      { name: "top/c", type: "symlink", mode: 0o777, linkname: "a/b/f" },
+      { name: "top/d", type: "symlink", mode: 0o777, linkname: "a/b/../sub/f" }
+    ]), -1)
+    await untar(fine, path.join(dir, "5-f"))
+    expect(fs.readFileSync(path.join(dir, "5-f", "c"), "utf8")).toBe("F")
+    expect(fs.readFileSync(path.join(dir, "5-f", "d"), "utf8")).toBe("F")
+    fs.rmSync(dir, { recursive: true, force: true })
+  }))
+
+  it("a staged input that is a link leading out of its stage folder is refused to the host (sandbox mount, resource manifest)", () => {
+    const dir = tmp()
+    const stage = path.join(dir, "stage")
+    fs.mkdirSync(stage)
+    fs.writeFileSync(path.join(stage, "1-b"), "b")
+    fs.mkdirSync(path.join(dir, "outside"))
+    fs.symlinkSync("1-b", path.join(stage, "0-a"))
+    fs.symlinkSync("../outside", path.join(stage, "2-c"))
+    fs.symlinkSync("/etc", path.join(stage, "3-d"))
+    fs.symlinkSync("missing", path.join(stage, "4-e"))
+    fs.symlinkSync(".", path.join(stage, "5-f"))
+    expect(stagedInputRefusal(path.join(stage, "1-b"))).toBeUndefined()
+    expect(stagedInputRefusal(path.join(stage, "0-a"))).toBeUndefined()
+    expect(stagedInputRefusal(path.join(stage, "9-none"))).toBeUndefined()
+    for (const l of ["2-c", "3-d", "4-e", "5-f"]) {
+      expect(stagedInputRefusal(path.join(stage, l))).toBe(`the staged input ${l} is a symlink leading outside its stage folder`)
+    }
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
 
   it.effect("a gzip bomb fails at the decompressed-size cap, early, leaving nothing behind", run(async () => {
     const dir = tmp()

@@ -74,6 +74,24 @@ layer(TestS3.layer, { timeout: 120_000 })("artifacts on a real S3 server", (it) 
       fs.rmSync(dir, { recursive: true, force: true })
     }))
 
+  it.effect("a listing (data template list, a \"directory\" key's get or download) past maxListedKeys fails, naming the limit", () =>
+    Effect.gen(function*() {
+      const s3 = yield* TestS3
+      yield* s3.createBucket(bucket).pipe(Effect.ignore)
+      const t = { endpoint: s3.endpoint, insecure: true, bucket, key: "many", accessKey: s3.accessKey, secretKey: s3.secretKey }
+      const store = makeS3Store()
+      yield* store.putDirectory(t, ["1", "2", "3", "4"].map((rel) => ({ rel, data: new Uint8Array([1]) })))
+      assert.deepStrictEqual(yield* makeS3Store({ maxListedKeys: 4 }).list(t), ["many/1", "many/2", "many/3", "many/4"])
+      const capped = makeS3Store({ maxListedKeys: 3 })
+      const limit = `more than 3 keys under "many" (bucket "${bucket}"): the limit of keys one listing may hold`
+      assert.strictEqual((yield* Effect.flip(capped.list(t))).message, `failed to list: ${limit}`)
+      expect((yield* Effect.flip(capped.get(t))).message).toContain(limit)
+      const dir = fs.mkdtempSync(path.join(workDir, "many-"))
+      expect((yield* Effect.flip(capped.download(t, path.join(dir, "d")))).message).toContain(limit)
+      assert.isFalse(fs.existsSync(path.join(dir, "d")))
+      fs.rmSync(dir, { recursive: true, force: true })
+    }))
+
   /** A TCP server that accepts connections and never answers (released with the scope). */
   const blackHole = Effect.gen(function*() {
     const server = net.createServer(() => {})

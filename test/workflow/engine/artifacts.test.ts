@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "vitest"
 import type { ConfigMapRead, EngineConfig } from "../../../src/workflow/engine/contract.js"
+import { reconcile } from "../../../src/workflow/engine/reconcile.js"
 import { config, container, envOf, Sim, workflow } from "./harness.js"
 
 const repo = { s3: { bucket: "my-bucket", endpoint: "minio:9000", insecure: true, accessKeySecret: { name: "my-minio-cred", key: "accesskey" }, secretKeySecret: { name: "my-minio-cred", key: "secretkey" } } }
@@ -88,8 +89,12 @@ describe("artifacts: the repository", () => {
   it("spec.artifactRepositoryRef: the workflow's namespace first, then the controller's (NotFound or a missing key: the next)", () => {
     const cfg: EngineConfig = { ...config, controllerNamespace: "flotilla-system" }
     const repos = (data: Record<string, string>): ConfigMapRead => ({ found: true, labels: {}, annotations: {}, data })
-    const run = (store: Map<string, ConfigMapRead>) => {
-      const s = sim({ ...artifactPassing, artifactRepositoryRef: { configMap: "repos", key: "k" } }, cfg, store)
+    // "flotilla-system/<name>" in these stores: the controller namespace's ConfigMap (needControllerConfigMaps)
+    const run = (both: Map<string, ConfigMapRead>) => {
+      const own = new Map([...both].filter(([k]) => !k.startsWith("flotilla-system/")))
+      const ctl = new Map([...both].filter(([k]) => k.startsWith("flotilla-system/")).map(([k, v]) => [k.slice("flotilla-system/".length), v]))
+      const s = sim({ ...artifactPassing, artifactRepositoryRef: { configMap: "repos", key: "k" } }, cfg, own)
+      s.controllerConfigMapStore = ctl
       const out = s.tick()
       return { s, out }
     }
@@ -136,6 +141,26 @@ describe("artifacts: the repository", () => {
     expect(bad).toContain('(namespace "argo")')
     const gcs: ConfigMapRead = { found: true, labels: {}, data: { "default-v1": "gcs:\n  bucket: b\n" } }
     expect(run(new Map([["artifact-repositories", gcs]]), { key: "default-v1" })).toContain("default-v1.gcs: gcs artifact repositories are not supported (only s3)")
+  })
+
+  it("the controller namespace's ConfigMap is its own request, by plain name; a ConfigMap name with '/' is refused, never read", () => {
+    const cfg: EngineConfig = { ...config, controllerNamespace: "flotilla-system" }
+    const s = sim({ ...artifactPassing, artifactRepositoryRef: { configMap: "repos", key: "k" } }, cfg, new Map())
+    s.controllerConfigMapStore = new Map()
+    // one pass by hand: the workflow's namespace's read as not found, the controller's asked for by name
+    const out = reconcile({ workflow: s.wf, pods: s.pods, taskResults: s.taskResults, now: s.now, config: cfg, configMaps: new Map([["repos", { found: false }]]) })
+    expect(out.needConfigMaps).toBeUndefined()
+    expect(out.needControllerConfigMaps).toEqual(["repos"])
+    // another namespace in the name: an error naming the field, nothing asked for in any namespace
+    const other = sim({ ...artifactPassing, artifactRepositoryRef: { configMap: "kube-system/repos", key: "k" } }, cfg, new Map())
+    other.controllerConfigMapStore = new Map([["kube-system/repos", { found: true, labels: {}, data: { k: "s3:\n  bucket: stolen\n" } }]])
+    const refused = other.tick()
+    expect(refused.needConfigMaps).toBeUndefined()
+    expect(refused.needControllerConfigMaps).toBeUndefined()
+    expect(other.creates(refused)).toEqual([])
+    expect(String(other.node("wf[0].generate-artifact")!.message)).toMatch(
+      /^spec\.artifactRepositoryRef\.configMap: 'kube-system\/repos' is not a valid ConfigMap name/
+    )
   })
 
   it("while the ConfigMap is unread the engine asks for it and creates nothing", () => {

@@ -141,6 +141,35 @@ describe("parameters from ConfigMaps", () => {
     expect(argsOf(sim)).toContain("hello world")
   })
 
+  it("a configMapKeyRef naming another namespace ('ns/name') is never read: NotFound, with why (valueFrom.default applies)", () => {
+    const s = new ConfigMapSim(inputFromConfigMap("kube-system/secret-config", "msg"))
+    s.store.set("kube-system/secret-config", simpleParameters)
+    const out = s.tick()
+    expect(out.needConfigMaps).toBeUndefined()
+    expect(s.passes).toBe(1)
+    expect(s.creates(out)).toEqual([])
+    expect(String(out.status["message"])).toContain(
+      "unable to retrieve inputs.parameters.message from ConfigMap: ConfigMap 'kube-system/secret-config' does not exist: 'kube-system/secret-config' is not a valid ConfigMap name"
+    )
+    // a workflow argument likewise
+    const g = new ConfigMapSim(workflow({
+      entrypoint: "print",
+      arguments: { parameters: [{ name: "message", valueFrom: ref("kube-system/secret-config", "msg") }] },
+      templates: [{ name: "print", container: echo("{{workflow.parameters.message}}") }]
+    }))
+    g.store.set("kube-system/secret-config", simpleParameters)
+    const gout = g.tick()
+    expect(gout.needConfigMaps).toBeUndefined()
+    expect(g.creates(gout)).toEqual([])
+    expect(String(gout.status["message"])).toContain("is not a valid ConfigMap name")
+    // with a default: the default, as upstream's NotFound
+    const d = new ConfigMapSim(inputFromConfigMap("kube-system/secret-config", "msg", { default: "fallback" }))
+    d.store.set("kube-system/secret-config", simpleParameters)
+    const dout = d.tick()
+    expect(argsOf(d)).toEqual(["fallback"])
+    expect(dout.needConfigMaps).toBeUndefined()
+  })
+
   it("a run not given the ConfigMap lists it and decides nothing for good from it", () => {
     const out = reconcile({ workflow: inputFromConfigMap(), pods: new Map(), taskResults: new Map(), now: Date.parse("2025-01-01T00:00:00Z"), config: new Sim(inputFromConfigMap()).cfg })
     expect(out.needConfigMaps).toEqual(["simple-parameters"])

@@ -48,23 +48,38 @@ export class Sim {
    * from here (absent = not found) and it runs again, as the Reconciler does.
    */
   configMapStore: Map<string, ConfigMapRead> | undefined
+  /** The ConfigMaps of the controller's namespace (`needControllerConfigMaps`), read as `configMapStore`'s. */
+  controllerConfigMapStore: Map<string, ConfigMapRead> | undefined
 
   constructor(wf: KubeObject) {
     this.wf = wf
   }
 
   tick(): EngineOutput {
-    const run = (configMaps?: ReadonlyMap<string, ConfigMapRead>) =>
-      reconcile({ workflow: this.wf, pods: this.pods, taskResults: this.taskResults, now: this.now, config: this.cfg, templates: this.templates, ...(configMaps ? { configMaps } : {}) })
+    const run = (configMaps?: ReadonlyMap<string, ConfigMapRead>, controllerConfigMaps?: ReadonlyMap<string, ConfigMapRead>) =>
+      reconcile({
+        workflow: this.wf,
+        pods: this.pods,
+        taskResults: this.taskResults,
+        now: this.now,
+        config: this.cfg,
+        templates: this.templates,
+        ...(configMaps ? { configMaps } : {}),
+        ...(controllerConfigMaps ? { controllerConfigMaps } : {})
+      })
     let out = run(this.configMapStore === undefined ? undefined : new Map())
     const store = this.configMapStore
+    const controllerStore = this.controllerConfigMapStore ?? new Map<string, ConfigMapRead>()
     // as the Reconciler: again while the engine asks for ConfigMaps it was not given
     let read = new Map<string, ConfigMapRead>()
+    let controllerRead = new Map<string, ConfigMapRead>()
     for (let round = 0; store !== undefined && round < 4; round++) {
       const need = (out.needConfigMaps ?? []).filter((n) => !read.has(n))
-      if (need.length === 0) break
+      const needController = (out.needControllerConfigMaps ?? []).filter((n) => !controllerRead.has(n))
+      if (need.length === 0 && needController.length === 0) break
       read = new Map([...read, ...need.map((n) => [n, store.get(n) ?? { found: false }] as const)])
-      out = run(read)
+      controllerRead = new Map([...controllerRead, ...needController.map((n) => [n, controllerStore.get(n) ?? { found: false }] as const)])
+      out = run(read, controllerRead)
     }
     this.wf = { ...this.wf, metadata: { ...this.wf.metadata, labels: { ...this.wf.metadata.labels, ...out.labels } }, status: out.status }
     this.last = out
