@@ -1,0 +1,261 @@
+/**
+ * Controller memory with many workflows tracked (issue 14: RSS under 200 MB
+ * with 5,000 workflows tracked).
+ *
+ * On the embedded runtime (in-memory clusters, simulate mode), `BENCH_MEMORY_WORKFLOWS`
+ * (default 5,000) single-pod workflows run to completion and are kept (their
+ * Workflow objects, pods and task results stay in the caches), then
+ * `BENCH_MEMORY_RUNNING` (default 50) more start pods that keep running (an
+ * hour's simulated duration). Every object is created with `managedFields` and
+ * a `last-applied-configuration` annotation, as a real API server and
+ * `kubectl apply` leave them (the in-memory server adds neither), so what the
+ * controller's caches do with them is measured too.
+ *
+ * The embedded process also holds the in-memory API server, kubelets and
+ * schedulers, so the controller's own share is measured by difference: the
+ * heap after a full GC with the controller running minus the same once its
+ * scope is closed (its informers, caches, queues and work state released).
+ * The controller's RSS is then estimated as the process's RSS at start (Node
+ * and every module loaded, nothing created) plus that share; the whole
+ * process's figures are printed beside it.
+ *
+ *   npx tsx bench/memory.ts              # this part alone; `npm run bench` runs it too
+ *   BENCH_MEMORY_SNAPSHOT=1 npx tsx bench/memory.ts
+ *       # also writes bench/results/memory-*.heapsnapshot (controller running, and stopped)
+ *       # and prints the self size by constructor of the difference (what the controller holds)
+ *
+ * Note on the shipped form: the image runs compiled JS (`node --enable-source-maps
+ * /app/dist/cli/main.js controller`, see Dockerfile and scripts/images/controller-rootfs.sh),
+ * not `tsx`: a benchmark of the controller's RSS on a cluster should run that form, since tsx's
+ * in-process loader (esbuild service, transpile caches, source maps) is not in the image.
+ */
+import { readFileSync } from "node:fs"
+import { mkdirSync } from "node:fs"
+import { pathToFileURL } from "node:url"
+import { setFlagsFromString, writeHeapSnapshot } from "node:v8"
+import { runInNewContext } from "node:vm"
+import { Effect, Exit, Scope } from "effect"
+import * as Embedded from "../src/embedded/EmbeddedRuntime.js"
+import type { KubeObject } from "../src/kube/api/Resources.js"
+import { InMemoryKube } from "../src/testing/InMemoryKube.js"
+
+const completedN = Number(process.env["BENCH_MEMORY_WORKFLOWS"] ?? 5_000)
+const runningN = Number(process.env["BENCH_MEMORY_RUNNING"] ?? 50)
+const snapshots = process.env["BENCH_MEMORY_SNAPSHOT"] === "1"
+const ns = "mem"
+
+const gc: () => void = (() => {
+  try {
+    setFlagsFromString("--expose-gc")
+    const f = runInNewContext("gc") as unknown
+    if (typeof f === "function") return f as () => void
+  } catch {
+    // no GC control: figures are taken as they are
+  }
+  return () => {}
+})()
+const mib = (bytes: number): number => Math.round((bytes / 2 ** 20) * 10) / 10
+const usage = () => {
+  gc()
+  gc()
+  const m = process.memoryUsage()
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external + m.arrayBuffers }
+}
+
+/** What a real API server adds to an object a user applied with kubectl (the in-memory server adds none). */
+const applied = (object: KubeObject): KubeObject => {
+  const metadata = object.metadata
+  const lastApplied = JSON.stringify(object)
+  return {
+    ...object,
+    metadata: {
+      ...metadata,
+      annotations: { ...metadata.annotations, "kubectl.kubernetes.io/last-applied-configuration": lastApplied },
+      managedFields: [
+        {
+          manager: "kubectl-client-side-apply",
+          operation: "Update",
+          apiVersion: object.apiVersion,
+          time: "2026-11-30T00:00:00Z",
+          fieldsType: "FieldsV1",
+          fieldsV1: {
+            "f:metadata": { "f:annotations": { ".": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {} } },
+            "f:spec": { ".": {}, "f:entrypoint": {}, "f:serviceAccountName": {}, "f:templates": {} }
+          }
+        },
+        {
+          manager: "workflow-controller",
+          operation: "Update",
+          apiVersion: object.apiVersion,
+          time: "2026-11-30T00:00:01Z",
+          fieldsType: "FieldsV1",
+          fieldsV1: {
+            "f:metadata": { "f:labels": { ".": {}, "f:workflows.argoproj.io/completed": {}, "f:workflows.argoproj.io/phase": {} } },
+            "f:status": { ".": {}, "f:artifactRepositoryRef": {}, "f:finishedAt": {}, "f:nodes": {}, "f:phase": {}, "f:progress": {}, "f:startedAt": {} }
+          }
+        }
+      ]
+    } as KubeObject["metadata"]
+  }
+}
+
+const workflow = (name: string, duration: string): KubeObject =>
+  applied({
+    apiVersion: "argoproj.io/v1alpha1",
+    kind: "Workflow",
+    metadata: { name, namespace: ns, labels: { app: "memory-bench", team: "bench" } },
+    spec: {
+      entrypoint: "main",
+      serviceAccountName: "workflow",
+      templates: [
+        {
+          name: "main",
+          metadata: { annotations: { "flotilla.dev/simulate-duration": duration } },
+          container: { image: "busybox", command: ["sh", "-c"], args: ["echo hello from a single pod"] }
+        }
+      ]
+    }
+  })
+
+export interface SelfSizeRow {
+  readonly type: string
+  readonly count: number
+  readonly selfMiB: number
+}
+
+/**
+ * Self size by constructor (objects) or type (strings, arrays, code...) of the nodes in `file`,
+ * minus the same in `baseline`: what the heap in `file` holds beyond `baseline`'s.
+ */
+export const selfSizeDiff = (file: string, baseline: string, top = 20): ReadonlyArray<SelfSizeRow> => {
+  const tally = (path: string) => {
+    const snap = JSON.parse(readFileSync(path, "utf8")) as {
+      snapshot: { meta: { node_fields: Array<string>; node_types: [Array<string>] } }
+      nodes: Array<number>
+      strings: Array<string>
+    }
+    const fields = snap.snapshot.meta.node_fields
+    const types = snap.snapshot.meta.node_types[0]
+    const width = fields.length
+    const [iType, iName, iSize] = [fields.indexOf("type"), fields.indexOf("name"), fields.indexOf("self_size")]
+    const out = new Map<string, { count: number; size: number }>()
+    for (let i = 0; i < snap.nodes.length; i += width) {
+      const type = types[snap.nodes[i + iType]!]!
+      const key = type === "object" || type === "closure" ? `${type}:${snap.strings[snap.nodes[i + iName]!]}` : type
+      const row = out.get(key) ?? { count: 0, size: 0 }
+      row.count++
+      row.size += snap.nodes[i + iSize]!
+      out.set(key, row)
+    }
+    return out
+  }
+  const a = tally(file)
+  const b = tally(baseline)
+  return [...a]
+    .map(([type, row]) => ({ type, count: row.count - (b.get(type)?.count ?? 0), selfMiB: mib(row.size - (b.get(type)?.size ?? 0)) }))
+    .sort((x, y) => y.selfMiB - x.selfMiB)
+    .slice(0, top)
+}
+
+export interface MemoryResult {
+  readonly name: string
+  readonly completed: number
+  readonly running: number
+  /** The process at start: Node and every module loaded, nothing created. */
+  readonly baseRssMiB: number
+  /** The whole process with everything tracked: API server, kubelets, controller. */
+  readonly processRssMiB: number
+  readonly processHeapMiB: number
+  /** Heap (after a full GC) the controller holds: running minus stopped. */
+  readonly controllerHeapMiB: number
+  /** External memory (buffers) the controller holds, the same way. */
+  readonly controllerExternalMiB: number
+  /** baseRssMiB + the controller's heap and external memory: the controller's RSS were it alone. */
+  readonly controllerRssMiB: number
+  readonly bytesPerWorkflow: number
+  readonly seconds: number
+  readonly topTypes?: ReadonlyArray<SelfSizeRow>
+}
+
+const track = (scope: Scope.Closeable, completed: ReadonlyArray<KubeObject>, running: ReadonlyArray<KubeObject>, dir: string) =>
+  Effect.gen(function*() {
+    const { controller, admin } = yield* Embedded.startController().pipe(Scope.provide(scope))
+    yield* Effect.forEach(completed, (wf) => admin.create("workflows", ns, wf), { concurrency: 16, discard: true })
+    const finals = yield* Effect.forEach(
+      completed,
+      (wf) => Embedded.awaitWorkflow(controller, ns, wf.metadata.name!, Embedded.isCompleted),
+      { concurrency: "unbounded" }
+    )
+    const succeeded = finals.filter((w) => Embedded.phaseOf(w) === "Succeeded").length
+    if (succeeded !== completedN) throw new Error(`${completedN - succeeded} of ${completedN} workflows did not succeed`)
+    yield* Effect.forEach(running, (wf) => admin.create("workflows", ns, wf), { concurrency: 16, discard: true })
+    yield* Effect.forEach(
+      running,
+      (wf) => Embedded.awaitWorkflow(controller, ns, wf.metadata.name!, (w) => Embedded.phaseOf(w) === "Running" && podRunning(w)),
+      { concurrency: "unbounded", discard: true }
+    )
+    while ((yield* controller.queueDepth) > 0) yield* Effect.sleep("20 millis")
+    yield* Effect.sleep("1 second")
+    const withController = usage()
+    let withFile: string | undefined
+    if (snapshots) {
+      mkdirSync(dir, { recursive: true })
+      withFile = writeHeapSnapshot(`${dir}memory-controller.heapsnapshot`)
+    }
+    return { withController, withFile }
+  })
+
+export const memory = () =>
+  Effect.gen(function*() {
+    const started = performance.now()
+    const base = usage()
+    const completed = Array.from({ length: completedN }, (_, i) => workflow(`done-${i}`, "1ms"))
+    const running = Array.from({ length: runningN }, (_, i) => workflow(`running-${i}`, "1h"))
+    const placement = Embedded.placementOf([...completed, ...running])
+    yield* Embedded.provision(placement)
+    yield* Embedded.startKubelets(placement, { mode: "simulate" })
+    const controllerScope = yield* Scope.make()
+    const dir = new URL("./results/", import.meta.url).pathname
+    // In a function of its own, so nothing of the controller stays reachable from here once it stops.
+    const { withController, withFile } = yield* track(controllerScope, completed, running, dir)
+    yield* Scope.close(controllerScope, Exit.void)
+    yield* Effect.sleep("1 second")
+    const without = usage()
+    let topTypes: ReadonlyArray<SelfSizeRow> | undefined
+    if (snapshots && withFile !== undefined) {
+      const withoutFile = writeHeapSnapshot(`${dir}memory-stopped.heapsnapshot`)
+      topTypes = selfSizeDiff(withFile, withoutFile)
+    }
+    const controllerHeap = withController.heapUsed - without.heapUsed
+    const controllerExternal = Math.max(0, withController.external - without.external)
+    const result: MemoryResult = {
+      name: "controller.memory",
+      completed: completedN,
+      running: runningN,
+      baseRssMiB: mib(base.rss),
+      processRssMiB: mib(withController.rss),
+      processHeapMiB: mib(withController.heapUsed),
+      controllerHeapMiB: mib(controllerHeap),
+      controllerExternalMiB: mib(controllerExternal),
+      controllerRssMiB: mib(base.rss + controllerHeap + controllerExternal),
+      bytesPerWorkflow: Math.round(controllerHeap / (completedN + runningN)),
+      seconds: Math.round((performance.now() - started) / 100) / 10,
+      ...(topTypes ? { topTypes } : {})
+    }
+    return result
+  }).pipe(Effect.scoped, Effect.provide(InMemoryKube.layer))
+
+const podRunning = (wf: KubeObject | undefined): boolean => {
+  const nodes = ((wf?.["status"] as { nodes?: Record<string, { type?: string; phase?: string }> } | undefined)?.nodes) ?? {}
+  return Object.values(nodes).some((n) => n.type === "Pod" && n.phase === "Running")
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  Effect.runPromise(memory().pipe(Effect.provide(Embedded.quietLogs))).then(
+    (r) => console.log(JSON.stringify(r, null, snapshots ? 2 : undefined)),
+    (e) => {
+      console.error(e)
+      process.exit(1)
+    }
+  )
+}
