@@ -19,7 +19,8 @@
  * and every module loaded, nothing created) plus that share; the whole
  * process's figures are printed beside it.
  *
- *   npx tsx bench/memory.ts              # this part alone; `npm run bench` runs it too
+ *   npx tsx bench/memory.ts              # this part alone, under tsx (whose loader adds to the base RSS)
+ *   npm run bench                        # runs it compiled (memoryCompiled), checks the target
  *   BENCH_MEMORY_SNAPSHOT=1 npx tsx bench/memory.ts
  *       # also writes bench/results/memory-*.heapsnapshot (controller running, and stopped)
  *       # and prints the self size by constructor of the difference (what the controller holds)
@@ -29,8 +30,9 @@
  * not `tsx`: a benchmark of the controller's RSS on a cluster should run that form, since tsx's
  * in-process loader (esbuild service, transpile caches, source maps) is not in the image.
  */
-import { readFileSync } from "node:fs"
-import { mkdirSync } from "node:fs"
+import { execFileSync } from "node:child_process"
+import { mkdirSync, readFileSync } from "node:fs"
+import { resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import { setFlagsFromString, writeHeapSnapshot } from "node:v8"
 import { runInNewContext } from "node:vm"
@@ -43,6 +45,8 @@ const completedN = Number(process.env["BENCH_MEMORY_WORKFLOWS"] ?? 5_000)
 const runningN = Number(process.env["BENCH_MEMORY_RUNNING"] ?? 50)
 const snapshots = process.env["BENCH_MEMORY_SNAPSHOT"] === "1"
 const ns = "mem"
+/** bench/results (relative to the working directory: the repository's root under `npm run bench`). */
+const resultsDir = resolve("bench/results") + "/"
 
 const gc: () => void = (() => {
   try {
@@ -215,7 +219,7 @@ export const memory = () =>
     yield* Embedded.provision(placement)
     yield* Embedded.startKubelets(placement, { mode: "simulate" })
     const controllerScope = yield* Scope.make()
-    const dir = new URL("./results/", import.meta.url).pathname
+    const dir = resultsDir
     // In a function of its own, so nothing of the controller stays reachable from here once it stops.
     const { withController, withFile } = yield* track(controllerScope, completed, running, dir)
     yield* Scope.close(controllerScope, Exit.void)
@@ -250,9 +254,27 @@ const podRunning = (wf: KubeObject | undefined): boolean => {
   return Object.values(nodes).some((n) => n.type === "Pod" && n.phase === "Running")
 }
 
+/**
+ * The benchmark in the form the image ships (compiled JS run by plain `node`, no tsx loader in
+ * the process): bundled with esbuild (tsx's own, packages left to node_modules) to
+ * bench/results/memory.mjs, then run by `node` in a child process; its JSON line is the result.
+ */
+export const memoryCompiled = (): MemoryResult => {
+  mkdirSync(resultsDir, { recursive: true })
+  const bundle = `${resultsDir}memory.mjs`
+  execFileSync("npx", ["esbuild", "bench/memory.ts", "--bundle", "--platform=node", "--format=esm", "--packages=external", "--log-level=warning", `--outfile=${bundle}`], { stdio: "inherit" })
+  const out = execFileSync(process.execPath, [bundle], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], env: process.env, maxBuffer: 64 * 2 ** 20 })
+  const line = out.split("\n").find((l) => l.startsWith("{\"name\":\"controller.memory\""))
+  if (line === undefined) throw new Error(`bench/memory: no result in its output: ${out.slice(-2000)}`)
+  return JSON.parse(line) as MemoryResult
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   Effect.runPromise(memory().pipe(Effect.provide(Embedded.quietLogs))).then(
-    (r) => console.log(JSON.stringify(r, null, snapshots ? 2 : undefined)),
+    (r) => {
+      console.log(JSON.stringify(r))
+      if (r.topTypes) console.table(r.topTypes)
+    },
     (e) => {
       console.error(e)
       process.exit(1)

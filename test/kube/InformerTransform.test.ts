@@ -3,6 +3,9 @@ import { Cause, Effect, Option, PubSub, Queue, Stream } from "effect"
 import { identity, Informer, stripManagedFields } from "../../src/kube/cache/Informer.js"
 import type { KubeError } from "../../src/kube/api/KubeError.js"
 import type { KubeObject, WatchEvent } from "../../src/kube/api/Resources.js"
+import { slimPod } from "../../src/kube/cache/transforms.js"
+import * as PodProof from "../../src/controller/PodProof.js"
+import { executorEnvOf } from "../../src/workflow/engine/pod.js"
 import { pod, scriptedClient, waitUntil } from "./fakeClient.js"
 
 const managed = (object: KubeObject): KubeObject => ({
@@ -59,4 +62,61 @@ describe("Informer transform", () => {
       yield* kept.synced
       assert.deepStrictEqual(yield* kept.get("ns", "a"), Option.some(managed(pod("a", "1"))))
     }))
+})
+
+const template = JSON.stringify({ name: "main", container: { image: "busybox", command: ["sh", "-c"], args: ["echo hi"] } })
+const env = (container: string) => [
+  { name: "ARGO_POD_NAME", valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "metadata.name" } } },
+  { name: "ARGO_WORKFLOW_UID", value: "wf-uid" },
+  { name: "ARGO_CONTAINER_NAME", value: container },
+  { name: "ARGO_TEMPLATE", value: JSON.parse(JSON.stringify(template)) as string },
+  { name: "USER_VAR", value: "x" }
+]
+const executorPod: KubeObject = managed({
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { name: "p", namespace: "ns", resourceVersion: "5", labels: { a: "b" }, annotations: { "workflows.argoproj.io/node-id": "n" } },
+  spec: {
+    restartPolicy: "Never",
+    nodeName: "node-1",
+    activeDeadlineSeconds: 30,
+    serviceAccountName: "workflow",
+    initContainers: [{ name: "init", image: "argoexec", command: ["argoexec", "init"], env: env("init"), volumeMounts: [{ name: "v", mountPath: "/v" }], resources: {} }],
+    containers: [
+      { name: "wait", image: "argoexec", command: ["argoexec", "wait"], env: env("wait"), volumeMounts: [{ name: "v", mountPath: "/v" }] },
+      { name: "main", image: "busybox", command: ["/var/run/argo/argoexec", "emissary", "--", "sh", "-c"], args: ["echo hi"], env: env("main"), resources: { limits: { cpu: "1" } } }
+    ],
+    volumes: [{ name: "v", emptyDir: {} }],
+    tolerations: [{ key: "k", operator: "Exists" }]
+  },
+  status: { phase: "Running", containerStatuses: [{ name: "main", state: { running: {} } }], conditions: [{ type: "Ready", status: "True" }] }
+})
+
+describe("slimPod", () => {
+  it("keeps metadata (but managedFields), status, spec's plain fields and what each container runs; drops the rest of spec", () => {
+    const slim = slimPod(executorPod)
+    assert.deepStrictEqual(slim.metadata, stripManagedFields(executorPod).metadata)
+    assert.deepStrictEqual(slim["status"], executorPod["status"])
+    const spec = slim["spec"] as Record<string, unknown>
+    assert.deepStrictEqual(Object.keys(spec).sort(), ["activeDeadlineSeconds", "containers", "initContainers", "nodeName", "restartPolicy", "serviceAccountName"])
+    const [wait, main] = spec["containers"] as Array<Record<string, unknown>>
+    assert.deepStrictEqual(Object.keys(wait!).sort(), ["command", "env", "image", "name"])
+    assert.deepStrictEqual(main!["args"], ["echo hi"])
+    assert.deepStrictEqual((main!["env"] as Array<unknown>)[0], { name: "ARGO_POD_NAME" })
+    assert.deepStrictEqual(executorEnvOf(slim), executorEnvOf(executorPod))
+  })
+
+  it("a slim pod's proof verifies as the full pod's does", () => {
+    const key = PodProof.fromKey(new Uint8Array(32).fill(7))
+    const fields = { workflowUid: "wf-uid", nodeId: "n", cluster: "c", namespace: "ns", podName: "p" }
+    const proven = PodProof.withProof(executorPod, key.sign(fields, executorPod))
+    assert.isTrue(key.verify(proven, "c", "wf-uid", "n"))
+    assert.isTrue(key.verify(slimPod(proven), "c", "wf-uid", "n"))
+    assert.isFalse(key.verify(slimPod(proven), "c", "other-uid", "n"))
+  })
+
+  it("is the identity on a pod without spec or managedFields", () => {
+    const bare = pod("a", "1")
+    assert.strictEqual(slimPod(bare), bare)
+  })
 })
