@@ -36,7 +36,8 @@ import { resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import { setFlagsFromString, writeHeapSnapshot } from "node:v8"
 import { runInNewContext } from "node:vm"
-import { Effect, Exit, Scope } from "effect"
+import { Effect, Exit, PubSub, Scope } from "effect"
+import type { Controller } from "../src/controller/Controller.js"
 import * as Embedded from "../src/embedded/EmbeddedRuntime.js"
 import type { KubeObject } from "../src/kube/api/Resources.js"
 import { InMemoryKube } from "../src/testing/InMemoryKube.js"
@@ -177,36 +178,62 @@ export interface MemoryResult {
   /** baseRssMiB + the controller's heap and external memory: the controller's RSS were it alone. */
   readonly controllerRssMiB: number
   readonly bytesPerWorkflow: number
+  /** The controller's caches as JSON, by kind: what a real controller parses them from (each a copy of its own). */
+  readonly cachedJsonMiB: { readonly workflows: number; readonly pods: number; readonly taskResults: number }
   readonly seconds: number
   readonly topTypes?: ReadonlyArray<SelfSizeRow>
 }
+
+/**
+ * Until every workflow of `workflows` satisfies `predicate`: one subscription for all (one
+ * awaiter per workflow would each see every change, quadratic at 5,000).
+ */
+const awaitAll = (
+  controller: Controller["Service"],
+  workflows: ReadonlyArray<KubeObject>,
+  predicate: (wf: KubeObject) => boolean
+) =>
+  Effect.scoped(Effect.gen(function*() {
+    const subscription = yield* controller.workflows.subscribe
+    const pending = new Set(workflows.map((wf) => wf.metadata.name!))
+    for (const name of [...pending]) {
+      const current = yield* controller.workflows.get(ns, name)
+      if (current._tag === "Some" && predicate(current.value)) pending.delete(name)
+    }
+    while (pending.size > 0) {
+      const change = yield* PubSub.take(subscription)
+      const name = change.object.metadata.name ?? ""
+      if (change.type === "upsert" && change.object.metadata.namespace === ns && pending.has(name) && predicate(change.object)) {
+        pending.delete(name)
+      }
+    }
+  }))
 
 const track = (scope: Scope.Closeable, completed: ReadonlyArray<KubeObject>, running: ReadonlyArray<KubeObject>, dir: string) =>
   Effect.gen(function*() {
     const { controller, admin } = yield* Embedded.startController().pipe(Scope.provide(scope))
     yield* Effect.forEach(completed, (wf) => admin.create("workflows", ns, wf), { concurrency: 16, discard: true })
-    const finals = yield* Effect.forEach(
-      completed,
-      (wf) => Embedded.awaitWorkflow(controller, ns, wf.metadata.name!, Embedded.isCompleted),
-      { concurrency: "unbounded" }
-    )
-    const succeeded = finals.filter((w) => Embedded.phaseOf(w) === "Succeeded").length
+    yield* awaitAll(controller, completed, Embedded.isCompleted)
+    let succeeded = 0
+    for (const wf of yield* controller.workflows.list()) if (Embedded.phaseOf(wf) === "Succeeded") succeeded++
     if (succeeded !== completedN) throw new Error(`${completedN - succeeded} of ${completedN} workflows did not succeed`)
     yield* Effect.forEach(running, (wf) => admin.create("workflows", ns, wf), { concurrency: 16, discard: true })
-    yield* Effect.forEach(
-      running,
-      (wf) => Embedded.awaitWorkflow(controller, ns, wf.metadata.name!, (w) => Embedded.phaseOf(w) === "Running" && podRunning(w)),
-      { concurrency: "unbounded", discard: true }
-    )
+    yield* awaitAll(controller, running, (w) => Embedded.phaseOf(w) === "Running" && podRunning(w))
     while ((yield* controller.queueDepth) > 0) yield* Effect.sleep("20 millis")
     yield* Effect.sleep("1 second")
+    const jsonMiB = (objects: ReadonlyArray<KubeObject>) => mib(objects.reduce((n, o) => n + JSON.stringify(o).length, 0))
+    const cachedJsonMiB = { workflows: jsonMiB(yield* controller.workflows.list()), pods: 0, taskResults: 0 }
+    for (const view of yield* controller.pool.all) {
+      cachedJsonMiB.pods += jsonMiB(yield* view.pods.list())
+      cachedJsonMiB.taskResults += jsonMiB(yield* view.taskResults.list())
+    }
     const withController = usage()
     let withFile: string | undefined
     if (snapshots) {
       mkdirSync(dir, { recursive: true })
       withFile = writeHeapSnapshot(`${dir}memory-controller.heapsnapshot`)
     }
-    return { withController, withFile }
+    return { withController, withFile, cachedJsonMiB }
   })
 
 export const memory = () =>
@@ -221,7 +248,7 @@ export const memory = () =>
     const controllerScope = yield* Scope.make()
     const dir = resultsDir
     // In a function of its own, so nothing of the controller stays reachable from here once it stops.
-    const { withController, withFile } = yield* track(controllerScope, completed, running, dir)
+    const { cachedJsonMiB, withController, withFile } = yield* track(controllerScope, completed, running, dir)
     yield* Scope.close(controllerScope, Exit.void)
     yield* Effect.sleep("1 second")
     const without = usage()
@@ -243,6 +270,7 @@ export const memory = () =>
       controllerExternalMiB: mib(controllerExternal),
       controllerRssMiB: mib(base.rss + controllerHeap + controllerExternal),
       bytesPerWorkflow: Math.round(controllerHeap / (completedN + runningN)),
+      cachedJsonMiB,
       seconds: Math.round((performance.now() - started) / 100) / 10,
       ...(topTypes ? { topTypes } : {})
     }
