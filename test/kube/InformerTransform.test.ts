@@ -6,6 +6,7 @@ import type { KubeObject, WatchEvent } from "../../src/kube/api/Resources.js"
 import { slimPod } from "../../src/kube/cache/transforms.js"
 import * as PodProof from "../../src/controller/PodProof.js"
 import { executorEnvOf } from "../../src/workflow/engine/pod.js"
+import { observePod } from "../../src/controller/observe.js"
 import { pod, scriptedClient, waitUntil } from "./fakeClient.js"
 
 const managed = (object: KubeObject): KubeObject => ({
@@ -89,14 +90,46 @@ const executorPod: KubeObject = managed({
     volumes: [{ name: "v", emptyDir: {} }],
     tolerations: [{ key: "k", operator: "Exists" }]
   },
-  status: { phase: "Running", containerStatuses: [{ name: "main", state: { running: {} } }], conditions: [{ type: "Ready", status: "True" }] }
+  status: {
+    phase: "Failed",
+    message: "m",
+    hostIP: "10.0.0.1",
+    hostIPs: [{ ip: "10.0.0.1" }],
+    podIP: "10.1.0.1",
+    podIPs: [{ ip: "10.1.0.1" }],
+    startTime: "2026-01-01T00:00:00Z",
+    containerStatuses: [{
+      name: "main",
+      image: "busybox",
+      imageID: "sha256:x",
+      containerID: "containerd://c",
+      ready: false,
+      restartCount: 0,
+      state: { terminated: { exitCode: 1, reason: "Error", message: "boom", startedAt: "s", finishedAt: "f", containerID: "containerd://c" } },
+      lastState: { waiting: { reason: "ContainerCreating" } }
+    }],
+    conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", message: "no node", lastTransitionTime: "t" }]
+  }
 })
 
 describe("slimPod", () => {
   it("keeps metadata (but managedFields), status, spec's plain fields and what each container runs; drops the rest of spec", () => {
     const slim = slimPod(executorPod)
     assert.deepStrictEqual(slim.metadata, stripManagedFields(executorPod).metadata)
-    assert.deepStrictEqual(slim["status"], executorPod["status"])
+    assert.deepStrictEqual(slim["status"], {
+      phase: "Failed",
+      message: "m",
+      hostIP: "10.0.0.1",
+      podIP: "10.1.0.1",
+      startTime: "2026-01-01T00:00:00Z",
+      containerStatuses: [{
+        name: "main",
+        state: { terminated: { exitCode: 1, reason: "Error", message: "boom", startedAt: "s", finishedAt: "f" } },
+        lastState: { waiting: { reason: "ContainerCreating" } }
+      }],
+      conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", message: "no node" }]
+    })
+    assert.deepStrictEqual(observePod(slim, "c"), observePod(executorPod, "c"))
     const spec = slim["spec"] as Record<string, unknown>
     assert.deepStrictEqual(Object.keys(spec).sort(), ["activeDeadlineSeconds", "containers", "initContainers", "nodeName", "restartPolicy", "serviceAccountName"])
     const [wait, main] = spec["containers"] as Array<Record<string, unknown>>
