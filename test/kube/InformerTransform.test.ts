@@ -153,3 +153,34 @@ describe("slimPod", () => {
     assert.strictEqual(slimPod(bare), bare)
   })
 })
+
+describe("Informer indexes (one key kept without a Set)", () => {
+  it.effect("a value filing one object, then three, then one again, then none", () =>
+    Effect.gen(function*() {
+      const owned = (name: string, rv: string, owner: string) => pod(name, rv, { metadata: { name, namespace: "ns", resourceVersion: rv, labels: { owner } } })
+      const { client, watches } = yield* fake([owned("a", "1", "x")])
+      const informer = yield* Informer.make(client, "pods", "ns", {
+        indexers: { owner: (o) => o.metadata.labels?.["owner"] ? [o.metadata.labels["owner"]] : [] }
+      })
+      const subscription = yield* informer.subscribe
+      yield* informer.synced
+      yield* PubSub.take(subscription)
+      const names = (value: string) => informer.byIndex("owner", value).pipe(Effect.map((os) => os.map((o) => o.metadata.name).sort()))
+      assert.deepStrictEqual(yield* names("x"), ["a"])
+      yield* waitUntil("watch open", () => watches.length === 1)
+      const step = (events: ReadonlyArray<WatchEvent>) =>
+        Effect.gen(function*() {
+          yield* Queue.offerAll(watches[0]!, events)
+          for (let i = 0; i < events.length; i++) yield* PubSub.take(subscription)
+        })
+      yield* step([{ type: "ADDED", object: owned("b", "2", "x") }, { type: "ADDED", object: owned("c", "3", "x") }, { type: "MODIFIED", object: owned("a", "4", "x") }])
+      assert.deepStrictEqual(yield* names("x"), ["a", "b", "c"])
+      yield* step([{ type: "DELETED", object: owned("b", "5", "x") }, { type: "MODIFIED", object: owned("c", "6", "y") }])
+      assert.deepStrictEqual(yield* names("x"), ["a"])
+      assert.deepStrictEqual(yield* names("y"), ["c"])
+      yield* step([{ type: "DELETED", object: owned("a", "7", "x") }, { type: "MODIFIED", object: owned("c", "8", "z") }])
+      assert.deepStrictEqual(yield* names("x"), [])
+      assert.deepStrictEqual(yield* names("y"), [])
+      assert.deepStrictEqual(yield* names("z"), ["c"])
+    }))
+})

@@ -85,9 +85,13 @@ export const stripManagedFields = (object: KubeObject): KubeObject => {
 
 export const identity = (object: KubeObject): KubeObject => object
 
-/** The index structure: index name -> value -> cache keys. */
+/**
+ * The index structure: index name -> value -> cache keys. Most values file one object (a
+ * workflow's task result, a single-pod workflow's pod): those keep the key itself, a Set
+ * only once a second key joins (a Set per value was a few hundred bytes per cached object).
+ */
 class Indices {
-  private readonly byName = new Map<string, Map<string, Set<string>>>()
+  private readonly byName = new Map<string, Map<string, string | Set<string>>>()
   constructor(private readonly indexers: Indexers) {
     for (const name of Object.keys(indexers)) this.byName.set(name, new Map())
   }
@@ -97,9 +101,11 @@ class Indices {
   add(key: string, object: KubeObject): void {
     for (const [name, values] of this.byName) {
       for (const value of this.indexers[name]!(object)) {
-        let keys = values.get(value)
-        if (keys === undefined) values.set(value, keys = new Set())
-        keys.add(key)
+        const keys = values.get(value)
+        if (keys === undefined) values.set(value, key)
+        else if (typeof keys === "string") {
+          if (keys !== key) values.set(value, new Set([keys, key]))
+        } else keys.add(key)
       }
     }
   }
@@ -108,16 +114,22 @@ class Indices {
       for (const value of this.indexers[name]!(object)) {
         const keys = values.get(value)
         if (keys === undefined) continue
+        if (typeof keys === "string") {
+          if (keys === key) values.delete(value)
+          continue
+        }
         keys.delete(key)
-        if (keys.size === 0) values.delete(value)
+        if (keys.size === 1) values.set(value, keys.values().next().value!)
+        else if (keys.size === 0) values.delete(value)
       }
     }
   }
   clear(): void {
     for (const values of this.byName.values()) values.clear()
   }
-  keys(name: string, value: string): ReadonlySet<string> | undefined {
-    return this.byName.get(name)?.get(value)
+  keys(name: string, value: string): ReadonlyArray<string> | ReadonlySet<string> | undefined {
+    const keys = this.byName.get(name)?.get(value)
+    return typeof keys === "string" ? [keys] : keys
   }
 }
 
