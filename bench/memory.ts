@@ -30,7 +30,10 @@
  *   before (commit 352488d: caches kept objects as delivered)    55.5 MiB / 204.2 MiB (214 MB) / 1,096 MiB
  *   managedFields stripped, pods slimmed (spec)                   38.1-38.6 MiB / 186.3-186.7 MiB / 797-937 MiB
  *   and pods' status slimmed                                      36.3 MiB / 184.5 MiB (193 MB) / 966 MiB
- * of which the base (Node, every module, nothing created) is about 148 MiB. The caches as JSON
+ *   and index values filing one object without a Set              32.4 MiB / 184.2 MiB (193 MB) / 935 MiB
+ * of which the base (Node, every module, nothing created) is 148-152 MiB from run to run: it
+ * dominates the estimate, and holds the in-memory API server's, kubelets' and harness's modules
+ * too (a real controller loads fewer). The caches as JSON
  * after: workflows 7.7 MiB, pods 19.1 MiB (23.4 before the status slimming), task results 2.5 MiB.
  * The embedded figures understate a real controller's strings: the in-memory server's copies
  * share their strings with the server's store, where a real client parses a string per value.
