@@ -3,7 +3,9 @@
  * controller on the embedded runtime in simulate mode, and the pure engine:
  * its reconcile rate on a small DAG and how its reconcile grows with large
  * workflows (`engine.ts`, also runnable alone), and one workflow's reconcile
- * beside 0 to 10,000 unrelated pods in the caches (`reconcile-scale.ts`).
+ * beside 0 to 10,000 unrelated pods in the caches (`reconcile-scale.ts`), and
+ * the controller's memory with 5,000 workflows tracked (`memory.ts`, run
+ * compiled in a child `node`, as the image runs it).
  *
  *   npm run bench                    # defaults
  *   BENCH_WORKFLOWS=500 npm run bench
@@ -22,6 +24,7 @@ import { reconcile } from "../src/workflow/engine/index.js"
 import { runCompareMain } from "./compare.js"
 import { engineScaling } from "./engine.js"
 import { isolation } from "./isolation.js"
+import { memoryCompiled } from "./memory.js"
 import { reconcileScale } from "./reconcile-scale.js"
 
 const workflowsN = Number(process.env["BENCH_WORKFLOWS"] ?? 200)
@@ -53,7 +56,12 @@ const targets = {
    * the caches over beside none (measured 1.1-1.2; a scan of every cached pod
    * per reconcile, as before the informer indexes, gave 3.7-4.8).
    */
-  maxReconcileScaleRatio: 1.5
+  maxReconcileScaleRatio: 1.5,
+  /**
+   * The controller's RSS with 5,000 workflows tracked (completed and kept, 50 running), MB
+   * (10^6 bytes), in the shipped form (compiled JS, no tsx): memory.ts (issue 14).
+   */
+  maxControllerRssMB: 200
 }
 
 const workflow = (i: number): KubeObject => ({
@@ -135,6 +143,8 @@ const main = Effect.gen(function*() {
   console.log(JSON.stringify(iso))
   const scale = yield* reconcileScale()
   console.log(JSON.stringify(scale))
+  const mem = memoryCompiled()
+  console.log(JSON.stringify(mem))
   const misses: Array<string> = []
   const bigDag = iso.beside["big-wide-dag"]
   if (bigDag !== undefined && bigDag.ratio > targets.maxBigDagRatio) {
@@ -151,6 +161,10 @@ const main = Effect.gen(function*() {
     misses.push(`reconcile beside ${most.unrelatedPods} unrelated pods is ${scale.cpuRatio}x its time beside none (${most.medianCpuMs} ms vs ${none.medianCpuMs} ms CPU) > ${targets.maxReconcileScaleRatio}`)
   }
   if (scale.writes > 0) misses.push(`reconcile-scale: the timed reconciles wrote the workflow ${scale.writes} times (not a steady state)`)
+  const controllerRssMB = (mem.controllerRssMiB * 2 ** 20) / 1e6
+  if (controllerRssMB > targets.maxControllerRssMB) {
+    misses.push(`controller RSS with ${mem.completed + mem.running} workflows tracked is ${controllerRssMB.toFixed(0)} MB > ${targets.maxControllerRssMB}`)
+  }
   if (e2e.succeeded !== workflowsN) misses.push(`${workflowsN - e2e.succeeded} workflows did not succeed`)
   if (e2e.podsPerSecond < targets.minPodsPerSecond) misses.push(`podsPerSecond ${e2e.podsPerSecond.toFixed(1)} < ${targets.minPodsPerSecond}`)
   if (e2e.rssMiB > targets.maxRssMiB) misses.push(`rss ${e2e.rssMiB.toFixed(0)} MiB > ${targets.maxRssMiB}`)

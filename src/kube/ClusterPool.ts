@@ -18,6 +18,7 @@
 import { Clock, Context, Duration, Effect, Exit, Layer, Option, PubSub, Ref, References, Schema, Scope, Semaphore, Stream } from "effect"
 import { type ConnectionSpec, fingerprintOf } from "./api/Connection.js"
 import { type Indexers, type Informer, Informer as Informers } from "./cache/Informer.js"
+import { slimPod } from "./cache/transforms.js"
 import type { KubeClientShape } from "./api/KubeClient.js"
 import { KubeConnector } from "./api/KubeConnector.js"
 import type { Supervisor } from "../runtime/Supervisor.js"
@@ -239,6 +240,8 @@ const make = Effect.fnUntraced(function*(options: ClusterPoolOptions) {
     const pods = yield* Informers.make(client, "pods", managedNamespace, {
       ...watchOptions,
       onState: onState("pods"),
+      // the pod cache keeps only what the controller reads of a pod (kube/cache/transforms.ts)
+      transform: slimPod,
       ...(options.supervisor ? { supervisor: options.supervisor } : {}),
       labelSelector: selector,
       ...(options.indexers?.pods ? { indexers: options.indexers.pods } : {})

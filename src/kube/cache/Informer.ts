@@ -11,10 +11,18 @@
  * object to the values it is filed under (say, the workflow a pod belongs
  * to), kept up to date with the cache, so `byIndex` reads the objects of one
  * value without walking the whole cache.
+ *
+ * Transform, like client-go's `SetTransform`: each object the watch delivers
+ * passes through `transform` before it is cached or announced, so fields the
+ * controller never reads do not stay in memory for every cached object. The
+ * default, `stripManagedFields`, drops `metadata.managedFields` (server-side
+ * apply bookkeeping, often larger than the rest of the metadata). That is safe
+ * for objects written back whole (a status update is a PUT of the cached
+ * Workflow): an update without `managedFields` keeps the server's own.
  */
 import { Deferred, Effect, Option, PubSub, Scope, Stream, SubscriptionRef } from "effect"
 import type { KubeClientShape } from "../api/KubeClient.js"
-import { type KubeObject, namespacedName, type ResourceKind } from "../api/Resources.js"
+import { type KubeObject, namespacedName, type ObjectMeta, type ResourceKind } from "../api/Resources.js"
 import type { Supervisor } from "../../runtime/Supervisor.js"
 import { type WatchItem, watchResource, type WatchResourceOptions, type WatchState } from "./Watch.js"
 
@@ -58,11 +66,32 @@ export interface InformerOptions extends WatchResourceOptions {
    * kind, should it ever fail or die); without one, the loop is forked into the scope as is.
    */
   readonly supervisor?: Supervisor["Service"]
+  /**
+   * Applied to every object before it is cached or announced (default
+   * `stripManagedFields`; pass `identity` to keep objects as delivered). Must
+   * not mutate its argument, and must keep `metadata.name`, `namespace` and
+   * `resourceVersion`.
+   */
+  readonly transform?: (object: KubeObject) => KubeObject
 }
 
-/** The index structure: index name -> value -> cache keys. */
+/** The object without `metadata.managedFields` (the same object when it has none). */
+export const stripManagedFields = (object: KubeObject): KubeObject => {
+  const given = object.metadata as ObjectMeta & { readonly managedFields?: unknown }
+  if (given.managedFields === undefined) return object
+  const { managedFields: _managedFields, ...metadata } = given
+  return { ...object, metadata }
+}
+
+export const identity = (object: KubeObject): KubeObject => object
+
+/**
+ * The index structure: index name -> value -> cache keys. Most values file one object (a
+ * workflow's task result, a single-pod workflow's pod): those keep the key itself, a Set
+ * only once a second key joins (a Set per value was a few hundred bytes per cached object).
+ */
 class Indices {
-  private readonly byName = new Map<string, Map<string, Set<string>>>()
+  private readonly byName = new Map<string, Map<string, string | Set<string>>>()
   constructor(private readonly indexers: Indexers) {
     for (const name of Object.keys(indexers)) this.byName.set(name, new Map())
   }
@@ -72,9 +101,11 @@ class Indices {
   add(key: string, object: KubeObject): void {
     for (const [name, values] of this.byName) {
       for (const value of this.indexers[name]!(object)) {
-        let keys = values.get(value)
-        if (keys === undefined) values.set(value, keys = new Set())
-        keys.add(key)
+        const keys = values.get(value)
+        if (keys === undefined) values.set(value, key)
+        else if (typeof keys === "string") {
+          if (keys !== key) values.set(value, new Set([keys, key]))
+        } else keys.add(key)
       }
     }
   }
@@ -83,16 +114,22 @@ class Indices {
       for (const value of this.indexers[name]!(object)) {
         const keys = values.get(value)
         if (keys === undefined) continue
+        if (typeof keys === "string") {
+          if (keys === key) values.delete(value)
+          continue
+        }
         keys.delete(key)
-        if (keys.size === 0) values.delete(value)
+        if (keys.size === 1) values.set(value, keys.values().next().value!)
+        else if (keys.size === 0) values.delete(value)
       }
     }
   }
   clear(): void {
     for (const values of this.byName.values()) values.clear()
   }
-  keys(name: string, value: string): ReadonlySet<string> | undefined {
-    return this.byName.get(name)?.get(value)
+  keys(name: string, value: string): ReadonlyArray<string> | ReadonlySet<string> | undefined {
+    const keys = this.byName.get(name)?.get(value)
+    return typeof keys === "string" ? [keys] : keys
   }
 }
 
@@ -116,6 +153,7 @@ export const make = (
 ): Effect.Effect<Informer, never, Scope.Scope> =>
   Effect.gen(function*() {
     const cache = new Map<string, KubeObject>()
+    const transform = options.transform ?? stripManagedFields
     const indices = new Indices(options.indexers ?? {})
     const store = (key: string, object: KubeObject) => {
       const previous = cache.get(key)
@@ -143,7 +181,10 @@ export const make = (
         switch (item._tag) {
           case "Synced": {
             const next = new Map<string, KubeObject>()
-            for (const object of item.items) next.set(namespacedName(object), object)
+            for (const delivered of item.items) {
+              const object = transform(delivered)
+              next.set(namespacedName(object), object)
+            }
             for (const [key, old] of cache) {
               if (!next.has(key)) changes.push({ type: "delete", object: old, previous: old })
             }
@@ -158,26 +199,28 @@ export const make = (
             return publish(changes).pipe(Effect.andThen(Deferred.succeed(firstSync, undefined)), Effect.asVoid)
           }
           case "Upsert": {
-            const key = namespacedName(item.object)
+            const object = transform(item.object)
+            const key = namespacedName(object)
             const previous = cache.get(key)
-            store(key, item.object)
-            if (previous !== undefined && sameVersion(previous, item.object)) return Effect.void
+            store(key, object)
+            if (previous !== undefined && sameVersion(previous, object)) return Effect.void
             return publish([
-              previous === undefined ? { type: "upsert", object: item.object } : { type: "upsert", object: item.object, previous }
+              previous === undefined ? { type: "upsert", object } : { type: "upsert", object, previous }
             ])
           }
           case "Delete": {
-            const key = namespacedName(item.object)
+            const object = transform(item.object)
+            const key = namespacedName(object)
             const previous = cache.get(key)
             drop(key)
             return publish([
-              previous === undefined ? { type: "delete", object: item.object } : { type: "delete", object: item.object, previous }
+              previous === undefined ? { type: "delete", object } : { type: "delete", object, previous }
             ])
           }
         }
       })
 
-    const { supervisor, indexers: _indexers, ...watchOptions } = options
+    const { supervisor, indexers: _indexers, transform: _transform, ...watchOptions } = options
     const loop = watchResource(client, kind, namespace, {
       ...watchOptions,
       onState: (next) =>
