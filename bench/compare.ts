@@ -53,7 +53,9 @@ import { LiveKubeConnector } from "../src/kube/live/LiveKubeConnector.js"
 import { PodCompleter } from "./podCompleter.js"
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
-const stateDir = path.join(repoRoot, ".bench-clusters")
+/** `BENCH_CLUSTERS_DIR` / `BENCH_PORT_BASE` let two runs on one machine keep apart (defaults `.bench-clusters`, 27400). */
+const stateDir = process.env["BENCH_CLUSTERS_DIR"] ?? path.join(repoRoot, ".bench-clusters")
+const portBase = process.env["BENCH_PORT_BASE"] ?? "27400"
 const cluster = "main"
 const resultsDir = path.join(repoRoot, "bench", "results")
 
@@ -62,7 +64,7 @@ export const clusterEnv = (kwokNodes: number): Record<string, string> => ({
   FLOTILLA_CLUSTERS: cluster,
   FLOTILLA_REAL_NODES: "",
   FLOTILLA_CLUSTERS_DIR: stateDir,
-  FLOTILLA_CLUSTERS_PORT_BASE: "27400",
+  FLOTILLA_CLUSTERS_PORT_BASE: portBase,
   FLOTILLA_KWOK_NODES: String(kwokNodes)
 })
 
@@ -233,7 +235,7 @@ const adminSpec = (): ConnectionSpec => {
 const benchCluster = (kwokNodes: number) =>
   Effect.acquireRelease(
     Effect.gen(function*() {
-      yield* Effect.logWarning(`compare: starting the bench cluster in ${stateDir} (ports 27400+)`)
+      yield* Effect.logWarning(`compare: starting the bench cluster in ${stateDir} (ports ${portBase}+)`)
       yield* runScript("scripts/clusters/up.sh", clusterEnv(kwokNodes))
       const env = fs.readFileSync(path.join(stateDir, "clusters.env"), "utf8")
       const kubectl = /^KUBECTL=(.*)$/m.exec(env)?.[1]
