@@ -384,6 +384,8 @@ const runController = Effect.fnUntraced(function*(
   const proc = controller === "flotilla"
     // node itself (tsx as a loader): the pid is the controller's, no wrapper process
     ? yield* startProcess(name, process.execPath, [
+      // BENCH_FLOTILLA_NODE_ARGS: extra node flags for flotilla's process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+      ...(process.env["BENCH_FLOTILLA_NODE_ARGS"] ?? "").split(" ").filter((a) => a !== ""),
       "--import",
       "tsx",
       path.join(repoRoot, "src/cli/main.ts"),
