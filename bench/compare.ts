@@ -4,9 +4,12 @@
  * side by side on one real cluster, one after the other, same workload.
  *
  * The bench starts its own cluster (scripts/clusters/up.sh: `main` only, kwok
- * nodes only, state in `<repo>/.bench-clusters`, ports from 27400), so it never
+ * nodes only, state in `<repo>/.bench-clusters`, ports from 27400; two runs on
+ * one machine set `BENCH_CLUSTERS_DIR` and `BENCH_PORT_BASE` apart), so it never
  * touches the test clusters in `<repo>/.clusters`, and stops it at the end with
- * down.sh (also on failure or Ctrl-C).
+ * down.sh (also on failure or Ctrl-C). `BENCH_FLOTILLA_NODE_ARGS` adds node flags
+ * to flotilla's process (`--cpu-prof --cpu-prof-dir=...`: the profile is written
+ * when the bench stops it).
  *
  * Each controller runs as a process with its own service account
  * (`system:serviceaccount:bench-<controller>:controller`, cluster-admin on this
