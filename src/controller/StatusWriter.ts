@@ -16,7 +16,8 @@
  * comparing JSON text wrote every round again, an Update the server took as a no-op). And a
  * change that only tells where a still-Pending pod landed (`hostNodeName`, `podIP`, the pod's
  * waiting message) is held back for `placementHoldMs` at most: the next real change (the pod
- * Running or done, usually within that time) carries it in the same write. Nothing held back
+ * Running or done, usually within that time) carries it in the same write. A node waiting for
+ * its cluster (a message of this controller's own) is never held back. Nothing held back
  * decides anything: every round folds the observed pods into the nodes again, and a Pending node
  * stays Pending in the stored status either way.
  */
@@ -64,8 +65,13 @@ export class StatusWriter extends Context.Service<StatusWriter, {
 
 const staleWait = Duration.millis(50)
 const staleWaitMax = 10_000
-/** How long a placement-only change may wait for the next write (upstream's `enoughTimeForInformerSync`). */
-export const placementHoldMs = 1000
+/**
+ * How long a placement-only change may wait for the next write. Upstream delays every pod-triggered
+ * reconcile by 1 s (`enoughTimeForInformerSync`); here only these changes wait, and long enough
+ * for a scheduled pod to start on a busy node (kwok took 2.7 s p50 from binding to Running in the
+ * compare bench), so its node and its start go in one write.
+ */
+export const placementHoldMs = 3000
 
 /** Deep equality of JSON values, whatever the order of object keys (an undefined member counts as absent, as in JSON). */
 export const sameJson = (a: unknown, b: unknown): boolean => {
@@ -172,7 +178,8 @@ const make = Effect.gen(function*() {
       const labelsChanged = !sameJson(labels, wf.metadata.labels ?? {})
       const changed = labelsChanged || !sameJson(status, stored)
       if (!changed) holdingSince.delete(key)
-      else if (!labelsChanged && onlyPlacementChanged(stored, status)) {
+      // (a node waiting for its cluster says so at once)
+      else if (!labelsChanged && waitingHere.size === 0 && onlyPlacementChanged(stored, status)) {
         // held back for the next change to carry; written anyway once the hold is over
         const since = holdingSince.get(key) ?? now
         holdingSince.set(key, since)
