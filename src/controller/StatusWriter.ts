@@ -67,11 +67,11 @@ const staleWait = Duration.millis(50)
 const staleWaitMax = 10_000
 /**
  * How long a placement-only change may wait for the next write. Upstream delays every pod-triggered
- * reconcile by 1 s (`enoughTimeForInformerSync`); here only these changes wait, and long enough
- * for a scheduled pod to start on a busy node (kwok took 2.7 s p50 from binding to Running in the
- * compare bench), so its node and its start go in one write.
+ * reconcile by 1 s (`enoughTimeForInformerSync`); here only these changes wait. (3 s merged more
+ * writes in the compare bench, where kwok took 2.7 s p50 from binding to Running, but made
+ * ArtifactGC.test.ts's "remote GC task whose delete fails" time out 2 runs in 3: not understood yet.)
  */
-export const placementHoldMs = 3000
+export const placementHoldMs = 1000
 
 /** Deep equality of JSON values, whatever the order of object keys (an undefined member counts as absent, as in JSON). */
 export const sameJson = (a: unknown, b: unknown): boolean => {
