@@ -4,9 +4,12 @@
  * side by side on one real cluster, one after the other, same workload.
  *
  * The bench starts its own cluster (scripts/clusters/up.sh: `main` only, kwok
- * nodes only, state in `<repo>/.bench-clusters`, ports from 27400), so it never
+ * nodes only, state in `<repo>/.bench-clusters`, ports from 27400; two runs on
+ * one machine set `BENCH_CLUSTERS_DIR` and `BENCH_PORT_BASE` apart), so it never
  * touches the test clusters in `<repo>/.clusters`, and stops it at the end with
- * down.sh (also on failure or Ctrl-C).
+ * down.sh (also on failure or Ctrl-C). `BENCH_FLOTILLA_NODE_ARGS` adds node flags
+ * to flotilla's process (`--cpu-prof --cpu-prof-dir=...`: the profile is written
+ * when the bench stops it).
  *
  * Each controller runs as a process with its own service account
  * (`system:serviceaccount:bench-<controller>:controller`, cluster-admin on this
@@ -59,7 +62,9 @@ import { compareSvg, type PlotSeries } from "./plot.js"
 import { PodCompleter } from "./podCompleter.js"
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
-const stateDir = path.join(repoRoot, ".bench-clusters")
+/** `BENCH_CLUSTERS_DIR` / `BENCH_PORT_BASE` let two runs on one machine keep apart (defaults `.bench-clusters`, 27400). */
+const stateDir = process.env["BENCH_CLUSTERS_DIR"] ?? path.join(repoRoot, ".bench-clusters")
+const portBase = process.env["BENCH_PORT_BASE"] ?? "27400"
 const cluster = "main"
 const resultsDir = path.join(repoRoot, "bench", "results")
 
@@ -68,7 +73,7 @@ export const clusterEnv = (kwokNodes: number): Record<string, string> => ({
   FLOTILLA_CLUSTERS: cluster,
   FLOTILLA_REAL_NODES: "",
   FLOTILLA_CLUSTERS_DIR: stateDir,
-  FLOTILLA_CLUSTERS_PORT_BASE: "27400",
+  FLOTILLA_CLUSTERS_PORT_BASE: portBase,
   FLOTILLA_KWOK_NODES: String(kwokNodes)
 })
 
@@ -241,7 +246,7 @@ const adminSpec = (): ConnectionSpec => {
 const benchCluster = (kwokNodes: number) =>
   Effect.acquireRelease(
     Effect.gen(function*() {
-      yield* Effect.logWarning(`compare: starting the bench cluster in ${stateDir} (ports 27400+)`)
+      yield* Effect.logWarning(`compare: starting the bench cluster in ${stateDir} (ports ${portBase}+)`)
       yield* runScript("scripts/clusters/up.sh", clusterEnv(kwokNodes))
       const env = fs.readFileSync(path.join(stateDir, "clusters.env"), "utf8")
       const kubectl = /^KUBECTL=(.*)$/m.exec(env)?.[1]
@@ -410,6 +415,8 @@ const runController = Effect.fnUntraced(function*(
   const proc = controller === "flotilla"
     // node itself (tsx as a loader): the pid is the controller's, no wrapper process
     ? yield* startProcess(name, process.execPath, [
+      // BENCH_FLOTILLA_NODE_ARGS: extra node flags for flotilla's process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+      ...(process.env["BENCH_FLOTILLA_NODE_ARGS"] ?? "").split(" ").filter((a) => a !== ""),
       "--import",
       "tsx",
       path.join(repoRoot, "src/cli/main.ts"),

@@ -53,7 +53,8 @@ export const makeRequests = (session: Session): Requests => {
         try: () => kc.applyToHTTPSOptions(opts),
         catch: (error) => fail(ctx, "Invalid", `cannot apply connection settings: ${describe(error)}`)
       })
-      if (opts.agent instanceof http.Agent) agents.add(opts.agent)
+      // client-node's cached agent is made without keepAlive: every request was a new TLS handshake (issue 14's profile)
+      if (opts.agent instanceof http.Agent) agents.add(Object.assign(opts.agent, { keepAlive: true }))
       const headers: Record<string, string> = {
         ...(opts.headers as Record<string, string>),
         Accept: req.accept ?? "application/json"
