@@ -166,13 +166,6 @@ const make = Effect.gen(function*() {
       yield* statusWriter.forget(key)
     })
 
-  /** Pods (by uid) this controller labelled completed, newest last; bounded, oldest first out. */
-  const labelledPods = new Set<string>()
-  const rememberLabelled = (uid: string) => {
-    if (labelledPods.size >= 10_000) labelledPods.delete(labelledPods.values().next().value!)
-    labelledPods.add(uid)
-  }
-
   /** Deletes and labels the node's own pods the engine is done with (by uid: a pod that took the name meanwhile is not touched). */
   const applyPodActions = (key: string, actions: ReadonlyArray<EngineAction>, accepted: ReadonlyMap<string, OwnPod>) =>
     Effect.gen(function*() {
@@ -208,17 +201,12 @@ const make = Effect.gen(function*() {
           if (action.cluster !== config.cluster) continue
           const own = ownPod(action)
           if (own === undefined) continue
-          // labelled already by this controller (the pod cache may not show it yet: no second patch)
-          if (labelledPods.has(own.uid)) continue
           const pod = yield* pool.local.pods.get(action.namespace, action.podName)
           if (Option.isNone(pod) || pod.value.metadata.uid !== own.uid || pod.value.metadata.labels?.[labelCompleted] === "true") continue
           // the uid makes the patch fail on any other pod that took the name meanwhile
           yield* local.patch("pods", action.namespace, action.podName, {
             metadata: { uid: own.uid, labels: { [labelCompleted]: "true" } }
-          }).pipe(
-            Effect.tap(() => Effect.sync(() => rememberLabelled(own.uid))),
-            Effect.catchTag("KubeError", () => Effect.void)
-          )
+          }).pipe(Effect.catchTag("KubeError", () => Effect.void))
         }
       }
     })
@@ -236,7 +224,7 @@ const make = Effect.gen(function*() {
         templateWaitSince.delete(key)
         return
       }
-      let wf = found.value
+      const wf = found.value
       if (wf.metadata.uid) {
         // A workflow deleted and made again under the same name between two rounds: the old one's
         // answers and locks are keyed by name (and its node IDs are the new one's), so drop them,
@@ -251,9 +239,8 @@ const make = Effect.gen(function*() {
         yield* ownership.rememberUid(key, wf.metadata.uid)
       }
       // A copy older than this controller's own last status write (the watch has not delivered the
-      // write yet) would have the engine redo what that write recorded: the copy the write made
-      // stands in for it (waiting for the write to come back cost a pod's completion that wait).
-      wf = yield* statusWriter.latest(key, wf)
+      // write yet) would have the engine redo what that write recorded: wait for the write to come back.
+      if (yield* statusWriter.staleCopy(key, wf)) return
 
       if (wf.metadata.deletionTimestamp) {
         yield* releaseSlot(key)

@@ -7,9 +7,8 @@
  *
  * The stale-copy guard: after a write, the cache may hand a reconcile the copy that write
  * replaced (its watch event has not arrived). The engine would redo what the write recorded, such
- * as creating again a pod whose create failed for good: the copy the write made stands in for it
- * (`latest`; `staleCopy` instead has that copy wait, briefly). Both are bounded: should the write's
- * event never arrive, the cache's copy is taken as it is after a while.
+ * as creating again a pod whose create failed for good, so that copy waits (briefly, and bounded:
+ * should the write's event never arrive, it is taken as it is after a while).
  *
  * Fewer writes (issue 14): "changed" is judged by value, whatever the order of keys (the API
  * server stores a custom resource with its keys sorted, the engine builds them in its own order:
@@ -45,12 +44,6 @@ export class StatusWriter extends Context.Service<StatusWriter, {
    * again shortly, and this copy must not be reconciled.
    */
   readonly staleCopy: (key: string, wf: KubeObject) => Effect.Effect<boolean>
-  /**
-   * The copy to reconcile: `wf`, or, when `wf` is the copy this controller's last status write
-   * replaced (its watch event has not arrived yet), the copy that write made (upstream puts it in
-   * its informer's store after the update). A reconcile then never waits for its own write to come back.
-   */
-  readonly latest: (key: string, wf: KubeObject) => Effect.Effect<KubeObject>
   /** The workflow is gone: forget its last write. */
   readonly forget: (key: string) => Effect.Effect<void>
   /** Writes the engine's status and labels for `wf` (with pending records and waiting messages) when they changed. */
@@ -129,20 +122,8 @@ const make = Effect.gen(function*() {
 
   /** Since when each workflow has held back a placement-only change. */
   const holdingSince = new Map<string, number>()
-  /** The resourceVersion each workflow's last status write replaced, and the copy that write made. */
-  const overwrittenVersion = new Map<string, { readonly version: string; readonly at: number; readonly written: KubeObject }>()
-
-  const latest = (key: string, wf: KubeObject) =>
-    Effect.gen(function*() {
-      const overwritten = overwrittenVersion.get(key)
-      if (overwritten === undefined) return wf
-      // bounded as staleCopy is: after a while the cache's copy is taken as it is
-      if (wf.metadata.resourceVersion === overwritten.version && (yield* Clock.currentTimeMillis) - overwritten.at < staleWaitMax) {
-        return overwritten.written
-      }
-      overwrittenVersion.delete(key)
-      return wf
-    })
+  /** The resourceVersion each workflow's last status write replaced. */
+  const overwrittenVersion = new Map<string, { readonly version: string; readonly at: number }>()
 
   const staleCopy = (key: string, wf: KubeObject) =>
     Effect.gen(function*() {
@@ -199,7 +180,7 @@ const make = Effect.gen(function*() {
         if (
           written._tag === "Success" && wf.metadata.resourceVersion !== undefined &&
           written.success.metadata.resourceVersion !== wf.metadata.resourceVersion
-        ) overwrittenVersion.set(key, { version: wf.metadata.resourceVersion, at: now, written: written.success })
+        ) overwrittenVersion.set(key, { version: wf.metadata.resourceVersion, at: now })
         if (written._tag === "Failure") {
           const e = written.failure
           if (e.reason !== "Conflict" && e.reason !== "NotFound") {
@@ -231,7 +212,6 @@ const make = Effect.gen(function*() {
 
   return StatusWriter.of({
     staleCopy,
-    latest,
     forget: (key) =>
       Effect.sync(() => {
         overwrittenVersion.delete(key)

@@ -102,20 +102,4 @@ describe("StatusWriter: fewer writes", () => {
       assert.strictEqual(writes.length, 2)
     }).pipe(Effect.provide(layer))
   })
-
-  it.effect("latest: the copy its own write made stands in for the copy that write replaced, until a newer one comes", () => {
-    const { layer } = harness()
-    return Effect.gen(function*() {
-      const writer = yield* StatusWriter
-      const old = workflow({})
-      yield* writer.write("ns/wf", old, { status: pending(), labels: {} }, 0)
-      const stand = yield* writer.latest("ns/wf", old)
-      assert.strictEqual(stand.metadata.resourceVersion, "6")
-      assert.deepStrictEqual(stand["status"], pending())
-      // the write's echo (or anything newer) is taken as it is, and ends the stand-in
-      const echo = { ...old, metadata: { ...old.metadata, resourceVersion: "6" } }
-      assert.strictEqual(yield* writer.latest("ns/wf", echo), echo)
-      assert.strictEqual(yield* writer.latest("ns/wf", old), old)
-    }).pipe(Effect.provide(layer))
-  })
 })
