@@ -21,10 +21,10 @@ import { evaluateRaw } from "../workflow/expressions/evaluate.js"
 import { defaultExpressionLimits } from "../workflow/expressions/limits.js"
 import { fromScopeValue, goJson } from "../workflow/expressions/values.js"
 import type { ArtifactEgress } from "./artifacts/egress.js"
-import { guardedS3 } from "./artifacts/executor.js"
+import { guardedS3, s3Target } from "./artifacts/executor.js"
 import { type Artifact, type ArtifactLocation, hasLocation, locationKind } from "./artifacts/location.js"
-import type { ArtifactStore, S3Target } from "./artifacts/S3Store.js"
-import { mountSecretVolumes, readSecret, type SecretFiles } from "./artifacts/secretVolumes.js"
+import type { ArtifactStore } from "./artifacts/S3Store.js"
+import { mountSecretVolumes } from "./artifacts/secretVolumes.js"
 import { mainContainer, podTemplate } from "./PodPlan.js"
 import type { makeStatusReporter } from "./podStatus.js"
 import { executorErrorExitCode } from "./resourcePod.js"
@@ -59,28 +59,6 @@ export interface DataPodDeps {
   readonly egress: ArtifactEgress
   readonly reporter: ReturnType<typeof makeStatusReporter>
   readonly storeLogs: (pod: KubeObject, text: string) => Effect.Effect<void>
-}
-
-/** The S3 target of the source, its credentials read from the mounted secrets. */
-const s3Target = (a: Artifact, secrets: SecretFiles): S3Target | string => {
-  const s3 = a.s3 ?? {}
-  let accessKey: string | undefined
-  let secretKey: string | undefined
-  let sessionToken: string | undefined
-  if (s3.accessKeySecret?.name !== undefined && s3.accessKeySecret.name !== "") {
-    const access = readSecret(secrets, s3.accessKeySecret.name, s3.accessKeySecret.key ?? "")
-    if (typeof access !== "string") return access.error
-    const secret = readSecret(secrets, s3.secretKeySecret?.name ?? "", s3.secretKeySecret?.key ?? "")
-    if (typeof secret !== "string") return secret.error
-    accessKey = access
-    secretKey = secret
-    if (s3.sessionTokenSecret?.name !== undefined && s3.sessionTokenSecret.name !== "") {
-      const token = readSecret(secrets, s3.sessionTokenSecret.name, s3.sessionTokenSecret.key ?? "")
-      if (typeof token !== "string") return token.error
-      sessionToken = token
-    }
-  }
-  return { endpoint: s3.endpoint ?? "", bucket: s3.bucket ?? "", key: s3.key ?? "", region: s3.region, insecure: s3.insecure, accessKey, secretKey, sessionToken }
 }
 
 /**

@@ -90,7 +90,7 @@ export const hasArtifacts = (t: ArtifactTemplate | undefined): boolean =>
   t !== undefined && (inputArtifacts(t).length > 0 || outputArtifacts(t).length > 0)
 
 /** The S3 target of an artifact located in s3, its credentials read from the mounted secrets. */
-const s3Target = (a: Artifact, secrets: SecretFiles): S3Target | string => {
+export const s3Target = (a: Artifact, secrets: SecretFiles): S3Target | string => {
   const s3 = a.s3!
   let accessKey: string | undefined
   let secretKey: string | undefined
