@@ -163,3 +163,47 @@ export const compareSvg = (title: string, series: ReadonlyArray<PlotSeries>): st
     ""
   ].join("\n")
 }
+
+// --------------------------------------------------------------------------- cost per workflow vs clusters
+
+/** One cluster count's cost per workflow (bench/clusters.ts, issue 14 item 6). */
+export interface ScalePlotPoint {
+  readonly clusters: number
+  readonly cpuMsPerWorkflow: number
+  readonly apiRequestsPerWorkflow: number
+}
+
+/** A line with a dot per point, y from 0 (a flat curve looks flat), labelled with each value. */
+const costPanel = (p: Panel, points: ReadonlyArray<ScalePlotPoint>, figure: (pt: ScalePlotPoint) => number, yLabel: string, title: string): Array<string> => {
+  const pts = points.filter((pt) => Number.isFinite(pt.clusters) && Number.isFinite(figure(pt))).sort((a, b) => a.clusters - b.clusters)
+  const xTicks = ticks(Math.max(1, ...pts.map((pt) => pt.clusters)))
+  const yTicks = ticks(Math.max(0, ...pts.map(figure)) * 1.15)
+  const xMax = xTicks[xTicks.length - 1]!
+  const yMax = yTicks[yTicks.length - 1]!
+  const out = axes(p, xTicks, yTicks, "clusters", yLabel, title)
+  const px = (x: number) => (p.x + (x / xMax) * p.w).toFixed(1)
+  const py = (y: number) => (p.y + p.h - (y / yMax) * p.h).toFixed(1)
+  if (pts.length > 0) {
+    out.push(`<polyline fill="none" stroke="${colors[0]}" stroke-width="2" points="${pts.map((pt) => `${px(pt.clusters)},${py(figure(pt))}`).join(" ")}"/>`)
+  }
+  for (const pt of pts) {
+    out.push(`<circle cx="${px(pt.clusters)}" cy="${py(figure(pt))}" r="4" fill="${colors[0]}"/>`)
+    out.push(`<text x="${px(pt.clusters)}" y="${(Number(py(figure(pt))) - 9).toFixed(1)}" text-anchor="middle" font-size="11">${fmt(figure(pt))}</text>`)
+  }
+  return out
+}
+
+/** Cost per workflow against the number of clusters: CPU ms and API requests, side by side. */
+export const scaleSvg = (title: string, points: ReadonlyArray<ScalePlotPoint>): string => {
+  const width = 1100
+  const height = 440
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+    `<text x="${width / 2}" y="24" text-anchor="middle" font-size="16">${esc(title)}</text>`,
+    ...costPanel({ x: 70, y: 60, w: 430, h: 320 }, points, (pt) => pt.cpuMsPerWorkflow, "CPU ms per workflow", "CPU per workflow"),
+    ...costPanel({ x: 620, y: 60, w: 430, h: 320 }, points, (pt) => pt.apiRequestsPerWorkflow, "controller API requests per workflow", "API requests per workflow"),
+    `</svg>`,
+    ""
+  ].join("\n")
+}
