@@ -64,7 +64,7 @@ const targets = {
   /**
    * The same for the controller's API requests per workflow: 4 for a local workflow (create the
    * pod, patch it, two workflow updates), 6 for a remote one (no pod patch, but a get of the owner's
-   * kubeconfig secret and of the workflow, and a third update), so 4, 5.33 and 5.8 over 1, 3 and 10 clusters (1.45x);
+   * kubeconfig secret, and a get and a third update of the workflow: WorkflowCleanup's finalizer), so 4, 5.33 and 5.8 over 1, 3 and 10 clusters (1.45x);
    * steady from run to run. 1.6 allows half a request more per workflow at 10 clusters; one request
    * per cluster and workflow would be 3.7x.
    */
