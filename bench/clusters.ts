@@ -246,6 +246,8 @@ export interface SpreadResult {
   readonly workflows: number
   readonly succeeded: number
   readonly seconds: number
+  /** From the first submission to the last one's response. */
+  readonly submitSeconds: number
   readonly workflowsPerMinute: number
   readonly p50NodeLatencyMs: number
   readonly p99NodeLatencyMs: number
@@ -320,6 +322,7 @@ export const spreadRun = (n: number, k: number, options: SpreadOptions = {}) =>
       concurrency: options.submitConcurrency ?? 16,
       discard: true
     })
+    const submittedMs = Date.now() - t0
     const names = workload.map((w) => w.metadata.name!)
     yield* within(track.awaitEnded(names), `${n} workflows`)
     const tEnd = Math.max(...names.map((name) => track.ended.get(name)!.at))
@@ -364,6 +367,7 @@ export const spreadRun = (n: number, k: number, options: SpreadOptions = {}) =>
       workflows: n,
       succeeded: names.filter((name) => track.ended.get(name)!.phase === "Succeeded").length,
       seconds: round(seconds, 2),
+      submitSeconds: round(submittedMs / 1000, 2),
       workflowsPerMinute: round((n / seconds) * 60),
       p50NodeLatencyMs: round(percentile(latencies, 50), 0),
       p99NodeLatencyMs: round(percentile(latencies, 99), 0),
@@ -461,6 +465,7 @@ export const spreadTable = (r: SpreadResult): string =>
     ["clusters", String(r.clusters)],
     ["workflows succeeded", `${r.succeeded} of ${r.workflows}`],
     ["workflows per minute", String(r.workflowsPerMinute)],
+    ["seconds: all submitted / all ended", `${r.submitSeconds} / ${r.seconds}`],
     ["p50 / p99 pod-done to node-done ms", `${r.p50NodeLatencyMs} / ${r.p99NodeLatencyMs} (max ${r.maxNodeLatencyMs})`],
     ["API requests per workflow (controller)", String(r.apiRequestsPerWorkflow)],
     ...Object.entries(r.apiRequestsPerWorkflowByVerb).map(([verb, v]) => [`  by verb: ${verb}`, String(v)]),
