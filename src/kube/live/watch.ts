@@ -2,8 +2,9 @@
  * The watch of a live client, through client-node's `Watch` class, as a
  * `Stream` of `WatchEvent`s: OPENED once the server answered, then ADDED,
  * MODIFIED, DELETED and BOOKMARK; an ERROR event fails the stream with its
- * reason (Gone for an expired resourceVersion), and a quiet watch the library
- * ends just ends the stream, for the caller to resume from its last version.
+ * reason (Gone for an expired resourceVersion), and a watch the library ends
+ * for silence (see `watchInactivityTimeoutMs`) just ends the stream, for the
+ * caller to resume from its last version.
  * Closing the stream's scope or the connection's aborts the request.
  */
 import { Watch } from "@kubernetes/client-node"
@@ -14,6 +15,21 @@ import type { KubeObject, WatchEvent, WatchOptions } from "../api/Resources.js"
 import { describe, type ErrorContext, reasonFromNetworkError } from "./errors.js"
 import { collectionPath, namespaceFor } from "./paths.js"
 import type { Session } from "./session.js"
+
+/**
+ * How long client-node's `Watch` may see nothing on a watch before it ends it.
+ * Its default, 30 s (`requestTimeoutMs`, also its connect timeout), ended every
+ * quiet watch: a healthy idle watch receives only the API server's bookmarks,
+ * about one a minute, so each was closed after 30 s and reopened (resumed from
+ * its resourceVersion, no relist): with 10 idle remote clusters, 2 watches each,
+ * one reopened watch every 1.5 s (`npm run bench -- --idle`). Past the server-side
+ * timeout the watch asks for (or 10 min), this timer only ends a watch whose
+ * connection died silently; the watch loop's own idle timeout
+ * (kube/cache/Watch.ts, `idleTimeout`, 5 min: nothing, not even a bookmark) comes
+ * first, for an open watch and for one whose server never answers alike.
+ */
+export const watchInactivityTimeoutMs = (timeoutSeconds: number | undefined): number =>
+  ((timeoutSeconds ?? 600) + 60) * 1000
 
 export const makeWatch = (session: Session): KubeClientShape["watch"] => {
   const { base, ensureCredentials, fail, kc, watchControllers } = session
@@ -42,6 +58,9 @@ export const makeWatch = (session: Session): KubeClientShape["watch"] => {
         }
         yield* Effect.addFinalizer(() => Effect.sync(stop))
         const watcher = new Watch(kc)
+        // private in the library's typings: a plain property, read each time its timer is set
+        // (test/kube/WatchInactivity.test.ts checks that it still is)
+        Object.assign(watcher, { requestTimeoutMs: watchInactivityTimeoutMs(watchOptions.timeoutSeconds) })
         const params = {
           resourceVersion: watchOptions.resourceVersion,
           allowWatchBookmarks: watchOptions.allowBookmarks,
