@@ -179,7 +179,7 @@ const runScript = (script: string, env: Record<string, string>) =>
     child.on("exit", (code) => resume(code === 0 ? Effect.void : Effect.fail(new Error(`${script} exited ${code}`))))
   })
 
-export interface Proc {
+interface Proc {
   readonly child: ChildProcess
   readonly logFile: string
   readonly exited: () => boolean
@@ -232,7 +232,7 @@ interface Kubeconfig {
 
 export const adminKubeconfig = path.join(stateDir, cluster, "kubeconfig", "admin.yaml")
 
-export const adminSpec = (): ConnectionSpec => {
+const adminSpec = (): ConnectionSpec => {
   const doc = parse(fs.readFileSync(adminKubeconfig, "utf8")) as Kubeconfig
   return {
     cluster,
