@@ -8,7 +8,7 @@
  * Closing the stream's scope or the connection's aborts the request.
  */
 import { Watch } from "@kubernetes/client-node"
-import { Cause, Effect, Queue, Stream } from "effect"
+import { Cause, Duration, Effect, Queue, Stream } from "effect"
 import type { KubeClientShape } from "../api/KubeClient.js"
 import { type KubeError, type KubeErrorReason, reasonFromStatus } from "../api/KubeError.js"
 import type { KubeObject, WatchEvent, WatchOptions } from "../api/Resources.js"
@@ -26,7 +26,8 @@ import type { Session } from "./session.js"
  * timeout the watch asks for (or 10 min), this timer only ends a watch whose
  * connection died silently; the watch loop's own idle timeout
  * (kube/cache/Watch.ts, `idleTimeout`, 5 min: nothing, not even a bookmark) comes
- * first, for an open watch and for one whose server never answers alike.
+ * first. A server that does not answer the watch request at all is given the
+ * connection's request timeout, as any request (`makeWatch`).
  */
 export const watchInactivityTimeoutMs = (timeoutSeconds: number | undefined): number =>
   ((timeoutSeconds ?? 600) + 60) * 1000
@@ -114,6 +115,17 @@ export const makeWatch = (session: Session): KubeClientShape["watch"] => {
         } catch (error) {
           return yield* Effect.fail(fail(ctx, reasonFromNetworkError(error), describe(error)))
         }
+        // the answer comes within the connection's request timeout, as any request's (a watch
+        // opening on a hung server is retried, not waited for); a late one is aborted when it comes
+        yield* Effect.sleep(session.requestTimeout).pipe(
+          Effect.andThen(Effect.sync(() => {
+            if (!opened && !stopped) {
+              stopped = true
+              failWith(fail(ctx, "Timeout", `no answer within ${Duration.toMillis(session.requestTimeout)}ms`))
+            }
+          })),
+          Effect.forkScoped
+        )
         started.then(
           (abort) => {
             opened = true
