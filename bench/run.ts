@@ -12,6 +12,8 @@
  *   npm run bench -- --compare [--smoke] [--no-unlimited]
  *                                    # flotilla and upstream Argo side by side on
  *                                    # a real cluster of its own (compare.ts)
+ *   npm run bench -- --idle          # the controller with 10 idle remote contexts:
+ *                                    # CPU, watches, re-lists (idle.ts; BENCH_IDLE_SECONDS)
  *
  * Prints one JSON line per benchmark and checks the targets below; exits 1
  * when a target is missed so a regression is visible.
@@ -23,6 +25,7 @@ import { InMemoryKube } from "../src/testing/InMemoryKube.js"
 import { reconcile } from "../src/workflow/engine/index.js"
 import { runCompareMain } from "./compare.js"
 import { engineScaling } from "./engine.js"
+import { runIdleMain } from "./idle.js"
 import { isolation } from "./isolation.js"
 import { memoryCompiled } from "./memory.js"
 import { reconcileScale } from "./reconcile-scale.js"
@@ -175,7 +178,8 @@ const main = Effect.gen(function*() {
   } else console.log("all targets met")
 })
 
-if (process.argv.includes("--compare")) runCompareMain(process.argv.slice(2), Embedded.quietLogs)
+if (process.argv.includes("--idle")) runIdleMain(Embedded.quietLogs)
+else if (process.argv.includes("--compare")) runCompareMain(process.argv.slice(2), Embedded.quietLogs)
 else {
   Effect.runPromise(main.pipe(Effect.provide(Embedded.quietLogs))).catch((e) => {
     console.error(e)
