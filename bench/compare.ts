@@ -63,8 +63,8 @@ import { PodCompleter } from "./podCompleter.js"
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 /** `BENCH_CLUSTERS_DIR` / `BENCH_PORT_BASE` let two runs on one machine keep apart (defaults `.bench-clusters`, 27400). */
-const stateDir = process.env["BENCH_CLUSTERS_DIR"] ?? path.join(repoRoot, ".bench-clusters")
-const portBase = process.env["BENCH_PORT_BASE"] ?? "27400"
+export const stateDir = process.env["BENCH_CLUSTERS_DIR"] ?? path.join(repoRoot, ".bench-clusters")
+export const portBase = process.env["BENCH_PORT_BASE"] ?? "27400"
 const cluster = "main"
 const resultsDir = path.join(repoRoot, "bench", "results")
 
@@ -126,7 +126,7 @@ export const countRequests = (lines: Iterable<AuditLine>, user: string, from: nu
   return { total: seen.size, byVerb, byRequest }
 }
 
-const readAudit = (): Array<AuditLine> => {
+export const readAudit = (): Array<AuditLine> => {
   const dir = path.join(stateDir, cluster, "logs")
   // audit.log and its one rotated backup (audit-<time>.log)
   const files = fs.readdirSync(dir).filter((f) => f.startsWith("audit") && f.endsWith(".log"))
@@ -156,7 +156,7 @@ const vmHwmMiB = (pid: number): number | undefined => {
 
 // --------------------------------------------------------------------------- processes
 
-const run = (command: string, args: ReadonlyArray<string>, options: { env?: Record<string, string>; input?: string } = {}) =>
+export const run = (command: string, args: ReadonlyArray<string>, options: { env?: Record<string, string>; input?: string } = {}) =>
   Effect.callback<string, Error>((resume) => {
     const child = execFile(command, args, {
       cwd: repoRoot,
@@ -186,7 +186,7 @@ interface Proc {
 }
 
 /** A controller process, stopped (SIGTERM, SIGKILL after 10 s) when the scope closes. */
-const startProcess = (name: string, command: string, args: ReadonlyArray<string>, env: Record<string, string>) =>
+export const startProcess = (name: string, command: string, args: ReadonlyArray<string>, env: Record<string, string>) =>
   Effect.acquireRelease(
     Effect.sync((): Proc => {
       const logFile = path.join(stateDir, "bench", `${name}.log`)
@@ -215,7 +215,7 @@ const startProcess = (name: string, command: string, args: ReadonlyArray<string>
       })
   )
 
-const tail = (file: string) => {
+export const tail = (file: string) => {
   try {
     return fs.readFileSync(file, "utf8").split("\n").slice(-20).join("\n")
   } catch {
@@ -230,7 +230,7 @@ interface Kubeconfig {
   users: Array<{ name: string; user: { token: string } }>
 }
 
-const adminKubeconfig = path.join(stateDir, cluster, "kubeconfig", "admin.yaml")
+export const adminKubeconfig = path.join(stateDir, cluster, "kubeconfig", "admin.yaml")
 
 const adminSpec = (): ConnectionSpec => {
   const doc = parse(fs.readFileSync(adminKubeconfig, "utf8")) as Kubeconfig
@@ -243,7 +243,7 @@ const adminSpec = (): ConnectionSpec => {
 }
 
 /** The bench cluster, up for the scope (down.sh with the same env when it closes, whatever happened). */
-const benchCluster = (kwokNodes: number) =>
+export const benchCluster = (kwokNodes: number) =>
   Effect.acquireRelease(
     Effect.gen(function*() {
       yield* Effect.logWarning(`compare: starting the bench cluster in ${stateDir} (ports ${portBase}+)`)

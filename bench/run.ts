@@ -18,6 +18,8 @@
  *   npm run bench -- --compare [--smoke] [--no-unlimited]
  *                                    # flotilla and upstream Argo side by side on
  *                                    # a real cluster of its own (compare.ts)
+ *   npm run bench -- --idle          # the controller with 10 idle remote contexts:
+ *                                    # CPU, watches, re-lists (idle.ts; BENCH_IDLE_SECONDS)
  *
  * Prints one JSON line per benchmark (and tables for the clusters ones, whose
  * figures and plots also go to bench/results/: embedded-clusters.json/.svg,
@@ -34,6 +36,7 @@ import { reconcile } from "../src/workflow/engine/index.js"
 import { clusterScale, scaleTable, spreadTable, threeClusters } from "./clusters.js"
 import { runCompareMain } from "./compare.js"
 import { engineScaling } from "./engine.js"
+import { runIdleMain } from "./idle.js"
 import { isolation } from "./isolation.js"
 import { memoryCompiled } from "./memory.js"
 import { compareSvg, scaleSvg } from "./plot.js"
@@ -195,7 +198,8 @@ const main = Effect.gen(function*() {
   } else console.log("all targets met")
 })
 
-if (process.argv.includes("--compare")) runCompareMain(process.argv.slice(2), Embedded.quietLogs)
+if (process.argv.includes("--idle")) runIdleMain(Embedded.quietLogs)
+else if (process.argv.includes("--compare")) runCompareMain(process.argv.slice(2), Embedded.quietLogs)
 else {
   Effect.runPromise(main.pipe(Effect.provide(Embedded.quietLogs))).catch((e) => {
     console.error(e)

@@ -18,9 +18,9 @@ import type { KubeObject } from "../kube/api/Resources.js"
 import { isoSeconds } from "../util/time.js"
 import { type Artifact, type ArtifactLocation, relocate } from "./artifacts/location.js"
 import type { ArtifactEgress } from "./artifacts/egress.js"
-import { guardedS3 } from "./artifacts/executor.js"
+import { guardedS3, s3Target as executorS3Target } from "./artifacts/executor.js"
 import type { ArtifactStore, S3Target } from "./artifacts/S3Store.js"
-import { mountSecretVolumes, readSecret, type SecretFiles } from "./artifacts/secretVolumes.js"
+import { mountSecretVolumes, type SecretFiles } from "./artifacts/secretVolumes.js"
 import type { PodServiceAccountClient } from "./boundToken.js"
 import { containerEnv, mainContainer } from "./PodPlan.js"
 import type { makeStatusReporter } from "./podStatus.js"
@@ -67,27 +67,11 @@ interface ArtifactResult {
   readonly error?: string
 }
 
-/** The s3 target of a (relocated) artifact, its credentials from the mounted secrets. */
-const s3Target = (a: Artifact, secrets: SecretFiles): S3Target | string => {
-  const s3 = a.s3
-  if (s3 === undefined) return `artifact '${a.name}': only s3 artifacts can be deleted by flotilla's kubelet`
-  const read = (sel: { name?: string | undefined; key?: string | undefined } | undefined) =>
-    sel?.name !== undefined && sel.name !== "" ? readSecret(secrets, sel.name, sel.key ?? "") : undefined
-  const access = read(s3.accessKeySecret)
-  const secret = read(s3.secretKeySecret)
-  const token = read(s3.sessionTokenSecret)
-  for (const v of [access, secret, token]) if (v !== undefined && typeof v !== "string") return v.error
-  return {
-    endpoint: s3.endpoint ?? "",
-    bucket: s3.bucket ?? "",
-    key: s3.key ?? "",
-    region: s3.region,
-    insecure: s3.insecure,
-    accessKey: access as string | undefined,
-    secretKey: secret as string | undefined,
-    sessionToken: token as string | undefined
-  }
-}
+/** The s3 target of a (relocated) artifact (executor.ts's, as the upload used), its credentials from the mounted secrets. */
+const s3Target = (a: Artifact, secrets: SecretFiles): S3Target | string =>
+  a.s3 === undefined
+    ? `artifact '${a.name}': only s3 artifacts can be deleted by flotilla's kubelet`
+    : executorS3Target(a, secrets)
 
 /** The pod with its main container seen as an executor container, whose secret volumes the kubelet mounts. */
 const asExecutor = (pod: KubeObject): KubeObject => {

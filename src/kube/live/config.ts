@@ -11,7 +11,7 @@ import type { ConnectionSpec } from "../api/Connection.js"
 import type { RateLimit } from "./rateLimit.js"
 
 export interface LiveKubeConnectorOptions {
-  /** Timeout of one non-watch request. Default 60s. */
+  /** Timeout of one non-watch request, and of a watch request's answer (not of the watch). Default 60s. */
   readonly requestTimeout?: Duration.Input
   /** Timeout of one run of an exec credential command. Default 30s. */
   readonly execTimeout?: Duration.Input

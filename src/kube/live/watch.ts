@@ -2,18 +2,35 @@
  * The watch of a live client, through client-node's `Watch` class, as a
  * `Stream` of `WatchEvent`s: OPENED once the server answered, then ADDED,
  * MODIFIED, DELETED and BOOKMARK; an ERROR event fails the stream with its
- * reason (Gone for an expired resourceVersion), and a quiet watch the library
- * ends just ends the stream, for the caller to resume from its last version.
+ * reason (Gone for an expired resourceVersion), and a watch the library ends
+ * for silence (see `watchInactivityTimeoutMs`) just ends the stream, for the
+ * caller to resume from its last version.
  * Closing the stream's scope or the connection's aborts the request.
  */
 import { Watch } from "@kubernetes/client-node"
-import { Cause, Effect, Queue, Stream } from "effect"
+import { Cause, Duration, Effect, Queue, Stream } from "effect"
 import type { KubeClientShape } from "../api/KubeClient.js"
 import { type KubeError, type KubeErrorReason, reasonFromStatus } from "../api/KubeError.js"
 import type { KubeObject, WatchEvent, WatchOptions } from "../api/Resources.js"
 import { describe, type ErrorContext, reasonFromNetworkError } from "./errors.js"
 import { collectionPath, namespaceFor } from "./paths.js"
 import type { Session } from "./session.js"
+
+/**
+ * How long client-node's `Watch` may see nothing on a watch before it ends it.
+ * Its default, 30 s (`requestTimeoutMs`, also its connect timeout), ended every
+ * quiet watch: a healthy idle watch receives only the API server's bookmarks,
+ * about one a minute, so each was closed after 30 s and reopened (resumed from
+ * its resourceVersion, no relist): with 10 idle remote clusters, 2 watches each,
+ * one reopened watch every 1.5 s (`npm run bench -- --idle`). Past the server-side
+ * timeout the watch asks for (or 10 min), this timer only ends a watch whose
+ * connection died silently; the watch loop's own idle timeout
+ * (kube/cache/Watch.ts, `idleTimeout`, 5 min: nothing, not even a bookmark) comes
+ * first. A server that does not answer the watch request at all is given the
+ * connection's request timeout, as any request (`makeWatch`).
+ */
+export const watchInactivityTimeoutMs = (timeoutSeconds: number | undefined): number =>
+  ((timeoutSeconds ?? 600) + 60) * 1000
 
 export const makeWatch = (session: Session): KubeClientShape["watch"] => {
   const { base, ensureCredentials, fail, kc, watchControllers } = session
@@ -42,6 +59,9 @@ export const makeWatch = (session: Session): KubeClientShape["watch"] => {
         }
         yield* Effect.addFinalizer(() => Effect.sync(stop))
         const watcher = new Watch(kc)
+        // private in the library's typings: a plain property, read each time its timer is set
+        // (test/kube/WatchInactivity.test.ts checks that it still is)
+        Object.assign(watcher, { requestTimeoutMs: watchInactivityTimeoutMs(watchOptions.timeoutSeconds) })
         const params = {
           resourceVersion: watchOptions.resourceVersion,
           allowWatchBookmarks: watchOptions.allowBookmarks,
@@ -95,6 +115,17 @@ export const makeWatch = (session: Session): KubeClientShape["watch"] => {
         } catch (error) {
           return yield* Effect.fail(fail(ctx, reasonFromNetworkError(error), describe(error)))
         }
+        // the answer comes within the connection's request timeout, as any request's (a watch
+        // opening on a hung server is retried, not waited for); a late one is aborted when it comes
+        yield* Effect.sleep(session.requestTimeout).pipe(
+          Effect.andThen(Effect.sync(() => {
+            if (!opened && !stopped) {
+              stopped = true
+              failWith(fail(ctx, "Timeout", `no answer within ${Duration.toMillis(session.requestTimeout)}ms`))
+            }
+          })),
+          Effect.forkScoped
+        )
         started.then(
           (abort) => {
             opened = true
