@@ -392,7 +392,10 @@ export const spreadRun = (n: number, k: number, options: SpreadOptions = {}) =>
 // --------------------------------------------------------------------------- item 2 and item 6
 
 /** Item 2: `n` workflows (BENCH_WORKFLOWS, default 1,000) over main and two remote clusters. */
-export const threeClusters = (n: number) => spreadRun(n, 3).pipe(Effect.map((r) => ({ ...r, name: "controller.threeClusters" })))
+export const threeClusters = (n: number) =>
+  Effect.timed(spreadRun(n, 3)).pipe(
+    Effect.map(([took, r]) => ({ ...r, name: "controller.threeClusters", wallSeconds: round(Duration.toSeconds(took), 1) }))
+  )
 
 export interface ScalePoint {
   readonly clusters: number
@@ -415,6 +418,8 @@ export interface ScaleResult {
   /** The largest cluster count's cost per workflow over the smallest's. */
   readonly cpuGrowth: number
   readonly requestGrowth: number
+  /** The whole benchmark, set-ups and tear-downs included. */
+  readonly wallSeconds: number
 }
 
 /** The last point's figure over the first's (1 when flat, NaN without two points). */
@@ -439,6 +444,7 @@ export const scalePoint = (r: SpreadResult): ScalePoint => ({
 /** Item 6: `n` workflows (BENCH_SCALE_WORKFLOWS, default 600) over each cluster count, one fresh runtime each. */
 export const clusterScale = (n: number, counts: ReadonlyArray<number> = [1, 3, 10]) =>
   Effect.gen(function*() {
+    const started = Date.now()
     const points: Array<ScalePoint> = []
     for (const k of counts) points.push(scalePoint(yield* spreadRun(n, k)))
     const result: ScaleResult = {
@@ -446,7 +452,8 @@ export const clusterScale = (n: number, counts: ReadonlyArray<number> = [1, 3, 1
       workflows: n,
       points,
       cpuGrowth: growth(points, (p) => p.cpuMsPerWorkflow),
-      requestGrowth: growth(points, (p) => p.apiRequestsPerWorkflow)
+      requestGrowth: growth(points, (p) => p.apiRequestsPerWorkflow),
+      wallSeconds: round((Date.now() - started) / 1000)
     }
     return result
   })

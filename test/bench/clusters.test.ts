@@ -98,7 +98,7 @@ describe("bench clusters", () => {
     assert.strictEqual(growth(points, (p) => p.cpuMsPerWorkflow), 1.25)
     assert.strictEqual(growth(points, (p) => p.apiRequestsPerWorkflow), 1.45)
     assert.isNaN(growth([point(1, 4, 4)], (p) => p.cpuMsPerWorkflow))
-    const table = scaleTable({ name: "controller.clusterScale", workflows: 10, points, cpuGrowth: 1.25, requestGrowth: 1.45 })
+    const table = scaleTable({ name: "controller.clusterScale", workflows: 10, points, cpuGrowth: 1.25, requestGrowth: 1.45, wallSeconds: 1 })
     assert.strictEqual(table.split("\n").length, 4)
     assert.include(table.split("\n")[3]!, "5.8")
   })
