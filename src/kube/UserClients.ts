@@ -6,7 +6,9 @@
  * Pods outside the workflow's own namespace are created with these and with
  * nothing else.
  *
- * The secret is read on every request; clients are shared in an `RcMap` keyed
+ * The secret is read on every request (a deleted or changed secret counts at
+ * once); its parsed kubeconfig is kept per secret and reused while the text is
+ * the same (parsing YAML was about 1 ms per remote pod: issue 14's bench). Clients are shared in an `RcMap` keyed
  * by the secret and a hash of the connection chosen from it (cluster,
  * namespace, endpoint, credentials), so concurrent first uses open one
  * connection, and a secret whose content changed gets a new client on the next
@@ -17,7 +19,7 @@
  * a key (only their SHA-256).
  */
 import { Context, type Duration, Effect, Equal, Hash, Layer, RcMap, Schema, type Scope } from "effect"
-import { parseKubeconfig } from "../kubeconfig/Kubeconfig.js"
+import { type Kubeconfig, parseKubeconfig } from "../kubeconfig/Kubeconfig.js"
 import { secretValue, userConnection } from "../kubeconfig/UserKubeconfig.js"
 import { type ConnectionSpec, fingerprintOf } from "./api/Connection.js"
 import { KubeClient, type KubeClientShape } from "./api/KubeClient.js"
@@ -63,6 +65,9 @@ export interface UserClientsOptions {
 }
 
 export const defaultIdleTimeToLive: Duration.Input = "5 minutes"
+
+/** How many secrets' parsed kubeconfigs are kept (the least recently used goes first). */
+export const parsedKubeconfigsKept = 1024
 
 /**
  * One user connection in the map. Equal and hashed by `id` alone (the secret and a SHA-256 of the
@@ -115,6 +120,28 @@ const make = Effect.fnUntraced(function*(localClient: KubeClientShape, options: 
       ),
     idleTimeToLive: options.idleTimeToLive ?? defaultIdleTimeToLive
   })
+  /** Each secret's last parsed kubeconfig with the text it came from (a Map keeps use order: LRU). */
+  const parsed = new Map<string, { readonly text: string; readonly doc: Kubeconfig }>()
+  const parseCached = (secretKey: string, text: string, source: string) =>
+    Effect.suspend(() => {
+      const hit = parsed.get(secretKey)
+      if (hit !== undefined && hit.text === text) {
+        parsed.delete(secretKey)
+        parsed.set(secretKey, hit)
+        return Effect.succeed(hit.doc)
+      }
+      return parseKubeconfig(text, source).pipe(
+        Effect.tap((doc) =>
+          Effect.sync(() => {
+            parsed.delete(secretKey)
+            parsed.set(secretKey, { text, doc })
+            if (parsed.size > parsedKubeconfigsKept) parsed.delete(parsed.keys().next().value!)
+          })
+        ),
+        // a secret that no longer parses keeps nothing of its former text
+        Effect.tapError(() => Effect.sync(() => parsed.delete(secretKey)))
+      )
+    })
 
   const acquire = Effect.fnUntraced(function*(request: UserClientRequest): Effect.fn.Return<KubeClientShape, UserCredentialsError, Scope.Scope> {
     const secretName = userKubeconfigSecretName(request.serviceAccountName)
@@ -141,7 +168,7 @@ const make = Effect.fnUntraced(function*(localClient: KubeClientShape, options: 
     )
     const source = `secret ${secretKey}`
     const spec = yield* secretValue(secret, "value", source).pipe(
-      Effect.flatMap((text) => parseKubeconfig(text, source)),
+      Effect.flatMap((text) => parseCached(secretKey, text, source)),
       Effect.flatMap((doc) =>
         userConnection(doc, {
           source,
@@ -167,6 +194,7 @@ const make = Effect.fnUntraced(function*(localClient: KubeClientShape, options: 
     invalidate: (namespace, secretName) =>
       Effect.gen(function*() {
         const secretKey = `${namespace}/${secretName}`
+        parsed.delete(secretKey)
         const keys = [...yield* RcMap.keys(clients)].filter((key) => key.secretKey === secretKey)
         yield* Effect.forEach(keys, (key) => RcMap.invalidate(clients, key), { discard: true })
       })

@@ -250,6 +250,42 @@ describe("UserClients", () => {
     )
   })
 
+  it.effect("the parsed kubeconfig kept per secret never outlives the secret: deleted fails at once, changed text is parsed again", () => {
+    const connections = newConnections()
+    return withUserClients(
+      connections,
+      Effect.gen(function*() {
+        const users = yield* UserClients
+        const kube = yield* InMemoryKube
+        yield* users.clientFor(request)
+        yield* users.clientFor(request)
+        yield* kube.adminClient("main").delete("secrets", "local", "workflow-kubeconfig")
+        const missing = yield* Effect.flip(users.clientFor(request))
+        assert.include(missing.message, "secret not found")
+
+        // the same text again: the kept parse and the open client serve it
+        yield* writeSecret(tokens.first)
+        yield* users.clientFor(request)
+        assert.lengthOf(connections.opened, 1)
+
+        // new text that no longer allows the namespace: refused, not served from the kept parse
+        yield* writeSecret(tokens.first, "elsewhere")
+        const wrong = yield* Effect.flip(users.clientFor(request))
+        assert.include(wrong.message, `no context for cluster "cluster-1" allows namespace "remote"`)
+
+        // and text that no longer parses is refused too
+        const admin = kube.adminClient("main")
+        const current = yield* admin.get("secrets", "local", "workflow-kubeconfig")
+        yield* admin.replace("secrets", "local", { ...current, data: { value: Buffer.from("contexts: [", "utf8").toString("base64") } })
+        const broken = yield* Effect.flip(users.clientFor(request))
+        assert.instanceOf(broken, UserCredentialsError)
+        yield* writeSecret(tokens.first)
+        yield* users.clientFor(request)
+        assert.lengthOf(connections.opened, 1)
+      })
+    )
+  })
+
   it.effect("a refused connection is not cached: every waiting caller gets the error, the next call connects", () => {
     const connections = newConnections()
     return withUserClients(
