@@ -313,9 +313,11 @@ export const provision = Effect.fnUntraced(function*(placement: Placement, optio
   const admin = kube.adminClient(localClusterName)
   yield* kube.ensureNamespace(localClusterName, systemNamespace)
 
-  // (1) argo-kubeconfig: one context per remote cluster, named after it.
+  // (1) argo-kubeconfig: one context per remote cluster, named after it (none without remote
+  // clusters: a kubeconfig with no context is invalid, as an operator with no remote cluster
+  // would not create the secret either).
   const remote = [...placement.clusters].filter((c) => c !== localClusterName).sort()
-  yield* upsert(admin, "secrets", secret(systemNamespace, "argo-kubeconfig", kubeconfigYaml(
+  if (remote.length > 0) yield* upsert(admin, "secrets", secret(systemNamespace, "argo-kubeconfig", kubeconfigYaml(
     remote.map((name) => {
       const namespaces = placement.namespaces.get(name) ?? new Set<string>()
       return { name, namespace: namespaces.size === 1 ? [...namespaces][0] : undefined, token: tokens.controller }

@@ -49,6 +49,26 @@ describe("flotilla run", () => {
       assert.match(node.message, /exit code 3/)
     }), 120_000)
 
+  it.live("runs a workflow with no remote template without an error line (no argo-kubeconfig without remote clusters)", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "flotilla-cli-"))
+      const file = path.join(dir, "local.yaml")
+      fs.writeFileSync(file, [
+        "apiVersion: argoproj.io/v1alpha1",
+        "kind: Workflow",
+        "metadata: {name: local-only}",
+        "spec:",
+        "  entrypoint: main",
+        "  templates:",
+        "  - name: main",
+        "    container: {image: busybox, command: [echo, hi]}"
+      ].join("\n"))
+      const r = yield* flotilla("run", file)
+      assert.strictEqual(r.code, 0, r.stderr)
+      assert.match(r.stdout, /Status:\s+Succeeded/)
+      assert.notMatch(r.stderr, /level=error/)
+    }), 120_000)
+
   it.live("refuses an invalid workflow with the field named, before running anything", () =>
     Effect.gen(function*() {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "flotilla-cli-"))
