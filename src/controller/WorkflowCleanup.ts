@@ -69,13 +69,19 @@ const make = Effect.gen(function*() {
   const queue = yield* WorkQueue
 
   // Finalizer writes go through replace so a concurrent change is a Conflict, never a lost update.
+  // With `cacheFirst`, the first try starts from the informer's copy (a workflow's first reconcile
+  // reads the newest one: issue 14 counts a GET less per remote workflow); a Conflict or a copy
+  // not cached yet reads the stored one, as every later try does.
   const updateFinalizers = (
     key: string,
-    change: (finalizers: ReadonlyArray<string>, current: KubeObject) => ReadonlyArray<string>
-  ) =>
-    Effect.gen(function*() {
+    change: (finalizers: ReadonlyArray<string>, current: KubeObject) => ReadonlyArray<string>,
+    cacheFirst = false
+  ) => {
+    let tries = 0
+    return Effect.gen(function*() {
       const ref = parseWorkflowKey(key)
-      const current = yield* local.get("workflows", ref.namespace, ref.name)
+      const cached = cacheFirst && tries++ === 0 ? yield* workflows.get(ref.namespace, ref.name) : Option.none<KubeObject>()
+      const current = Option.isSome(cached) ? cached.value : yield* local.get("workflows", ref.namespace, ref.name)
       const before = current.metadata.finalizers ?? []
       const after = change(before, current)
       if (after.length === before.length && after.every((f, i) => f === before[i])) return
@@ -86,6 +92,7 @@ const make = Effect.gen(function*() {
     }).pipe(
       Effect.retry({ while: (e) => e.reason === "Conflict", times: 5 })
     )
+  }
 
   const leaseRetry = Schedule.min([
     Schedule.exponential(timing.leaseBackoff, 2),
@@ -150,7 +157,7 @@ const make = Effect.gen(function*() {
       updateFinalizers(key, (f, current) =>
         f.includes(FinalizerLease.finalizerName) || isCompleted(current) || current.metadata.deletionTimestamp
           ? f
-          : [...f, FinalizerLease.finalizerName]),
+          : [...f, FinalizerLease.finalizerName], true),
     release: (key) =>
       Effect.gen(function*() {
         yield* deleteRemotePods(key).pipe(
