@@ -75,6 +75,9 @@ const stateDir = process.env["BENCH_CLUSTERS_DIR"] ?? path.join(repoRoot, ".benc
 const portBase = process.env["BENCH_PORT_BASE"] ?? "27400"
 const cluster = "main"
 const resultsDir = path.join(repoRoot, "bench", "results")
+/** Where the bench's clusters keep their state (`BENCH_CLUSTERS_DIR`), and where results go. */
+export const benchStateDir = stateDir
+export const benchResultsDir = resultsDir
 
 /** The environment of scripts/clusters/{up,down}.sh for the bench's own cluster(s) (`main` alone unless told). */
 export const clusterEnv = (kwokNodes: number, clusters: ReadonlyArray<string> = [cluster]): Record<string, string> => ({

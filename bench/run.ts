@@ -12,6 +12,9 @@
  *   npm run bench -- --compare [--smoke] [--no-unlimited]
  *                                    # flotilla and upstream Argo side by side on
  *                                    # a real cluster of its own (compare.ts)
+ *   npm run bench -- --multi-cluster [--smoke] [--no-unlimited]
+ *                                    # flotilla alone on three real clusters of its
+ *                                    # own, workflows spread over them (multiCluster.ts)
  *
  * Prints one JSON line per benchmark and checks the targets below; exits 1
  * when a target is missed so a regression is visible.
@@ -25,6 +28,7 @@ import { runCompareMain } from "./compare.js"
 import { engineScaling } from "./engine.js"
 import { isolation } from "./isolation.js"
 import { memoryCompiled } from "./memory.js"
+import { runMultiClusterMain } from "./multiCluster.js"
 import { reconcileScale } from "./reconcile-scale.js"
 
 const workflowsN = Number(process.env["BENCH_WORKFLOWS"] ?? 200)
@@ -176,6 +180,7 @@ const main = Effect.gen(function*() {
 })
 
 if (process.argv.includes("--compare")) runCompareMain(process.argv.slice(2), Embedded.quietLogs)
+else if (process.argv.includes("--multi-cluster")) runMultiClusterMain(process.argv.slice(2), Embedded.quietLogs)
 else {
   Effect.runPromise(main.pipe(Effect.provide(Embedded.quietLogs))).catch((e) => {
     console.error(e)
