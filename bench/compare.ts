@@ -260,8 +260,11 @@ export const projectNode = (): string => {
  * image's JS (tsc output, see Dockerfile) without tsx's loader in the process. About a second.
  */
 export const compileFlotilla = Effect.gen(function*() {
-  fs.mkdirSync(resultsDir, { recursive: true })
   const entry = path.join(resultsDir, "flotilla-controller.mjs")
+  // built beside, then renamed into place: another bench starting its controller meanwhile
+  // reads the old file or the new one, never half of one
+  const scratch = path.join(resultsDir, `.build-${process.pid}`)
+  fs.mkdirSync(scratch, { recursive: true })
   yield* run(path.join(repoRoot, "node_modules/.bin/esbuild"), [
     "src/cli/main.ts",
     "--bundle",
@@ -270,8 +273,13 @@ export const compileFlotilla = Effect.gen(function*() {
     "--packages=external",
     "--sourcemap",
     "--log-level=warning",
-    `--outfile=${entry}`
-  ])
+    `--outfile=${path.join(scratch, path.basename(entry))}`
+  ]).pipe(
+    Effect.andThen(Effect.sync(() => {
+      for (const f of [`${path.basename(entry)}.map`, path.basename(entry)]) fs.renameSync(path.join(scratch, f), path.join(resultsDir, f))
+    })),
+    Effect.ensuring(Effect.sync(() => fs.rmSync(scratch, { recursive: true, force: true })))
+  )
   const node = projectNode()
   const version = (yield* run(node, ["--version"])).trim()
   const compiled: CompiledFlotilla = {
