@@ -48,6 +48,11 @@
  *   npm run bench -- --compare                 # N=200 (BENCH_COMPARE_WORKFLOWS)
  *   npm run bench -- --compare --smoke         # N=10, limited pass only; prints its wall time
  *
+ *   npm run bench -- --multi-cluster           # flotilla alone on three clusters of its own (issue 14
+ *                                              # item 3; bench/multiCluster.ts, on this file's helpers):
+ *                                              # N=1,000 (BENCH_CLUSTERS_WORKFLOWS), --smoke N=12,
+ *                                              # --no-unlimited; multi-cluster.json and .svg
+ *
  * Builds upstream's controller first when it is not built yet
  * (scripts/bench/build-upstream.sh, cached under ~/.cache/flotilla). Writes
  * bench/results/compare.json, one SVG per pass (bench/results/compare-<pass>.svg:
