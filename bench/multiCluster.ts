@@ -57,6 +57,7 @@ import {
   type CompiledFlotilla,
   controllerUser,
   countRequests,
+  flotillaEnv,
   flotillaNodeArgs,
   type Pass,
   percentile,
@@ -272,7 +273,7 @@ const runPass = Effect.fnUntraced(function*(
     "--health-port=0",
     "--metrics-port=0",
     ...rateLimitArgs("flotilla", pass)
-  ], { LEADER_ELECTION_DISABLE: "true", ARGO_NAMESPACE: systemNs, POD_NAMES: "v2" })
+  ], { ...flotillaEnv, LEADER_ELECTION_DISABLE: "true", ARGO_NAMESPACE: systemNs, POD_NAMES: "v2" })
   const pid = proc.child.pid!
   const startedAt = Date.now()
   const cmdline = `${commandLineOf(pid)} (${options.flotilla.form})`
