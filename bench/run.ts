@@ -20,6 +20,9 @@
  *                                    # a real cluster of its own (compare.ts)
  *   npm run bench -- --idle          # the controller with 10 idle remote contexts:
  *                                    # CPU, watches, re-lists (idle.ts; BENCH_IDLE_SECONDS)
+ *   npm run bench -- --multi-cluster [--smoke] [--no-unlimited]
+ *                                    # flotilla alone on three real clusters of its
+ *                                    # own, workflows spread over them (multiCluster.ts)
  *
  * Prints one JSON line per benchmark (and tables for the clusters ones, whose
  * figures and plots also go to bench/results/: embedded-clusters.json/.svg,
@@ -40,6 +43,7 @@ import { runIdleMain } from "./idle.js"
 import { isolation } from "./isolation.js"
 import { memoryCompiled } from "./memory.js"
 import { compareSvg, scaleSvg } from "./plot.js"
+import { runMultiClusterMain } from "./multiCluster.js"
 import { reconcileScale } from "./reconcile-scale.js"
 
 const resultsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), "results")
@@ -200,6 +204,7 @@ const main = Effect.gen(function*() {
 
 if (process.argv.includes("--idle")) runIdleMain(Embedded.quietLogs)
 else if (process.argv.includes("--compare")) runCompareMain(process.argv.slice(2), Embedded.quietLogs)
+else if (process.argv.includes("--multi-cluster")) runMultiClusterMain(process.argv.slice(2), Embedded.quietLogs)
 else {
   Effect.runPromise(main.pipe(Effect.provide(Embedded.quietLogs))).catch((e) => {
     console.error(e)
