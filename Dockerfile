@@ -17,7 +17,7 @@
 #   /app/node_modules         production dependencies only
 #   /app/images               stand-in image entrypoints (argosay, cowsay), only used when
 #                             this image runs the embedded runtime (`flotilla run`)
-#   /usr/local/bin/flotilla   exec node --enable-source-maps /app/dist/cli/main.js
+#   /usr/local/bin/flotilla   exec node <scripts/images/node-flags> /app/dist/cli/main.js
 #   user node 1000:1000       in /etc/passwd and /etc/group, /home/node
 
 FROM node:24-bookworm-slim AS build
@@ -28,7 +28,7 @@ RUN npm ci --ignore-scripts
 COPY tsconfig.json ./
 COPY src ./src
 COPY images ./images
-COPY scripts/images/controller-rootfs.sh ./scripts/images/
+COPY scripts/images/controller-rootfs.sh scripts/images/node-flags ./scripts/images/
 # The runtime base's own passwd/group, to which the script adds user node.
 COPY --from=debian:bookworm-slim /etc/passwd /etc/group /base-etc/
 RUN NODE_BINARY=/usr/local/bin/node BASE_ETC=/base-etc bash scripts/images/controller-rootfs.sh /rootfs

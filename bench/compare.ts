@@ -12,9 +12,9 @@
  * when the bench stops it).
  *
  * flotilla runs in its shipped form: compiled JS run by plain Node 24 with
- * `--enable-source-maps` and `NODE_ENV=production`, no tsx loader in the
- * process, as the image runs `node --enable-source-maps /app/dist/cli/main.js`
- * (Dockerfile, scripts/images/controller-rootfs.sh). The bench compiles src
+ * the image's node flags (scripts/images/node-flags) and `NODE_ENV=production`,
+ * no tsx loader in the process, as the image runs `node <flags>
+ * /app/dist/cli/main.js` (Dockerfile, scripts/images/controller-rootfs.sh). The bench compiles src
  * with tsc once per run (`compileFlotilla`: bench/results/flotilla-dist, about
  * 10 s) and runs dist/cli/main.js with the project's Node
  * (node_modules/node/bin/node); `process` in the JSON says so.
@@ -71,6 +71,7 @@ import { KubeConnector } from "../src/kube/api/KubeConnector.js"
 import type { KubeObject } from "../src/kube/api/Resources.js"
 import { watchResource } from "../src/kube/cache/Watch.js"
 import { LiveKubeConnector } from "../src/kube/live/LiveKubeConnector.js"
+import { imageNodeFlags } from "./imageNodeFlags.js"
 import { compareSvg, type PlotSeries } from "./plot.js"
 import { PodCompleter } from "./podCompleter.js"
 
@@ -297,7 +298,7 @@ export const compileFlotilla = Effect.gen(function*() {
   const compiled: CompiledFlotilla = {
     node,
     entry: path.join(out, "cli", "main.js"),
-    form: `compiled as the image: tsc output of src (bench/results/flotilla-dist) run by Node ${version} --enable-source-maps, NODE_ENV=production, no tsx`
+    form: `compiled as the image: tsc output of src (bench/results/flotilla-dist) run by Node ${version} ${imageNodeFlags().join(" ")} (scripts/images/node-flags), NODE_ENV=production, no tsx`
   }
   return compiled
 })
@@ -305,10 +306,15 @@ export const compileFlotilla = Effect.gen(function*() {
 /** The environment the image gives the controller (Dockerfile: `ENV NODE_ENV=production`). */
 export const flotillaEnv: Record<string, string> = { NODE_ENV: "production" }
 
-/** The node flags and entry of flotilla's process (`BENCH_FLOTILLA_NODE_ARGS` first, e.g. `--cpu-prof`). */
+export { imageNodeFlags }
+
+/**
+ * The node flags and entry of flotilla's process: `BENCH_FLOTILLA_NODE_ARGS` first (e.g.
+ * `--cpu-prof`), then the image's own flags.
+ */
 export const flotillaNodeArgs = (compiled: CompiledFlotilla): ReadonlyArray<string> => [
   ...(process.env["BENCH_FLOTILLA_NODE_ARGS"] ?? "").split(" ").filter((a) => a !== ""),
-  "--enable-source-maps",
+  ...imageNodeFlags(),
   compiled.entry
 ]
 

@@ -17,7 +17,7 @@
  *     account of `bench-idle`) tells their requests apart.
  * The controller runs as the image runs it: src/cli/main.ts compiled (bundled
  * with esbuild, packages from node_modules) and run by plain node
- * (`node --enable-source-maps <bundle> controller`), leader election on.
+ * (`node <the image's node flags> <bundle> controller`), leader election on.
  * Once /readyz is 200 with all 11 clusters Connected and a settle
  * (BENCH_IDLE_SETTLE_SECONDS, default 5), the window (BENCH_IDLE_SECONDS,
  * default 60): CPU % of the controller process (utime+stime from
@@ -34,7 +34,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Duration, Effect, Fiber, type Layer, Schedule } from "effect"
 import { parse } from "yaml"
-import { adminKubeconfig, benchCluster, portBase, readAudit, run, startProcess, stateDir, tail } from "./compare.js"
+import { adminKubeconfig, benchCluster, imageNodeFlags, portBase, readAudit, run, startProcess, stateDir, tail } from "./compare.js"
 import { type AuditEvent, cpuPercent, cpuTicksOfStat, type IdentityFigures, identityFigures, idleMisses, type IdleTargets } from "./idleFigures.js"
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
@@ -173,7 +173,7 @@ export const idle = Effect.gen(function*() {
   ])
   const proc = yield* startProcess("flotilla-idle", process.execPath, [
     ...(process.env["BENCH_FLOTILLA_NODE_ARGS"] ?? "").split(" ").filter((a) => a !== ""),
-    "--enable-source-maps",
+    ...imageNodeFlags(),
     bundle,
     "controller",
     "--configmap=workflow-controller-configmap",
@@ -249,7 +249,7 @@ export const idle = Effect.gen(function*() {
     remote,
     local,
     controller: {
-      process: `node --enable-source-maps ${path.relative(repoRoot, bundle)} controller (esbuild bundle of src/cli/main.ts)`,
+      process: `node ${imageNodeFlags().join(" ")} ${path.relative(repoRoot, bundle)} controller (esbuild bundle of src/cli/main.ts)`,
       logFile: proc.logFile,
       logLines: logLines.length,
       warningsOrErrors: logLines.filter((l) => /level=(warning|error)/.test(l)).slice(-20)

@@ -38,7 +38,7 @@
  * The embedded figures understate a real controller's strings: the in-memory server's copies
  * share their strings with the server's store, where a real client parses a string per value.
  *
- * Note on the shipped form: the image runs compiled JS (`node --enable-source-maps
+ * Note on the shipped form: the image runs compiled JS (`node <scripts/images/node-flags>
  * /app/dist/cli/main.js controller`, see Dockerfile and scripts/images/controller-rootfs.sh),
  * not `tsx`: a benchmark of the controller's RSS on a cluster should run that form, since tsx's
  * in-process loader (esbuild service, transpile caches, source maps) is not in the image.
@@ -54,6 +54,7 @@ import type { Controller } from "../src/controller/Controller.js"
 import * as Embedded from "../src/embedded/EmbeddedRuntime.js"
 import type { KubeObject } from "../src/kube/api/Resources.js"
 import { InMemoryKube } from "../src/testing/InMemoryKube.js"
+import { imageNodeFlags } from "./imageNodeFlags.js"
 
 const completedN = Number(process.env["BENCH_MEMORY_WORKFLOWS"] ?? 5_000)
 const runningN = Number(process.env["BENCH_MEMORY_RUNNING"] ?? 50)
@@ -304,7 +305,7 @@ export const memoryCompiled = (): MemoryResult => {
   mkdirSync(resultsDir, { recursive: true })
   const bundle = `${resultsDir}memory.mjs`
   execFileSync("npx", ["esbuild", "bench/memory.ts", "--bundle", "--platform=node", "--format=esm", "--packages=external", "--log-level=warning", `--outfile=${bundle}`], { stdio: "inherit" })
-  const out = execFileSync(process.execPath, [bundle], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], env: process.env, maxBuffer: 64 * 2 ** 20 })
+  const out = execFileSync(process.execPath, [...imageNodeFlags(), bundle], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], env: process.env, maxBuffer: 64 * 2 ** 20 })
   const line = out.split("\n").find((l) => l.startsWith("{\"name\":\"controller.memory\""))
   if (line === undefined) throw new Error(`bench/memory: no result in its output: ${out.slice(-2000)}`)
   return JSON.parse(line) as MemoryResult

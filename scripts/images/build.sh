@@ -420,7 +420,7 @@ layer_controller() {
   layer_base
   layer_node
   local inputs
-  inputs="$(cd "$REPO" && find src images package.json package-lock.json tsconfig.json scripts/images/controller-rootfs.sh -type f -print0 \
+  inputs="$(cd "$REPO" && find src images package.json package-lock.json tsconfig.json scripts/images/controller-rootfs.sh scripts/images/node-flags -type f -print0 \
     | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-64)"
   if have_layer controller "$(key controller-v1 "$inputs" "$NODE_SHA" "$(cut -d' ' -f1 "$L_BASE/meta")")"; then L_CONTROLLER="$LAYER"; return; fi
   local t0=$SECONDS root="$WORK/controller"

@@ -12,7 +12,7 @@
 #                        image runs the embedded runtime (`flotilla run`), resolved as
 #                        ../../images from dist/kubelet
 #   /usr/local/bin/node  the Node 24 binary (glibc-linked: libstdc++, libgcc_s, libc from the base)
-#   /usr/local/bin/flotilla  `exec node --enable-source-maps /app/dist/cli/main.js "$@"`
+#   /usr/local/bin/flotilla  `exec node <scripts/images/node-flags> /app/dist/cli/main.js "$@"`
 #   /etc/passwd, /etc/group  the base's, plus user/group `node` 1000:1000 (as in node:*-slim),
 #                        numeric so runAsNonRoot can verify it; /home/node owned by it
 #
@@ -62,7 +62,8 @@ cp -R "$REPO/images" "$DIR/app/images"
 # 4. node and the flotilla command.
 cp "$NODE_BINARY" "$DIR/usr/local/bin/node"
 chmod 0755 "$DIR/usr/local/bin/node"
-printf '#!/bin/sh\nexec node --enable-source-maps /app/dist/cli/main.js "$@"\n' > "$DIR/usr/local/bin/flotilla"
+node_flags="$(grep -v '^#' "$REPO/scripts/images/node-flags" | tr '\n' ' ' | sed 's/  */ /g; s/^ //; s/ $//')"
+printf '#!/bin/sh\nexec node %s /app/dist/cli/main.js "$@"\n' "$node_flags" > "$DIR/usr/local/bin/flotilla"
 chmod 0755 "$DIR/usr/local/bin/flotilla"
 
 # 5. user node (1000:1000), as the node:*-slim images have it.
