@@ -761,6 +761,12 @@ export const compare = (args: CompareArgs) =>
     }
     console.log(table(pairs))
     console.log(`written ${written.map((f) => path.relative(repoRoot, f)).join(", ")}`)
+    // figures of a run whose workflows did not all succeed measure something else: a failure
+    // (what keeps `--smoke` in CI from rotting), after the results are written
+    const short = pairs.flatMap((p) => [p.flotilla, p.upstream]).filter((f) => f.succeeded !== n)
+    if (short.length > 0) {
+      return yield* Effect.fail(new Error(`not every workflow succeeded: ${short.map((f) => `${f.controller} (${f.pass}) ${f.succeeded}/${n}`).join(", ")}`))
+    }
     return { result, wallStart }
   }).pipe(
     Effect.scoped,
