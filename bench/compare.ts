@@ -63,7 +63,7 @@ import { PodCompleter } from "./podCompleter.js"
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 /** `BENCH_CLUSTERS_DIR` / `BENCH_PORT_BASE` let two runs on one machine keep apart (defaults `.bench-clusters`, 27400). */
-const stateDir = process.env["BENCH_CLUSTERS_DIR"] ?? path.join(repoRoot, ".bench-clusters")
+export const stateDir = process.env["BENCH_CLUSTERS_DIR"] ?? path.join(repoRoot, ".bench-clusters")
 const portBase = process.env["BENCH_PORT_BASE"] ?? "27400"
 const cluster = "main"
 const resultsDir = path.join(repoRoot, "bench", "results")
@@ -126,7 +126,7 @@ export const countRequests = (lines: Iterable<AuditLine>, user: string, from: nu
   return { total: seen.size, byVerb, byRequest }
 }
 
-const readAudit = (): Array<AuditLine> => {
+export const readAudit = (): Array<AuditLine> => {
   const dir = path.join(stateDir, cluster, "logs")
   // audit.log and its one rotated backup (audit-<time>.log)
   const files = fs.readdirSync(dir).filter((f) => f.startsWith("audit") && f.endsWith(".log"))
@@ -145,7 +145,7 @@ const readAudit = (): Array<AuditLine> => {
 }
 
 /** Peak resident set (VmHWM) of a process, MiB; undefined once it is gone. */
-const vmHwmMiB = (pid: number): number | undefined => {
+export const vmHwmMiB = (pid: number): number | undefined => {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))
     return m ? Number(m[1]) / 1024 : undefined
@@ -156,7 +156,7 @@ const vmHwmMiB = (pid: number): number | undefined => {
 
 // --------------------------------------------------------------------------- processes
 
-const run = (command: string, args: ReadonlyArray<string>, options: { env?: Record<string, string>; input?: string } = {}) =>
+export const run = (command: string, args: ReadonlyArray<string>, options: { env?: Record<string, string>; input?: string } = {}) =>
   Effect.callback<string, Error>((resume) => {
     const child = execFile(command, args, {
       cwd: repoRoot,
@@ -173,20 +173,20 @@ const run = (command: string, args: ReadonlyArray<string>, options: { env?: Reco
   })
 
 /** A script whose output goes to our stderr (cluster start and stop are slow: show progress). */
-const runScript = (script: string, env: Record<string, string>) =>
+export const runScript = (script: string, env: Record<string, string>) =>
   Effect.callback<void, Error>((resume) => {
     const child = spawn("bash", [path.join(repoRoot, script)], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ["ignore", 2, 2] })
     child.on("exit", (code) => resume(code === 0 ? Effect.void : Effect.fail(new Error(`${script} exited ${code}`))))
   })
 
-interface Proc {
+export interface Proc {
   readonly child: ChildProcess
   readonly logFile: string
   readonly exited: () => boolean
 }
 
 /** A controller process, stopped (SIGTERM, SIGKILL after 10 s) when the scope closes. */
-const startProcess = (name: string, command: string, args: ReadonlyArray<string>, env: Record<string, string>) =>
+export const startProcess = (name: string, command: string, args: ReadonlyArray<string>, env: Record<string, string>) =>
   Effect.acquireRelease(
     Effect.sync((): Proc => {
       const logFile = path.join(stateDir, "bench", `${name}.log`)
@@ -215,7 +215,7 @@ const startProcess = (name: string, command: string, args: ReadonlyArray<string>
       })
   )
 
-const tail = (file: string) => {
+export const tail = (file: string) => {
   try {
     return fs.readFileSync(file, "utf8").split("\n").slice(-20).join("\n")
   } catch {
@@ -230,9 +230,9 @@ interface Kubeconfig {
   users: Array<{ name: string; user: { token: string } }>
 }
 
-const adminKubeconfig = path.join(stateDir, cluster, "kubeconfig", "admin.yaml")
+export const adminKubeconfig = path.join(stateDir, cluster, "kubeconfig", "admin.yaml")
 
-const adminSpec = (): ConnectionSpec => {
+export const adminSpec = (): ConnectionSpec => {
   const doc = parse(fs.readFileSync(adminKubeconfig, "utf8")) as Kubeconfig
   return {
     cluster,
@@ -243,7 +243,7 @@ const adminSpec = (): ConnectionSpec => {
 }
 
 /** The bench cluster, up for the scope (down.sh with the same env when it closes, whatever happened). */
-const benchCluster = (kwokNodes: number) =>
+export const benchCluster = (kwokNodes: number) =>
   Effect.acquireRelease(
     Effect.gen(function*() {
       yield* Effect.logWarning(`compare: starting the bench cluster in ${stateDir} (ports ${portBase}+)`)
@@ -348,7 +348,7 @@ export interface ControllerFigures {
   readonly process: string
 }
 
-const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits
+export const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits
 
 /** The rate limit flags of a controller in a pass: upstream's defaults for both when limited. */
 export const rateLimitArgs = (controller: ControllerName, pass: Pass): ReadonlyArray<string> =>

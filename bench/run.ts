@@ -12,6 +12,8 @@
  *   npm run bench -- --compare [--smoke] [--no-unlimited]
  *                                    # flotilla and upstream Argo side by side on
  *                                    # a real cluster of its own (compare.ts)
+ *   npm run bench -- --large         # a 5,000-task DAG and a 10,000-item loop on both
+ *                                    # controllers, same kind of cluster (large.ts)
  *
  * Prints one JSON line per benchmark and checks the targets below; exits 1
  * when a target is missed so a regression is visible.
@@ -24,6 +26,7 @@ import { reconcile } from "../src/workflow/engine/index.js"
 import { runCompareMain } from "./compare.js"
 import { engineScaling } from "./engine.js"
 import { isolation } from "./isolation.js"
+import { runLargeMain } from "./large.js"
 import { memoryCompiled } from "./memory.js"
 import { reconcileScale } from "./reconcile-scale.js"
 
@@ -176,6 +179,7 @@ const main = Effect.gen(function*() {
 })
 
 if (process.argv.includes("--compare")) runCompareMain(process.argv.slice(2), Embedded.quietLogs)
+else if (process.argv.includes("--large")) runLargeMain(Embedded.quietLogs)
 else {
   Effect.runPromise(main.pipe(Effect.provide(Embedded.quietLogs))).catch((e) => {
     console.error(e)
