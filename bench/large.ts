@@ -38,7 +38,10 @@
  *     (`status.compressedNodes`) or offloaded, phase and message (upstream's
  *     1 MiB `MAX_WORKFLOW_SIZE` shows here as its "workflow is longer than
  *     maximum allowed size" error);
- *   - `rssMiB`: peak resident set (VmHWM) of the controller's own process;
+ *   - `rssMiB`: peak resident set (VmHWM) of the controller's own process,
+ *     beside `rssAtSubmitMiB` (VmRSS after the warm-up, at the submission);
+ *   - `cpuSeconds`: the controller process's CPU time (user + system,
+ *     /proc/<pid>/stat) from the submission to the end;
  *   - `apiRequests`: the controller's requests by verb from the submission to
  *     the end (audit log, as `--compare` counts them);
  *   - `podsCompletedAtSeconds`: each pod's completion, from the submission
@@ -135,6 +138,10 @@ export interface LargeRun {
   readonly reconciles: ReconcileFigures | null
   readonly status: (StatusFigures & { readonly phase: string }) | null
   readonly rssMiB: number
+  /** Resident set when the large workflow was submitted (after the warm-up): what the workflow adds is the difference. */
+  readonly rssAtSubmitMiB: number
+  /** CPU seconds (user + system) the controller process spent from the submission to the end. */
+  readonly cpuSeconds: number
   readonly apiRequests: number
   readonly apiRequestsByVerb: Record<string, number>
   readonly process: string
@@ -171,6 +178,30 @@ const projectNode = (): string => {
 }
 
 // --------------------------------------------------------------------------- one run
+
+/** Current resident set of a process, MiB (0 once it is gone). */
+const vmRssMiB = (pid: number): number => {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))
+    return m ? Number(m[1]) / 1024 : 0
+  } catch {
+    return 0
+  }
+}
+
+/** utime + stime of a process so far, seconds (NaN once it is gone); /proc/<pid>/stat counts in USER_HZ, 100 on Linux. */
+export const cpuSecondsOf = (stat: string): number => {
+  // the command name (field 2) may hold spaces: count fields after its closing parenthesis
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+const processCpuSeconds = (pid: number): number => {
+  try {
+    return cpuSecondsOf(fs.readFileSync(`/proc/${pid}/stat`, "utf8"))
+  } catch {
+    return NaN
+  }
+}
 
 const scrape = (port: number) =>
   Effect.tryPromise(() => fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.text())).pipe(
@@ -305,6 +336,8 @@ const runOne = Effect.fnUntraced(function*(options: {
   )
   const completedBefore = (yield* completer.stats).completed
   const before = parseHistogram(yield* scrape(port), histogramName(controller))
+  const rssAtSubmit = vmRssMiB(pid)
+  const cpuAtSubmit = processCpuSeconds(pid)
 
   const wf = workload === "dag" ? dagWorkflow("large", workloadNs, size) : loopWorkflow("large", workloadNs, size)
   yield* Effect.logWarning(`large: ${name}: submitting a ${workload} of ${size} pods (timeout ${Duration.format(options.timeout)})`)
@@ -329,6 +362,7 @@ const runOne = Effect.fnUntraced(function*(options: {
   yield* Effect.sleep("2 seconds")
   const after = parseHistogram(yield* scrape(port), histogramName(controller))
   sample()
+  const cpuSeconds = processCpuSeconds(pid) - cpuAtSubmit
   const final = yield* admin.get("workflows", workloadNs, "large").pipe(Effect.option)
   const completions = (yield* completer.completions).slice(completedBefore)
   // requests land in the audit log as they end: give it a moment
@@ -352,6 +386,8 @@ const runOne = Effect.fnUntraced(function*(options: {
     reconciles: reconcileFigures(histogramName(controller), before, after),
     status: Option.isSome(final) ? { phase: phaseOf(final.value), ...statusFigures(final.value) } : null,
     rssMiB: round(peak),
+    rssAtSubmitMiB: round(rssAtSubmit),
+    cpuSeconds: round(cpuSeconds, 2),
     apiRequests: requests.total,
     apiRequestsByVerb: Object.fromEntries(Object.entries(requests.byVerb).sort()),
     process: cmdline
@@ -397,7 +433,9 @@ export const largeTable = (runs: ReadonlyArray<LargeRun>): string => {
     row("status bytes", (r) => r.status?.statusBytes)
     row("nodes in status", (r) => r.status?.nodes, false)
     rows.push([workload, "nodes compressed / offloaded", f?.status ? `${f.status.compressed} / ${f.status.offloaded}` : "-", u?.status ? `${u.status.compressed} / ${u.status.offloaded}` : "-", ""])
+    row("controller CPU s", (r) => r.cpuSeconds)
     row("peak RSS MiB", (r) => r.rssMiB)
+    row("RSS at submission MiB", (r) => r.rssAtSubmitMiB)
     row("API requests", (r) => r.apiRequests)
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
@@ -456,6 +494,8 @@ export const large = Effect.gen(function*() {
               reconciles: null,
               status: null,
               rssMiB: 0,
+              rssAtSubmitMiB: 0,
+              cpuSeconds: NaN,
               apiRequests: 0,
               apiRequestsByVerb: {},
               process: ""

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { largeTable, type LargeRun, reconcileFigures } from "../../bench/large.js"
+import { cpuSecondsOf, largeTable, type LargeRun, reconcileFigures } from "../../bench/large.js"
 import {
   dagLayers,
   dagWorkflow,
@@ -119,6 +119,8 @@ describe("bench large workloads", () => {
       reconciles: { metric: "m", count: 10, meanMs: 5, p50Ms: 4, p99Ms: 9, totalSeconds: 0.05 },
       status: null,
       rssMiB: 100,
+      rssAtSubmitMiB: 80,
+      cpuSeconds: 3,
       apiRequests: 400,
       apiRequestsByVerb: {},
       process: "node"
@@ -129,6 +131,11 @@ describe("bench large workloads", () => {
     const failed = largeTable([run("flotilla", 10), run("upstream", null)])
     assert.match(failed, /dag\s+outcome\s+Succeeded\s+timeout/)
     assert.match(failed, /dag\s+seconds to complete\s+10\s+-\s+-/)
+  })
+
+  it("reads a process's CPU time from /proc/<pid>/stat, a command name with spaces and parentheses included", () => {
+    const stat = "4242 (node (a) b) S 1 4242 4242 0 -1 4194304 5000 0 0 0 1234 566 0 0 20 0 11 0 100 0 0"
+    assert.strictEqual(cpuSecondsOf(stat), 18)
   })
 
   it("plots pods completed over time, one panel per workload, decimating long series", () => {
