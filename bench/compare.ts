@@ -11,6 +11,14 @@
  * to flotilla's process (`--cpu-prof --cpu-prof-dir=...`: the profile is written
  * when the bench stops it).
  *
+ * flotilla runs in its shipped form: compiled JS run by plain Node 24 with
+ * `--enable-source-maps`, no tsx loader in the process (the image runs
+ * `node --enable-source-maps /app/dist/cli/main.js`; see Dockerfile). The bench
+ * bundles src/cli/main.ts once per run with esbuild (packages left to
+ * node_modules, as bench/memory.ts's `memoryCompiled` does) to
+ * bench/results/flotilla-controller.mjs and runs it with the project's Node
+ * (node_modules/node/bin/node); `process` in the JSON says so.
+ *
  * Each controller runs as a process with its own service account
  * (`system:serviceaccount:bench-<controller>:controller`, cluster-admin on this
  * throwaway cluster), the identity scripts/clusters/audit-policy.yaml audits in
@@ -28,7 +36,7 @@
  *      to its node seen Succeeded in the Workflow status, API requests per
  *      workflow by verb (audit log, submission start to the end of the run plus
  *      a short settle), peak RSS (VmHWM of the controller's own process: the
- *      node process running src/cli/main.ts, no npx/tsx wrapper).
+ *      node process running the compiled controller, no npx/tsx wrapper).
  *
  * Rate limits: both controllers take `--qps/--burst` and spend them alike:
  * client-go token buckets, one for the Kubernetes API and one for argoproj.io
@@ -38,7 +46,7 @@
  * limit; upstream `--qps 100000 --burst 100000`, as good as none).
  *
  *   npm run bench -- --compare                 # N=200 (BENCH_COMPARE_WORKFLOWS)
- *   npm run bench -- --compare --smoke         # N=10, limited pass only
+ *   npm run bench -- --compare --smoke         # N=10, limited pass only; prints its wall time
  *
  * Builds upstream's controller first when it is not built yet
  * (scripts/bench/build-upstream.sh, cached under ~/.cache/flotilla). Writes
@@ -63,14 +71,17 @@ import { PodCompleter } from "./podCompleter.js"
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 /** `BENCH_CLUSTERS_DIR` / `BENCH_PORT_BASE` let two runs on one machine keep apart (defaults `.bench-clusters`, 27400). */
-export const stateDir = process.env["BENCH_CLUSTERS_DIR"] ?? path.join(repoRoot, ".bench-clusters")
+const stateDir = process.env["BENCH_CLUSTERS_DIR"] ?? path.join(repoRoot, ".bench-clusters")
 const portBase = process.env["BENCH_PORT_BASE"] ?? "27400"
 const cluster = "main"
 const resultsDir = path.join(repoRoot, "bench", "results")
+/** Where the bench's clusters keep their state (`BENCH_CLUSTERS_DIR`), and where results go. */
+export const benchStateDir = stateDir
+export const benchResultsDir = resultsDir
 
-/** The environment of scripts/clusters/{up,down}.sh for the bench's own cluster. */
-export const clusterEnv = (kwokNodes: number): Record<string, string> => ({
-  FLOTILLA_CLUSTERS: cluster,
+/** The environment of scripts/clusters/{up,down}.sh for the bench's own cluster(s) (`main` alone unless told). */
+export const clusterEnv = (kwokNodes: number, clusters: ReadonlyArray<string> = [cluster]): Record<string, string> => ({
+  FLOTILLA_CLUSTERS: clusters.join(" "),
   FLOTILLA_REAL_NODES: "",
   FLOTILLA_CLUSTERS_DIR: stateDir,
   FLOTILLA_CLUSTERS_PORT_BASE: portBase,
@@ -80,8 +91,11 @@ export const clusterEnv = (kwokNodes: number): Record<string, string> => ({
 export type ControllerName = "flotilla" | "upstream"
 export type Pass = "limited" | "unlimited"
 export const workers = 32
-/** Upstream's metrics port in the bench's range (its health port 6060 is fixed). */
-export const upstreamMetricsPort = 27490
+/**
+ * Upstream's metrics port in the bench's range, `BENCH_PORT_BASE` + 90 (27490 by default;
+ * two benches on one machine keep apart); its health port 6060 is fixed.
+ */
+export const upstreamMetricsPort = Number(portBase) + 90
 
 /** The service account a controller runs as (audited in full by scripts/clusters/audit-policy.yaml). */
 export const controllerUser = (c: ControllerName) => `system:serviceaccount:bench-${c}:controller`
@@ -126,8 +140,9 @@ export const countRequests = (lines: Iterable<AuditLine>, user: string, from: nu
   return { total: seen.size, byVerb, byRequest }
 }
 
-export const readAudit = (): Array<AuditLine> => {
-  const dir = path.join(stateDir, cluster, "logs")
+/** Every audit event of a bench cluster (default `main`). */
+export const readAudit = (of: string = cluster): Array<AuditLine> => {
+  const dir = path.join(stateDir, of, "logs")
   // audit.log and its one rotated backup (audit-<time>.log)
   const files = fs.readdirSync(dir).filter((f) => f.startsWith("audit") && f.endsWith(".log"))
   const out: Array<AuditLine> = []
@@ -223,6 +238,75 @@ export const tail = (file: string) => {
   }
 }
 
+// --------------------------------------------------------------------------- flotilla, compiled
+
+/** The controller in its shipped form: a compiled entry point and the Node that runs it. */
+export interface CompiledFlotilla {
+  readonly node: string
+  readonly entry: string
+  /** How it was built and run, for the JSON's `process`. */
+  readonly form: string
+}
+
+/** The project's Node 24 (the `node` devDependency), else the one running the bench. */
+export const projectNode = (): string => {
+  const p = path.join(repoRoot, "node_modules/node/bin/node")
+  return fs.existsSync(p) ? p : process.execPath
+}
+
+/**
+ * src/cli/main.ts bundled by esbuild into one ESM file with a source map, packages left to
+ * node_modules (found from bench/results/ up), as bench/memory.ts's `memoryCompiled` does: the
+ * image's JS (tsc output, see Dockerfile) without tsx's loader in the process. About a second.
+ */
+export const compileFlotilla = Effect.gen(function*() {
+  const entry = path.join(resultsDir, "flotilla-controller.mjs")
+  // built beside, then renamed into place: another bench starting its controller meanwhile
+  // reads the old file or the new one, never half of one
+  const scratch = path.join(resultsDir, `.build-${process.pid}`)
+  fs.mkdirSync(scratch, { recursive: true })
+  yield* run(path.join(repoRoot, "node_modules/.bin/esbuild"), [
+    "src/cli/main.ts",
+    "--bundle",
+    "--platform=node",
+    "--format=esm",
+    "--packages=external",
+    "--sourcemap",
+    "--log-level=warning",
+    `--outfile=${path.join(scratch, path.basename(entry))}`
+  ]).pipe(
+    Effect.andThen(Effect.sync(() => {
+      for (const f of [`${path.basename(entry)}.map`, path.basename(entry)]) fs.renameSync(path.join(scratch, f), path.join(resultsDir, f))
+    })),
+    Effect.ensuring(Effect.sync(() => fs.rmSync(scratch, { recursive: true, force: true })))
+  )
+  const node = projectNode()
+  const version = (yield* run(node, ["--version"])).trim()
+  const compiled: CompiledFlotilla = {
+    node,
+    entry,
+    form: `compiled: esbuild bundle of src/cli/main.ts (packages external) run by Node ${version} --enable-source-maps, no tsx`
+  }
+  return compiled
+})
+
+/** The node flags and entry of flotilla's process (`BENCH_FLOTILLA_NODE_ARGS` first, e.g. `--cpu-prof`). */
+export const flotillaNodeArgs = (compiled: CompiledFlotilla): ReadonlyArray<string> => [
+  ...(process.env["BENCH_FLOTILLA_NODE_ARGS"] ?? "").split(" ").filter((a) => a !== ""),
+  "--enable-source-maps",
+  compiled.entry
+]
+
+/** The command line of a process (paths in the repository made relative), its first `words` words. */
+export const commandLineOf = (pid: number, words = 6): string => {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a) => a !== "")
+      .map((a) => a.startsWith(repoRoot + "/") ? path.relative(repoRoot, a) : a).slice(0, words).join(" ")
+  } catch {
+    return "(gone)"
+  }
+}
+
 // --------------------------------------------------------------------------- cluster
 
 interface Kubeconfig {
@@ -230,32 +314,38 @@ interface Kubeconfig {
   users: Array<{ name: string; user: { token: string } }>
 }
 
-export const adminKubeconfig = path.join(stateDir, cluster, "kubeconfig", "admin.yaml")
+/** The admin kubeconfig of a bench cluster (default `main`), written by up.sh. */
+export const adminKubeconfigOf = (of: string) => path.join(stateDir, of, "kubeconfig", "admin.yaml")
+const adminKubeconfig = adminKubeconfigOf(cluster)
 
-export const adminSpec = (): ConnectionSpec => {
-  const doc = parse(fs.readFileSync(adminKubeconfig, "utf8")) as Kubeconfig
+/** The harness's connection to a bench cluster (default `main`): its admin token. */
+export const adminSpec = (of: string = cluster): ConnectionSpec => {
+  const doc = parse(fs.readFileSync(adminKubeconfigOf(of), "utf8")) as Kubeconfig
   return {
-    cluster,
+    cluster: of,
     user: doc.users[0]!.name,
     endpoint: { server: doc.clusters[0]!.cluster.server, certificateAuthorityData: doc.clusters[0]!.cluster["certificate-authority-data"] },
     auth: { _tag: "Token", token: Redacted.make(doc.users[0]!.user.token) }
   }
 }
 
-/** The bench cluster, up for the scope (down.sh with the same env when it closes, whatever happened). */
-export const benchCluster = (kwokNodes: number) =>
+/**
+ * The bench cluster(s) (default `main` alone), up for the scope (down.sh with the same env when
+ * it closes, whatever happened).
+ */
+export const benchCluster = (kwokNodes: number, clusters: ReadonlyArray<string> = [cluster]) =>
   Effect.acquireRelease(
     Effect.gen(function*() {
-      yield* Effect.logWarning(`compare: starting the bench cluster in ${stateDir} (ports ${portBase}+)`)
-      yield* runScript("scripts/clusters/up.sh", clusterEnv(kwokNodes))
+      yield* Effect.logWarning(`bench: starting the bench cluster(s) ${clusters.join(", ")} in ${stateDir} (ports ${portBase}+)`)
+      yield* runScript("scripts/clusters/up.sh", clusterEnv(kwokNodes, clusters))
       const env = fs.readFileSync(path.join(stateDir, "clusters.env"), "utf8")
       const kubectl = /^KUBECTL=(.*)$/m.exec(env)?.[1]
       if (kubectl === undefined) return yield* Effect.fail(new Error(`no KUBECTL in ${stateDir}/clusters.env`))
       return { kubectl }
     }),
     () =>
-      runScript("scripts/clusters/down.sh", clusterEnv(kwokNodes)).pipe(
-        Effect.catch((e) => Effect.logError(`compare: down.sh failed: ${e.message}`))
+      runScript("scripts/clusters/down.sh", clusterEnv(kwokNodes, clusters)).pipe(
+        Effect.catch((e) => Effect.logError(`bench: down.sh failed: ${e.message}`))
       )
   )
 
@@ -278,14 +368,14 @@ interface Status {
   readonly phase?: string
   readonly nodes?: Record<string, { readonly phase?: string; readonly type?: string }>
 }
-const statusOf = (wf: KubeObject) => (wf.status ?? {}) as Status
+export const statusOf = (wf: KubeObject) => (wf.status ?? {}) as Status
 const ended = (phase: string | undefined) => phase === "Succeeded" || phase === "Failed" || phase === "Error"
 
 /**
  * Watches the namespace's Workflows: when each was first seen ended, and when
  * each Pod node was first seen Succeeded (by node ID).
  */
-const tracker = Effect.fnUntraced(function*(admin: KubeClientShape, namespace: string) {
+export const tracker = Effect.fnUntraced(function*(admin: KubeClientShape, namespace: string) {
   const workflowEnded = new Map<string, { at: number; phase: string }>()
   const nodeDone = new Map<string, number>()
   let changed = yield* Deferred.make<void>()
@@ -366,7 +456,15 @@ export interface RunSeries {
 }
 
 const runController = Effect.fnUntraced(function*(
-  options: { controller: ControllerName; pass: Pass; n: number; kubectl: string; upstreamBinary: string; timeout: Duration.Duration }
+  options: {
+    controller: ControllerName
+    pass: Pass
+    n: number
+    kubectl: string
+    upstreamBinary: string
+    flotilla: CompiledFlotilla
+    timeout: Duration.Duration
+  }
 ) {
   const { controller, pass, n, kubectl } = options
   const systemNs = `bench-${controller}`
@@ -413,13 +511,9 @@ const runController = Effect.fnUntraced(function*(
     ? "qps 20 / burst 30"
     : controller === "flotilla" ? "unlimited (no --qps)" : "unlimited (qps/burst 100000)"
   const proc = controller === "flotilla"
-    // node itself (tsx as a loader): the pid is the controller's, no wrapper process
-    ? yield* startProcess(name, process.execPath, [
-      // BENCH_FLOTILLA_NODE_ARGS: extra node flags for flotilla's process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
-      ...(process.env["BENCH_FLOTILLA_NODE_ARGS"] ?? "").split(" ").filter((a) => a !== ""),
-      "--import",
-      "tsx",
-      path.join(repoRoot, "src/cli/main.ts"),
+    // the compiled controller run by node itself: the pid is the controller's, no wrapper process
+    ? yield* startProcess(name, options.flotilla.node, [
+      ...flotillaNodeArgs(options.flotilla),
       "controller",
       "--kubeconfig",
       kubeconfig,
@@ -445,13 +539,9 @@ const runController = Effect.fnUntraced(function*(
     ], { LEADER_ELECTION_DISABLE: "true" })
   const pid = proc.child.pid!
   const startedAt = Date.now()
-  const cmdline = yield* Effect.sync(() => {
-    try {
-      return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a) => a !== "").map((a) => a.startsWith(repoRoot + "/") ? path.relative(repoRoot, a) : a).slice(0, 5).join(" ")
-    } catch {
-      return "(gone)"
-    }
-  })
+  const cmdline = yield* Effect.sync(() =>
+    controller === "flotilla" ? `${commandLineOf(pid)} (${options.flotilla.form})` : commandLineOf(pid, 5)
+  )
   let peak = 0
   const sample = () => {
     const v = vmHwmMiB(pid)
@@ -587,6 +677,7 @@ export const parseArgs = (argv: ReadonlyArray<string>): CompareArgs => ({
 
 export const compare = (args: CompareArgs) =>
   Effect.gen(function*() {
+    const wallStart = Date.now()
     const n = args.smoke ? 10 : Number(process.env["BENCH_COMPARE_WORKFLOWS"] ?? 200)
     if (!(Number.isInteger(n) && n > 0)) return yield* Effect.fail(new Error(`BENCH_COMPARE_WORKFLOWS must be a positive integer`))
     const kwokNodes = Math.max(2, Math.ceil((n + 20) / 100))
@@ -594,6 +685,7 @@ export const compare = (args: CompareArgs) =>
     yield* run("bash", [path.join(repoRoot, "scripts/bench/build-upstream.sh")])
     const upstreamBinary = /^WORKFLOW_CONTROLLER=(.*)$/m.exec(yield* run("bash", [path.join(repoRoot, "scripts/bench/build-upstream.sh"), "--print-env"]))?.[1]
     if (upstreamBinary === undefined) return yield* Effect.fail(new Error("build-upstream.sh --print-env printed no WORKFLOW_CONTROLLER"))
+    const flotilla = yield* compileFlotilla
     const { kubectl } = yield* benchCluster(kwokNodes)
     const passes: ReadonlyArray<Pass> = args.unlimited ? ["limited", "unlimited"] : ["limited"]
     const upstreamCrds = path.join(os.homedir(), ".cache/flotilla/build/argo-workflows-v4.0.5/manifests/base/crds/minimal")
@@ -602,13 +694,13 @@ export const compare = (args: CompareArgs) =>
     for (const pass of passes) {
       // flotilla on the CRDs up.sh installed (k8s/crd), upstream on its own (the module's base CRDs)
       yield* run(kubectl, ["--kubeconfig", adminKubeconfig, "apply", "--server-side", "--force-conflicts", "-k", path.join(repoRoot, "k8s/crd")])
-      const flotilla = yield* runController({ controller: "flotilla", pass, n, kubectl, upstreamBinary, timeout })
-      console.log(JSON.stringify(flotilla.figures))
+      const f = yield* runController({ controller: "flotilla", pass, n, kubectl, upstreamBinary, flotilla, timeout })
+      console.log(JSON.stringify(f.figures))
       yield* run(kubectl, ["--kubeconfig", adminKubeconfig, "apply", "--server-side", "--force-conflicts", "-k", upstreamCrds])
-      const upstream = yield* runController({ controller: "upstream", pass, n, kubectl, upstreamBinary, timeout })
+      const upstream = yield* runController({ controller: "upstream", pass, n, kubectl, upstreamBinary, flotilla, timeout })
       console.log(JSON.stringify(upstream.figures))
-      pairs.push({ pass, flotilla: flotilla.figures, upstream: upstream.figures })
-      series.push({ pass, flotilla: flotilla.series, upstream: upstream.series })
+      pairs.push({ pass, flotilla: f.figures, upstream: upstream.figures })
+      series.push({ pass, flotilla: f.series, upstream: upstream.series })
     }
     const main = pairs[0]!
     const result = {
@@ -634,6 +726,8 @@ export const compare = (args: CompareArgs) =>
         notes: "limited: both controllers --qps 20 --burst 30; unlimited: flotilla without --qps (no limit), upstream --qps/--burst 100000; apiRequests count the controller's requests from the first submission to 3 s after the last workflow ended"
       },
       series: Object.fromEntries(series.map((p) => [p.pass, { flotilla: p.flotilla, upstream: p.upstream }])),
+      // bench start to the results, cluster start included (its stop follows)
+      wallSeconds: round((Date.now() - wallStart) / 1000, 1),
       finishedAt: new Date().toISOString()
     }
     fs.mkdirSync(resultsDir, { recursive: true })
@@ -646,8 +740,16 @@ export const compare = (args: CompareArgs) =>
     }
     console.log(table(pairs))
     console.log(`written ${written.map((f) => path.relative(repoRoot, f)).join(", ")}`)
-    return result
-  }).pipe(Effect.scoped, Effect.provide(LiveKubeConnector.layer))
+    return { result, wallStart }
+  }).pipe(
+    Effect.scoped,
+    // after the scope: the cluster's stop counts in the wall time
+    Effect.tap(({ wallStart }) =>
+      Effect.sync(() => console.log(`compare${args.smoke ? " --smoke" : ""}: wall time ${round((Date.now() - wallStart) / 1000, 1)} s (cluster start and stop included)`))
+    ),
+    Effect.map(({ result }) => result),
+    Effect.provide(LiveKubeConnector.layer)
+  )
 
 /** Interrupts the run (and so stops the controllers and the cluster) on SIGINT/SIGTERM. */
 export const runCompareMain = (argv: ReadonlyArray<string>, logs: Layer.Layer<never>): void => {

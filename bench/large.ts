@@ -14,6 +14,10 @@
  * Every pod is completed by bench/podCompleter.ts (task result, then pod
  * Succeeded), the same harness component `--compare` uses.
  *
+ * flotilla runs compiled as compare.ts's `compileFlotilla` builds it (an
+ * esbuild bundle of src/cli/main.ts run by the project's Node with
+ * `--enable-source-maps`, the image's form, no tsx loader in the process).
+ *
  * Each (workload, controller) runs in a process of its own (so the reconcile
  * histogram, peak RSS and API requests are that run's alone), in a fresh
  * namespace deleted afterwards: the controller starts, a one-pod warm-up
@@ -57,7 +61,7 @@
  *   BENCH_LARGE_CONTROLLERS=flotilla BENCH_LARGE_WORKLOADS=loop npm run bench -- --large
  *   BENCH_FLOTILLA_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench -- --large
  *
- * The cluster is compare.ts's (`BENCH_CLUSTERS_DIR`, `BENCH_PORT_BASE`; down.sh
+ * The cluster is compare.ts's `benchCluster` (`BENCH_CLUSTERS_DIR`, `BENCH_PORT_BASE`; down.sh
  * at the end, also on failure or Ctrl-C) with enough kwok nodes (110 pods
  * each) for every pod of the wider workload at once (`BENCH_LARGE_KWOK_NODES`
  * overrides). Writes bench/results/large.json and bench/results/large.svg
@@ -67,7 +71,6 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { execFileSync } from "node:child_process"
 import { Context, Duration, Effect, Fiber, Layer, Option, Schedule } from "effect"
 import { parse } from "yaml"
 import { KubeConnector } from "../src/kube/api/KubeConnector.js"
@@ -75,17 +78,22 @@ import type { KubeClientShape } from "../src/kube/api/KubeClient.js"
 import type { KubeObject } from "../src/kube/api/Resources.js"
 import { LiveKubeConnector } from "../src/kube/live/LiveKubeConnector.js"
 import {
-  adminKubeconfig,
+  adminKubeconfigOf,
   adminSpec,
   benchCluster,
+  benchResultsDir,
+  benchStateDir,
+  commandLineOf,
+  type CompiledFlotilla,
+  compileFlotilla,
   type ControllerName,
   controllerUser,
   countRequests,
+  flotillaNodeArgs,
   rateLimitArgs,
   readAudit,
   round,
   run,
-  stateDir,
   startProcess,
   tail,
   vmHwmMiB,
@@ -107,7 +115,8 @@ import { largeSvg } from "./plot.js"
 import { PodCompleter } from "./podCompleter.js"
 
 const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
-const resultsDir = path.join(repoRoot, "bench", "results")
+const resultsDir = benchResultsDir
+const adminKubeconfig = adminKubeconfigOf("main")
 const portBase = Number(process.env["BENCH_PORT_BASE"] ?? "27400")
 /** Metrics ports in the bench's range: upstream's default 9090 is taken by any other controller here. */
 const metricsPort = (c: ControllerName) => portBase + (c === "upstream" ? 90 : 91)
@@ -145,36 +154,6 @@ export interface LargeRun {
   readonly apiRequests: number
   readonly apiRequestsByVerb: Record<string, number>
   readonly process: string
-}
-
-// --------------------------------------------------------------------------- flotilla compiled
-
-/**
- * flotilla's CLI bundled with esbuild (packages left to node_modules, as memory.ts's
- * `memoryCompiled`), run by plain node with source maps: the image's form
- * (`node --enable-source-maps dist/cli/main.js`), no tsx loader in the process.
- */
-const bundleFlotilla = (): string => {
-  const dir = path.join(resultsDir, "large-build")
-  fs.mkdirSync(dir, { recursive: true })
-  const bundle = path.join(dir, "main.mjs")
-  execFileSync("npx", [
-    "esbuild",
-    "src/cli/main.ts",
-    "--bundle",
-    "--platform=node",
-    "--format=esm",
-    "--packages=external",
-    "--sourcemap",
-    "--log-level=warning",
-    `--outfile=${bundle}`
-  ], { cwd: repoRoot, stdio: "inherit" })
-  return bundle
-}
-
-const projectNode = (): string => {
-  const node = path.join(repoRoot, "node_modules", "node", "bin", "node")
-  return fs.existsSync(node) ? node : process.execPath
 }
 
 // --------------------------------------------------------------------------- one run
@@ -241,7 +220,7 @@ const runOne = Effect.fnUntraced(function*(options: {
   size: number
   kubectl: string
   upstreamBinary: string
-  flotillaBundle: string
+  flotilla: CompiledFlotilla
   timeout: Duration.Duration
 }) {
   const { controller, workload, size, kubectl } = options
@@ -271,7 +250,7 @@ const runOne = Effect.fnUntraced(function*(options: {
   )
   const token = (yield* k(["-n", systemNs, "create", "token", "controller", "--duration=4h"])).trim()
   const adminDoc = parse(fs.readFileSync(adminKubeconfig, "utf8")) as { clusters: Array<{ cluster: unknown }> }
-  const kubeconfig = path.join(stateDir, "bench", `${controller}-large.kubeconfig`)
+  const kubeconfig = path.join(benchStateDir, "bench", `${controller}-large.kubeconfig`)
   fs.mkdirSync(path.dirname(kubeconfig), { recursive: true })
   fs.writeFileSync(kubeconfig, JSON.stringify({
     apiVersion: "v1",
@@ -284,10 +263,8 @@ const runOne = Effect.fnUntraced(function*(options: {
 
   const common = ["--kubeconfig", kubeconfig, "--namespace", systemNs, "--configmap=workflow-controller-configmap", `--workflow-workers=${workers}`]
   const proc = controller === "flotilla"
-    ? yield* startProcess(name, projectNode(), [
-      ...(process.env["BENCH_FLOTILLA_NODE_ARGS"] ?? "").split(" ").filter((a) => a !== ""),
-      "--enable-source-maps",
-      options.flotillaBundle,
+    ? yield* startProcess(name, options.flotilla.node, [
+      ...flotillaNodeArgs(options.flotilla),
       "controller",
       ...common,
       "--health-port=0",
@@ -302,14 +279,7 @@ const runOne = Effect.fnUntraced(function*(options: {
       "--loglevel=warn"
     ], { LEADER_ELECTION_DISABLE: "true", OPERATION_DURATION_METRIC_BUCKET_COUNT: "600" })
   const pid = proc.child.pid!
-  const cmdline = (() => {
-    try {
-      return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a) => a !== "")
-        .map((a) => a.startsWith(repoRoot + "/") ? path.relative(repoRoot, a) : a).slice(0, 5).join(" ")
-    } catch {
-      return "(gone)"
-    }
-  })()
+  const cmdline = controller === "flotilla" ? `${commandLineOf(pid)} (${options.flotilla.form})` : commandLineOf(pid, 5)
   let peak = 0
   const sample = () => {
     const v = vmHwmMiB(pid)
@@ -469,7 +439,7 @@ export const large = Effect.gen(function*() {
   yield* run("bash", [path.join(repoRoot, "scripts/bench/build-upstream.sh")])
   const upstreamBinary = /^WORKFLOW_CONTROLLER=(.*)$/m.exec(yield* run("bash", [path.join(repoRoot, "scripts/bench/build-upstream.sh"), "--print-env"]))?.[1]
   if (upstreamBinary === undefined) return yield* Effect.fail(new Error("build-upstream.sh --print-env printed no WORKFLOW_CONTROLLER"))
-  const flotillaBundle = controllers.includes("flotilla") ? bundleFlotilla() : ""
+  const flotilla = yield* compileFlotilla
   const { kubectl } = yield* benchCluster(kwokNodes)
   const upstreamCrds = path.join(os.homedir(), ".cache/flotilla/build/argo-workflows-v4.0.5/manifests/base/crds/minimal")
 
@@ -480,7 +450,7 @@ export const large = Effect.gen(function*() {
     for (const controller of controllers) {
       // flotilla on the CRDs up.sh installed (k8s/crd), upstream on its own (the module's base CRDs)
       yield* run(kubectl, ["--kubeconfig", adminKubeconfig, "apply", "--server-side", "--force-conflicts", "-k", controller === "flotilla" ? path.join(repoRoot, "k8s/crd") : upstreamCrds])
-      const out = yield* runOne({ controller, workload, size: sizes[workload], kubectl, upstreamBinary, flotillaBundle, timeout: timeoutOf(sizes[workload]) }).pipe(
+      const out = yield* runOne({ controller, workload, size: sizes[workload], kubectl, upstreamBinary, flotilla, timeout: timeoutOf(sizes[workload]) }).pipe(
         Effect.catch((e) =>
           Effect.as(Effect.logError(`large: ${controller} ${workload}: ${e instanceof Error ? e.message : String(e)}`), {
             result: {
@@ -522,7 +492,7 @@ export const large = Effect.gen(function*() {
       rateLimit: "none: flotilla without --qps, upstream --qps/--burst 100000",
       timeoutSeconds: Object.fromEntries(workloads.map((w) => [w, Duration.toSeconds(timeoutOf(sizes[w]))])),
       completer: "bench/podCompleter.ts, admin identity, concurrency 32, task result then pod Succeeded",
-      flotilla: "esbuild bundle of src/cli/main.ts run by node --enable-source-maps (the image's form)"
+      flotilla: flotilla.form
     },
     series,
     wallSeconds: round((Date.now() - started) / 1000),

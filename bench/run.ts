@@ -12,6 +12,9 @@
  *   npm run bench -- --compare [--smoke] [--no-unlimited]
  *                                    # flotilla and upstream Argo side by side on
  *                                    # a real cluster of its own (compare.ts)
+ *   npm run bench -- --multi-cluster [--smoke] [--no-unlimited]
+ *                                    # flotilla alone on three real clusters of its
+ *                                    # own, workflows spread over them (multiCluster.ts)
  *   npm run bench -- --large         # a 5,000-task DAG and a 10,000-item loop on both
  *                                    # controllers, same kind of cluster (large.ts)
  *
@@ -28,6 +31,7 @@ import { engineScaling } from "./engine.js"
 import { isolation } from "./isolation.js"
 import { runLargeMain } from "./large.js"
 import { memoryCompiled } from "./memory.js"
+import { runMultiClusterMain } from "./multiCluster.js"
 import { reconcileScale } from "./reconcile-scale.js"
 
 const workflowsN = Number(process.env["BENCH_WORKFLOWS"] ?? 200)
@@ -179,6 +183,7 @@ const main = Effect.gen(function*() {
 })
 
 if (process.argv.includes("--compare")) runCompareMain(process.argv.slice(2), Embedded.quietLogs)
+else if (process.argv.includes("--multi-cluster")) runMultiClusterMain(process.argv.slice(2), Embedded.quietLogs)
 else if (process.argv.includes("--large")) runLargeMain(Embedded.quietLogs)
 else {
   Effect.runPromise(main.pipe(Effect.provide(Embedded.quietLogs))).catch((e) => {
