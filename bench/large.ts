@@ -24,7 +24,7 @@
  * workflow runs to completion (caches synced), the metrics are scraped, the
  * large workflow is submitted and its phase read every second until it ends
  * or the per-run timeout passes (`BENCH_LARGE_TIMEOUT_SECONDS`, default
- * max(300, 0.15 s per pod)); a timeout or an early exit of the controller is
+ * max(600 s, 0.25 s per pod)); a timeout or an early exit of the controller is
  * recorded as the run's outcome (with the log's tail) and the bench goes on.
  * Figures per run:
  *   - `seconds`: submission to the workflow seen ended (1 s polling);
@@ -434,7 +434,7 @@ export const large = Effect.gen(function*() {
   const controllers = envList<ControllerName>("BENCH_LARGE_CONTROLLERS", ["flotilla", "upstream"])
   const widest = Math.max(...workloads.map((w) => w === "dag" ? Math.max(...dagLayers(sizes.dag)) : sizes.loop))
   const kwokNodes = envInt("BENCH_LARGE_KWOK_NODES", Math.max(2, Math.ceil((widest + 20) / 100)))
-  const timeoutOf = (pods: number) => Duration.seconds(envInt("BENCH_LARGE_TIMEOUT_SECONDS", Math.max(300, Math.ceil(pods * 0.15))))
+  const timeoutOf = (pods: number) => Duration.seconds(envInt("BENCH_LARGE_TIMEOUT_SECONDS", Math.max(600, Math.ceil(pods * 0.25))))
 
   yield* run("bash", [path.join(repoRoot, "scripts/bench/build-upstream.sh")])
   const upstreamBinary = /^WORKFLOW_CONTROLLER=(.*)$/m.exec(yield* run("bash", [path.join(repoRoot, "scripts/bench/build-upstream.sh"), "--print-env"]))?.[1]
