@@ -196,10 +196,14 @@ const completionPanel = (p: Panel, title: string, series: ReadonlyArray<Completi
     })
     out.push(`<polyline fill="none" stroke="${colors[i % colors.length]}" stroke-width="2" points="${points.join(" ")}"/>`)
   })
-  out.push(...legend(p, series.map((s) => {
+  const labels = series.map((s) => {
     const times = s.completedAtSeconds.filter(Number.isFinite)
     return times.length > 0 ? `${s.label}: ${times.length} pods in ${fmt(Math.round(Math.max(...times) * 10) / 10)} s` : `${s.label}: no pod`
-  })))
+  })
+  // bottom right: the lines rise from the bottom left, the fastest to the top left
+  const w = Math.min(p.w, 40 + 7 * Math.max(0, ...labels.map((l) => l.length)))
+  const h = 18 + 18 * labels.length
+  out.push(...legend({ x: p.x + p.w - w, y: p.y + p.h - h, w, h }, labels))
   return out
 }
 
