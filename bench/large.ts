@@ -36,7 +36,10 @@
  *     linear 50 ms buckets (`OPERATION_DURATION_METRIC_BUCKET_COUNT=600` over
  *     its default MAX_OPERATION_TIME of 30 s: the buckets only, the operation
  *     deadline is untouched). Count, mean (sum/count, exact), p50/p99 (bucket
- *     interpolation), total seconds;
+ *     interpolation: a quantile beyond the last finite bound, 60 s for
+ *     flotilla, 30 s for upstream, is reported as that bound, a lower bound),
+ *     total seconds. Both include the API calls a reconcile waits on (pod
+ *     creates), not only CPU: `cpuSeconds` beside them tells the two apart;
  *   - `status`: the Workflow as fetched at the end: bytes of `status` and of
  *     the object as JSON, node count, whether the nodes were compressed
  *     (`status.compressedNodes`) or offloaded, phase and message (upstream's
@@ -60,6 +63,20 @@
  *   BENCH_LARGE_DAG=200 BENCH_LARGE_ITEMS=400 npm run bench -- --large
  *   BENCH_LARGE_CONTROLLERS=flotilla BENCH_LARGE_WORKLOADS=loop npm run bench -- --large
  *   BENCH_FLOTILLA_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench -- --large
+ *
+ * Measured at BENCH_LARGE_DAG=1000 BENCH_LARGE_ITEMS=2000 on the 2-core machine
+ * shared and loaded (load average 8-9), flotilla / upstream v4.0.5:
+ *   DAG 1,000:  54.2 s / 140.6 s to complete; reconciles 39 / 13, mean 1.37 s / 9.68 s;
+ *               controller CPU 6.3 s / 46.8 s; status 459 KB / 508 KB (not compressed);
+ *               peak RSS 469 / 191 MiB (261 / 67 MiB after the warm-up); API requests 2,028 / 4,013
+ *   loop 2,000: 106.2 s / 179.2 s; reconciles 3 / 7, mean 35.2 s / 25.3 s (upstream's
+ *               30 s operation deadline; flotilla's longest about 60 s: one reconcile creates
+ *               every pod the engine asks for, 8 at a time, before it writes the status);
+ *               CPU 9.3 s / 69.6 s; status 932 KB / 1,030 KB (not compressed);
+ *               peak RSS 560 / 349 MiB; API requests 2,902 / 5,425
+ * flotilla's CPU profile of the loop (BENCH_FLOTILLA_NODE_ARGS=--cpu-prof): 79% idle, the
+ * rest spread (watch line parsing, GC, Effect's run loop): the long reconciles wait on the
+ * API server, they do not compute.
  *
  * The cluster is compare.ts's `benchCluster` (`BENCH_CLUSTERS_DIR`, `BENCH_PORT_BASE`; down.sh
  * at the end, also on failure or Ctrl-C) with enough kwok nodes (110 pods
