@@ -50,7 +50,9 @@
  *   - `cpuSeconds`: the controller process's CPU time (user + system,
  *     /proc/<pid>/stat) from the submission to the end;
  *   - `apiRequests`: the controller's requests by verb from the submission to
- *     the end (audit log, as `--compare` counts them);
+ *     the end (audit log, counted as `--compare` counts them, but followed as it
+ *     grows, bench/auditTail.ts: it rotates at 50 MB into one backup, and a
+ *     10,000-pod run writes more than that);
  *   - `podsCompletedAtSeconds`: each pod's completion, from the submission
  *     (the plot's series).
  *
@@ -108,7 +110,6 @@ import {
   countRequests,
   flotillaNodeArgs,
   rateLimitArgs,
-  readAudit,
   round,
   run,
   startProcess,
@@ -129,6 +130,7 @@ import {
   statusFigures
 } from "./largeWorkload.js"
 import { largeSvg } from "./plot.js"
+import { followAudit } from "./auditTail.js"
 import { PodCompleter } from "./podCompleter.js"
 
 const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
@@ -326,6 +328,9 @@ const runOne = Effect.fnUntraced(function*(options: {
   const rssAtSubmit = vmRssMiB(pid)
   const cpuAtSubmit = processCpuSeconds(pid)
 
+  // the audit log from here on, read as it grows: a 10,000-pod run rotates it more than once
+  const audit = followAudit(path.join(benchStateDir, "main", "logs"), controllerUser(controller))
+  yield* Effect.sync(audit.poll).pipe(Effect.repeat(Schedule.spaced("10 seconds")), Effect.forkScoped)
   const wf = workload === "dag" ? dagWorkflow("large", workloadNs, size) : loopWorkflow("large", workloadNs, size)
   yield* Effect.logWarning(`large: ${name}: submitting a ${workload} of ${size} pods (timeout ${Duration.format(options.timeout)})`)
   const t0 = Date.now()
@@ -354,7 +359,8 @@ const runOne = Effect.fnUntraced(function*(options: {
   const completions = (yield* completer.completions).slice(completedBefore)
   // requests land in the audit log as they end: give it a moment
   yield* Effect.sleep("1 second")
-  const requests = countRequests(readAudit(), controllerUser(controller), t0, Date.now())
+  audit.poll()
+  const requests = countRequests(audit.events(), controllerUser(controller), t0, Date.now())
   if (outcome.outcome === "timeout" || outcome.outcome === "exited") {
     yield* Effect.logWarning(`large: ${name}: ${outcome.outcome}; ${proc.logFile}:\n${tail(proc.logFile)}`)
   }

@@ -1,4 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { completeLines, eventsOf, followAudit } from "../../bench/auditTail.js"
 import { cpuSecondsOf, largeTable, type LargeRun, reconcileFigures } from "../../bench/large.js"
 import {
   dagLayers,
@@ -151,5 +155,46 @@ describe("bench large workloads", () => {
     const longest = Math.max(...[...svg.matchAll(/points="([^"]*)"/g)].map((m) => m[1]!.split(" ").length))
     assert.isAtMost(longest, 2 * 400 + 3)
     assert.notInclude(svg, "NaN")
+  })
+})
+
+describe("bench audit tail", () => {
+  it("takes complete lines only, leaving a line being written for later", () => {
+    const bytes = Buffer.from("a\nbé\nc", "utf8")
+    // "é" is two bytes: "a\n" and "bé\n" take 6
+    assert.deepStrictEqual(completeLines(bytes), { lines: ["a", "bé"], used: 6 })
+    assert.deepStrictEqual(completeLines(Buffer.from("partial")), { lines: [], used: 0 })
+  })
+
+  it("keeps one identity's events, skipping cut lines", () => {
+    const user = "system:serviceaccount:bench-flotilla:controller"
+    const mine = { auditID: "1", verb: "create", user: { username: user } }
+    const other = { auditID: "2", verb: "get", user: { username: "admin" }, objectRef: { resource: user } }
+    const events = eventsOf([JSON.stringify(mine), JSON.stringify(other), `{"auditID":"3","user":{"username":"${user}"`], user)
+    assert.deepStrictEqual(events, [mine])
+  })
+
+  it("follows a log from now on, through a rotation", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "audit-tail-"))
+    try {
+      const user = "u"
+      const line = (id: string, u = user) => JSON.stringify({ auditID: id, verb: "get", user: { username: u } }) + "\n"
+      const log = path.join(dir, "audit.log")
+      fs.writeFileSync(log, line("old"))
+      const tail = followAudit(dir, user)
+      fs.appendFileSync(log, line("a") + line("x", "other") + line("b").slice(0, 10))
+      tail.poll()
+      assert.deepStrictEqual(tail.events().map((e) => e.auditID), ["a"])
+      // the half-written line ends, then the file is rotated and a new one begun
+      fs.appendFileSync(log, line("b").slice(10) + line("c"))
+      fs.renameSync(log, path.join(dir, "audit-2026-12-01T00-00-00.000.log"))
+      fs.writeFileSync(log, line("d"))
+      tail.poll()
+      assert.deepStrictEqual(tail.events().map((e) => e.auditID), ["a", "b", "c", "d"])
+      tail.poll()
+      assert.strictEqual(tail.events().length, 4)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
