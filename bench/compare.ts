@@ -12,11 +12,11 @@
  * when the bench stops it).
  *
  * flotilla runs in its shipped form: compiled JS run by plain Node 24 with
- * `--enable-source-maps`, no tsx loader in the process (the image runs
- * `node --enable-source-maps /app/dist/cli/main.js`; see Dockerfile). The bench
- * bundles src/cli/main.ts once per run with esbuild (packages left to
- * node_modules, as bench/memory.ts's `memoryCompiled` does) to
- * bench/results/flotilla-controller.mjs and runs it with the project's Node
+ * `--enable-source-maps` and `NODE_ENV=production`, no tsx loader in the
+ * process, as the image runs `node --enable-source-maps /app/dist/cli/main.js`
+ * (Dockerfile, scripts/images/controller-rootfs.sh). The bench compiles src
+ * with tsc once per run (`compileFlotilla`: bench/results/flotilla-dist, about
+ * 10 s) and runs dist/cli/main.js with the project's Node
  * (node_modules/node/bin/node); `process` in the JSON says so.
  *
  * Each controller runs as a process with its own service account
@@ -47,6 +47,11 @@
  *
  *   npm run bench -- --compare                 # N=200 (BENCH_COMPARE_WORKFLOWS)
  *   npm run bench -- --compare --smoke         # N=10, limited pass only; prints its wall time
+ *
+ *   npm run bench -- --multi-cluster           # flotilla alone on three clusters of its own (issue 14
+ *                                              # item 3; bench/multiCluster.ts, on this file's helpers):
+ *                                              # N=1,000 (BENCH_CLUSTERS_WORKFLOWS), --smoke N=12,
+ *                                              # --no-unlimited; multi-cluster.json and .svg
  *
  * Builds upstream's controller first when it is not built yet
  * (scripts/bench/build-upstream.sh, cached under ~/.cache/flotilla). Writes
@@ -255,40 +260,50 @@ export const projectNode = (): string => {
 }
 
 /**
- * src/cli/main.ts bundled by esbuild into one ESM file with a source map, packages left to
- * node_modules (found from bench/results/ up), as bench/memory.ts's `memoryCompiled` does: the
- * image's JS (tsc output, see Dockerfile) without tsx's loader in the process. About a second.
+ * src compiled by tsc as scripts/images/controller-rootfs.sh compiles it for the image (the
+ * repository's tsconfig, emitting, source maps, rootDir src), into bench/results/flotilla-dist
+ * (packages resolved from the repository's node_modules, up from there), rebuilt on every run.
+ * `--noCheck`: emit only (the type check is `npm run typecheck`'s job; about 10 s instead of a
+ * minute on the 2-core machine, and a type error elsewhere in a work tree does not stop a bench).
+ * tsc's output rather than a bundle: the image's module layout, whose RSS it reports (an esbuild
+ * bundle of the same code measured about 30 MiB less at start).
  */
 export const compileFlotilla = Effect.gen(function*() {
-  const entry = path.join(resultsDir, "flotilla-controller.mjs")
-  // built beside, then renamed into place: another bench starting its controller meanwhile
-  // reads the old file or the new one, never half of one
+  const out = path.join(resultsDir, "flotilla-dist")
+  // built beside (its tsconfig inside the repository, so `types: ["node"]` resolves), then
+  // swapped in: a bench starting its controller meanwhile reads the old tree or the new one
   const scratch = path.join(resultsDir, `.build-${process.pid}`)
-  fs.mkdirSync(scratch, { recursive: true })
-  yield* run(path.join(repoRoot, "node_modules/.bin/esbuild"), [
-    "src/cli/main.ts",
-    "--bundle",
-    "--platform=node",
-    "--format=esm",
-    "--packages=external",
-    "--sourcemap",
-    "--log-level=warning",
-    `--outfile=${path.join(scratch, path.basename(entry))}`
-  ]).pipe(
+  const config = path.join(scratch, "tsconfig.build.json")
+  yield* Effect.sync(() => {
+    fs.rmSync(scratch, { recursive: true, force: true })
+    fs.mkdirSync(scratch, { recursive: true })
+    fs.writeFileSync(config, JSON.stringify({
+      extends: path.join(repoRoot, "tsconfig.json"),
+      compilerOptions: { noEmit: false, outDir: path.join(scratch, "dist"), rootDir: path.join(repoRoot, "src"), sourceMap: true },
+      include: [path.join(repoRoot, "src")]
+    }))
+  })
+  const node = projectNode()
+  yield* run(node, [path.join(repoRoot, "node_modules/typescript/bin/tsc"), "-p", config, "--noCheck"]).pipe(
     Effect.andThen(Effect.sync(() => {
-      for (const f of [`${path.basename(entry)}.map`, path.basename(entry)]) fs.renameSync(path.join(scratch, f), path.join(resultsDir, f))
+      const old = path.join(resultsDir, `.old-${process.pid}`)
+      if (fs.existsSync(out)) fs.renameSync(out, old)
+      fs.renameSync(path.join(scratch, "dist"), out)
+      fs.rmSync(old, { recursive: true, force: true })
     })),
     Effect.ensuring(Effect.sync(() => fs.rmSync(scratch, { recursive: true, force: true })))
   )
-  const node = projectNode()
   const version = (yield* run(node, ["--version"])).trim()
   const compiled: CompiledFlotilla = {
     node,
-    entry,
-    form: `compiled: esbuild bundle of src/cli/main.ts (packages external) run by Node ${version} --enable-source-maps, no tsx`
+    entry: path.join(out, "cli", "main.js"),
+    form: `compiled as the image: tsc output of src (bench/results/flotilla-dist) run by Node ${version} --enable-source-maps, NODE_ENV=production, no tsx`
   }
   return compiled
 })
+
+/** The environment the image gives the controller (Dockerfile: `ENV NODE_ENV=production`). */
+export const flotillaEnv: Record<string, string> = { NODE_ENV: "production" }
 
 /** The node flags and entry of flotilla's process (`BENCH_FLOTILLA_NODE_ARGS` first, e.g. `--cpu-prof`). */
 export const flotillaNodeArgs = (compiled: CompiledFlotilla): ReadonlyArray<string> => [
@@ -524,7 +539,7 @@ const runController = Effect.fnUntraced(function*(
       "--health-port=0",
       "--metrics-port=0",
       ...rateLimitArgs("flotilla", pass)
-    ], { LEADER_ELECTION_DISABLE: "true", ARGO_NAMESPACE: systemNs, POD_NAMES: "v2" })
+    ], { ...flotillaEnv, LEADER_ELECTION_DISABLE: "true", ARGO_NAMESPACE: systemNs, POD_NAMES: "v2" })
     : yield* startProcess(name, options.upstreamBinary, [
       "--kubeconfig",
       kubeconfig,

@@ -57,6 +57,7 @@ import {
   type CompiledFlotilla,
   controllerUser,
   countRequests,
+  flotillaEnv,
   flotillaNodeArgs,
   type Pass,
   percentile,
@@ -272,7 +273,7 @@ const runPass = Effect.fnUntraced(function*(
     "--health-port=0",
     "--metrics-port=0",
     ...rateLimitArgs("flotilla", pass)
-  ], { LEADER_ELECTION_DISABLE: "true", ARGO_NAMESPACE: systemNs, POD_NAMES: "v2" })
+  ], { ...flotillaEnv, LEADER_ELECTION_DISABLE: "true", ARGO_NAMESPACE: systemNs, POD_NAMES: "v2" })
   const pid = proc.child.pid!
   const startedAt = Date.now()
   const cmdline = `${commandLineOf(pid)} (${options.flotilla.form})`
@@ -447,7 +448,7 @@ export const multiCluster = (args: MultiClusterArgs) =>
     fs.writeFileSync(json, JSON.stringify(result, null, 2) + "\n")
     fs.writeFileSync(svg, compareSvg(
       `flotilla, ${n} single-pod workflows over 3 clusters (npm run bench -- --multi-cluster)`,
-      results.map((r) => ({ label: `${r.figures.pass} (${r.figures.rateLimit})`, ...r.series }))
+      results.map((r) => ({ label: r.figures.pass === "limited" ? "qps 20 / burst 30" : "no rate limit", ...r.series }))
     ))
     console.log(multiClusterTable(results.map((r) => r.figures)))
     console.log(`written ${[json, svg].map((f) => path.relative(process.cwd(), f)).join(", ")}`)

@@ -126,11 +126,11 @@ describe("bench multi-cluster", () => {
     const before = process.env["BENCH_FLOTILLA_NODE_ARGS"]
     process.env["BENCH_FLOTILLA_NODE_ARGS"] = "--cpu-prof  --cpu-prof-dir=/tmp/p"
     try {
-      assert.deepStrictEqual(flotillaNodeArgs({ node: "node", entry: "/x/flotilla-controller.mjs", form: "" }), [
+      assert.deepStrictEqual(flotillaNodeArgs({ node: "node", entry: "/x/dist/cli/main.js", form: "" }), [
         "--cpu-prof",
         "--cpu-prof-dir=/tmp/p",
         "--enable-source-maps",
-        "/x/flotilla-controller.mjs"
+        "/x/dist/cli/main.js"
       ])
     } finally {
       if (before === undefined) delete process.env["BENCH_FLOTILLA_NODE_ARGS"]
