@@ -14,9 +14,8 @@
  * Every pod is completed by bench/podCompleter.ts (task result, then pod
  * Succeeded), the same harness component `--compare` uses.
  *
- * flotilla runs compiled as compare.ts's `compileFlotilla` builds it (an
- * esbuild bundle of src/cli/main.ts run by the project's Node with
- * `--enable-source-maps`, the image's form, no tsx loader in the process).
+ * flotilla runs compiled as compare.ts's `compileFlotilla` builds it, in the
+ * image's form (`process` in the JSON says how), no tsx loader in the process.
  *
  * Each (workload, controller) runs in a process of its own (so the reconcile
  * histogram, peak RSS and API requests are that run's alone), in a fresh
@@ -67,7 +66,8 @@
  *   BENCH_FLOTILLA_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench -- --large
  *
  * Measured at BENCH_LARGE_DAG=1000 BENCH_LARGE_ITEMS=2000 on the 2-core machine
- * shared and loaded (load average 8-9), flotilla / upstream v4.0.5:
+ * shared and loaded (load average 8-9), flotilla (then an esbuild bundle; compiled by
+ * tsc since, about 30 MiB less at start) / upstream v4.0.5:
  *   DAG 1,000:  54.2 s / 140.6 s to complete; reconciles 39 / 13, mean 1.37 s / 9.68 s;
  *               controller CPU 6.3 s / 46.8 s; status 459 KB / 508 KB (not compressed);
  *               peak RSS 469 / 191 MiB (261 / 67 MiB after the warm-up); API requests 2,028 / 4,013
@@ -108,6 +108,7 @@ import {
   type ControllerName,
   controllerUser,
   countRequests,
+  flotillaEnv,
   flotillaNodeArgs,
   rateLimitArgs,
   round,
@@ -289,7 +290,7 @@ const runOne = Effect.fnUntraced(function*(options: {
       "--health-port=0",
       `--metrics-port=${port}`,
       ...rateLimitArgs("flotilla", "unlimited")
-    ], { LEADER_ELECTION_DISABLE: "true", ARGO_NAMESPACE: systemNs, POD_NAMES: "v2" })
+    ], { ...flotillaEnv, LEADER_ELECTION_DISABLE: "true", ARGO_NAMESPACE: systemNs, POD_NAMES: "v2" })
     : yield* startProcess(name, options.upstreamBinary, [
       ...common,
       "--namespaced",
