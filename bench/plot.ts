@@ -207,3 +207,62 @@ export const scaleSvg = (title: string, points: ReadonlyArray<ScalePlotPoint>): 
     ""
   ].join("\n")
 }
+
+// --------------------------------------------------------------------------- large workflows (bench/large.ts)
+
+/** One controller's pods of one large workflow: seconds from its submission to each pod's completion. */
+export interface CompletionSeries {
+  readonly label: string
+  readonly completedAtSeconds: ReadonlyArray<number>
+}
+
+/** Pods completed against seconds: a step line per series from (0, 0), the legend giving each one's end. */
+const completionPanel = (p: Panel, title: string, series: ReadonlyArray<CompletionSeries>): Array<string> => {
+  const maxT = Math.max(0, ...series.flatMap((s) => s.completedAtSeconds.filter(Number.isFinite)))
+  const maxN = Math.max(1, ...series.map((s) => s.completedAtSeconds.length))
+  const xTicks = ticks(maxT)
+  const yTicks = ticks(maxN)
+  const xMax = xTicks[xTicks.length - 1]!
+  const yMax = yTicks[yTicks.length - 1]!
+  const out = axes(p, xTicks, yTicks, "seconds since the submission", "pods completed", title)
+  series.forEach((s, i) => {
+    const times = s.completedAtSeconds.filter(Number.isFinite).sort((a, b) => a - b)
+    // a point per pod would be 20,000 points for 10,000 pods: keep about 400 steps
+    const every = Math.max(1, Math.ceil(times.length / 400))
+    const px = (t: number) => (p.x + (t / xMax) * p.w).toFixed(1)
+    const py = (n: number) => (p.y + p.h - (n / yMax) * p.h).toFixed(1)
+    const points = [`${px(0)},${py(0)}`]
+    let drawn = 0
+    times.forEach((t, k) => {
+      if ((k + 1) % every !== 0 && k !== times.length - 1) return
+      points.push(`${px(t)},${py(drawn)}`, `${px(t)},${py(k + 1)}`)
+      drawn = k + 1
+    })
+    out.push(`<polyline fill="none" stroke="${colors[i % colors.length]}" stroke-width="2" points="${points.join(" ")}"/>`)
+  })
+  const labels = series.map((s) => {
+    const times = s.completedAtSeconds.filter(Number.isFinite)
+    return times.length > 0 ? `${s.label}: ${times.length} pods in ${fmt(Math.round(Math.max(...times) * 10) / 10)} s` : `${s.label}: no pod`
+  })
+  // bottom right: the lines rise from the bottom left, the fastest to the top left
+  const w = Math.min(p.w, 40 + 7 * Math.max(0, ...labels.map((l) => l.length)))
+  const h = 18 + 18 * labels.length
+  out.push(...legend({ x: p.x + p.w - w, y: p.y + p.h - h, w, h }, labels))
+  return out
+}
+
+/** The large-workflow runs as one SVG: a pods-completed-over-time panel per workload, both controllers in each. */
+export const largeSvg = (title: string, panels: ReadonlyArray<{ readonly title: string; readonly series: ReadonlyArray<CompletionSeries> }>): string => {
+  const panelW = 430
+  const width = Math.max(1, panels.length) * (panelW + 120) + 20
+  const height = 440
+  const body = panels.flatMap((panel, i) => completionPanel({ x: 70 + i * (panelW + 120), y: 60, w: panelW, h: 320 }, panel.title, panel.series))
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+    `<text x="${width / 2}" y="24" text-anchor="middle" font-size="16">${esc(title)}</text>`,
+    ...body,
+    `</svg>`,
+    ""
+  ].join("\n")
+}

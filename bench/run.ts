@@ -23,6 +23,8 @@
  *   npm run bench -- --multi-cluster [--smoke] [--no-unlimited]
  *                                    # flotilla alone on three real clusters of its
  *                                    # own, workflows spread over them (multiCluster.ts)
+ *   npm run bench -- --large         # a 5,000-task DAG and a 10,000-item loop on both
+ *                                    # controllers, same kind of cluster (large.ts)
  *
  * Prints one JSON line per benchmark (and tables for the clusters ones, whose
  * figures and plots also go to bench/results/: embedded-clusters.json/.svg,
@@ -41,6 +43,7 @@ import { runCompareMain } from "./compare.js"
 import { engineScaling } from "./engine.js"
 import { runIdleMain } from "./idle.js"
 import { isolation } from "./isolation.js"
+import { runLargeMain } from "./large.js"
 import { memoryCompiled } from "./memory.js"
 import { compareSvg, scaleSvg } from "./plot.js"
 import { runMultiClusterMain } from "./multiCluster.js"
@@ -205,6 +208,7 @@ const main = Effect.gen(function*() {
 if (process.argv.includes("--idle")) runIdleMain(Embedded.quietLogs)
 else if (process.argv.includes("--compare")) runCompareMain(process.argv.slice(2), Embedded.quietLogs)
 else if (process.argv.includes("--multi-cluster")) runMultiClusterMain(process.argv.slice(2), Embedded.quietLogs)
+else if (process.argv.includes("--large")) runLargeMain(Embedded.quietLogs)
 else {
   Effect.runPromise(main.pipe(Effect.provide(Embedded.quietLogs))).catch((e) => {
     console.error(e)
