@@ -67,6 +67,13 @@ export interface ControllerTiming {
    * it is given up with an `ArtifactGCError` condition (ArtifactGC.ts). Default 10 minutes.
    */
   readonly artifactGCGiveUp?: Duration.Input
+  /**
+   * How long one round of a workflow may spend creating its pods, and how many it may create, before
+   * it writes what it did and goes on in the next round (as upstream's 30 s per operation): a
+   * 10,000-item loop shows progress, and its worker goes back to the queue. Default 10 seconds, 1,000.
+   */
+  readonly createRound?: Duration.Input
+  readonly maxCreatesPerRound?: number
 }
 
 /** The controller's intervals with their defaults filled in. */
@@ -81,6 +88,8 @@ export interface Timing {
   readonly firstOrphanSweep: Duration.Duration
   readonly createTimeoutMs: number
   readonly refusalGraceMs: number
+  readonly createRoundMs: number
+  readonly maxCreatesPerRound: number
   readonly resync: Duration.Input
   readonly orphanSweepInterval: Duration.Input
   readonly workers: number
@@ -99,6 +108,8 @@ export const timingOf = (options: ControllerOptions): Timing => {
     firstOrphanSweep: Duration.fromInputUnsafe(timing.firstOrphanSweep ?? "5 seconds"),
     createTimeoutMs: Duration.toMillis(Duration.fromInputUnsafe(options.createTimeout ?? "10 minutes")),
     refusalGraceMs: Duration.toMillis(Duration.fromInputUnsafe(timing.refusalGrace ?? "30 seconds")),
+    createRoundMs: Duration.toMillis(Duration.fromInputUnsafe(timing.createRound ?? "10 seconds")),
+    maxCreatesPerRound: Math.max(1, timing.maxCreatesPerRound ?? 1000),
     resync: options.resync ?? "20 minutes",
     orphanSweepInterval: options.orphanSweepInterval ?? "5 minutes",
     workers: options.workers ?? 32

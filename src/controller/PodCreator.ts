@@ -212,65 +212,83 @@ const make = Effect.gen(function*() {
       const wfUid = wf.metadata.uid ?? ""
       let retryCreates: number | undefined
       let failedNow = false
-      yield* Effect.forEach(
-        actions,
-        (action) =>
-          createPod(wf, action, recordOf).pipe(
-            Effect.tap((record) =>
-              Effect.gen(function*() {
-                yield* expectations.created(
-                  wfUid,
-                  action.nodeId,
-                  {
-                    nodeId: action.nodeId,
-                    podName: action.pod.metadata.name ?? "",
-                    cluster: action.cluster,
-                    namespace: action.namespace,
-                    phase: "Pending"
-                  },
-                  record !== undefined && needsRecord(wf, config.cluster, action.cluster, action.namespace) ? record : undefined,
-                  now
-                )
-                // if the pod never shows up (deleted before it was seen), look again once the expectation lapsed
-                yield* queue.addAfter(key, Duration.millis(expectationTtlMs + 1000))
-              })
-            ),
-            Effect.catchTag("CreateFailure", (failure) =>
-              Effect.gen(function*() {
-                const quota = failure.untilDeadline === true
-                // (time spent waiting for quota does not count against a cluster's createTimeout)
-                const since = yield* expectations.waiting(
-                  wfUid,
-                  action.nodeId,
-                  now,
-                  // A full quota is not the cluster's fault: its message is shown as upstream shows it.
-                  quota ? failure.detail : `waiting for cluster: ${failure.detail}`,
-                  quota ? "quota" : "cluster"
-                )
-                if (failure.transient && (quota || now - since < timing.createTimeoutMs)) {
-                  retryCreates = Duration.toMillis(timing.retry)
-                  yield* Effect.logWarning(quota ? "pod creation waiting for quota" : "pod creation waiting for cluster").pipe(
-                    Effect.annotateLogs({ workflow: key, cluster: action.cluster, error: failure.detail })
-                  )
-                  return
-                }
-                failedNow = true
-                yield* expectations.failed(wfUid, action.nodeId, {
+      const createOne = (action: CreatePodAction) =>
+        createPod(wf, action, recordOf).pipe(
+          Effect.tap((record) =>
+            Effect.gen(function*() {
+              yield* expectations.created(
+                wfUid,
+                action.nodeId,
+                {
                   nodeId: action.nodeId,
                   podName: action.pod.metadata.name ?? "",
                   cluster: action.cluster,
                   namespace: action.namespace,
-                  phase: "Failed",
-                  reason: "CreateFailed",
-                  message: failure.detail
-                })
-                yield* Effect.logError("pod creation failed").pipe(
-                  Effect.annotateLogs({ workflow: key, cluster: action.cluster, namespace: action.namespace, error: failure.detail })
-                )
-              }))
+                  phase: "Pending"
+                },
+                record !== undefined && needsRecord(wf, config.cluster, action.cluster, action.namespace) ? record : undefined,
+                now
+              )
+              // if the pod never shows up (deleted before it was seen), look again once the expectation lapsed
+              yield* queue.addAfter(key, Duration.millis(expectationTtlMs + 1000))
+            })
           ),
+          Effect.catchTag("CreateFailure", (failure) =>
+            Effect.gen(function*() {
+              const quota = failure.untilDeadline === true
+              // (time spent waiting for quota does not count against a cluster's createTimeout)
+              const since = yield* expectations.waiting(
+                wfUid,
+                action.nodeId,
+                now,
+                // A full quota is not the cluster's fault: its message is shown as upstream shows it.
+                quota ? failure.detail : `waiting for cluster: ${failure.detail}`,
+                quota ? "quota" : "cluster"
+              )
+              if (failure.transient && (quota || now - since < timing.createTimeoutMs)) {
+                retryCreates = Duration.toMillis(timing.retry)
+                yield* Effect.logWarning(quota ? "pod creation waiting for quota" : "pod creation waiting for cluster").pipe(
+                  Effect.annotateLogs({ workflow: key, cluster: action.cluster, error: failure.detail })
+                )
+                return
+              }
+              failedNow = true
+              yield* expectations.failed(wfUid, action.nodeId, {
+                nodeId: action.nodeId,
+                podName: action.pod.metadata.name ?? "",
+                cluster: action.cluster,
+                namespace: action.namespace,
+                phase: "Failed",
+                reason: "CreateFailed",
+                message: failure.detail
+              })
+              yield* Effect.logError("pod creation failed").pipe(
+                Effect.annotateLogs({ workflow: key, cluster: action.cluster, namespace: action.namespace, error: failure.detail })
+              )
+            }))
+        )
+      // This round's budget: creates left for the next round are asked for again by the engine
+      // (no pod, no expectation), after this round's status is written.
+      const deadline = (yield* Clock.currentTimeMillis) + timing.createRoundMs
+      let started = 0
+      let deferred = 0
+      yield* Effect.forEach(
+        actions,
+        (action) =>
+          Effect.gen(function*() {
+            if (started >= timing.maxCreatesPerRound || (yield* Clock.currentTimeMillis) >= deadline) {
+              deferred++
+              return false
+            }
+            started++
+            return true
+          }).pipe(Effect.flatMap((go) => go ? createOne(action) : Effect.void)),
         { concurrency: 8, discard: true }
       )
+      if (deferred > 0) {
+        yield* Effect.logInfo("pod creation goes on next round").pipe(Effect.annotateLogs({ workflow: key, created: started, left: deferred }))
+        yield* queue.add(key)
+      }
       if (failedNow) {
         // Fold the failures into the status right away.
         yield* queue.add(key)
