@@ -27,7 +27,7 @@ import type { Session } from "./session.js"
  * connection died silently; the watch loop's own idle timeout
  * (kube/cache/Watch.ts, `idleTimeout`, 5 min: nothing, not even a bookmark) comes
  * first. A server that does not answer the watch request at all is given the
- * connection's request timeout, as any request (`makeWatch`).
+ * connection's request timeout, as any request (`makeWatch`: the timer's first read).
  */
 export const watchInactivityTimeoutMs = (timeoutSeconds: number | undefined): number =>
   ((timeoutSeconds ?? 600) + 60) * 1000
@@ -59,9 +59,18 @@ export const makeWatch = (session: Session): KubeClientShape["watch"] => {
         }
         yield* Effect.addFinalizer(() => Effect.sync(stop))
         const watcher = new Watch(kc)
-        // private in the library's typings: a plain property, read each time its timer is set
-        // (test/kube/WatchInactivity.test.ts checks that it still is)
-        Object.assign(watcher, { requestTimeoutMs: watchInactivityTimeoutMs(watchOptions.timeoutSeconds) })
+        // Private in the library's typings: a plain property, read each time its timer is set
+        // (test/kube/WatchInactivity.test.ts checks that it still is). Its first read arms the
+        // connect timer: the connection's request timeout, so the library aborts a request the
+        // server does not answer (its socket closed, not left open); every later read re-arms the
+        // inactivity timer of the open watch.
+        let timerReads = 0
+        const connectMs = Duration.toMillis(session.requestTimeout)
+        const inactivityMs = watchInactivityTimeoutMs(watchOptions.timeoutSeconds)
+        Object.defineProperty(watcher, "requestTimeoutMs", {
+          configurable: true,
+          get: () => timerReads++ === 0 ? connectMs : inactivityMs
+        })
         const params = {
           resourceVersion: watchOptions.resourceVersion,
           allowWatchBookmarks: watchOptions.allowBookmarks,
@@ -116,8 +125,9 @@ export const makeWatch = (session: Session): KubeClientShape["watch"] => {
           return yield* Effect.fail(fail(ctx, reasonFromNetworkError(error), describe(error)))
         }
         // the answer comes within the connection's request timeout, as any request's (a watch
-        // opening on a hung server is retried, not waited for); a late one is aborted when it comes
-        yield* Effect.sleep(session.requestTimeout).pipe(
+        // opening on a hung server is retried, not waited for): the library's connect timer aborts
+        // it; this is the backstop should that timer not fire (a late answer is aborted when it comes)
+        yield* Effect.sleep(Duration.sum(session.requestTimeout, Duration.seconds(5))).pipe(
           Effect.andThen(Effect.sync(() => {
             if (!opened && !stopped) {
               stopped = true
