@@ -370,7 +370,8 @@ describe("a pod cannot pose as another workflow's pod", () => {
             templates: [{
               name: "main",
               ...remote,
-              metadata: { annotations: { "flotilla.dev/simulate-duration": "1s" } },
+              // (long enough to be seen Running: a pod's start is written up to StatusWriter's placementHoldMs late)
+              metadata: { annotations: { "flotilla.dev/simulate-duration": "3s" } },
               container: { image: "busybox", command: ["true"] }
             }]
           }
