@@ -158,6 +158,17 @@ const make = Effect.gen(function*() {
   /** Frees a running place; the waiting workflows that may start now are looked at again. */
   const releaseSlot = (key: string) => Effect.forEach(throttler.release(key), queue.add, { discard: true })
 
+  /**
+   * A workflow copy decoded once: the cached copy (or the stand-in) is the same object through the
+   * several rounds its pods' events bring, and decoding its status again was a good part of a round.
+   */
+  const decodedCopies = new WeakMap<KubeObject, ReturnType<typeof decodeWorkflow>>()
+  const decodedOf = (object: KubeObject) => {
+    let decoded = decodedCopies.get(object)
+    if (decoded === undefined) decodedCopies.set(object, decoded = decodeWorkflow(object))
+    return decoded
+  }
+
   /** Since when a workflow has waited for the template caches, by key. */
   const templateWaitSince = new Map<string, number>()
 
@@ -325,7 +336,7 @@ const make = Effect.gen(function*() {
       }
 
       const exec = execWorkflow(wf, templates)
-      const decoded = decodeWorkflow(exec.ok ? exec.workflow : wf)
+      const decoded = decodedOf(exec.ok ? exec.workflow : wf)
       // Once completed (and released) a workflow needs no finalizer any more: holding one again would
       // add and remove it on every reconcile.
       if (decoded.ok && ((needsFinalizer(decoded.value, config.cluster, templates) && !isCompleted(wf)) || hasFinalizer(wf))) {
