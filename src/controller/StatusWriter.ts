@@ -105,7 +105,7 @@ export const recordingClient = Layer.effect(
 const staleWait = Duration.millis(50)
 const staleWaitMax = 10_000
 /**
- * How long a placement-only change may wait for the next write. Upstream delays every pod-triggered
+ * How long a change that only shows a running pod's progress (placement, start) may wait for the next write. Upstream delays every pod-triggered
  * reconcile by 1 s (`enoughTimeForInformerSync`); here only these changes wait. (3 s merged more
  * writes in the compare bench, where kwok took 2.7 s p50 from binding to Running, but made
  * ArtifactGC.test.ts's "remote GC task whose delete fails" time out 2 runs in 3: not understood yet.)
