@@ -35,7 +35,7 @@ import { OrphanSweeper } from "./OrphanSweeper.js"
 import { PodCreator } from "./PodCreator.js"
 import { PodOwnership } from "./PodOwnership.js"
 import { Reconciler } from "./Reconciler.js"
-import { StatusWriter } from "./StatusWriter.js"
+import { recordingClient, StatusWriter } from "./StatusWriter.js"
 import { WorkflowCache } from "./WorkflowCache.js"
 import { WorkflowCleanup } from "./WorkflowCleanup.js"
 import * as WorkQueue from "./WorkQueue.js"
@@ -128,7 +128,8 @@ export const partsLayer = (options: ControllerOptions) => {
 const servicesLayer = Reconciler.layer.pipe(
   Layer.provideMerge(CronWorkflows.layer),
   Layer.provideMerge(OrphanSweeper.layer),
-  Layer.provideMerge(WorkflowCleanup.layer),
+  // its finalizer Updates are recorded: a reconcile's stand-in copy is never older than them
+  Layer.provideMerge(WorkflowCleanup.layer.pipe(Layer.provide(recordingClient))),
   Layer.provideMerge(PodCreator.layer),
   Layer.provideMerge(StatusWriter.layer),
   Layer.provideMerge(Observation.layer),

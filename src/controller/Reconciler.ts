@@ -45,7 +45,7 @@ import { PodCreator } from "./PodCreator.js"
 import { recordedPod, storedNodes } from "./PodIdentity.js"
 import { PodOwnership } from "./PodOwnership.js"
 import { boundedBy } from "./RequestTimeout.js"
-import { StatusWriter } from "./StatusWriter.js"
+import { recordingClient, StatusWriter } from "./StatusWriter.js"
 import { semaphoreRecheck, Synchronization } from "./Synchronization.js"
 import { TemplateCache } from "./TemplateCache.js"
 import * as Throttler from "./Throttler.js"
@@ -93,7 +93,14 @@ export class Reconciler extends Context.Service<Reconciler, {
   readonly countRunning: (workflows: ReadonlyArray<KubeObject>) => Effect.Effect<void>
 }>()("flotilla/controller/Reconciler") {
   static readonly layer = Layer.effect(Reconciler, Effect.suspend(() => make)).pipe(
-    Layer.provide(Layer.mergeAll(TemplateCache.layer, Synchronization.layer, Memoization.layer, HttpTemplates.layer, ArtifactGC.layer))
+    Layer.provide(Layer.mergeAll(
+      TemplateCache.layer,
+      Synchronization.layer,
+      Memoization.layer,
+      HttpTemplates.layer,
+      // its Updates of the workflow are recorded: a reconcile's stand-in copy is never older than them
+      ArtifactGC.layer.pipe(Layer.provide(recordingClient))
+    ))
   )
 }
 
@@ -151,6 +158,17 @@ const make = Effect.gen(function*() {
   /** Frees a running place; the waiting workflows that may start now are looked at again. */
   const releaseSlot = (key: string) => Effect.forEach(throttler.release(key), queue.add, { discard: true })
 
+  /**
+   * A workflow copy decoded once: the cached copy (or the stand-in) is the same object through the
+   * several rounds its pods' events bring, and decoding its status again was a good part of a round.
+   */
+  const decodedCopies = new WeakMap<KubeObject, ReturnType<typeof decodeWorkflow>>()
+  const decodedOf = (object: KubeObject) => {
+    let decoded = decodedCopies.get(object)
+    if (decoded === undefined) decodedCopies.set(object, decoded = decodeWorkflow(object))
+    return decoded
+  }
+
   /** Since when a workflow has waited for the template caches, by key. */
   const templateWaitSince = new Map<string, number>()
 
@@ -165,6 +183,13 @@ const make = Effect.gen(function*() {
       yield* ownership.forgetUid(key)
       yield* statusWriter.forget(key)
     })
+
+  /** Pods (by uid) this controller labelled completed, newest last; bounded, oldest first out. */
+  const labelledPods = new Set<string>()
+  const rememberLabelled = (uid: string) => {
+    if (labelledPods.size >= 10_000) labelledPods.delete(labelledPods.values().next().value!)
+    labelledPods.add(uid)
+  }
 
   /** Deletes and labels the node's own pods the engine is done with (by uid: a pod that took the name meanwhile is not touched). */
   const applyPodActions = (key: string, actions: ReadonlyArray<EngineAction>, accepted: ReadonlyMap<string, OwnPod>) =>
@@ -201,12 +226,17 @@ const make = Effect.gen(function*() {
           if (action.cluster !== config.cluster) continue
           const own = ownPod(action)
           if (own === undefined) continue
+          // labelled already by this controller (the pod cache may not show it yet: no second patch)
+          if (labelledPods.has(own.uid)) continue
           const pod = yield* pool.local.pods.get(action.namespace, action.podName)
           if (Option.isNone(pod) || pod.value.metadata.uid !== own.uid || pod.value.metadata.labels?.[labelCompleted] === "true") continue
           // the uid makes the patch fail on any other pod that took the name meanwhile
           yield* local.patch("pods", action.namespace, action.podName, {
             metadata: { uid: own.uid, labels: { [labelCompleted]: "true" } }
-          }).pipe(Effect.catchTag("KubeError", () => Effect.void))
+          }).pipe(
+            Effect.tap(() => Effect.sync(() => rememberLabelled(own.uid))),
+            Effect.catchTag("KubeError", () => Effect.void)
+          )
         }
       }
     })
@@ -224,7 +254,7 @@ const make = Effect.gen(function*() {
         templateWaitSince.delete(key)
         return
       }
-      const wf = found.value
+      let wf = found.value
       if (wf.metadata.uid) {
         // A workflow deleted and made again under the same name between two rounds: the old one's
         // answers and locks are keyed by name (and its node IDs are the new one's), so drop them,
@@ -238,9 +268,10 @@ const make = Effect.gen(function*() {
         }
         yield* ownership.rememberUid(key, wf.metadata.uid)
       }
-      // A copy older than this controller's own last status write (the watch has not delivered the
-      // write yet) would have the engine redo what that write recorded: wait for the write to come back.
-      if (yield* statusWriter.staleCopy(key, wf)) return
+      // A copy older than this controller's own last Update of the workflow (the watch has not
+      // delivered it yet) would have the engine redo what that write recorded: the copy the write
+      // made stands in for it (waiting for the write to come back cost a pod's completion that wait).
+      wf = yield* statusWriter.latest(key, wf)
 
       if (wf.metadata.deletionTimestamp) {
         yield* releaseSlot(key)
@@ -305,7 +336,7 @@ const make = Effect.gen(function*() {
       }
 
       const exec = execWorkflow(wf, templates)
-      const decoded = decodeWorkflow(exec.ok ? exec.workflow : wf)
+      const decoded = decodedOf(exec.ok ? exec.workflow : wf)
       // Once completed (and released) a workflow needs no finalizer any more: holding one again would
       // add and remove it on every reconcile.
       if (decoded.ok && ((needsFinalizer(decoded.value, config.cluster, templates) && !isCompleted(wf)) || hasFinalizer(wf))) {

@@ -5,20 +5,28 @@
  * created (`PodIdentity`, so a restart or a Conflict after a create loses nothing) and the message
  * of each node whose create is waiting for its cluster.
  *
- * The stale-copy guard: after a write, the cache may hand a reconcile the copy that write
- * replaced (its watch event has not arrived). The engine would redo what the write recorded, such
- * as creating again a pod whose create failed for good, so that copy waits (briefly, and bounded:
- * should the write's event never arrive, it is taken as it is after a while).
+ * The stale-copy guard: after a write, the cache may hand a reconcile a copy older than that
+ * write (its watch event has not arrived). The engine would redo what the write recorded, such as
+ * creating again a pod whose create failed for good: the copy this controller's last write made
+ * stands in for it (`latest`, as upstream puts its update in its informer's store), so a reconcile
+ * never waits for its own write to come back. Every Update of the workflow by this controller
+ * counts, not only this one's: the artifact GC's and the finalizers' go through `recordingClient`,
+ * so the stand-in is never older than any of them (a copy older than the last recorded write is
+ * one whose resourceVersion a recorded write replaced or made before it). Bounded: should the
+ * writes' events never arrive, the cache's copy is taken as it is after a while.
  *
  * Fewer writes (issue 14): "changed" is judged by value, whatever the order of keys (the API
  * server stores a custom resource with its keys sorted, the engine builds them in its own order:
  * comparing JSON text wrote every round again, an Update the server took as a no-op). And a
- * change that only tells where a still-Pending pod landed (`hostNodeName`, `podIP`, the pod's
- * waiting message) is held back for `placementHoldMs` at most: the next real change (the pod
- * Running or done, usually within that time) carries it in the same write. A node waiting for
- * its cluster (a message of this controller's own) is never held back. Nothing held back
- * decides anything: every round folds the observed pods into the nodes again, and a Pending node
- * stays Pending in the stored status either way.
+ * change that only shows the progress of a pod still running (where it landed: `hostNodeName`,
+ * `podIP`, its waiting message; its node going from Pending to Running) is held back for
+ * `placementHoldMs` at most, as upstream delays each pod-triggered reconcile by 1 s: the next real
+ * change (the pod done, usually within that time) carries it in the same write. A node waiting
+ * for its cluster (a message of this controller's own) is never held back, nor a node done,
+ * failed, daemoned or with outputs, nor a pod record, nor any workflow-level field. Nothing held
+ * back decides anything: every round folds the observed pods into the nodes again (a pod seen
+ * Running makes its node Running in that round, whatever the stored phase), and deadlines count
+ * from the pod's own start time.
  */
 import { Clock, Context, Duration, Effect, Layer } from "effect"
 import { KubeClient } from "../kube/api/KubeClient.js"
@@ -27,7 +35,7 @@ import type { KubeObject } from "../kube/api/Resources.js"
 import type { EngineOutput } from "../workflow/engine/contract.js"
 import { updateStatusNodes } from "../workflow/model/compressedNodes.js"
 import { Expectations } from "./Expectations.js"
-import { parseWorkflowKey } from "./observe.js"
+import { parseWorkflowKey, workflowKey } from "./observe.js"
 import { withPodRecords } from "./PodIdentity.js"
 import * as Throttler from "./Throttler.js"
 import { WorkQueue } from "./WorkQueue.js"
@@ -44,6 +52,16 @@ export class StatusWriter extends Context.Service<StatusWriter, {
    * again shortly, and this copy must not be reconciled.
    */
   readonly staleCopy: (key: string, wf: KubeObject) => Effect.Effect<boolean>
+  /**
+   * The copy to reconcile: `wf`, or, when `wf` is older than this controller's last recorded
+   * Update of the workflow (its watch event has not arrived yet), the copy that Update made.
+   */
+  readonly latest: (key: string, wf: KubeObject) => Effect.Effect<KubeObject>
+  /**
+   * Records an Update of the workflow `key` by this controller: `replaced` the resourceVersion it
+   * was made against, `written` the copy the API server answered with.
+   */
+  readonly recordWrite: (key: string, replaced: string | undefined, written: KubeObject) => Effect.Effect<void>
   /** The workflow is gone: forget its last write. */
   readonly forget: (key: string) => Effect.Effect<void>
   /** Writes the engine's status and labels for `wf` (with pending records and waiting messages) when they changed. */
@@ -56,10 +74,38 @@ export class StatusWriter extends Context.Service<StatusWriter, {
   static readonly layer = Layer.effect(StatusWriter, Effect.suspend(() => make))
 }
 
+/**
+ * `KubeClient` for the other parts that Update workflows (the artifact GC, the finalizers): each
+ * Update of a workflow it makes is recorded with `StatusWriter.recordWrite`, so a reconcile's
+ * stand-in copy is never older than it.
+ */
+export const recordingClient = Layer.effect(
+  KubeClient,
+  Effect.gen(function*() {
+    const client = yield* KubeClient
+    const writer = yield* StatusWriter
+    return KubeClient.of({
+      ...client,
+      replace: (kind, namespace, object) =>
+        kind !== "workflows" || object.metadata.name === undefined
+          ? client.replace(kind, namespace, object)
+          : client.replace(kind, namespace, object).pipe(
+            Effect.tap((written) =>
+              writer.recordWrite(
+                workflowKey({ namespace: namespace ?? object.metadata.namespace ?? "", name: object.metadata.name! }),
+                object.metadata.resourceVersion,
+                written
+              )
+            )
+          )
+    })
+  })
+)
+
 const staleWait = Duration.millis(50)
 const staleWaitMax = 10_000
 /**
- * How long a placement-only change may wait for the next write. Upstream delays every pod-triggered
+ * How long a change that only shows a running pod's progress (placement, start) may wait for the next write. Upstream delays every pod-triggered
  * reconcile by 1 s (`enoughTimeForInformerSync`); here only these changes wait. (3 s merged more
  * writes in the compare bench, where kwok took 2.7 s p50 from binding to Running, but made
  * ArtifactGC.test.ts's "remote GC task whose delete fails" time out 2 runs in 3: not understood yet.)
@@ -87,12 +133,15 @@ export const sameJson = (a: unknown, b: unknown): boolean => {
   return count === 0
 }
 
-/** Node fields that only say where a pod landed and why it still waits. */
-const placementFields = new Set(["hostNodeName", "podIP", "message"])
+/** Node fields that only say where a pod landed, why it still waits, and that it started. */
+const placementFields = new Set(["hostNodeName", "podIP", "message", "startedAt"])
 
 /**
- * True when `next` differs from `stored` only in the placement fields of nodes that are Pending
- * in both (same nodes, same everything else). Statuses that keep their nodes compressed are never so.
+ * True when `next` differs from `stored` only in what shows the progress of a pod still running:
+ * in nodes Pending before and Pending or Running after (or Running in both), the placement
+ * fields and the phase going from Pending to Running (same nodes, same everything else: a node
+ * done, failed, daemoned, with outputs or a pod record is never so). Statuses that keep their
+ * nodes compressed are never so.
  */
 export const onlyPlacementChanged = (stored: Readonly<Record<string, unknown>>, next: Readonly<Record<string, unknown>>): boolean => {
   if (stored["compressedNodes"] !== undefined || next["compressedNodes"] !== undefined) return false
@@ -107,9 +156,11 @@ export const onlyPlacementChanged = (stored: Readonly<Record<string, unknown>>, 
     const after = b[id]
     if (before === undefined || after === undefined) return false
     if (sameJson(before, after)) continue
-    if (before["phase"] !== "Pending" || after["phase"] !== "Pending") return false
+    const from = before["phase"]
+    const to = after["phase"]
+    if (!((from === "Pending" && (to === "Pending" || to === "Running")) || (from === "Running" && to === "Running"))) return false
     for (const k of new Set([...Object.keys(before), ...Object.keys(after)])) {
-      if (!placementFields.has(k) && !sameJson(before[k], after[k])) return false
+      if (k !== "phase" && !placementFields.has(k) && !sameJson(before[k], after[k])) return false
     }
   }
   return true
@@ -122,20 +173,48 @@ const make = Effect.gen(function*() {
 
   /** Since when each workflow has held back a placement-only change. */
   const holdingSince = new Map<string, number>()
-  /** The resourceVersion each workflow's last status write replaced. */
-  const overwrittenVersion = new Map<string, { readonly version: string; readonly at: number }>()
+  /**
+   * Per workflow, this controller's last recorded Update: the copy it made, and the resourceVersions
+   * known older than it (those its Updates since the cache last caught up replaced or made).
+   */
+  const ownWrites = new Map<string, { readonly older: ReadonlySet<string>; readonly written: KubeObject; readonly at: number }>()
+
+  const recordWrite = (key: string, replaced: string | undefined, written: KubeObject) =>
+    Effect.gen(function*() {
+      const version = written.metadata.resourceVersion
+      if (version === undefined) return
+      const before = ownWrites.get(key)
+      // an answer older than one recorded already (two answers taken in the other order) is no news
+      if (before !== undefined && before.older.has(version)) return
+      const older = new Set(before?.older ?? [])
+      const previous = before?.written.metadata.resourceVersion
+      if (previous !== undefined) older.add(previous)
+      if (replaced !== undefined) older.add(replaced)
+      // (an Update that changed nothing keeps its resourceVersion: that copy is the newest)
+      older.delete(version)
+      if (older.size === 0) return void ownWrites.delete(key)
+      ownWrites.set(key, { older, written, at: yield* Clock.currentTimeMillis })
+    })
+
+  /** The last recorded write when `wf` is older than it (and the write is recent); `wf`'s own record ends otherwise. */
+  const newerOwn = (key: string, wf: KubeObject) =>
+    Effect.gen(function*() {
+      const own = ownWrites.get(key)
+      if (own === undefined) return undefined
+      const version = wf.metadata.resourceVersion
+      // bounded: should the writes' events never arrive, the copy is taken as it is after a while
+      if (version !== undefined && own.older.has(version) && (yield* Clock.currentTimeMillis) - own.at < staleWaitMax) return own.written
+      ownWrites.delete(key)
+      return undefined
+    })
+
+  const latest = (key: string, wf: KubeObject) => Effect.map(newerOwn(key, wf), (own) => own ?? wf)
 
   const staleCopy = (key: string, wf: KubeObject) =>
     Effect.gen(function*() {
-      const overwritten = overwrittenVersion.get(key)
-      if (overwritten === undefined) return false
-      // bounded: should the write's event never arrive, the copy is taken as it is after a while
-      if (wf.metadata.resourceVersion === overwritten.version && (yield* Clock.currentTimeMillis) - overwritten.at < staleWaitMax) {
-        yield* queue.addAfter(key, staleWait)
-        return true
-      }
-      overwrittenVersion.delete(key)
-      return false
+      if ((yield* newerOwn(key, wf)) === undefined) return false
+      yield* queue.addAfter(key, staleWait)
+      return true
     })
 
   const write = (key: string, wf: KubeObject, output: Pick<EngineOutput, "status" | "labels">, now: number) =>
@@ -176,11 +255,7 @@ const make = Effect.gen(function*() {
           metadata: { ...wf.metadata, labels },
           status
         }).pipe(Effect.result)
-        // (An update that changed nothing keeps its resourceVersion: then there is nothing to wait for.)
-        if (
-          written._tag === "Success" && wf.metadata.resourceVersion !== undefined &&
-          written.success.metadata.resourceVersion !== wf.metadata.resourceVersion
-        ) overwrittenVersion.set(key, { version: wf.metadata.resourceVersion, at: now })
+        if (written._tag === "Success") yield* recordWrite(key, wf.metadata.resourceVersion, written.success)
         if (written._tag === "Failure") {
           const e = written.failure
           if (e.reason !== "Conflict" && e.reason !== "NotFound") {
@@ -212,9 +287,11 @@ const make = Effect.gen(function*() {
 
   return StatusWriter.of({
     staleCopy,
+    latest,
+    recordWrite,
     forget: (key) =>
       Effect.sync(() => {
-        overwrittenVersion.delete(key)
+        ownWrites.delete(key)
         holdingSince.delete(key)
       }),
     write,

@@ -158,7 +158,8 @@ describe("argo-kubeconfig problems", () => {
           name: "rotated",
           cluster: "cluster-1",
           namespace: "remote",
-          annotations: { "flotilla.dev/simulate-duration": "1500ms" }
+          // (long enough to be seen Running: a pod's start is written up to StatusWriter's placementHoldMs late)
+          annotations: { "flotilla.dev/simulate-duration": "3s" }
         })
         const { admin, controller, kube } = yield* Embedded.start(Embedded.placementOf([wf]), fast())
         yield* submit(admin, wf)

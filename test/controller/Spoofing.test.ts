@@ -35,7 +35,8 @@ const victim: KubeObject = {
       {
         name: "produce",
         ...remote,
-        metadata: { annotations: { "flotilla.dev/simulate-parameters": JSON.stringify({ out: "legit" }), "flotilla.dev/simulate-duration": "300ms" } },
+        // (2 s: long enough to be seen Running, a pod's start being written up to StatusWriter's placementHoldMs late)
+        metadata: { annotations: { "flotilla.dev/simulate-parameters": JSON.stringify({ out: "legit" }), "flotilla.dev/simulate-duration": "2s" } },
         container: { image: "busybox", command: ["true"] },
         outputs: { parameters: [{ name: "out", valueFrom: { path: "/tmp/out" } }] }
       },
@@ -220,7 +221,8 @@ describe("a pod cannot pose as another workflow's pod", () => {
             templates: [{ name: "main", ...remote, metadata: { annotations }, container: { image: "busybox", command: ["true"] } }]
           }
         })
-        const first = slow("team-a", { "flotilla.dev/simulate-duration": "1s" })
+        // (long enough to be seen Running: a pod's start is written up to StatusWriter's placementHoldMs late)
+        const first = slow("team-a", { "flotilla.dev/simulate-duration": "3s" })
         const second = slow("team-b", {})
         const result = yield* Embedded.start(Embedded.placementOf([first, second]), fast())
         yield* submit(result.admin, first)
@@ -368,7 +370,8 @@ describe("a pod cannot pose as another workflow's pod", () => {
             templates: [{
               name: "main",
               ...remote,
-              metadata: { annotations: { "flotilla.dev/simulate-duration": "1s" } },
+              // (long enough to be seen Running: a pod's start is written up to StatusWriter's placementHoldMs late)
+              metadata: { annotations: { "flotilla.dev/simulate-duration": "3s" } },
               container: { image: "busybox", command: ["true"] }
             }]
           }

@@ -24,7 +24,8 @@ describe("stale copies", () => {
       Effect.gen(function*() {
         const wf = workflow({
           name: "reordered",
-          steps: [{ annotations: { "flotilla.dev/simulate-duration": "1s" } }, {}]
+          // (long enough to be seen Running: a pod's start is written up to StatusWriter's placementHoldMs late)
+          steps: [{ annotations: { "flotilla.dev/simulate-duration": "3s" } }, {}]
         })
         const { admin, controller } = yield* Embedded.start(Embedded.placementOf([wf]), fast())
         yield* submit(admin, wf)

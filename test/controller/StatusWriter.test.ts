@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { Expectations } from "../../src/controller/Expectations.js"
-import { StatusWriter } from "../../src/controller/StatusWriter.js"
+import { recordingClient, StatusWriter } from "../../src/controller/StatusWriter.js"
 import { WorkQueue } from "../../src/controller/WorkQueue.js"
 import { KubeError } from "../../src/kube/api/KubeError.js"
 import type { KubeObject } from "../../src/kube/api/Resources.js"
@@ -97,5 +97,19 @@ describe("StatusWriter", () => {
       assert.strictEqual(result._tag, "Retry")
       assert.isFalse(yield* writer.staleCopy("ns/wf", old))
     }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("recordingClient: another part's Update of a workflow becomes the stand-in; other kinds are not recorded", () => {
+    const { layer } = harness(bumped)
+    return Effect.gen(function*() {
+      const writer = yield* StatusWriter
+      const client = yield* KubeClient
+      const old = workflow("5", running)
+      const written = yield* client.replace("workflows", "ns", { ...old, metadata: { ...old.metadata, finalizers: ["f"] } })
+      assert.strictEqual(written.metadata.resourceVersion, "6")
+      assert.deepStrictEqual((yield* writer.latest("ns/wf", old)).metadata.finalizers, ["f"])
+      yield* client.replace("configmaps", "ns", { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "wf", namespace: "ns", resourceVersion: "6" } })
+      assert.strictEqual((yield* writer.latest("ns/wf", old)).metadata.resourceVersion, "6")
+    }).pipe(Effect.provide(Layer.provideMerge(recordingClient, layer)))
   })
 })

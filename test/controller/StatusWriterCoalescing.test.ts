@@ -49,7 +49,16 @@ describe("StatusWriter: fewer writes", () => {
   it("onlyPlacementChanged: where a Pending pod landed, nothing else", () => {
     assert.isTrue(onlyPlacementChanged(pending(), pending({ hostNodeName: "node-1", podIP: "10.0.0.1", message: "ContainerCreating" })))
     // a phase change, a node more, a record, a workflow-level change: all written at once
-    assert.isFalse(onlyPlacementChanged(pending(), { ...pending(), nodes: { n1: { id: "n1", type: "Pod", phase: "Running" } } }))
+    // the pod Running: progress only, too
+    assert.isTrue(onlyPlacementChanged(pending(), { ...pending(), nodes: { n1: { id: "n1", type: "Pod", phase: "Running", hostNodeName: "node-1" } } }))
+    // a node done, failed, daemoned, back to Pending, with outputs: written at once
+    const running = (extra: Record<string, unknown> = {}) => ({ ...pending(), nodes: { n1: { id: "n1", type: "Pod", phase: "Running", ...extra } } })
+    assert.isFalse(onlyPlacementChanged(pending(), { ...pending(), nodes: { n1: { id: "n1", type: "Pod", phase: "Succeeded" } } }))
+    assert.isFalse(onlyPlacementChanged(running(), { ...pending(), nodes: { n1: { id: "n1", type: "Pod", phase: "Failed", message: "x" } } }))
+    assert.isFalse(onlyPlacementChanged(running(), pending()))
+    assert.isFalse(onlyPlacementChanged(pending(), running({ daemoned: true })))
+    assert.isFalse(onlyPlacementChanged(running(), running({ outputs: { exitCode: "0" } })))
+    assert.isTrue(onlyPlacementChanged(running(), running({ podIP: "10.0.0.2" })))
     assert.isFalse(onlyPlacementChanged(pending(), { ...pending(), nodes: { ...pending().nodes, n2: { id: "n2", phase: "Pending" } } }))
     assert.isFalse(onlyPlacementChanged(pending(), pending({ podUID: "u-1" })))
     assert.isFalse(onlyPlacementChanged(pending(), { ...pending({ hostNodeName: "node-1" }), progress: "1/1" }))
@@ -87,7 +96,7 @@ describe("StatusWriter: fewer writes", () => {
     }).pipe(Effect.provide(layer))
   })
 
-  it.effect("a real change is written at once, with the placement held back", () => {
+  it.effect("a real change is written at once, with the placement and the pod's start held back", () => {
     const { writes, layer } = harness()
     return Effect.gen(function*() {
       const writer = yield* StatusWriter
@@ -96,10 +105,49 @@ describe("StatusWriter: fewer writes", () => {
       assert.strictEqual(writes.length, 0)
       const running = { ...pending(), nodes: { n1: { id: "n1", type: "Pod", phase: "Running", hostNodeName: "node-1" } } }
       yield* writer.write("ns/wf", wf, { status: running, labels: {} }, 10)
+      assert.strictEqual(writes.length, 0)
+      const done = { ...pending(), progress: "1/1", nodes: { n1: { id: "n1", type: "Pod", phase: "Succeeded", hostNodeName: "node-1" } } }
+      yield* writer.write("ns/wf", wf, { status: done, labels: {} }, 20)
       assert.strictEqual(writes.length, 1)
       // a label change is never held back
-      yield* writer.write("ns/wf", wf, { status: pending({ hostNodeName: "node-2" }), labels: { phase: "Running" } }, 20)
+      yield* writer.write("ns/wf", wf, { status: pending({ hostNodeName: "node-2" }), labels: { phase: "Running" } }, 30)
       assert.strictEqual(writes.length, 2)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("latest: the copy its own last Update made stands in for any older copy, until the cache catches up", () => {
+    const { layer } = harness()
+    return Effect.gen(function*() {
+      const writer = yield* StatusWriter
+      const old = workflow({})
+      yield* writer.write("ns/wf", old, { status: pending(), labels: {} }, 0)
+      const stand = yield* writer.latest("ns/wf", old)
+      assert.strictEqual(stand.metadata.resourceVersion, "6")
+      assert.deepStrictEqual(stand["status"], pending())
+      // another part's Update (the artifact GC's) after it: the stand-in is that one, for v5 and v6 alike
+      const gc = { ...old, metadata: { ...old.metadata, resourceVersion: "7", annotations: { gc: "x" } } }
+      yield* writer.recordWrite("ns/wf", "6", gc)
+      assert.strictEqual(yield* writer.latest("ns/wf", old), gc)
+      const echo6 = { ...old, metadata: { ...old.metadata, resourceVersion: "6" } }
+      assert.strictEqual(yield* writer.latest("ns/wf", echo6), gc)
+      // an older answer taken late changes nothing
+      yield* writer.recordWrite("ns/wf", "5", echo6)
+      assert.strictEqual(yield* writer.latest("ns/wf", old), gc)
+      // the last write's echo (or anything newer) is taken as it is, and ends the stand-in
+      const echo7 = { ...gc }
+      assert.strictEqual(yield* writer.latest("ns/wf", echo7), echo7)
+      assert.strictEqual(yield* writer.latest("ns/wf", old), old)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("latest: an Update that changed nothing (same resourceVersion) leaves no stand-in", () => {
+    const { layer } = harness()
+    return Effect.gen(function*() {
+      const writer = yield* StatusWriter
+      const wf = workflow({}, {})
+      yield* writer.recordWrite("ns/wf", "5", wf)
+      assert.strictEqual(yield* writer.latest("ns/wf", wf), wf)
+      assert.isFalse(yield* writer.staleCopy("ns/wf", wf))
     }).pipe(Effect.provide(layer))
   })
 })
