@@ -62,7 +62,11 @@ cp -R "$REPO/images" "$DIR/app/images"
 # 4. node and the flotilla command.
 cp "$NODE_BINARY" "$DIR/usr/local/bin/node"
 chmod 0755 "$DIR/usr/local/bin/node"
-node_flags="$(grep -v '^#' "$REPO/scripts/images/node-flags" | tr '\n' ' ' | sed 's/  */ /g; s/^ //; s/ $//')"
+# one flag per line, `#` comments, blank lines and CRLF endings ignored (as bench/imageNodeFlags.ts reads them)
+node_flags="$(sed -e 's/\r$//' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' -e '/^#/d' -e '/^$/d' "$REPO/scripts/images/node-flags" | tr '\n' ' ' | sed 's/ $//')"
+case "$node_flags" in
+  *[!A-Za-z0-9=._\ -]*) echo "controller-rootfs.sh: scripts/images/node-flags: unexpected characters in: $node_flags" >&2; exit 1 ;;
+esac
 printf '#!/bin/sh\nexec node %s /app/dist/cli/main.js "$@"\n' "$node_flags" > "$DIR/usr/local/bin/flotilla"
 chmod 0755 "$DIR/usr/local/bin/flotilla"
 

@@ -19,6 +19,7 @@
  * a key (only their SHA-256).
  */
 import { Context, type Duration, Effect, Equal, Hash, Layer, RcMap, Schema, type Scope } from "effect"
+import { createHash } from "node:crypto"
 import { type Kubeconfig, parseKubeconfig } from "../kubeconfig/Kubeconfig.js"
 import { secretValue, userConnection } from "../kubeconfig/UserKubeconfig.js"
 import { type ConnectionSpec, fingerprintOf } from "./api/Connection.js"
@@ -66,8 +67,11 @@ export interface UserClientsOptions {
 
 export const defaultIdleTimeToLive: Duration.Input = "5 minutes"
 
-/** How many secrets' parsed kubeconfigs are kept (the least recently used goes first). */
+/** How many secrets' parsed kubeconfigs are kept (the least recently used goes first), and their texts' bytes at most. */
 export const parsedKubeconfigsKept = 1024
+export const parsedKubeconfigsMaxTotalBytes = 16 * 2 ** 20
+/** A kubeconfig text larger than this is parsed on every use, never kept. */
+export const parsedKubeconfigMaxBytes = 64 * 2 ** 10
 
 /**
  * One user connection in the map. Equal and hashed by `id` alone (the secret and a SHA-256 of the
@@ -120,12 +124,29 @@ const make = Effect.fnUntraced(function*(localClient: KubeClientShape, options: 
       ),
     idleTimeToLive: options.idleTimeToLive ?? defaultIdleTimeToLive
   })
-  /** Each secret's last parsed kubeconfig with the text it came from (a Map keeps use order: LRU). */
-  const parsed = new Map<string, { readonly text: string; readonly doc: Kubeconfig }>()
+  /**
+   * Each secret's last parsed kubeconfig with a SHA-256 of the text it came from (a Map keeps use
+   * order: LRU). Bounded by count and by the bytes of the texts kept; a text larger than
+   * `parsedKubeconfigMaxBytes` (a kubeconfig is a few KiB) is parsed every time, never kept.
+   */
+  const parsed = new Map<string, { readonly digest: string; readonly doc: Kubeconfig; readonly bytes: number }>()
+  let parsedBytes = 0
+  const forgetParsed = (secretKey: string) => {
+    const entry = parsed.get(secretKey)
+    if (entry === undefined) return
+    parsed.delete(secretKey)
+    parsedBytes -= entry.bytes
+  }
   const parseCached = (secretKey: string, text: string, source: string) =>
     Effect.suspend(() => {
+      const bytes = text.length
+      if (bytes > parsedKubeconfigMaxBytes) {
+        forgetParsed(secretKey)
+        return parseKubeconfig(text, source)
+      }
+      const digest = createHash("sha256").update(text).digest("hex")
       const hit = parsed.get(secretKey)
-      if (hit !== undefined && hit.text === text) {
+      if (hit !== undefined && hit.digest === digest) {
         parsed.delete(secretKey)
         parsed.set(secretKey, hit)
         return Effect.succeed(hit.doc)
@@ -133,13 +154,16 @@ const make = Effect.fnUntraced(function*(localClient: KubeClientShape, options: 
       return parseKubeconfig(text, source).pipe(
         Effect.tap((doc) =>
           Effect.sync(() => {
-            parsed.delete(secretKey)
-            parsed.set(secretKey, { text, doc })
-            if (parsed.size > parsedKubeconfigsKept) parsed.delete(parsed.keys().next().value!)
+            forgetParsed(secretKey)
+            parsed.set(secretKey, { digest, doc, bytes })
+            parsedBytes += bytes
+            while (parsed.size > parsedKubeconfigsKept || parsedBytes > parsedKubeconfigsMaxTotalBytes) {
+              forgetParsed(parsed.keys().next().value!)
+            }
           })
         ),
         // a secret that no longer parses keeps nothing of its former text
-        Effect.tapError(() => Effect.sync(() => parsed.delete(secretKey)))
+        Effect.tapError(() => Effect.sync(() => forgetParsed(secretKey)))
       )
     })
 
@@ -157,6 +181,8 @@ const make = Effect.fnUntraced(function*(localClient: KubeClientShape, options: 
       })
 
     const secret = yield* localClient.get("secrets", request.workflowNamespace, secretName).pipe(
+      // a deleted secret's credentials are not kept on the heap either
+      Effect.tapError((e) => e.reason === "NotFound" ? Effect.sync(() => forgetParsed(secretKey)) : Effect.void),
       Effect.mapError((e) =>
         fail(
           e.reason === "NotFound"
@@ -194,7 +220,7 @@ const make = Effect.fnUntraced(function*(localClient: KubeClientShape, options: 
     invalidate: (namespace, secretName) =>
       Effect.gen(function*() {
         const secretKey = `${namespace}/${secretName}`
-        parsed.delete(secretKey)
+        forgetParsed(secretKey)
         const keys = [...yield* RcMap.keys(clients)].filter((key) => key.secretKey === secretKey)
         yield* Effect.forEach(keys, (key) => RcMap.invalidate(clients, key), { discard: true })
       })
