@@ -272,8 +272,14 @@ const make = Effect.gen(function*() {
       const deadline = (yield* Clock.currentTimeMillis) + timing.createRoundMs
       let started = 0
       let deferred = 0
+      // Creates that never failed go first: a node waiting for a hung cluster (each try lasting a
+      // request timeout) must not spend every round's budget ahead of nodes bound elsewhere.
+      const waiting = yield* expectations.waitingOf(wfUid)
+      const ordered = waiting.size === 0
+        ? actions
+        : [...actions.filter((a) => !waiting.has(a.nodeId)), ...actions.filter((a) => waiting.has(a.nodeId))]
       yield* Effect.forEach(
-        actions,
+        ordered,
         (action) =>
           Effect.gen(function*() {
             if (started >= timing.maxCreatesPerRound || (yield* Clock.currentTimeMillis) >= deadline) {

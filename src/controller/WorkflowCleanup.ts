@@ -70,8 +70,8 @@ const make = Effect.gen(function*() {
 
   // Finalizer writes go through replace so a concurrent change is a Conflict, never a lost update.
   // With `cacheFirst`, the first try starts from the informer's copy (a workflow's first reconcile
-  // reads the newest one: issue 14 counts a GET less per remote workflow); a Conflict or a copy
-  // not cached yet reads the stored one, as every later try does.
+  // reads the newest one: issue 14 counts a GET less per remote workflow); a Conflict, a copy
+  // not cached yet or a cached copy that needs no write reads the stored one, as every later try does.
   const updateFinalizers = (
     key: string,
     change: (finalizers: ReadonlyArray<string>, current: KubeObject) => ReadonlyArray<string>,
@@ -81,10 +81,18 @@ const make = Effect.gen(function*() {
     return Effect.gen(function*() {
       const ref = parseWorkflowKey(key)
       const cached = cacheFirst && tries++ === 0 ? yield* workflows.get(ref.namespace, ref.name) : Option.none<KubeObject>()
-      const current = Option.isSome(cached) ? cached.value : yield* local.get("workflows", ref.namespace, ref.name)
-      const before = current.metadata.finalizers ?? []
-      const after = change(before, current)
-      if (after.length === before.length && after.every((f, i) => f === before[i])) return
+      const same = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => a.length === b.length && a.every((f, i) => f === b[i])
+      let current = Option.isSome(cached) ? cached.value : yield* local.get("workflows", ref.namespace, ref.name)
+      let before = current.metadata.finalizers ?? []
+      let after = change(before, current)
+      if (Option.isSome(cached) && same(after, before)) {
+        // the cached copy is trusted only for a write (a stale one Conflicts): "nothing to do" is
+        // checked on the stored copy (one the cache still shows with a finalizer since released)
+        current = yield* local.get("workflows", ref.namespace, ref.name)
+        before = current.metadata.finalizers ?? []
+        after = change(before, current)
+      }
+      if (same(after, before)) return
       yield* local.replace("workflows", ref.namespace, {
         ...current,
         metadata: { ...current.metadata, finalizers: after }
