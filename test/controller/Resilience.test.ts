@@ -106,7 +106,7 @@ describe("controller resilience", () => {
     inMemory(() =>
       Effect.gen(function*() {
         // Step 1 runs across the restart; podGC cleans everything up at the end.
-        const wf = workflow({ name: "restart", podGC: "OnPodCompletion", steps: [slow("0s"), slow("2s"), slow("0s")] })
+        const wf = workflow({ name: "restart", podGC: "OnPodCompletion", steps: [slow("0s"), slow("4s"), slow("0s")] })
         const { admin, kube } = yield* provisioned([wf])
 
         const { controller: c1, stop } = yield* stoppableController
