@@ -299,6 +299,17 @@ const assessPod = (op: OperationState, node: Node, obs: PodObservation): void =>
 export const failAfterDeadline = (op: OperationState): void => {
   for (const node of Object.values(op.nodes)) {
     if (node.type !== "Pod" || isFulfilled(node.phase) || node.nodeFlag?.hooked === true) continue
+    // A started pod carries what was left of the workflow's deadline as its activeDeadlineSeconds:
+    // its kubelet ends it then and reports its container states and exit code. As for a template's
+    // deadlines (checkPodDeadlines), the controller fails it itself only `deadlineGraceMs` later,
+    // so the node's outputs do not depend on who won a race; a pod not started fails at once.
+    const obs = op.input.pods.get(node.id)
+    if (obs !== undefined && isPodObservationTerminal(obs)) continue
+    const started = obs?.startedAt !== undefined || node.phase === "Running"
+    if (started && op.workflowDeadline !== undefined && op.now < op.workflowDeadline + deadlineGraceMs) {
+      op.requeue(op.workflowDeadline + deadlineGraceMs)
+      continue
+    }
     deletePodOf(op, node)
     op.markPhase(node, "Failed", "Step exceeded its deadline")
   }

@@ -4,6 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { nodeId } from "../../../src/workflow/engine/ids.js"
+import { deadlineGraceMs } from "../../../src/workflow/engine/podNodes.js"
 import { container, envOf, Sim, workflow } from "./harness.js"
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, "Z")
@@ -98,7 +99,8 @@ describe("deadlines and timeouts", () => {
     sim.finish(a.nodeId)
     const [b] = sim.apply(sim.tick(), "Running")
     assert.strictEqual((b.pod.spec as any).activeDeadlineSeconds, 60)
-    sim.now += 61_000
+    // (the running pod's kubelet is given deadlineGraceMs to report first)
+    sim.now += 61_000 + deadlineGraceMs
     const out = sim.tick()
     assert.strictEqual(out.status.phase, "Failed")
     assert.strictEqual(sim.node("wf[1].b")!.message, "Step exceeded its deadline")

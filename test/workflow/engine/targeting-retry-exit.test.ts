@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { decodeWorkflow } from "../../../src/workflow/model/decode.js"
 import { nodeId } from "../../../src/workflow/engine/ids.js"
+import { deadlineGraceMs } from "../../../src/workflow/engine/podNodes.js"
 import { needsFinalizer, targetOf } from "../../../src/workflow/engine/targeting.js"
 import { Sim, workflow } from "./harness.js"
 
@@ -180,11 +181,30 @@ describe("podGC and deadlines", () => {
     assert.strictEqual((sim.creates(out)[0].pod.spec as any).activeDeadlineSeconds, 60)
     assert.strictEqual(out.requeueAfterMs, 60_000)
     sim.apply(out, "Running")
+    // past the deadline the running pod's kubelet reports first (its activeDeadlineSeconds): the
+    // controller waits deadlineGraceMs before failing the node itself
     sim.now += 61_000
+    const waiting = sim.tick()
+    assert.strictEqual(waiting.status.phase, "Running")
+    assert.strictEqual(waiting.requeueAfterMs, 60_000 + deadlineGraceMs - 61_000)
+    assert.strictEqual(waiting.actions.filter((a) => a._tag === "DeletePod").length, 0)
+    sim.now += deadlineGraceMs
     const late = sim.tick()
     assert.strictEqual(sim.node("wf")!.message, "Step exceeded its deadline")
     assert.strictEqual(late.status.phase, "Failed")
     assert.deepStrictEqual(late.actions.filter((a) => a._tag === "DeletePod").length, 1)
+  })
+
+  it("past the workflow deadline, a running pod ended by its kubelet within the grace is what its node records (exit code 137)", () => {
+    const sim = new Sim(workflow({ entrypoint: "a", activeDeadlineSeconds: 60, templates: [c("a")] }))
+    sim.apply(sim.tick(), "Running")
+    sim.now += 61_000
+    assert.strictEqual(sim.tick().status.phase, "Running")
+    sim.setPod("wf", "Failed", { exitCode: 137, finishedAt: new Date(sim.now).toISOString().replace(/\.\d+Z$/, "Z") })
+    const out = sim.tick()
+    assert.strictEqual(out.status.phase, "Failed")
+    assert.strictEqual(sim.node("wf")!.outputs?.exitCode, "137")
+    assert.notStrictEqual(sim.node("wf")!.message, "Step exceeded its deadline")
   })
 
   it("workflow parallelism limits concurrent pods", () => {
