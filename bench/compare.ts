@@ -778,9 +778,12 @@ export const compare = (args: CompareArgs) =>
     Effect.provide(LiveKubeConnector.layer)
   )
 
-/** Interrupts the run (and so stops the controllers and the cluster) on SIGINT/SIGTERM. */
-export const runCompareMain = (argv: ReadonlyArray<string>, logs: Layer.Layer<never>): void => {
-  const fiber = Effect.runFork(compare(parseArgs(argv)).pipe(Effect.provide(logs)))
+/**
+ * Runs a bench as the process's main: SIGINT/SIGTERM interrupt it (so its scope stops the
+ * controllers and the clusters), a failure is printed and sets exit code 1.
+ */
+export const runBenchMain = <A, E>(bench: Effect.Effect<A, E>, logs: Layer.Layer<never>): void => {
+  const fiber = Effect.runFork(bench.pipe(Effect.provide(logs)))
   const stop = () => {
     Effect.runFork(Fiber.interrupt(fiber))
   }
@@ -795,4 +798,7 @@ export const runCompareMain = (argv: ReadonlyArray<string>, logs: Layer.Layer<ne
     process.removeListener("SIGTERM", stop)
   })
 }
+
+export const runCompareMain = (argv: ReadonlyArray<string>, logs: Layer.Layer<never>): void =>
+  runBenchMain(compare(parseArgs(argv)), logs)
 

@@ -32,9 +32,9 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Duration, Effect, Fiber, type Layer, Schedule } from "effect"
+import { Duration, Effect, type Layer, Schedule } from "effect"
 import { parse } from "yaml"
-import { adminKubeconfig, benchCluster, imageNodeFlags, portBase, readAudit, run, startProcess, stateDir, tail } from "./compare.js"
+import { adminKubeconfig, benchCluster, imageNodeFlags, portBase, readAudit, run, runBenchMain, startProcess, stateDir, tail } from "./compare.js"
 import { type AuditEvent, cpuPercent, cpuTicksOfStat, type IdentityFigures, identityFigures, idleMisses, type IdleTargets } from "./idleFigures.js"
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
@@ -268,22 +268,15 @@ export const idle = Effect.gen(function*() {
 }).pipe(Effect.scoped)
 
 /** Runs the idle bench; interrupts it (stopping the controller and the cluster) on SIGINT/SIGTERM; exit 1 on a miss. */
-export const runIdleMain = (logs: Layer.Layer<never>): void => {
-  const fiber = Effect.runFork(idle.pipe(Effect.provide(logs)))
-  const stop = () => {
-    Effect.runFork(Fiber.interrupt(fiber))
-  }
-  process.once("SIGINT", stop)
-  process.once("SIGTERM", stop)
-  fiber.addObserver((exit) => {
-    if (exit._tag === "Failure") {
-      console.error(String(exit.cause))
-      process.exitCode = 1
-    } else if (exit.value.misses.length > 0) {
-      console.error("targets missed: " + exit.value.misses.join("; "))
-      process.exitCode = 1
-    } else console.log("all idle targets met")
-    process.removeListener("SIGINT", stop)
-    process.removeListener("SIGTERM", stop)
-  })
-}
+export const runIdleMain = (logs: Layer.Layer<never>): void =>
+  runBenchMain(
+    idle.pipe(Effect.tap((result) =>
+      Effect.sync(() => {
+        if (result.misses.length > 0) {
+          console.error("targets missed: " + result.misses.join("; "))
+          process.exitCode = 1
+        } else console.log("all idle targets met")
+      })
+    )),
+    logs
+  )

@@ -117,7 +117,8 @@ import {
   tail,
   vmHwmMiB,
   workers,
-  workflowOf
+  workflowOf,
+  runBenchMain
 } from "./compare.js"
 import {
   dagLayers,
@@ -539,19 +540,4 @@ export const large = Effect.gen(function*() {
 }).pipe(Effect.scoped, Effect.provide(LiveKubeConnector.layer))
 
 /** Interrupts the run (and so stops the controllers and the cluster) on SIGINT/SIGTERM. */
-export const runLargeMain = (logs: Layer.Layer<never>): void => {
-  const fiber = Effect.runFork(large.pipe(Effect.provide(logs)))
-  const stop = () => {
-    Effect.runFork(Fiber.interrupt(fiber))
-  }
-  process.once("SIGINT", stop)
-  process.once("SIGTERM", stop)
-  fiber.addObserver((exit) => {
-    if (exit._tag === "Failure") {
-      console.error(String(exit.cause))
-      process.exitCode = 1
-    }
-    process.removeListener("SIGINT", stop)
-    process.removeListener("SIGTERM", stop)
-  })
-}
+export const runLargeMain = (logs: Layer.Layer<never>): void => runBenchMain(large, logs)

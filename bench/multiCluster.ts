@@ -42,7 +42,7 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Context, Duration, Effect, Fiber, Layer, Schedule } from "effect"
+import { Context, Duration, Effect, Layer, Schedule } from "effect"
 import { KubeConnector } from "../src/kube/api/KubeConnector.js"
 import type { KubeObject } from "../src/kube/api/Resources.js"
 import { LiveKubeConnector } from "../src/kube/live/LiveKubeConnector.js"
@@ -69,7 +69,8 @@ import {
   tail,
   tracker,
   vmHwmMiB,
-  workers
+  workers,
+  runBenchMain
 } from "./compare.js"
 import { compareSvg } from "./plot.js"
 import { PodCompleter } from "./podCompleter.js"
@@ -463,19 +464,5 @@ export const multiCluster = (args: MultiClusterArgs) =>
   )
 
 /** Interrupts the run (and so stops the controller and the clusters) on SIGINT/SIGTERM. */
-export const runMultiClusterMain = (argv: ReadonlyArray<string>, logs: Layer.Layer<never>): void => {
-  const fiber = Effect.runFork(multiCluster(parseMultiClusterArgs(argv)).pipe(Effect.provide(logs)))
-  const stop = () => {
-    Effect.runFork(Fiber.interrupt(fiber))
-  }
-  process.once("SIGINT", stop)
-  process.once("SIGTERM", stop)
-  fiber.addObserver((exit) => {
-    if (exit._tag === "Failure") {
-      console.error(String(exit.cause))
-      process.exitCode = 1
-    }
-    process.removeListener("SIGINT", stop)
-    process.removeListener("SIGTERM", stop)
-  })
-}
+export const runMultiClusterMain = (argv: ReadonlyArray<string>, logs: Layer.Layer<never>): void =>
+  runBenchMain(multiCluster(parseMultiClusterArgs(argv)), logs)
