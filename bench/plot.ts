@@ -146,6 +146,17 @@ const latencyPanel = (p: Panel, series: ReadonlyArray<PlotSeries>): Array<string
   return out
 }
 
+/** A white SVG page of `width` x `height` with `title` centred on top and `body` under it. */
+const svgDocument = (width: number, height: number, title: string, body: ReadonlyArray<string>): string =>
+  [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+    `<text x="${width / 2}" y="24" text-anchor="middle" font-size="16">${esc(title)}</text>`,
+    ...body,
+    `</svg>`,
+    ""
+  ].join("\n")
+
 /** Both plots of one pass as one SVG document. */
 export const compareSvg = (title: string, series: ReadonlyArray<PlotSeries>): string => {
   const width = 1100
@@ -154,14 +165,7 @@ export const compareSvg = (title: string, series: ReadonlyArray<PlotSeries>): st
     ...throughputPanel({ x: 70, y: 60, w: 430, h: 320 }, series),
     ...latencyPanel({ x: 620, y: 60, w: 430, h: 320 }, series)
   ]
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
-    `<rect width="${width}" height="${height}" fill="white"/>`,
-    `<text x="${width / 2}" y="24" text-anchor="middle" font-size="16">${esc(title)}</text>`,
-    ...body,
-    `</svg>`,
-    ""
-  ].join("\n")
+  return svgDocument(width, height, title, body)
 }
 
 // --------------------------------------------------------------------------- cost per workflow vs clusters
@@ -197,15 +201,10 @@ const costPanel = (p: Panel, points: ReadonlyArray<ScalePlotPoint>, figure: (pt:
 export const scaleSvg = (title: string, points: ReadonlyArray<ScalePlotPoint>): string => {
   const width = 1100
   const height = 440
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
-    `<rect width="${width}" height="${height}" fill="white"/>`,
-    `<text x="${width / 2}" y="24" text-anchor="middle" font-size="16">${esc(title)}</text>`,
+  return svgDocument(width, height, title, [
     ...costPanel({ x: 70, y: 60, w: 430, h: 320 }, points, (pt) => pt.cpuMsPerWorkflow, "CPU ms per workflow", "CPU per workflow"),
-    ...costPanel({ x: 620, y: 60, w: 430, h: 320 }, points, (pt) => pt.apiRequestsPerWorkflow, "controller API requests per workflow", "API requests per workflow"),
-    `</svg>`,
-    ""
-  ].join("\n")
+    ...costPanel({ x: 620, y: 60, w: 430, h: 320 }, points, (pt) => pt.apiRequestsPerWorkflow, "controller API requests per workflow", "API requests per workflow")
+  ])
 }
 
 // --------------------------------------------------------------------------- large workflows (bench/large.ts)
@@ -257,12 +256,5 @@ export const largeSvg = (title: string, panels: ReadonlyArray<{ readonly title: 
   const width = Math.max(1, panels.length) * (panelW + 120) + 20
   const height = 440
   const body = panels.flatMap((panel, i) => completionPanel({ x: 70 + i * (panelW + 120), y: 60, w: panelW, h: 320 }, panel.title, panel.series))
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
-    `<rect width="${width}" height="${height}" fill="white"/>`,
-    `<text x="${width / 2}" y="24" text-anchor="middle" font-size="16">${esc(title)}</text>`,
-    ...body,
-    `</svg>`,
-    ""
-  ].join("\n")
+  return svgDocument(width, height, title, body)
 }
