@@ -2,7 +2,9 @@
  * `flotilla`: run workflows on embedded clusters, run the controller against
  * real clusters, or act as a node agent (the local kubelet) for test clusters.
  */
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
+// deep imports: the package index also loads NodeRedis and with it the whole redis client (about 20 MB of RSS)
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Clock, Console, Context, Effect, Layer, Option, PubSub, Ref, Result, Scope } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as fs from "node:fs"

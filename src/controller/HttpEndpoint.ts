@@ -10,7 +10,7 @@
  * The probes behind these routes are unauthenticated: a route must never put
  * error text in its body, only states (see Health.ts).
  */
-import { NodeHttpServer } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect, Scope } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 import type { ServeError } from "effect/http/HttpServerError"

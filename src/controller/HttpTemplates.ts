@@ -30,7 +30,7 @@
  */
 import { Context, Duration, Effect, Fiber, Layer, Semaphore, Stream } from "effect"
 import { HttpClient, HttpClientRequest } from "effect/http"
-import { NodeHttpClient } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type { HttpRequest, HttpResult } from "../workflow/engine/contract.js"
 import { reviewAccess, serviceAccountSubject } from "../kube/api/AccessReview.js"
 import type { KubeClientShape } from "../kube/api/KubeClient.js"

@@ -21,7 +21,8 @@
  * Unix sockets of this user's in it: a directory planted by another user (`/tmp/flotilla-<uid>`
  * made before this user's first run) is an error naming it, never a channel.
  */
-import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { ByteSize, Config, Effect, Option, Schema, Scope } from "effect"
 import {
   HttpClient,

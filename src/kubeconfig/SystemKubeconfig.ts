@@ -148,7 +148,11 @@ const readInline = (
   }
 }
 
-const systemEndpoint = (
+/**
+ * The endpoint of one `clusters[]` entry of an operator-owned kubeconfig (also of the
+ * controller's own kubeconfig file: LocalKubeconfig.ts); `at` is the entry's field path.
+ */
+export const systemEndpoint = (
   named: NamedCluster,
   at: string,
   fail: Fail,
@@ -207,7 +211,8 @@ const systemEndpoint = (
   return endpoint
 }
 
-const systemAuth = (
+/** The credential of one `users[]` entry of an operator-owned kubeconfig; `at` as for {@link systemEndpoint}. */
+export const systemAuth = (
   named: NamedUser,
   at: string,
   fail: Fail,

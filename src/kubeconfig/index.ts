@@ -6,3 +6,4 @@
 export * from "./Kubeconfig.js"
 export * from "./SystemKubeconfig.js"
 export * from "./UserKubeconfig.js"
+export * from "./LocalKubeconfig.js"

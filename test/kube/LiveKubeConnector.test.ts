@@ -8,7 +8,7 @@ import * as path from "node:path"
 import type { ConnectionSpec } from "../../src/kube/api/Connection.js"
 import { KubeConnector } from "../../src/kube/api/KubeConnector.js"
 import type { KubeError } from "../../src/kube/api/KubeError.js"
-import { buildKubeConfig, LiveKubeConnector, runExecCredential } from "../../src/kube/live/LiveKubeConnector.js"
+import { buildTransport, LiveKubeConnector, runExecCredential } from "../../src/kube/live/LiveKubeConnector.js"
 import type { WatchEvent } from "../../src/kube/api/Resources.js"
 
 // --- a tiny fake API server on 127.0.0.1 --------------------------------------------
@@ -137,19 +137,39 @@ const writeScript = (dir: string, name: string, body: string): string => {
 }
 
 describe("LiveKubeConnector", () => {
-  it.effect("builds one fresh KubeConfig per spec with a single cluster, user and context", () =>
+  it.effect("builds one transport per spec: its own agent, TLS settings from the spec alone, no credential in it", () =>
     Effect.sync(() => {
-      const a = buildKubeConfig(specFor(1))
-      const b = buildKubeConfig({ ...specFor(2), cluster: "other", user: "u2", auth: { _tag: "Anonymous" } })
-      assert.notStrictEqual(a, b)
-      assert.strictEqual(a.getClusters().length, 1)
-      assert.strictEqual(a.getUsers().length, 1)
-      assert.strictEqual(a.getContexts().length, 1)
-      assert.strictEqual(a.getCurrentUser()?.token, TOKEN)
-      assert.strictEqual(b.getCurrentUser()?.token, undefined)
-      assert.strictEqual(b.getCurrentCluster()?.server, "http://127.0.0.1:2")
-      const exec = buildKubeConfig(specFor(1, { _tag: "Exec", command: "/bin/true", args: [], env: {}, apiVersion: "client.authentication.k8s.io/v1" }))
-      assert.strictEqual(exec.getCurrentUser()?.exec, undefined, "client-node must never run exec itself")
+      const a = buildTransport(specFor(1))
+      const b = buildTransport({ ...specFor(2), cluster: "other", user: "u2", auth: { _tag: "Anonymous" } })
+      assert.notStrictEqual(a.agent, b.agent, "connections never share an agent (nor its sockets)")
+      assert.strictEqual(b.server, "http://127.0.0.1:2")
+      const tls = buildTransport({
+        cluster: "tls",
+        user: "u",
+        endpoint: {
+          server: "https://127.0.0.1:6443/",
+          certificateAuthorityData: Buffer.from("CA PEM").toString("base64"),
+          tlsServerName: "kube.internal"
+        },
+        auth: { _tag: "ClientCertificate", certificateData: Buffer.from("CERT").toString("base64"), keyData: Redacted.make(Buffer.from("KEY").toString("base64")) }
+      })
+      assert.strictEqual(tls.server, "https://127.0.0.1:6443")
+      const options = (tls.agent as unknown as { options: Record<string, unknown> }).options
+      assert.strictEqual(String(options["ca"]), "CA PEM")
+      assert.strictEqual(String(options["cert"]), "CERT")
+      assert.strictEqual(String(options["key"]), "KEY")
+      assert.strictEqual(options["servername"], "kube.internal")
+      assert.strictEqual(options["rejectUnauthorized"], true)
+      assert.strictEqual(options["keepAlive"], true)
+      const insecure = buildTransport({ ...specFor(1), endpoint: { server: "https://127.0.0.1:1", insecureSkipTlsVerify: true } })
+      assert.strictEqual((insecure.agent as unknown as { options: Record<string, unknown> }).options["rejectUnauthorized"], false)
+      const token = buildTransport(specFor(1))
+      assert.notInclude(JSON.stringify((token.agent as unknown as { options: unknown }).options), TOKEN, "the bearer token is added per request")
+      assert.throws(() => buildTransport({ ...specFor(1), endpoint: { server: "memory://c" } }), /https:\/\/ or http:\/\//)
+      assert.throws(
+        () => buildTransport({ ...specFor(1), endpoint: { server: "https://127.0.0.1:1", certificateAuthorityData: "not base64!" } }),
+        /certificate-authority-data is not valid base64/
+      )
     }))
 
   it.live("gets an object with the bearer token and maps API errors to reasons", () =>

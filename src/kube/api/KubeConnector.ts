@@ -1,6 +1,6 @@
 /**
  * Turns a validated `ConnectionSpec` into a live `KubeClient`. The live layer
- * talks HTTP through @kubernetes/client-node; `flotilla/testing` provides one
+ * talks HTTP(S) on node:http(s) (kube/live/); `flotilla/testing` provides one
  * over in-memory clusters. The client is scoped: closing the scope releases its
  * connections and ends its watches.
  */

@@ -1,25 +1,25 @@
 /**
- * `KubeConnector` over real API servers, through @kubernetes/client-node.
+ * `KubeConnector` over real API servers, through node:http(s).
  *
- * Every connection gets its own, freshly built `KubeConfig` holding exactly one
- * cluster, one user and one context made from the `ConnectionSpec`: a
- * KubeConfig is never shared between connections (switching the current
- * context of a shared object silently changes whose credentials are used) and
- * a user's kubeconfig file is never loaded as is.
- *
- * Plain requests go through node:http(s) with the options the KubeConfig
- * computes (`applyToHTTPSOptions`: CA, client certificate, bearer token, agent);
- * watches go through the library's `Watch` class. Exec credentials are run here
- * (never by client-node), with a timeout, and cached until they expire.
+ * Every connection gets its own transport made from the `ConnectionSpec`
+ * alone: an agent holding its CA, client certificate and TLS server name,
+ * never shared between connections, so no request can leave with another
+ * connection's credentials; a user's kubeconfig file is never loaded as is.
+ * Requests and watches are plain HTTP on that agent (keep-alive), the bearer
+ * token added per request. Exec credentials are run here, with a timeout,
+ * and cached until they expire.
  *
  * Every failure is a `KubeError` naming cluster, verb, resource, namespace and
  * name, with the server's message; tokens are scrubbed from every detail.
  *
  * This module keeps the connector and `connect`; the parts live in `live/`:
- * `config` (options, KubeConfig), `session` (one connection's credentials and
+ * `config` (options, transport), `session` (one connection's credentials and
  * lifetime), `execCredential` (exec plugins, token files), `requests` (one
  * HTTP request), `verbs` (get, list, create...), `watch`, `paths`, `errors`,
  * `rateLimit` (each connection's client-side token buckets: `rateLimit` option).
+ * (@kubernetes/client-node did the TLS and watch parts before: it loads its
+ * whole generated API, about 85 MB of the controller's RSS for the few
+ * functions used; issue 14.)
  */
 import { Effect, Layer, type Scope } from "effect"
 import type { ConnectionSpec } from "../api/Connection.js"
@@ -32,7 +32,7 @@ import { makeSession } from "./session.js"
 import { makeVerbs } from "./verbs.js"
 import { makeWatch } from "./watch.js"
 
-export { buildKubeConfig, type LiveKubeConnectorOptions } from "./config.js"
+export { buildTransport, type LiveKubeConnectorOptions, type Transport } from "./config.js"
 export { reasonFromNetworkError } from "./errors.js"
 export { type ExecCredential, readTokenFile, runExecCredential } from "./execCredential.js"
 export { type ConnectionBuckets, makeConnectionBuckets, makeTokenBucket, type RateLimit, type TokenBucket } from "./rateLimit.js"

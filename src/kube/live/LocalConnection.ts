@@ -1,16 +1,17 @@
 /**
- * The controller's connection to its own cluster: in-cluster service account
- * (the default inside a pod) or an operator-supplied kubeconfig file
- * (`--kubeconfig`, `KUBECONFIG`). This is operator-owned configuration, so
- * certificate and CA files are read here once and inlined; token files (the
- * projected service-account token in a pod) stay files that the live connector
- * reads again as they rotate, and exec plugins are kept for it to run under a
- * timeout.
+ * The controller's connection to its own cluster: an operator-supplied
+ * kubeconfig file (`--kubeconfig`, `KUBECONFIG`, see kubeconfig/LocalKubeconfig.ts)
+ * or, without one, the pod's service account (in-cluster). This is
+ * operator-owned configuration, so certificate and CA files are read here once
+ * and inlined; token files (the projected service-account token in a pod) stay
+ * files that the live connector reads again as they rotate, and exec plugins
+ * are kept for it to run under a timeout.
  */
-import { KubeConfig } from "@kubernetes/client-node"
-import { Effect, Redacted, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import * as fs from "node:fs"
-import type { ClusterAuth, ConnectionSpec } from "../api/Connection.js"
+import * as path from "node:path"
+import { loadLocalKubeconfig } from "../../kubeconfig/LocalKubeconfig.js"
+import type { ConnectionSpec } from "../api/Connection.js"
 
 export class LocalConnectionError extends Schema.TaggedError<LocalConnectionError>()("LocalConnectionError", {
   source: Schema.String,
@@ -21,13 +22,48 @@ export class LocalConnectionError extends Schema.TaggedError<LocalConnectionErro
   }
 }
 
-const readBase64 = (path: string): string => fs.readFileSync(path).toString("base64")
+/** Where a pod's service account is mounted (token, ca.crt, namespace). */
+export const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 
-/** A token file must be there at start (read again later, as it rotates): a missing one is a configuration error. */
-const readableFile = (path: string): string => {
-  fs.accessSync(path, fs.constants.R_OK)
-  return path
-}
+const errorCode = (error: unknown): string =>
+  typeof error === "object" && error !== null && "code" in error ? ` (${String(error.code)})` : ""
+
+/**
+ * In a pod: the API server from `KUBERNETES_SERVICE_HOST`/`_PORT`, the
+ * service account's CA and its projected token file, as client-go's
+ * `InClusterConfig` reads them.
+ */
+const inCluster = (options: { readonly cluster?: string | undefined; readonly inClusterPathPrefix?: string | undefined }) =>
+  Effect.gen(function*() {
+    const source = "in-cluster config"
+    const host = process.env["KUBERNETES_SERVICE_HOST"]
+    const port = process.env["KUBERNETES_SERVICE_PORT"]
+    if (!host || !port) {
+      return yield* new LocalConnectionError({
+        source,
+        detail: "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (not running in a pod): pass --kubeconfig or set KUBECONFIG"
+      })
+    }
+    const dir = options.inClusterPathPrefix === undefined ? serviceAccountDir : path.join(options.inClusterPathPrefix, serviceAccountDir)
+    const caFile = path.join(dir, "ca.crt")
+    const tokenFile = path.join(dir, "token")
+    const certificateAuthorityData = yield* Effect.try({
+      try: () => fs.readFileSync(caFile).toString("base64"),
+      catch: (error) => new LocalConnectionError({ source, detail: `cannot read the service account's CA ${caFile}${errorCode(error)}` })
+    })
+    // the token must be there at start (it is read again later, as the kubelet rotates it)
+    yield* Effect.try({
+      try: () => fs.accessSync(tokenFile, fs.constants.R_OK),
+      catch: (error) =>
+        new LocalConnectionError({ source, detail: `cannot read the service account's token ${tokenFile}${errorCode(error)}` })
+    })
+    return {
+      cluster: options.cluster ?? "inCluster",
+      user: "inClusterUser",
+      endpoint: { server: `https://${host.includes(":") ? `[${host}]` : host}:${port}`, certificateAuthorityData },
+      auth: { _tag: "TokenFile", path: tokenFile }
+    } satisfies ConnectionSpec
+  })
 
 export const loadLocalConnection = (options: {
   readonly kubeconfig?: string | undefined
@@ -36,61 +72,43 @@ export const loadLocalConnection = (options: {
   readonly cluster?: string | undefined
   /** Prefix of the service-account paths (/var/run/secrets/kubernetes.io/serviceaccount/...); tests only. */
   readonly inClusterPathPrefix?: string | undefined
-}): Effect.Effect<ConnectionSpec, LocalConnectionError> =>
-  Effect.try({
-    try: () => {
-      const kc = new KubeConfig()
-      const path = options.kubeconfig ?? process.env["KUBECONFIG"]
-      if (path) kc.loadFromFile(path)
-      else kc.loadFromCluster(options.inClusterPathPrefix)
-      if (options.context) kc.setCurrentContext(options.context)
-      const cluster = kc.getCurrentCluster()
-      const user = kc.getCurrentUser()
-      if (!cluster) throw new Error("no current cluster")
-      if (!user) throw new Error("no current user")
-      const u = user as unknown as Record<string, unknown>
-      const authProvider = u["authProvider"] as { name?: string; config?: Record<string, string> } | undefined
-      let auth: ClusterAuth
-      if (user.token) auth = { _tag: "Token", token: Redacted.make(user.token) }
-      else if (authProvider?.name === "tokenFile" && typeof authProvider.config?.["tokenFile"] === "string") {
-        // What @kubernetes/client-node's loadFromCluster() describes the projected token as.
-        auth = { _tag: "TokenFile", path: readableFile(authProvider.config["tokenFile"]) }
-      } else if (authProvider !== undefined) {
-        throw new Error(`auth-provider ${authProvider.name ?? ""} is not supported: use a token, a token file, a client certificate or an exec plugin`)
-      } else if (user.exec) {
-        const exec = user.exec as { command: string; args?: Array<string>; env?: Array<{ name: string; value: string }>; apiVersion?: string }
-        auth = {
-          _tag: "Exec",
-          command: exec.command,
-          args: exec.args ?? [],
-          env: Object.fromEntries((exec.env ?? []).map((e) => [e.name, e.value])),
-          apiVersion: exec.apiVersion ?? "client.authentication.k8s.io/v1"
-        }
-      } else if ((user.certData || user.certFile) && (user.keyData || user.keyFile)) {
-        auth = {
-          _tag: "ClientCertificate",
-          certificateData: user.certData ?? readBase64(user.certFile!),
-          keyData: Redacted.make(user.keyData ?? readBase64(user.keyFile!))
-        }
-      } else if (typeof u["tokenFile"] === "string") {
-        auth = { _tag: "TokenFile", path: readableFile(u["tokenFile"]) }
-      } else auth = { _tag: "Anonymous" }
-      const caData = cluster.caData ?? (cluster.caFile ? readBase64(cluster.caFile) : undefined)
-      return {
-        cluster: options.cluster ?? cluster.name,
-        user: user.name,
-        endpoint: {
-          server: cluster.server,
-          ...(caData ? { certificateAuthorityData: caData } : {}),
-          ...(cluster.skipTLSVerify ? { insecureSkipTlsVerify: true } : {}),
-          ...(cluster.tlsServerName ? { tlsServerName: cluster.tlsServerName } : {})
-        },
-        auth
-      } satisfies ConnectionSpec
-    },
-    catch: (e) =>
-      new LocalConnectionError({
-        source: options.kubeconfig ?? process.env["KUBECONFIG"] ?? "in-cluster config",
-        detail: e instanceof Error ? e.message : String(e)
-      })
+}): Effect.Effect<ConnectionSpec, LocalConnectionError> => {
+  const kubeconfig = options.kubeconfig ?? process.env["KUBECONFIG"]
+  if (!kubeconfig) return inCluster(options)
+  // KUBECONFIG may list several files; kubectl skips the ones that do not exist, a --kubeconfig must exist
+  const paths = options.kubeconfig !== undefined ? [options.kubeconfig] : kubeconfig.split(path.delimiter).filter((p) => p !== "")
+  return Effect.gen(function*() {
+    const files: Array<{ path: string; text: string }> = []
+    for (const file of paths) {
+      const text = yield* Effect.try({
+        try: () => fs.readFileSync(file, "utf8"),
+        catch: (error) => error
+      }).pipe(
+        Effect.catch((error) =>
+          options.kubeconfig === undefined && paths.length > 1 && errorCode(error) === " (ENOENT)"
+            ? Effect.succeed(undefined)
+            : Effect.fail(new LocalConnectionError({ source: file, detail: `cannot read the kubeconfig${errorCode(error)}` }))
+        )
+      )
+      if (text !== undefined) files.push({ path: file, text })
+    }
+    if (files.length === 0) {
+      return yield* new LocalConnectionError({ source: kubeconfig, detail: "none of the kubeconfig files exists" })
+    }
+    return yield* loadLocalKubeconfig(files, {
+      context: options.context,
+      cluster: options.cluster,
+      readFile: (file) => fs.readFileSync(file),
+      checkReadable: (file) => fs.accessSync(file, fs.constants.R_OK)
+    }).pipe(
+      Effect.mapError((error) =>
+        new LocalConnectionError({
+          source: error.source,
+          detail: [error.context !== undefined ? `context ${JSON.stringify(error.context)}` : undefined, error.field, error.detail]
+            .filter((part) => part !== undefined && part !== "")
+            .join(": ")
+        })
+      )
+    )
   })
+}

@@ -1,11 +1,16 @@
 /**
- * The options of a live connector and the `KubeConfig` of one connection:
- * always a fresh object with exactly one cluster, user and context made from
- * the `ConnectionSpec`, never shared (switching the current context of a
- * shared object silently changes whose credentials are used) and never a
- * user's kubeconfig file loaded as is.
+ * The options of a live connector and the transport of one connection: an
+ * HTTP(S) agent made from the `ConnectionSpec` alone (its CA, client
+ * certificate, TLS server name and verification setting), never shared with
+ * another connection and never built from a user's kubeconfig file loaded as
+ * is. The agent keeps its connections alive, so requests and watches of one
+ * connection reuse their TLS sessions; closing the connection destroys it.
+ *
+ * Bearer tokens are not part of the transport: the session adds them per
+ * request, as they may be fetched by an exec plugin or read again from a file.
  */
-import { KubeConfig } from "@kubernetes/client-node"
+import * as http from "node:http"
+import * as https from "node:https"
 import { type Duration, Redacted } from "effect"
 import type { ConnectionSpec } from "../api/Connection.js"
 import type { RateLimit } from "./rateLimit.js"
@@ -13,6 +18,12 @@ import type { RateLimit } from "./rateLimit.js"
 export interface LiveKubeConnectorOptions {
   /** Timeout of one non-watch request, and of a watch request's answer (not of the watch). Default 60s. */
   readonly requestTimeout?: Duration.Input
+  /**
+   * How long an open watch may receive nothing (not even a bookmark) before the client ends it,
+   * for its caller to resume. Default: the server-side timeout the watch asks for plus a minute
+   * (`watchInactivityTimeoutMs` in watch.ts).
+   */
+  readonly watchInactivityTimeout?: Duration.Input
   /** Timeout of one run of an exec credential command. Default 30s. */
   readonly execTimeout?: Duration.Input
   /** Page size of list requests. Default 500. */
@@ -25,45 +36,46 @@ export interface LiveKubeConnectorOptions {
   readonly rateLimit?: RateLimit | undefined
 }
 
+/** How one connection reaches its API server. */
+export interface Transport {
+  /** The server's URL without a trailing slash. */
+  readonly server: string
+  readonly agent: http.Agent
+  /** node:http's or node:https's `request`, as the server's scheme says. */
+  readonly request: typeof http.request
+}
+
 /**
- * A fresh KubeConfig with a single cluster/user/context made from the spec.
- * Exec auth gets a user with no credential; the bearer token is added per
- * request by the connection (see `connect`).
+ * The transport of one connection. Fails (throws) on a server URL that is not
+ * http(s) or on certificate data that is not base64; TLS material that does
+ * not parse as PEM fails the first request, with the TLS library's message.
  */
-export const buildKubeConfig = (spec: ConnectionSpec): KubeConfig => {
+export const buildTransport = (spec: ConnectionSpec): Transport => {
   const { endpoint, auth } = spec
-  const user: Record<string, unknown> = { name: spec.user }
-  switch (auth._tag) {
-    case "Token":
-      user.token = Redacted.value(auth.token)
-      break
-    case "ClientCertificate":
-      user.certData = auth.certificateData
-      user.keyData = Redacted.value(auth.keyData)
-      break
-    case "Exec":
-    case "TokenFile":
-    case "Anonymous":
-      break
+  const server = endpoint.server.replace(/\/+$/, "")
+  const url = new URL(server)
+  if (url.protocol === "http:") {
+    return { server, agent: new http.Agent({ keepAlive: true }), request: http.request }
   }
-  const kc = new KubeConfig()
-  kc.loadFromOptions({
-    clusters: [{
-      name: spec.cluster,
-      server: endpoint.server.replace(/\/+$/, ""),
-      ...(endpoint.certificateAuthorityData ? { caData: endpoint.certificateAuthorityData } : {}),
-      ...(endpoint.tlsServerName ? { tlsServerName: endpoint.tlsServerName } : {}),
-      // plain http carries no TLS to verify; client-node refuses it otherwise
-      skipTLSVerify: endpoint.insecureSkipTlsVerify === true || endpoint.server.startsWith("http:")
-    }],
-    users: [user],
-    contexts: [{
-      name: spec.cluster,
-      cluster: spec.cluster,
-      user: spec.user,
-      ...(spec.namespace ? { namespace: spec.namespace } : {})
-    }],
-    currentContext: spec.cluster
-  })
-  return kc
+  if (url.protocol !== "https:") throw new Error(`server must be an https:// or http:// URL, not ${url.protocol}`)
+  const tls: https.AgentOptions = {
+    keepAlive: true,
+    // As client-go: the CA given replaces the system roots; without one the system roots are used.
+    ...(endpoint.certificateAuthorityData ? { ca: base64(endpoint.certificateAuthorityData, "certificate-authority-data") } : {}),
+    ...(endpoint.tlsServerName ? { servername: endpoint.tlsServerName } : {}),
+    rejectUnauthorized: endpoint.insecureSkipTlsVerify !== true
+  }
+  if (auth._tag === "ClientCertificate") {
+    Object.assign(tls, {
+      cert: base64(auth.certificateData, "client-certificate-data"),
+      key: base64(Redacted.value(auth.keyData), "client-key-data")
+    })
+  }
+  return { server, agent: new https.Agent(tls), request: https.request }
+}
+
+const base64 = (data: string, field: string): Buffer => {
+  const text = data.replace(/\s+/g, "")
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) throw new Error(`${field} is not valid base64`)
+  return Buffer.from(text, "base64")
 }

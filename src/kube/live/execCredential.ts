@@ -1,7 +1,7 @@
 /**
  * Bearer tokens that a connection fetches itself: from an exec credential
- * plugin (kubectl's `users[].user.exec`), run here rather than by
- * client-node because client-node runs it with no timeout, and from a token
+ * plugin (kubectl's `users[].user.exec`), run under a timeout (client-node,
+ * used before, ran it with none), and from a token
  * file (a projected service-account token) read again every minute so a
  * rotated token takes effect. This is the only module of the production
  * entry that starts a process.

@@ -1,13 +1,12 @@
 /**
- * One HTTP request of a live connection, through node:http(s) with the
- * options the connection's KubeConfig computes (`applyToHTTPSOptions`: CA,
- * client certificate, bearer token, agent), once the connection's rate limit
+ * One HTTP request of a live connection, through node:http(s) on the
+ * connection's agent (its TLS settings: CA, client certificate, server name)
+ * with its bearer token, if any, once the connection's rate limit
  * gave it a token, under a timeout (the wait for the token is not part of it); an answer outside
  * 2xx becomes a `KubeError` carrying the server's message, and a 401 drops the
  * cached bearer token.
  */
-import * as http from "node:http"
-import * as https from "node:https"
+import type * as http from "node:http"
 import { Duration, Effect } from "effect"
 import type { KubeError } from "../api/KubeError.js"
 import { resources, type ResourceKind } from "../api/Resources.js"
@@ -41,22 +40,15 @@ export interface Requests {
 }
 
 export const makeRequests = (session: Session): Requests => {
-  const { agents, ensureCredentials, fail, kc, onUnauthorized, requestTimeout, server } = session
+  const { authHeaders, ensureCredentials, fail, onUnauthorized, requestTimeout, transport } = session
 
   const request = (ctx: ErrorContext, req: HttpRequest): Effect.Effect<HttpResponse, KubeError> =>
     Effect.gen(function*() {
       if (session.isClosed()) return yield* Effect.fail(fail(ctx, "Unavailable", "client is closed"))
       yield* session.buckets.forPath(req.path).take
       yield* Effect.mapError(ensureCredentials, (error) => fail(ctx, error.reason, error.detail))
-      const opts: https.RequestOptions = { method: req.method, headers: {} }
-      yield* Effect.tryPromise({
-        try: () => kc.applyToHTTPSOptions(opts),
-        catch: (error) => fail(ctx, "Invalid", `cannot apply connection settings: ${describe(error)}`)
-      })
-      // client-node's cached agent is made without keepAlive: every request was a new TLS handshake (issue 14's profile)
-      if (opts.agent instanceof http.Agent) agents.add(Object.assign(opts.agent, { keepAlive: true }))
       const headers: Record<string, string> = {
-        ...(opts.headers as Record<string, string>),
+        ...authHeaders(),
         Accept: req.accept ?? "application/json"
       }
       let payload: string | undefined
@@ -65,12 +57,11 @@ export const makeRequests = (session: Session): Requests => {
         headers["Content-Type"] = req.contentType ?? "application/json"
         headers["Content-Length"] = String(Buffer.byteLength(payload))
       }
-      const url = new URL(server + req.path)
+      const url = new URL(transport.server + req.path)
       const response = yield* Effect.callback<HttpResponse, KubeError>((resume, signal) => {
-        const transport = url.protocol === "http:" ? http : https
         let outgoing: http.ClientRequest
         try {
-          outgoing = transport.request(url, { ...opts, headers, signal }, (res) => {
+          outgoing = transport.request(url, { method: req.method, agent: transport.agent, headers, signal }, (res) => {
             const chunks: Array<Buffer> = []
             res.on("data", (chunk: Buffer) => chunks.push(chunk))
             res.on("error", (error) => resume(Effect.fail(fail(ctx, reasonFromNetworkError(error), describe(error)))))

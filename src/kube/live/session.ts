@@ -1,27 +1,26 @@
 /**
  * The state of one live connection, shared by its requests and its watches:
- * its own `KubeConfig`, the bearer token fetched by an exec plugin (cached
+ * its own transport (an agent holding its TLS settings), the bearer token fetched by an exec plugin (cached
  * until it expires) or read from a token file (read again every minute), the
  * secrets that must never show up in an error, its rate limit (`rateLimit`),
  * and its lifetime: closing the
  * scope aborts its watches and drops its connections.
  */
-import type { KubeConfig } from "@kubernetes/client-node"
-import type * as http from "node:http"
 import { Clock, Duration, Effect, Redacted, type Scope, Semaphore } from "effect"
 import type { ConnectionSpec } from "../api/Connection.js"
 import type { KubeError, KubeErrorReason } from "../api/KubeError.js"
-import { buildKubeConfig, type LiveKubeConnectorOptions } from "./config.js"
+import { buildTransport, type LiveKubeConnectorOptions, type Transport } from "./config.js"
 import { describe, type ErrorContext, makeError } from "./errors.js"
 import { type ExecCredential, readTokenFile, runExecCredential } from "./execCredential.js"
 import { type ConnectionBuckets, makeConnectionBuckets } from "./rateLimit.js"
 
 export interface Session {
   readonly spec: ConnectionSpec
-  readonly kc: KubeConfig
-  /** The server's URL without a trailing slash. */
-  readonly server: string
+  /** The server's URL without a trailing slash, the connection's agent and its `request`. */
+  readonly transport: Transport
   readonly requestTimeout: Duration.Duration
+  /** The option of that name; when undefined, each watch's own default (watch.ts). */
+  readonly watchInactivityTimeout: Duration.Duration | undefined
   readonly pageSize: number
   readonly base: { readonly cluster: string }
   /** The connection's client-side rate limit: every request and every watch opened takes a token first. */
@@ -33,9 +32,10 @@ export interface Session {
   /** After a 401 the cached token is dropped, so the next call runs the plugin or reads the file again. */
   readonly onUnauthorized: Effect.Effect<void>
   readonly dropCredentials: () => void
+  /** The headers carrying the connection's credential (a bearer token), if it has one; after `ensureCredentials`. */
+  readonly authHeaders: () => Record<string, string>
   readonly isClosed: () => boolean
   readonly watchControllers: Set<AbortController>
-  readonly agents: Set<http.Agent>
 }
 
 export const makeSession = (
@@ -46,11 +46,10 @@ export const makeSession = (
     const requestTimeout = Duration.fromInputUnsafe(options.requestTimeout ?? "60 seconds")
     const pageSize = options.listPageSize ?? 500
     const base = { cluster: spec.cluster }
-    const kc = yield* Effect.try({
-      try: () => buildKubeConfig(spec),
+    const transport = yield* Effect.try({
+      try: () => buildTransport(spec),
       catch: (error) => makeError({ ...base, verb: "connect", resource: "cluster" }, "Invalid", describe(error))
     })
-    const server = spec.endpoint.server.replace(/\/+$/, "")
 
     // secrets that must never show up in an error
     const secrets: Array<string> = []
@@ -72,15 +71,9 @@ export const makeSession = (
       ? readTokenFile(auth.path, spec.cluster)
       : undefined
     const bearerLock = yield* Semaphore.make(1)
-    if (fetchBearer) {
-      kc.addAuthenticator({
-        isAuthProvider: (user) => user.name === spec.user,
-        applyAuthentication: async (_user, opts) => {
-          if (bearer === undefined) return
-          opts.headers = { ...(opts.headers ?? {}), Authorization: `Bearer ${Redacted.value(bearer.token)}` }
-        }
-      })
-    }
+    const staticToken = auth._tag === "Token" ? { Authorization: `Bearer ${Redacted.value(auth.token)}` } : undefined
+    const authHeaders = (): Record<string, string> =>
+      staticToken ?? (bearer === undefined ? {} : { Authorization: `Bearer ${Redacted.value(bearer.token)}` })
     const ensureCredentials: Effect.Effect<void, KubeError> = fetchBearer === undefined
       ? Effect.void
       : bearerLock.withPermit(Effect.gen(function*() {
@@ -102,22 +95,22 @@ export const makeSession = (
     // --- lifetime ---
     let closed = false
     const watchControllers = new Set<AbortController>()
-    const agents = new Set<http.Agent>()
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
         closed = true
         for (const controller of watchControllers) controller.abort()
         watchControllers.clear()
-        for (const agent of agents) agent.destroy()
-        agents.clear()
+        transport.agent.destroy()
       })
     )
 
     return {
       spec,
-      kc,
-      server,
+      transport,
       requestTimeout,
+      watchInactivityTimeout: options.watchInactivityTimeout === undefined
+        ? undefined
+        : Duration.fromInputUnsafe(options.watchInactivityTimeout),
       pageSize,
       base,
       buckets: makeConnectionBuckets(options.rateLimit),
@@ -127,8 +120,8 @@ export const makeSession = (
       dropCredentials: () => {
         bearer = undefined
       },
+      authHeaders,
       isClosed: () => closed,
-      watchControllers,
-      agents
+      watchControllers
     } satisfies Session
   })

@@ -1,39 +1,46 @@
 /**
- * The watch of a live client, through client-node's `Watch` class, as a
- * `Stream` of `WatchEvent`s: OPENED once the server answered, then ADDED,
+ * The watch of a live client, as a `Stream` of `WatchEvent`s: one GET with
+ * `watch=true` on the connection's agent, read as the API server writes it
+ * (one JSON event per line): OPENED once the server answered 200, then ADDED,
  * MODIFIED, DELETED and BOOKMARK; an ERROR event fails the stream with its
- * reason (Gone for an expired resourceVersion), and a watch the library ends
- * for silence (see `watchInactivityTimeoutMs`) just ends the stream, for the
- * caller to resume from its last version.
- * Closing the stream's scope or the connection's aborts the request.
+ * reason (Gone for an expired resourceVersion); an answer other than 200 fails
+ * it with the server's `Status` message; the server ending the watch (its
+ * `timeoutSeconds`) or a silence longer than `watchInactivityTimeoutMs` just
+ * ends the stream, for the caller to resume from its last version. A server
+ * that does not answer at all fails it with Timeout after the connection's
+ * request timeout. Closing the stream's scope or the connection's aborts the
+ * request.
  */
-import { Watch } from "@kubernetes/client-node"
 import { Cause, Duration, Effect, Queue, Stream } from "effect"
+import type * as http from "node:http"
 import type { KubeClientShape } from "../api/KubeClient.js"
 import { type KubeError, type KubeErrorReason, reasonFromStatus } from "../api/KubeError.js"
 import type { KubeObject, WatchEvent, WatchOptions } from "../api/Resources.js"
-import { describe, type ErrorContext, reasonFromNetworkError } from "./errors.js"
-import { collectionPath, namespaceFor } from "./paths.js"
+import { describe, type ErrorContext, reasonFromNetworkError, statusError } from "./errors.js"
+import { collectionPath, namespaceFor, query } from "./paths.js"
 import type { Session } from "./session.js"
 
 /**
- * How long client-node's `Watch` may see nothing on a watch before it ends it.
- * Its default, 30 s (`requestTimeoutMs`, also its connect timeout), ended every
- * quiet watch: a healthy idle watch receives only the API server's bookmarks,
- * about one a minute, so each was closed after 30 s and reopened (resumed from
- * its resourceVersion, no relist): with 10 idle remote clusters, 2 watches each,
- * one reopened watch every 1.5 s (`npm run bench -- --idle`). Past the server-side
- * timeout the watch asks for (or 10 min), this timer only ends a watch whose
- * connection died silently; the watch loop's own idle timeout
- * (kube/cache/Watch.ts, `idleTimeout`, 5 min: nothing, not even a bookmark) comes
- * first. A server that does not answer the watch request at all is given the
- * connection's request timeout, as any request (`makeWatch`: the timer's first read).
+ * How long an open watch may receive nothing before the client ends it. A
+ * healthy idle watch receives only the API server's bookmarks, about one a
+ * minute, so this lies past the server-side timeout the watch asks for (or 10
+ * min): it only ends a watch whose connection died silently. The watch loop's
+ * own idle timeout (kube/cache/Watch.ts, `idleTimeout`, 5 min: nothing, not
+ * even a bookmark) comes first. (client-node's `Watch`, used before, ended
+ * every quiet watch after 30 s: with 10 idle remote clusters, one reopened
+ * watch every 1.5 s, `npm run bench -- --idle`.)
  */
 export const watchInactivityTimeoutMs = (timeoutSeconds: number | undefined): number =>
   ((timeoutSeconds ?? 600) + 60) * 1000
 
+/** The longest watch event line read: far above any object the API server stores (etcd's 1.5 MiB limit). */
+export const maxWatchEventChars = 64 * 1024 * 1024
+
+/** Of an error answer, the first bytes kept for its message. */
+const maxErrorBodyBytes = 64 * 1024
+
 export const makeWatch = (session: Session): KubeClientShape["watch"] => {
-  const { base, ensureCredentials, fail, kc, watchControllers } = session
+  const { authHeaders, base, ensureCredentials, fail, transport, watchControllers } = session
 
   const watch: KubeClientShape["watch"] = (kind, namespace, watchOptions: WatchOptions) => {
     const ns = namespaceFor(kind, namespace)
@@ -44,47 +51,63 @@ export const makeWatch = (session: Session): KubeClientShape["watch"] => {
         // one token per watch opened, none for its events (client-go's throttle of a watch request)
         yield* session.buckets.forPath(collectionPath(kind, ns)).take
         yield* Effect.mapError(ensureCredentials, (error) => fail(ctx, error.reason, error.detail))
-        const failWith = (error: KubeError) => {
-          Queue.failCauseUnsafe(queue, Cause.fail(error))
+
+        // closing the connection aborts this controller; the request is ended by `release`
+        const controller = new AbortController()
+        let outgoing: http.ClientRequest | undefined
+        let done = false
+        let timer: ReturnType<typeof setTimeout> | undefined
+        /**
+         * Stops the watch: its request and response are destroyed without an error (an abort
+         * signal would destroy them with one, which a keep-alive socket whose answer had already
+         * ended re-emits with no listener: an uncaught exception).
+         */
+        const release = () => {
+          done = true
+          if (timer !== undefined) clearTimeout(timer)
+          watchControllers.delete(controller)
+          outgoing?.destroy()
         }
-        let stopped = false
-        let opened = false
-        let controller: AbortController | undefined
-        const stop = () => {
-          stopped = true
-          if (controller) {
-            controller.abort()
-            watchControllers.delete(controller)
-          }
+        controller.signal.addEventListener("abort", release, { once: true })
+        /** Ends the stream (the caller resumes from its last version) or fails it; the first call wins. */
+        const finish = (error?: KubeError) => {
+          if (done) return
+          release()
+          if (error === undefined) Queue.endUnsafe(queue)
+          else Queue.failCauseUnsafe(queue, Cause.fail(error))
         }
-        yield* Effect.addFinalizer(() => Effect.sync(stop))
-        const watcher = new Watch(kc)
-        // Private in the library's typings: a plain property, read each time its timer is set
-        // (test/kube/WatchInactivity.test.ts checks that it still is). Its first read arms the
-        // connect timer: the connection's request timeout, so the library aborts a request the
-        // server does not answer (its socket closed, not left open); every later read re-arms the
-        // inactivity timer of the open watch.
-        let timerReads = 0
+        yield* Effect.addFinalizer(() => Effect.sync(release))
+        watchControllers.add(controller)
+
         const connectMs = Duration.toMillis(session.requestTimeout)
-        const inactivityMs = watchInactivityTimeoutMs(watchOptions.timeoutSeconds)
-        Object.defineProperty(watcher, "requestTimeoutMs", {
-          configurable: true,
-          get: () => timerReads++ === 0 ? connectMs : inactivityMs
-        })
-        const params = {
-          resourceVersion: watchOptions.resourceVersion,
-          allowWatchBookmarks: watchOptions.allowBookmarks,
-          timeoutSeconds: watchOptions.timeoutSeconds,
-          labelSelector: watchOptions.labelSelector,
-          fieldSelector: watchOptions.fieldSelector
+        const inactivityMs = session.watchInactivityTimeout === undefined
+          ? watchInactivityTimeoutMs(watchOptions.timeoutSeconds)
+          : Duration.toMillis(session.watchInactivityTimeout)
+        // until the server answers: the connection's request timeout, as any request's
+        timer = setTimeout(() => finish(fail(ctx, "Timeout", `no answer within ${connectMs}ms`)), connectMs)
+        const rearm = () => {
+          if (timer !== undefined) clearTimeout(timer)
+          timer = setTimeout(() => finish(), inactivityMs)
         }
-        const onEvent = (phase: string, object: any) => {
-          if (stopped) return
-          switch (phase) {
+
+        const onEvent = (line: string) => {
+          let event: { type?: unknown; object?: any }
+          try {
+            event = JSON.parse(line)
+          } catch {
+            finish(fail(ctx, "Unknown", "the server sent a watch event that is not JSON"))
+            return
+          }
+          const object = event?.object
+          switch (event?.type) {
             case "ADDED":
             case "MODIFIED":
             case "DELETED":
-              Queue.offerUnsafe(queue, { type: phase, object: object as KubeObject })
+              if (object === null || typeof object !== "object" || typeof object.metadata !== "object" || object.metadata === null) {
+                finish(fail(ctx, "Unknown", `the server sent a ${event.type} watch event without an object`))
+                return
+              }
+              Queue.offerUnsafe(queue, { type: event.type, object: object as KubeObject })
               return
             case "BOOKMARK":
               Queue.offerUnsafe(queue, { type: "BOOKMARK", resourceVersion: String(object?.metadata?.resourceVersion ?? "") })
@@ -94,65 +117,101 @@ export const makeWatch = (session: Session): KubeClientShape["watch"] => {
               let reason: KubeErrorReason = code === undefined ? "Unknown" : reasonFromStatus(code)
               if (object?.reason === "Expired" || object?.reason === "Gone") reason = "Gone"
               const message = typeof object?.message === "string" ? object.message : JSON.stringify(object)
-              failWith(fail(ctx, reason, `${code ?? "watch error"}: ${message}`))
-              stop()
+              finish(fail(ctx, reason, `${code ?? "watch error"}: ${message}`))
               return
             }
             default:
               return
           }
         }
-        const onDone = (error: any) => {
-          if (stopped) return
-          stopped = true
-          if (controller) watchControllers.delete(controller)
-          if (!error) {
-            Queue.endUnsafe(queue)
-          } else if (opened && (error?.name === "TimeoutError" || error?.name === "AbortError")) {
-            // the library ends a quiet watch; the caller resumes from its last version
-            Queue.endUnsafe(queue)
-          } else if (typeof error?.statusCode === "number") {
-            if (error.statusCode === 401) session.dropCredentials()
-            failWith(fail(ctx, reasonFromStatus(error.statusCode), `${error.statusCode}: ${describe(error)}`))
-          } else {
-            failWith(fail(ctx, reasonFromNetworkError(error), describe(error)))
-          }
+
+        /** Reads the answer of an open watch: lines of JSON, split across chunks anywhere. */
+        const readEvents = (res: http.IncomingMessage) => {
+          rearm()
+          Queue.offerUnsafe(queue, { type: "OPENED" })
+          res.setEncoding("utf8")
+          const partial: Array<string> = []
+          let partialLength = 0
+          res.on("data", (chunk: string) => {
+            if (done) return
+            rearm()
+            let start = 0
+            let newline = chunk.indexOf("\n")
+            while (newline >= 0) {
+              const tail = chunk.slice(start, newline)
+              const line = partial.length === 0 ? tail : partial.join("") + tail
+              partial.length = 0
+              partialLength = 0
+              if (line.trim() !== "") onEvent(line)
+              if (done) return
+              start = newline + 1
+              newline = chunk.indexOf("\n", start)
+            }
+            if (start < chunk.length) {
+              partial.push(start === 0 ? chunk : chunk.slice(start))
+              partialLength += chunk.length - start
+              if (partialLength > maxWatchEventChars) {
+                finish(fail(ctx, "Unknown", `the server sent a watch event longer than ${maxWatchEventChars} characters`))
+              }
+            }
+          })
+          res.on("end", () => {
+            if (done) return
+            const rest = partial.join("")
+            if (rest.trim() !== "") onEvent(rest)
+            // the server closed the watch (its timeoutSeconds): the caller resumes from its last version
+            finish()
+          })
+          res.on("error", (error) => finish(fail(ctx, reasonFromNetworkError(error), describe(error))))
+          res.on("close", () => finish(fail(ctx, "Unavailable", "the watch connection closed before its end")))
         }
-        let started: Promise<AbortController>
+
+        /** Reads an answer other than 200: the server's `Status`, as any request's error. */
+        const readFailure = (res: http.IncomingMessage) => {
+          const status = res.statusCode ?? 0
+          const chunks: Array<Buffer> = []
+          let size = 0
+          res.on("data", (chunk: Buffer) => {
+            if (size < maxErrorBodyBytes) chunks.push(chunk)
+            size += chunk.length
+          })
+          res.on("end", () => {
+            if (status === 401) session.dropCredentials()
+            const error = statusError(ctx, status, Buffer.concat(chunks).toString("utf8"))
+            finish(fail(ctx, error.reason, error.detail))
+          })
+          res.on("error", (error) => finish(fail(ctx, reasonFromNetworkError(error), describe(error))))
+        }
+
+        const url = new URL(transport.server + collectionPath(kind, ns) + query({
+          watch: true,
+          resourceVersion: watchOptions.resourceVersion,
+          allowWatchBookmarks: watchOptions.allowBookmarks,
+          timeoutSeconds: watchOptions.timeoutSeconds,
+          labelSelector: watchOptions.labelSelector,
+          fieldSelector: watchOptions.fieldSelector
+        }))
+        let request: http.ClientRequest
         try {
-          started = watcher.watch(collectionPath(kind, ns), params, onEvent, onDone)
+          request = transport.request(url, {
+            method: "GET",
+            agent: transport.agent,
+            headers: { ...authHeaders(), Accept: "application/json" }
+          }, (res) => {
+            if (done) {
+              res.resume()
+              return
+            }
+            if (res.statusCode === 200) readEvents(res)
+            else readFailure(res)
+          })
         } catch (error) {
-          return yield* Effect.fail(fail(ctx, reasonFromNetworkError(error), describe(error)))
+          release()
+          return yield* Effect.fail(fail(ctx, "Invalid", describe(error)))
         }
-        // the answer comes within the connection's request timeout, as any request's (a watch
-        // opening on a hung server is retried, not waited for): the library's connect timer aborts
-        // it; this is the backstop should that timer not fire (a late answer is aborted when it comes)
-        yield* Effect.sleep(Duration.sum(session.requestTimeout, Duration.seconds(5))).pipe(
-          Effect.andThen(Effect.sync(() => {
-            if (!opened && !stopped) {
-              stopped = true
-              failWith(fail(ctx, "Timeout", `no answer within ${Duration.toMillis(session.requestTimeout)}ms`))
-            }
-          })),
-          Effect.forkScoped
-        )
-        started.then(
-          (abort) => {
-            opened = true
-            controller = abort
-            if (stopped || session.isClosed()) abort.abort()
-            else {
-              watchControllers.add(abort)
-              Queue.offerUnsafe(queue, { type: "OPENED" })
-            }
-          },
-          (error) => {
-            if (!stopped) {
-              stopped = true
-              failWith(fail(ctx, reasonFromNetworkError(error), describe(error)))
-            }
-          }
-        )
+        outgoing = request
+        request.on("error", (error) => finish(fail(ctx, reasonFromNetworkError(error), describe(error))))
+        request.end()
       })
     )
   }
