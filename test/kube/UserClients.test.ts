@@ -1,7 +1,10 @@
 /**
  * `UserClients` shares one connection per (secret, chosen connection): concurrent first uses
  * connect once, a changed secret gets a new client while the old one closes once idle, idle
- * clients close, and failures (bad secret, refused connection) are never cached.
+ * clients close, and failures (bad secret, refused connection) are never cached. The parsed
+ * kubeconfig kept per secret (`ParsedKubeconfigs`, whose bounds have their own tests) is dropped
+ * when the secret is found deleted, never kept for a text over 64 KiB, and never serves a
+ * changed secret.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, Option, Redacted, Scope } from "effect"
