@@ -19,13 +19,13 @@
  * a key (only their SHA-256).
  */
 import { Context, type Duration, Effect, Equal, Hash, Layer, RcMap, Schema, type Scope } from "effect"
-import { createHash } from "node:crypto"
 import { type Kubeconfig, parseKubeconfig } from "../kubeconfig/Kubeconfig.js"
 import { secretValue, userConnection } from "../kubeconfig/UserKubeconfig.js"
 import { type ConnectionSpec, fingerprintOf } from "./api/Connection.js"
 import { KubeClient, type KubeClientShape } from "./api/KubeClient.js"
 import { KubeConnector } from "./api/KubeConnector.js"
 import { isTransient } from "./api/KubeError.js"
+import * as ParsedKubeconfigs from "./ParsedKubeconfigs.js"
 
 export class UserCredentialsError extends Schema.TaggedError<UserCredentialsError>()("UserCredentialsError", {
   workflow: Schema.String,
@@ -63,15 +63,17 @@ export interface UserClientsOptions {
    * request made with a client from `clientFor`, which holds no reference to it.
    */
   readonly idleTimeToLive?: Duration.Input
+  /** Where the secrets' parsed kubeconfigs are kept (default: a new one, bounded by `ParsedKubeconfigs.defaultLimits`). */
+  readonly parsedKubeconfigs?: ParsedKubeconfigs.ParsedKubeconfigs<Kubeconfig>
 }
 
 export const defaultIdleTimeToLive: Duration.Input = "5 minutes"
 
 /** How many secrets' parsed kubeconfigs are kept (the least recently used goes first), and their texts' bytes at most. */
-export const parsedKubeconfigsKept = 1024
-export const parsedKubeconfigsMaxTotalBytes = 16 * 2 ** 20
+export const parsedKubeconfigsKept = ParsedKubeconfigs.defaultLimits.maxEntries
+export const parsedKubeconfigsMaxTotalBytes = ParsedKubeconfigs.defaultLimits.maxTotalBytes
 /** A kubeconfig text larger than this is parsed on every use, never kept. */
-export const parsedKubeconfigMaxBytes = 64 * 2 ** 10
+export const parsedKubeconfigMaxBytes = ParsedKubeconfigs.defaultLimits.maxEntryBytes
 
 /**
  * One user connection in the map. Equal and hashed by `id` alone (the secret and a SHA-256 of the
@@ -124,48 +126,11 @@ const make = Effect.fnUntraced(function*(localClient: KubeClientShape, options: 
       ),
     idleTimeToLive: options.idleTimeToLive ?? defaultIdleTimeToLive
   })
-  /**
-   * Each secret's last parsed kubeconfig with a SHA-256 of the text it came from (a Map keeps use
-   * order: LRU). Bounded by count and by the bytes of the texts kept; a text larger than
-   * `parsedKubeconfigMaxBytes` (a kubeconfig is a few KiB) is parsed every time, never kept.
-   */
-  const parsed = new Map<string, { readonly digest: string; readonly doc: Kubeconfig; readonly bytes: number }>()
-  let parsedBytes = 0
-  const forgetParsed = (secretKey: string) => {
-    const entry = parsed.get(secretKey)
-    if (entry === undefined) return
-    parsed.delete(secretKey)
-    parsedBytes -= entry.bytes
-  }
+  // reused while a secret's text is the same; dropped when the secret is found deleted
+  const parsed = options.parsedKubeconfigs ?? ParsedKubeconfigs.make<Kubeconfig>()
+  const forgetParsed = parsed.forget
   const parseCached = (secretKey: string, text: string, source: string) =>
-    Effect.suspend(() => {
-      const bytes = text.length
-      if (bytes > parsedKubeconfigMaxBytes) {
-        forgetParsed(secretKey)
-        return parseKubeconfig(text, source)
-      }
-      const digest = createHash("sha256").update(text).digest("hex")
-      const hit = parsed.get(secretKey)
-      if (hit !== undefined && hit.digest === digest) {
-        parsed.delete(secretKey)
-        parsed.set(secretKey, hit)
-        return Effect.succeed(hit.doc)
-      }
-      return parseKubeconfig(text, source).pipe(
-        Effect.tap((doc) =>
-          Effect.sync(() => {
-            forgetParsed(secretKey)
-            parsed.set(secretKey, { digest, doc, bytes })
-            parsedBytes += bytes
-            while (parsed.size > parsedKubeconfigsKept || parsedBytes > parsedKubeconfigsMaxTotalBytes) {
-              forgetParsed(parsed.keys().next().value!)
-            }
-          })
-        ),
-        // a secret that no longer parses keeps nothing of its former text
-        Effect.tapError(() => Effect.sync(() => forgetParsed(secretKey)))
-      )
-    })
+    parsed.parse(secretKey, text, (text) => parseKubeconfig(text, source))
 
   const acquire = Effect.fnUntraced(function*(request: UserClientRequest): Effect.fn.Return<KubeClientShape, UserCredentialsError, Scope.Scope> {
     const secretName = userKubeconfigSecretName(request.serviceAccountName)
