@@ -121,7 +121,7 @@ describe("loadInputs: http auth and size caps", () => {
     ...extra
   })
 
-  it.effect("basicAuth sends the mounted username and password; other auth kinds fail, never unauthenticated", () =>
+  it.effect("basicAuth sends the mounted username and password (only both, as argoexec); other auth kinds fail, never unauthenticated", () =>
     Effect.gen(function*() {
       const seen: Array<string | undefined> = []
       const url = yield* server((req, res) => {
@@ -139,6 +139,9 @@ describe("loadInputs: http auth and size caps", () => {
       const missing = yield* Effect.flip(loadInputs(deps, { inputs: { artifacts: [{ name: "m", path: "/tmp/m", http: { url: `${url}/x`, auth: { basicAuth: { usernameSecret: { name: "nope", key: "user" } } } } } as never] } }, fresh()))
       expect(missing).toMatch(/open \/argo\/secret\/nope\/user: no such file or directory/)
       assert.strictEqual(seen.length, 1, "the refused ones never reached the server")
+      // as argoexec's driver: basic auth only with both a username and a password, else the request goes without it
+      yield* loadInputs(deps, { inputs: { artifacts: [{ name: "u", path: "/tmp/u", http: { url: `${url}/x`, auth: { basicAuth: { usernameSecret: { name: "web", key: "user" } } } } } as never] } }, fresh())
+      assert.deepStrictEqual(seen, [`Basic ${Buffer.from("alice:s3cr3t").toString("base64")}`, undefined])
     }).pipe(Effect.scoped))
 
   it.effect("an http body over the cap fails, named, and leaves nothing staged", () =>
