@@ -211,9 +211,13 @@ export const redirectHeaders = (
 /** The statuses Go's client follows (`redirectBehavior`); any other 3xx is the answer. */
 const redirectStatuses: ReadonlySet<number> = new Set([301, 302, 303, 307, 308])
 
+/** Headers Go's client never sends from `Header` (Request.Write: the request's own Host and framing are written instead). */
+const notSentFromHeaders: ReadonlySet<string> = new Set(["host", "content-length", "transfer-encoding", "trailer"])
+
 /**
  * An http artifact's request headers as argoexec builds them: each of
- * `headers:` added (names case-insensitive, values kept in order), then
+ * `headers:` added (names case-insensitive, values kept in order; Host and
+ * the framing headers left out, as Go's client leaves them out), then
  * `auth`'s `Authorization` set over any given one.
  */
 const requestHeaders = (given: ReadonlyArray<{ readonly name?: string | undefined; readonly value?: string | undefined }>, auth: Record<string, string>): Headers => {
@@ -223,7 +227,9 @@ const requestHeaders = (given: ReadonlyArray<{ readonly name?: string | undefine
     if (entry === undefined || replace) byName.set(name.toLowerCase(), { name, values: [value] })
     else entry.values.push(value)
   }
-  for (const h of given) if (h.name !== undefined && h.name !== "") add(h.name, h.value ?? "", false)
+  for (const h of given) {
+    if (h.name !== undefined && h.name !== "" && !notSentFromHeaders.has(h.name.toLowerCase())) add(h.name, h.value ?? "", false)
+  }
   for (const [name, value] of Object.entries(auth)) add(name, value, true)
   return Object.fromEntries([...byName.values()].map((e) => [e.name, e.values]))
 }

@@ -213,7 +213,9 @@ describe("artifact egress", () => {
         { name: "X-Multi", value: "1" },
         { name: "x-multi", value: "2" },
         { name: "Cookie", value: "session=abc" },
-        { name: "Proxy-Authorization", value: "Basic cHJveHk=" }
+        { name: "Proxy-Authorization", value: "Basic cHJveHk=" },
+        // as Go's client: never sent from the headers (the URL's host is)
+        { name: "Host", value: "elsewhere.example" }
       ]
       const get = (url: string) => loadInputs(deps, { inputs: { artifacts: [{ name: "a", path: "/tmp/a", http: { url, headers: given, auth: { basicAuth } } } as never] } }, fresh())
       const alice = `Basic ${Buffer.from("alice:pw").toString("base64")}`
@@ -225,6 +227,7 @@ describe("artifact egress", () => {
       assert.strictEqual(fs.readFileSync(staged[0]!.hostPath, "utf8"), "data")
       assert.deepStrictEqual(credentials(first.seen[0]!), [alice, "session=abc", "Basic cHJveHk="])
       assert.deepStrictEqual(others(first.seen[0]!), ["t-1", "1, 2"])
+      assert.strictEqual(first.seen[0]!.host, new URL(first.base).host)
       assert.deepStrictEqual(credentials(other.seen[0]!), [undefined, undefined, undefined])
       assert.deepStrictEqual(others(other.seen[0]!), ["t-1", "1, 2"])
 
