@@ -131,7 +131,7 @@ const maxRedirects = 10
 /** One GET through the egress check's lookup, its body streamed to `dest`; redirects are the caller's. */
 const getOnce = (
   url: URL,
-  headers: Headers,
+  headers: HeaderValues,
   lookup: LookupFunction | undefined,
   signal: AbortSignal,
   dest: string,
@@ -163,7 +163,7 @@ const getOnce = (
   })
 
 /** Request headers, by name as sent; a name given more than once is sent once per value (Go's `Header.Add`). */
-type Headers = Record<string, Array<string>>
+type HeaderValues = Record<string, Array<string>>
 
 /**
  * What Go's net/http client (client.go `makeHeadersCopier`) drops on a
@@ -196,11 +196,11 @@ export const isDomainOrSubdomain = (sub: string, parent: string): boolean =>
  * (Go 1.23.5+, CVE-2024-45336). Returns whether they are now dropped.
  */
 export const redirectHeaders = (
-  headers: Headers,
+  headers: HeaderValues,
   initial: URL,
   dest: URL,
   alreadyStripped: boolean
-): { readonly headers: Headers; readonly stripped: boolean } => {
+): { readonly headers: HeaderValues; readonly stripped: boolean } => {
   const stripped = alreadyStripped || !isDomainOrSubdomain(dest.hostname, initial.hostname)
   return {
     headers: stripped ? Object.fromEntries(Object.entries(headers).filter(([name]) => !sensitiveHeaders.has(name.toLowerCase()))) : headers,
@@ -220,7 +220,7 @@ const notSentFromHeaders: ReadonlySet<string> = new Set(["host", "content-length
  * the framing headers left out, as Go's client leaves them out), then
  * `auth`'s `Authorization` set over any given one.
  */
-const requestHeaders = (given: ReadonlyArray<{ readonly name?: string | undefined; readonly value?: string | undefined }>, auth: Record<string, string>): Headers => {
+const requestHeaders = (given: ReadonlyArray<{ readonly name?: string | undefined; readonly value?: string | undefined }>, auth: Record<string, string>): HeaderValues => {
   const byName = new Map<string, { name: string; values: Array<string> }>()
   const add = (name: string, value: string, replace: boolean) => {
     const entry = byName.get(name.toLowerCase())
