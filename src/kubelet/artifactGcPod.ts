@@ -24,7 +24,6 @@ import { mountSecretVolumes, type SecretFiles } from "./artifacts/secretVolumes.
 import type { PodServiceAccountClient } from "./boundToken.js"
 import { containerEnv, mainContainer } from "./PodPlan.js"
 import type { makeStatusReporter } from "./podStatus.js"
-import { executorErrorExitCode } from "./resourcePod.js"
 
 const labelArtifactGCPodHash = "workflows.argoproj.io/artifact-gc-pod"
 
@@ -144,20 +143,5 @@ export const runArtifactGcPod = (deps: ArtifactGcPodDeps, pod: KubeObject, start
     if (error !== undefined) log.push(`error: ${error}`)
     yield* deps.storeLogs(pod, log.map((l) => `${l}\n`).join(""))
     const finishedAt = isoSeconds(yield* Clock.currentTimeMillis)
-    const main = mainContainer(pod)
-    const exitCode = error === undefined ? 0 : executorErrorExitCode
-    return yield* deps.reporter.patchStatus(pod, {
-      phase: error === undefined ? "Succeeded" : "Failed",
-      conditions: deps.reporter.conditions(false, finishedAt, "PodCompleted"),
-      containerStatuses: deps.reporter.containerStatuses(pod, false, (name) => ({
-        terminated: {
-          exitCode: name === main?.name ? exitCode : 0,
-          reason: error === undefined ? "Completed" : "Error",
-          ...(name === main?.name && error !== undefined ? { message: error } : {}),
-          startedAt,
-          finishedAt,
-          containerID: deps.reporter.containerId(pod, name ?? "")
-        }
-      }))
-    })
+    return yield* deps.reporter.finishExecutorPod(pod, startedAt, finishedAt, error)
   })

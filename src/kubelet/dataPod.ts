@@ -27,7 +27,6 @@ import type { ArtifactStore } from "./artifacts/S3Store.js"
 import { mountSecretVolumes } from "./artifacts/secretVolumes.js"
 import { mainContainer, podTemplate } from "./PodPlan.js"
 import type { makeStatusReporter } from "./podStatus.js"
-import { executorErrorExitCode } from "./resourcePod.js"
 
 /** The fields of the pod's template (`ARGO_TEMPLATE`) the data executor reads. */
 export interface DataTemplate {
@@ -135,28 +134,13 @@ export const runDataPod = (deps: DataPodDeps, pod: KubeObject, template: DataTem
     )
     const raced = yield* Effect.raceFirst(work, deadline.pipe(Effect.as("deadline" as const)))
     const finishedAt = isoSeconds(yield* Clock.currentTimeMillis)
-    const main = mainContainer(pod)
     if (raced === "deadline") {
       yield* deps.storeLogs(pod, "")
       return yield* deps.reporter.markFinished(pod, startedAt, finishedAt, { exitCode: 137, stdout: "", log: "", files: {}, deadlineExceeded: true }, undefined)
     }
     const error = "error" in raced ? `unable to process data template: ${raced.error}` : undefined
     yield* deps.storeLogs(pod, error !== undefined ? `${error}\n` : "")
-    const exitCode = error === undefined ? 0 : executorErrorExitCode
     // As argoexec: the result is reported only when the data was processed.
     if ("result" in raced) yield* deps.reporter.writeTaskResult(pod, { result: raced.result, exitCode: "0" })
-    return yield* deps.reporter.patchStatus(pod, {
-      phase: error === undefined ? "Succeeded" : "Failed",
-      conditions: deps.reporter.conditions(false, finishedAt, "PodCompleted"),
-      containerStatuses: deps.reporter.containerStatuses(pod, false, (name) => ({
-        terminated: {
-          exitCode: name === main?.name ? exitCode : 0,
-          reason: name === main?.name && error !== undefined ? "Error" : "Completed",
-          ...(name === main?.name && error !== undefined ? { message: error } : {}),
-          startedAt,
-          finishedAt,
-          containerID: deps.reporter.containerId(pod, name ?? "")
-        }
-      }))
-    })
+    return yield* deps.reporter.finishExecutorPod(pod, startedAt, finishedAt, error)
   })

@@ -36,7 +36,11 @@ const retryReport = <A>(effect: Effect.Effect<A, KubeError>): Effect.Effect<A, K
           ((error.reason === "Forbidden" || error.reason === "Unauthorized") && now - started < refusalRetryMillis))
     })))
 
-/** argoexec's exit code for an error of its own (`os.Exit(64)` in cmd/argoexec/main.go): the wait container's when saving outputs fails. */
+/**
+ * argoexec's exit code for an error of its own (`os.Exit(64)` in
+ * cmd/argoexec/main.go): the wait container's when saving outputs fails, main's
+ * when a data, resource or artifact GC executor fails.
+ */
 export const argoexecErrorExitCode = 64
 
 export const makeStatusReporter = (client: KubeClientShape) => {
@@ -165,6 +169,32 @@ export const makeStatusReporter = (client: KubeClientShape) => {
   }
 
   /**
+   * A pod whose main container is argoexec doing work the kubelet does itself
+   * (a data, resource or artifact GC pod), ended: Succeeded, or Failed with
+   * `error` as main's termination message and argoexec's exit code for an
+   * error of its own (64); as a real kubelet, no pod-level message. Every
+   * other container ended Completed (exit code 0).
+   */
+  const finishExecutorPod = (pod: KubeObject, startedAt: string, finishedAt: string, error: string | undefined) => {
+    const main = mainContainer(pod)
+    const failed = (name: string | undefined) => error !== undefined && name === main?.name
+    return patchStatus(pod, {
+      phase: error === undefined ? "Succeeded" : "Failed",
+      conditions: conditions(false, finishedAt, "PodCompleted"),
+      containerStatuses: containerStatuses(pod, false, (name) => ({
+        terminated: {
+          exitCode: failed(name) ? argoexecErrorExitCode : 0,
+          reason: failed(name) ? "Error" : "Completed",
+          ...(failed(name) ? { message: error } : {}),
+          startedAt,
+          finishedAt,
+          containerID: containerId(pod, name ?? "")
+        }
+      }))
+    })
+  }
+
+  /**
    * The executor's init container failed (input artifacts): as a kubelet
    * reports it, init terminated with argoexec's exit code and its message,
    * main never started, the pod Failed.
@@ -228,5 +258,5 @@ export const makeStatusReporter = (client: KubeClientShape) => {
       )
     })
 
-  return { patchStatus, conditions, containerId, containerStatuses, markRunning, markFinished, markInitFailed, writeTaskResult }
+  return { patchStatus, conditions, containerId, containerStatuses, markRunning, markFinished, markInitFailed, finishExecutorPod, writeTaskResult }
 }

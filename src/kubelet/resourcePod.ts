@@ -37,7 +37,7 @@ import type { PodServiceAccountClient } from "./boundToken.js"
 import { removeDir } from "./processSpec.js"
 import type { Outcome } from "./outcome.js"
 import { containerEnv, mainContainer, podTemplate } from "./PodPlan.js"
-import type { makeStatusReporter } from "./podStatus.js"
+import { argoexecErrorExitCode, type makeStatusReporter } from "./podStatus.js"
 import { type ResourceResult, type ResourceTemplate, runResource } from "./resourceAction.js"
 
 /** A client acting as `system:serviceaccount:<namespace>:<name>` in the kubelet's cluster, if the kubelet can get one. */
@@ -59,9 +59,6 @@ export const fromServiceAccountClient = (f: ServiceAccountClient): PodServiceAcc
       })
     )
   })
-
-/** argoexec's exit code for an error it reports (`os.Exit(64)` in cmd/argoexec). */
-export const executorErrorExitCode = 64
 
 /** upstream's RESOURCE_STATE_CHECK_INTERVAL default. */
 const defaultCheckIntervalMs = 5000
@@ -186,26 +183,11 @@ export const runResourcePod = (
       yield* deps.reporter.writeTaskResult(pod, { exitCode: "137" })
       return yield* deps.reporter.markFinished(pod, startedAt, finishedAt, outcome, undefined)
     }
-    const exitCode = result.error === undefined ? 0 : executorErrorExitCode
+    const exitCode = result.error === undefined ? 0 : argoexecErrorExitCode
     yield* deps.storeLogs(pod, result.log)
     yield* deps.reporter.writeTaskResult(pod, {
       ...(result.parameters.length > 0 ? { parameters: result.parameters } : {}),
       exitCode: String(exitCode)
     })
-    const main = mainContainer(pod)
-    // As a real kubelet: no pod-level message; main's termination message is the executor's.
-    return yield* deps.reporter.patchStatus(pod, {
-      phase: result.error === undefined ? "Succeeded" : "Failed",
-      conditions: deps.reporter.conditions(false, finishedAt, "PodCompleted"),
-      containerStatuses: deps.reporter.containerStatuses(pod, false, (name) => ({
-        terminated: {
-          exitCode: name === main?.name ? exitCode : 0,
-          reason: name === main?.name && result.error !== undefined ? "Error" : "Completed",
-          ...(name === main?.name && result.error !== undefined ? { message: result.error } : {}),
-          startedAt,
-          finishedAt,
-          containerID: deps.reporter.containerId(pod, name ?? "")
-        }
-      }))
-    })
+    return yield* deps.reporter.finishExecutorPod(pod, startedAt, finishedAt, result.error)
   })

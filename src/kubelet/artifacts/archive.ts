@@ -16,8 +16,7 @@
  * chunks into a streaming gzip written to a host file; unpacking streams a
  * file through gunzip and the tar reader onto the disk, bounded by a
  * maximum decompressed size (a gzip bomb fails after `maxBytes`, not after
- * filling memory or disk). `tarGz`, `isTarGz` and `gzip` are in-memory
- * helpers for small archives (tests), not used for pods' artifacts.
+ * filling memory or disk).
  */
 import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
@@ -25,7 +24,7 @@ import * as path from "node:path"
 import { Readable, Transform } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import * as zlib from "node:zlib"
-import { entryHeader, isTarHeader, packTar, padding, type TarEntry, TarFormatError, trailer, readTarStream, unpackTar } from "./tar.js"
+import { entryHeader, isTarHeader, padding, TarFormatError, trailer, readTarStream } from "./tar.js"
 
 export class ArchiveError extends Error {
   override readonly name = "ArchiveError"
@@ -33,64 +32,6 @@ export class ArchiveError extends Error {
 
 /** Go's gzip.DefaultCompression. */
 export const defaultCompression = -1
-
-/**
- * The entries `TarGzToWriter` writes for `source` (a file or a directory; its
- * own links are not followed), under `base`: the base name of the path it
- * tars, which is the artifact's path in the pod (`/mainctrfs/<path>` or the
- * container's `<path>`), whatever the host copy at `source` is called.
- */
-export const treeEntries = (source: string, base: string = path.basename(source)): ReadonlyArray<TarEntry> => {
-  const st = fs.statSync(source)
-  if (st.isFile()) return [{ name: base, type: "file", mode: st.mode & 0o7777, data: fs.readFileSync(source), mtime: st.mtimeMs / 1000 }]
-  if (!st.isDirectory()) throw new ArchiveError(`${source} is not a regular file or directory`)
-  const entries: Array<TarEntry> = []
-  const walk = (dir: string, rel: string) => {
-    const dst = fs.lstatSync(dir)
-    entries.push({ name: rel, type: "dir", mode: dst.mode & 0o7777, mtime: dst.mtimeMs / 1000 })
-    for (const name of fs.readdirSync(dir).sort()) {
-      const full = path.join(dir, name)
-      const childRel = `${rel}/${name}`
-      const cst = fs.lstatSync(full)
-      if (cst.isSymbolicLink()) {
-        entries.push({ name: childRel, type: "symlink", mode: cst.mode & 0o7777, linkname: fs.readlinkSync(full), mtime: cst.mtimeMs / 1000 })
-      } else if (cst.isDirectory()) {
-        walk(full, childRel)
-      } else if (cst.isFile()) {
-        entries.push({ name: childRel, type: "file", mode: cst.mode & 0o7777, data: fs.readFileSync(full), mtime: cst.mtimeMs / 1000 })
-      }
-    }
-  }
-  walk(source, base)
-  return entries
-}
-
-/** gzip of in-memory `data` at Go's `level` (-1 default, 0 none, 1-9); small data only. */
-export const gzip = (data: Uint8Array, level: number): Buffer => zlib.gzipSync(data, { level: zlibLevel(level) })
-
-/** `source` as argoexec's `.tgz` in memory (small trees, tests); pods' artifacts use `tarGzToFile`. */
-export const tarGz = (source: string, level: number, base?: string): Buffer => gzip(packTar(treeEntries(source, base)), level)
-
-const gunzip = (data: Uint8Array): Buffer | undefined => {
-  try {
-    return zlib.gunzipSync(data)
-  } catch {
-    return undefined
-  }
-}
-
-/** Whether in-memory `data` is a gzipped tar with at least one entry header (small archives; pods' artifacts use `isTarGzFile`). */
-export const isTarGz = (data: Uint8Array): boolean => {
-  const raw = gunzip(data)
-  if (raw === undefined) return false
-  try {
-    unpackTar(raw)
-    return true
-  } catch {
-    return false
-  }
-}
-
 
 /** Fails a stream once more than `maxBytes` went through it. */
 export const byteCap = (maxBytes: number, exceeded: () => Error): Transform => {

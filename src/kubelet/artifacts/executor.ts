@@ -20,6 +20,11 @@
  * by idle time, the whole of the pod's artifact work by its deadline
  * (artifactPod.ts). Of http `auth`, `basicAuth` is sent (from the pod's
  * mounted secrets); the other kinds fail the input, never go unauthenticated.
+ * http redirects are followed by hand (each hop passes the egress check) and
+ * as Go's client follows them (301, 302, 303, 307, 308; at most 10): the
+ * given headers go to every hop, except the credential ones (Authorization,
+ * Cookie, Proxy-Authorization, ...), dropped for good once a hop leaves the
+ * first host and its subdomains.
  *
  * Messages follow argoexec's (`artifact <name> failed to load: ...`,
  * `required artifact '<name>' not supplied`) and name the repository (bucket,
@@ -34,7 +39,7 @@ import { Duration, Effect } from "effect"
 import * as http from "node:http"
 import * as https from "node:https"
 import type { LookupFunction } from "node:net"
-import { type ArtifactEgress, blockedMessage, checkS3Endpoint, checkUrl, endpointOf } from "./egress.js"
+import { type ArtifactEgress, blockedMessage, checkS3Endpoint, checkUrl } from "./egress.js"
 import { ArchiveError, chmodTree, defaultMaxDecompressedBytes, filesUnder, isTarGzFile, tarGzToFile, untarGzFile } from "./archive.js"
 import {
   type Artifact,
@@ -126,7 +131,7 @@ const maxRedirects = 10
 /** One GET through the egress check's lookup, its body streamed to `dest`; redirects are the caller's. */
 const getOnce = (
   url: URL,
-  headers: Record<string, string>,
+  headers: HeaderValues,
   lookup: LookupFunction | undefined,
   signal: AbortSignal,
   dest: string,
@@ -157,6 +162,78 @@ const getOnce = (
     req.end()
   })
 
+/** Request headers, by name as sent; a name given more than once is sent once per value (Go's `Header.Add`). */
+type HeaderValues = Record<string, Array<string>>
+
+/**
+ * What Go's net/http client (client.go `makeHeadersCopier`) drops on a
+ * redirect to a host that is neither the first request's nor a subdomain of
+ * it; every other header is sent again on every hop.
+ */
+const sensitiveHeaders: ReadonlySet<string> = new Set([
+  "authorization",
+  "www-authenticate",
+  "cookie",
+  "cookie2",
+  "proxy-authorization",
+  "proxy-authenticate"
+])
+
+/**
+ * Go's `isDomainOrSubdomain`, on WHATWG hostnames (lower case, IDNA ASCII,
+ * no port; IPv6 in brackets): `sub` is `parent` or ends in "." + `parent`;
+ * an IPv6 address (or zone) matches only itself.
+ */
+export const isDomainOrSubdomain = (sub: string, parent: string): boolean =>
+  sub === parent || (!/[:%]/.test(sub) && sub.endsWith(`.${parent}`))
+
+/**
+ * The headers of the request to `dest`, a redirect hop from a chain that
+ * began at `initial`, as Go's client sends them: all of the first request's,
+ * less the credential ones once any hop has gone to a host that is not
+ * `initial`'s or a subdomain of it (ports are not compared). Dropping is
+ * sticky: a later hop back to the first host does not get them again
+ * (Go 1.23.5+, CVE-2024-45336). Returns whether they are now dropped.
+ */
+export const redirectHeaders = (
+  headers: HeaderValues,
+  initial: URL,
+  dest: URL,
+  alreadyStripped: boolean
+): { readonly headers: HeaderValues; readonly stripped: boolean } => {
+  const stripped = alreadyStripped || !isDomainOrSubdomain(dest.hostname, initial.hostname)
+  return {
+    headers: stripped ? Object.fromEntries(Object.entries(headers).filter(([name]) => !sensitiveHeaders.has(name.toLowerCase()))) : headers,
+    stripped
+  }
+}
+
+/** The statuses Go's client follows (`redirectBehavior`); any other 3xx is the answer. */
+const redirectStatuses: ReadonlySet<number> = new Set([301, 302, 303, 307, 308])
+
+/** Headers Go's client never sends from `Header` (Request.Write: the request's own Host and framing are written instead). */
+const notSentFromHeaders: ReadonlySet<string> = new Set(["host", "content-length", "transfer-encoding", "trailer"])
+
+/**
+ * An http artifact's request headers as argoexec builds them: each of
+ * `headers:` added (names case-insensitive, values kept in order; Host and
+ * the framing headers left out, as Go's client leaves them out), then
+ * `auth`'s `Authorization` set over any given one.
+ */
+const requestHeaders = (given: ReadonlyArray<{ readonly name?: string | undefined; readonly value?: string | undefined }>, auth: Record<string, string>): HeaderValues => {
+  const byName = new Map<string, { name: string; values: Array<string> }>()
+  const add = (name: string, value: string, replace: boolean) => {
+    const entry = byName.get(name.toLowerCase())
+    if (entry === undefined || replace) byName.set(name.toLowerCase(), { name, values: [value] })
+    else entry.values.push(value)
+  }
+  for (const h of given) {
+    if (h.name !== undefined && h.name !== "" && !notSentFromHeaders.has(h.name.toLowerCase())) add(h.name, h.value ?? "", false)
+  }
+  for (const [name, value] of Object.entries(auth)) add(name, value, true)
+  return Object.fromEntries([...byName.values()].map((e) => [e.name, e.values]))
+}
+
 /** The `Authorization` header of an http artifact's `auth`, from the pod's mounted secrets; unsupported kinds fail clearly. */
 const httpAuthHeader = (a: Artifact, secrets: SecretFiles): Record<string, string> | string => {
   const auth = a.http?.auth as Record<string, unknown> | undefined
@@ -172,9 +249,9 @@ const httpAuthHeader = (a: Artifact, secrets: SecretFiles): Record<string, strin
   if (typeof user !== "string") return user.error
   const password = read(basic.passwordSecret)
   if (typeof password !== "string") return password.error
-  // As argoexec's http driver: SetBasicAuth only when a username or password is there.
-  if (user === "" && password === "") return {}
-  return { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}` }
+  // As argoexec's http driver: SetBasicAuth only when both a username and a password are there.
+  if (user === "" || password === "") return {}
+  return { Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}` }
 }
 
 const httpGet = (a: Artifact, deps: ArtifactDeps, dest: string): Effect.Effect<Fetched, string> =>
@@ -188,18 +265,22 @@ const httpGet = (a: Artifact, deps: ArtifactDeps, dest: string): Effect.Effect<F
     }
     const auth = httpAuthHeader(a, deps.secrets)
     if (typeof auth === "string") return yield* Effect.fail(auth)
-    const headers = { ...Object.fromEntries((a.http?.headers ?? []).filter((h) => h.name !== undefined).map((h) => [h.name!, h.value ?? ""])), ...auth }
+    const headers = requestHeaders(a.http?.headers ?? [], auth)
     const limits = { maxBytes: deps.maxHttpBytes ?? defaultMaxObjectBytes, idleMs: Duration.toMillis(deps.httpTimeout) }
     return yield* Effect.tryPromise({
       try: async (signal) => {
         let current = parsed
+        let stripped = false
         // Redirects by hand, each hop checked as the first: a public URL may not send the kubelet to a forbidden one.
+        // Headers go along as Go's client sends them: credentials only to the first host and its subdomains.
         for (let hop = 0; ; hop++) {
           if (current.protocol !== "http:" && current.protocol !== "https:") throw new Error(`unsupported URL scheme ${current.protocol}`)
           const decision = checkUrl(current, deps.egress)
           if (decision._tag === "Refused") throw new Error(`refused ${current.href}: ${decision.reason}`)
-          const res = await getOnce(current, hop === 0 || endpointOf(current) === endpointOf(parsed) ? headers : {}, decision.lookup, signal, dest, limits)
-          if (res.status >= 300 && res.status < 400 && res.location !== undefined) {
+          const hopHeaders = redirectHeaders(headers, parsed, current, stripped)
+          stripped = hopHeaders.stripped
+          const res = await getOnce(current, hopHeaders.headers, decision.lookup, signal, dest, limits)
+          if (redirectStatuses.has(res.status) && res.location !== undefined && res.location !== "") {
             if (hop + 1 >= maxRedirects) throw new Error(`loading content from ${url} failed: stopped after ${maxRedirects} redirects`)
             current = new URL(res.location, current)
             continue

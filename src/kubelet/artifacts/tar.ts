@@ -6,18 +6,20 @@
  * Regular files, directories and symbolic links only: hard links, devices
  * and FIFOs are not artifacts and are skipped on read.
  *
- * Pure (no file system): entries in, bytes out and back. It never decides
- * where an entry lands on disk; the extracting side (archive.ts) checks
- * names against traversal.
+ * Streamed, with no file system of its own: the writer's pieces
+ * (`entryHeader`, `padding`, `trailer`) are put around each entry's data by
+ * the packer (archive.ts `tarChunks`), and `readTarStream` reads a stream
+ * entry by entry. It never decides where an entry lands on disk; the
+ * extracting side (archive.ts) checks names against traversal.
  */
 
+/** An entry's header fields (its data, for a file, follows the header in the stream). */
 export interface TarEntry {
   /** Slash-separated, relative. */
   readonly name: string
   readonly type: "file" | "dir" | "symlink"
   /** Permission bits (0o7777 at most). */
   readonly mode: number
-  readonly data?: Uint8Array | undefined
   readonly linkname?: string | undefined
   /** Seconds since the epoch. */
   readonly mtime?: number | undefined
@@ -85,7 +87,7 @@ const paxRecord = (key: string, value: string): string => {
 }
 
 /** The header block(s) of one entry whose data is `size` bytes (a PAX record first when the name or link does not fit ustar). */
-export const entryHeader = (e: Omit<TarEntry, "data">, size: number): Uint8Array => {
+export const entryHeader = (e: TarEntry, size: number): Uint8Array => {
   // As argoexec's tarDir: a folder's name as given, with no trailing slash (it sets header.Name itself).
   const name = e.name
   const linkname = e.type === "symlink" ? e.linkname ?? "" : ""
@@ -119,18 +121,6 @@ const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
     at += p.length
   }
   return out
-}
-
-/** The tar stream (uncompressed) of `entries`, in order, with the two zero blocks at the end (small, in-memory archives). */
-export const packTar = (entries: ReadonlyArray<TarEntry>): Uint8Array => {
-  const parts: Array<Uint8Array> = []
-  for (const e of entries) {
-    const data = e.type === "file" ? e.data ?? new Uint8Array(0) : new Uint8Array(0)
-    parts.push(entryHeader(e, data.length))
-    if (data.length > 0) parts.push(data, padding(data.length))
-  }
-  parts.push(trailer())
-  return concat(parts)
 }
 
 const readString = (buf: Uint8Array, offset: number, width: number): string => {
@@ -180,67 +170,6 @@ const parsePax = (body: Uint8Array): Record<string, string> => {
   }
   return out
 }
-
-/** The entries of a tar stream (uncompressed); throws `TarFormatError` when it is not one. */
-export const unpackTar = (buf: Uint8Array): ReadonlyArray<TarEntry> => {
-  const entries: Array<TarEntry> = []
-  let at = 0
-  let longName: string | undefined
-  let longLink: string | undefined
-  let pax: Record<string, string> = {}
-  let sawHeader = false
-  while (at + block <= buf.length) {
-    const h = buf.subarray(at, at + block)
-    if (h.every((b) => b === 0)) {
-      if (!sawHeader) throw new TarFormatError("not a tar archive: it starts with an empty block")
-      return entries
-    }
-    if (!checksumOk(h)) throw new TarFormatError(sawHeader ? "invalid tar header checksum" : "not a tar archive")
-    sawHeader = true
-    const size = readNumber(h, 124, 12, "size")
-    const typeflag = String.fromCharCode(h[156]!)
-    const dataStart = at + block
-    const dataEnd = dataStart + size
-    if (dataEnd > buf.length) throw new TarFormatError("truncated tar archive")
-    const data = buf.subarray(dataStart, dataEnd)
-    at = dataStart + Math.ceil(size / block) * block
-    if (typeflag === "L") {
-      longName = readString(data, 0, data.length)
-      continue
-    }
-    if (typeflag === "K") {
-      longLink = readString(data, 0, data.length)
-      continue
-    }
-    if (typeflag === "x") {
-      pax = { ...pax, ...parsePax(data) }
-      continue
-    }
-    if (typeflag === "g") continue
-    const magic = readString(h, 257, 6)
-    const prefix = magic.startsWith("ustar") ? readString(h, 345, 155) : ""
-    const short = readString(h, 0, 100)
-    const name = pax.path ?? longName ?? (prefix !== "" ? `${prefix}/${short}` : short)
-    const linkname = pax.linkpath ?? longLink ?? readString(h, 157, 100)
-    const mode = readNumber(h, 100, 8, "mode") & 0o7777
-    const mtime = readNumber(h, 136, 12, "mtime")
-    longName = undefined
-    longLink = undefined
-    pax = {}
-    if (typeflag === "0" || typeflag === "\0" || typeflag === "7") {
-      entries.push({ name, type: "file", mode, data: data.slice(), mtime })
-    } else if (typeflag === "5") {
-      entries.push({ name, type: "dir", mode, mtime })
-    } else if (typeflag === "2") {
-      entries.push({ name, type: "symlink", mode, linkname, mtime })
-    }
-    // Hard links, devices, FIFOs: not artifacts.
-  }
-  if (!sawHeader) throw new TarFormatError("not a tar archive")
-  // Go's reader accepts a stream cut after the last entry; so do we.
-  return entries
-}
-
 
 /** Whether `h` (the first 512 bytes of a stream) is a tar header: not empty, its checksum right. */
 export const isTarHeader = (h: Uint8Array): boolean => {
@@ -313,13 +242,14 @@ class ByteReader {
 }
 
 /** One entry of a streamed tar: its header, and its data (files only) to be read before the next entry. */
-export type TarStreamEntry = Omit<TarEntry, "data"> & { readonly size: number }
+export type TarStreamEntry = TarEntry & { readonly size: number }
 
 /**
  * Reads a tar stream (uncompressed) entry by entry: `onEntry` is called with
  * each file, folder or link and a `read` that streams the entry's data to a
- * sink (files; not calling it skips the data). Same formats and errors as
- * `unpackTar`; nothing but one chunk and one entry's metadata is held.
+ * sink (files; not calling it skips the data); throws `TarFormatError` when
+ * the stream is not a tar. Nothing but one chunk and one entry's metadata is
+ * held.
  */
 export const readTarStream = async (
   source: AsyncIterable<Uint8Array>,

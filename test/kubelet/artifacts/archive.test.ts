@@ -5,13 +5,15 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as zlib from "node:zlib"
-import { chmodTree, gzip, isTarGz, isTarGzFile, stagedInputRefusal, tarGz, tarGzToFile, untarGzFile } from "../../../src/kubelet/artifacts/archive.js"
-import { packTar, unpackTar } from "../../../src/kubelet/artifacts/tar.js"
+import { chmodTree, isTarGzFile, stagedInputRefusal, tarGzToFile, untarGzFile } from "../../../src/kubelet/artifacts/archive.js"
+import { entryHeader } from "../../../src/kubelet/artifacts/tar.js"
+import { packedTgz, readTar, readTgz, tarBytes, tgzBytes } from "./tarFixtures.js"
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "flotilla-art-"))
+const run = (f: () => Promise<void>) => () => Effect.promise(f)
 
 describe("tar codec", () => {
-  it("round-trips files, folders, links and long names", () => {
+  it.effect("round-trips files, folders, links and long names", run(async () => {
     const long = `${"d".repeat(120)}/${"f".repeat(120)}`
     const entries = [
       { name: "a", type: "dir" as const, mode: 0o755 },
@@ -19,19 +21,19 @@ describe("tar codec", () => {
       { name: "a/link", type: "symlink" as const, mode: 0o777, linkname: "hello.txt" },
       { name: long, type: "file" as const, mode: 0o600, data: new Uint8Array([1, 2, 3]) }
     ]
-    const back = unpackTar(packTar(entries))
+    const back = await readTar(tarBytes(entries))
     expect(back.map((e) => [e.name.replace(/\/$/, ""), e.type, e.mode])).toEqual(entries.map((e) => [e.name, e.type, e.mode]))
     expect(new TextDecoder().decode(back[1]!.data)).toBe("hello\n")
     expect(back[2]!.linkname).toBe("hello.txt")
     expect([...back[3]!.data!]).toEqual([1, 2, 3])
-  })
+  }))
 
-  it("is read by GNU tar, and reads what GNU tar writes", () => {
+  it.effect("is read by GNU tar, and reads what GNU tar writes", run(async () => {
     const dir = tmp()
     const src = path.join(dir, "src")
     fs.mkdirSync(path.join(src, "sub"), { recursive: true })
     fs.writeFileSync(path.join(src, "sub", "x.txt"), "x")
-    fs.writeFileSync(path.join(dir, "ours.tgz"), tarGz(src, -1))
+    fs.writeFileSync(path.join(dir, "ours.tgz"), await packedTgz(src, -1))
     expect(execFileSync("tar", ["-tzf", path.join(dir, "ours.tgz")], { encoding: "utf8" }).split("\n").filter(Boolean).sort())
       // folders named without a trailing slash, as argoexec's tarDir writes them (GNU tar lists them so)
       .toEqual(["src", "src/sub", "src/sub/x.txt"])
@@ -40,16 +42,21 @@ describe("tar codec", () => {
     execFileSync("tar", ["-xzf", path.join(dir, "ours.tgz"), "-C", out])
     expect(fs.readFileSync(path.join(out, "src", "sub", "x.txt"), "utf8")).toBe("x")
     execFileSync("tar", ["-czf", path.join(dir, "gnu.tgz"), "-C", dir, "src"])
-    const names = unpackTar(zlib.gunzipSync(fs.readFileSync(path.join(dir, "gnu.tgz")))).map((e) => e.name)
+    const names = (await readTgz(path.join(dir, "gnu.tgz"))).map((e) => e.name)
     expect(names).toContain("src/sub/x.txt")
     fs.rmSync(dir, { recursive: true, force: true })
-  })
+  }))
 
-  it("refuses what is not a tar", () => {
-    expect(() => unpackTar(new TextEncoder().encode("hello world".padEnd(1024, " ")))).toThrow(/not a tar archive/)
-    expect(isTarGz(gzip(new TextEncoder().encode("just text"), -1))).toBe(false)
-    expect(isTarGz(new TextEncoder().encode("not gzip"))).toBe(false)
-  })
+  it.effect("refuses what is not a tar", run(async () => {
+    await expect(readTar(new TextEncoder().encode("hello world".padEnd(1024, " ")))).rejects.toThrow(/not a tar archive/)
+    await expect(readTar(new Uint8Array(1024))).rejects.toThrow(/not a tar archive: it starts with an empty block/)
+    const dir = tmp()
+    fs.writeFileSync(path.join(dir, "text.gz"), zlib.gzipSync("just text".padEnd(600, " ")))
+    fs.writeFileSync(path.join(dir, "plain"), "not gzip")
+    expect(await isTarGzFile(path.join(dir, "text.gz"))).toBe(false)
+    expect(await isTarGzFile(path.join(dir, "plain"))).toBe(false)
+    fs.rmSync(dir, { recursive: true, force: true })
+  }))
 })
 
 describe("archives as argoexec makes and opens them", () => {
@@ -63,8 +70,6 @@ describe("archives as argoexec makes and opens them", () => {
       fs.rmSync(file, { force: true })
     }
   }
-  const run = (f: () => Promise<void>) => () => Effect.promise(f)
-
   it.effect("a file archives under its base name and unpacks to the destination itself", run(async () => {
     const dir = tmp()
     fs.writeFileSync(path.join(dir, "hello_world.txt"), "hello world\n")
@@ -76,15 +81,19 @@ describe("archives as argoexec makes and opens them", () => {
     fs.rmSync(dir, { recursive: true, force: true })
   }))
 
-  it.effect("the streamed archive is the in-memory one, and a file is sniffed as a tarball from its first bytes only", run(async () => {
+  it.effect("the streamed archive holds the tree (a large file in chunks, a link kept), and a file is sniffed as a tarball from its first bytes only", run(async () => {
     const dir = tmp()
     const src = path.join(dir, "out")
     fs.mkdirSync(path.join(src, "a"), { recursive: true })
     fs.writeFileSync(path.join(src, "a", "big"), Buffer.alloc(3 * 1024 * 1024 + 7, 7))
     fs.symlinkSync("a/big", path.join(src, "l"))
     await tarGzToFile(src, path.join(dir, "s.tgz"), 1)
-    expect(zlib.gunzipSync(fs.readFileSync(path.join(dir, "s.tgz")))).toEqual(Buffer.from(zlib.gunzipSync(tarGz(src, 1))))
-    fs.writeFileSync(path.join(dir, "text.gz"), gzip(new TextEncoder().encode("just text"), -1))
+    const entries = await readTgz(path.join(dir, "s.tgz"))
+    expect(entries.map((e) => [e.name, e.type])).toEqual([["out", "dir"], ["out/a", "dir"], ["out/a/big", "file"], ["out/l", "symlink"]])
+    expect(Buffer.from(entries[2]!.data!).equals(Buffer.alloc(3 * 1024 * 1024 + 7, 7))).toBe(true)
+    expect(entries[3]!.linkname).toBe("a/big")
+    expect(await isTarGzFile(path.join(dir, "s.tgz"))).toBe(true)
+    fs.writeFileSync(path.join(dir, "text.gz"), zlib.gzipSync("just text"))
     expect(await isTarGzFile(path.join(dir, "text.gz"))).toBe(false)
     expect(await isTarGzFile(path.join(src, "a", "big"))).toBe(false)
     fs.rmSync(dir, { recursive: true, force: true })
@@ -96,7 +105,7 @@ describe("archives as argoexec makes and opens them", () => {
     fs.mkdirSync(path.join(src, "a"), { recursive: true })
     fs.writeFileSync(path.join(src, "a", "f"), "F")
     fs.symlinkSync("a/f", path.join(src, "l"))
-    await untar(tarGz(src, 0), path.join(dir, "in"))
+    await untar(await packedTgz(src, 0), path.join(dir, "in"))
     expect(fs.readFileSync(path.join(dir, "in", "a", "f"), "utf8")).toBe("F")
     expect(fs.readlinkSync(path.join(dir, "in", "l"))).toBe("a/f")
     fs.rmSync(dir, { recursive: true, force: true })
@@ -104,40 +113,40 @@ describe("archives as argoexec makes and opens them", () => {
 
   it.effect("refuses names and links that leave the destination", run(async () => {
     const dir = tmp()
-    const evil = gzip(packTar([{ name: "../escape", type: "file", mode: 0o644, data: new Uint8Array([1]) }]), -1)
+    const evil = tgzBytes([{ name: "../escape", type: "file", mode: 0o644, data: new Uint8Array([1]) }])
     await expect(untar(evil, path.join(dir, "x"))).rejects.toThrow(/illegal file path/)
     // dest dir/x is unpacked in dir/x.tmpdir: "../escape" would have landed at dir/escape.
     expect(fs.existsSync(path.join(dir, "escape"))).toBe(false)
-    const link = gzip(packTar([
+    const link = tgzBytes([
       { name: "d", type: "dir", mode: 0o755 },
       { name: "d/l", type: "symlink", mode: 0o777, linkname: "/etc" }
-    ]), -1)
+    ])
     await expect(untar(link, path.join(dir, "y"))).rejects.toThrow(/illegal symlink target/)
-    const up = gzip(packTar([
+    const up = tgzBytes([
       { name: "d", type: "dir", mode: 0o755 },
       { name: "d/a", type: "symlink", mode: 0o777, linkname: ".." },
       { name: "d/b", type: "symlink", mode: 0o777, linkname: "../.." }
-    ]), -1)
+    ])
     // "d/a -> .." names the destination itself: refused as well.
     await expect(untar(up, path.join(dir, "z"))).rejects.toThrow(/illegal symlink target: d\/a -> \.\./)
-    const topUp = gzip(packTar([{ name: "a", type: "symlink", mode: 0o777, linkname: ".." }, { name: "b", type: "file", mode: 0o644 }]), -1)
+    const topUp = tgzBytes([{ name: "a", type: "symlink", mode: 0o777, linkname: ".." }, { name: "b", type: "file", mode: 0o644 }])
     await expect(untar(topUp, path.join(dir, "z"))).rejects.toThrow(/illegal symlink target: a -> \.\./)
     // A link to a folder inside, then a file through it: fine inside, refused when the name climbs out.
-    const through = gzip(packTar([
+    const through = tgzBytes([
       { name: "d", type: "dir", mode: 0o755 },
       { name: "d/sub", type: "dir", mode: 0o755 },
       { name: "d/a", type: "symlink", mode: 0o777, linkname: "sub" },
       { name: "d/a/f", type: "file", mode: 0o644, data: new TextEncoder().encode("F") }
-    ]), -1)
+    ])
     await untar(through, path.join(dir, "w"))
     expect(fs.readFileSync(path.join(dir, "w", "sub", "f"), "utf8")).toBe("F")
-    const climbs = gzip(packTar([
+    const climbs = tgzBytes([
       { name: "d", type: "dir", mode: 0o755 },
       { name: "d/sub", type: "dir", mode: 0o755 },
       { name: "d/a", type: "symlink", mode: 0o777, linkname: "sub" },
       { name: "d/a/../../x", type: "file", mode: 0o644, data: new Uint8Array([1]) },
       { name: "d/a/../../../x", type: "file", mode: 0o644, data: new Uint8Array([1]) }
-    ]), -1)
+    ])
     await expect(untar(climbs, path.join(dir, "v"))).rejects.toThrow(/illegal file path: d\/a\/\.\.\/\.\.\/\.\.\/x/)
     expect(fs.existsSync(path.join(dir, "x"))).toBe(false)
     expect(fs.readdirSync(dir).sort()).toEqual(["w"])
@@ -148,7 +157,7 @@ describe("archives as argoexec makes and opens them", () => {
     const dir = tmp()
     const victim = path.join(dir, "victim")
     fs.writeFileSync(victim, "v", { mode: 0o600 })
-    const single = gzip(packTar([{ name: "l", type: "symlink", mode: 0o777, linkname: "victim" }]), -1)
+    const single = tgzBytes([{ name: "l", type: "symlink", mode: 0o777, linkname: "victim" }])
     await expect(untar(single, path.join(dir, "in"))).rejects.toThrow(/illegal symlink: the archive's single top-level entry l is a symlink/)
     expect(fs.readdirSync(dir).sort()).toEqual(["victim"])
     fs.symlinkSync("victim", path.join(dir, "in"))
@@ -160,48 +169,48 @@ describe("archives as argoexec makes and opens them", () => {
   it.effect("a chain of links is resolved on the real file system: a link placed through another link cannot climb out", run(async () => {
     const dir = tmp()
     // review s20 #2: each link is inside when read lexically; `l` really lands in t/r, from where its target climbs to /etc
-    const chain = gzip(packTar([
+    const chain = tgzBytes([
       { name: "t/r", type: "dir", mode: 0o755 },
       { name: "t/a/b/c/d/e/f/q", type: "symlink", mode: 0o777, linkname: "../../../../../../r" },
       { name: "t/a/b/c/d/e/f/q/l", type: "symlink", mode: 0o777, linkname: "../../../../../../../../etc" }
-    ]), -1)
+    ])
     await expect(untar(chain, path.join(dir, "1-b"))).rejects.toThrow(/illegal symlink target: t\/a\/b\/c\/d\/e\/f\/q\/l -> /)
     expect(fs.readdirSync(dir)).toEqual([])
     // a folder entry and a file named through a link
-    const folders = gzip(packTar([
+    const folders = tgzBytes([
       { name: "t/r", type: "dir", mode: 0o755 },
       { name: "t/a/b/q", type: "symlink", mode: 0o777, linkname: "../../r" },
       { name: "t/a/b/q/../../../../made", type: "dir", mode: 0o755 },
       { name: "t/a/b/q/../../../../made.txt", type: "file", mode: 0o644, data: new Uint8Array([1]) }
-    ]), -1)
+    ])
     // names are cleaned lexically first (as upstream's filepath.Join): these land in the destination, never through q
     await untar(folders, path.join(dir, "2-c"))
     expect(fs.readdirSync(dir)).toEqual(["2-c"])
     expect(fs.readdirSync(path.join(dir, "2-c")).sort()).toEqual(["made", "made.txt", "t"])
     fs.rmSync(path.join(dir, "2-c"), { recursive: true })
     // a link whose target goes through a folder not there yet, then up: refused (that folder could become a link later)
-    const later = gzip(packTar([
+    const later = tgzBytes([
       { name: "t/x", type: "symlink", mode: 0o777, linkname: "later/../y" },
       { name: "t/later", type: "symlink", mode: 0o777, linkname: "." }
-    ]), -1)
+    ])
     await expect(untar(later, path.join(dir, "3-d"))).rejects.toThrow(/illegal symlink target: t\/x -> later\/\.\.\/y/)
     // the second input of the report: a single top-level link into the first one
-    const second = gzip(packTar([{ name: "x", type: "symlink", mode: 0o777, linkname: "1-b/r/l" }]), -1)
+    const second = tgzBytes([{ name: "x", type: "symlink", mode: 0o777, linkname: "1-b/r/l" }])
     await expect(untar(second, path.join(dir, "0-a"))).rejects.toThrow(/single top-level entry x is a symlink/)
     // a link inside a single top-level folder that leaves that folder (it would point at the other inputs once moved)
-    const sibling = gzip(packTar([
+    const sibling = tgzBytes([
       { name: "top", type: "dir", mode: 0o755 },
       { name: "top/l", type: "symlink", mode: 0o777, linkname: "../other" }
-    ]), -1)
+    ])
     await expect(untar(sibling, path.join(dir, "4-e"))).rejects.toThrow(/illegal symlink target: top\/l -> \.\.\/other leaves the archive's top-level folder/)
     expect(fs.readdirSync(dir)).toEqual([])
     // links that stay inside still work, through links too
-    const fine = gzip(packTar([
+    const fine = tgzBytes([
       { name: "top/sub/f", type: "file", mode: 0o644, data: new TextEncoder().encode("F") },
       { name: "top/a/b", type: "symlink", mode: 0o777, linkname: "../sub" },
       { name: "top/c", type: "symlink", mode: 0o777, linkname: "a/b/f" },
       { name: "top/d", type: "symlink", mode: 0o777, linkname: "a/b/../sub/f" }
-    ]), -1)
+    ])
     await untar(fine, path.join(dir, "5-f"))
     expect(fs.readFileSync(path.join(dir, "5-f", "c"), "utf8")).toBe("F")
     expect(fs.readFileSync(path.join(dir, "5-f", "d"), "utf8")).toBe("F")
@@ -233,12 +242,7 @@ describe("archives as argoexec makes and opens them", () => {
     // ~4 MB of gzip expanding to 4 GiB: a tar header, then 64 concatenated gzip members of 64 MiB of zeros each
     // (gunzip reads concatenated members as one stream; one member is compressed once, so making the bomb is cheap).
     const size = 4 * 1024 ** 3
-    const h = Buffer.from(packTar([{ name: "bomb", type: "file", mode: 0o644, data: new Uint8Array(0) }]).subarray(0, 512))
-    h.write(size.toString(8).padStart(11, "0") + "\0", 124, "latin1")
-    h.fill(0x20, 148, 156)
-    let sum = 0
-    for (const b of h) sum += b
-    h.write(sum.toString(8).padStart(6, "0") + "\0 ", 148, "latin1")
+    const h = entryHeader({ name: "bomb", type: "file", mode: 0o644 }, size)
     const member = zlib.gzipSync(Buffer.alloc(64 * 1024 * 1024), { level: 9 })
     const file = path.join(dir, "bomb.tgz")
     fs.writeFileSync(file, Buffer.concat([zlib.gzipSync(h), ...Array.from({ length: 64 }, () => member)]))
@@ -255,16 +259,20 @@ describe("archives as argoexec makes and opens them", () => {
     const dir = tmp()
     fs.writeFileSync(path.join(dir, "f"), "f")
     await expect(tarGzToFile(path.join(dir, "f"), path.join(dir, "f.tgz"), -1, "f", AbortSignal.abort())).rejects.toThrow(/aborted/)
-    fs.writeFileSync(path.join(dir, "ok.tgz"), tarGz(path.join(dir, "f"), -1))
+    fs.writeFileSync(path.join(dir, "ok.tgz"), await packedTgz(path.join(dir, "f"), -1))
     await expect(untarGzFile(path.join(dir, "ok.tgz"), path.join(dir, "in"), { maxBytes: 1 << 20, signal: AbortSignal.abort() })).rejects.toThrow(/aborted/)
     expect(fs.existsSync(path.join(dir, "in.tmpdir"))).toBe(false)
     expect(fs.existsSync(path.join(dir, "in"))).toBe(false)
     fs.rmSync(dir, { recursive: true, force: true })
   }))
 
-  it("gzip levels are Go's: -1 to 9", () => {
-    expect(() => gzip(new Uint8Array(1), 10)).toThrow(/invalid compression level/)
-    const data = new Uint8Array(10000)
-    expect(gzip(data, 0).length).toBeGreaterThan(gzip(data, 9).length)
-  })
+  it.effect("gzip levels are Go's: -1 to 9", run(async () => {
+    const dir = tmp()
+    fs.writeFileSync(path.join(dir, "zeros"), new Uint8Array(10000))
+    await expect(tarGzToFile(path.join(dir, "zeros"), path.join(dir, "z.tgz"), 10)).rejects.toThrow(/invalid compression level: 10/)
+    await expect(tarGzToFile(path.join(dir, "zeros"), path.join(dir, "z.tgz"), -2)).rejects.toThrow(/invalid compression level: -2/)
+    expect((await packedTgz(path.join(dir, "zeros"), 0)).length).toBeGreaterThan((await packedTgz(path.join(dir, "zeros"), 9)).length)
+    expect((await packedTgz(path.join(dir, "zeros"), -1)).length).toBeLessThan((await packedTgz(path.join(dir, "zeros"), 0)).length)
+    fs.rmSync(dir, { recursive: true, force: true })
+  }))
 })

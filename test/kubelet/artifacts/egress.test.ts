@@ -5,7 +5,8 @@
  * cloud metadata address) or a private network is refused before any call,
  * naming the artifact and saying "not allowed", also behind a redirect or a
  * name resolving there; the configured repository's endpoint, allowed
- * explicitly, works.
+ * explicitly, works. On a redirect to another host only the credential
+ * headers are dropped, as Go's client does.
  */
 import { assert, describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
@@ -18,7 +19,7 @@ import { guardedLookup, strictPolicy } from "../../../src/controller/httpPolicy.
 import { makeDirectoryStore } from "../../../src/kubelet/artifacts/DirectoryStore.js"
 import { makeS3Store } from "../../../src/kubelet/artifacts/S3Store.js"
 import { artifactEgress, checkS3Endpoint, checkUrl } from "../../../src/kubelet/artifacts/egress.js"
-import { type ArtifactDeps, type ArtifactTemplate, loadInputs, saveOutputs } from "../../../src/kubelet/artifacts/executor.js"
+import { type ArtifactDeps, type ArtifactTemplate, isDomainOrSubdomain, loadInputs, redirectHeaders, saveOutputs } from "../../../src/kubelet/artifacts/executor.js"
 
 const fresh = () => fs.mkdtempSync(path.join(os.tmpdir(), "flotilla-egress-"))
 
@@ -41,6 +42,33 @@ const serve = Effect.acquireRelease(
   ),
   (s) => Effect.promise(() => new Promise<void>((r) => s.server.close(() => r())))
 )
+
+/**
+ * A loopback http server on `host` (127.0.0.1 and 127.0.0.2 are two hosts to
+ * an http client, both on loopback) recording each request's headers:
+ * `/to?u=<url>` redirects there, anything else answers "data".
+ */
+const recorder = (host: string) =>
+  Effect.acquireRelease(
+    Effect.promise(() =>
+      new Promise<{ base: string; server: http.Server; seen: Array<http.IncomingHttpHeaders> }>((resolve) => {
+        const seen: Array<http.IncomingHttpHeaders> = []
+        const server = http.createServer((req, res) => {
+          seen.push(req.headers)
+          const url = new URL(req.url ?? "/", "http://x")
+          if (url.pathname === "/to") {
+            res.writeHead(302, { location: url.searchParams.get("u") ?? "/" })
+            return res.end()
+          }
+          res.end("data")
+        })
+        server.listen(0, host, () => resolve({ base: `http://${host}:${(server.address() as AddressInfo).port}`, server, seen }))
+      })
+    ),
+    (s) => Effect.promise(() => new Promise<void>((r) => s.server.close(() => r())))
+  )
+
+const to = (via: string, target: string) => `${via}/to?u=${encodeURIComponent(target)}`
 
 const repository = "127.0.0.1:9000"
 const archiveLocation = {
@@ -154,4 +182,63 @@ describe("artifact egress", () => {
       assert.deepStrictEqual(saved.artifacts.map((a) => a.name), ["good"])
       expect(saved.error).toMatch(/failed to save artifact 'bad' .*not allowed/)
     }))
+
+  it("a redirect keeps credential headers only for the first host and its subdomains, as Go's client (ports not compared, dropping sticky)", () => {
+    assert.isTrue(isDomainOrSubdomain("example.com", "example.com"))
+    assert.isTrue(isDomainOrSubdomain("files.example.com", "example.com"))
+    assert.isFalse(isDomainOrSubdomain("example.com", "files.example.com"))
+    assert.isFalse(isDomainOrSubdomain("notexample.com", "example.com"))
+    assert.isFalse(isDomainOrSubdomain("example.com.evil.test", "example.com"))
+    assert.isFalse(isDomainOrSubdomain("[::1]", "1]"))
+    const headers = { Authorization: ["Basic x"], cookie: ["c=1"], "Proxy-Authorization": ["p"], "WWW-Authenticate": ["w"], Cookie2: ["c2"], "X-Trace": ["t"] }
+    const at = (u: string) => new URL(u)
+    assert.deepStrictEqual(redirectHeaders(headers, at("https://example.com/a"), at("https://files.example.com:8443/b"), false), { headers, stripped: false })
+    assert.deepStrictEqual(redirectHeaders(headers, at("https://example.com/a"), at("http://EXAMPLE.com:8080/b"), false), { headers, stripped: false })
+    assert.deepStrictEqual(redirectHeaders(headers, at("https://example.com/a"), at("https://cdn.test/b"), false), { headers: { "X-Trace": ["t"] }, stripped: true })
+    assert.deepStrictEqual(redirectHeaders(headers, at("https://example.com/a"), at("https://example.com/c"), true), { headers: { "X-Trace": ["t"] }, stripped: true })
+  })
+
+  it.effect("on a redirect to another host only the credential headers are dropped; the other given headers follow every hop", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const first = yield* recorder("127.0.0.1")
+      const otherPort = yield* recorder("127.0.0.1")
+      const other = yield* recorder("127.0.0.2")
+      const deps: ArtifactDeps = {
+        ...depsFor(storeRoot(), [first.base, otherPort.base, other.base]),
+        secrets: new Map([["/argo/secret/web/user", new TextEncoder().encode("alice")], ["/argo/secret/web/pass", new TextEncoder().encode("pw")]])
+      }
+      const basicAuth = { usernameSecret: { name: "web", key: "user" }, passwordSecret: { name: "web", key: "pass" } }
+      const given = [
+        { name: "X-Trace", value: "t-1" },
+        { name: "X-Multi", value: "1" },
+        { name: "x-multi", value: "2" },
+        { name: "Cookie", value: "session=abc" },
+        { name: "Proxy-Authorization", value: "Basic cHJveHk=" },
+        // as Go's client: never sent from the headers (the URL's host is)
+        { name: "Host", value: "elsewhere.example" }
+      ]
+      const get = (url: string) => loadInputs(deps, { inputs: { artifacts: [{ name: "a", path: "/tmp/a", http: { url, headers: given, auth: { basicAuth } } } as never] } }, fresh())
+      const alice = `Basic ${Buffer.from("alice:pw").toString("base64")}`
+      const credentials = (h: http.IncomingHttpHeaders) => [h.authorization, h.cookie, h["proxy-authorization"]]
+      const others = (h: http.IncomingHttpHeaders) => [h["x-trace"], h["x-multi"]]
+
+      // 127.0.0.1 -> 127.0.0.2: credentials dropped, the rest kept
+      const staged = yield* get(to(first.base, `${other.base}/data`))
+      assert.strictEqual(fs.readFileSync(staged[0]!.hostPath, "utf8"), "data")
+      assert.deepStrictEqual(credentials(first.seen[0]!), [alice, "session=abc", "Basic cHJveHk="])
+      assert.deepStrictEqual(others(first.seen[0]!), ["t-1", "1, 2"])
+      assert.strictEqual(first.seen[0]!.host, new URL(first.base).host)
+      assert.deepStrictEqual(credentials(other.seen[0]!), [undefined, undefined, undefined])
+      assert.deepStrictEqual(others(other.seen[0]!), ["t-1", "1, 2"])
+
+      // the same host on another port: everything kept (Go compares host names, not ports)
+      yield* get(to(first.base, `${otherPort.base}/data`))
+      assert.deepStrictEqual(credentials(otherPort.seen[0]!), [alice, "session=abc", "Basic cHJveHk="])
+      assert.deepStrictEqual(others(otherPort.seen[0]!), ["t-1", "1, 2"])
+
+      // once dropped, a later hop back to the first host does not get them again
+      yield* get(to(first.base, to(other.base, `${otherPort.base}/data`)))
+      assert.deepStrictEqual(credentials(otherPort.seen[1]!), [undefined, undefined, undefined])
+      assert.deepStrictEqual(others(otherPort.seen[1]!), ["t-1", "1, 2"])
+    })))
 })

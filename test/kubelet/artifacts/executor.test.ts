@@ -14,12 +14,10 @@ import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as zlib from "node:zlib"
 import { artifactEgress, openEgress } from "../../../src/kubelet/artifacts/egress.js"
-import { tarGz } from "../../../src/kubelet/artifacts/archive.js"
 import { makeDirectoryStore } from "../../../src/kubelet/artifacts/DirectoryStore.js"
 import { type ArtifactDeps, type ArtifactTemplate, hasArtifacts, loadInputs, saveOutputs } from "../../../src/kubelet/artifacts/executor.js"
-import { unpackTar } from "../../../src/kubelet/artifacts/tar.js"
+import { packedTgz, readTgz } from "./tarFixtures.js"
 
 const endpoint = "local.test:9000"
 const archiveLocation = {
@@ -61,7 +59,7 @@ describe("loadInputs", () => {
       const root = storeRoot()
       const src = fresh()
       fs.writeFileSync(path.join(src, "msg"), "hello\n")
-      put(root, "in/msg.tgz", tarGz(path.join(src, "msg"), -1))
+      put(root, "in/msg.tgz", yield* Effect.promise(() => packedTgz(path.join(src, "msg"), -1)))
       const stage = fresh()
       const template: ArtifactTemplate = {
         archiveLocation,
@@ -121,7 +119,7 @@ describe("loadInputs: http auth and size caps", () => {
     ...extra
   })
 
-  it.effect("basicAuth sends the mounted username and password; other auth kinds fail, never unauthenticated", () =>
+  it.effect("basicAuth sends the mounted username and password (only both, as argoexec); other auth kinds fail, never unauthenticated", () =>
     Effect.gen(function*() {
       const seen: Array<string | undefined> = []
       const url = yield* server((req, res) => {
@@ -139,6 +137,9 @@ describe("loadInputs: http auth and size caps", () => {
       const missing = yield* Effect.flip(loadInputs(deps, { inputs: { artifacts: [{ name: "m", path: "/tmp/m", http: { url: `${url}/x`, auth: { basicAuth: { usernameSecret: { name: "nope", key: "user" } } } } } as never] } }, fresh()))
       expect(missing).toMatch(/open \/argo\/secret\/nope\/user: no such file or directory/)
       assert.strictEqual(seen.length, 1, "the refused ones never reached the server")
+      // as argoexec's driver: basic auth only with both a username and a password, else the request goes without it
+      yield* loadInputs(deps, { inputs: { artifacts: [{ name: "u", path: "/tmp/u", http: { url: `${url}/x`, auth: { basicAuth: { usernameSecret: { name: "web", key: "user" } } } } } as never] } }, fresh())
+      assert.deepStrictEqual(seen, [`Basic ${Buffer.from("alice:s3cr3t").toString("base64")}`, undefined])
     }).pipe(Effect.scoped))
 
   it.effect("an http body over the cap fails, named, and leaves nothing staged", () =>
@@ -159,7 +160,7 @@ describe("loadInputs: http auth and size caps", () => {
       const root = storeRoot()
       const src = path.join(fresh(), "zeros")
       fs.writeFileSync(src, Buffer.alloc(2 * 1024 * 1024))
-      put(root, "in/zeros.tgz", tarGz(src, 9))
+      put(root, "in/zeros.tgz", yield* Effect.promise(() => packedTgz(src, 9)))
       const deps = { ...depsFor(root), maxDecompressedBytes: 1024 * 1024 }
       const stage = fresh()
       const e = yield* Effect.flip(loadInputs(deps, { archiveLocation, inputs: { artifacts: [{ name: "z", path: "/tmp/z", s3: { key: "in/zeros.tgz" } } as never] } }, stage))
@@ -193,9 +194,9 @@ describe("saveOutputs", () => {
       const saved = yield* saveOutputs(depsFor(root), template, (p) => copies[p])
       assert.deepStrictEqual(saved.artifacts.map((a) => [a.name, a.s3?.key]), [["out", "wf/pod-1/out.tgz"], ["plain", "wf/pod-1/out.txt"], ["dir", "wf/pod-1/dir.tgz"]])
       assert.strictEqual(saved.error, "output artifact 'needed': /tmp/needed no such file or directory")
-      const entries = (key: string) => unpackTar(zlib.gunzipSync(fs.readFileSync(path.join(root, "art", key)))).map((e) => e.name)
-      assert.deepStrictEqual(entries("wf/pod-1/out.tgz"), ["out.txt"])
-      assert.deepStrictEqual(entries("wf/pod-1/dir.tgz"), ["dir", "dir/sub", "dir/sub/f"])
+      const entries = (key: string) => Effect.promise(() => readTgz(path.join(root, "art", key))).pipe(Effect.map((es) => es.map((e) => e.name)))
+      assert.deepStrictEqual(yield* entries("wf/pod-1/out.tgz"), ["out.txt"])
+      assert.deepStrictEqual(yield* entries("wf/pod-1/dir.tgz"), ["dir", "dir/sub", "dir/sub/f"])
       assert.strictEqual(fs.readFileSync(path.join(root, "art", "wf/pod-1/out.txt"), "utf8"), "OUT\n")
     }))
 

@@ -10,10 +10,8 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as zlib from "node:zlib"
-import { tarGz } from "../../../src/kubelet/artifacts/archive.js"
 import { makeS3Store } from "../../../src/kubelet/artifacts/S3Store.js"
-import { unpackTar } from "../../../src/kubelet/artifacts/tar.js"
+import { packedTgz, readTgz } from "./tarFixtures.js"
 import * as LocalKubelet from "../../../src/kubelet/LocalKubelet.js"
 import type { KubeObject } from "../../../src/kube/api/Resources.js"
 import { InMemoryKube } from "../../../src/testing/InMemoryKube.js"
@@ -170,7 +168,8 @@ layer(TestS3.layer, { timeout: 120_000 })("artifacts on a real S3 server", (it) 
       const dir = fs.mkdtempSync(path.join(workDir, "src-"))
       fs.writeFileSync(path.join(dir, "message"), "hello from s3\n")
       const c = s3.client()
-      yield* Effect.promise(() => c.send(new PutObjectCommand({ Bucket: bucket, Key: "in/message.tgz", Body: tarGz(path.join(dir, "message"), -1) })))
+      const body = yield* Effect.promise(() => packedTgz(path.join(dir, "message"), -1))
+      yield* Effect.promise(() => c.send(new PutObjectCommand({ Bucket: bucket, Key: "in/message.tgz", Body: body })))
       const { client, pod } = yield* secretAndPod(s3, "pass", {
         inputs: { artifacts: [{ name: "message", path: "/tmp/in/message", s3: { key: "in/message.tgz" }, mode: 0o600 }] },
         outputs: {
@@ -188,7 +187,7 @@ layer(TestS3.layer, { timeout: 120_000 })("artifacts on a real S3 server", (it) 
       // Key only, as upstream: the bucket is the archive location's.
       assert.deepStrictEqual(artifacts.map((a) => [a.name, a.s3]), [["out", { key: "wf/pass/out.tgz" }], ["plain", { key: "wf/pass/out.txt" }]])
       const tgz = yield* Effect.promise(() => c.send(new GetObjectCommand({ Bucket: bucket, Key: "wf/pass/out.tgz" })).then((r) => r.Body!.transformToByteArray()))
-      const entries = unpackTar(zlib.gunzipSync(tgz))
+      const entries = yield* Effect.promise(() => readTgz(tgz))
       assert.deepStrictEqual(entries.map((e) => e.name), ["out.txt"])
       assert.strictEqual(new TextDecoder().decode(entries[0]!.data), "HELLO FROM S3\n")
       const plain = yield* Effect.promise(() => c.send(new GetObjectCommand({ Bucket: bucket, Key: "wf/pass/out.txt" })).then((r) => r.Body!.transformToString()))
