@@ -5,7 +5,7 @@
 // deep imports: the package index also loads NodeRedis and with it the whole redis client (about 20 MB of RSS)
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Clock, Console, Context, Effect, Layer, Option, PubSub, Ref, Result, Scope } from "effect"
+import { Clock, Console, Context, Effect, Layer, Option, Ref, Result, Scope } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -15,31 +15,18 @@ import { parseCronSpec, submittedWorkflowFor } from "../controller/cron/spec.js"
 import * as Health from "../controller/Health.js"
 import * as LeaderElection from "../controller/LeaderElection.js"
 import * as Metrics from "../controller/Metrics.js"
-import * as ControlChannel from "../embedded/ControlChannel.js"
-import * as Embedded from "../embedded/EmbeddedRuntime.js"
-import * as LocalArtifacts from "../embedded/LocalArtifacts.js"
-import type { KubeClientShape } from "../kube/api/KubeClient.js"
-import { KubeConnector } from "../kube/api/KubeConnector.js"
 import { LiveKubeConnector } from "../kube/live/LiveKubeConnector.js"
-import { loadLocalConnection } from "../kube/live/LocalConnection.js"
 import type { KubeObject } from "../kube/api/Resources.js"
-import { podServiceAccountClients } from "../kubelet/boundToken.js"
-import * as LocalKubelet from "../kubelet/LocalKubelet.js"
-import { standardNodeLabels } from "../kubelet/scheduling.js"
 import * as ArgoLogger from "../observability/ArgoLogger.js"
-import { InMemoryKube } from "../testing/InMemoryKube.js"
 import { lintWorkflow } from "../workflow/lint/lint.js"
 import type { TemplateLookup } from "../workflow/engine/contract.js"
 import { referenceProblems } from "../workflow/engine/templateRefs.js"
 import { execWorkflow } from "../workflow/engine/workflowTemplateRef.js"
 import { decodeWorkflow } from "../workflow/model/decode.js"
 import { decodeTemplateHolderSpec } from "../workflow/model/schema/workflowTemplate.js"
-import { statusNodes } from "../workflow/model/compressedNodes.js"
 import { argoNamespaceConfig, leaderElectionConfig, podNamesConfig } from "../runtime/EnvConfig.js"
 import * as FlotillaLive from "../runtime/FlotillaLive.js"
-import { controlCommands, embeddedControl } from "./control.js"
-import { newSuspendHints, suspendHints } from "./suspendHint.js"
-import { renderWorkflow } from "./Tree.js"
+import { controlCommands } from "./control.js"
 
 /**
  * What the files hold: the workflows to run, and the (Cluster)WorkflowTemplates they may reference
@@ -130,84 +117,6 @@ const resolveReferences = (wf: KubeObject, lookup: TemplateLookup) => {
   return { workflow: exec.workflow, problems: referenceProblems(decoded.ok ? decoded.value : stub, exec.workflow.spec, lookup) }
 }
 
-const podIndex = (pods: ReadonlyArray<{ cluster: string; pod: KubeObject }>) => {
-  const map = new Map<string, { name: string; cluster: string; namespace: string }>()
-  for (const { cluster, pod } of pods) {
-    const id = pod.metadata.annotations?.["workflows.argoproj.io/node-id"]
-    if (id) map.set(id, { name: pod.metadata.name ?? "", cluster, namespace: pod.metadata.namespace ?? "" })
-  }
-  return map
-}
-
-/** Prints node phase changes as they happen (a redrawn tree on a terminal). */
-const follow = (
-  controller: Controller["Service"],
-  workflows: ReadonlyArray<KubeObject>,
-  output: string
-) =>
-  Effect.gen(function*() {
-    const keys = new Set(workflows.map((w) => `${w.metadata.namespace}/${w.metadata.name}`))
-    const tty = process.stdout.isTTY === true && output !== "json"
-    const seen = new Map<string, string>()
-    const subscription = yield* controller.workflows.subscribe
-    const latest = new Map<string, KubeObject>()
-    const pending = new Set(keys)
-    const allPods = Effect.gen(function*() {
-      const out: Array<{ cluster: string; pod: KubeObject }> = []
-      for (const view of yield* controller.pool.all) for (const pod of yield* view.pods.list()) out.push({ cluster: view.name, pod })
-      return out
-    })
-    const hinted = new Set<string>()
-    const show = (wf: KubeObject) =>
-      Effect.gen(function*() {
-        const key = `${wf.metadata.namespace}/${wf.metadata.name}`
-        latest.set(key, wf)
-        if (output === "json") return
-        if (tty) {
-          const pods = podIndex(yield* allPods)
-          const now = yield* Clock.currentTimeMillis
-          const text = [...latest.values()].map((w) => renderWorkflow(w, { now, pods })).join("\n\n")
-          // While a workflow waits to be resumed, the redrawn screen says how.
-          const hints = [...latest.values()].flatMap((w) => suspendHints(w).map((h) => h.text))
-          process.stdout.write("\x1b[H\x1b[2J" + text + "\n" + (hints.length > 0 ? `\n${hints.join("\n")}\n` : ""))
-          return
-        }
-        const nodes = statusNodes(wf["status"])
-        for (const [id, node] of Object.entries(nodes)) {
-          const line = `${node.phase ?? "Pending"}${node.message ? ` ${node.message}` : ""}`
-          if (seen.get(`${key}/${id}`) === line) continue
-          seen.set(`${key}/${id}`, line)
-          yield* Console.log(`${wf.metadata.name}  ${node.name}  ${node.type}  ${line}`)
-        }
-        // once per suspension: how to go on (again when suspended again)
-        for (const hint of newSuspendHints(hinted, wf)) yield* Console.log(hint.text)
-      })
-    for (const key of keys) {
-      const [ns, name] = key.split("/") as [string, string]
-      const wf = yield* controller.workflows.get(ns, name)
-      if (Option.isSome(wf)) {
-        yield* show(wf.value)
-        if (Embedded.isCompleted(wf.value)) pending.delete(key)
-      }
-    }
-    while (pending.size > 0) {
-      const change = yield* PubSub.take(subscription)
-      const key = `${change.object.metadata.namespace}/${change.object.metadata.name}`
-      if (!keys.has(key) || change.type === "delete") continue
-      yield* show(change.object)
-      if (Embedded.isCompleted(change.object)) pending.delete(key)
-    }
-    const finals = [...keys].map((k) => latest.get(k)!).filter(Boolean)
-    if (output === "json") {
-      yield* Console.log(JSON.stringify(finals.length === 1 ? finals[0] : finals, null, 2))
-    } else {
-      const pods = podIndex(yield* allPods)
-      const now = yield* Clock.currentTimeMillis
-      yield* Console.log("\n" + finals.map((w) => renderWorkflow(w, { now, pods })).join("\n\n"))
-    }
-    return finals
-  })
-
 const files = Argument.String("file").pipe(Argument.withDescription("Workflow YAML files, and the WorkflowTemplate, ClusterWorkflowTemplate and ConfigMap files they reference"), Argument.variadic({ min: 1 }))
 const outputFlag = Flag.Literals("output", ["tree", "json"]).pipe(
   Flag.withAlias("o"),
@@ -247,54 +156,9 @@ const run = Command.make(
       placed.push(resolved.workflow)
       for (const t of templates) placed.push({ ...t, metadata: { ...t.metadata, namespace: wf.metadata.namespace } })
     }
-    const finals = yield* Effect.scoped(Effect.gen(function*() {
-      const podNameVersion = yield* podNamesConfig
-      // No repository is configured for an embedded run: artifacts go to a local directory (LocalArtifacts.ts).
-      const artifacts = LocalArtifacts.repository(yield* LocalArtifacts.artifactDirConfig)
-      const { admin, controller, kube } = yield* Embedded.start(Embedded.placementOf(placed, namespace), {
-        mode: simulate ? "simulate" : "process",
-        controller: { podNameVersion },
-        artifactRepository: artifacts.repository
-      })
-      // The templates and ConfigMaps first: a workflow that references one that is not there yet errors at once.
-      for (const t of templates) {
-        if (t.kind === "ClusterWorkflowTemplate") yield* admin.create("clusterworkflowtemplates", undefined, t)
-        else if (t.kind === "ConfigMap") yield* admin.create("configmaps", t.metadata.namespace, t)
-        else yield* admin.create("workflowtemplates", t.metadata.namespace, t)
-      }
-      // `flotilla resume|suspend|stop|terminate NAME` in another terminal reach these workflows through it.
-      const channel = yield* ControlChannel.serve(embeddedControl(admin)).pipe(
-        Effect.map(Option.some),
-        // a control directory that is not this user's own is an error (someone else may have planted it), the rest a warning
-        Effect.catch((e) =>
-          e._tag === "ControlDirectoryError"
-            ? Effect.fail(e)
-            : Effect.logWarning(`no control channel: flotilla resume|suspend|stop|terminate cannot reach this run: ${e.message}`).pipe(Effect.as(Option.none<string>()))
-        )
-      )
-      for (const wf of workflows) {
-        yield* admin.create("workflows", wf.metadata.namespace, { apiVersion: "argoproj.io/v1alpha1", kind: "Workflow", ...wf })
-      }
-      if (Option.isSome(channel)) yield* Effect.logInfo("control channel").pipe(Effect.annotateLogs({ socket: channel.value }))
-      const finals = yield* follow(controller, workflows, output)
-      if (output !== "json") {
-        // What each pod printed, from whichever cluster it ran in (like `argo logs`).
-        for (const view of yield* controller.pool.all) {
-          for (const pod of yield* view.pods.list()) {
-            const text = yield* kube.adminClient(view.name).logs(pod.metadata.namespace!, pod.metadata.name!, "main").pipe(
-              Effect.orElseSucceed(() => "")
-            )
-            if (text.trim() === "") continue
-            yield* Console.log(`\n--- ${pod.metadata.name} (${view.name}/${pod.metadata.namespace}) ---\n${text.trimEnd()}`)
-          }
-        }
-      }
-      // Where the artifacts went (on stderr with --output json, whose stdout is the Workflow objects).
-      const where = LocalArtifacts.describe(finals, artifacts)
-      if (where !== undefined) yield* (output === "json" ? Console.error(where) : Console.log(`\n${where}`))
-      return finals
-    })).pipe(Effect.provide(InMemoryKube.layer))
-    const ok = finals.length === workflows.length && finals.every((w) => Embedded.phaseOf(w) === "Succeeded")
+    // the embedded runtime (in-memory clusters, local kubelets, artifact stores) is loaded only for `run`
+    const { runEmbedded } = yield* Effect.promise(() => import("./embeddedRun.js"))
+    const ok = yield* runEmbedded({ workflows, templates, placed, namespace, simulate, output })
     if (!ok) process.exitCode = 1
   })
 ).pipe(Command.withDescription("Run workflows on embedded in-memory clusters (the pods' commands run on this machine)"))
@@ -396,20 +260,6 @@ const controller = Command.make(
   })
 ).pipe(Command.withDescription("Run the controller against real clusters"))
 
-const registerNode = (client: KubeClientShape, nodeName: string) =>
-  client.create("nodes", undefined, {
-    apiVersion: "v1",
-    kind: "Node",
-    metadata: { name: nodeName, labels: { ...standardNodeLabels(nodeName), type: "flotilla-local-kubelet" } },
-    spec: {},
-    status: {
-      conditions: [{ type: "Ready", status: "True", reason: "KubeletReady", message: "flotilla local kubelet" }],
-      addresses: [{ type: "InternalIP", address: "127.0.0.1" }],
-      allocatable: { cpu: "32", memory: "256Gi", pods: "110" },
-      capacity: { cpu: "32", memory: "256Gi", pods: "110" }
-    }
-  }).pipe(Effect.catchTag("KubeError", (e) => e.reason === "AlreadyExists" ? Effect.void : Effect.fail(e)))
-
 const kubelet = Command.make(
   "kubelet",
   {
@@ -425,30 +275,10 @@ const kubelet = Command.make(
     ),
     simulate: simulateFlag
   },
-  Effect.fn(function*({ kubeconfig, context, nodeName, register, artifactEndpoints, simulate }) {
-    const spec = yield* loadLocalConnection({
-      kubeconfig: Option.getOrUndefined(kubeconfig),
-      context: Option.getOrUndefined(context)
-    })
-    yield* Effect.gen(function*() {
-      const connector = yield* KubeConnector
-      const client = yield* connector.connect(spec)
-      if (register) yield* registerNode(client, nodeName)
-      // On a real cluster kube-scheduler binds pods; this agent only runs what lands on its node.
-      // Resource templates' pods act as their service account, with a token bound to the pod (TokenRequest), never as this agent.
-      const podServiceAccountClient = yield* podServiceAccountClients(client, spec, nodeName)
-      yield* LocalKubelet.start({
-        client,
-        nodeName,
-        mode: simulate ? "simulate" : "process",
-        pathPrepend: ["/usr/games"],
-        bind: false,
-        podServiceAccountClient,
-        artifactAllowedEndpoints: artifactEndpoints
-      })
-      yield* Effect.logInfo("kubelet started").pipe(Effect.annotateLogs({ node: nodeName, cluster: spec.cluster }))
-      yield* Effect.never
-    }).pipe(Effect.scoped, Effect.provide(LiveKubeConnector.layer))
+  Effect.fn(function*(options) {
+    // the node agent's modules (the kubelet, artifact stores) are loaded only for `kubelet`
+    const { runNodeAgent } = yield* Effect.promise(() => import("./nodeAgent.js"))
+    yield* runNodeAgent(options)
   })
 ).pipe(Command.withDescription("Node agent: run pods bound to a node as local processes (test clusters)"))
 
