@@ -29,42 +29,63 @@ import type { KubeObject } from "../kube/api/Resources.js"
 import { labelCompleted } from "../util/argoKeys.js"
 import { observePod } from "./observe.js"
 
-/** The metadata without what every write changes and what the controller never reads. */
-const readMetadata = (object: KubeObject, dropLabels: ReadonlyArray<string>): Record<string, unknown> => {
-  const { resourceVersion: _rv, managedFields: _mf, ...rest } = object.metadata as Record<string, unknown>
-  const labels = rest["labels"] as Readonly<Record<string, string>> | undefined
-  if (labels === undefined || !dropLabels.some((l) => l in labels)) return rest
-  const kept: Record<string, string> = {}
-  for (const [k, v] of Object.entries(labels)) if (!dropLabels.includes(k)) kept[k] = v
-  return { ...rest, labels: kept }
-}
+type Json = Readonly<Record<string, unknown>>
 
-const podDroppedLabels: ReadonlyArray<string> = [labelCompleted]
+const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v)
 
-/** What the controller reads of a pod, as one comparable value. */
-export const podReadView = (pod: KubeObject): unknown => {
-  const status = (pod["status"] ?? {}) as { readonly phase?: unknown; readonly reason?: unknown; readonly message?: unknown }
-  return {
-    metadata: readMetadata(pod, podDroppedLabels),
-    spec: pod["spec"],
-    phase: status.phase,
-    reason: status.reason,
-    message: status.message,
-    // the cluster is the same on both sides of an update: left out
-    observation: observePod(pod, "")
+/**
+ * Equal as JSON (a key whose value is undefined is absent), without building the JSON: this runs
+ * for every update of every pod, and most differ early or share their unchanged parts.
+ */
+const sameJson = (a: unknown, b: unknown): boolean => {
+  if (a === b) return true
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false
+    return true
   }
+  return isObject(a) && isObject(b) && sameFields(a, b, noneSkipped)
 }
+
+const noneSkipped = (_key: string): boolean => false
+
+/** `a` and `b` have the same fields (as JSON), leaving out those `skip` names. */
+const sameFields = (a: Json, b: Json, skip: (key: string) => boolean): boolean => {
+  for (const key in a) {
+    if (!skip(key) && !sameJson(a[key], b[key])) return false
+  }
+  for (const key in b) {
+    if (!(key in a) && b[key] !== undefined && !skip(key)) return false
+  }
+  return true
+}
+
+/** What every write changes, and what the controller never reads. */
+const unreadMetadata = (key: string): boolean => key === "resourceVersion" || key === "managedFields"
+const unreadPodLabel = (key: string): boolean => key === labelCompleted
+
+const sameMetadata = (a: KubeObject, b: KubeObject, skipLabel: (key: string) => boolean): boolean => {
+  const ma = a.metadata as Json
+  const mb = b.metadata as Json
+  if (!sameFields(ma, mb, (key) => key === "labels" || unreadMetadata(key))) return false
+  return sameFields((ma["labels"] ?? {}) as Json, (mb["labels"] ?? {}) as Json, skipLabel)
+}
+
+const statusOf = (pod: KubeObject): Json => (isObject(pod["status"]) ? pod["status"] : {})
 
 /** Whether `next` differs from `previous` (the same pod) in anything the controller reads. */
-export const significantPodChange = (previous: KubeObject, next: KubeObject): boolean =>
-  JSON.stringify(podReadView(previous)) !== JSON.stringify(podReadView(next))
-
-/** A task result but its resourceVersion and managed fields. */
-const taskResultReadView = (result: KubeObject): unknown => ({ ...result, metadata: readMetadata(result, []) })
+export const significantPodChange = (previous: KubeObject, next: KubeObject): boolean => {
+  if (!sameMetadata(previous, next, unreadPodLabel) || !sameJson(previous["spec"], next["spec"])) return true
+  const before = statusOf(previous)
+  const after = statusOf(next)
+  if (before["phase"] !== after["phase"] || !sameJson(before["reason"], after["reason"]) || !sameJson(before["message"], after["message"])) return true
+  // the cluster is the same on both sides of an update: left out
+  return !sameJson(observePod(previous, ""), observePod(next, ""))
+}
 
 /** Whether `next` differs from `previous` (the same task result) in anything but its version. */
 export const significantTaskResultChange = (previous: KubeObject, next: KubeObject): boolean =>
-  JSON.stringify(taskResultReadView(previous)) !== JSON.stringify(taskResultReadView(next))
+  !sameMetadata(previous, next, noneSkipped) || !sameFields(previous as Json, next as Json, (key) => key === "metadata")
 
 /**
  * Whether a pool change may need its workflow reconciled: every add and delete, and each update

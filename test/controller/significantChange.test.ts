@@ -58,6 +58,8 @@ describe("significantPodChange", () => {
     assert.isFalse(significantPodChange(pod, updated((p) => p["status"].hostIP = "10.0.0.2")))
     assert.isFalse(significantPodChange(pod, updated((p) => p["metadata"].managedFields = [{ manager: "kubelet" }])))
     assert.isFalse(significantPodChange(pod, updated((p) => p["metadata"].labels["workflows.argoproj.io/completed"] = "true")))
+    // compared as JSON: key order and keys set to undefined do not matter
+    assert.isFalse(significantPodChange(pod, updated((p) => p["metadata"] = { ...Object.fromEntries(Object.entries(p["metadata"]).reverse()), generateName: undefined })))
   })
 
   it("wakes on everything a decision rests on: phase, completion, exit codes, messages, placement, IPs, deletion", () => {
