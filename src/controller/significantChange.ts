@@ -17,8 +17,9 @@
  *    annotations (node id, proof, workflow namespace), owner references, finalizers, uid, deletion
  *    timestamp, whatever else;
  *  - all of its spec as the cache keeps it (`slimPod`): node name, containers, deadlines.
- * Any difference there, or anything the comparison cannot tell apart, counts as significant:
- * a false positive costs one reconcile, a false negative a lost decision.
+ * Any difference there counts as significant: a false positive costs one reconcile, a false
+ * negative a lost decision. Whoever makes the controller read another field of a cached pod's
+ * status outside `observePod` must add it here too.
  *
  * A task result is all outputs, progress and labels (the completion label upstream waits for):
  * only an update that changes nothing but its resourceVersion or managed fields is skipped.
