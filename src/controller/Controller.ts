@@ -30,11 +30,12 @@ import type { ControllerConfig } from "./ControllerConfig.js"
 import { type ControllerOptions, ControllerSettings, expectationTtlMs, timingOf } from "./ControllerSettings.js"
 import { Expectations } from "./Expectations.js"
 import { Observation } from "./Observation.js"
-import { ownerOfPod, workflowKey } from "./observe.js"
+import { podChangeOwners, workflowKey } from "./observe.js"
 import { OrphanSweeper } from "./OrphanSweeper.js"
 import { PodCreator } from "./PodCreator.js"
 import { PodOwnership } from "./PodOwnership.js"
 import { Reconciler } from "./Reconciler.js"
+import { significantChange } from "./significantChange.js"
 import { recordingClient, StatusWriter } from "./StatusWriter.js"
 import { WorkflowCache } from "./WorkflowCache.js"
 import { WorkflowCleanup } from "./WorkflowCleanup.js"
@@ -174,9 +175,11 @@ const make = Effect.gen(function*() {
   yield* trigger("workflow-trigger", workflows.subscribe, (change) =>
     queue.add(workflowKey({ namespace: change.object.metadata.namespace!, name: change.object.metadata.name! })))
   yield* trigger("cluster-trigger", pool.subscribe, (change) => {
+    // An update that changes nothing a reconcile reads wakes no workflow (significantChange.ts).
+    const significant = significantChange(change)
     if (change.kind === "pods") {
-      const owner = ownerOfPod(change.object, config.cluster)
-      return owner ? queue.add(workflowKey(owner)) : Effect.void
+      if (!significant) return Effect.void
+      return Effect.forEach(podChangeOwners(change, config.cluster), (owner) => queue.add(workflowKey(owner)), { discard: true })
     }
     // A task result names its workflow; it lives in the pod's namespace, which may not be the workflow's.
     const name = change.object.metadata.labels?.[labelWorkflow]
@@ -186,6 +189,7 @@ const make = Effect.gen(function*() {
       // Kept only for a workflow that exists: anyone may write results naming made-up owners.
       const owner = change.object.metadata.ownerReferences?.find((o) => o.kind === "Workflow")?.uid
       if (owner !== undefined && candidates.some((wf) => wf.metadata.uid === owner)) yield* observation.retainReported(change.cluster, change.object)
+      if (!significant) return
       for (const wf of candidates) yield* queue.add(workflowKey({ namespace: wf.metadata.namespace!, name }))
     })
   })

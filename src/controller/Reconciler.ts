@@ -33,6 +33,7 @@ import { artifactGCPlan, finalizerArtifactGC } from "../workflow/engine/artifact
 import { statusNodes } from "../workflow/model/compressedNodes.js"
 import type { NodeStatus } from "../workflow/model/Workflow.js"
 import { ArtifactGC } from "./ArtifactGC.js"
+import { decodeOnce } from "../workflow/engine/decodeOnce.js"
 import { decodeWorkflow } from "../workflow/model/decode.js"
 import { cacheWaitPrefix, ClusterReadiness } from "./ClusterReadiness.js"
 import { ControllerSettings, timingOf } from "./ControllerSettings.js"
@@ -157,17 +158,6 @@ const make = Effect.gen(function*() {
     }))
   /** Frees a running place; the waiting workflows that may start now are looked at again. */
   const releaseSlot = (key: string) => Effect.forEach(throttler.release(key), queue.add, { discard: true })
-
-  /**
-   * A workflow copy decoded once: the cached copy (or the stand-in) is the same object through the
-   * several rounds its pods' events bring, and decoding its status again was a good part of a round.
-   */
-  const decodedCopies = new WeakMap<KubeObject, ReturnType<typeof decodeWorkflow>>()
-  const decodedOf = (object: KubeObject) => {
-    let decoded = decodedCopies.get(object)
-    if (decoded === undefined) decodedCopies.set(object, decoded = decodeWorkflow(object))
-    return decoded
-  }
 
   /** Since when a workflow has waited for the template caches, by key. */
   const templateWaitSince = new Map<string, number>()
@@ -336,7 +326,8 @@ const make = Effect.gen(function*() {
       }
 
       const exec = execWorkflow(wf, templates)
-      const decoded = decodedOf(exec.ok ? exec.workflow : wf)
+      // decoded once per copy, shared with the engine's own decode of it (decodeOnce.ts)
+      const decoded = decodeOnce(exec.ok ? exec.workflow : wf)
       // Once completed (and released) a workflow needs no finalizer any more: holding one again would
       // add and remove it on every reconcile.
       if (decoded.ok && ((needsFinalizer(decoded.value, config.cluster, templates) && !isCompleted(wf)) || hasFinalizer(wf))) {

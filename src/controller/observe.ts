@@ -41,6 +41,20 @@ export const ownerOfPod = (pod: KubeObject, localCluster: string): WorkflowRef |
   return { namespace, name }
 }
 
+/**
+ * The workflows a pod change concerns: the pod's owner, and for an update that moved the pod to
+ * another workflow (its labels or namespace annotation rewritten) the one it left, which has lost it.
+ */
+export const podChangeOwners = (
+  change: { readonly object: KubeObject; readonly previous?: KubeObject },
+  localCluster: string
+): ReadonlyArray<WorkflowRef> => {
+  const owner = ownerOfPod(change.object, localCluster)
+  const before = change.previous === undefined ? undefined : ownerOfPod(change.previous, localCluster)
+  if (before === undefined || (owner !== undefined && workflowKey(owner) === workflowKey(before))) return owner ? [owner] : []
+  return owner ? [owner, before] : [before]
+}
+
 /** The workflow a task result belongs to: named by its label, in the pod's namespace. */
 export const workflowNameOfTaskResult = (result: KubeObject): string | undefined =>
   result.metadata.labels?.[labelWorkflow]

@@ -73,7 +73,13 @@ export interface PoolChange {
   readonly cluster: string
   readonly kind: ResourceKind
   readonly type: "upsert" | "delete"
+  /** For an upsert the new object; for a delete the object's last known state. */
   readonly object: KubeObject
+  /**
+   * What the cache held before this change, if anything: an upsert without it is an add. Lets a
+   * consumer skip updates that change nothing it reads (see controller/significantChange.ts).
+   */
+  readonly previous?: KubeObject
 }
 
 export class ClusterNotAvailable extends Schema.TaggedError<ClusterNotAvailable>()("ClusterNotAvailable", {
@@ -256,7 +262,13 @@ const make = Effect.fnUntraced(function*(options: ClusterPoolOptions) {
     for (const [kind, informer] of [["pods", pods], ["workflowtaskresults", taskResults]] as const) {
       yield* informer.changes.pipe(
         Stream.runForEach((change) =>
-          PubSub.publish(changes, { cluster: name, kind, type: change.type, object: change.object })
+          PubSub.publish(changes, {
+            cluster: name,
+            kind,
+            type: change.type,
+            object: change.object,
+            ...(change.previous !== undefined ? { previous: change.previous } : {})
+          })
         ),
         Effect.forkIn(scope)
       )

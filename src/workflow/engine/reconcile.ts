@@ -11,12 +11,12 @@
  */
 import { labelCompleted, labelPhase } from "../../util/argoKeys.js"
 import { readStatusNodes } from "../model/compressedNodes.js"
-import { decodeWorkflow } from "../model/decode.js"
 import type { TemplateRef } from "../model/schema/template.js"
 import { isFailedOrError, isFulfilled, isWorkflowCompleted, type Template, templateTypeOf, type WorkflowPhase } from "../model/Workflow.js"
 import type { EngineInput, EngineOutput } from "./contract.js"
 import { executeContainerSet, reconcileContainerSets } from "./containerSet.js"
 import { executeDag } from "./dag.js"
+import { decodeOnce } from "./decodeOnce.js"
 import { configMapsNeeded, controllerConfigMapsNeeded } from "./configMapParams.js"
 import { customMetrics, recordMetricErrors } from "./metrics.js"
 import { failures, setGlobals, updateWorkflowMetadata } from "./globals.js"
@@ -55,7 +55,8 @@ export const reconcile = (input: EngineInput): EngineOutput => {
     // spec.workflowTemplateRef: the engine runs the joined spec (upstream's execWf).
     const exec = execWorkflow(input.workflow, input.templates)
     if (!exec.ok) return workflowError(input, exec.error)
-    const decoded = decodeWorkflow(exec.workflow)
+    // the same stored copy comes back round after round: decoded once (decodeOnce.ts)
+    const decoded = decodeOnce(exec.workflow)
     if (!decoded.ok) return decodeFailure(input, decoded.error)
     const nodes = readStatusNodes(decoded.value.status, maxDecodedNodeBytes(limits))
     if (!nodes.ok) return workflowError(input, nodes.error)
