@@ -11,7 +11,10 @@
  * Certificates and keys are read once and inlined; a `tokenFile` stays a file,
  * which the live connector reads again as it rotates (client-go does the same).
  * The cluster and the credential are checked as argo-kubeconfig's are
- * (SystemKubeconfig.ts): one credential, no auth-provider, no proxy.
+ * (SystemKubeconfig.ts: no auth-provider, basic auth, impersonation or proxy),
+ * except that a user may keep several credentials, of which one is used as
+ * client-go would prefer it: a tokenFile, else a token, else the client
+ * certificate (an exec plugin beside any of them is refused).
  */
 import { Effect } from "effect"
 import * as path from "node:path"
@@ -19,7 +22,7 @@ import type { ConnectionSpec } from "../kube/api/Connection.js"
 import { errorsFor, isSet, setString } from "./internal.js"
 import { type Kubeconfig, type NamedCluster, type NamedContext, type NamedUser, parseKubeconfig } from "./Kubeconfig.js"
 import { KubeconfigError } from "./KubeconfigError.js"
-import { systemAuth, systemEndpoint } from "./SystemKubeconfig.js"
+import { systemAuth, systemEndpoint, unsupportedAuth } from "./SystemKubeconfig.js"
 
 export interface LocalKubeconfigFile {
   readonly path: string
@@ -128,23 +131,33 @@ export const loadLocalKubeconfig = (
     const named = userIndex < 0 ? { name: userName ?? "" } : users[userIndex]
     const user = named.user
     const at = `users[${userIndex}].user`
-    // a token file stays a file (read again as it rotates), unless another credential is set too (refused below)
-    const onlyTokenFile = user !== undefined && user !== null && isSet(user.tokenFile) && !isSet(user.token) &&
-      !isSet(user.exec) && !["client-certificate", "client-certificate-data", "client-key", "client-key-data"].some((key) => isSet(user[key]))
     let auth: ConnectionSpec["auth"]
-    if (onlyTokenFile) {
-      const tokenFile = user.tokenFile as string
-      try {
-        options.checkReadable(tokenFile)
-      } catch (error) {
-        const code = typeof error === "object" && error !== null && "code" in error ? ` (${String(error.code)})` : ""
-        return yield* fail(`${at}.tokenFile`, `cannot read file "${tokenFile}"${code}`)
-      }
-      auth = { _tag: "TokenFile", path: tokenFile }
+    if (user === undefined || user === null) {
+      auth = { _tag: "Anonymous" }
     } else {
-      const checked = systemAuth(named, at, fail, validation)
-      if (checked instanceof KubeconfigError) return yield* checked
-      auth = checked
+      const unsupported = unsupportedAuth(user, at, fail)
+      if (unsupported !== undefined) return yield* unsupported
+      if (isSet(user.tokenFile) && !isSet(user.exec)) {
+        // client-go: a tokenFile is read again as it rotates and wins over a token; a client
+        // certificate beside it is left out (a connection carries one credential)
+        const tokenFile = user.tokenFile as string
+        try {
+          options.checkReadable(tokenFile)
+        } catch (error) {
+          const code = typeof error === "object" && error !== null && "code" in error ? ` (${String(error.code)})` : ""
+          return yield* fail(`${at}.tokenFile`, `cannot read file "${tokenFile}"${code}`)
+        }
+        auth = { _tag: "TokenFile", path: tokenFile }
+      } else {
+        // a token wins over a client certificate kept beside it (as client-node did; `kubectl config
+        // set-credentials --token` keeps the certificate fields already there)
+        const credential = isSet(user.token) && !isSet(user.exec)
+          ? { ...named, user: { token: user.token } }
+          : named
+        const checked = systemAuth(credential, at, fail, validation)
+        if (checked instanceof KubeconfigError) return yield* checked
+        auth = checked
+      }
     }
     return {
       cluster: options.cluster ?? clusterName,

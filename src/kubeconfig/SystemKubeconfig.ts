@@ -211,16 +211,11 @@ export const systemEndpoint = (
   return endpoint
 }
 
-/** The credential of one `users[]` entry of an operator-owned kubeconfig; `at` as for {@link systemEndpoint}. */
-export const systemAuth = (
-  named: NamedUser,
-  at: string,
-  fail: Fail,
-  options: SystemKubeconfigOptions
-): ClusterAuth | KubeconfigError => {
-  const user = named.user
-  if (!user) return { _tag: "Anonymous" }
-
+/**
+ * What flotilla's connections cannot do, in a `users[]` entry: an auth-provider, basic
+ * authentication, impersonation. An error for the first one set, else undefined.
+ */
+export const unsupportedAuth = (user: NonNullable<NamedUser["user"]>, at: string, fail: Fail): KubeconfigError | undefined => {
   if (isSet(user["auth-provider"])) {
     return fail(`${at}.auth-provider`, "auth-provider is not supported; use an exec credential plugin")
   }
@@ -230,6 +225,20 @@ export const systemAuth = (
   for (const key of ["as", "as-uid", "as-groups", "as-user-extra"] as const) {
     if (isSet(user[key])) return fail(`${at}.${key}`, "impersonation is not supported")
   }
+  return undefined
+}
+
+/** The credential of one `users[]` entry of an operator-owned kubeconfig; `at` as for {@link systemEndpoint}. */
+export const systemAuth = (
+  named: NamedUser,
+  at: string,
+  fail: Fail,
+  options: SystemKubeconfigOptions
+): ClusterAuth | KubeconfigError => {
+  const user = named.user
+  if (!user) return { _tag: "Anonymous" }
+  const unsupported = unsupportedAuth(user, at, fail)
+  if (unsupported !== undefined) return unsupported
 
   const hasToken = isSet(user.token) || isSet(user.tokenFile)
   const hasCert = isSet(user["client-certificate"]) || isSet(user["client-certificate-data"]) ||

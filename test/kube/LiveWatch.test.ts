@@ -8,7 +8,7 @@
  * clusters, `npm run bench -- --idle`).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type Duration, Effect, Redacted, Stream } from "effect"
+import { Deferred, type Duration, Effect, Exit, Fiber, Redacted, Scope, Stream } from "effect"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import { KubeConnector } from "../../src/kube/api/KubeConnector.js"
@@ -182,5 +182,28 @@ describe("live watch: reading the stream", () => {
       })
       const events = yield* Stream.runCollect(yield* watchPods(ended.port))
       assert.deepStrictEqual(names(events), ["OPENED", "ADDED a", "DELETED a"])
+    }))
+
+  it.live("closing the connection under an open watch fails its stream (client is closed) and closes the request", () =>
+    Effect.gen(function*() {
+      const srv = yield* silentServer
+      const connection = yield* Scope.make()
+      const client = yield* connectTo(srv.port).pipe(Scope.provide(connection))
+      const opened = yield* Deferred.make<void>()
+      const consumer = yield* client.watch("pods", "ns", { resourceVersion: "1", timeoutSeconds: 300 }).pipe(
+        Stream.tap((e) => (e.type === "OPENED" ? Deferred.succeed(opened, undefined) : Effect.void)),
+        Stream.runDrain,
+        Effect.flip,
+        Effect.forkChild
+      )
+      yield* Deferred.await(opened)
+      yield* Scope.close(connection, Exit.void)
+      const error = yield* Fiber.join(consumer)
+      assert.strictEqual(error.reason, "Unavailable")
+      assert.include(error.detail, "client is closed")
+      yield* closedWithin(srv.closed[0])
+      // and a watch asked for afterwards fails at once
+      const late = yield* client.watch("pods", "ns", { resourceVersion: "1" }).pipe(Stream.runDrain, Effect.flip)
+      assert.include(late.detail, "client is closed")
     }))
 })

@@ -131,11 +131,29 @@ describe("the controller's kubeconfig file", () => {
       const malformed = yield* Effect.flip(loadLocalKubeconfig([{ path: "/k/config", text: "clusters: [\n" }], options))
       assert.strictEqual(malformed.source, "/k/config")
       assert.include(malformed.detail, "malformed YAML")
-      const tokenAndFile = yield* Effect.flip(loadLocalKubeconfig([{
+      const impersonating = yield* Effect.flip(loadLocalKubeconfig([{
         path: "/k/config",
-        text: kubeconfig.replace("    tokenFile: ./token", "    tokenFile: ./token\n    client-certificate-data: " + b64("C"))
+        text: kubeconfig.replace("    tokenFile: ./token", "    tokenFile: ./token\n    as: limited-user")
       }], { ...files({ "/k/token": "t" }).options, context: "rotating" }))
-      assert.include(tokenAndFile.detail, "more than one credential")
+      assert.strictEqual(impersonating.field, "users[2].user.as")
+      assert.include(impersonating.detail, "impersonation is not supported")
+      const execAndToken = yield* Effect.flip(loadLocalKubeconfig([{
+        path: "/k/config",
+        text: kubeconfig.replace("    token: prod-token", "    token: prod-token\n    exec: { apiVersion: client.authentication.k8s.io/v1, command: cred }")
+      }], { ...options, context: "prod" }))
+      assert.include(execAndToken.detail, "more than one credential")
+    }))
+
+  it.effect("a user keeping several credentials gets the one client-go prefers: tokenFile, then token, then the certificate", () =>
+    Effect.gen(function*() {
+      const withCert = kubeconfig
+        .replace("    tokenFile: ./token", `    tokenFile: ./token\n    token: old-token\n    client-certificate-data: ${b64("C")}\n    client-key-data: ${b64("K")}`)
+        .replace("    token: prod-token", `    token: prod-token\n    client-certificate-data: ${b64("C")}\n    client-key-data: ${b64("K")}`)
+      const { options } = files({ "/k/token": "t" })
+      const rotating = yield* loadLocalKubeconfig([{ path: "/k/config", text: withCert }], { ...options, context: "rotating" })
+      assert.deepStrictEqual(rotating.auth, { _tag: "TokenFile", path: "/k/token" })
+      const prod = yield* loadLocalKubeconfig([{ path: "/k/config", text: withCert }], { ...options, context: "prod" })
+      assert.strictEqual(prod.auth._tag === "Token" ? Redacted.value(prod.auth.token) : prod.auth._tag, "prod-token")
     }))
 
   it.effect("several files merge as kubectl merges them: the first naming an entry wins, the first current-context is used", () =>

@@ -90,10 +90,11 @@ export const loadLocalConnection = (options: {
             : Effect.fail(new LocalConnectionError({ source: file, detail: `cannot read the kubeconfig${errorCode(error)}` }))
         )
       )
-      if (text !== undefined) files.push({ path: file, text })
+      // kubectl reads an empty file of a KUBECONFIG list as an empty config
+      if (text !== undefined && !(paths.length > 1 && text.trim() === "")) files.push({ path: file, text })
     }
     if (files.length === 0) {
-      return yield* new LocalConnectionError({ source: kubeconfig, detail: "none of the kubeconfig files exists" })
+      return yield* new LocalConnectionError({ source: kubeconfig, detail: "none of the kubeconfig files exists or has content" })
     }
     return yield* loadLocalKubeconfig(files, {
       context: options.context,

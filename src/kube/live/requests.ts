@@ -47,6 +47,8 @@ export const makeRequests = (session: Session): Requests => {
       if (session.isClosed()) return yield* Effect.fail(fail(ctx, "Unavailable", "client is closed"))
       yield* session.buckets.forPath(req.path).take
       yield* Effect.mapError(ensureCredentials, (error) => fail(ctx, error.reason, error.detail))
+      // the wait for a token or a credential may have outlasted the connection
+      if (session.isClosed()) return yield* Effect.fail(fail(ctx, "Unavailable", "client is closed"))
       const headers: Record<string, string> = {
         ...authHeaders(),
         Accept: req.accept ?? "application/json"

@@ -34,7 +34,7 @@ export const watchInactivityTimeoutMs = (timeoutSeconds: number | undefined): nu
   ((timeoutSeconds ?? 600) + 60) * 1000
 
 /** The longest watch event line read: far above any object the API server stores (etcd's 1.5 MiB limit). */
-export const maxWatchEventChars = 64 * 1024 * 1024
+export const maxWatchEventChars = 16 * 1024 * 1024
 
 /** Of an error answer, the first bytes kept for its message. */
 const maxErrorBodyBytes = 64 * 1024
@@ -68,7 +68,8 @@ export const makeWatch = (session: Session): KubeClientShape["watch"] => {
           watchControllers.delete(controller)
           outgoing?.destroy()
         }
-        controller.signal.addEventListener("abort", release, { once: true })
+        // the connection closed under the watch: its stream fails (the caller's scope is closing too)
+        controller.signal.addEventListener("abort", () => finish(fail(ctx, "Unavailable", "client is closed")), { once: true })
         /** Ends the stream (the caller resumes from its last version) or fails it; the first call wins. */
         const finish = (error?: KubeError) => {
           if (done) return
@@ -77,6 +78,8 @@ export const makeWatch = (session: Session): KubeClientShape["watch"] => {
           else Queue.failCauseUnsafe(queue, Cause.fail(error))
         }
         yield* Effect.addFinalizer(() => Effect.sync(release))
+        // the wait for a token or a credential may have outlasted the connection
+        if (session.isClosed()) return yield* Effect.fail(fail(ctx, "Unavailable", "client is closed"))
         watchControllers.add(controller)
 
         const connectMs = Duration.toMillis(session.requestTimeout)
