@@ -28,13 +28,14 @@
  * (VmHWM) of the controller, which runs compiled as in compare (`process`).
  *
  * Passes: `limited` (`--qps 20 --burst 30`, per cluster: one pair of token
- * buckets per connection) and, unless `--no-unlimited`, `unlimited` (no
- * `--qps`). Each pass starts a fresh controller with warm-up workflows (one per
+ * buckets per connection) unless `--no-limited`, and, unless `--no-unlimited`,
+ * `unlimited` (no `--qps`). Each pass starts a fresh controller with warm-up workflows (one per
  * cluster) and its own namespaces; between passes the workflow namespace is
  * deleted while the controller still runs (it releases what it holds).
  *
  *   npm run bench -- --multi-cluster             # N=1,000 (BENCH_CLUSTERS_WORKFLOWS)
  *   npm run bench -- --multi-cluster --smoke     # N=12, limited pass only
+ *   BENCH_CLUSTERS_WORKFLOWS=5000 npm run bench -- --multi-cluster --no-limited   # RSS with 5,000 workflows tracked
  *
  * Writes bench/results/multi-cluster.json and bench/results/multi-cluster.svg
  * (both passes: throughput over time, latency histogram) and prints a table.
@@ -118,13 +119,15 @@ export const multiClusterWorkflowOf = (name: string, i: number, namespace: strin
 
 export interface MultiClusterArgs {
   readonly smoke: boolean
+  readonly limited: boolean
   readonly unlimited: boolean
 }
 
-export const parseMultiClusterArgs = (argv: ReadonlyArray<string>): MultiClusterArgs => ({
-  smoke: argv.includes("--smoke"),
-  unlimited: !argv.includes("--no-unlimited") && !argv.includes("--smoke")
-})
+export const parseMultiClusterArgs = (argv: ReadonlyArray<string>): MultiClusterArgs => {
+  const unlimited = !argv.includes("--no-unlimited") && !argv.includes("--smoke")
+  // --no-limited (e.g. for a large N, where the 20 QPS pass is long) keeps the unlimited pass only
+  return { smoke: argv.includes("--smoke"), limited: !argv.includes("--no-limited") || !unlimited, unlimited }
+}
 
 export interface ClusterRequests {
   /** Workflows whose pod ran in this cluster. */
@@ -415,7 +418,7 @@ export const multiCluster = (args: MultiClusterArgs) =>
     const timeout = Duration.minutes(args.smoke ? 5 : Math.max(10, Math.ceil(n / 20)))
     const flotilla = yield* compileFlotilla
     yield* benchCluster(kwokNodes, clusters)
-    const passes: ReadonlyArray<Pass> = args.unlimited ? ["limited", "unlimited"] : ["limited"]
+    const passes: ReadonlyArray<Pass> = [...(args.limited ? ["limited" as const] : []), ...(args.unlimited ? ["unlimited" as const] : [])]
     const results: Array<{ figures: MultiClusterFigures; series: RunSeries }> = []
     for (const [i, pass] of passes.entries()) {
       const r = yield* runPass({ pass, n, flotilla, timeout, last: i === passes.length - 1 })

@@ -87,9 +87,12 @@ describe("bench multi-cluster", () => {
   })
 
   it("parses its flags: --smoke runs the limited pass only", () => {
-    assert.deepStrictEqual(parseMultiClusterArgs(["--multi-cluster"]), { smoke: false, unlimited: true })
-    assert.deepStrictEqual(parseMultiClusterArgs(["--multi-cluster", "--smoke"]), { smoke: true, unlimited: false })
-    assert.deepStrictEqual(parseMultiClusterArgs(["--multi-cluster", "--no-unlimited"]), { smoke: false, unlimited: false })
+    assert.deepStrictEqual(parseMultiClusterArgs(["--multi-cluster"]), { smoke: false, limited: true, unlimited: true })
+    assert.deepStrictEqual(parseMultiClusterArgs(["--multi-cluster", "--smoke"]), { smoke: true, limited: true, unlimited: false })
+    assert.deepStrictEqual(parseMultiClusterArgs(["--multi-cluster", "--no-unlimited"]), { smoke: false, limited: true, unlimited: false })
+    assert.deepStrictEqual(parseMultiClusterArgs(["--multi-cluster", "--no-limited"]), { smoke: false, limited: false, unlimited: true })
+    // never no pass at all
+    assert.deepStrictEqual(parseMultiClusterArgs(["--multi-cluster", "--no-limited", "--no-unlimited"]), { smoke: false, limited: true, unlimited: false })
   })
 
   it("prints one column per pass, with the requests per workflow of each cluster", () => {

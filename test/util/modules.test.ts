@@ -2,7 +2,10 @@
  * The shape of src/ as a module graph: no import cycles (type-only imports included, so that a
  * module can be read without the modules that import it), and no top-level await or dynamic
  * import() (either would keep the package from being `require()`d, and a computed import hides a
- * dependency from the type checker).
+ * dependency from the type checker). One exception: the command line (src/cli/, not part of the
+ * package's API) loads a command's own modules when that command runs, with `import("./x.js")` of
+ * a literal path (type-checked; an edge of the graph here like any import), so that
+ * `flotilla controller` never loads the embedded runtime or the kubelet (issue 14: RSS).
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as fs from "node:fs"
@@ -32,13 +35,31 @@ const specifiersOf = (source: ts.SourceFile): Array<string> =>
       : []
   )
 
-/** Relative imports and re-exports of a module, resolved to the .ts files they name. */
-const importsOf = (file: string, source: ts.SourceFile): Array<string> =>
-  source.statements.flatMap((s) => {
-    const spec = (ts.isImportDeclaration(s) || ts.isExportDeclaration(s)) && s.moduleSpecifier !== undefined && ts.isStringLiteral(s.moduleSpecifier)
-      ? s.moduleSpecifier.text
-      : undefined
-    if (spec === undefined || !spec.startsWith(".")) return []
+/** `import("./literal.js")` calls anywhere in a module: their literal paths. */
+const dynamicImportsOf = (source: ts.SourceFile): Array<string> => {
+  const found: Array<string> = []
+  const visit = (node: ts.Node): void => {
+    if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
+      const arg = node.arguments[0]
+      if (arg !== undefined && ts.isStringLiteral(arg)) found.push(arg.text)
+    }
+    ts.forEachChild(node, visit)
+  }
+  visit(source)
+  return found
+}
+
+/** Relative imports, re-exports and (unless `staticOnly`) literal dynamic imports of a module, resolved to the .ts files they name. */
+const importsOf = (file: string, source: ts.SourceFile, staticOnly = false): Array<string> =>
+  [
+    ...source.statements.flatMap((s) =>
+      (ts.isImportDeclaration(s) || ts.isExportDeclaration(s)) && s.moduleSpecifier !== undefined && ts.isStringLiteral(s.moduleSpecifier)
+        ? [s.moduleSpecifier.text]
+        : []
+    ),
+    ...(staticOnly ? [] : dynamicImportsOf(source))
+  ].flatMap((spec) => {
+    if (!spec.startsWith(".")) return []
     const target = path.resolve(path.dirname(file), spec.replace(/\.js$/, ".ts"))
     return fs.existsSync(target) ? [target] : []
   })
@@ -83,7 +104,7 @@ describe("src/ module graph", () => {
     assert.deepStrictEqual(cycles(graph).map((c) => c.map(rel).sort().join(" <-> ")), [])
   })
 
-  it("has no top-level await and no dynamic import()", () => {
+  it("has no top-level await and no dynamic import() (but the command line's own, of literal sibling paths)", () => {
     const findings: Array<string> = []
     for (const { file, source } of parsed) {
       const visit = (node: ts.Node, inFunction: boolean): void => {
@@ -92,12 +113,32 @@ describe("src/ module graph", () => {
         if (!inside && (ts.isAwaitExpression(node) || (ts.isForOfStatement(node) && node.awaitModifier !== undefined))) {
           findings.push(`top-level await at ${where()}`)
         }
-        if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) findings.push(`import() at ${where()}`)
+        if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
+          const arg = node.arguments[0]
+          const commandLine = rel(file).startsWith(`cli${path.sep}`) && node.arguments.length === 1 && arg !== undefined &&
+            ts.isStringLiteral(arg) && /^\.\/[A-Za-z]+\.js$/.test(arg.text)
+          if (!commandLine) findings.push(`import() at ${where()}`)
+        }
         ts.forEachChild(node, (child) => visit(child, inside))
       }
       visit(source, false)
     }
     assert.deepStrictEqual(findings, [])
+  })
+
+  it("`flotilla controller` loads no in-memory cluster, embedded runtime or local kubelet: cli/main.ts reaches none statically", () => {
+    const graph = new Map(parsed.map(({ file, source }) => [file, importsOf(file, source, true)]))
+    const reached = new Set<string>()
+    const visit = (file: string): void => {
+      if (reached.has(file)) return
+      reached.add(file)
+      for (const next of graph.get(file) ?? []) visit(next)
+    }
+    visit(path.join(srcRoot, "cli", "main.ts"))
+    assert.deepStrictEqual([...reached].map(rel).filter((f) => /^(testing|embedded\/EmbeddedRuntime|kubelet)\//.test(f) || f === "embedded/EmbeddedRuntime.ts"), [])
+    // and no package the controller does not need: the S3 SDK (the kubelet's), the whole client-node
+    const packages = new Set([...reached].flatMap((f) => specifiersOf(parsed.find((p) => p.file === f)!.source)).filter((s) => !s.startsWith(".")))
+    assert.deepStrictEqual([...packages].filter((p) => /aws-sdk|client-node|^@effect\/platform-node$/.test(p)), [])
   })
 
   it("the production entry (src/index.ts) reaches no in-memory cluster, embedded runtime or local kubelet", () => {
