@@ -9,14 +9,27 @@
  * handed over (the engine copies what it changes, `OperationState`), and neither is the decoded
  * value, which is shared by every reader of that object. An object built anew (a joined
  * `workflowTemplateRef` spec, a status without the cache wait's message) is decoded anew.
+ *
+ * A completed workflow's decode is not kept: the informer holds every completed workflow for as
+ * long as it exists (thousands of them), and its decode would double what each costs (issue 14:
+ * RSS with 5,000 workflows tracked), while a completed workflow is reconciled only now and then
+ * (its pods' clean-up, artifact GC, a TTL), where decoding again is cheap.
  */
 import type { KubeObject } from "../../kube/api/Resources.js"
 import { decodeWorkflow, type DecodeResult } from "../model/decode.js"
 
 const decoded = new WeakMap<KubeObject, DecodeResult>()
 
-/** `decodeWorkflow(object)`, computed once per object. */
+const completedPhases: ReadonlySet<unknown> = new Set(["Succeeded", "Failed", "Error"])
+
+const isCompleted = (object: KubeObject): boolean => {
+  const status = object["status"] as { readonly phase?: unknown } | undefined
+  return status !== null && typeof status === "object" && completedPhases.has(status.phase)
+}
+
+/** `decodeWorkflow(object)`, computed once per object while the workflow runs. */
 export const decodeOnce = (object: KubeObject): DecodeResult => {
+  if (isCompleted(object)) return decodeWorkflow(object)
   let result = decoded.get(object)
   if (result === undefined) {
     result = decodeWorkflow(object)

@@ -27,6 +27,17 @@ describe("decodeOnce", () => {
     assert.deepStrictEqual(other.ok && other.value.spec, first.ok && first.value.spec)
   })
 
+  it("a completed workflow's decode is not kept (thousands stay in the informer): decoded anew each time", () => {
+    for (const phase of ["Succeeded", "Failed", "Error"]) {
+      const done = { ...steps(), status: { phase } }
+      const first = decodeOnce(done)
+      assert.isTrue(first.ok)
+      assert.notStrictEqual(decodeOnce(done), first, phase)
+    }
+    const running = { ...steps(), status: { phase: "Running" } }
+    assert.strictEqual(decodeOnce(running), decodeOnce(running))
+  })
+
   it("rounds on the same stored copy decide the same and leave the copy as it was", () => {
     const sim = new Sim(steps())
     sim.tick()
