@@ -165,15 +165,21 @@ export const readAudit = (of: string = cluster): Array<AuditLine> => {
   return out
 }
 
-/** Peak resident set (VmHWM) of a process, MiB; undefined once it is gone. */
-export const vmHwmMiB = (pid: number): number | undefined => {
+/** A `Vm*` figure of /proc/<pid>/status, MiB; undefined once the process is gone. */
+const procStatusMiB = (pid: number, field: "VmHWM" | "VmRSS"): number | undefined => {
   try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))
     return m ? Number(m[1]) / 1024 : undefined
   } catch {
     return undefined
   }
 }
+
+/** Peak resident set (VmHWM) of a process, MiB; undefined once it is gone. */
+export const vmHwmMiB = (pid: number): number | undefined => procStatusMiB(pid, "VmHWM")
+
+/** Resident set now (VmRSS) of a process, MiB; undefined once it is gone. */
+export const vmRssMiB = (pid: number): number | undefined => procStatusMiB(pid, "VmRSS")
 
 // --------------------------------------------------------------------------- processes
 

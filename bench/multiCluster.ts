@@ -25,7 +25,9 @@
  * bench/podCompleter.ts per cluster (admin identity) completes them. Figures as
  * compare's: workflows per minute, p50/p99 pod done to node done, API requests
  * per workflow by verb and by cluster (each cluster's audit log), peak RSS
- * (VmHWM) of the controller, which runs compiled as in compare (`process`).
+ * (VmHWM) of the controller, which runs compiled as in compare (`process`),
+ * and its RSS once idle `BENCH_SETTLE_SECONDS` (default 30) after the run with
+ * every workflow still tracked (VmRSS; what it keeps, not its burst's peak).
  *
  * Passes: `limited` (`--qps 20 --burst 30`, per cluster: one pair of token
  * buckets per connection) unless `--no-limited`, and, unless `--no-unlimited`,
@@ -70,6 +72,7 @@ import {
   tail,
   tracker,
   vmHwmMiB,
+  vmRssMiB,
   workers,
   runBenchMain
 } from "./compare.js"
@@ -154,6 +157,12 @@ export interface MultiClusterFigures {
   readonly p99NodeLatencyMs: number
   readonly maxNodeLatencyMs: number
   readonly rssMiB: number
+  /**
+   * Resident set once the run is over and the controller has been idle `settleSeconds` with every
+   * workflow still tracked (its caches hold them all): what a controller keeps, not its burst's peak.
+   */
+  readonly settledRssMiB: number
+  readonly settleSeconds: number
   readonly apiRequestsPerWorkflow: number
   readonly apiRequestsPerWorkflowByVerb: Record<string, number>
   readonly apiRequestsByCluster: Record<string, ClusterRequests>
@@ -257,7 +266,7 @@ const setUpPass = Effect.fnUntraced(function*(pass: Pass) {
 })
 
 const runPass = Effect.fnUntraced(function*(
-  options: { pass: Pass; n: number; flotilla: CompiledFlotilla; timeout: Duration.Duration; last: boolean }
+  options: { pass: Pass; n: number; flotilla: CompiledFlotilla; timeout: Duration.Duration; last: boolean; settleSeconds: number }
 ) {
   const { pass, n } = options
   const { setup, kubeconfig, C } = yield* setUpPass(pass)
@@ -351,6 +360,9 @@ const runPass = Effect.fnUntraced(function*(
   for (const r of Object.values(byCluster)) {
     for (const [v, x] of Object.entries(r.perWorkflowByVerb)) byVerb[v] = round((byVerb[v] ?? 0) + x, 2)
   }
+  // idle with every workflow tracked: V8's memory reducer runs when the controller is idle
+  yield* Effect.sleep(Duration.seconds(options.settleSeconds))
+  const settled = vmRssMiB(pid) ?? NaN
   const seconds = (tEnd - t0) / 1000
   const figures: MultiClusterFigures = {
     pass,
@@ -364,6 +376,8 @@ const runPass = Effect.fnUntraced(function*(
     p99NodeLatencyMs: round(percentile(latencies, 99), 0),
     maxNodeLatencyMs: round(latencies[latencies.length - 1] ?? NaN, 0),
     rssMiB: round(peak),
+    settledRssMiB: round(settled),
+    settleSeconds: options.settleSeconds,
     apiRequestsPerWorkflow: round(total / n, 2),
     apiRequestsPerWorkflowByVerb: Object.fromEntries(Object.entries(byVerb).sort()),
     apiRequestsByCluster: byCluster,
@@ -398,6 +412,7 @@ export const multiClusterTable = (passes: ReadonlyArray<MultiClusterFigures>): s
   row("p50 pod-done to node-done ms", (p) => p.p50NodeLatencyMs)
   row("p99 pod-done to node-done ms", (p) => p.p99NodeLatencyMs)
   row("peak RSS MiB", (p) => p.rssMiB)
+  row("RSS MiB idle after the run (all tracked)", (p) => `${p.settledRssMiB} (after ${p.settleSeconds} s)`)
   row("API requests per workflow", (p) => p.apiRequestsPerWorkflow)
   const verbs = [...new Set(passes.flatMap((p) => Object.keys(p.apiRequestsPerWorkflowByVerb)))].sort()
   for (const v of verbs) row(`  ${v} per workflow`, (p) => p.apiRequestsPerWorkflowByVerb[v] ?? 0)
@@ -412,6 +427,8 @@ export const multiCluster = (args: MultiClusterArgs) =>
   Effect.gen(function*() {
     const wallStart = Date.now()
     const n = args.smoke ? 12 : Number(process.env["BENCH_CLUSTERS_WORKFLOWS"] ?? 1000)
+    const settleSeconds = args.smoke ? 0 : Number(process.env["BENCH_SETTLE_SECONDS"] ?? 30)
+    if (!(Number.isFinite(settleSeconds) && settleSeconds >= 0)) return yield* Effect.fail(new Error(`BENCH_SETTLE_SECONDS must be a number of seconds`))
     if (!(Number.isInteger(n) && n > 0)) return yield* Effect.fail(new Error(`BENCH_CLUSTERS_WORKFLOWS must be a positive integer`))
     // a cluster's pods stay until their workflow goes: room for its share (and the warm-up) on 110-pod nodes
     const kwokNodes = Math.max(2, Math.ceil((Math.ceil(n / clusters.length) + 10) / 100))
@@ -421,7 +438,7 @@ export const multiCluster = (args: MultiClusterArgs) =>
     const passes: ReadonlyArray<Pass> = [...(args.limited ? ["limited" as const] : []), ...(args.unlimited ? ["unlimited" as const] : [])]
     const results: Array<{ figures: MultiClusterFigures; series: RunSeries }> = []
     for (const [i, pass] of passes.entries()) {
-      const r = yield* runPass({ pass, n, flotilla, timeout, last: i === passes.length - 1 })
+      const r = yield* runPass({ pass, n, flotilla, timeout, last: i === passes.length - 1, settleSeconds })
       console.log(JSON.stringify(r.figures))
       results.push(r)
     }

@@ -108,6 +108,8 @@ describe("bench multi-cluster", () => {
       p99NodeLatencyMs: 2,
       maxNodeLatencyMs: 2,
       rssMiB: 100,
+      settledRssMiB: 90,
+      settleSeconds: 30,
       apiRequestsPerWorkflow: 6,
       apiRequestsPerWorkflowByVerb: { update: 3 },
       apiRequestsByCluster: {
