@@ -135,6 +135,7 @@ describe("bench multi-cluster", () => {
         "--cpu-prof",
         "--cpu-prof-dir=/tmp/p",
         "--max-semi-space-size=8",
+        "--optimize-for-size",
         "/x/dist/cli/main.js"
       ])
     } finally {
