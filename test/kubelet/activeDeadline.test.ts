@@ -117,14 +117,14 @@ describe("LocalKubelet: activeDeadlineSeconds (process mode)", () => {
       yield* client.create(
         "pods",
         ns,
-        withDeadline(
-          withHostPath(podFor("overdue", {
-            container: { image: "busybox", command: ["sh", "-c", `echo started; sleep ${nap} & touch ${marker}/started; wait`] }
-          }), marker),
-          1
-        )
+        withHostPath(podFor("overdue", {
+          container: { image: "busybox", command: ["sh", "-c", `echo started; sleep ${nap} & touch ${marker}/started; wait`] }
+        }), marker)
       )
+      // The deadline is set once the shell and its child run: set at creation, a loaded machine
+      // could pass it before the shell got that far, and the marker would never come.
       yield* awaitFile(`${marker}/started`)
+      yield* client.patch("pods", ns, "overdue", { spec: { activeDeadlineSeconds: 1 } })
       const pod = yield* awaitFinished(client, "overdue")
       assert.deepStrictEqual(
         { phase: statusOf(pod).phase, reason: statusOf(pod).reason, message: statusOf(pod).message },
