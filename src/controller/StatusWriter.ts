@@ -32,6 +32,7 @@ import { Clock, Context, Duration, Effect, Layer } from "effect"
 import { KubeClient } from "../kube/api/KubeClient.js"
 import type { KubeError } from "../kube/api/KubeError.js"
 import type { KubeObject } from "../kube/api/Resources.js"
+import { sameJson } from "../util/json.js"
 import type { EngineOutput } from "../workflow/engine/contract.js"
 import { updateStatusNodes } from "../workflow/model/compressedNodes.js"
 import { Expectations } from "./Expectations.js"
@@ -111,27 +112,6 @@ const staleWaitMax = 10_000
  * ArtifactGC.test.ts's "remote GC task whose delete fails" time out 2 runs in 3: not understood yet.)
  */
 export const placementHoldMs = 1000
-
-/** Deep equality of JSON values, whatever the order of object keys (an undefined member counts as absent, as in JSON). */
-export const sameJson = (a: unknown, b: unknown): boolean => {
-  if (a === b) return true
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false
-  if (Array.isArray(a) || Array.isArray(b)) {
-    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false
-    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false
-    return true
-  }
-  const x = a as Record<string, unknown>
-  const y = b as Record<string, unknown>
-  let count = 0
-  for (const k in x) {
-    if (x[k] === undefined) continue
-    count++
-    if (!Object.hasOwn(y, k) || !sameJson(x[k], y[k])) return false
-  }
-  for (const k in y) if (y[k] !== undefined) count--
-  return count === 0
-}
 
 /** Node fields that only say where a pod landed, why it still waits, and that it started. */
 const placementFields = new Set(["hostNodeName", "podIP", "message", "startedAt"])

@@ -28,25 +28,12 @@
  */
 import type { KubeObject } from "../kube/api/Resources.js"
 import { labelCompleted } from "../util/argoKeys.js"
+import { sameJson } from "../util/json.js"
 import { observePod } from "./observe.js"
 
 type Json = Readonly<Record<string, unknown>>
 
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v)
-
-/**
- * Equal as JSON (a key whose value is undefined is absent), without building the JSON: this runs
- * for every update of every pod, and most differ early or share their unchanged parts.
- */
-const sameJson = (a: unknown, b: unknown): boolean => {
-  if (a === b) return true
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false
-    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false
-    return true
-  }
-  return isObject(a) && isObject(b) && sameFields(a, b, noneSkipped)
-}
 
 const noneSkipped = (_key: string): boolean => false
 

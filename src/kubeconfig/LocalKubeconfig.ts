@@ -19,7 +19,7 @@
 import { Effect } from "effect"
 import * as path from "node:path"
 import type { ConnectionSpec } from "../kube/api/Connection.js"
-import { errorsFor, isSet, setString } from "./internal.js"
+import { errorCodeSuffix, errorsFor, isSet, setString } from "./internal.js"
 import { type Kubeconfig, type NamedCluster, type NamedContext, type NamedUser, parseKubeconfig } from "./Kubeconfig.js"
 import { KubeconfigError } from "./KubeconfigError.js"
 import { systemAuth, systemEndpoint, unsupportedAuth } from "./SystemKubeconfig.js"
@@ -144,8 +144,7 @@ export const loadLocalKubeconfig = (
         try {
           options.checkReadable(tokenFile)
         } catch (error) {
-          const code = typeof error === "object" && error !== null && "code" in error ? ` (${String(error.code)})` : ""
-          return yield* fail(`${at}.tokenFile`, `cannot read file "${tokenFile}"${code}`)
+          return yield* fail(`${at}.tokenFile`, `cannot read file "${tokenFile}"${errorCodeSuffix(error)}`)
         }
         auth = { _tag: "TokenFile", path: tokenFile }
       } else {

@@ -16,6 +16,7 @@ import { Effect, Redacted } from "effect"
 import type { ClusterAuth, ClusterEndpoint, ConnectionSpec } from "../kube/api/Connection.js"
 import { validateBearerToken } from "../kube/api/Validation.js"
 import {
+  errorCodeSuffix,
   errorsFor,
   findEntry,
   indexByName,
@@ -143,8 +144,7 @@ const readInline = (
   try {
     return options.readFile(path)
   } catch (error) {
-    const code = typeof error === "object" && error !== null && "code" in error ? ` (${String(error.code)})` : ""
-    return fail(field, `cannot read file "${path}"${code}`)
+    return fail(field, `cannot read file "${path}"${errorCodeSuffix(error)}`)
   }
 }
 

@@ -21,6 +21,10 @@ export const toBase64 = (content: string | Uint8Array): string =>
 export const toUtf8 = (content: string | Uint8Array): string =>
   typeof content === "string" ? content : Buffer.from(content).toString("utf8")
 
+/** ` (ENOENT)`: the code of a failed file read, for a message naming the file; empty when it has none. */
+export const errorCodeSuffix = (error: unknown): string =>
+  typeof error === "object" && error !== null && "code" in error ? ` (${String(error.code)})` : ""
+
 /** Builds errors for one source and, optionally, one context. */
 export const errorsFor = (source: string, context?: string) =>
 (field: string | undefined, detail: string): KubeconfigError =>

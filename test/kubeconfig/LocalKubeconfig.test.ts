@@ -15,6 +15,13 @@ import { KubeConfig } from "@kubernetes/client-node"
 
 const b64 = (text: string) => Buffer.from(text).toString("base64")
 
+/** A fresh folder under the system's temporary one, removed with the scope. */
+const tempDir = (prefix: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), prefix))),
+    (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+  )
+
 const files = (contents: Record<string, string>) => {
   const read: Array<string> = []
   return {
@@ -194,10 +201,7 @@ users:
 
   it.effect("on disk: KUBECONFIG may list several files and skips missing ones; --kubeconfig must exist", () =>
     Effect.gen(function*() {
-      const dir = yield* Effect.acquireRelease(
-        Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "flotilla-localkc-"))),
-        (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
-      )
+      const dir = yield* tempDir("flotilla-localkc-")
       fs.mkdirSync(path.join(dir, "certs"))
       fs.writeFileSync(path.join(dir, "certs", "ca.crt"), "DISK CA")
       fs.writeFileSync(path.join(dir, "config"), `
@@ -226,10 +230,7 @@ users: [{ name: u, user: { token: tok } }]
 
   it.effect("reads a kubeconfig file as @kubernetes/client-node does: server, CA (a relative path), TLS server name, skip-verify, token, client certificate", () =>
     Effect.gen(function*() {
-      const dir = yield* Effect.acquireRelease(
-        Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "flotilla-localkc-ref-"))),
-        (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
-      )
+      const dir = yield* tempDir("flotilla-localkc-ref-")
       fs.mkdirSync(path.join(dir, "pki"))
       fs.writeFileSync(path.join(dir, "pki", "ca.crt"), "CA FROM FILE")
       fs.writeFileSync(path.join(dir, "pki", "client.crt"), "CLIENT CERT")

@@ -10,6 +10,7 @@
 import { Effect, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { errorCodeSuffix } from "../../kubeconfig/internal.js"
 import { loadLocalKubeconfig } from "../../kubeconfig/LocalKubeconfig.js"
 import type { ConnectionSpec } from "../api/Connection.js"
 
@@ -24,9 +25,6 @@ export class LocalConnectionError extends Schema.TaggedError<LocalConnectionErro
 
 /** Where a pod's service account is mounted (token, ca.crt, namespace). */
 export const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
-
-const errorCode = (error: unknown): string =>
-  typeof error === "object" && error !== null && "code" in error ? ` (${String(error.code)})` : ""
 
 /**
  * In a pod: the API server from `KUBERNETES_SERVICE_HOST`/`_PORT`, the
@@ -49,13 +47,13 @@ const inCluster = (options: { readonly cluster?: string | undefined; readonly in
     const tokenFile = path.join(dir, "token")
     const certificateAuthorityData = yield* Effect.try({
       try: () => fs.readFileSync(caFile).toString("base64"),
-      catch: (error) => new LocalConnectionError({ source, detail: `cannot read the service account's CA ${caFile}${errorCode(error)}` })
+      catch: (error) => new LocalConnectionError({ source, detail: `cannot read the service account's CA ${caFile}${errorCodeSuffix(error)}` })
     })
     // the token must be there at start (it is read again later, as the kubelet rotates it)
     yield* Effect.try({
       try: () => fs.accessSync(tokenFile, fs.constants.R_OK),
       catch: (error) =>
-        new LocalConnectionError({ source, detail: `cannot read the service account's token ${tokenFile}${errorCode(error)}` })
+        new LocalConnectionError({ source, detail: `cannot read the service account's token ${tokenFile}${errorCodeSuffix(error)}` })
     })
     return {
       cluster: options.cluster ?? "inCluster",
@@ -85,9 +83,9 @@ export const loadLocalConnection = (options: {
         catch: (error) => error
       }).pipe(
         Effect.catch((error) =>
-          options.kubeconfig === undefined && paths.length > 1 && errorCode(error) === " (ENOENT)"
+          options.kubeconfig === undefined && paths.length > 1 && errorCodeSuffix(error) === " (ENOENT)"
             ? Effect.succeed(undefined)
-            : Effect.fail(new LocalConnectionError({ source: file, detail: `cannot read the kubeconfig${errorCode(error)}` }))
+            : Effect.fail(new LocalConnectionError({ source: file, detail: `cannot read the kubeconfig${errorCodeSuffix(error)}` }))
         )
       )
       // kubectl reads an empty file of a KUBECONFIG list as an empty config
