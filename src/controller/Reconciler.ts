@@ -433,13 +433,9 @@ const make = Effect.gen(function*() {
 
       // 2. write the status when it changed, with the records of the pods just created
       const written = yield* statusWriter.write(key, wf, output, now)
-      // a progress write with no spare token under the rate limit: the workflow's next change writes
-      // both, or this key's next round once the deferral is over (as after a Conflict, nothing after
-      // the write is done now)
-      if (written._tag === "Deferred") {
-        yield* queue.addAfter(key, Duration.millis(Math.max(written.retryAfterMs, 10)))
-        return "done" as const
-      }
+      // the workflow changed while its progress write waited for the rate limit: its key is queued
+      // again, and that round writes both (as after a Conflict, nothing after the write is done now)
+      if (written._tag === "Superseded") return "done" as const
       if (written._tag === "Retry") {
         // A Conflict is no failure: a newer copy is on its way (its event requeues the key, and this
         // looks again soon in case it does not). Charging it to the key's backoff and the shared

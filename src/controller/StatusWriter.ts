@@ -28,14 +28,14 @@
  * Running makes its node Running in that round, whatever the stored phase), and deadlines count
  * from the pod's own start time.
  *
- * Under a client-side rate limit (`--qps`), a write that does not complete the workflow goes only
- * with a spare token (`RequestLane`, background lane, no wait): one that no other request waits
- * for. Else it is `Deferred`, and no worker waits for it: the workflow's next change (in a burst,
- * its pod done soon after) writes both in one, so the writes that complete workflows go first. A
- * workflow's progress is deferred for `progressDeferralMaxMs` at most: then its write waits for a
- * token as any other. What a deferred write would have recorded (the records of pods just
- * created) is kept by `Expectations` meanwhile, as after a Conflict, and the pods carry their
- * owner's proof (`PodIdentity`). With no limit every write goes at once.
+ * Under a client-side rate limit (`--qps`), a write that does not complete the workflow goes in
+ * the background lane (`RequestLane`): it takes a token only when one is spare, so the writes
+ * that complete workflows go first, and it gives up when the workflow changes while it waits
+ * (`Superseded`): in a burst, a pod usually finishes before its workflow's first progress write
+ * would have gone out, and one write then says both. A workflow's progress is given up for
+ * `progressDeferralMaxMs` at most: then its write waits as any other. What such a write would
+ * have recorded first (the records of pods just created) is kept by `Expectations` meanwhile, as
+ * after a Conflict; the pods themselves carry their owner's proof (`PodIdentity`).
  */
 import { Clock, Context, Duration, Effect, Layer } from "effect"
 import { KubeClient } from "../kube/api/KubeClient.js"
@@ -56,11 +56,11 @@ export type WriteResult =
   /** The status is stored (written now, or unchanged). */
   | { readonly _tag: "Stored"; readonly status: Readonly<Record<string, unknown>> }
   /**
-   * Not written: a progress write found no spare token under the client-side rate limit. The
-   * workflow's next change carries it, or its write after `retryAfterMs` at most, which waits for
-   * a token as any other. As after a Conflict, nothing after the write is done this round.
+   * Not written: a progress write waited for the client-side rate limit and the workflow changed
+   * meanwhile (its key is queued again): the next round's write carries both. As after a Conflict,
+   * nothing after the write is done this round.
    */
-  | { readonly _tag: "Deferred"; readonly retryAfterMs: number }
+  | { readonly _tag: "Superseded" }
   /** A Conflict (a newer copy is on its way) or a failed write: again after the key's backoff. */
   | { readonly _tag: "Retry"; readonly conflict: boolean }
 
@@ -136,9 +136,6 @@ export const placementHoldMs = 1000
  */
 export const progressDeferralMaxMs = 10_000
 
-/** A progress write: a spare token now, or none (given up). */
-const progressLane = RequestLane.background({ patience: Duration.zero, giveUp: true })
-
 /** Node fields that only say where a pod landed, why it still waits, and that it started. */
 const placementFields = new Set(["hostNodeName", "podIP", "message", "startedAt"])
 
@@ -179,8 +176,8 @@ const make = Effect.gen(function*() {
 
   /** Since when each workflow has held back a placement-only change. */
   const holdingSince = new Map<string, number>()
-  /** Since when each workflow's progress writes have been deferred (none written since). */
-  const deferredSince = new Map<string, number>()
+  /** Since when each workflow's progress writes have been superseded (none written since). */
+  const supersededSince = new Map<string, number>()
   /**
    * Per workflow, this controller's last recorded Update: the copy it made, and the resourceVersions
    * known older than it (those its Updates since the cache last caught up replaced or made).
@@ -258,22 +255,28 @@ const make = Effect.gen(function*() {
       }
       if (changed) {
         holdingSince.delete(key)
-        // a progress write goes only with a spare token, else waits for the next round (see the header)
-        const since = deferredSince.get(key)
+        // a progress write waits for a spare token and gives up for a newer round (see the header)
+        const since = supersededSince.get(key)
         const deferrable = !isWorkflowCompleted(status["phase"]) && (since === undefined || now - since < progressDeferralMaxMs)
+        let gaveUp = false
+        const lane = deferrable
+          ? RequestLane.background({
+            patience: Duration.millis(Math.max(1, progressDeferralMaxMs - (since === undefined ? 0 : now - since))),
+            giveUpWhen: Effect.andThen(queue.addedAgain(key), Effect.sync(() => void (gaveUp = true)))
+          })
+          : RequestLane.normal
         const written = yield* local.replace("workflows", ref.namespace, {
           ...wf,
           metadata: { ...wf.metadata, labels },
           status
-        }).pipe(RequestLane.inLane(deferrable ? progressLane : RequestLane.normal), Effect.result)
+        }).pipe(RequestLane.inLane(lane), Effect.result)
         if (written._tag === "Success") {
-          deferredSince.delete(key)
+          supersededSince.delete(key)
           yield* recordWrite(key, wf.metadata.resourceVersion, written.success)
         }
-        if (written._tag === "Failure" && deferrable && RequestLane.givenUp(written.failure)) {
-          const first = since ?? now
-          deferredSince.set(key, first)
-          return { _tag: "Deferred", retryAfterMs: first + progressDeferralMaxMs - now } as const
+        if (written._tag === "Failure" && gaveUp && written.failure.reason === "Conflict") {
+          if (since === undefined) supersededSince.set(key, now)
+          return { _tag: "Superseded" } as const
         }
         if (written._tag === "Failure") {
           const e = written.failure
@@ -312,7 +315,7 @@ const make = Effect.gen(function*() {
       Effect.sync(() => {
         ownWrites.delete(key)
         holdingSince.delete(key)
-        deferredSince.delete(key)
+        supersededSince.delete(key)
       }),
     write,
     showMessage,

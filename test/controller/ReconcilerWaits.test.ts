@@ -8,13 +8,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { TestClock } from "effect/testing"
 import * as Embedded from "../../src/embedded/EmbeddedRuntime.js"
-import type { KubeClientShape } from "../../src/kube/api/KubeClient.js"
-import { KubeError } from "../../src/kube/api/KubeError.js"
-import { givenUpDetail, RequestLane } from "../../src/kube/api/RequestLane.js"
 import type { KubeObject } from "../../src/kube/api/Resources.js"
 import { InMemoryKube } from "../../src/testing/InMemoryKube.js"
 import { captureLogs, eventually, inMemory, messageOf } from "./harness.js"
-import { reconcilerOnly, reconcilerOnlyWith } from "./reconcilerOnly.js"
+import { reconcilerOnly } from "./reconcilerOnly.js"
 
 /** Yields until `check` gives a value (no clock: usable under the TestClock). */
 const untilSome = <A>(what: string, check: Effect.Effect<A | undefined>) =>
@@ -110,64 +107,4 @@ describe("Reconciler: memoization", () => {
         assert.include(warning!, "workflow=local/memo")
         assert.include(warning!, "configmaps is forbidden: not here")
       })), 30_000)
-})
-
-describe("Reconciler: a progress write deferred under the client rate limit", () => {
-  it.effect("the pod is created once and the status written once the deferral is over", () =>
-    Effect.gen(function*() {
-      const wf: KubeObject = {
-        apiVersion: "argoproj.io/v1alpha1",
-        kind: "Workflow",
-        metadata: { name: "deferred", namespace: "local" },
-        spec: { entrypoint: "main", templates: [{ name: "main", container: { image: "busybox", command: ["true"] } }] }
-      }
-      const kube = yield* InMemoryKube
-      yield* Embedded.provision(Embedded.placementOf([wf]))
-      const base = kube.clientFor(Embedded.localClusterName, Embedded.tokens.controller)
-      // a saturated limiter: no spare token ever, so what may give up does
-      const lanes: Array<string> = []
-      const localClient: KubeClientShape = {
-        ...base,
-        replace: (kind, namespace, object) =>
-          Effect.gen(function*() {
-            const lane = yield* RequestLane
-            if (kind === "workflows") lanes.push(lane._tag)
-            if (lane._tag === "Background" && lane.giveUp === true) {
-              return yield* new KubeError({ reason: "Conflict", cluster: "main", verb: "update", resource: kind, detail: givenUpDetail })
-            }
-            return yield* base.replace(kind, namespace, object)
-          })
-      }
-      const { queue, reconcile, workflows } = yield* reconcilerOnlyWith({ localClient })
-      const admin = kube.adminClient(Embedded.localClusterName)
-      yield* admin.create("workflows", "local", wf)
-      yield* untilSome("the cache has the workflow", Effect.map(workflows.get("local", "deferred"), Option.getOrUndefined))
-      const stored = () => Effect.map(admin.get("workflows", "local", "deferred"), (w) => (w["status"] ?? {}) as Record<string, unknown>)
-      const pods = () => kube.objects(Embedded.localClusterName, "pods")
-
-      yield* reconcile("local/deferred")
-      assert.lengthOf(yield* pods(), 1)
-      assert.deepStrictEqual(yield* stored(), {}, "the progress write is deferred")
-      // the key comes back by the end of the deferral
-      assert.strictEqual(yield* queue.delayed, 1)
-      // another round (the pod's event) finds its pod: no second create, still deferred
-      yield* untilSome("the pod cache has the pod", Effect.map(pods(), (p) => p.length === 1 ? true : undefined))
-      yield* TestClock.adjust("3 seconds")
-      yield* reconcile("local/deferred")
-      assert.lengthOf(yield* pods(), 1)
-      assert.deepStrictEqual(yield* stored(), {})
-      // once the deferral is over, the write waits for a token as any other, with the pod's record
-      yield* TestClock.adjust("7 seconds")
-      yield* reconcile("local/deferred")
-      assert.deepStrictEqual(lanes, ["Background", "Background", "Normal"])
-      const status = yield* stored()
-      assert.strictEqual(status["phase"], "Running")
-      const [pod] = yield* pods()
-      const node = Object.values(status["nodes"] as Record<string, Record<string, unknown>>).find((n) => n["type"] === "Pod")
-      // its node is the pod's (a pod in the workflow's own namespace is proven by its ownerReference)
-      assert.strictEqual(pod!.metadata.annotations?.["workflows.argoproj.io/node-id"], node?.["id"])
-      const uid = (yield* admin.get("workflows", "local", "deferred")).metadata.uid
-      assert.isTrue((pod!.metadata.ownerReferences ?? []).some((o) => o.uid === uid))
-      assert.lengthOf(yield* pods(), 1)
-    }).pipe(Effect.scoped, Effect.provide(InMemoryKube.layer)))
 })

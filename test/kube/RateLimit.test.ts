@@ -1,10 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Fiber, Stream } from "effect"
+import { Clock, Deferred, Duration, Effect, Fiber, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import type { ConnectionSpec } from "../../src/kube/api/Connection.js"
-import { background, givenUp, inLane } from "../../src/kube/api/RequestLane.js"
+import { background, inLane } from "../../src/kube/api/RequestLane.js"
 import type { BackgroundLane } from "../../src/kube/api/RequestLane.js"
 import { burstOf, makeConnectionBuckets, makeTokenBucket, type TokenBucket } from "../../src/kube/live/rateLimit.js"
 import { LiveKubeConnector } from "../../src/kube/live/LiveKubeConnector.js"
@@ -152,45 +152,35 @@ describe("the background lane", () => {
       yield* Fiber.interrupt(stream)
     }))
 
-  it.effect("a lane that gives up takes nothing: with patience zero, a spare token now or none", () =>
-    Effect.gen(function*() {
-      const bucket = makeTokenBucket({ qps: 1, burst: 2 })
-      const log: Array<string> = []
-      // a spare token: taken
-      yield* takeInBackground(bucket, log, "a", { patience: Duration.zero, giveUp: true })
-      yield* Effect.yieldNow
-      yield* bucket.take
-      // none spare: given up at once, and the next token is still the next normal request's
-      yield* takeInBackground(bucket, log, "b", { patience: Duration.zero, giveUp: true })
-      yield* Effect.yieldNow
-      const next = yield* takeAll(bucket, 1)
-      yield* TestClock.adjust("1 second")
-      assert.deepStrictEqual(next.times, [1000])
-      // waiting with patience, then given up
-      const c = yield* takeInBackground(bucket, log, "c", { patience: Duration.seconds(2), giveUp: true })
-      yield* Effect.forkChild(Effect.forever(bucket.take))
-      yield* TestClock.adjust("2 seconds")
-      yield* Fiber.join(c)
-      assert.deepStrictEqual(log, ["a@0", "b@0 gave up", "c@3000 gave up"])
-    }))
-
-  it.effect("an interrupted background wait leaves the line: the next one goes", () =>
+  it.effect("gives up (taking nothing) when its lane says so; interrupted, it leaves the line", () =>
     Effect.gen(function*() {
       const bucket = makeTokenBucket({ qps: 1, burst: 1 })
       const log: Array<string> = []
       yield* bucket.take
+      const giveUp = yield* Deferred.make<void>()
+      const b = yield* takeInBackground(bucket, log, "b", { giveUpWhen: Deferred.await(giveUp) })
+      const c = yield* takeInBackground(bucket, log, "c")
+      yield* TestClock.adjust("500 millis")
+      yield* Deferred.succeed(giveUp, undefined)
+      yield* Fiber.join(b)
+      assert.deepStrictEqual(log, ["b@500 gave up"])
+      // c is first now, and its token is not taken by b: it comes at 1 s
+      yield* TestClock.adjust("500 millis")
+      yield* Fiber.join(c)
+      assert.deepStrictEqual(log, ["b@500 gave up", "c@1000"])
+      // an interrupted background wait lets the next one go (the bucket is empty again)
       const d = yield* takeInBackground(bucket, log, "d")
       const e = yield* takeInBackground(bucket, log, "e")
       yield* Effect.yieldNow
       yield* Fiber.interrupt(d)
-      yield* TestClock.adjust("1 second")
+      yield* TestClock.adjust("2 seconds")
       yield* Fiber.join(e)
-      assert.deepStrictEqual(log, ["e@1000"])
+      assert.deepStrictEqual(log, ["b@500 gave up", "c@1000", "e@2000"])
     }))
 
   it.effect("without a limit it goes at once", () =>
     Effect.gen(function*() {
-      assert.isTrue(yield* makeTokenBucket(undefined).takeBackground({ _tag: "Background", patience: Duration.zero, giveUp: true }))
+      assert.isTrue(yield* makeTokenBucket(undefined).takeBackground({ _tag: "Background", giveUpWhen: Effect.void }))
     }))
 })
 
@@ -287,18 +277,24 @@ describe("live connections under a rate limit", () => {
       assert.strictEqual(seen.length, before + 3)
     }))
 
-  it.effect("a background request given up is not sent, and fails with the given-up Conflict", () =>
+  it.effect("a background request given up while it waits is not sent, and fails with Conflict", () =>
     Effect.gen(function*() {
       const { port, seen } = yield* startServer
       const a = yield* LiveKubeConnector.connect(specFor(port, "a"), { rateLimit: { qps: 1, burst: 1 } })
       yield* a.get("pods", "ns", "p1")
-      const error = yield* a.get("pods", "ns", "p1").pipe(inLane(background({ patience: Duration.zero, giveUp: true })), Effect.flip)
+      const giveUp = yield* Deferred.make<void>()
+      const waiting = yield* Effect.forkChild(
+        a.get("pods", "ns", "p1").pipe(inLane(background({ giveUpWhen: Deferred.await(giveUp) })), Effect.flip)
+      )
+      yield* TestClock.adjust("500 millis")
+      yield* Deferred.succeed(giveUp, undefined)
+      const error = yield* Fiber.join(waiting)
       assert.strictEqual(error.reason, "Conflict")
-      assert.isTrue(givenUp(error))
+      assert.match(error.detail, /given up/)
       assert.strictEqual(seen.length, 1)
       // a background request with a spare token goes
       yield* TestClock.adjust("1 second")
-      yield* a.get("pods", "ns", "p1").pipe(inLane(background({ patience: Duration.zero, giveUp: true })))
+      yield* a.get("pods", "ns", "p1").pipe(inLane(background()))
       assert.strictEqual(seen.length, 2)
     }))
 })

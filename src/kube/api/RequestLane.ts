@@ -11,7 +11,6 @@
  * move workflows on (pod creates, completion writes) go first.
  */
 import { Context, type Duration, Effect } from "effect"
-import type { KubeError } from "./KubeError.js"
 
 export interface NormalLane {
   readonly _tag: "Normal"
@@ -19,13 +18,10 @@ export interface NormalLane {
 
 export interface BackgroundLane {
   readonly _tag: "Background"
-  /** Longest wait for a spare token (default 30 s; zero: one spare now or none). */
+  /** Longest wait for a spare token; after it the request waits as a normal one (default 30 s). */
   readonly patience?: Duration.Duration | undefined
-  /**
-   * Out of patience, the request waits for a token as a normal one does (false, the default), or
-   * is given up (true): not sent, it fails with reason Conflict.
-   */
-  readonly giveUp?: boolean | undefined
+  /** When this completes before a token came, the request is not sent (it fails with reason Conflict). */
+  readonly giveUpWhen?: Effect.Effect<void> | undefined
 }
 
 export type Lane = NormalLane | BackgroundLane
@@ -39,9 +35,3 @@ export const RequestLane = Context.Reference<Lane>("flotilla/kube/RequestLane", 
 /** Runs `effect` with its requests in `lane`. */
 export const inLane = (lane: Lane) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.provideService(effect, RequestLane, lane)
-
-/** The detail of the Conflict a request given up in its lane fails with (never sent). */
-export const givenUpDetail = "not sent: no spare token under the client-side rate limit (given up, as its lane asks)"
-
-/** True for the error of a request given up in its lane, not an answer of the server. */
-export const givenUp = (error: KubeError): boolean => error.reason === "Conflict" && error.detail === givenUpDetail

@@ -31,9 +31,9 @@
  * no request of the normal lane waits. Background requests go oldest first;
  * the oldest one waits for the spare token, the others for their turn. None is
  * held back for ever: after its `patience` it reserves its token as a normal
- * request does, or is given up when its lane says so (`giveUp`: a running
- * workflow's progress write with no spare token is left to the workflow's next
- * write). With no limit, or a token to spare, both lanes go at once.
+ * request does. It may also give up (`giveUpWhen`, e.g. the workflow changed
+ * while its progress write waited: the next write carries both). With no limit,
+ * or a token to spare, both lanes go at once.
  *
  * Flotilla's default is no limit (`qps` unset or 0): see `--qps` in the CLI.
  */
@@ -52,7 +52,7 @@ export interface TokenBucket {
   readonly take: Effect.Effect<void>
   /**
    * Waits for a spare token (the background lane), at most the lane's patience, then for a token
-   * as `take` does, or, when the lane gives up, returns false (no token taken). Interruptible.
+   * as `take` does; false when the lane's `giveUpWhen` completed first (no token taken). Interruptible.
    */
   readonly takeBackground: (lane: BackgroundLane) => Effect.Effect<boolean>
   /** The limit in force, undefined when there is none. */
@@ -133,17 +133,17 @@ export const makeTokenBucket = (limit: RateLimit | undefined): TokenBucket => {
           tokens -= 1
           return Effect.succeed(true)
         }
-        const outOfPatience = lane.giveUp === true ? Effect.succeed(false) : Effect.as(take, true)
-        const patience = lane.patience ?? defaultPatience
-        if (Duration.toMillis(patience) <= 0) return outOfPatience
         const waiter = { turn: Deferred.makeUnsafe<void>() }
         background.push(waiter)
         if (background.length === 1) Deferred.doneUnsafe(waiter.turn, Exit.void)
-        return Effect.andThen(Deferred.await(waiter.turn), spareToken).pipe(
-          Effect.timeoutOption(patience),
-          Effect.flatMap((got) => (Option.isSome(got) ? Effect.succeed(true) : Effect.andThen(leave(waiter), outOfPatience))),
-          Effect.ensuring(leave(waiter))
+        const patient = Effect.andThen(Deferred.await(waiter.turn), spareToken).pipe(
+          Effect.timeoutOption(lane.patience ?? defaultPatience),
+          // out of patience: a token as a normal request takes it
+          Effect.flatMap((got) => (Option.isSome(got) ? Effect.void : Effect.andThen(leave(waiter), take))),
+          Effect.as(true)
         )
+        const waited = lane.giveUpWhen === undefined ? patient : Effect.raceFirst(patient, Effect.as(lane.giveUpWhen, false))
+        return Effect.ensuring(waited, leave(waiter))
       })
     )
   return { take, takeBackground, limit: { qps, burst } }

@@ -9,7 +9,7 @@
 import type * as http from "node:http"
 import { Duration, Effect } from "effect"
 import type { KubeError } from "../api/KubeError.js"
-import { givenUpDetail, RequestLane } from "../api/RequestLane.js"
+import { RequestLane } from "../api/RequestLane.js"
 import { resources, type ResourceKind } from "../api/Resources.js"
 import { describe, type ErrorContext, reasonFromNetworkError, statusError } from "./errors.js"
 import { collectionPath, enc } from "./paths.js"
@@ -50,7 +50,7 @@ export const makeRequests = (session: Session): Requests => {
       const bucket = session.buckets.forPath(req.path)
       if (lane._tag === "Normal") yield* bucket.take
       else if (!(yield* bucket.takeBackground(lane))) {
-        return yield* Effect.fail(fail(ctx, "Conflict", givenUpDetail))
+        return yield* Effect.fail(fail(ctx, "Conflict", "not sent: given up while it waited for the client-side rate limit (a newer change is on its way)"))
       }
       yield* Effect.mapError(ensureCredentials, (error) => fail(ctx, error.reason, error.detail))
       // the wait for a token or a credential may have outlasted the connection
