@@ -21,7 +21,6 @@ import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
 import { isTransient } from "../kube/api/KubeError.js"
 import { ClusterPool } from "../kube/ClusterPool.js"
 import { KubeClient } from "../kube/api/KubeClient.js"
-import * as RequestLane from "../kube/api/RequestLane.js"
 import type { KubeObject } from "../kube/api/Resources.js"
 import * as CustomMetrics from "../observability/CustomMetrics.js"
 import * as Instruments from "../observability/Metrics.js"
@@ -175,13 +174,8 @@ const make = Effect.gen(function*() {
       yield* statusWriter.forget(key)
     })
 
-  /** Argo's `completed` label on a finished pod: a spare token, else one after a minute at most. */
-  const completedLabelLane = RequestLane.background({ patience: Duration.minutes(1) })
   /** Pods (by uid) this controller labelled completed, newest last; bounded, oldest first out. */
   const labelledPods = new Set<string>()
-  /** Pods (by uid) whose completed label is being patched. */
-  const labelling = new Set<string>()
-  const reconcilerScope = yield* Effect.scope
   const rememberLabelled = (uid: string) => {
     if (labelledPods.size >= 10_000) labelledPods.delete(labelledPods.values().next().value!)
     labelledPods.add(uid)
@@ -222,23 +216,16 @@ const make = Effect.gen(function*() {
           if (action.cluster !== config.cluster) continue
           const own = ownPod(action)
           if (own === undefined) continue
-          // labelled already by this controller (the pod cache may not show it yet: no second
-          // patch), or its patch is on its way
-          if (labelledPods.has(own.uid) || labelling.has(own.uid)) continue
+          // labelled already by this controller (the pod cache may not show it yet: no second patch)
+          if (labelledPods.has(own.uid)) continue
           const pod = yield* pool.local.pods.get(action.namespace, action.podName)
           if (Option.isNone(pod) || pod.value.metadata.uid !== own.uid || pod.value.metadata.labels?.[labelCompleted] === "true") continue
-          // Housekeeping no workflow waits for, as upstream's pod cleanup queue: under a rate limit
-          // it yields to pod creates, in a fibre of its own so that no worker waits for it. The uid
-          // makes the patch fail on any other pod that took the name meanwhile.
-          labelling.add(own.uid)
+          // the uid makes the patch fail on any other pod that took the name meanwhile
           yield* local.patch("pods", action.namespace, action.podName, {
             metadata: { uid: own.uid, labels: { [labelCompleted]: "true" } }
           }).pipe(
-            RequestLane.inLane(completedLabelLane),
             Effect.tap(() => Effect.sync(() => rememberLabelled(own.uid))),
-            Effect.catchTag("KubeError", () => Effect.void),
-            Effect.ensuring(Effect.sync(() => labelling.delete(own.uid))),
-            Effect.forkIn(reconcilerScope)
+            Effect.catchTag("KubeError", () => Effect.void)
           )
         }
       }
@@ -433,9 +420,6 @@ const make = Effect.gen(function*() {
 
       // 2. write the status when it changed, with the records of the pods just created
       const written = yield* statusWriter.write(key, wf, output, now)
-      // the workflow changed while its progress write waited for the rate limit: its key is queued
-      // again, and that round writes both (as after a Conflict, nothing after the write is done now)
-      if (written._tag === "Superseded") return "done" as const
       if (written._tag === "Retry") {
         // A Conflict is no failure: a newer copy is on its way (its event requeues the key, and this
         // looks again soon in case it does not). Charging it to the key's backoff and the shared

@@ -27,19 +27,9 @@
  * back decides anything: every round folds the observed pods into the nodes again (a pod seen
  * Running makes its node Running in that round, whatever the stored phase), and deadlines count
  * from the pod's own start time.
- *
- * Under a client-side rate limit (`--qps`), a write that does not complete the workflow goes in
- * the background lane (`RequestLane`): it takes a token only when one is spare, so the writes
- * that complete workflows go first, and it gives up when the workflow changes while it waits
- * (`Superseded`): in a burst, a pod usually finishes before its workflow's first progress write
- * would have gone out, and one write then says both. A workflow's progress is given up for
- * `progressDeferralMaxMs` at most: then its write waits as any other. What such a write would
- * have recorded first (the records of pods just created) is kept by `Expectations` meanwhile, as
- * after a Conflict; the pods themselves carry their owner's proof (`PodIdentity`).
  */
 import { Clock, Context, Duration, Effect, Layer } from "effect"
 import { KubeClient } from "../kube/api/KubeClient.js"
-import * as RequestLane from "../kube/api/RequestLane.js"
 import type { KubeError } from "../kube/api/KubeError.js"
 import type { KubeObject } from "../kube/api/Resources.js"
 import { sameJson } from "../util/json.js"
@@ -48,19 +38,12 @@ import { updateStatusNodes } from "../workflow/model/compressedNodes.js"
 import { Expectations } from "./Expectations.js"
 import { parseWorkflowKey, workflowKey } from "./observe.js"
 import { withPodRecords } from "./PodIdentity.js"
-import { isWorkflowCompleted } from "../workflow/model/Workflow.js"
 import * as Throttler from "./Throttler.js"
 import { WorkQueue } from "./WorkQueue.js"
 
 export type WriteResult =
   /** The status is stored (written now, or unchanged). */
   | { readonly _tag: "Stored"; readonly status: Readonly<Record<string, unknown>> }
-  /**
-   * Not written: a progress write waited for the client-side rate limit and the workflow changed
-   * meanwhile (its key is queued again): the next round's write carries both. As after a Conflict,
-   * nothing after the write is done this round.
-   */
-  | { readonly _tag: "Superseded" }
   /** A Conflict (a newer copy is on its way) or a failed write: again after the key's backoff. */
   | { readonly _tag: "Retry"; readonly conflict: boolean }
 
@@ -130,12 +113,6 @@ const staleWaitMax = 10_000
  */
 export const placementHoldMs = 1000
 
-/**
- * How long a running workflow's progress writes may be given up for newer ones while they wait
- * for the client-side rate limit; after it, its write waits for a token as any other.
- */
-export const progressDeferralMaxMs = 10_000
-
 /** Node fields that only say where a pod landed, why it still waits, and that it started. */
 const placementFields = new Set(["hostNodeName", "podIP", "message", "startedAt"])
 
@@ -176,8 +153,6 @@ const make = Effect.gen(function*() {
 
   /** Since when each workflow has held back a placement-only change. */
   const holdingSince = new Map<string, number>()
-  /** Since when each workflow's progress writes have been superseded (none written since). */
-  const supersededSince = new Map<string, number>()
   /**
    * Per workflow, this controller's last recorded Update: the copy it made, and the resourceVersions
    * known older than it (those its Updates since the cache last caught up replaced or made).
@@ -255,29 +230,12 @@ const make = Effect.gen(function*() {
       }
       if (changed) {
         holdingSince.delete(key)
-        // a progress write waits for a spare token and gives up for a newer round (see the header)
-        const since = supersededSince.get(key)
-        const deferrable = !isWorkflowCompleted(status["phase"]) && (since === undefined || now - since < progressDeferralMaxMs)
-        let gaveUp = false
-        const lane = deferrable
-          ? RequestLane.background({
-            patience: Duration.millis(Math.max(1, progressDeferralMaxMs - (since === undefined ? 0 : now - since))),
-            giveUpWhen: Effect.andThen(queue.addedAgain(key), Effect.sync(() => void (gaveUp = true)))
-          })
-          : RequestLane.normal
         const written = yield* local.replace("workflows", ref.namespace, {
           ...wf,
           metadata: { ...wf.metadata, labels },
           status
-        }).pipe(RequestLane.inLane(lane), Effect.result)
-        if (written._tag === "Success") {
-          supersededSince.delete(key)
-          yield* recordWrite(key, wf.metadata.resourceVersion, written.success)
-        }
-        if (written._tag === "Failure" && gaveUp && written.failure.reason === "Conflict") {
-          if (since === undefined) supersededSince.set(key, now)
-          return { _tag: "Superseded" } as const
-        }
+        }).pipe(Effect.result)
+        if (written._tag === "Success") yield* recordWrite(key, wf.metadata.resourceVersion, written.success)
         if (written._tag === "Failure") {
           const e = written.failure
           if (e.reason !== "Conflict" && e.reason !== "NotFound") {
@@ -315,7 +273,6 @@ const make = Effect.gen(function*() {
       Effect.sync(() => {
         ownWrites.delete(key)
         holdingSince.delete(key)
-        supersededSince.delete(key)
       }),
     write,
     showMessage,

@@ -43,11 +43,6 @@ export interface WorkQueueShape {
     workers: number,
     process: (key: string) => Effect.Effect<void>
   ) => Effect.Effect<void, never, Scope.Scope>
-  /**
-   * Completes once `key` is added while a worker holds it (at once if it was already): the round
-   * under way is about to be superseded by another. Never completes for a key no worker holds.
-   */
-  readonly addedAgain: (key: string) => Effect.Effect<void>
   /** Keys ready for a worker (not those being processed or waiting for a delay). */
   readonly depth: Effect.Effect<number>
   /** Keys waiting for a delayed wake-up. */
@@ -174,8 +169,6 @@ export const makeWith = (options: WorkQueueOptions = {}): Effect.Effect<WorkQueu
     /** When each queued or dirty key was first added since its last take (queue latency). */
     const addedAt = new Map<string, number>()
     let closed = false
-    /** Who waits (`addedAgain`) for each key being processed to be added again. */
-    const againWaiters = new Map<string, Set<() => void>>()
 
     const addUnsafe = (key: string): void => {
       if (closed) return
@@ -183,11 +176,6 @@ export const makeWith = (options: WorkQueueOptions = {}): Effect.Effect<WorkQueu
         if (!dirty.has(key)) {
           dirty.add(key)
           addedAt.set(key, now())
-          const waiters = againWaiters.get(key)
-          if (waiters !== undefined) {
-            againWaiters.delete(key)
-            for (const wake of waiters) wake()
-          }
         }
         return
       }
@@ -288,7 +276,6 @@ export const makeWith = (options: WorkQueueOptions = {}): Effect.Effect<WorkQueu
         queued.clear()
         dirty.clear()
         addedAt.clear()
-        againWaiters.clear()
         Queue.shutdownUnsafe(ready)
       })
     )
@@ -337,17 +324,6 @@ export const makeWith = (options: WorkQueueOptions = {}): Effect.Effect<WorkQueu
         }),
       forget: (key) => Effect.sync(() => void failures.delete(key)),
       numRequeues: (key) => Effect.sync(() => failures.get(key) ?? 0),
-      addedAgain: (key) =>
-        Effect.callback<void>((resume) => {
-          if (dirty.has(key)) return resume(Effect.void)
-          const wake = () => resume(Effect.void)
-          const waiters = againWaiters.get(key) ?? new Set()
-          againWaiters.set(key, waiters.add(wake))
-          return Effect.sync(() => {
-            waiters.delete(wake)
-            if (waiters.size === 0 && againWaiters.get(key) === waiters) againWaiters.delete(key)
-          })
-        }),
       run,
       depth: Effect.sync(() => queued.size),
       delayed: Effect.sync(() => heap.size)

@@ -66,40 +66,6 @@ describe("WorkQueue", () => {
       assert.strictEqual(yield* queue.depth, 0)
     }))
 
-  it.effect("addedAgain completes when the key a worker holds is added again (at once if it was), not for other keys", () =>
-    Effect.gen(function*() {
-      const queue = yield* WorkQueue.make
-      const log: Array<string> = []
-      const gate = yield* Deferred.make<void>()
-      let round = 0 // rounds of "a"
-      yield* queue.run(1, (key) =>
-        Effect.gen(function*() {
-          if (key !== "a") return
-          const mine = ++round
-          if (mine > 2) return
-          if (mine === 2) {
-            // added again before this round asked: at once
-            yield* queue.add("a")
-            yield* queue.addedAgain("a")
-            log.push("round 2: added again already")
-            return
-          }
-          yield* Effect.raceFirst(
-            Effect.as(queue.addedAgain("a"), "a added again"),
-            Effect.as(Deferred.await(gate), "gate")
-          ).pipe(Effect.map((why) => log.push(`round 1: ${why}`)))
-        }))
-      yield* queue.add("a")
-      yield* settle
-      // another key, and a's round waits on
-      yield* queue.add("b")
-      yield* settle
-      assert.deepStrictEqual(log, [])
-      yield* queue.add("a")
-      yield* settle
-      assert.deepStrictEqual(log, ["round 1: a added again", "round 2: added again already"])
-    }).pipe(Effect.scoped))
-
   it.effect("addAfter: the earliest pending wake-up of a key wins", () =>
     Effect.gen(function*() {
       const queue = yield* WorkQueue.make

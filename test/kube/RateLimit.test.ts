@@ -1,11 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Deferred, Duration, Effect, Fiber, Stream } from "effect"
+import { Clock, Effect, Fiber, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import type { ConnectionSpec } from "../../src/kube/api/Connection.js"
-import { background, inLane } from "../../src/kube/api/RequestLane.js"
-import type { BackgroundLane } from "../../src/kube/api/RequestLane.js"
 import { burstOf, makeConnectionBuckets, makeTokenBucket, type TokenBucket } from "../../src/kube/live/rateLimit.js"
 import { LiveKubeConnector } from "../../src/kube/live/LiveKubeConnector.js"
 
@@ -94,93 +92,6 @@ describe("token bucket (client-go's flowcontrol limiter)", () => {
       assert.strictEqual(burstOf({ qps: 2.5, burst: 0 }), 3)
       assert.strictEqual(burstOf({ qps: 0.2 }), 1)
       assert.deepStrictEqual(makeTokenBucket({ qps: 20, burst: 30 }).limit, { qps: 20, burst: 30 })
-    }))
-})
-
-/** Forks one background take of `bucket`, recording (time, got) when it returns. */
-const takeInBackground = (bucket: TokenBucket, log: Array<string>, name: string, lane: Omit<BackgroundLane, "_tag"> = {}) =>
-  Effect.forkChild(
-    Effect.flatMap(bucket.takeBackground({ _tag: "Background", ...lane }), (got) =>
-      Effect.flatMap(Clock.currentTimeMillis, (t) => Effect.sync(() => void log.push(`${name}@${t}${got ? "" : " gave up"}`))))
-  )
-
-describe("the background lane", () => {
-  it.effect("takes a spare token at once; with none, waits until no normal request waits and one is spare", () =>
-    Effect.gen(function*() {
-      const bucket = makeTokenBucket({ qps: 10, burst: 2 })
-      const log: Array<string> = []
-      // a spare token: at once
-      yield* takeInBackground(bucket, log, "b0")
-      yield* Effect.yieldNow
-      assert.deepStrictEqual(log, ["b0@0"])
-      // the last token goes to a normal request; two more normal ones reserve 100 and 200
-      const normal = yield* takeAll(bucket, 3)
-      assert.deepStrictEqual(normal.times, [0])
-      const b1 = yield* takeInBackground(bucket, log, "b1")
-      const b2 = yield* takeInBackground(bucket, log, "b2")
-      yield* Effect.yieldNow
-      // a normal request coming after the background ones still goes before them
-      const late = yield* takeAll(bucket, 1)
-      yield* TestClock.adjust("300 millis")
-      assert.deepStrictEqual(normal.times, [0, 100, 200])
-      assert.deepStrictEqual(late.times, [300])
-      assert.deepStrictEqual(log, ["b0@0"])
-      // then the background ones, oldest first, one spare token each
-      yield* TestClock.adjust("100 millis")
-      assert.deepStrictEqual(log, ["b0@0", "b1@400"])
-      yield* TestClock.adjust("100 millis")
-      yield* Fiber.joinAll([b1, b2])
-      assert.deepStrictEqual(log, ["b0@0", "b1@400", "b2@500"])
-    }))
-
-  it.effect("after its patience it reserves a token as a normal request does", () =>
-    Effect.gen(function*() {
-      const bucket = makeTokenBucket({ qps: 1, burst: 1 })
-      const log: Array<string> = []
-      yield* bucket.take
-      // a stream of normal requests, one a second, keeps the bucket from ever having a spare token
-      const stream = yield* Effect.forkChild(Effect.forever(bucket.take))
-      const b = yield* takeInBackground(bucket, log, "b", { patience: Duration.seconds(5) })
-      yield* TestClock.adjust("4999 millis")
-      assert.deepStrictEqual(log, [])
-      // at 5 s it reserves the next token not yet reserved (the stream holds the one of 5 s)
-      yield* TestClock.adjust("1 millis")
-      assert.deepStrictEqual(log, [])
-      yield* TestClock.adjust("1 second")
-      yield* Fiber.join(b)
-      assert.deepStrictEqual(log, ["b@6000"])
-      yield* Fiber.interrupt(stream)
-    }))
-
-  it.effect("gives up (taking nothing) when its lane says so; interrupted, it leaves the line", () =>
-    Effect.gen(function*() {
-      const bucket = makeTokenBucket({ qps: 1, burst: 1 })
-      const log: Array<string> = []
-      yield* bucket.take
-      const giveUp = yield* Deferred.make<void>()
-      const b = yield* takeInBackground(bucket, log, "b", { giveUpWhen: Deferred.await(giveUp) })
-      const c = yield* takeInBackground(bucket, log, "c")
-      yield* TestClock.adjust("500 millis")
-      yield* Deferred.succeed(giveUp, undefined)
-      yield* Fiber.join(b)
-      assert.deepStrictEqual(log, ["b@500 gave up"])
-      // c is first now, and its token is not taken by b: it comes at 1 s
-      yield* TestClock.adjust("500 millis")
-      yield* Fiber.join(c)
-      assert.deepStrictEqual(log, ["b@500 gave up", "c@1000"])
-      // an interrupted background wait lets the next one go (the bucket is empty again)
-      const d = yield* takeInBackground(bucket, log, "d")
-      const e = yield* takeInBackground(bucket, log, "e")
-      yield* Effect.yieldNow
-      yield* Fiber.interrupt(d)
-      yield* TestClock.adjust("2 seconds")
-      yield* Fiber.join(e)
-      assert.deepStrictEqual(log, ["b@500 gave up", "c@1000", "e@2000"])
-    }))
-
-  it.effect("without a limit it goes at once", () =>
-    Effect.gen(function*() {
-      assert.isTrue(yield* makeTokenBucket(undefined).takeBackground({ _tag: "Background", giveUpWhen: Effect.void }))
     }))
 })
 
@@ -275,26 +186,5 @@ describe("live connections under a rate limit", () => {
       const got = yield* Fiber.join(waiting)
       assert.strictEqual(got.metadata.name, "p1")
       assert.strictEqual(seen.length, before + 3)
-    }))
-
-  it.effect("a background request given up while it waits is not sent, and fails with Conflict", () =>
-    Effect.gen(function*() {
-      const { port, seen } = yield* startServer
-      const a = yield* LiveKubeConnector.connect(specFor(port, "a"), { rateLimit: { qps: 1, burst: 1 } })
-      yield* a.get("pods", "ns", "p1")
-      const giveUp = yield* Deferred.make<void>()
-      const waiting = yield* Effect.forkChild(
-        a.get("pods", "ns", "p1").pipe(inLane(background({ giveUpWhen: Deferred.await(giveUp) })), Effect.flip)
-      )
-      yield* TestClock.adjust("500 millis")
-      yield* Deferred.succeed(giveUp, undefined)
-      const error = yield* Fiber.join(waiting)
-      assert.strictEqual(error.reason, "Conflict")
-      assert.match(error.detail, /given up/)
-      assert.strictEqual(seen.length, 1)
-      // a background request with a spare token goes
-      yield* TestClock.adjust("1 second")
-      yield* a.get("pods", "ns", "p1").pipe(inLane(background()))
-      assert.strictEqual(seen.length, 2)
     }))
 })

@@ -24,21 +24,9 @@
  * bucket here is a few lines on `Clock` and `Effect.sleep`, so `TestClock`
  * drives it in tests.
  *
- * Two lanes (issue 14: fewer requests in the way of a workflow's progress). A
- * request in the background lane (`RequestLane`: the controller's housekeeping,
- * such as Argo's `completed` label on a finished pod, and a running workflow's
- * progress writes) only takes a token the bucket can spare: one it holds while
- * no request of the normal lane waits. Background requests go oldest first;
- * the oldest one waits for the spare token, the others for their turn. None is
- * held back for ever: after its `patience` it reserves its token as a normal
- * request does. It may also give up (`giveUpWhen`, e.g. the workflow changed
- * while its progress write waited: the next write carries both). With no limit,
- * or a token to spare, both lanes go at once.
- *
  * Flotilla's default is no limit (`qps` unset or 0): see `--qps` in the CLI.
  */
-import { Deferred, Duration, Effect, Exit, Option } from "effect"
-import type { BackgroundLane } from "../api/RequestLane.js"
+import { Effect } from "effect"
 
 export interface RateLimit {
   /** Sustained requests per second; 0 or less: no limit. */
@@ -50,20 +38,12 @@ export interface RateLimit {
 export interface TokenBucket {
   /** Waits for a token; interruptible, never fails. */
   readonly take: Effect.Effect<void>
-  /**
-   * Waits for a spare token (the background lane), at most the lane's patience, then for a token
-   * as `take` does; false when the lane's `giveUpWhen` completed first (no token taken). Interruptible.
-   */
-  readonly takeBackground: (lane: BackgroundLane) => Effect.Effect<boolean>
   /** The limit in force, undefined when there is none. */
   readonly limit: { readonly qps: number; readonly burst: number } | undefined
 }
 
 /** The bucket of a connection without a limit. */
-export const unlimited: TokenBucket = { take: Effect.void, takeBackground: () => Effect.succeed(true), limit: undefined }
-
-/** How long a background request waits for a spare token before it waits as a normal one does. */
-export const defaultPatience: Duration.Duration = Duration.seconds(30)
+export const unlimited: TokenBucket = { take: Effect.void, limit: undefined }
 
 /** The burst a limit allows: its own, else `qps` rounded up, at least 1. */
 export const burstOf = (limit: RateLimit): number =>
@@ -97,56 +77,7 @@ export const makeTokenBucket = (limit: RateLimit | undefined): TokenBucket => {
       })
     )
   )
-
-  const refill = (now: number) => {
-    if (last === undefined) last = now
-    tokens = Math.min(burst, tokens + (Math.max(0, now - last) * qps) / 1000)
-    last = now
-  }
-  /** Background requests waiting, oldest first; the first one's `turn` is done. */
-  const background: Array<{ readonly turn: Deferred.Deferred<void> }> = []
-  const leave = (waiter: { readonly turn: Deferred.Deferred<void> }) =>
-    Effect.sync(() => {
-      const at = background.indexOf(waiter)
-      if (at < 0) return
-      background.splice(at, 1)
-      if (at === 0 && background.length > 0) Deferred.doneUnsafe(background[0]!.turn, Exit.void)
-    })
-  /** The first waiter's wait for a spare token: one the bucket holds beyond what normal requests reserved. */
-  const spareToken = Effect.clockWith((clock) =>
-    Effect.gen(function*() {
-      for (;;) {
-        refill(clock.currentTimeMillisUnsafe())
-        if (tokens >= 1) {
-          tokens -= 1
-          return
-        }
-        yield* Effect.sleep(Math.ceil(((1 - tokens) * 1000) / qps))
-      }
-    })
-  )
-  const takeBackground = (lane: BackgroundLane): Effect.Effect<boolean> =>
-    Effect.clockWith((clock) =>
-      Effect.suspend(() => {
-        refill(clock.currentTimeMillisUnsafe())
-        if (background.length === 0 && tokens >= 1) {
-          tokens -= 1
-          return Effect.succeed(true)
-        }
-        const waiter = { turn: Deferred.makeUnsafe<void>() }
-        background.push(waiter)
-        if (background.length === 1) Deferred.doneUnsafe(waiter.turn, Exit.void)
-        const patient = Effect.andThen(Deferred.await(waiter.turn), spareToken).pipe(
-          Effect.timeoutOption(lane.patience ?? defaultPatience),
-          // out of patience: a token as a normal request takes it
-          Effect.flatMap((got) => (Option.isSome(got) ? Effect.void : Effect.andThen(leave(waiter), take))),
-          Effect.as(true)
-        )
-        const waited = lane.giveUpWhen === undefined ? patient : Effect.raceFirst(patient, Effect.as(lane.giveUpWhen, false))
-        return Effect.ensuring(waited, leave(waiter))
-      })
-    )
-  return { take, takeBackground, limit: { qps, burst } }
+  return { take, limit: { qps, burst } }
 }
 
 /** The buckets of one connection: argoproj.io requests take from one, all others from the other. */

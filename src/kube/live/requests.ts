@@ -2,14 +2,13 @@
  * One HTTP request of a live connection, through node:http(s) on the
  * connection's agent (its TLS settings: CA, client certificate, server name)
  * with its bearer token, if any, once the connection's rate limit
- * gave it a token (in the request's `RequestLane`), under a timeout (the wait for the token is not part of it); an answer outside
+ * gave it a token, under a timeout (the wait for the token is not part of it); an answer outside
  * 2xx becomes a `KubeError` carrying the server's message, and a 401 drops the
  * cached bearer token.
  */
 import type * as http from "node:http"
 import { Duration, Effect } from "effect"
 import type { KubeError } from "../api/KubeError.js"
-import { RequestLane } from "../api/RequestLane.js"
 import { resources, type ResourceKind } from "../api/Resources.js"
 import { describe, type ErrorContext, reasonFromNetworkError, statusError } from "./errors.js"
 import { collectionPath, enc } from "./paths.js"
@@ -46,12 +45,7 @@ export const makeRequests = (session: Session): Requests => {
   const request = (ctx: ErrorContext, req: HttpRequest): Effect.Effect<HttpResponse, KubeError> =>
     Effect.gen(function*() {
       if (session.isClosed()) return yield* Effect.fail(fail(ctx, "Unavailable", "client is closed"))
-      const lane = yield* RequestLane
-      const bucket = session.buckets.forPath(req.path)
-      if (lane._tag === "Normal") yield* bucket.take
-      else if (!(yield* bucket.takeBackground(lane))) {
-        return yield* Effect.fail(fail(ctx, "Conflict", "not sent: given up while it waited for the client-side rate limit (a newer change is on its way)"))
-      }
+      yield* session.buckets.forPath(req.path).take
       yield* Effect.mapError(ensureCredentials, (error) => fail(ctx, error.reason, error.detail))
       // the wait for a token or a credential may have outlasted the connection
       if (session.isClosed()) return yield* Effect.fail(fail(ctx, "Unavailable", "client is closed"))
